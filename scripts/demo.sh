@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Builds and runs settle's showcase program (examples/showcase.cpp).
+# Needs only a C++20 compiler and CMake.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=build/demo
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DSETTLE_BUILD_TESTS=OFF \
+    -DSETTLE_BUILD_BENCHMARKS=OFF -DSETTLE_BUILD_EXAMPLES=ON >/dev/null
+cmake --build "$build" --target settle_showcase >/dev/null
+exec "$build/examples/settle_showcase"

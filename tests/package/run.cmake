@@ -1,0 +1,61 @@
+# cmake -D SOURCE_DIR=... -D BINARY_DIR=... -D WORK_DIR=... -D GENERATOR=... -P run.cmake
+#
+# Installs settle from BINARY_DIR into a fresh prefix, then builds and runs the
+# consumer in consumer/ with GCC and with Clang, three ways: find_package,
+# add_subdirectory and pkg-config. Also checks that a pkg-config file written
+# for an absolute include directory points at it.
+
+function(run)
+  execute_process(COMMAND ${ARGV} RESULT_VARIABLE result OUTPUT_VARIABLE out ERROR_VARIABLE out)
+  if(NOT result EQUAL 0)
+    string(REPLACE ";" " " command "${ARGV}")
+    message(FATAL_ERROR "failed: ${command}\n${out}")
+  endif()
+  set(output "${out}" PARENT_SCOPE)
+endfunction()
+
+file(REMOVE_RECURSE "${WORK_DIR}")
+set(prefix "${WORK_DIR}/prefix")
+run("${CMAKE_COMMAND}" --install "${BINARY_DIR}" --prefix "${prefix}")
+
+set(consumer "${SOURCE_DIR}/tests/package/consumer")
+find_program(PKG_CONFIG NAMES pkg-config pkgconf REQUIRED)
+set(ENV{PKG_CONFIG_PATH} "${prefix}/share/pkgconfig")
+run("${PKG_CONFIG}" --cflags settle)
+string(STRIP "${output}" cflags)
+separate_arguments(cflags UNIX_COMMAND "${cflags}")
+
+foreach(compiler IN ITEMS g++ clang++)
+  find_program(cxx_${compiler} NAMES ${compiler} REQUIRED)
+  set(cxx "${cxx_${compiler}}")
+  foreach(mode IN ITEMS find_package add_subdirectory)
+    set(build "${WORK_DIR}/${compiler}-${mode}")
+    run("${CMAKE_COMMAND}" -S "${consumer}" -B "${build}" -G "${GENERATOR}"
+        "-DCMAKE_CXX_COMPILER=${cxx}" "-DCMAKE_PREFIX_PATH=${prefix}" "-DSETTLE_CONSUME=${mode}"
+        "-DSETTLE_SOURCE_DIR=${SOURCE_DIR}")
+    run("${CMAKE_COMMAND}" --build "${build}")
+    run("${build}/consumer")
+    message(STATUS "${compiler} ${mode}: ${output}")
+  endforeach()
+
+  set(exe "${WORK_DIR}/${compiler}-pkg-config")
+  run("${cxx}" -std=c++20 -Wall -Wextra -Wpedantic -Werror ${cflags} "${consumer}/main.cpp" -o
+      "${exe}")
+  run("${exe}")
+  message(STATUS "${compiler} pkg-config: ${output}")
+endforeach()
+
+# A distribution may install with an absolute CMAKE_INSTALL_INCLUDEDIR.
+set(absolute "${WORK_DIR}/absolute")
+run("${CMAKE_COMMAND}" -S "${SOURCE_DIR}" -B "${absolute}/build" -G "${GENERATOR}"
+    -DSETTLE_INSTALL=ON -DSETTLE_BUILD_TESTS=OFF -DSETTLE_BUILD_BENCHMARKS=OFF
+    -DSETTLE_BUILD_EXAMPLES=OFF "-DCMAKE_INSTALL_PREFIX=${absolute}/prefix"
+    "-DCMAKE_INSTALL_INCLUDEDIR=${absolute}/headers")
+run("${CMAKE_COMMAND}" --install "${absolute}/build")
+set(ENV{PKG_CONFIG_PATH} "${absolute}/prefix/share/pkgconfig")
+run("${PKG_CONFIG}" --cflags settle)
+string(STRIP "${output}" cflags)
+if(NOT cflags STREQUAL "-I${absolute}/headers" OR NOT EXISTS "${absolute}/headers/settle/settle.hpp")
+  message(FATAL_ERROR "pkg-config with an absolute include dir gives '${cflags}'")
+endif()
+message(STATUS "absolute include dir: ${cflags}")
