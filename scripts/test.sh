@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/deps.sh cmake ninja-build pkg-config g++ clang libclang-rt-14-dev clang-format \
-    catch2 libbenchmark-dev
+    catch2 libbenchmark-dev libssl-dev
 
 start=$SECONDS
 for preset in clang tsan release gcc-asan; do

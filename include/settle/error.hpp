@@ -5,9 +5,13 @@
 
 #include <settle/version.hpp>
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
+#include <utility>
+#include <variant>
 
 SETTLE_BEGIN_NAMESPACE
 
@@ -26,6 +30,14 @@ enum class errc {
     // An argument or configuration breaks a documented precondition.
     invalid_argument,
 };
+
+SETTLE_END_NAMESPACE
+
+// Declared before any use, so settle::errc converts to std::error_code everywhere.
+template <>
+struct std::is_error_code_enum<settle::errc> : std::true_type {};
+
+SETTLE_BEGIN_NAMESPACE
 
 // A short, stable name for logs: "unavailable", "decode_failed", ...
 [[nodiscard]] constexpr std::string_view to_string(errc code) noexcept {
@@ -70,9 +82,71 @@ public:
     error(errc code, const std::string& what) : std::system_error(make_error_code(code), what) {}
 };
 
-SETTLE_END_NAMESPACE
+// Why a piece of text was refused: what was being parsed, where, and what was
+// wrong there. All three are exact; reason and subject point at static text.
+struct parse_error {
+    std::string_view subject;  // what was being parsed: "uuid", "sha256 digest"
+    std::size_t position;      // offset of the first offending character, or the input's length
+    std::string_view reason;   // "expected a hex digit", "too short", ...
 
-template <>
-struct std::is_error_code_enum<settle::errc> : std::true_type {};
+    // "uuid: position 8: expected '-'"
+    [[nodiscard]] std::string message() const {
+        return std::string(subject) + ": position " + std::to_string(position) + ": " +
+               std::string(reason);
+    }
+    friend bool operator==(const parse_error&, const parse_error&) = default;
+};
+
+// What parsing text from outside returns: the value, or the parse_error that
+// says why there is none. Checking it costs no exception:
+//
+//     auto id = settle::uuid::parse(text);
+//     if (!id) return bad_request(id.error().message());
+//
+// value() on a failed result throws settle::error with errc::malformed_input.
+template <class T>
+class [[nodiscard]] parse_result {
+public:
+    constexpr parse_result(T value) noexcept(std::is_nothrow_move_constructible_v<T>)
+        : state_(std::in_place_index<0>, std::move(value)) {}
+    constexpr parse_result(parse_error error) noexcept : state_(std::in_place_index<1>, error) {}
+
+    [[nodiscard]] constexpr bool has_value() const noexcept { return state_.index() == 0; }
+    constexpr explicit operator bool() const noexcept { return has_value(); }
+
+    // Precondition: has_value().
+    [[nodiscard]] constexpr const T& operator*() const& noexcept {
+        return *std::get_if<0>(&state_);
+    }
+    [[nodiscard]] constexpr T&& operator*() && noexcept {
+        return std::move(*std::get_if<0>(&state_));
+    }
+    [[nodiscard]] constexpr const T* operator->() const noexcept { return std::get_if<0>(&state_); }
+
+    [[nodiscard]] constexpr const T& value() const& {
+        check();
+        return *std::get_if<0>(&state_);
+    }
+    [[nodiscard]] constexpr T&& value() && {
+        check();
+        return std::move(*std::get_if<0>(&state_));
+    }
+
+    // Precondition: !has_value().
+    [[nodiscard]] constexpr const parse_error& error() const noexcept {
+        return *std::get_if<1>(&state_);
+    }
+
+private:
+    constexpr void check() const {
+        if (const parse_error* e = std::get_if<1>(&state_)) {
+            throw settle::error(errc::malformed_input, e->message());
+        }
+    }
+
+    std::variant<T, parse_error> state_;
+};
+
+SETTLE_END_NAMESPACE
 
 #endif  // SETTLE_ERROR_HPP

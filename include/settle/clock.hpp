@@ -1,0 +1,112 @@
+// settle: consistency primitives for C++20.
+// Distributed under the Boost Software License, Version 1.0.
+#ifndef SETTLE_CLOCK_HPP
+#define SETTLE_CLOCK_HPP
+
+#include <settle/version.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <concepts>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <stop_token>
+
+SETTLE_BEGIN_NAMESPACE
+
+namespace detail {
+template <class T>
+inline constexpr bool is_time_point = false;
+template <class C, class D>
+inline constexpr bool is_time_point<std::chrono::time_point<C, D>> = true;
+}  // namespace detail
+
+// Where settle reads the time. Anything with now() returning a
+// std::chrono::time_point: std::chrono::system_clock, steady_clock,
+// settle::manual_clock, or your own. Components take the clock by reference
+// and never read the time any other way.
+template <class C>
+concept clock = requires(const C& c) {
+    requires detail::is_time_point<typename C::time_point>;
+    { c.now() } -> std::same_as<typename C::time_point>;
+};
+
+// A clock that moves only when told to: for tests, and for replaying a
+// schedule. Its time points are system_clock's (Unix epoch), so it can stand
+// in for the wall clock in ids and persisted times. Thread-safe.
+class manual_clock {
+public:
+    using duration = std::chrono::system_clock::duration;
+    using rep = duration::rep;
+    using period = duration::period;
+    using time_point = std::chrono::system_clock::time_point;
+    static constexpr bool is_steady = false;
+
+    constexpr manual_clock() noexcept = default;
+    constexpr explicit manual_clock(time_point start) noexcept
+        : ticks_(start.time_since_epoch().count()) {}
+    manual_clock(const manual_clock&) = delete;
+    manual_clock& operator=(const manual_clock&) = delete;
+
+    [[nodiscard]] time_point now() const noexcept {
+        return time_point(duration(ticks_.load(std::memory_order_acquire)));
+    }
+    void advance(duration d) noexcept { ticks_.fetch_add(d.count(), std::memory_order_acq_rel); }
+    void set(time_point t) noexcept {
+        ticks_.store(t.time_since_epoch().count(), std::memory_order_release);
+    }
+
+private:
+    std::atomic<rep> ticks_{0};
+};
+
+// Where settle waits. sleep_for returns true after waiting the whole duration,
+// false as soon as the stop token is stopped (possibly before waiting at all).
+template <class S>
+concept sleeper = requires(S& s, std::chrono::nanoseconds d, std::stop_token token) {
+    { s.sleep_for(d, token) } -> std::same_as<bool>;
+};
+
+// Sleeps the calling thread; wakes early when the stop token is stopped.
+class system_sleeper {
+public:
+    bool sleep_for(std::chrono::nanoseconds d, std::stop_token token) {
+        std::mutex mutex;
+        std::condition_variable_any wake;
+        std::unique_lock lock(mutex);
+        // The predicate never holds: wait out the duration or the stop request.
+        (void)wake.wait_for(lock, token, d, [] { return false; });
+        return !token.stop_requested();
+    }
+};
+
+// Does not wait: moves a manual_clock forward by the requested duration, so
+// code under test sees the time pass. Counts the sleeps and their total.
+class manual_sleeper {
+public:
+    explicit manual_sleeper(manual_clock& clock) noexcept : clock_(&clock) {}
+
+    bool sleep_for(std::chrono::nanoseconds d, std::stop_token token) {
+        if (token.stop_requested()) {
+            return false;
+        }
+        const auto step = std::chrono::duration_cast<manual_clock::duration>(d);
+        clock_->advance(step);
+        ++sleeps_;
+        total_ += step;
+        return true;
+    }
+
+    [[nodiscard]] std::uint64_t sleeps() const noexcept { return sleeps_; }
+    [[nodiscard]] manual_clock::duration total() const noexcept { return total_; }
+
+private:
+    manual_clock* clock_;
+    std::uint64_t sleeps_ = 0;
+    manual_clock::duration total_{0};
+};
+
+SETTLE_END_NAMESPACE
+
+#endif  // SETTLE_CLOCK_HPP
