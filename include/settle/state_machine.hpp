@@ -1,0 +1,329 @@
+// settle: consistency primitives for C++20.
+// Distributed under the Boost Software License, Version 1.0.
+#ifndef SETTLE_STATE_MACHINE_HPP
+#define SETTLE_STATE_MACHINE_HPP
+
+#include <settle/version.hpp>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+SETTLE_BEGIN_NAMESPACE
+
+// The context of a machine whose rows have no guards.
+struct no_context {};
+
+// One row of a transition table: in state `from`, event `event` leads to state
+// `to`, provided `guard` (if any) holds for the caller's context. Guards must
+// be pure: next() calls each at most once per call.
+template <class State, class Event, class Context = no_context>
+struct transition_row {
+    State from;
+    Event event;
+    State to;
+    bool (*guard)(const Context&) = nullptr;
+};
+
+// What a transition check found. Exhaustive: switch on it without a default.
+enum class transition_outcome {
+    applied,    // a row applies: move to `to`, and do the transition's side effect
+    duplicate,  // the event already took effect: acknowledge it, do nothing again
+    rejected,   // the event is illegal in this state
+};
+
+[[nodiscard]] constexpr std::string_view to_string(transition_outcome outcome) noexcept {
+    switch (outcome) {
+    case transition_outcome::applied: return "applied";
+    case transition_outcome::duplicate: return "duplicate";
+    case transition_outcome::rejected: return "rejected";
+    }
+    return "unknown transition_outcome";
+}
+
+template <class State, class Event>
+struct [[nodiscard]] transition_result {
+    transition_outcome outcome;
+    State from;  // the state the event was checked against
+    Event event;
+    State to;  // applied: the new state; otherwise equal to from
+
+    [[nodiscard]] constexpr bool applied() const noexcept {
+        return outcome == transition_outcome::applied;
+    }
+    friend constexpr bool operator==(const transition_result&, const transition_result&) = default;
+};
+
+namespace detail::fsm {
+
+// A table that breaks a rule fails to compile with a call to one of these in
+// the compiler's notes; their names are the diagnostic.
+inline void error_a_state_is_declared_twice() {}
+inline void error_a_terminal_state_is_not_among_the_declared_states() {}
+inline void error_a_row_names_a_state_that_is_not_among_the_declared_states() {}
+inline void error_a_row_leaves_a_terminal_state() {}
+inline void error_a_row_without_a_guard_hides_a_later_row_for_the_same_state_and_event() {}
+
+template <class T>
+std::string name_of(T value) {
+    if constexpr (requires { to_string(value); }) {
+        return std::string(to_string(value));
+    } else {
+        return std::to_string(
+            static_cast<long long>(static_cast<std::underlying_type_t<T>>(value)));
+    }
+}
+
+}  // namespace detail::fsm
+
+// A transition table checked when it is compiled. Build one with
+// settle::make_state_machine; the rules it enforces are listed there.
+//
+// next(from, event[, context]) answers, in this order:
+//   1. applied(to): the first row, in declaration order, for (from, event)
+//      whose guard holds (or that has none). Guards of later rows are not called.
+//   2. duplicate: no row for (from, event) exists at all, and some row leads to
+//      `from` on `event` (from any state): the event's transition already happened.
+//   3. rejected: otherwise, including when rows for (from, event) exist but no
+//      guard holds, and when `from` is not a declared state.
+// Cost: a few comparisons per row leaving `from` (two array reads to find
+// them when the states' values are 0..N-1, a scan of the states otherwise);
+// no allocation.
+template <class State, class Event, class Context, std::size_t States, std::size_t Terminals,
+          std::size_t Rows>
+class state_machine {
+    static_assert(std::is_enum_v<State> && std::is_enum_v<Event>,
+                  "settle::state_machine: states and events are enumerations");
+
+public:
+    using state_type = State;
+    using event_type = Event;
+    using context_type = Context;
+    using row_type = transition_row<State, Event, Context>;
+    using result_type = transition_result<State, Event>;
+
+    consteval state_machine(const std::array<State, States>& states,
+                            const std::array<State, Terminals>& terminal,
+                            const std::array<row_type, Rows>& rows)
+        : states_(states), terminal_(terminal), rows_(rows) {
+        namespace err = detail::fsm;
+        direct_ = true;
+        for (std::size_t i = 0; i < States; ++i) {
+            for (std::size_t j = 0; j < i; ++j) {
+                if (states_[i] == states_[j]) {
+                    err::error_a_state_is_declared_twice();
+                }
+            }
+            const auto value = static_cast<std::underlying_type_t<State>>(states_[i]);
+            direct_ = direct_ && value >= 0 && static_cast<std::size_t>(value) < States;
+        }
+        if (direct_) {
+            for (std::size_t i = 0; i < States; ++i) {
+                direct_index_[static_cast<std::size_t>(states_[i])] = static_cast<std::uint32_t>(i);
+            }
+        }
+        for (const State t : terminal_) {
+            if (index_of(t) == npos) {
+                err::error_a_terminal_state_is_not_among_the_declared_states();
+            }
+        }
+        for (std::size_t r = 0; r < Rows; ++r) {
+            if (index_of(rows_[r].from) == npos || index_of(rows_[r].to) == npos) {
+                err::error_a_row_names_a_state_that_is_not_among_the_declared_states();
+            }
+            if (is_terminal(rows_[r].from)) {
+                err::error_a_row_leaves_a_terminal_state();
+            }
+            for (std::size_t earlier = 0; earlier < r; ++earlier) {
+                if (rows_[earlier].from == rows_[r].from &&
+                    rows_[earlier].event == rows_[r].event && rows_[earlier].guard == nullptr) {
+                    err::
+                        error_a_row_without_a_guard_hides_a_later_row_for_the_same_state_and_event();
+                }
+            }
+        }
+        group(from_begin_, by_from_, [](const row_type& row) { return row.from; });
+        group(to_begin_, by_to_, [](const row_type& row) { return row.to; });
+        for (const row_type& row : rows_) {
+            bool seen = false;
+            for (std::size_t e = 0; e < event_count_; ++e) {
+                seen = seen || events_[e] == row.event;
+            }
+            if (!seen) {
+                events_[event_count_++] = row.event;
+            }
+        }
+    }
+
+    // The check for a machine with guards over a context.
+    [[nodiscard]] constexpr result_type next(State from, Event event,
+                                             const Context& context) const {
+        const std::size_t s = index_of(from);
+        if (s == npos) {
+            return {transition_outcome::rejected, from, event, from};
+        }
+        bool any = false;
+        for (std::size_t i = from_begin_[s]; i < from_begin_[s + 1]; ++i) {
+            const row_type& row = rows_[by_from_[i]];
+            if (row.event == event) {
+                any = true;
+                if (row.guard == nullptr || row.guard(context)) {
+                    return {transition_outcome::applied, from, event, row.to};
+                }
+            }
+        }
+        if (!any) {
+            for (std::size_t i = to_begin_[s]; i < to_begin_[s + 1]; ++i) {
+                if (rows_[by_to_[i]].event == event) {
+                    return {transition_outcome::duplicate, from, event, from};
+                }
+            }
+        }
+        return {transition_outcome::rejected, from, event, from};
+    }
+
+    // The check for a machine without guards.
+    [[nodiscard]] constexpr result_type next(
+        State from, Event event) const requires std::is_same_v<Context, no_context> {
+        return next(from, event, no_context{});
+    }
+
+    // The first declared state: where a new entity starts.
+    [[nodiscard]] constexpr State initial() const noexcept { return states_[0]; }
+    [[nodiscard]] constexpr std::span<const State> states() const noexcept { return states_; }
+    [[nodiscard]] constexpr std::span<const State> terminal_states() const noexcept {
+        return terminal_;
+    }
+    // Every event that appears in a row, in order of first appearance.
+    [[nodiscard]] constexpr std::span<const Event> events() const noexcept {
+        return std::span<const Event>(events_.data(), event_count_);
+    }
+    [[nodiscard]] constexpr std::span<const row_type> rows() const noexcept { return rows_; }
+
+    [[nodiscard]] constexpr bool is_terminal(State state) const noexcept {
+        for (const State t : terminal_) {
+            if (t == state) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    // The table as a Mermaid state diagram. States and events are named by
+    // to_string found by argument-dependent lookup, else by their value.
+    [[nodiscard]] std::string to_mermaid() const {
+        std::string out = "stateDiagram-v2\n    [*] --> " + detail::fsm::name_of(initial()) + "\n";
+        for (const row_type& row : rows_) {
+            out += "    " + detail::fsm::name_of(row.from) + " --> " +
+                   detail::fsm::name_of(row.to) + " : " + label(row) + "\n";
+        }
+        for (const State t : terminal_) {
+            out += "    " + detail::fsm::name_of(t) + " --> [*]\n";
+        }
+        return out;
+    }
+
+    // The table as a Graphviz DOT digraph; terminal states are drawn doubled.
+    [[nodiscard]] std::string to_dot(std::string_view graph_name = "state_machine") const {
+        std::string out = "digraph \"" + std::string(graph_name) + "\" {\n    rankdir=LR;\n";
+        for (const State s : states_) {
+            out += "    \"" + detail::fsm::name_of(s) + "\"" +
+                   (is_terminal(s) ? " [peripheries=2]" : "") + ";\n";
+        }
+        for (const row_type& row : rows_) {
+            out += "    \"" + detail::fsm::name_of(row.from) + "\" -> \"" +
+                   detail::fsm::name_of(row.to) + "\" [label=\"" + label(row) + "\"];\n";
+        }
+        return out + "}\n";
+    }
+
+private:
+    static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+
+    constexpr std::size_t index_of(State state) const noexcept {
+        if (direct_) {
+            const auto value = static_cast<std::underlying_type_t<State>>(state);
+            return value >= 0 && static_cast<std::size_t>(value) < States
+                       ? direct_index_[static_cast<std::size_t>(value)]
+                       : npos;
+        }
+        for (std::size_t i = 0; i < States; ++i) {
+            if (states_[i] == state) {
+                return i;
+            }
+        }
+        return npos;
+    }
+
+    // Orders row indices by the state key(row) names, keeping declaration
+    // order within a state; begin[s]..begin[s+1] are the rows of state s.
+    template <class Key>
+    consteval void group(std::array<std::uint32_t, States + 1>& begin,
+                         std::array<std::uint32_t, Rows>& order, Key key) const {
+        std::size_t next_slot = 0;
+        for (std::size_t s = 0; s < States; ++s) {
+            begin[s] = static_cast<std::uint32_t>(next_slot);
+            for (std::size_t r = 0; r < Rows; ++r) {
+                if (index_of(key(rows_[r])) == s) {
+                    order[next_slot++] = static_cast<std::uint32_t>(r);
+                }
+            }
+        }
+        begin[States] = static_cast<std::uint32_t>(next_slot);
+    }
+
+    static std::string label(const row_type& row) {
+        return detail::fsm::name_of(row.event) + (row.guard != nullptr ? " [guarded]" : "");
+    }
+
+    std::array<State, States> states_;
+    std::array<State, Terminals> terminal_;
+    std::array<row_type, Rows> rows_;
+    std::array<Event, Rows> events_{};
+    std::size_t event_count_ = 0;
+    bool direct_ = false;
+    std::array<std::uint32_t, States> direct_index_{};
+    std::array<std::uint32_t, States + 1> from_begin_{};
+    std::array<std::uint32_t, Rows> by_from_{};
+    std::array<std::uint32_t, States + 1> to_begin_{};
+    std::array<std::uint32_t, Rows> by_to_{};
+};
+
+// Builds a transition table at compile time:
+//
+//     constexpr auto orders = settle::make_state_machine<order_state, order_event>(
+//         {created, awaiting_payment, paid, shipped, cancelled, refunded},  // states; the first is
+//         initial {shipped, cancelled, refunded},                                   // terminal
+//         states
+//         {{created, order_event::submit, awaiting_payment},
+//          {awaiting_payment, order_event::pay, paid}, ...});
+//
+// Give a context type third (make_state_machine<State, Event, Context>) for
+// rows with guards. A table that breaks one of these rules does not compile:
+// every state is declared once; terminal states and the states rows name are
+// declared; no row leaves a terminal state; a row without a guard is the last
+// row for its (from, event), since rows after it could never apply.
+template <class State, class Event, class Context = no_context, std::size_t States,
+          std::size_t Terminals, std::size_t Rows>
+consteval auto make_state_machine(const State (&states)[States], const State (&terminal)[Terminals],
+                                  const transition_row<State, Event, Context> (&rows)[Rows]) {
+    return state_machine<State, Event, Context, States, Terminals, Rows>(
+        std::to_array(states), std::to_array(terminal), std::to_array(rows));
+}
+
+// The same, for a machine without terminal states.
+template <class State, class Event, class Context = no_context, std::size_t States,
+          std::size_t Rows>
+consteval auto make_state_machine(const State (&states)[States],
+                                  const transition_row<State, Event, Context> (&rows)[Rows]) {
+    return state_machine<State, Event, Context, States, 0, Rows>(
+        std::to_array(states), std::array<State, 0>{}, std::to_array(rows));
+}
+
+SETTLE_END_NAMESPACE
+
+#endif  // SETTLE_STATE_MACHINE_HPP

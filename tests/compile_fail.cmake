@@ -1,0 +1,20 @@
+# cmake -D CXX=<compiler> -D INCLUDE=<dir> -D SOURCE=<file> -D CASE=<n> [-D EXPECT=<regex>] -P compile_fail.cmake
+# Compiles SOURCE with -DSETTLE_CASE=CASE. Without EXPECT it must compile;
+# with EXPECT it must fail, and the compiler's output must match EXPECT, so the
+# test only passes when the intended diagnostic is what stopped the build.
+execute_process(
+  COMMAND "${CXX}" -std=c++20 -fsyntax-only "-I${INCLUDE}" "-DSETTLE_CASE=${CASE}" "${SOURCE}"
+  RESULT_VARIABLE result
+  OUTPUT_VARIABLE output
+  ERROR_VARIABLE output)
+if(NOT DEFINED EXPECT)
+  if(NOT result EQUAL 0)
+    message(FATAL_ERROR "case ${CASE} should compile:\n${output}")
+  endif()
+elseif(result EQUAL 0)
+  message(FATAL_ERROR "case ${CASE} compiled; expected an error matching '${EXPECT}'")
+elseif(NOT output MATCHES "${EXPECT}")
+  message(FATAL_ERROR "case ${CASE} failed for another reason than '${EXPECT}':\n${output}")
+else()
+  message(STATUS "case ${CASE} refused as expected: ${EXPECT}")
+endif()
