@@ -18,15 +18,42 @@ SETTLE_BEGIN_NAMESPACE
 // The context of a machine whose rows have no guards.
 struct no_context {};
 
+// A row's optional condition over the caller's context: a function or a
+// lambda without captures. Guards must be pure; next() calls each at most once.
+template <class Context>
+class transition_guard {
+public:
+    constexpr transition_guard() noexcept = default;
+    template <class F>
+    requires(
+        !std::is_same_v<std::remove_cvref_t<F>, std::nullptr_t> &&
+        std::is_convertible_v<
+            F,
+            bool (*)(const Context&)>) constexpr transition_guard(F guard) noexcept  // NOLINT:
+                                                                                     // implicit, so
+                                                                                     // rows read
+                                                                                     // naturally
+        : fn_(guard), present_(true) {}
+
+    constexpr explicit operator bool() const noexcept { return present_; }
+    constexpr bool operator()(const Context& context) const { return fn_(context); }
+
+private:
+    // present_ and not fn_ != nullptr says whether there is a guard: GCC
+    // cannot compare the address of a lambda in an inline variable with null
+    // at compile time.
+    bool (*fn_)(const Context&) = nullptr;
+    bool present_ = false;
+};
+
 // One row of a transition table: in state `from`, event `event` leads to state
-// `to`, provided `guard` (if any) holds for the caller's context. Guards must
-// be pure: next() calls each at most once per call.
+// `to`, provided `guard` (if any) holds for the caller's context.
 template <class State, class Event, class Context = no_context>
 struct transition_row {
     State from;
     Event event;
     State to;
-    bool (*guard)(const Context&) = nullptr;
+    transition_guard<Context> guard{};
 };
 
 // What a transition check found. Exhaustive: switch on it without a default.
@@ -67,6 +94,18 @@ inline void error_a_terminal_state_is_not_among_the_declared_states() {}
 inline void error_a_row_names_a_state_that_is_not_among_the_declared_states() {}
 inline void error_a_row_leaves_a_terminal_state() {}
 inline void error_a_row_without_a_guard_hides_a_later_row_for_the_same_state_and_event() {}
+
+// A name inside a DOT double-quoted string: quotes and backslashes escaped.
+inline std::string quoted(std::string name) {
+    std::string out = "\"";
+    for (const char c : name) {
+        if (c == '"' || c == '\\') {
+            out += '\\';
+        }
+        out += c;
+    }
+    return out + '"';
+}
 
 template <class T>
 std::string name_of(T value) {
@@ -111,43 +150,67 @@ public:
                             const std::array<row_type, Rows>& rows)
         : states_(states), terminal_(terminal), rows_(rows) {
         namespace err = detail::fsm;
+        // Every loop here is linear in the table's size, or in a state's rows:
+        // this runs in the compiler, and large tables must stay cheap to build.
         direct_ = true;
-        for (std::size_t i = 0; i < States; ++i) {
-            for (std::size_t j = 0; j < i; ++j) {
-                if (states_[i] == states_[j]) {
-                    err::error_a_state_is_declared_twice();
-                }
-            }
-            const auto value = static_cast<std::underlying_type_t<State>>(states_[i]);
+        for (const State s : states_) {
+            const auto value = static_cast<std::underlying_type_t<State>>(s);
             direct_ = direct_ && value >= 0 && static_cast<std::size_t>(value) < States;
         }
         if (direct_) {
+            std::array<bool, States> seen{};
             for (std::size_t i = 0; i < States; ++i) {
-                direct_index_[static_cast<std::size_t>(states_[i])] = static_cast<std::uint32_t>(i);
+                const auto value = static_cast<std::size_t>(states_[i]);
+                if (seen[value]) {
+                    err::error_a_state_is_declared_twice();
+                }
+                seen[value] = true;
+                direct_index_[value] = static_cast<std::uint32_t>(i);
             }
-        }
-        for (const State t : terminal_) {
-            if (index_of(t) == npos) {
-                err::error_a_terminal_state_is_not_among_the_declared_states();
-            }
-        }
-        for (std::size_t r = 0; r < Rows; ++r) {
-            if (index_of(rows_[r].from) == npos || index_of(rows_[r].to) == npos) {
-                err::error_a_row_names_a_state_that_is_not_among_the_declared_states();
-            }
-            if (is_terminal(rows_[r].from)) {
-                err::error_a_row_leaves_a_terminal_state();
-            }
-            for (std::size_t earlier = 0; earlier < r; ++earlier) {
-                if (rows_[earlier].from == rows_[r].from &&
-                    rows_[earlier].event == rows_[r].event && rows_[earlier].guard == nullptr) {
-                    err::
-                        error_a_row_without_a_guard_hides_a_later_row_for_the_same_state_and_event();
+        } else {
+            for (std::size_t i = 0; i < States; ++i) {
+                for (std::size_t j = 0; j < i; ++j) {
+                    if (states_[i] == states_[j]) {
+                        err::error_a_state_is_declared_twice();
+                    }
                 }
             }
         }
-        group(from_begin_, by_from_, [](const row_type& row) { return row.from; });
-        group(to_begin_, by_to_, [](const row_type& row) { return row.to; });
+        std::array<bool, States> terminal_index{};
+        for (const State t : terminal_) {
+            const std::size_t i = index_of(t);
+            if (i == npos) {
+                err::error_a_terminal_state_is_not_among_the_declared_states();
+            }
+            terminal_index[i] = true;
+        }
+        std::array<std::uint32_t, Rows> from_index{};
+        std::array<std::uint32_t, Rows> to_index{};
+        for (std::size_t r = 0; r < Rows; ++r) {
+            const std::size_t from = index_of(rows_[r].from);
+            const std::size_t to = index_of(rows_[r].to);
+            if (from == npos || to == npos) {
+                err::error_a_row_names_a_state_that_is_not_among_the_declared_states();
+            }
+            if (terminal_index[from]) {
+                err::error_a_row_leaves_a_terminal_state();
+            }
+            from_index[r] = static_cast<std::uint32_t>(from);
+            to_index[r] = static_cast<std::uint32_t>(to);
+        }
+        group(from_index, from_begin_, by_from_);
+        group(to_index, to_begin_, by_to_);
+        for (std::size_t s = 0; s < States; ++s) {
+            for (std::size_t i = from_begin_[s]; i < from_begin_[s + 1]; ++i) {
+                for (std::size_t later = i + 1; later < from_begin_[s + 1]; ++later) {
+                    const row_type& first = rows_[by_from_[i]];
+                    if (!first.guard && first.event == rows_[by_from_[later]].event) {
+                        err::
+                            error_a_row_without_a_guard_hides_a_later_row_for_the_same_state_and_event();
+                    }
+                }
+            }
+        }
         for (const row_type& row : rows_) {
             bool seen = false;
             for (std::size_t e = 0; e < event_count_; ++e) {
@@ -171,7 +234,7 @@ public:
             const row_type& row = rows_[by_from_[i]];
             if (row.event == event) {
                 any = true;
-                if (row.guard == nullptr || row.guard(context)) {
+                if (!row.guard || row.guard(context)) {
                     return {transition_outcome::applied, from, event, row.to};
                 }
             }
@@ -229,14 +292,15 @@ public:
 
     // The table as a Graphviz DOT digraph; terminal states are drawn doubled.
     [[nodiscard]] std::string to_dot(std::string_view graph_name = "state_machine") const {
-        std::string out = "digraph \"" + std::string(graph_name) + "\" {\n    rankdir=LR;\n";
+        using detail::fsm::name_of;
+        using detail::fsm::quoted;
+        std::string out = "digraph " + quoted(std::string(graph_name)) + " {\n    rankdir=LR;\n";
         for (const State s : states_) {
-            out += "    \"" + detail::fsm::name_of(s) + "\"" +
-                   (is_terminal(s) ? " [peripheries=2]" : "") + ";\n";
+            out += "    " + quoted(name_of(s)) + (is_terminal(s) ? " [peripheries=2]" : "") + ";\n";
         }
         for (const row_type& row : rows_) {
-            out += "    \"" + detail::fsm::name_of(row.from) + "\" -> \"" +
-                   detail::fsm::name_of(row.to) + "\" [label=\"" + label(row) + "\"];\n";
+            out += "    " + quoted(name_of(row.from)) + " -> " + quoted(name_of(row.to)) +
+                   " [label=" + quoted(label(row)) + "];\n";
         }
         return out + "}\n";
     }
@@ -259,25 +323,28 @@ private:
         return npos;
     }
 
-    // Orders row indices by the state key(row) names, keeping declaration
-    // order within a state; begin[s]..begin[s+1] are the rows of state s.
-    template <class Key>
-    consteval void group(std::array<std::uint32_t, States + 1>& begin,
-                         std::array<std::uint32_t, Rows>& order, Key key) const {
-        std::size_t next_slot = 0;
-        for (std::size_t s = 0; s < States; ++s) {
-            begin[s] = static_cast<std::uint32_t>(next_slot);
-            for (std::size_t r = 0; r < Rows; ++r) {
-                if (index_of(key(rows_[r])) == s) {
-                    order[next_slot++] = static_cast<std::uint32_t>(r);
-                }
-            }
+    // Orders row indices by their state index (a counting sort that keeps
+    // declaration order within a state); begin[s]..begin[s+1] are state s's rows.
+    static consteval void group(const std::array<std::uint32_t, Rows>& state_of,
+                                std::array<std::uint32_t, States + 1>& begin,
+                                std::array<std::uint32_t, Rows>& order) {
+        for (const std::uint32_t s : state_of) {
+            ++begin[s + 1];
         }
-        begin[States] = static_cast<std::uint32_t>(next_slot);
+        for (std::size_t s = 0; s < States; ++s) {
+            begin[s + 1] += begin[s];
+        }
+        std::array<std::uint32_t, States> next_slot{};
+        for (std::size_t s = 0; s < States; ++s) {
+            next_slot[s] = begin[s];
+        }
+        for (std::size_t r = 0; r < Rows; ++r) {
+            order[next_slot[state_of[r]]++] = static_cast<std::uint32_t>(r);
+        }
     }
 
     static std::string label(const row_type& row) {
-        return detail::fsm::name_of(row.event) + (row.guard != nullptr ? " [guarded]" : "");
+        return detail::fsm::name_of(row.event) + (row.guard ? " [guarded]" : "");
     }
 
     std::array<State, States> states_;

@@ -250,3 +250,23 @@ TEST_CASE("outcomes have names for logs", "[fsm]") {
     CHECK(settle::to_string(transition_outcome::duplicate) == "duplicate");
     CHECK(settle::to_string(transition_outcome::rejected) == "rejected");
 }
+
+namespace quirky {
+enum class light { off, on };
+enum class press { once };
+constexpr std::string_view to_string(light l) {
+    return l == light::on ? "on \"bright\"" : "off\\";
+}
+constexpr std::string_view to_string(press) {
+    return "press";
+}
+constexpr auto machine = settle::make_state_machine<light, press>(
+    {light::off, light::on}, {{light::off, press::once, light::on}});
+}  // namespace quirky
+
+TEST_CASE("DOT output escapes quotes and backslashes in names", "[fsm]") {
+    const std::string dot = quirky::machine.to_dot("say \"hi\"");
+    CHECK(dot.rfind("digraph \"say \\\"hi\\\"\" {", 0) == 0);
+    CHECK(dot.find("    \"off\\\\\" -> \"on \\\"bright\\\"\" [label=\"press\"];\n") !=
+          std::string::npos);
+}
