@@ -1,8 +1,8 @@
 # cmake -D SOURCE_DIR=... -D BINARY_DIR=... -D WORK_DIR=... -D GENERATOR=... -P run.cmake
 #
 # Installs settle from BINARY_DIR into a fresh prefix, then builds and runs the
-# consumer in consumer/ with GCC and with Clang, three ways: find_package,
-# add_subdirectory and pkg-config. Also checks that a pkg-config file written
+# consumer in consumer/ with GCC and with Clang, four ways: find_package,
+# add_subdirectory, FetchContent and pkg-config. Also checks that a pkg-config file written
 # for an absolute include directory points at it.
 
 function(run)
@@ -28,7 +28,7 @@ separate_arguments(cflags UNIX_COMMAND "${cflags}")
 foreach(compiler IN ITEMS g++ clang++)
   find_program(cxx_${compiler} NAMES ${compiler} REQUIRED)
   set(cxx "${cxx_${compiler}}")
-  foreach(mode IN ITEMS find_package add_subdirectory)
+  foreach(mode IN ITEMS find_package add_subdirectory fetch_content)
     set(build "${WORK_DIR}/${compiler}-${mode}")
     run("${CMAKE_COMMAND}" -S "${consumer}" -B "${build}" -G "${GENERATOR}"
         "-DCMAKE_CXX_COMPILER=${cxx}" "-DCMAKE_PREFIX_PATH=${prefix}" "-DSETTLE_CONSUME=${mode}"
