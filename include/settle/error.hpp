@@ -114,33 +114,27 @@ public:
     [[nodiscard]] constexpr bool has_value() const noexcept { return state_.index() == 0; }
     constexpr explicit operator bool() const noexcept { return has_value(); }
 
-    // Precondition: has_value().
-    [[nodiscard]] constexpr const T& operator*() const& noexcept {
-        return *std::get_if<0>(&state_);
-    }
-    [[nodiscard]] constexpr T&& operator*() && noexcept {
-        return std::move(*std::get_if<0>(&state_));
-    }
-    [[nodiscard]] constexpr const T* operator->() const noexcept { return std::get_if<0>(&state_); }
+    // Precondition: has_value(); std::bad_variant_access otherwise.
+    [[nodiscard]] constexpr const T& operator*() const& { return std::get<0>(state_); }
+    [[nodiscard]] constexpr T&& operator*() && { return std::get<0>(std::move(state_)); }
+    [[nodiscard]] constexpr const T* operator->() const { return &std::get<0>(state_); }
 
     [[nodiscard]] constexpr const T& value() const& {
         check();
-        return *std::get_if<0>(&state_);
+        return std::get<0>(state_);
     }
     [[nodiscard]] constexpr T&& value() && {
         check();
-        return std::move(*std::get_if<0>(&state_));
+        return std::get<0>(std::move(state_));
     }
 
-    // Precondition: !has_value().
-    [[nodiscard]] constexpr const parse_error& error() const noexcept {
-        return *std::get_if<1>(&state_);
-    }
+    // Precondition: !has_value(); std::bad_variant_access otherwise.
+    [[nodiscard]] constexpr const parse_error& error() const { return std::get<1>(state_); }
 
 private:
     constexpr void check() const {
-        if (const parse_error* e = std::get_if<1>(&state_)) {
-            throw settle::error(errc::malformed_input, e->message());
+        if (!has_value()) {
+            throw settle::error(errc::malformed_input, error().message());
         }
     }
 

@@ -5,7 +5,7 @@
 #include <string>
 
 namespace {
-settle::parse_result<int> digit(char c) {
+constexpr settle::parse_result<int> digit(char c) {
     if (c < '0' || c > '9') {
         return settle::parse_error{"digit", 0, "expected 0-9"};
     }
@@ -35,4 +35,9 @@ TEST_CASE("value() of a failed parse throws malformed_input with the message", "
         CHECK(e.code() == settle::errc::malformed_input);
         CHECK(std::string(e.what()).find("digit: position 0: expected 0-9") != std::string::npos);
     }
+}
+
+TEST_CASE("parse_result works in constant expressions", "[core]") {
+    STATIC_REQUIRE(*digit('4') == 4);
+    STATIC_REQUIRE(digit('x').error().position == 0);
 }
