@@ -32,6 +32,13 @@ concept clock = requires(const C& c) {
     { c.now() } -> std::same_as<typename C::time_point>;
 };
 
+// A clock that tells Unix time: its time points are std::chrono::system_clock's
+// (system_clock itself, settle::manual_clock, or any clock whose time_point is
+// a std::chrono::sys_time). Ids and persisted times need one; steady_clock is not.
+template <class C>
+concept wall_clock =
+    clock<C> && std::same_as<typename C::time_point::clock, std::chrono::system_clock>;
+
 // A clock that moves only when told to: for tests, and for replaying a
 // schedule. Its time points are system_clock's (Unix epoch), so it can stand
 // in for the wall clock in ids and persisted times. Thread-safe.

@@ -3,6 +3,7 @@
 #ifndef SETTLE_SHA256_HPP
 #define SETTLE_SHA256_HPP
 
+#include <settle/detail/hex.hpp>
 #include <settle/error.hpp>
 #include <settle/version.hpp>
 
@@ -17,26 +18,6 @@
 #include <string_view>
 
 SETTLE_BEGIN_NAMESPACE
-
-namespace detail {
-
-inline constexpr std::string_view sha256_hex_digits = "0123456789abcdef";
-
-// The value of one hex digit in either case, or -1.
-[[nodiscard]] constexpr int sha256_hex_value(char c) noexcept {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
-}  // namespace detail
 
 // A SHA-256 digest: 32 bytes. Compares and orders bytewise (the order of the
 // hex text). A value type: no allocation, trivially copyable.
@@ -56,8 +37,8 @@ public:
     // Writes the 64 lowercase hex digits into out; no terminator, no allocation.
     constexpr void write_hex(std::span<char, hex_size> out) const noexcept {
         for (std::size_t i = 0; i < byte_size; ++i) {
-            out[2 * i] = detail::sha256_hex_digits[bytes_[i] >> 4];
-            out[2 * i + 1] = detail::sha256_hex_digits[bytes_[i] & 0x0f];
+            out[2 * i] = detail::hex_digits[bytes_[i] >> 4];
+            out[2 * i + 1] = detail::hex_digits[bytes_[i] & 0x0f];
         }
     }
 
@@ -77,8 +58,8 @@ public:
         bytes_type bytes{};
         const std::size_t checked = text.size() < hex_size ? text.size() : hex_size;
         for (std::size_t i = 0; i < checked; ++i) {
-            const int value = detail::sha256_hex_value(text[i]);
-            if (value < 0) {
+            const unsigned value = detail::hex_value(text[i]);
+            if (value == detail::not_hex) {
                 return parse_error{subject, i, "expected a hex digit"};
             }
             const auto nibble = static_cast<std::uint8_t>(value);
