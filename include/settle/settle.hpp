@@ -2,12 +2,19 @@
 // Distributed under the Boost Software License, Version 1.0.
 //
 // The umbrella header: every building block that needs nothing beyond the
-// standard library. Backends that need a client library (SQLite, libpq) live
-// under <settle/stores/...> and are included by name.
+// standard library, and the in-memory backend. Backends that need a client
+// library (SQLite, libpq) live under <settle/stores/...> and are included by
+// name; test aids live under <settle/testing/...>.
 #ifndef SETTLE_SETTLE_HPP
 #define SETTLE_SETTLE_HPP
 
+#include <settle/clock.hpp>
+#include <settle/codec.hpp>
 #include <settle/error.hpp>
+#include <settle/sha256.hpp>
+#include <settle/state_machine.hpp>
+#include <settle/stores/memory.hpp>
+#include <settle/uuid.hpp>
 #include <settle/version.hpp>
 
 #endif  // SETTLE_SETTLE_HPP
