@@ -1,0 +1,410 @@
+// settle: consistency primitives for C++20.
+// Distributed under the Boost Software License, Version 1.0.
+#ifndef SETTLE_LEASE_HPP
+#define SETTLE_LEASE_HPP
+
+#include <settle/version.hpp>
+
+#include <settle/clock.hpp>
+#include <settle/error.hpp>
+#include <settle/versioned.hpp>
+
+#include <chrono>
+#include <compare>
+#include <concepts>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <string_view>
+#include <utility>
+
+// Leases with fencing tokens: the distributed lock, done safely.
+//
+// A lease says "holder H may work on key K until time T". It cannot stop H
+// from working past T: H may pause (a garbage collection, a swapped-out VM, a
+// partition) and wake after another holder took over, still believing it
+// holds the lease. So every grant carries a fencing token that strictly
+// increases, and the resource H writes to checks it (settle::fence): a write
+// carrying a token lower than one the resource has already seen is refused.
+// The lease keeps contenders apart while everyone is timely; the token keeps
+// the resource safe when someone is not.
+
+SETTLE_BEGIN_NAMESPACE
+
+// The number of a lease grant on one key: 1 for the first, then one more for
+// every grant. Never wraps: next() on the largest value throws.
+class fencing_token {
+public:
+    using rep = std::uint64_t;
+
+    constexpr explicit fencing_token(rep value) noexcept : value_(value) {}
+
+    [[nodiscard]] static constexpr fencing_token first() noexcept { return fencing_token(1); }
+    [[nodiscard]] constexpr rep value() const noexcept { return value_; }
+
+    // Throws settle::error (errc::invalid_argument) after 2^64 - 1 grants.
+    [[nodiscard]] constexpr fencing_token next() const {
+        if (value_ == std::numeric_limits<rep>::max()) {
+            throw settle::error(errc::invalid_argument,
+                                "fencing_token::next: the last token has no successor");
+        }
+        return fencing_token(value_ + 1);
+    }
+
+    friend constexpr bool operator==(fencing_token, fencing_token) noexcept = default;
+    friend constexpr std::strong_ordering operator<=>(fencing_token,
+                                                      fencing_token) noexcept = default;
+
+private:
+    rep value_;
+};
+
+// What a lease store keeps per key: the latest grant. Never erased, so the
+// token keeps counting across releases. The lease is free when holder is
+// empty or expires_at has passed.
+template <class TimePoint>
+struct lease_record {
+    std::string holder;
+    fencing_token token;
+    TimePoint expires_at;
+
+    friend bool operator==(const lease_record&, const lease_record&) = default;
+};
+
+// A lease: who holds which key, with which token, until when.
+template <class Key, class TimePoint>
+struct lease {
+    Key key;
+    std::string holder;
+    fencing_token token;
+    TimePoint expires_at;
+
+    friend bool operator==(const lease&, const lease&) = default;
+};
+
+// A lease store: a versioned_store of lease_record. Any backend of
+// versioned_store serves, with this value type.
+template <class S, class TimePoint>
+concept lease_store =
+    versioned_store<S> && std::same_as<typename S::value_type, lease_record<TimePoint>>;
+
+enum class acquire_outcome {
+    acquired,  // the lease is yours, with a new token
+    held,      // a live lease is held (by `current.holder`, possibly you); nothing changed
+};
+
+enum class renew_outcome {
+    renewed,  // the lease now runs until the new expiry; same token
+    lost,     // it expired, was released, or was granted again since: stop working
+};
+
+enum class release_outcome {
+    released,  // the key is free; the next grant gets a greater token
+    lost,      // the lease was granted again since; nothing changed
+};
+
+[[nodiscard]] constexpr std::string_view to_string(acquire_outcome o) noexcept {
+    switch (o) {
+    case acquire_outcome::acquired: return "acquired";
+    case acquire_outcome::held: return "held";
+    }
+    return "unknown settle::acquire_outcome";
+}
+
+[[nodiscard]] constexpr std::string_view to_string(renew_outcome o) noexcept {
+    switch (o) {
+    case renew_outcome::renewed: return "renewed";
+    case renew_outcome::lost: return "lost";
+    }
+    return "unknown settle::renew_outcome";
+}
+
+[[nodiscard]] constexpr std::string_view to_string(release_outcome o) noexcept {
+    switch (o) {
+    case release_outcome::released: return "released";
+    case release_outcome::lost: return "lost";
+    }
+    return "unknown settle::release_outcome";
+}
+
+// acquired: `current` is your new lease. held: `current` is the live lease
+// that stands in the way (its holder, token and expiry).
+template <class Key, class TimePoint>
+struct [[nodiscard]] acquire_result {
+    acquire_outcome outcome;
+    lease<Key, TimePoint> current;
+
+    [[nodiscard]] bool acquired() const noexcept { return outcome == acquire_outcome::acquired; }
+};
+
+// renewed: `current` is the lease with its new expiry. lost: the lease as given.
+template <class Key, class TimePoint>
+struct [[nodiscard]] renew_result {
+    renew_outcome outcome;
+    lease<Key, TimePoint> current;
+
+    [[nodiscard]] bool renewed() const noexcept { return outcome == renew_outcome::renewed; }
+};
+
+namespace detail {
+
+template <class S, class TimePoint>
+constexpr bool check_lease_store() {
+    if constexpr (check_versioned_store<S>()) {
+        static_assert(std::same_as<typename S::value_type, lease_record<TimePoint>>,
+                      "settle::leases: the store's value_type must be "
+                      "settle::lease_record<Clock::time_point>");
+    }
+    return lease_store<S, TimePoint>;
+}
+
+// A lease or fence operation reads, decides and writes; when the write meets
+// a newer stamp it starts again. Within one transaction that happens only
+// when another transaction committed in between, so a record that changes
+// under it this often means a broken backend, not contention.
+inline constexpr int max_lease_passes = 64;
+
+inline void count_lease_conflict(int passes, const char* operation) {
+    if (passes + 1 >= max_lease_passes) {
+        throw settle::error(
+            errc::backend_failure,
+            std::string(operation) + ": the record changed under every compare-and-set (64 times)");
+    }
+}
+
+// now + ttl, saturating at the time point's maximum.
+template <class TimePoint, class Duration>
+[[nodiscard]] constexpr TimePoint expiry_after(TimePoint now, Duration ttl) noexcept {
+    if (now.time_since_epoch().count() >= 0 && ttl > TimePoint::max() - now) {
+        return TimePoint::max();
+    }
+    return now + ttl;
+}
+
+}  // namespace detail
+
+// Grants, renews and releases leases kept in a lease store, reading the time
+// from a clock. Every operation runs in the caller's transaction: commit it
+// before relying on the outcome (a lease nobody else can see protects
+// nothing). Each operation is one load and at most one compare-and-set; if
+// the compare-and-set meets a newer stamp (another contender got there
+// first), it reads again and decides again.
+//
+// All contenders must read comparable time: one machine's steady clock, or
+// wall clocks whose skew is well below the lease duration. Fencing makes a
+// wrong clock cost liveness, never safety: see settle::fence.
+//
+//     settle::leases grants(lease_table, clock);
+//     auto tx = lease_table.begin();
+//     auto got = grants.acquire(tx, "report-42", "worker-1", 30s);
+//     tx.commit();
+//     if (got.acquired()) do_work(got.current.token);
+template <class Store, clock Clock>
+class leases {
+public:
+    using key_type = typename Store::key_type;
+    using transaction = typename Store::transaction;
+    using time_point = typename Clock::time_point;
+    using duration = typename Clock::duration;
+    using lease_type = lease<key_type, time_point>;
+
+    static_assert(detail::check_lease_store<Store, time_point>());
+
+    // Both must outlive this object.
+    leases(Store& store, Clock& clock) noexcept : store_(&store), clock_(&clock) {}
+
+    // Grants `holder` the lease on `key` until now + ttl, unless a live lease
+    // is held (by anyone, `holder` included: a live lease is never granted
+    // twice). A grant's token is one more than the previous grant's.
+    // Throws settle::error (errc::invalid_argument) for an empty holder or a
+    // ttl that is not positive.
+    acquire_result<key_type, time_point> acquire(transaction& tx, const key_type& key,
+                                                 std::string_view holder, duration ttl) {
+        if (holder.empty()) {
+            throw settle::error(errc::invalid_argument, "leases::acquire: the holder is empty");
+        }
+        check_ttl(ttl, "leases::acquire: the ttl must be positive");
+        for (int passes = 0;; ++passes) {
+            const time_point now = clock_->now();
+            std::optional<versioned<record>> seen = store_->load(tx, key);
+            if (seen && is_live(seen->value, now)) {
+                return {acquire_outcome::held, to_lease(key, seen->value)};
+            }
+            record next{std::string(holder),
+                        seen ? seen->value.token.next() : fencing_token::first(),
+                        detail::expiry_after(now, ttl)};
+            lease_type granted = to_lease(key, next);
+            const auto written =
+                seen ? store_->compare_and_set(tx, key, seen->stamp, std::move(next))
+                     : store_->insert(tx, key, std::move(next));
+            if (written.outcome() == write_outcome::applied) {
+                return {acquire_outcome::acquired, std::move(granted)};
+            }
+            detail::count_lease_conflict(passes, "leases::acquire");
+        }
+    }
+
+    // Extends a live lease to now + ttl, keeping its token. Lost when the
+    // lease expired (even if nobody took it since), was released, or was
+    // granted again. Throws settle::error (errc::invalid_argument) for a ttl
+    // that is not positive.
+    renew_result<key_type, time_point> renew(transaction& tx, const lease_type& held,
+                                             duration ttl) {
+        check_ttl(ttl, "leases::renew: the ttl must be positive");
+        for (int passes = 0;; ++passes) {
+            const time_point now = clock_->now();
+            std::optional<versioned<record>> seen = store_->load(tx, held.key);
+            if (!seen || !is_same_grant(seen->value, held) || !is_live(seen->value, now)) {
+                return {renew_outcome::lost, held};
+            }
+            record next = seen->value;
+            next.expires_at = detail::expiry_after(now, ttl);
+            lease_type renewed = to_lease(held.key, next);
+            const auto written =
+                store_->compare_and_set(tx, held.key, seen->stamp, std::move(next));
+            if (written.outcome() == write_outcome::applied) {
+                return {renew_outcome::renewed, std::move(renewed)};
+            }
+            detail::count_lease_conflict(passes, "leases::renew");
+        }
+    }
+
+    // Frees the key now, if the record still shows this grant (expired or
+    // not), so the next contender need not wait for the expiry. The token is
+    // kept, so the next grant's token is greater.
+    [[nodiscard]] release_outcome release(transaction& tx, const lease_type& held) {
+        for (int passes = 0;; ++passes) {
+            const time_point now = clock_->now();
+            std::optional<versioned<record>> seen = store_->load(tx, held.key);
+            if (!seen || !is_same_grant(seen->value, held)) {
+                return release_outcome::lost;
+            }
+            record next = seen->value;
+            next.holder.clear();
+            next.expires_at = now < next.expires_at ? now : next.expires_at;
+            const auto written =
+                store_->compare_and_set(tx, held.key, seen->stamp, std::move(next));
+            if (written.outcome() == write_outcome::applied) {
+                return release_outcome::released;
+            }
+            detail::count_lease_conflict(passes, "leases::release");
+        }
+    }
+
+    // The live lease on `key`, if any.
+    [[nodiscard]] std::optional<lease_type> current(transaction& tx, const key_type& key) const {
+        std::optional<versioned<record>> seen = store_->load(tx, key);
+        if (!seen || !is_live(seen->value, clock_->now())) {
+            return std::nullopt;
+        }
+        return to_lease(key, seen->value);
+    }
+
+private:
+    using record = lease_record<time_point>;
+
+    static void check_ttl(duration ttl, const char* message) {
+        if (ttl <= duration::zero()) {
+            throw settle::error(errc::invalid_argument, message);
+        }
+    }
+    static bool is_live(const record& r, time_point now) noexcept {
+        return !r.holder.empty() && now < r.expires_at;
+    }
+    static bool is_same_grant(const record& r, const lease_type& l) noexcept {
+        return !r.holder.empty() && r.token == l.token && r.holder == l.holder;
+    }
+    static lease_type to_lease(const key_type& key, const record& r) {
+        return lease_type{key, r.holder, r.token, r.expires_at};
+    }
+
+    Store* store_;
+    Clock* clock_;
+};
+
+// ---------------------------------------------------------------------------
+// Fencing: the check on the resource side.
+
+enum class fence_outcome {
+    admitted,  // the token is the highest seen for the resource: go ahead and write
+    refused,   // a higher token was seen: the writer's lease was superseded; write nothing
+};
+
+[[nodiscard]] constexpr std::string_view to_string(fence_outcome o) noexcept {
+    switch (o) {
+    case fence_outcome::admitted: return "admitted";
+    case fence_outcome::refused: return "refused";
+    }
+    return "unknown settle::fence_outcome";
+}
+
+// admitted: `highest` is the token admitted. refused: the higher token that
+// was seen before.
+struct [[nodiscard]] fence_result {
+    fence_outcome outcome;
+    fencing_token highest;
+
+    [[nodiscard]] bool admitted() const noexcept { return outcome == fence_outcome::admitted; }
+};
+
+// The resource-side guard: remembers, per resource, the highest fencing token
+// that has written to it, in a versioned_store of fencing_token, and refuses
+// writes carrying a lower one. Check in the same transaction as the protected
+// write, so the write and the recorded token commit or roll back together:
+//
+//     settle::fence guard(fence_table);
+//     auto tx = db.begin();
+//     if (guard.admit(tx, "report-42", lease.token).admitted()) reports.put(tx, ...);
+//     tx.commit();
+//
+// Tokens compared on one resource must come from one lease key. Costs one
+// load and one compare-and-set per admitted write; the write happens even
+// when the token equals the highest, so two writers checking the same token
+// in concurrent transactions of a weaker-isolated backend are ordered by it.
+template <class Store>
+class fence {
+public:
+    using key_type = typename Store::key_type;
+    using transaction = typename Store::transaction;
+
+    static_assert(detail::check_versioned_store<Store>());
+    static_assert(std::same_as<typename Store::value_type, fencing_token>,
+                  "settle::fence: the store's value_type must be settle::fencing_token");
+
+    explicit fence(Store& store) noexcept : store_(&store) {}
+
+    // Admits `token` if no higher token has been admitted for `resource`,
+    // and records it as the highest.
+    fence_result admit(transaction& tx, const key_type& resource, fencing_token token) {
+        for (int passes = 0;; ++passes) {
+            std::optional<versioned<fencing_token>> seen = store_->load(tx, resource);
+            if (seen && token < seen->value) {
+                return {fence_outcome::refused, seen->value};
+            }
+            const auto written =
+                seen ? store_->compare_and_set(tx, resource, seen->stamp, fencing_token(token))
+                     : store_->insert(tx, resource, fencing_token(token));
+            if (written.outcome() == write_outcome::applied) {
+                return {fence_outcome::admitted, token};
+            }
+            detail::count_lease_conflict(passes, "fence::admit");
+        }
+    }
+
+    // The highest token admitted for `resource`, if any.
+    [[nodiscard]] std::optional<fencing_token> highest(transaction& tx,
+                                                       const key_type& resource) const {
+        std::optional<versioned<fencing_token>> seen = store_->load(tx, resource);
+        if (!seen) {
+            return std::nullopt;
+        }
+        return seen->value;
+    }
+
+private:
+    Store* store_;
+};
+
+SETTLE_END_NAMESPACE
+
+#endif  // SETTLE_LEASE_HPP

@@ -1,0 +1,34 @@
+// settle: consistency primitives for C++20.
+// Distributed under the Boost Software License, Version 1.0.
+#ifndef SETTLE_STORES_MEMORY_LEASE_HPP
+#define SETTLE_STORES_MEMORY_LEASE_HPP
+
+#include <settle/version.hpp>
+
+#include <settle/lease.hpp>
+#include <settle/stores/memory_versioned.hpp>
+
+#include <chrono>
+#include <functional>
+
+SETTLE_BEGIN_NAMESPACE
+
+namespace memory {
+
+// The in-memory lease store: lease records in a memory::database, for
+// settle::leases. TimePoint is the clock's time_point (the default fits
+// std::chrono::system_clock and settle::manual_clock).
+template <class Key, class TimePoint = std::chrono::system_clock::time_point,
+          class Compare = std::less<>>
+using lease_table = versioned_table<Key, lease_record<TimePoint>, Compare>;
+
+// The in-memory fence store: the highest fencing token seen per resource,
+// for settle::fence, in the same database as the rows it protects.
+template <class Key, class Compare = std::less<>>
+using fence_table = versioned_table<Key, fencing_token, Compare>;
+
+}  // namespace memory
+
+SETTLE_END_NAMESPACE
+
+#endif  // SETTLE_STORES_MEMORY_LEASE_HPP

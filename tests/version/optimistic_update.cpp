@@ -1,0 +1,357 @@
+#include <settle/stores/memory_versioned.hpp>
+#include <settle/versioned.hpp>
+
+#include "settle_test.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <optional>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace memory = settle::memory;
+using namespace std::chrono_literals;
+using settle::update_outcome;
+using settle::version_stamp;
+
+namespace {
+
+using counter_table = memory::versioned_table<std::string, long>;
+
+// Forwards to a versioned_table, counting loads and compare-and-sets. It can
+// keep the current value out of conflicts (as a backend that cannot return it
+// cheaply would), and throw from the next compare-and-sets.
+struct counting_store {
+    using key_type = std::string;
+    using value_type = long;
+    using transaction = memory::transaction;
+
+    counter_table& table;
+    bool return_current_value = true;
+    int loads = 0;
+    int writes = 0;
+    int failures_left = 0;
+
+    transaction begin() { return table.begin(); }
+    std::optional<settle::versioned<long>> load(transaction& tx, const std::string& key) {
+        ++loads;
+        return table.load(tx, key);
+    }
+    settle::write_result<long> insert(transaction& tx, const std::string& key, long value) {
+        return table.insert(tx, key, value);
+    }
+    settle::write_result<long> compare_and_set(transaction& tx, const std::string& key,
+                                               version_stamp expected, long value) {
+        ++writes;
+        if (failures_left > 0) {
+            --failures_left;
+            throw settle::error(settle::errc::unavailable, "the database went away");
+        }
+        auto written = table.compare_and_set(tx, key, expected, value);
+        if (written.outcome() == settle::write_outcome::conflict && !return_current_value) {
+            return settle::write_result<long>::conflict(written.stamp());
+        }
+        return written;
+    }
+    settle::write_result<long> erase(transaction& tx, const std::string& key,
+                                     version_stamp expected) {
+        return table.erase(tx, key, expected);
+    }
+};
+
+struct bank {
+    memory::database db;
+    counter_table balances{db};
+    settle::manual_clock clock;
+    settle::manual_sleeper sleeper{clock};
+
+    version_stamp open(const std::string& key, long amount) {
+        return db.transact([&](memory::transaction& tx) {
+            const auto inserted = balances.insert(tx, key, amount);
+            REQUIRE(inserted.is_applied());
+            return inserted.stamp();
+        });
+    }
+
+    std::optional<settle::versioned<long>> read(const std::string& key) {
+        return db.transact([&](memory::transaction& tx) { return balances.load(tx, key); });
+    }
+
+    // Another writer, getting in between a read and a compare-and-set.
+    void interfere(const std::string& key, long amount) {
+        db.transact([&](memory::transaction& tx) {
+            const auto current = balances.load(tx, key);
+            REQUIRE(current.has_value());
+            REQUIRE(balances.compare_and_set(tx, key, current->stamp, amount).is_applied());
+        });
+    }
+};
+
+const auto no_wait = settle::retry_policy{settle::constant_backoff{0ns}, 10};
+
+// Does not wait: lets the other threads run.
+struct yielding_sleeper {
+    bool sleep_for(std::chrono::nanoseconds, std::stop_token) {
+        std::this_thread::yield();
+        return true;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("optimistic update writes what fn returns with a new stamp", "[version]") {
+    bank b;
+    const version_stamp opened = b.open("alice", 100);
+    int calls = 0;
+    const auto r = settle::optimistic_update(
+        b.balances, "alice",
+        [&](const long& balance) {
+            ++calls;
+            return balance - 30;
+        },
+        no_wait, b.clock, b.sleeper);
+    CHECK(r.outcome() == update_outcome::applied);
+    CHECK(r.is_applied());
+    CHECK(r.value() == std::optional<long>(70));
+    CHECK(r.stamp() > opened);
+    CHECK(r.attempts() == 1);
+    CHECK(r.reason() == settle::retry_outcome::succeeded);
+    CHECK(calls == 1);
+    CHECK(b.read("alice") == std::optional(settle::versioned<long>{70, r.stamp()}));
+    CHECK(b.sleeper.sleeps() == 0);
+}
+
+TEST_CASE("fn may decline to write and then no stamp is used", "[version]") {
+    bank b;
+    const version_stamp opened = b.open("alice", 20);
+    const auto r = settle::optimistic_update(
+        b.balances, "alice",
+        [](const long& balance) -> std::optional<long> {
+            if (balance < 30) {
+                return std::nullopt;  // insufficient funds: leave it
+            }
+            return balance - 30;
+        },
+        no_wait, b.clock, b.sleeper);
+    CHECK(r.outcome() == update_outcome::unchanged);
+    CHECK(r.value() == std::optional<long>(20));
+    CHECK(r.stamp() == opened);
+    CHECK(b.read("alice") == std::optional(settle::versioned<long>{20, opened}));
+}
+
+TEST_CASE("optimistic update of an absent key reports missing without calling fn", "[version]") {
+    bank b;
+    int calls = 0;
+    const auto r = settle::optimistic_update(
+        b.balances, "nobody",
+        [&](const long& v) {
+            ++calls;
+            return v + 1;
+        },
+        no_wait, b.clock, b.sleeper);
+    CHECK(r.outcome() == update_outcome::missing);
+    CHECK_FALSE(r.value().has_value());
+    CHECK(r.stamp() == version_stamp(0));
+    CHECK(calls == 0);
+    CHECK_FALSE(b.read("nobody").has_value());
+}
+
+TEST_CASE("a conflict retries fn with the newer value", "[version]") {
+    bank b;
+    b.open("alice", 100);
+    counting_store store{b.balances};
+    const bool value_in_conflict = GENERATE(true, false);
+    CAPTURE(value_in_conflict);
+    store.return_current_value = value_in_conflict;
+    std::vector<long> seen;
+    const auto r = settle::optimistic_update(
+        store, "alice",
+        [&](const long& balance) {
+            seen.push_back(balance);
+            if (seen.size() == 1) {
+                b.interfere("alice", 500);  // lands between this read and the write
+            }
+            return balance + 1;
+        },
+        no_wait, b.clock, b.sleeper);
+    CHECK(r.outcome() == update_outcome::applied);
+    CHECK(r.value() == std::optional<long>(501));
+    CHECK(r.attempts() == 2);
+    CHECK(seen == std::vector<long>{100, 500});
+    CHECK(store.writes == 2);
+    // A conflict that carries the current value saves the second read.
+    CHECK(store.loads == (value_in_conflict ? 1 : 2));
+    CHECK(b.read("alice")->value == 501);
+    CHECK(b.sleeper.sleeps() == 1);
+}
+
+TEST_CASE("optimistic update gives up after the policy's attempts", "[version]") {
+    bank b;
+    b.open("alice", 0);
+    long interference = 0;
+    int calls = 0;
+    const auto r = settle::optimistic_update(
+        b.balances, "alice",
+        [&](const long& balance) {
+            ++calls;
+            b.interfere("alice", ++interference * 100);  // someone always gets in first
+            return balance + 1;
+        },
+        settle::retry_policy{settle::constant_backoff{5ms}, 3}, b.clock, b.sleeper);
+    CHECK(r.outcome() == update_outcome::gave_up);
+    CHECK(r.reason() == settle::retry_outcome::exhausted);
+    CHECK(r.attempts() == 3);
+    CHECK(calls == 3);
+    const auto current = b.read("alice");
+    CHECK(r.stamp() == current->stamp);
+    CHECK(r.value() == std::optional<long>(300));
+    CHECK(current->value == 300);
+    CHECK(b.sleeper.sleeps() == 2);
+}
+
+TEST_CASE("a deadline stops optimistic update retries", "[version]") {
+    bank b;
+    b.open("alice", 0);
+    long interference = 0;
+    const auto policy =
+        settle::retry_policy{settle::ladder{10ms, 20ms, 40ms}, 100}.with_deadline(50ms);
+    const auto r = settle::optimistic_update(
+        b.balances, "alice",
+        [&](const long& balance) {
+            b.interfere("alice", ++interference);
+            return balance + 1;
+        },
+        policy, b.clock, b.sleeper);
+    CHECK(r.outcome() == update_outcome::gave_up);
+    CHECK(r.reason() == settle::retry_outcome::deadline);
+    CHECK(r.attempts() == 3);  // waits of 10ms and 20ms fit; 40ms would end past 50ms
+    CHECK(b.sleeper.total() == 30ms);
+}
+
+TEST_CASE("an exception from fn propagates without a retry", "[version]") {
+    bank b;
+    const version_stamp opened = b.open("alice", 100);
+    int calls = 0;
+    CHECK_THROWS_AS(settle::optimistic_update(
+                        b.balances, "alice",
+                        [&](const long&) -> long {
+                            ++calls;
+                            throw std::runtime_error("pricing service down");
+                        },
+                        settle::retry_policy{settle::constant_backoff{0ns}, 5}.retry_if(
+                            settle::retry_on<std::runtime_error>{}),
+                        b.clock, b.sleeper),
+                    std::runtime_error);
+    CHECK(calls == 1);
+    CHECK(b.read("alice") == std::optional(settle::versioned<long>{100, opened}));
+}
+
+TEST_CASE("store failures are retried only when the policy's classifier says so", "[version]") {
+    bank b;
+    b.open("alice", 100);
+    counting_store store{b.balances};
+    const auto add_one = [](const long& v) { return v + 1; };
+
+    store.failures_left = 1;
+    CHECK_THROWS_AS(settle::optimistic_update(store, "alice", add_one, no_wait, b.clock, b.sleeper),
+                    settle::error);
+    CHECK(store.writes == 1);
+    CHECK(b.read("alice")->value == 100);
+
+    store.failures_left = 2;
+    const auto r = settle::optimistic_update(store, "alice", add_one,
+                                             no_wait.retry_if(settle::retry_on<settle::error>{}),
+                                             b.clock, b.sleeper);
+    CHECK(r.outcome() == update_outcome::applied);
+    CHECK(r.attempts() == 3);
+    CHECK(b.read("alice")->value == 101);
+
+    store.failures_left = 10;
+    CHECK_THROWS_AS(settle::optimistic_update(
+                        store, "alice", add_one,
+                        no_wait.with_max_attempts(3).retry_if(settle::retry_on<settle::error>{}),
+                        b.clock, b.sleeper),
+                    settle::error);
+    CHECK(b.read("alice")->value == 101);
+}
+
+TEST_CASE("optimistic update reports missing when the key is erased meanwhile", "[version]") {
+    bank b;
+    b.open("alice", 100);
+    const auto r = settle::optimistic_update(
+        b.balances, "alice",
+        [&](const long& v) {
+            b.db.transact([&](memory::transaction& tx) {
+                const auto current = b.balances.load(tx, "alice");
+                REQUIRE(b.balances.erase(tx, "alice", current->stamp).is_applied());
+            });
+            return v + 1;
+        },
+        no_wait, b.clock, b.sleeper);
+    CHECK(r.outcome() == update_outcome::missing);
+    CHECK_FALSE(b.read("alice").has_value());
+}
+
+TEST_CASE("optimistic update takes a jittered backoff with a random generator", "[version]") {
+    bank b;
+    b.open("alice", 0);
+    std::mt19937_64 random(7);
+    int calls = 0;
+    const auto policy = settle::retry_policy{
+        settle::jittered{settle::exponential_backoff{1ms, 2.0, 100ms}, settle::jitter::full}, 5};
+    const auto r = settle::optimistic_update(
+        b.balances, "alice",
+        [&](const long& v) {
+            if (++calls < 3) {
+                b.interfere("alice", v + 10);
+            }
+            return v + 1;
+        },
+        policy, b.clock, b.sleeper, random);
+    CHECK(r.outcome() == update_outcome::applied);
+    CHECK(r.value() == std::optional<long>(21));
+    CHECK(r.attempts() == 3);
+}
+
+TEST_CASE("threads incrementing one counter lose no update", "[version][concurrency]") {
+    memory::database db;
+    counter_table counters(db);
+    db.transact([&](memory::transaction& tx) { (void)counters.insert(tx, "hits", 0); });
+
+    constexpr int threads = 4;
+    constexpr int increments = 400;
+    const auto policy = settle::retry_policy{settle::constant_backoff{0ns}, 1'000'000};
+    settle::manual_clock clock;
+    std::atomic<long> applied{0};
+    std::atomic<long> retries{0};
+    std::vector<std::thread> workers;
+    for (int t = 0; t < threads; ++t) {
+        workers.emplace_back([&] {
+            yielding_sleeper sleeper;
+            for (int i = 0; i < increments; ++i) {
+                const auto r = settle::optimistic_update(
+                    counters, "hits",
+                    [](const long& v) {
+                        std::this_thread::yield();  // a slow fn: others write meanwhile
+                        return v + 1;
+                    },
+                    policy, clock, sleeper);
+                if (r.is_applied()) {
+                    ++applied;
+                }
+                retries += r.attempts() - 1;
+            }
+        });
+    }
+    for (auto& w : workers) {
+        w.join();
+    }
+    INFO("compare-and-sets that met a newer stamp: " << retries.load());
+    CHECK(applied.load() == threads * increments);
+    const long total =
+        db.transact([&](memory::transaction& tx) { return counters.load(tx, "hits")->value; });
+    CHECK(total == threads * increments);
+}
