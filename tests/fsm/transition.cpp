@@ -1,0 +1,194 @@
+#include <settle/stores/memory_versioned.hpp>
+#include <settle/transition.hpp>
+
+#include "fsm/order.hpp"
+#include "settle_test.hpp"
+
+#include <atomic>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace shop;
+using settle::transition_outcome;
+namespace memory = settle::memory;
+
+namespace {
+constexpr order paid_order{1000, 0};
+
+struct orders {
+    memory::database db;
+    memory::versioned_table<std::string, order_state> states{db};
+    memory::table<int, std::string> outbox{db};  // a side effect written with the transition
+
+    settle::version_stamp create(const std::string& id) {
+        return db.transact([&](memory::transaction& tx) {
+            auto created = states.insert(tx, id, order_machine.initial());
+            REQUIRE(created.is_applied());
+            return created.stamp();
+        });
+    }
+    order_state state_of(const std::string& id) {
+        return db.transact([&](memory::transaction& tx) { return states.load(tx, id)->value; });
+    }
+};
+}  // namespace
+
+TEST_CASE("a stored transition applies once and then reports duplicates", "[fsm]") {
+    orders o;
+    const auto first = o.create("o-1");
+    auto tx = o.db.begin();
+    auto submitted = settle::transition(o.states, tx, "o-1", order_machine, submit, paid_order);
+    REQUIRE(submitted);
+    CHECK(submitted->result.outcome == transition_outcome::applied);
+    CHECK(submitted->result.to == awaiting_payment);
+    CHECK(submitted->stamp > first);
+    auto paid_once = settle::transition(o.states, tx, "o-1", order_machine, pay, paid_order);
+    REQUIRE(paid_once);
+    CHECK(paid_once->result.applied());
+    auto paid_twice = settle::transition(o.states, tx, "o-1", order_machine, pay, paid_order);
+    REQUIRE(paid_twice);
+    CHECK(paid_twice->result.outcome == transition_outcome::duplicate);
+    CHECK(paid_twice->stamp == paid_once->stamp);  // nothing was written
+    auto cancel = settle::transition(o.states, tx, "o-1", order_machine, shop::cancel, paid_order);
+    REQUIRE(cancel);
+    CHECK(cancel->result.outcome == transition_outcome::rejected);
+    CHECK(cancel->result.from == paid);
+    tx.commit();
+    CHECK(o.state_of("o-1") == paid);
+}
+
+TEST_CASE("a stored transition of an absent key is empty", "[fsm]") {
+    orders o;
+    auto tx = o.db.begin();
+    CHECK_FALSE(settle::transition(o.states, tx, "nope", order_machine, pay, paid_order));
+}
+
+TEST_CASE("a stored transition rolls back with its side effect", "[fsm]") {
+    orders o;
+    o.create("o-1");
+    {
+        auto tx = o.db.begin();
+        auto t = settle::transition(o.states, tx, "o-1", order_machine, submit, paid_order);
+        REQUIRE(t);
+        REQUIRE(t->result.applied());
+        o.outbox.insert(tx, 1, "order submitted");
+        // destroyed without commit: the process failed before it could commit
+    }
+    CHECK(o.state_of("o-1") == created);
+    o.db.transact([&](memory::transaction& tx) { CHECK(o.outbox.size(tx) == 0); });
+}
+
+namespace {
+// A store that lets another writer win once: its first compare_and_set first
+// commits `competitor` at the expected stamp, as a transaction that got there
+// first would, then tries the caller's write, which conflicts.
+struct contended_states {
+    using key_type = std::string;
+    using value_type = order_state;
+    using transaction = memory::transaction;
+
+    memory::versioned_table<std::string, order_state>& inner;
+    order_state competitor;
+    bool report_current_value = true;
+    int conflicts = 0;
+
+    transaction begin() { return inner.begin(); }
+    std::optional<settle::versioned<order_state>> load(const transaction& tx, const key_type& k) {
+        return inner.load(tx, k);
+    }
+    settle::write_result<order_state> insert(transaction& tx, const key_type& k, order_state v) {
+        return inner.insert(tx, k, v);
+    }
+    settle::write_result<order_state> compare_and_set(transaction& tx, const key_type& k,
+                                                      settle::version_stamp expected,
+                                                      order_state v) {
+        if (conflicts++ == 0) {
+            REQUIRE(inner.compare_and_set(tx, k, expected, competitor).is_applied());
+            auto lost = inner.compare_and_set(tx, k, expected, v);
+            REQUIRE(lost.outcome() == settle::write_outcome::conflict);
+            if (!report_current_value) {
+                return settle::write_result<order_state>::conflict(lost.stamp());
+            }
+            return lost;
+        }
+        return inner.compare_and_set(tx, k, expected, v);
+    }
+    settle::write_result<order_state> erase(transaction& tx, const key_type& k,
+                                            settle::version_stamp expected) {
+        return inner.erase(tx, k, expected);
+    }
+};
+static_assert(settle::versioned_store<contended_states>);
+}  // namespace
+
+TEST_CASE("a lost compare and set is checked again against the winner's state", "[fsm]") {
+    const bool report_current_value = GENERATE(true, false);
+    INFO("the conflict carries the current value: " << report_current_value);
+    orders o;
+    o.create("o-1");
+    o.db.transact([&](memory::transaction& tx) {
+        (void)settle::transition(o.states, tx, "o-1", order_machine, submit, paid_order);
+    });
+
+    SECTION("the winner took the same transition: duplicate") {
+        contended_states store{o.states, paid, report_current_value};
+        auto tx = o.db.begin();
+        auto t = settle::transition(store, tx, "o-1", order_machine, pay, paid_order);
+        REQUIRE(t);
+        CHECK(t->result.outcome == transition_outcome::duplicate);
+        CHECK(t->result.from == paid);
+        CHECK(store.conflicts == 1);
+    }
+    SECTION("the winner moved the state elsewhere: rejected") {
+        contended_states store{o.states, cancelled, report_current_value};
+        auto tx = o.db.begin();
+        auto t = settle::transition(store, tx, "o-1", order_machine, pay, paid_order);
+        REQUIRE(t);
+        CHECK(t->result.outcome == transition_outcome::rejected);
+        CHECK(t->result.from == cancelled);
+    }
+    SECTION("the winner's state still allows the event: applied on the second try") {
+        contended_states store{o.states, awaiting_payment, report_current_value};
+        auto tx = o.db.begin();
+        auto t = settle::transition(store, tx, "o-1", order_machine, pay, paid_order);
+        REQUIRE(t);
+        CHECK(t->result.applied());
+        CHECK(store.conflicts == 2);
+        tx.commit();
+        CHECK(o.state_of("o-1") == paid);
+    }
+}
+
+TEST_CASE("of many racing callers exactly one applies a stored transition", "[fsm][concurrency]") {
+    constexpr int callers = 8;
+    orders o;
+    o.create("o-1");
+    o.db.transact([&](memory::transaction& tx) {
+        (void)settle::transition(o.states, tx, "o-1", order_machine, submit, paid_order);
+    });
+    std::atomic<int> applied{0};
+    std::atomic<int> duplicate{0};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < callers; ++i) {
+        threads.emplace_back([&, i] {
+            o.db.transact([&](memory::transaction& tx) {
+                auto t = settle::transition(o.states, tx, "o-1", order_machine, pay, paid_order);
+                if (t && t->result.applied()) {
+                    ++applied;
+                    o.outbox.insert(tx, i, "capture payment");  // the one-time side effect
+                } else if (t && t->result.outcome == transition_outcome::duplicate) {
+                    ++duplicate;
+                }
+            });
+        });
+    }
+    for (auto& t : threads) {
+        t.join();
+    }
+    CHECK(applied == 1);
+    CHECK(duplicate == callers - 1);
+    o.db.transact([&](memory::transaction& tx) { CHECK(o.outbox.size(tx) == 1); });
+    CHECK(o.state_of("o-1") == paid);
+}
