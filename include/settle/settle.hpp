@@ -11,10 +11,17 @@
 #include <settle/clock.hpp>
 #include <settle/codec.hpp>
 #include <settle/error.hpp>
+#include <settle/etag.hpp>
+#include <settle/lease.hpp>
+#include <settle/retry.hpp>
 #include <settle/sha256.hpp>
 #include <settle/state_machine.hpp>
 #include <settle/stores/memory.hpp>
+#include <settle/stores/memory_lease.hpp>
+#include <settle/stores/memory_versioned.hpp>
+#include <settle/transition.hpp>
 #include <settle/uuid.hpp>
 #include <settle/version.hpp>
+#include <settle/versioned.hpp>
 
 #endif  // SETTLE_SETTLE_HPP

@@ -29,7 +29,7 @@ public:
 
     // All zero bytes: a placeholder, not the digest of any known message.
     constexpr sha256_digest() noexcept = default;
-    constexpr explicit sha256_digest(const bytes_type& bytes) noexcept : bytes_(bytes) {}
+    constexpr explicit sha256_digest(const bytes_type& value) noexcept : bytes_(value) {}
 
     // The 32 bytes, in the order FIPS 180-4 writes them (H0 big-endian first).
     [[nodiscard]] constexpr const bytes_type& bytes() const noexcept { return bytes_; }
@@ -55,7 +55,7 @@ public:
     [[nodiscard]] static constexpr parse_result<sha256_digest> from_hex(
         std::string_view text) noexcept {
         constexpr std::string_view subject = "sha256 digest";
-        bytes_type bytes{};
+        bytes_type digest{};
         const std::size_t checked = text.size() < hex_size ? text.size() : hex_size;
         for (std::size_t i = 0; i < checked; ++i) {
             const unsigned value = detail::hex_value(text[i]);
@@ -63,8 +63,8 @@ public:
                 return parse_error{subject, i, "expected a hex digit"};
             }
             const auto nibble = static_cast<std::uint8_t>(value);
-            bytes[i / 2] =
-                static_cast<std::uint8_t>(i % 2 == 0 ? nibble << 4 : bytes[i / 2] | nibble);
+            digest[i / 2] =
+                static_cast<std::uint8_t>(i % 2 == 0 ? nibble << 4 : digest[i / 2] | nibble);
         }
         if (text.size() < hex_size) {
             return parse_error{subject, text.size(), "too short, expected 64 hex digits"};
@@ -72,7 +72,7 @@ public:
         if (text.size() > hex_size) {
             return parse_error{subject, hex_size, "too long, expected 64 hex digits"};
         }
-        return sha256_digest(bytes);
+        return sha256_digest(digest);
     }
 
     friend constexpr bool operator==(const sha256_digest&, const sha256_digest&) noexcept = default;
@@ -238,12 +238,12 @@ public:
     constexpr sha256() noexcept = default;
 
     // Appends bytes to the message. Returns *this, so calls chain.
-    constexpr sha256& update(std::span<const std::byte> bytes) {
-        detail::sha256_absorb(state_, block_, length_, bytes.data(), bytes.size());
+    constexpr sha256& update(std::span<const std::byte> data) {
+        detail::sha256_absorb(state_, block_, length_, data.data(), data.size());
         return *this;
     }
-    constexpr sha256& update(std::span<const std::uint8_t> bytes) {
-        detail::sha256_absorb(state_, block_, length_, bytes.data(), bytes.size());
+    constexpr sha256& update(std::span<const std::uint8_t> data) {
+        detail::sha256_absorb(state_, block_, length_, data.data(), data.size());
         return *this;
     }
     // Appends the characters of text as bytes, without a terminator.
@@ -286,11 +286,11 @@ public:
     }
 
     // The digest of one whole message.
-    [[nodiscard]] static constexpr sha256_digest hash(std::span<const std::byte> bytes) {
-        return sha256{}.update(bytes).finish();
+    [[nodiscard]] static constexpr sha256_digest hash(std::span<const std::byte> data) {
+        return sha256{}.update(data).finish();
     }
-    [[nodiscard]] static constexpr sha256_digest hash(std::span<const std::uint8_t> bytes) {
-        return sha256{}.update(bytes).finish();
+    [[nodiscard]] static constexpr sha256_digest hash(std::span<const std::uint8_t> data) {
+        return sha256{}.update(data).finish();
     }
     [[nodiscard]] static constexpr sha256_digest hash(std::string_view text) {
         return sha256{}.update(text).finish();

@@ -86,10 +86,10 @@ static_assert(std::endian::native == std::endian::little || std::endian::native 
     }
 }
 
-// The big-endian 64-bit word at bytes[8 * half].
-[[nodiscard]] constexpr std::uint64_t uuid_load_be64(const std::array<std::byte, 16>& bytes,
+// The big-endian 64-bit word at octets[8 * half].
+[[nodiscard]] constexpr std::uint64_t uuid_load_be64(const std::array<std::byte, 16>& octets,
                                                      std::size_t half) noexcept {
-    const auto words = std::bit_cast<std::array<std::uint64_t, 2>>(bytes);
+    const auto words = std::bit_cast<std::array<std::uint64_t, 2>>(octets);
     return uuid_big_endian(words[half]);
 }
 
@@ -137,8 +137,8 @@ public:
     // The nil uuid, 00000000-0000-0000-0000-000000000000.
     constexpr uuid() noexcept = default;
     // The uuid with these 16 bytes, in network (big-endian) order, as stored.
-    constexpr explicit uuid(std::span<const std::byte, 16> bytes) noexcept {
-        std::copy(bytes.begin(), bytes.end(), bytes_.begin());
+    constexpr explicit uuid(std::span<const std::byte, 16> octets) noexcept {
+        std::copy(octets.begin(), octets.end(), bytes_.begin());
     }
 
     [[nodiscard]] constexpr const std::array<std::byte, 16>& bytes() const noexcept {
@@ -242,7 +242,7 @@ private:
             return parse_error{
                 subject, 0, "the urn:uuid: prefix is not accepted: expected 8-4-4-4-12 hex digits"};
         }
-        std::array<std::byte, 16> bytes{};
+        std::array<std::byte, 16> octets{};
         const std::size_t scanned = std::min(text.size(), text_size);
         std::size_t nibble = 0;
         for (std::size_t i = 0; i < scanned; ++i) {
@@ -258,7 +258,7 @@ private:
                 return parse_error{subject, i, "expected a hex digit"};
             }
             const unsigned shift = (nibble % 2 == 0) ? 4U : 0U;
-            bytes[nibble / 2] |= static_cast<std::byte>(value << shift);
+            octets[nibble / 2] |= static_cast<std::byte>(value << shift);
             ++nibble;
         }
         if (text.size() < text_size) {
@@ -267,7 +267,7 @@ private:
         if (text.size() > text_size) {
             return parse_error{subject, text_size, "too long: expected 36 characters"};
         }
-        return uuid(bytes);
+        return uuid(octets);
     }
 
     std::array<std::byte, 16> bytes_{};
