@@ -12,11 +12,13 @@
 #include <settle/codec.hpp>
 #include <settle/error.hpp>
 #include <settle/etag.hpp>
+#include <settle/idempotency.hpp>
 #include <settle/lease.hpp>
 #include <settle/retry.hpp>
 #include <settle/sha256.hpp>
 #include <settle/state_machine.hpp>
 #include <settle/stores/memory.hpp>
+#include <settle/stores/memory_idempotency.hpp>
 #include <settle/stores/memory_lease.hpp>
 #include <settle/stores/memory_versioned.hpp>
 #include <settle/transition.hpp>

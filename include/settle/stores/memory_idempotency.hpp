@@ -1,0 +1,182 @@
+// settle: consistency primitives for C++20.
+// Distributed under the Boost Software License, Version 1.0.
+#ifndef SETTLE_STORES_MEMORY_IDEMPOTENCY_HPP
+#define SETTLE_STORES_MEMORY_IDEMPOTENCY_HPP
+
+#include <settle/version.hpp>
+
+#include <settle/idempotency.hpp>
+#include <settle/stores/memory.hpp>
+
+#include <compare>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+SETTLE_BEGIN_NAMESPACE
+
+namespace memory {
+
+namespace detail {
+// (tenant, operation, key) as three fields, so no two scopes can run together,
+// led by a hash of all three: most comparisons in the table's tree then stop
+// at one integer instead of reading the strings. The order is arbitrary.
+struct idempotency_row_id {
+    std::size_t hash;
+    std::string tenant;
+    std::string operation;
+    std::string key;
+
+    idempotency_row_id(std::string_view t, std::string_view o, std::string_view k)
+        : hash(hash_of(t, o, k)), tenant(t), operation(o), key(k) {}
+
+    friend bool operator==(const idempotency_row_id&, const idempotency_row_id&) = default;
+    friend std::strong_ordering operator<=>(const idempotency_row_id& a,
+                                            const idempotency_row_id& b) noexcept {
+        if (a.hash != b.hash) {
+            return a.hash <=> b.hash;
+        }
+        if (const int c = a.key.compare(b.key); c != 0) {
+            return c <=> 0;
+        }
+        if (const int c = a.tenant.compare(b.tenant); c != 0) {
+            return c <=> 0;
+        }
+        return a.operation.compare(b.operation) <=> 0;
+    }
+
+private:
+    static std::size_t hash_of(std::string_view t, std::string_view o, std::string_view k) {
+        const std::hash<std::string_view> h;
+        std::size_t seed = h(k);
+        for (const std::string_view part : {t, o}) {
+            seed ^= h(part) + static_cast<std::size_t>(0x9e3779b97f4a7c15ULL) + (seed << 6) +
+                    (seed >> 2);
+        }
+        return seed;
+    }
+};
+}  // namespace detail
+
+// settle::idempotency_store in a memory::database: its records are rows of a
+// memory::table, so a completion commits or rolls back with the caller's own
+// rows in the same database. Thread-safe the way the database is: its
+// transactions run one at a time. claim, complete and abandon cost an
+// O(log n) lookup and one row write (a few small allocations for the row's
+// key and its undo entry); purge scans every row to remove at most `limit`.
+// Tokens come from one counter per store, so they never repeat, even after
+// purge. Nothing survives the process.
+class idempotency_store {
+public:
+    using transaction = memory::transaction;
+    using time_point = idempotency_record::time_point;
+
+    // The store keeps its table in db; both must outlive the store's use.
+    explicit idempotency_store(database& db) : db_(&db), rows_(db) {}
+
+    [[nodiscard]] transaction begin() { return db_->begin(); }
+
+    [[nodiscard]] idempotency_store_claim claim(transaction& tx, const idempotency_scope& scope,
+                                                const idempotency_key& key,
+                                                const sha256_digest& fingerprint, time_point now,
+                                                time_point lease_end) {
+        const detail::idempotency_row_id id = row_id(scope, key);
+        const idempotency_record* found = rows_.find(tx, id);
+        if (found != nullptr && found->live(now)) {
+            return {false, *found};
+        }
+        idempotency_record record{
+            idempotency_state::in_progress, fingerprint, ++last_token_, now, lease_end, {}};
+        if (found == nullptr) {
+            (void)rows_.insert(tx, id, record);
+        } else {
+            rows_.put(tx, id, record);  // takes the expired record over
+        }
+        return {true, std::move(record)};
+    }
+
+    [[nodiscard]] idempotency_write complete(transaction& tx, const idempotency_scope& scope,
+                                             const idempotency_key& key, std::uint64_t token,
+                                             idempotency_response response,
+                                             time_point retain_until) {
+        const detail::idempotency_row_id id = row_id(scope, key);
+        const idempotency_record* found = rows_.find(tx, id);
+        if (!owned(found, token)) {
+            return idempotency_write::stale;
+        }
+        idempotency_record record = *found;
+        record.state = idempotency_state::completed;
+        record.expires_at = retain_until;
+        record.response = std::move(response);
+        rows_.put(tx, id, std::move(record));
+        return idempotency_write::applied;
+    }
+
+    [[nodiscard]] idempotency_write abandon(transaction& tx, const idempotency_scope& scope,
+                                            const idempotency_key& key, std::uint64_t token) {
+        const detail::idempotency_row_id id = row_id(scope, key);
+        if (!owned(rows_.find(tx, id), token)) {
+            return idempotency_write::stale;
+        }
+        (void)rows_.erase(tx, id);
+        return idempotency_write::applied;
+    }
+
+    [[nodiscard]] std::size_t purge(transaction& tx, time_point now, std::size_t limit) {
+        if (limit == 0) {
+            return 0;
+        }
+        std::vector<detail::idempotency_row_id> expired;
+        rows_.for_each(tx,
+                       [&](const detail::idempotency_row_id& id, const idempotency_record& record) {
+                           if (!record.live(now)) {
+                               expired.push_back(id);
+                           }
+                           return expired.size() < limit;
+                       });
+        for (const auto& id : expired) {
+            (void)rows_.erase(tx, id);
+        }
+        return expired.size();
+    }
+
+    // The record stored for (scope, key), live or not, or nullopt. For
+    // inspection and tests; the guard never needs it.
+    [[nodiscard]] std::optional<idempotency_record> find(const transaction& tx,
+                                                         const idempotency_scope& scope,
+                                                         const idempotency_key& key) const {
+        const idempotency_record* found = rows_.find(tx, row_id(scope, key));
+        return found == nullptr ? std::nullopt : std::optional<idempotency_record>(*found);
+    }
+
+    // How many records are stored, live or not.
+    [[nodiscard]] std::size_t size(const transaction& tx) const { return rows_.size(tx); }
+
+private:
+    static detail::idempotency_row_id row_id(const idempotency_scope& scope,
+                                             const idempotency_key& key) {
+        return {scope.tenant, scope.operation, key.value()};
+    }
+
+    static bool owned(const idempotency_record* record, std::uint64_t token) noexcept {
+        return record != nullptr && record->state == idempotency_state::in_progress &&
+               record->token == token;
+    }
+
+    database* db_;
+    table<detail::idempotency_row_id, idempotency_record> rows_;
+    std::uint64_t last_token_ = 0;  // written only inside this database's transactions
+};
+
+static_assert(settle::idempotency_store<idempotency_store>);
+
+}  // namespace memory
+
+SETTLE_END_NAMESPACE
+
+#endif  // SETTLE_STORES_MEMORY_IDEMPOTENCY_HPP

@@ -1,0 +1,176 @@
+#include <settle/idempotency.hpp>
+
+#include "service.hpp"
+#include "settle_test.hpp"
+
+#include <cstddef>
+#include <optional>
+#include <string>
+
+using namespace idempotency_test;
+using settle::idempotency_claim_outcome;
+using settle::idempotency_write;
+
+TEST_CASE("a claim hands out a fencing token and a lease", "[idempotency]") {
+    service s;
+    const auto r = s.guard.claim(scope_a(), key("k1"), fp("a"));
+    REQUIRE(r.outcome == idempotency_claim_outcome::claimed);
+    REQUIRE(r.claim.has_value());
+    CHECK(r.claim->scope == scope_a());
+    CHECK(r.claim->key == key("k1"));
+    CHECK(r.claim->token == r.record.token);
+    CHECK(r.claim->lease_expires_at == start_time() + lease);
+    CHECK(r.record.state == settle::idempotency_state::in_progress);
+    CHECK(r.record.fingerprint == fp("a"));
+    CHECK(s.record(scope_a(), key("k1")) == r.record);  // committed
+}
+
+TEST_CASE("a claim reports replay and in progress and mismatch with the record found",
+          "[idempotency]") {
+    service s;
+    const auto first = s.guard.claim(scope_a(), key("k1"), fp("a"));
+    REQUIRE(first.claim.has_value());
+
+    const auto busy = s.guard.claim(scope_a(), key("k1"), fp("a"));
+    CHECK(busy.outcome == idempotency_claim_outcome::in_progress);
+    CHECK_FALSE(busy.claim.has_value());
+    CHECK(busy.record == first.record);
+    CHECK(s.guard.claim(scope_a(), key("k1"), fp("b")).outcome ==
+          idempotency_claim_outcome::mismatch);
+
+    auto tx = s.store.begin();
+    CHECK(s.guard.complete(tx, *first.claim, std::string("done"), 201) ==
+          idempotency_write::applied);
+    tx.commit();
+
+    const auto replay = s.guard.claim(scope_a(), key("k1"), fp("a"));
+    CHECK(replay.outcome == idempotency_claim_outcome::replay);
+    CHECK(settle::decode_response<std::string>(replay.record) == "done");
+    CHECK(replay.record.response.status == 201);
+    const auto other = s.guard.claim(scope_a(), key("k1"), fp("b"));
+    CHECK(other.outcome == idempotency_claim_outcome::mismatch);
+    CHECK(other.record == replay.record);
+}
+
+TEST_CASE("a completion commits atomically with the business write", "[idempotency]") {
+    service s;
+    const auto r = s.guard.claim(scope_a(), key("k1"), fp("a"));
+    REQUIRE(r.claim.has_value());
+
+    SECTION("committed together") {
+        auto tx = s.store.begin();
+        s.orders.put(tx, "o-1", "placed");
+        CHECK(s.guard.complete(tx, *r.claim, std::string("o-1")) == idempotency_write::applied);
+        tx.commit();
+        CHECK(s.order("o-1") == "placed");
+        CHECK(s.record(scope_a(), key("k1"))->state == settle::idempotency_state::completed);
+    }
+    SECTION("rolled back together") {
+        {
+            auto tx = s.store.begin();
+            s.orders.put(tx, "o-1", "placed");
+            CHECK(s.guard.complete(tx, *r.claim, std::string("o-1")) == idempotency_write::applied);
+            tx.rollback();
+        }
+        CHECK_FALSE(s.order("o-1").has_value());
+        CHECK(s.record(scope_a(), key("k1")) == r.record);  // still in progress, still ours
+        auto tx = s.store.begin();
+        CHECK(s.guard.complete(tx, *r.claim, std::string("o-1")) == idempotency_write::applied);
+        tx.commit();
+    }
+}
+
+TEST_CASE("a stale completion lets the caller roll back its business write", "[idempotency]") {
+    service s;
+    const auto stale = s.guard.claim(scope_a(), key("k1"), fp("a"));
+    REQUIRE(stale.claim.has_value());
+    s.clock.advance(lease);
+    const auto owner = s.guard.claim(scope_a(), key("k1"), fp("a"));
+    REQUIRE(owner.outcome == idempotency_claim_outcome::claimed);
+    CHECK(owner.claim->token > stale.claim->token);
+
+    {
+        auto tx = s.store.begin();
+        s.orders.put(tx, "stale-order", "placed");
+        const auto write = s.guard.complete(tx, *stale.claim, std::string("stale-order"));
+        CHECK(write == idempotency_write::stale);
+        if (write == idempotency_write::stale) {
+            tx.rollback();
+        }
+    }
+    CHECK_FALSE(s.order("stale-order").has_value());
+
+    auto tx = s.store.begin();
+    s.orders.put(tx, "owner-order", "placed");
+    CHECK(s.guard.complete(tx, *owner.claim, std::string("owner-order")) ==
+          idempotency_write::applied);
+    tx.commit();
+    const auto replay = s.guard.claim(scope_a(), key("k1"), fp("a"));
+    CHECK(settle::decode_response<std::string>(replay.record) == "owner-order");
+    CHECK(s.order("owner-order") == "placed");
+}
+
+TEST_CASE("abandon gives the key up for a retry and only once", "[idempotency]") {
+    service s;
+    const auto r = s.guard.claim(scope_a(), key("k1"), fp("a"));
+    REQUIRE(r.claim.has_value());
+    auto tx = s.store.begin();
+    CHECK(s.guard.abandon(tx, *r.claim) == idempotency_write::applied);
+    CHECK(s.guard.abandon(tx, *r.claim) == idempotency_write::stale);
+    tx.commit();
+    const auto retry = s.guard.claim(scope_a(), key("k1"), fp("b"));
+    CHECK(retry.outcome == idempotency_claim_outcome::claimed);
+}
+
+TEST_CASE("a claim joins the caller's transaction", "[idempotency]") {
+    service s;
+    {
+        auto tx = s.store.begin();
+        const auto r = s.guard.claim(tx, scope_a(), key("k1"), fp("a"));
+        CHECK(r.outcome == idempotency_claim_outcome::claimed);
+        s.orders.put(tx, "o-1", "reserved");
+        // destroyed without commit: both writes roll back
+    }
+    CHECK_FALSE(s.order("o-1").has_value());
+    CHECK_FALSE(s.record(scope_a(), key("k1")).has_value());
+}
+
+TEST_CASE("decode_response refuses a record that has no response", "[idempotency]") {
+    service s;
+    const auto r = s.guard.claim(scope_a(), key("k1"), fp("a"));
+    try {
+        (void)settle::decode_response<std::string>(r.record);
+        FAIL("an in-progress record decoded");
+    } catch (const settle::error& e) {
+        CHECK(e.code() == settle::errc::invalid_argument);
+    }
+}
+
+namespace {
+// Everything but purge: not an idempotency_store.
+struct without_purge {
+    using transaction = settle::memory::transaction;
+    transaction begin();
+    settle::idempotency_store_claim claim(transaction&, const settle::idempotency_scope&,
+                                          const settle::idempotency_key&,
+                                          const settle::sha256_digest&,
+                                          settle::idempotency_record::time_point,
+                                          settle::idempotency_record::time_point);
+    settle::idempotency_write complete(transaction&, const settle::idempotency_scope&,
+                                       const settle::idempotency_key&, std::uint64_t,
+                                       settle::idempotency_response,
+                                       settle::idempotency_record::time_point);
+    settle::idempotency_write abandon(transaction&, const settle::idempotency_scope&,
+                                      const settle::idempotency_key&, std::uint64_t);
+};
+struct with_purge : without_purge {
+    std::size_t purge(transaction&, settle::idempotency_record::time_point, std::size_t);
+};
+}  // namespace
+
+TEST_CASE("the store concept names every operation", "[idempotency]") {
+    STATIC_REQUIRE(settle::idempotency_store<settle::memory::idempotency_store>);
+    STATIC_REQUIRE(settle::idempotency_store<with_purge>);
+    STATIC_REQUIRE_FALSE(settle::idempotency_store<without_purge>);
+    STATIC_REQUIRE_FALSE(settle::idempotency_store<int>);
+}
