@@ -10,6 +10,7 @@
 #include <concepts>
 #include <condition_variable>
 #include <cstdint>
+#include <limits>
 #include <mutex>
 #include <stop_token>
 
@@ -59,12 +60,23 @@ public:
     [[nodiscard]] time_point now() const noexcept {
         return time_point(duration(ticks_.load(std::memory_order_acquire)));
     }
-    void advance(duration d) noexcept { ticks_.fetch_add(d.count(), std::memory_order_acq_rel); }
+    // Moves the clock by d; saturates at the ends of time_point's range.
+    void advance(duration d) noexcept {
+        rep ticks = ticks_.load(std::memory_order_relaxed);
+        rep next;
+        do {
+            next = d.count() > 0 && ticks > max_rep - d.count()   ? max_rep
+                   : d.count() < 0 && ticks < min_rep - d.count() ? min_rep
+                                                                  : ticks + d.count();
+        } while (!ticks_.compare_exchange_weak(ticks, next, std::memory_order_acq_rel));
+    }
     void set(time_point t) noexcept {
         ticks_.store(t.time_since_epoch().count(), std::memory_order_release);
     }
 
 private:
+    static constexpr rep max_rep = std::numeric_limits<rep>::max();
+    static constexpr rep min_rep = std::numeric_limits<rep>::min();
     std::atomic<rep> ticks_{0};
 };
 
@@ -75,21 +87,28 @@ concept sleeper = requires(S& s, std::chrono::nanoseconds d, std::stop_token tok
     { s.sleep_for(d, token) } -> std::same_as<bool>;
 };
 
-// Sleeps the calling thread; wakes early when the stop token is stopped.
+// Sleeps the calling thread; wakes early when the stop token is stopped. A
+// duration too long to add to the current time (nanoseconds::max(), say)
+// waits until the stop request: it never wraps into a wait that ends at once.
 class system_sleeper {
 public:
     bool sleep_for(std::chrono::nanoseconds d, std::stop_token token) {
+        using steady = std::chrono::steady_clock;
+        const steady::time_point now = steady::now();
+        const steady::time_point until =
+            d > steady::time_point::max() - now ? steady::time_point::max() : now + d;
         std::mutex mutex;
         std::condition_variable_any wake;
         std::unique_lock lock(mutex);
         // The predicate never holds: wait out the duration or the stop request.
-        (void)wake.wait_for(lock, token, d, [] { return false; });
+        (void)wake.wait_until(lock, token, until, [] { return false; });
         return !token.stop_requested();
     }
 };
 
 // Does not wait: moves a manual_clock forward by the requested duration, so
-// code under test sees the time pass. Counts the sleeps and their total.
+// code under test sees the time pass. Counts the sleeps and their total (which
+// saturates rather than wrapping).
 class manual_sleeper {
 public:
     explicit manual_sleeper(manual_clock& clock) noexcept : clock_(&clock) {}
@@ -101,7 +120,8 @@ public:
         const auto step = std::chrono::duration_cast<manual_clock::duration>(d);
         clock_->advance(step);
         ++sleeps_;
-        total_ += step;
+        total_ = step > manual_clock::duration::max() - total_ ? manual_clock::duration::max()
+                                                               : total_ + step;
         return true;
     }
 

@@ -2,6 +2,7 @@
 
 #include "settle_test.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <stop_token>
 #include <thread>
@@ -82,4 +83,35 @@ TEST_CASE("manual_clock is safe to read while another thread advances it", "[cor
     }
     writer.join();
     CHECK(clock.now().time_since_epoch() == std::chrono::milliseconds(steps));
+}
+
+TEST_CASE("time never wraps at the ends of its range", "[core]") {
+    constexpr auto forever = std::chrono::nanoseconds::max();
+    settle::manual_clock clock;
+    settle::manual_sleeper sleeper(clock);
+    CHECK(sleeper.sleep_for(forever, {}));
+    CHECK(sleeper.sleep_for(forever, {}));
+    CHECK(clock.now() == settle::manual_clock::time_point::max());
+    CHECK(sleeper.total() == settle::manual_clock::duration::max());
+    clock.set(settle::manual_clock::time_point::min());
+    clock.advance(-1h);
+    CHECK(clock.now() == settle::manual_clock::time_point::min());
+}
+
+TEST_CASE("system_sleeper waits out an endless duration until stopped", "[core][concurrency]") {
+    // now() + nanoseconds::max() overflows; a wait computed that way would end
+    // at once and turn a retry loop into a storm.
+    settle::system_sleeper sleeper;
+    std::stop_source stop;
+    std::atomic<bool> returned{false};
+    bool slept = true;
+    std::thread waiter([&] {
+        slept = sleeper.sleep_for(std::chrono::nanoseconds::max(), stop.get_token());
+        returned = true;
+    });
+    std::this_thread::sleep_for(50ms);
+    CHECK_FALSE(returned.load());
+    stop.request_stop();
+    waiter.join();
+    CHECK_FALSE(slept);
 }
