@@ -158,20 +158,6 @@ constexpr bool check_lease_store() {
     return lease_store<S, TimePoint>;
 }
 
-// A lease or fence operation reads, decides and writes; when the write meets
-// a newer stamp it starts again. Within one transaction that happens only
-// when another transaction committed in between, so a record that changes
-// under it this often means a broken backend, not contention.
-inline constexpr int max_lease_passes = 64;
-
-inline void count_lease_conflict(int passes, const char* operation) {
-    if (passes + 1 >= max_lease_passes) {
-        throw settle::error(
-            errc::backend_failure,
-            std::string(operation) + ": the record changed under every compare-and-set (64 times)");
-    }
-}
-
 // now + ttl, saturating at the time point's maximum.
 template <class TimePoint, class Duration>
 [[nodiscard]] constexpr TimePoint expiry_after(TimePoint now, Duration ttl) noexcept {
@@ -240,7 +226,7 @@ public:
             if (written.outcome() == write_outcome::applied) {
                 return {acquire_outcome::acquired, std::move(granted)};
             }
-            detail::count_lease_conflict(passes, "leases::acquire");
+            detail::count_conflict(passes, "leases::acquire");
         }
     }
 
@@ -265,7 +251,7 @@ public:
             if (written.outcome() == write_outcome::applied) {
                 return {renew_outcome::renewed, std::move(renewed)};
             }
-            detail::count_lease_conflict(passes, "leases::renew");
+            detail::count_conflict(passes, "leases::renew");
         }
     }
 
@@ -287,7 +273,7 @@ public:
             if (written.outcome() == write_outcome::applied) {
                 return release_outcome::released;
             }
-            detail::count_lease_conflict(passes, "leases::release");
+            detail::count_conflict(passes, "leases::release");
         }
     }
 
@@ -387,7 +373,7 @@ public:
             if (written.outcome() == write_outcome::applied) {
                 return {fence_outcome::admitted, token};
             }
-            detail::count_lease_conflict(passes, "fence::admit");
+            detail::count_conflict(passes, "fence::admit");
         }
     }
 

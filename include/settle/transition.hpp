@@ -36,10 +36,11 @@ struct [[nodiscard]] stored_transition {
 // `duplicate` (or `rejected` if the state has moved elsewhere). A conflicting
 // write makes the check run again against the current state (taken from the
 // conflict when the store returns it, else read again); every conflict means
-// another transaction committed, so the loop always makes progress. The store's
-// isolation must let a transaction read what others committed after it began
-// (read committed, as settle's SQL backends use; the in-memory database runs
-// transactions one at a time, so it never conflicts).
+// another transaction committed. The store's isolation must let a transaction
+// read what others committed after it began (read committed, as settle's SQL
+// backends use; the in-memory database runs transactions one at a time, so it
+// never conflicts): after 64 conflicts in a row the backend is taken to be
+// broken and settle::error (errc::backend_failure) is thrown.
 //
 // Commit tx to keep the new state, together with whatever side effect the
 // caller wrote in the same transaction (an outbox append, say); the side
@@ -54,15 +55,16 @@ requires std::same_as<typename Store::value_type, typename Machine::state_type>
     using state = typename Machine::state_type;
     using answer = stored_transition<state, typename Machine::event_type>;
     std::optional<versioned<state>> current = store.load(tx, key);
-    while (current) {
+    for (int passes = 0; current; ++passes) {
         const auto result = machine.next(current->value, event, context);
         if (!result.applied()) {
             return answer{result, current->stamp};
         }
-        auto written = store.compare_and_set(tx, key, current->stamp, result.to);
+        auto written = store.compare_and_set(tx, key, current->stamp, state(result.to));
         switch (written.outcome()) {
         case write_outcome::applied: return answer{result, written.stamp()};
         case write_outcome::conflict:
+            detail::count_conflict(passes, "settle::transition");
             if (written.current_value()) {
                 current = versioned<state>{*written.current_value(), written.stamp()};
             } else {

@@ -16,6 +16,7 @@
 #include <functional>
 #include <limits>
 #include <optional>
+#include <string>
 #include <stop_token>
 #include <string_view>
 #include <type_traits>
@@ -146,6 +147,26 @@ private:
     version_stamp stamp_;
     std::optional<T> current_;
 };
+
+namespace detail {
+
+// An operation that reads, decides and compare-and-sets within one transaction
+// starts again when the write meets a newer stamp. That happens only when
+// another transaction committed in between, so a record that changes under it
+// this often means a backend whose reads do not see committed writes (an
+// isolation level above read committed), not contention: it is reported
+// instead of looping for ever.
+inline constexpr int max_conflict_passes = 64;
+
+inline void count_conflict(int passes, const char* operation) {
+    if (passes + 1 >= max_conflict_passes) {
+        throw settle::error(
+            errc::backend_failure,
+            std::string(operation) + ": the record changed under every compare-and-set (64 times)");
+    }
+}
+
+}  // namespace detail
 
 // ---------------------------------------------------------------------------
 // Store concepts.

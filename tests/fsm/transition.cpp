@@ -192,3 +192,47 @@ TEST_CASE("of many racing callers exactly one applies a stored transition", "[fs
     o.db.transact([&](memory::transaction& tx) { CHECK(o.outbox.size(tx) == 1); });
     CHECK(o.state_of("o-1") == paid);
 }
+
+namespace {
+// A backend that breaks the read-committed requirement: load keeps returning
+// the snapshot it took, and every compare-and-set conflicts.
+struct snapshot_states {
+    using key_type = std::string;
+    using value_type = order_state;
+    using transaction = memory::transaction;
+
+    memory::database& db;
+    int loads = 0;
+
+    transaction begin() { return db.begin(); }
+    std::optional<settle::versioned<order_state>> load(const transaction&, const key_type&) {
+        ++loads;
+        return settle::versioned<order_state>{awaiting_payment, settle::version_stamp(2)};
+    }
+    settle::write_result<order_state> insert(transaction&, const key_type&, order_state) {
+        return settle::write_result<order_state>::conflict(settle::version_stamp(3));
+    }
+    settle::write_result<order_state> compare_and_set(transaction&, const key_type&,
+                                                      settle::version_stamp, order_state&&) {
+        return settle::write_result<order_state>::conflict(settle::version_stamp(3));
+    }
+    settle::write_result<order_state> erase(transaction&, const key_type&, settle::version_stamp) {
+        return settle::write_result<order_state>::conflict(settle::version_stamp(3));
+    }
+};
+static_assert(settle::versioned_store<snapshot_states>);
+}  // namespace
+
+TEST_CASE("a backend that never shows the winner's write is reported not looped on", "[fsm]") {
+    memory::database db;
+    snapshot_states store{db};
+    auto tx = db.begin();
+    try {
+        (void)settle::transition(store, tx, "o-1", order_machine, pay, paid_order);
+        FAIL("transition returned");
+    } catch (const settle::error& e) {
+        CHECK(e.code() == settle::errc::backend_failure);
+        CHECK(std::string(e.what()).find("settle::transition") != std::string::npos);
+    }
+    CHECK(store.loads == 64);
+}
