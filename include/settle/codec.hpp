@@ -5,6 +5,7 @@
 
 #include <settle/version.hpp>
 
+#include <settle/detail/hex.hpp>
 #include <settle/error.hpp>
 
 #include <bit>
@@ -50,7 +51,8 @@ using bytes = std::vector<std::byte>;
 //   their underlying type. Any value of that type is accepted, as the language
 //   allows; specialise codec for the enum to refuse values it does not name.
 //   Enums without a fixed underlying type have no codec, because a value
-//   outside their enumerators' range would be undefined behaviour.
+//   outside their enumerators' range would be undefined behaviour; nor do
+//   enums over bool (specialise codec for them).
 // A decode that fails names the format and what was wrong:
 // "uint32: expected 4 bytes, got 3". Decoding never reads outside its input.
 template <class T>
@@ -180,7 +182,7 @@ concept binary_float = std::same_as<F, float> || std::same_as<F, double>;
 template <class E>
 concept fixed_enum = std::is_enum_v<E> && unqualified<E> && requires {
     E{std::underlying_type_t<E>{}};
-};
+} && !std::is_same_v<std::underlying_type_t<E>, bool>;
 
 template <class F>
 using float_bits = std::conditional_t<sizeof(F) == 4, std::uint32_t, std::uint64_t>;
@@ -221,10 +223,9 @@ struct codec<bool> {
         if (in[0] == std::byte{0} || in[0] == std::byte{1}) {
             return in[0] == std::byte{1};
         }
-        constexpr char digits[] = "0123456789abcdef";
         const auto value = std::to_integer<unsigned>(in[0]);
-        const std::string what = std::string("expected 0x00 or 0x01, got 0x") + digits[value >> 4] +
-                                 digits[value & 0xfu];
+        const std::string what = std::string("expected 0x00 or 0x01, got 0x") +
+                                 detail::hex_digits[value >> 4] + detail::hex_digits[value & 0xfu];
         detail::throw_decode_error("bool", what);
     }
 };

@@ -103,6 +103,7 @@ enum plain_sized : std::uint32_t { plain_one = 1 };
 enum plain_unsized { unsized_a, unsized_b };  // no fixed underlying type: no codec
 
 struct no_codec {};
+enum class over_bool : bool { no, yes };
 struct encode_only {};
 struct wrong_decode {};
 
@@ -205,6 +206,7 @@ TEST_CASE("codable is false for a type without a complete codec", "[core]") {
     STATIC_REQUIRE(!settle::codable<encode_only>);
     STATIC_REQUIRE(!settle::codable<wrong_decode>);
     STATIC_REQUIRE(!settle::codable<plain_unsized>);
+    STATIC_REQUIRE(!settle::codable<over_bool>);
     STATIC_REQUIRE(!settle::codable<long double>);
     STATIC_REQUIRE(!settle::codable<const char*>);
     STATIC_REQUIRE(!settle::codable<char[4]>);
