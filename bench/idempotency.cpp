@@ -46,13 +46,13 @@ std::string place_order() {
     return "order-42";
 }
 
-// ---- the guard over memory::idempotency_store -------------------------------------------
+// ---- the guard over memory::idempotency_table -------------------------------------------
 
 struct guarded {
     settle::manual_clock clock{start_time()};
     settle::memory::database db;
-    settle::memory::idempotency_store store{db};
-    settle::idempotency_guard<settle::memory::idempotency_store, settle::manual_clock> guard{
+    settle::memory::idempotency_table store{db};
+    settle::idempotency_guard<settle::memory::idempotency_table, settle::manual_clock> guard{
         store, clock, {.lease = lease, .retention = retention}};
 };
 

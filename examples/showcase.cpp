@@ -61,7 +61,7 @@ int main() {
     settle::memory::database db;  // the service's database: business rows and bookkeeping
     settle::memory::versioned_table<std::string, order_state> orders(db);
     settle::memory::table<std::string, long> payments_captured(db);  // order id -> cents
-    settle::memory::idempotency_store requests(db);
+    settle::memory::idempotency_table requests(db);
     settle::idempotency_guard guard(requests, clock, {.lease = 30s, .retention = 24h});
 
     // 1. A client creates an order; the answer is lost; it sends the request again.

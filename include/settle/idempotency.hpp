@@ -5,14 +5,11 @@
 
 #include <settle/version.hpp>
 
-// sha256.hpp and uuid.hpp come before codec.hpp: their parameters named
-// `bytes` would otherwise shadow settle::bytes under -Wshadow.
 #include <settle/clock.hpp>
+#include <settle/codec.hpp>
 #include <settle/error.hpp>
 #include <settle/sha256.hpp>
 #include <settle/uuid.hpp>
-
-#include <settle/codec.hpp>
 
 #include <array>
 #include <chrono>
@@ -402,6 +399,9 @@ enum class idempotency_outcome {
     replayed,     // op ran before; the stored response is in the result
     in_progress,  // the same request is running elsewhere: safe to retry later
     mismatch,     // the key was used for a different request: refuse
+    lease_lost,   // op ran, but its lease ended and another request took the key over before
+                  // op's response could be stored: op may have run twice. The response is in
+                  // the result; replays get the new owner's. Make the lease longer than op.
 };
 
 [[nodiscard]] constexpr std::string_view to_string(idempotency_outcome outcome) noexcept {
@@ -410,6 +410,7 @@ enum class idempotency_outcome {
     case idempotency_outcome::replayed: return "replayed";
     case idempotency_outcome::in_progress: return "in_progress";
     case idempotency_outcome::mismatch: return "mismatch";
+    case idempotency_outcome::lease_lost: return "lease_lost";
     }
     return "unknown settle::idempotency_outcome";
 }
@@ -440,13 +441,12 @@ struct idempotency_store_decision {
 template <class T>
 struct [[nodiscard]] idempotency_result {
     idempotency_outcome outcome;
-    // executed: op's result; replayed: the stored response, decoded.
+    // executed, lease_lost: op's result; replayed: the stored response, decoded.
     std::optional<T> response;
-    // executed: the status the keep-policy chose; replayed: the stored one.
+    // executed, lease_lost: the status the keep-policy chose; replayed: the stored one.
     std::optional<int> status;
-    // executed: whether the response was stored for replays. False when the
-    // keep-policy said not to, or when the claim had been taken over while op
-    // ran (the lease was too short: the new owner's response is the one kept).
+    // executed: whether the response was stored for replays (false when the
+    // keep-policy said not to). Never true for the other outcomes.
     bool stored = false;
     // replayed, in_progress, mismatch: the live record found (for a
     // Retry-After from its expires_at, or to show a mismatch).
@@ -469,7 +469,8 @@ inline constexpr int mismatch = 422;  // the key was used for a different reques
 [[nodiscard]] constexpr int status(idempotency_outcome outcome, int response_status) noexcept {
     switch (outcome) {
     case idempotency_outcome::executed:
-    case idempotency_outcome::replayed: return response_status;
+    case idempotency_outcome::replayed:
+    case idempotency_outcome::lease_lost: return response_status;
     case idempotency_outcome::in_progress: return conflict;
     case idempotency_outcome::mismatch: return mismatch;
     }
@@ -667,20 +668,21 @@ public:
             abandon_after_failure(scope, key, token);
             throw;
         }
-        bool stored = false;
-        if (decision.store) {
-            stored = in_transaction([&](transaction& tx) {
-                         return store_->complete(
-                             tx, scope, key, token,
-                             idempotency_response{std::move(encoded), decision.status},
-                             detail::idempotency_after(now(), options_.retention));
-                     }) == idempotency_write::applied;
-        } else {
-            (void)in_transaction(
-                [&](transaction& tx) { return store_->abandon(tx, scope, key, token); });
+        const idempotency_write written =
+            decision.store ? in_transaction([&](transaction& tx) {
+                return store_->complete(tx, scope, key, token,
+                                        idempotency_response{std::move(encoded), decision.status},
+                                        detail::idempotency_after(now(), options_.retention));
+            })
+                           : in_transaction([&](transaction& tx) {
+                                 return store_->abandon(tx, scope, key, token);
+                             });
+        if (written == idempotency_write::stale) {
+            return result{idempotency_outcome::lease_lost, std::move(response), decision.status,
+                          false, std::nullopt};
         }
-        return result{idempotency_outcome::executed, std::move(response), decision.status, stored,
-                      std::nullopt};
+        return result{idempotency_outcome::executed, std::move(response), decision.status,
+                      decision.store, std::nullopt};
     }
 
     // The claim API: claims (scope, key) in the caller's transaction. When the

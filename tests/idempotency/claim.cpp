@@ -169,7 +169,7 @@ struct with_purge : without_purge {
 }  // namespace
 
 TEST_CASE("the store concept names every operation", "[idempotency]") {
-    STATIC_REQUIRE(settle::idempotency_store<settle::memory::idempotency_store>);
+    STATIC_REQUIRE(settle::idempotency_store<settle::memory::idempotency_table>);
     STATIC_REQUIRE(settle::idempotency_store<with_purge>);
     STATIC_REQUIRE_FALSE(settle::idempotency_store<without_purge>);
     STATIC_REQUIRE_FALSE(settle::idempotency_store<int>);

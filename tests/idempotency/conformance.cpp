@@ -15,13 +15,13 @@ namespace {
 
 struct memory_fixture {
     settle::memory::database db;
-    settle::memory::idempotency_store store{db};
+    settle::memory::idempotency_table store{db};
 };
 
 // A backend with a classic bug: complete() checks that a claim exists but not
 // whose it is, so a worker whose lease was taken over overwrites the result.
-struct unfenced_store : settle::memory::idempotency_store {
-    using settle::memory::idempotency_store::idempotency_store;
+struct unfenced_store : settle::memory::idempotency_table {
+    using settle::memory::idempotency_table::idempotency_table;
 
     settle::idempotency_write complete(transaction& tx, const settle::idempotency_scope& scope,
                                        const settle::idempotency_key& key, std::uint64_t,
@@ -31,7 +31,7 @@ struct unfenced_store : settle::memory::idempotency_store {
         if (!current || current->state != settle::idempotency_state::in_progress) {
             return settle::idempotency_write::stale;
         }
-        return settle::memory::idempotency_store::complete(tx, scope, key, current->token,
+        return settle::memory::idempotency_table::complete(tx, scope, key, current->token,
                                                            std::move(response), retain_until);
     }
 };

@@ -179,9 +179,10 @@ TEST_CASE("a worker whose lease ended cannot overwrite the new owner's response"
         CHECK(takeover.stored);
         return std::string("stale worker");
     });
-    CHECK(first.outcome == idempotency_outcome::executed);
+    CHECK(first.outcome == idempotency_outcome::lease_lost);
     CHECK(first.response == "stale worker");
     CHECK_FALSE(first.stored);
+    CHECK(settle::idempotency_http::status(first) == 200);
 
     const auto replay =
         s.guard.run(scope_a(), key("k1"), fp("a"), [] { return std::string("never"); });

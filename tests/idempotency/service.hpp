@@ -36,11 +36,11 @@ inline settle::sha256_digest fp(std::string_view request) {
 
 struct service {
     using guard_type =
-        settle::idempotency_guard<settle::memory::idempotency_store, settle::manual_clock>;
+        settle::idempotency_guard<settle::memory::idempotency_table, settle::manual_clock>;
 
     settle::manual_clock clock{start_time()};
     settle::memory::database db;
-    settle::memory::idempotency_store store{db};
+    settle::memory::idempotency_table store{db};
     settle::memory::table<std::string, std::string> orders{db};
     guard_type guard{store, clock, {.lease = lease, .retention = retention}};
 

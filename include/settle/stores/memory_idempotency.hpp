@@ -71,13 +71,13 @@ private:
 // key and its undo entry); purge scans every row to remove at most `limit`.
 // Tokens come from one counter per store, so they never repeat, even after
 // purge. Nothing survives the process.
-class idempotency_store {
+class idempotency_table {
 public:
     using transaction = memory::transaction;
     using time_point = idempotency_record::time_point;
 
     // The store keeps its table in db; both must outlive the store's use.
-    explicit idempotency_store(database& db) : db_(&db), rows_(db) {}
+    explicit idempotency_table(database& db) : db_(&db), rows_(db) {}
 
     [[nodiscard]] transaction begin() { return db_->begin(); }
 
@@ -173,7 +173,7 @@ private:
     std::uint64_t last_token_ = 0;  // written only inside this database's transactions
 };
 
-static_assert(settle::idempotency_store<idempotency_store>);
+static_assert(settle::idempotency_store<idempotency_table>);
 
 }  // namespace memory
 
