@@ -33,6 +33,21 @@ concept clock = requires(const C& c) {
     { c.now() } -> std::same_as<typename C::time_point>;
 };
 
+namespace detail {
+
+// t + d for a d that is not negative, or the latest time point when the sum
+// would overflow: a lease or a retention that reaches past the end of time
+// ends at the end of time, never wraps into the past.
+template <class TimePoint, class Duration>
+[[nodiscard]] constexpr TimePoint saturating_add(TimePoint t, Duration d) noexcept {
+    if (t.time_since_epoch().count() >= 0 && d > TimePoint::max() - t) {
+        return TimePoint::max();
+    }
+    return t + d;
+}
+
+}  // namespace detail
+
 // A clock that tells Unix time: its time points are std::chrono::system_clock's
 // (system_clock itself, settle::manual_clock, or any clock whose time_point is
 // a std::chrono::sys_time). Ids and persisted times need one; steady_clock is not.

@@ -528,16 +528,6 @@ struct idempotency_keep_all {
     }
 };
 
-// t + d, or the latest time point when that would overflow. d > 0.
-[[nodiscard]] constexpr idempotency_time idempotency_after(idempotency_time t,
-                                                           idempotency_time::duration d) noexcept {
-    const auto latest = idempotency_time::max();
-    if (t.time_since_epoch().count() > 0 && d > latest - t) {
-        return latest;
-    }
-    return t + d;
-}
-
 [[nodiscard]] inline idempotency_claim_outcome idempotency_classify(
     const idempotency_record& found, const sha256_digest& fingerprint) noexcept {
     if (found.fingerprint != fingerprint) {
@@ -635,7 +625,7 @@ public:
         idempotency_store_claim found = in_transaction([&](transaction& tx) {
             const time_point now = this->now();
             return store_->claim(tx, scope, key, fingerprint, now,
-                                 detail::idempotency_after(now, options_.lease));
+                                 detail::saturating_add(now, options_.lease));
         });
         if (!found.claimed) {
             switch (detail::idempotency_classify(found.record, fingerprint)) {
@@ -672,7 +662,7 @@ public:
             decision.store ? in_transaction([&](transaction& tx) {
                 return store_->complete(tx, scope, key, token,
                                         idempotency_response{std::move(encoded), decision.status},
-                                        detail::idempotency_after(now(), options_.retention));
+                                        detail::saturating_add(now(), options_.retention));
             })
                            : in_transaction([&](transaction& tx) {
                                  return store_->abandon(tx, scope, key, token);
@@ -694,7 +684,7 @@ public:
                                                  const idempotency_key& key,
                                                  const sha256_digest& fingerprint) {
         const time_point now = this->now();
-        const time_point lease_end = detail::idempotency_after(now, options_.lease);
+        const time_point lease_end = detail::saturating_add(now, options_.lease);
         idempotency_store_claim found = store_->claim(tx, scope, key, fingerprint, now, lease_end);
         if (found.claimed) {
             idempotency_claim claim{scope, key, found.record.token, found.record.expires_at};
@@ -721,7 +711,7 @@ public:
                                              std::optional<int> status = std::nullopt) {
         return store_->complete(tx, claim.scope, claim.key, claim.token,
                                 idempotency_response{settle::encode(response), status},
-                                detail::idempotency_after(now(), options_.retention));
+                                detail::saturating_add(now(), options_.retention));
     }
 
     // Gives the key up, so a retry runs the operation. stale when the claim

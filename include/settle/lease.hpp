@@ -158,15 +158,6 @@ constexpr bool check_lease_store() {
     return lease_store<S, TimePoint>;
 }
 
-// now + ttl, saturating at the time point's maximum.
-template <class TimePoint, class Duration>
-[[nodiscard]] constexpr TimePoint expiry_after(TimePoint now, Duration ttl) noexcept {
-    if (now.time_since_epoch().count() >= 0 && ttl > TimePoint::max() - now) {
-        return TimePoint::max();
-    }
-    return now + ttl;
-}
-
 }  // namespace detail
 
 // Grants, renews and releases leases kept in a lease store, reading the time
@@ -218,7 +209,7 @@ public:
             }
             record next{std::string(holder),
                         seen ? seen->value.token.next() : fencing_token::first(),
-                        detail::expiry_after(now, ttl)};
+                        detail::saturating_add(now, ttl)};
             lease_type granted = to_lease(key, next);
             const auto written =
                 seen ? store_->compare_and_set(tx, key, seen->stamp, std::move(next))
@@ -244,7 +235,7 @@ public:
                 return {renew_outcome::lost, held};
             }
             record next = seen->value;
-            next.expires_at = detail::expiry_after(now, ttl);
+            next.expires_at = detail::saturating_add(now, ttl);
             lease_type renewed = to_lease(held.key, next);
             const auto written =
                 store_->compare_and_set(tx, held.key, seen->stamp, std::move(next));
