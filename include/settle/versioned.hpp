@@ -16,8 +16,8 @@
 #include <functional>
 #include <limits>
 #include <optional>
-#include <string>
 #include <stop_token>
+#include <string>
 #include <string_view>
 #include <type_traits>
 #include <utility>
