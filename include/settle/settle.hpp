@@ -13,13 +13,16 @@
 #include <settle/error.hpp>
 #include <settle/etag.hpp>
 #include <settle/idempotency.hpp>
+#include <settle/inbox.hpp>
 #include <settle/lease.hpp>
+#include <settle/outbox.hpp>
 #include <settle/retry.hpp>
 #include <settle/sha256.hpp>
 #include <settle/state_machine.hpp>
 #include <settle/stores/memory.hpp>
 #include <settle/stores/memory_idempotency.hpp>
 #include <settle/stores/memory_lease.hpp>
+#include <settle/stores/memory_outbox.hpp>
 #include <settle/stores/memory_versioned.hpp>
 #include <settle/transition.hpp>
 #include <settle/uuid.hpp>

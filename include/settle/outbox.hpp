@@ -1,0 +1,1015 @@
+// settle: consistency primitives for C++20.
+// Distributed under the Boost Software License, Version 1.0.
+#ifndef SETTLE_OUTBOX_HPP
+#define SETTLE_OUTBOX_HPP
+
+#include <settle/version.hpp>
+
+// uuid.hpp comes before codec.hpp: its parameters named `bytes` would
+// otherwise shadow settle::bytes under -Wshadow.
+#include <settle/clock.hpp>
+#include <settle/error.hpp>
+#include <settle/retry.hpp>
+#include <settle/uuid.hpp>
+
+#include <settle/codec.hpp>
+
+#include <chrono>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <limits>
+#include <optional>
+#include <span>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+// The transactional outbox: a message is written in the same local
+// transaction as the business change it announces, and a relay publishes it
+// afterwards, retrying on a persisted schedule until the publisher takes it.
+//
+//   outbox<Store, Clock>       appends in the caller's transaction; requeue,
+//                              purge and statistics for operators
+//   outbox_relay<...>          claims due records under a lease, publishes
+//                              them, records each outcome
+//   outbox_store, outbox_publisher
+//                              what a backend and a publisher must offer
+//
+// Promises, over a conforming store: a record appended in a committed
+// transaction is published at least once, whatever point a relay stops at; a
+// record of a rolled-back transaction is never published; records sharing an
+// ordering key are published one at a time, oldest first; a record whose
+// schedule runs out or whose failure is permanent becomes a dead letter, kept
+// with its payload and reason until an operator requeues it. Consumers make
+// "at least once" effectively once with settle/inbox.hpp.
+
+SETTLE_BEGIN_NAMESPACE
+
+// ---------------------------------------------------------------------------
+// Records
+
+// A persisted instant, as a SQL timestamp holds it: Unix time in microseconds.
+using outbox_time = std::chrono::sys_time<std::chrono::microseconds>;
+
+enum class outbox_status {
+    pending,    // waiting for its next attempt (due once next_attempt_at <= now)
+    in_flight,  // claimed by claim_owner until claim_expires_at; due again after that
+    delivered,  // the publisher took it; kept until purged
+    dead,       // a dead letter: permanent failure or schedule exhausted; kept until requeued
+};
+
+[[nodiscard]] constexpr std::string_view to_string(outbox_status status) noexcept {
+    switch (status) {
+    case outbox_status::pending: return "pending";
+    case outbox_status::in_flight: return "in_flight";
+    case outbox_status::delivered: return "delivered";
+    case outbox_status::dead: return "dead";
+    }
+    return "unknown settle::outbox_status";
+}
+
+// A message header, passed to the publisher as it is ("content-type",
+// "trace-id").
+struct outbox_header {
+    std::string name;
+    std::string value;
+
+    friend bool operator==(const outbox_header&, const outbox_header&) = default;
+};
+
+using outbox_headers = std::vector<outbox_header>;
+
+// What the caller appends. The id must be unique and not nil: a UUIDv7 from
+// settle::uuid_v7_generator, which consumers also use as the message id their
+// inbox deduplicates on.
+struct outbox_message {
+    uuid id;
+    std::string topic;         // where to publish it, or the event's type
+    std::string ordering_key;  // the aggregate id; empty: no ordering with other records
+    bytes payload;
+    outbox_headers headers;
+
+    friend bool operator==(const outbox_message&, const outbox_message&) = default;
+};
+
+// A message with its payload encoded by settle::codec<T>.
+template <codable T>
+[[nodiscard]] outbox_message make_outbox_message(const uuid& id, std::string topic, const T& event,
+                                                 std::string ordering_key = {},
+                                                 outbox_headers headers = {}) {
+    return outbox_message{id, std::move(topic), std::move(ordering_key), settle::encode(event),
+                          std::move(headers)};
+}
+
+// One stored record: the message plus its delivery state. The columns a SQL
+// backend keeps, in order (docs/outbox.md has the DDL):
+//
+//   id                UUID, primary key
+//   sequence          BIGINT, unique, assigned at append, increasing: "older" means lower
+//   topic             TEXT
+//   ordering_key      TEXT, '' for none; index (ordering_key, sequence)
+//   payload           BYTEA / BLOB
+//   headers           name/value pairs (a JSON column, or a child table)
+//   created_at        TIMESTAMP: when it was appended
+//   attempts          INTEGER: how many times it was claimed (each claim may publish once)
+//   next_attempt_at   TIMESTAMP: pending records are due from then on
+//   status            pending | in_flight | delivered | dead
+//   last_error        TEXT: why the last attempt failed, or why it is dead; '' if none
+//   claim_owner       TEXT: the relay holding it while in_flight; '' otherwise
+//   claim_expires_at  TIMESTAMP: the end of that claim's lease; zero otherwise
+//   finished_at       TIMESTAMP: when it became delivered or dead; zero otherwise
+struct outbox_record {
+    uuid id;
+    std::uint64_t sequence = 0;
+    std::string topic;
+    std::string ordering_key;
+    bytes payload;
+    outbox_headers headers;
+    outbox_time created_at{};
+    std::uint32_t attempts = 0;
+    outbox_time next_attempt_at{};
+    outbox_status status = outbox_status::pending;
+    std::string last_error;
+    std::string claim_owner;
+    outbox_time claim_expires_at{};
+    outbox_time finished_at{};
+
+    friend bool operator==(const outbox_record&, const outbox_record&) = default;
+};
+
+// What an outcome operation (mark delivered, reschedule, dead-letter, release)
+// found. Exhaustive: switch on it without a default.
+enum class outbox_write {
+    applied,  // the record was in flight under this owner: the outcome is recorded
+    stale,    // another owner took the claim over, or the record is no longer in
+              // flight, or unknown: nothing changed
+};
+
+[[nodiscard]] constexpr std::string_view to_string(outbox_write write) noexcept {
+    switch (write) {
+    case outbox_write::applied: return "applied";
+    case outbox_write::stale: return "stale";
+    }
+    return "unknown settle::outbox_write";
+}
+
+// What monitoring watches (the seed's backlog alerts).
+struct outbox_statistics {
+    std::size_t backlog = 0;    // records not yet delivered nor dead: pending or in flight
+    std::size_t in_flight = 0;  // records under a live claim
+    std::size_t dead = 0;       // dead letters waiting for an operator
+    // now minus the created_at of the oldest record in the backlog; zero when
+    // the backlog is empty.
+    std::chrono::microseconds oldest_pending_age{0};
+
+    friend bool operator==(const outbox_statistics&, const outbox_statistics&) = default;
+};
+
+// ---------------------------------------------------------------------------
+// Storage
+
+namespace detail {
+
+template <class S>
+concept outbox_store_names_transaction = requires {
+    typename S::transaction;
+};
+
+template <class S>
+concept outbox_store_has_begin = requires(S& s) {
+    { s.begin() } -> std::same_as<typename S::transaction>;
+};
+
+template <class S>
+concept outbox_store_transaction_commits = requires(typename S::transaction& tx) {
+    tx.commit();
+};
+
+template <class S>
+concept outbox_store_has_append = requires(S& s, typename S::transaction& tx,
+                                           outbox_message message, outbox_time t) {
+    { s.append(tx, std::move(message), t) } -> std::same_as<std::uint64_t>;
+};
+
+template <class S>
+concept outbox_store_has_claim = requires(S& s, typename S::transaction& tx, std::string_view owner,
+                                          outbox_time t, std::size_t limit) {
+    { s.claim(tx, owner, t, t, limit) } -> std::same_as<std::vector<outbox_record>>;
+};
+
+template <class S>
+concept outbox_store_has_mark_delivered = requires(S& s, typename S::transaction& tx,
+                                                   const uuid& id, std::string_view owner,
+                                                   outbox_time t) {
+    { s.mark_delivered(tx, id, owner, t) } -> std::same_as<outbox_write>;
+};
+
+template <class S>
+concept outbox_store_has_reschedule = requires(S& s, typename S::transaction& tx, const uuid& id,
+                                               std::string_view owner, outbox_time t,
+                                               std::string_view error) {
+    { s.reschedule(tx, id, owner, t, error) } -> std::same_as<outbox_write>;
+};
+
+template <class S>
+concept outbox_store_has_dead_letter = requires(S& s, typename S::transaction& tx, const uuid& id,
+                                                std::string_view owner, std::string_view reason,
+                                                outbox_time t) {
+    { s.dead_letter(tx, id, owner, reason, t) } -> std::same_as<outbox_write>;
+};
+
+template <class S>
+concept outbox_store_has_release = requires(S& s, typename S::transaction& tx, const uuid& id,
+                                            std::string_view owner) {
+    { s.release(tx, id, owner) } -> std::same_as<outbox_write>;
+};
+
+template <class S>
+concept outbox_store_has_requeue = requires(S& s, typename S::transaction& tx, const uuid& id,
+                                            outbox_time t) {
+    { s.requeue(tx, id, t) } -> std::same_as<bool>;
+};
+
+template <class S>
+concept outbox_store_has_purge = requires(S& s, typename S::transaction& tx, outbox_time t,
+                                          std::size_t limit) {
+    { s.purge(tx, t, limit) } -> std::same_as<std::size_t>;
+};
+
+template <class S>
+concept outbox_store_has_statistics = requires(S& s, typename S::transaction& tx, outbox_time t) {
+    { s.statistics(tx, t) } -> std::same_as<outbox_statistics>;
+};
+
+template <class S>
+concept outbox_store_has_find = requires(S& s, typename S::transaction& tx, const uuid& id) {
+    { s.find(tx, id) } -> std::same_as<std::optional<outbox_record>>;
+};
+
+template <class S>
+concept outbox_store_has_dead_letters = requires(S& s, typename S::transaction& tx,
+                                                 std::uint64_t after, std::size_t limit) {
+    { s.dead_letters(tx, after, limit) } -> std::same_as<std::vector<outbox_record>>;
+};
+
+// One static_assert per operation, so a backend that misses one is told which.
+template <class S>
+constexpr bool check_outbox_store() {
+    static_assert(outbox_store_names_transaction<S>,
+                  "settle::outbox_store: the store needs a nested type `transaction`");
+    if constexpr (outbox_store_names_transaction<S>) {
+        static_assert(outbox_store_has_begin<S>,
+                      "settle::outbox_store: missing `transaction begin()`");
+        static_assert(outbox_store_transaction_commits<S>,
+                      "settle::outbox_store: the store's transaction needs `commit()`");
+        static_assert(outbox_store_has_append<S>,
+                      "settle::outbox_store: missing `std::uint64_t append(transaction&, "
+                      "outbox_message, outbox_time now)`");
+        static_assert(outbox_store_has_claim<S>,
+                      "settle::outbox_store: missing `std::vector<outbox_record> "
+                      "claim(transaction&, std::string_view owner, outbox_time now, outbox_time "
+                      "lease_until, std::size_t limit)`");
+        static_assert(outbox_store_has_mark_delivered<S>,
+                      "settle::outbox_store: missing `outbox_write mark_delivered(transaction&, "
+                      "const uuid&, std::string_view owner, outbox_time now)`");
+        static_assert(outbox_store_has_reschedule<S>,
+                      "settle::outbox_store: missing `outbox_write reschedule(transaction&, "
+                      "const uuid&, std::string_view owner, outbox_time next_attempt_at, "
+                      "std::string_view error)`");
+        static_assert(outbox_store_has_dead_letter<S>,
+                      "settle::outbox_store: missing `outbox_write dead_letter(transaction&, "
+                      "const uuid&, std::string_view owner, std::string_view reason, "
+                      "outbox_time now)`");
+        static_assert(outbox_store_has_release<S>,
+                      "settle::outbox_store: missing `outbox_write release(transaction&, "
+                      "const uuid&, std::string_view owner)`");
+        static_assert(outbox_store_has_requeue<S>,
+                      "settle::outbox_store: missing `bool requeue(transaction&, const uuid&, "
+                      "outbox_time now)`");
+        static_assert(outbox_store_has_purge<S>,
+                      "settle::outbox_store: missing `std::size_t purge(transaction&, "
+                      "outbox_time delivered_before, std::size_t limit)`");
+        static_assert(outbox_store_has_statistics<S>,
+                      "settle::outbox_store: missing `outbox_statistics statistics(transaction&, "
+                      "outbox_time now)`");
+        static_assert(outbox_store_has_find<S>,
+                      "settle::outbox_store: missing `std::optional<outbox_record> "
+                      "find(transaction&, const uuid&)`");
+        static_assert(outbox_store_has_dead_letters<S>,
+                      "settle::outbox_store: missing `std::vector<outbox_record> "
+                      "dead_letters(transaction&, std::uint64_t after_sequence, std::size_t "
+                      "limit)`");
+    }
+    return true;
+}
+
+}  // namespace detail
+
+// Where outbox records live: the smallest set of operations that keeps the
+// outbox's promises, each atomic within the caller's transaction.
+//
+//   typename S::transaction   a unit of work with commit(); destroying one that
+//                             was not committed rolls its writes back
+//   s.begin()                 a fresh transaction (the relay's own short ones)
+//   s.append(tx, message, now) -> sequence
+//       stores a pending record due at `now`, created at `now`, with a
+//       sequence greater than any before it. A nil or existing id throws
+//       settle::error. It commits or rolls back with tx.
+//   s.claim(tx, owner, now, lease_until, limit) -> records
+//       atomically takes at most `limit` due records, lowest
+//       (next_attempt_at, sequence) first, and returns them in flight:
+//       claim_owner = owner, claim_expires_at = lease_until, attempts + 1. Due: pending with
+//       next_attempt_at <= now, or in flight with claim_expires_at <= now (the claim's lease
+//       ended). A record with an ordering key is due only while every older record (lower sequence)
+//       with that key is delivered; so a dead letter blocks its key until it is requeued.
+//   s.mark_delivered(tx, id, owner, now)          -> delivered, finished_at = now
+//   s.reschedule(tx, id, owner, at, error)        -> pending, due at `at`, last_error = error
+//   s.dead_letter(tx, id, owner, reason, now)     -> dead, last_error = reason, finished_at = now
+//   s.release(tx, id, owner)                      -> pending as before the claim, attempts - 1
+//       each applied only while the record is in flight under `owner`
+//       (whether its lease has ended does not matter: only a take-over fences
+//       a claim off), and returns outbox_write::stale otherwise, changing
+//       nothing. Each clears claim_owner and claim_expires_at.
+//   s.requeue(tx, id, now) -> bool
+//       a dead letter becomes pending, due at `now`, attempts 0, finished_at
+//       cleared (last_error is kept); false, and no change, for any other record.
+//   s.purge(tx, delivered_before, limit) -> count
+//       removes at most `limit` delivered records whose finished_at is before
+//       `delivered_before`; never touches any other record.
+//   s.statistics(tx, now)                   -> outbox_statistics
+//   s.find(tx, id)                          -> the record, or nullopt
+//   s.dead_letters(tx, after_sequence, limit) -> at most `limit` dead letters
+//       with a sequence above `after_sequence`, in sequence order (pass the
+//       last one's sequence to page on)
+//
+// settle/testing/outbox_store_suite.hpp checks all of this on a backend.
+template <class S>
+concept outbox_store =
+    detail::outbox_store_names_transaction<S> && detail::outbox_store_has_begin<S> &&
+    detail::outbox_store_transaction_commits<S> && detail::outbox_store_has_append<S> &&
+    detail::outbox_store_has_claim<S> && detail::outbox_store_has_mark_delivered<S> &&
+    detail::outbox_store_has_reschedule<S> && detail::outbox_store_has_dead_letter<S> &&
+    detail::outbox_store_has_release<S> && detail::outbox_store_has_requeue<S> &&
+    detail::outbox_store_has_purge<S> && detail::outbox_store_has_statistics<S> &&
+    detail::outbox_store_has_find<S> && detail::outbox_store_has_dead_letters<S>;
+
+// ---------------------------------------------------------------------------
+// Publishing
+
+enum class publish_status {
+    delivered,  // the broker (or the receiving service) has the message
+    retryable,  // not now: try again later (a timeout, a throttle, a broker outage)
+    permanent,  // never: retrying cannot help (refused as malformed, unknown topic)
+};
+
+[[nodiscard]] constexpr std::string_view to_string(publish_status status) noexcept {
+    switch (status) {
+    case publish_status::delivered: return "delivered";
+    case publish_status::retryable: return "retryable";
+    case publish_status::permanent: return "permanent";
+    }
+    return "unknown settle::publish_status";
+}
+
+// What a publisher answers for one record.
+struct publish_result {
+    publish_status status = publish_status::delivered;
+    std::string reason;  // why it failed, stored as the record's last_error
+    // retryable only: a delay the other side asked for (Retry-After); replaces
+    // the schedule's delay for this retry. Negative counts as zero.
+    std::optional<std::chrono::nanoseconds> retry_after;
+
+    [[nodiscard]] static publish_result delivered() { return {}; }
+    [[nodiscard]] static publish_result retryable(
+        std::string why, std::optional<std::chrono::nanoseconds> after = std::nullopt) {
+        return {publish_status::retryable, std::move(why), after};
+    }
+    [[nodiscard]] static publish_result permanent(std::string why) {
+        return {publish_status::permanent, std::move(why), std::nullopt};
+    }
+
+    friend bool operator==(const publish_result&, const publish_result&) = default;
+};
+
+// Publishes one record: p.publish(record) -> publish_result. A publisher may
+// also offer p.publish_batch(std::span<const outbox_record>) ->
+// std::vector<publish_result>, one result per record in order; the relay then
+// hands it each batch at once.
+//
+// Throwing settle::error with errc::decode_failed (what settle::decode throws
+// for a payload it cannot read) counts as a permanent failure of that record.
+// Any other exception propagates out of the relay after the batch is put back
+// in a safe state (see outbox_relay::run_once).
+template <class P>
+concept outbox_publisher = requires(P& p, const outbox_record& record) {
+    { p.publish(record) } -> std::same_as<publish_result>;
+};
+
+namespace detail {
+template <class P>
+concept outbox_batch_publisher = requires(P& p, std::span<const outbox_record> records) {
+    { p.publish_batch(records) } -> std::same_as<std::vector<publish_result>>;
+};
+}  // namespace detail
+
+// ---------------------------------------------------------------------------
+// Time and seeds
+
+namespace detail {
+
+// t + d, saturating at the latest (or earliest) representable time.
+[[nodiscard]] constexpr outbox_time outbox_after(outbox_time t,
+                                                 std::chrono::microseconds d) noexcept {
+    using rep = std::chrono::microseconds::rep;
+    const rep base = t.time_since_epoch().count();
+    const rep step = d.count();
+    if (step > 0 && base > std::numeric_limits<rep>::max() - step) {
+        return outbox_time::max();
+    }
+    if (step < 0 && base < std::numeric_limits<rep>::min() - step) {
+        return outbox_time::min();
+    }
+    return outbox_time(std::chrono::microseconds(base + step));
+}
+
+// A duration in whole microseconds, rounded up, saturating.
+[[nodiscard]] constexpr std::chrono::microseconds outbox_ceil_us(
+    std::chrono::nanoseconds d) noexcept {
+    if (d <= std::chrono::nanoseconds::zero()) {
+        return std::chrono::microseconds::zero();
+    }
+    return std::chrono::ceil<std::chrono::microseconds>(d);
+}
+
+template <class TimePoint>
+[[nodiscard]] outbox_time outbox_time_of(TimePoint t) {
+    return std::chrono::floor<std::chrono::microseconds>(t);
+}
+
+[[nodiscard]] inline std::string outbox_what(const std::exception_ptr& failure) {
+    try {
+        std::rethrow_exception(failure);
+    } catch (const std::exception& e) {
+        return e.what();
+    } catch (...) {
+        return "an exception not derived from std::exception";
+    }
+}
+
+}  // namespace detail
+
+// The retry seed of a record: a fixed mix of the 128 bits of its id, the same
+// on every platform and in every process, so a relay that restarts, or
+// another relay, computes the same jittered next-attempt times.
+[[nodiscard]] constexpr std::uint64_t outbox_retry_seed(const uuid& id) noexcept {
+    std::uint64_t h = detail::uuid_load_be64(id.bytes(), 0) * 0x9E37'79B9'7F4A'7C15U;
+    h ^= detail::uuid_load_be64(id.bytes(), 1);
+    h ^= h >> 31;
+    h *= 0xBF58'476D'1CE4'E5B9U;
+    h ^= h >> 29;
+    return h;
+}
+
+// ---------------------------------------------------------------------------
+// The outbox: appends and operator tasks
+
+// The caller's handle on an outbox_store: appends inside the caller's
+// transaction, reading the time from a wall clock; and the operator's tasks.
+// Holds references to both; copyable; as thread-safe as the store (the
+// in-memory one is).
+//
+//     settle::outbox outbox(store, clock);
+//     auto tx = db.begin();
+//     orders.put(tx, id, order);                                   // the business write
+//     outbox.append(tx, ids(), "orders.placed", placed, id_text);  // joins tx
+//     tx.commit();                                                 // both, or neither
+template <class Store, class Clock>
+class outbox {
+    static_assert(detail::check_outbox_store<Store>());
+    static_assert(wall_clock<Clock>,
+                  "settle::outbox: the clock must be a settle::wall_clock (system_clock time "
+                  "points): records persist wall-clock times");
+
+public:
+    using store_type = Store;
+    using transaction = typename Store::transaction;
+
+    outbox(Store& store, Clock& clock) noexcept : store_(&store), clock_(&clock) {}
+
+    // Appends the message in tx, due at once; returns its sequence. It is
+    // published only if tx commits. Throws settle::error for a nil or
+    // existing id.
+    std::uint64_t append(transaction& tx, outbox_message message) {
+        return store_->append(tx, std::move(message), now());
+    }
+
+    // The same, encoding the event with settle::codec<T>.
+    template <codable T>
+    std::uint64_t append(transaction& tx, const uuid& id, std::string topic, const T& event,
+                         std::string ordering_key = {}, outbox_headers headers = {}) {
+        return append(tx, make_outbox_message(id, std::move(topic), event, std::move(ordering_key),
+                                              std::move(headers)));
+    }
+
+    // Makes a dead letter pending again, due now, with a fresh schedule: the
+    // seed's manual retry. False if the record is not a dead letter.
+    [[nodiscard]] bool requeue(transaction& tx, const uuid& id) {
+        return store_->requeue(tx, id, now());
+    }
+
+    // Requeues the oldest dead letters, at most `limit` of them; returns how many.
+    std::size_t requeue_dead_letters(transaction& tx, std::size_t limit) {
+        std::size_t count = 0;
+        for (const outbox_record& record : store_->dead_letters(tx, 0, limit)) {
+            count += store_->requeue(tx, record.id, now()) ? 1U : 0U;
+        }
+        return count;
+    }
+
+    // Removes at most `limit` delivered records older than `retention`
+    // (counted from their delivery); returns how many. Call it on a schedule,
+    // until it returns less than the limit. Pending, in-flight and dead
+    // records are never purged.
+    // Throws settle::error (errc::invalid_argument) for a negative retention.
+    std::size_t purge(transaction& tx, std::chrono::microseconds retention, std::size_t limit) {
+        if (retention < std::chrono::microseconds::zero()) {
+            throw error(errc::invalid_argument, "outbox::purge: the retention is negative");
+        }
+        return store_->purge(tx, detail::outbox_after(now(), -retention), limit);
+    }
+
+    [[nodiscard]] outbox_statistics statistics(transaction& tx) {
+        return store_->statistics(tx, now());
+    }
+
+    // Each of the above in a transaction of its own, committed before it returns.
+    [[nodiscard]] bool requeue(const uuid& id) {
+        return in_transaction([&](transaction& tx) { return requeue(tx, id); });
+    }
+    std::size_t requeue_dead_letters(std::size_t limit) {
+        return in_transaction([&](transaction& tx) { return requeue_dead_letters(tx, limit); });
+    }
+    std::size_t purge(std::chrono::microseconds retention, std::size_t limit) {
+        return in_transaction([&](transaction& tx) { return purge(tx, retention, limit); });
+    }
+    [[nodiscard]] outbox_statistics statistics() {
+        return in_transaction([&](transaction& tx) { return statistics(tx); });
+    }
+
+private:
+    [[nodiscard]] outbox_time now() const { return detail::outbox_time_of(clock_->now()); }
+
+    template <class F>
+    auto in_transaction(F&& fn) {
+        transaction tx = store_->begin();
+        auto out = fn(tx);
+        tx.commit();
+        return out;
+    }
+
+    Store* store_;
+    Clock* clock_;
+};
+
+// ---------------------------------------------------------------------------
+// The relay
+
+// What the relay did with one claimed record. Exhaustive: switch on it
+// without a default.
+enum class outbox_outcome {
+    delivered,      // published and marked delivered
+    rescheduled,    // a retryable failure: pending again, due at next_attempt_at
+    dead_lettered,  // a permanent failure, or no attempts left: kept as a dead letter
+    released,       // not attempted (the publisher threw before reaching it): pending again
+    stale,          // the claim was taken over meanwhile: the new owner's outcome stands
+};
+
+[[nodiscard]] constexpr std::string_view to_string(outbox_outcome outcome) noexcept {
+    switch (outcome) {
+    case outbox_outcome::delivered: return "delivered";
+    case outbox_outcome::rescheduled: return "rescheduled";
+    case outbox_outcome::dead_lettered: return "dead_lettered";
+    case outbox_outcome::released: return "released";
+    case outbox_outcome::stale: return "stale";
+    }
+    return "unknown settle::outbox_outcome";
+}
+
+// One record's outcome, as the observer sees it after it was recorded.
+struct outbox_event {
+    const outbox_record& record;  // as claimed: attempts counts this attempt
+    outbox_outcome outcome;
+    std::string_view reason;      // rescheduled, dead_lettered: the stored reason
+    outbox_time next_attempt_at;  // rescheduled: when it is due again
+};
+
+// The relay's default observer: observes nothing, costs nothing. An observer
+// may have either or both of
+//     void on_outcome(const settle::outbox_event&);         // every recorded outcome
+//     void on_statistics(const settle::outbox_statistics&);  // once per run_once
+// and the relay calls what it has, after the outcomes are committed; it asks
+// the store for statistics (in the claim's transaction, before claiming) only
+// when the observer takes them. What an observer throws propagates out of
+// run_once; the records are already safe by then.
+struct no_outbox_observer {};
+
+namespace detail {
+template <class O>
+concept outbox_observes_outcomes = requires(O& o, const outbox_event& event) {
+    o.on_outcome(event);
+};
+template <class O>
+concept outbox_observes_statistics = requires(O& o, const outbox_statistics& statistics) {
+    o.on_statistics(statistics);
+};
+}  // namespace detail
+
+struct outbox_relay_options {
+    // Names this relay's claims. Unique per relay instance (host, process and
+    // a uuid, say): a restarted relay must not reuse a dead one's name.
+    std::string owner;
+    // Records claimed, published and recorded together. At least 1.
+    std::size_t batch_size = 16;
+    // How long a claim keeps a batch from other relays. Longer than publishing
+    // a batch can take: after it, another relay may publish the batch again.
+    std::chrono::microseconds lease = std::chrono::seconds(30);
+    // run(): the first wait after a run that found nothing to do, doubling on
+    // each further idle run up to idle_max; reset by a run that claimed work.
+    std::chrono::nanoseconds idle_min = std::chrono::milliseconds(10);
+    std::chrono::nanoseconds idle_max = std::chrono::seconds(1);
+};
+
+// What one run_once() did, by outcome.
+struct outbox_run_result {
+    std::size_t claimed = 0;
+    std::size_t delivered = 0;
+    std::size_t rescheduled = 0;
+    std::size_t dead_lettered = 0;
+    std::size_t stale = 0;
+
+    // Nothing was due.
+    [[nodiscard]] bool idle() const noexcept { return claimed == 0; }
+
+    friend bool operator==(const outbox_run_result&, const outbox_run_result&) = default;
+};
+
+// Moves records from an outbox_store to a publisher: claims a batch of due
+// records in one short transaction, publishes them outside any transaction,
+// then records every outcome in one more transaction:
+//
+//   delivered            -> mark_delivered
+//   retryable failure    -> reschedule at retry.next_attempt_at(attempts, now,
+//                           outbox_retry_seed(id)), or at now + retry_after
+//                           when the publisher asked for it; dead letter once
+//                           the schedule is exhausted
+//   permanent failure    -> dead letter with the publisher's reason
+//
+// A record claimed more often than the schedule allows (earlier claims ended
+// without an outcome: a relay died, or its lease ran out, every time) is
+// dead-lettered without publishing, so a message that crashes its relay
+// cannot loop for ever. Several relays, each with its own owner name, may run
+// on one store; a relay object itself is used by one thread at a time.
+// Allocates per batch: the claimed records and their outcomes.
+//
+//     settle::outbox_relay relay(store, publisher,
+//                                settle::persisted_retry{settle::message_queue_ladder, 19},
+//                                clock, {.owner = "relay-" + host});
+//     relay.run(stop_token);
+template <class Store, class Publisher, backoff Backoff, class Clock,
+          class Observer = no_outbox_observer>
+class outbox_relay {
+    static_assert(detail::check_outbox_store<Store>());
+    static_assert(outbox_publisher<Publisher>,
+                  "settle::outbox_relay: the publisher needs `publish_result publish(const "
+                  "outbox_record&)`");
+    static_assert(wall_clock<Clock>,
+                  "settle::outbox_relay: the clock must be a settle::wall_clock (system_clock "
+                  "time points): records persist wall-clock times");
+
+public:
+    using store_type = Store;
+    using publisher_type = Publisher;
+    using transaction = typename Store::transaction;
+
+    // Throws settle::error (errc::invalid_argument) for an empty owner, a
+    // batch size of 0, a lease or idle_min that is not positive, or idle_max
+    // below idle_min.
+    outbox_relay(Store& store, Publisher& publisher, persisted_retry<Backoff> retry, Clock& clock,
+                 outbox_relay_options options, Observer observer = Observer{})
+        : store_(&store),
+          publisher_(&publisher),
+          retry_(std::move(retry)),
+          clock_(&clock),
+          options_(std::move(options)),
+          observer_(std::move(observer)) {
+        if (options_.owner.empty()) {
+            throw error(errc::invalid_argument, "outbox_relay: the owner name is empty");
+        }
+        if (options_.batch_size == 0) {
+            throw error(errc::invalid_argument, "outbox_relay: the batch size is 0");
+        }
+        if (options_.lease <= std::chrono::microseconds::zero()) {
+            throw error(errc::invalid_argument, "outbox_relay: the lease is not positive");
+        }
+        if (options_.idle_min <= std::chrono::nanoseconds::zero() ||
+            options_.idle_max < options_.idle_min) {
+            throw error(errc::invalid_argument,
+                        "outbox_relay: idle waits must satisfy 0 < idle_min <= idle_max");
+        }
+    }
+
+    [[nodiscard]] const outbox_relay_options& options() const noexcept { return options_; }
+    [[nodiscard]] const persisted_retry<Backoff>& retry() const noexcept { return retry_; }
+    [[nodiscard]] Observer& observer() noexcept { return observer_; }
+    [[nodiscard]] const Observer& observer() const noexcept { return observer_; }
+
+    // Claims at most batch_size due records, publishes them and records their
+    // outcomes; returns the counts. Failures of the store propagate; the
+    // claimed records then stay in flight until their lease ends and another
+    // run takes them again, which is safe. If the publisher throws (other
+    // than errc::decode_failed), the outcomes so far are recorded, the record
+    // it threw on is rescheduled like a retryable failure (it may have gone
+    // out), the records after it are released untouched, and the exception
+    // propagates.
+    [[nodiscard]] outbox_run_result run_once() {
+        std::vector<outbox_record> batch;
+        std::optional<outbox_statistics> statistics;
+        {
+            transaction tx = store_->begin();
+            const outbox_time now = this->now();
+            if constexpr (detail::outbox_observes_statistics<Observer>) {
+                statistics = store_->statistics(tx, now);
+            }
+            batch = store_->claim(tx, options_.owner, now,
+                                  detail::outbox_after(now, options_.lease), options_.batch_size);
+            tx.commit();
+        }
+        outbox_run_result result;
+        if (!batch.empty()) {
+            std::vector<verdict> verdicts(batch.size());
+            std::exception_ptr failure = publish(batch, verdicts);
+            if (failure) {
+                try {
+                    (void)record(batch, verdicts);
+                } catch (...) {  // NOLINT(bugprone-empty-catch): the claims expire; that is safe
+                }
+                std::rethrow_exception(failure);
+            }
+            result = record(batch, verdicts);
+        }
+        if constexpr (detail::outbox_observes_statistics<Observer>) {
+            observer_.on_statistics(*statistics);
+        }
+        return result;
+    }
+
+    // Runs run_once() until `stop` is stopped: again at once after a run that
+    // claimed records, after an idle wait (idle_min, doubling up to idle_max)
+    // after one that found nothing. Returns promptly once stopped: it checks
+    // before every run and the sleeper wakes on the stop request. Exceptions
+    // from run_once() propagate.
+    template <sleeper Sleeper>
+    void run(std::stop_token stop, Sleeper& sleeper) {
+        std::chrono::nanoseconds idle = options_.idle_min;
+        while (!stop.stop_requested()) {
+            if (!run_once().idle()) {
+                idle = options_.idle_min;
+                continue;
+            }
+            if (!sleeper.sleep_for(idle, stop)) {
+                return;
+            }
+            idle = idle > options_.idle_max / 2 ? options_.idle_max : idle * 2;
+        }
+    }
+
+    // The same, sleeping the calling thread.
+    void run(std::stop_token stop) {
+        system_sleeper sleeper;
+        run(std::move(stop), sleeper);
+    }
+
+private:
+    enum class verdict_kind { delivered, retry, permanent, overdrawn, released };
+
+    struct verdict {
+        verdict_kind kind = verdict_kind::released;
+        std::string reason;
+        std::optional<std::chrono::nanoseconds> retry_after;
+    };
+
+    [[nodiscard]] outbox_time now() const { return detail::outbox_time_of(clock_->now()); }
+
+    static void judge(verdict& v, publish_result&& result) {
+        switch (result.status) {
+        case publish_status::delivered: v.kind = verdict_kind::delivered; return;
+        case publish_status::retryable:
+            v.kind = verdict_kind::retry;
+            v.reason = std::move(result.reason);
+            v.retry_after = result.retry_after;
+            return;
+        case publish_status::permanent:
+            v.kind = verdict_kind::permanent;
+            v.reason = std::move(result.reason);
+            return;
+        }
+        v.kind = verdict_kind::retry;
+        v.reason = "the publisher answered an unknown publish_status";
+    }
+
+    static void thrown(verdict& v, const std::exception_ptr& failure) {
+        v.kind = verdict_kind::retry;
+        v.reason = "the publisher threw: " + detail::outbox_what(failure);
+    }
+
+    // True when a settle::error with errc::decode_failed is in flight: the
+    // payload cannot be read, which retrying will not change.
+    static bool decode_failure(const std::exception_ptr& failure, verdict& v) {
+        try {
+            std::rethrow_exception(failure);
+        } catch (const error& e) {
+            if (e.code() == make_error_code(errc::decode_failed)) {
+                v.kind = verdict_kind::permanent;
+                v.reason = std::string("the payload cannot be decoded: ") + e.what();
+                return true;
+            }
+        } catch (...) {  // NOLINT(bugprone-empty-catch): not a decode failure
+        }
+        return false;
+    }
+
+    // Publishes the batch, filling verdicts; returns what the publisher threw.
+    std::exception_ptr publish(const std::vector<outbox_record>& batch,
+                               std::vector<verdict>& verdicts) {
+        std::vector<std::size_t> order;  // the records to publish, by index
+        order.reserve(batch.size());
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+            if (batch[i].attempts > retry_.max_attempts()) {
+                verdicts[i].kind = verdict_kind::overdrawn;
+                verdicts[i].reason = "claimed " + std::to_string(batch[i].attempts) +
+                                     " times, more than the schedule's " +
+                                     std::to_string(retry_.max_attempts()) +
+                                     " attempts: earlier claims ended without an outcome (a "
+                                     "relay stopped, or its lease was too short)";
+            } else {
+                order.push_back(i);
+            }
+        }
+        if constexpr (detail::outbox_batch_publisher<Publisher>) {
+            return publish_batch(batch, order, verdicts);
+        } else {
+            for (std::size_t k = 0; k < order.size(); ++k) {
+                verdict& v = verdicts[order[k]];
+                try {
+                    judge(v, publisher_->publish(batch[order[k]]));
+                } catch (...) {
+                    std::exception_ptr failure = std::current_exception();
+                    if (decode_failure(failure, v)) {
+                        continue;
+                    }
+                    thrown(v, failure);  // the rest stay released
+                    return failure;
+                }
+            }
+            return nullptr;
+        }
+    }
+
+    std::exception_ptr publish_batch(const std::vector<outbox_record>& batch,
+                                     const std::vector<std::size_t>& order,
+                                     std::vector<verdict>& verdicts) {
+        if (order.empty()) {
+            return nullptr;
+        }
+        std::vector<publish_result> results;
+        try {
+            if (order.size() == batch.size()) {
+                results = publisher_->publish_batch(std::span<const outbox_record>(batch));
+            } else {
+                std::vector<outbox_record> some;
+                some.reserve(order.size());
+                for (const std::size_t i : order) {
+                    some.push_back(batch[i]);
+                }
+                results = publisher_->publish_batch(std::span<const outbox_record>(some));
+            }
+            if (results.size() != order.size()) {
+                throw error(errc::invalid_argument, "outbox_relay: publish_batch answered " +
+                                                        std::to_string(results.size()) +
+                                                        " results for " +
+                                                        std::to_string(order.size()) + " records");
+            }
+        } catch (...) {
+            std::exception_ptr failure = std::current_exception();
+            for (const std::size_t i : order) {
+                thrown(verdicts[i], failure);  // any of them may have gone out
+            }
+            return failure;
+        }
+        for (std::size_t k = 0; k < order.size(); ++k) {
+            judge(verdicts[order[k]], std::move(results[k]));
+        }
+        return nullptr;
+    }
+
+    struct recorded {
+        outbox_outcome outcome = outbox_outcome::stale;
+        std::string reason;
+        outbox_time next_attempt_at{};
+    };
+
+    // Records every verdict in one transaction, then tells the observer.
+    outbox_run_result record(const std::vector<outbox_record>& batch,
+                             std::vector<verdict>& verdicts) {
+        std::vector<recorded> outcomes(batch.size());
+        {
+            transaction tx = store_->begin();
+            const outbox_time now = this->now();
+            for (std::size_t i = 0; i < batch.size(); ++i) {
+                outcomes[i] = record_one(tx, batch[i], verdicts[i], now);
+            }
+            tx.commit();
+        }
+        outbox_run_result result;
+        result.claimed = batch.size();
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+            switch (outcomes[i].outcome) {
+            case outbox_outcome::delivered: ++result.delivered; break;
+            case outbox_outcome::rescheduled: ++result.rescheduled; break;
+            case outbox_outcome::dead_lettered: ++result.dead_lettered; break;
+            case outbox_outcome::released: break;
+            case outbox_outcome::stale: ++result.stale; break;
+            }
+        }
+        if constexpr (detail::outbox_observes_outcomes<Observer>) {
+            for (std::size_t i = 0; i < batch.size(); ++i) {
+                observer_.on_outcome(outbox_event{batch[i], outcomes[i].outcome, outcomes[i].reason,
+                                                  outcomes[i].next_attempt_at});
+            }
+        }
+        return result;
+    }
+
+    // The store's answer first, then the event: the reason is read by the
+    // store before it moves into the event.
+    recorded record_one(transaction& tx, const outbox_record& record, verdict& v, outbox_time now) {
+        const std::string& owner = options_.owner;
+        outbox_write write = outbox_write::stale;
+        recorded out;
+        switch (v.kind) {
+        case verdict_kind::delivered:
+            write = store_->mark_delivered(tx, record.id, owner, now);
+            out.outcome = outbox_outcome::delivered;
+            break;
+        case verdict_kind::released:
+            write = store_->release(tx, record.id, owner);
+            out.outcome = outbox_outcome::released;
+            break;
+        case verdict_kind::permanent:
+        case verdict_kind::overdrawn:
+            write = store_->dead_letter(tx, record.id, owner, v.reason, now);
+            out = {outbox_outcome::dead_lettered, std::move(v.reason), {}};
+            break;
+        case verdict_kind::retry:
+            if (std::optional<outbox_time> next =
+                    retry_.next_attempt_at(record.attempts, now, outbox_retry_seed(record.id))) {
+                if (v.retry_after) {
+                    next = detail::outbox_after(now, detail::outbox_ceil_us(*v.retry_after));
+                }
+                write = store_->reschedule(tx, record.id, owner, *next, v.reason);
+                out = {outbox_outcome::rescheduled, std::move(v.reason), *next};
+            } else {
+                std::string reason =
+                    "no attempts left after " + std::to_string(record.attempts) + ": " + v.reason;
+                write = store_->dead_letter(tx, record.id, owner, reason, now);
+                out = {outbox_outcome::dead_lettered, std::move(reason), {}};
+            }
+            break;
+        }
+        return write == outbox_write::applied ? out : recorded{};
+    }
+
+    Store* store_;
+    Publisher* publisher_;
+    persisted_retry<Backoff> retry_;
+    Clock* clock_;
+    outbox_relay_options options_;
+    Observer observer_;
+};
+
+template <class Store, class Publisher, class Backoff, class Clock>
+outbox_relay(Store&, Publisher&, persisted_retry<Backoff>, Clock&, outbox_relay_options)
+    -> outbox_relay<Store, Publisher, Backoff, Clock>;
+
+template <class Store, class Publisher, class Backoff, class Clock, class Observer>
+outbox_relay(Store&, Publisher&, persisted_retry<Backoff>, Clock&, outbox_relay_options, Observer)
+    -> outbox_relay<Store, Publisher, Backoff, Clock, Observer>;
+
+SETTLE_END_NAMESPACE
+
+#endif  // SETTLE_OUTBOX_HPP

@@ -1,0 +1,144 @@
+// settle: consistency primitives for C++20.
+// Distributed under the Boost Software License, Version 1.0.
+#ifndef SETTLE_TESTING_INBOX_STORE_SUITE_HPP
+#define SETTLE_TESTING_INBOX_STORE_SUITE_HPP
+
+// The conformance suite of settle::inbox_store: every promise the concept
+// makes, as a case any backend can be run against (docs/conformance.md).
+//
+// The fixture is yours: a struct with a member `store` that models
+// settle::inbox_store and starts empty. Build a fresh fixture for every case.
+// The cases pass explicit times and open one transaction at a time.
+
+#include <settle/version.hpp>
+
+#include <settle/inbox.hpp>
+#include <settle/testing/conformance.hpp>
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <string_view>
+#include <type_traits>
+
+SETTLE_BEGIN_NAMESPACE
+
+namespace conformance {
+
+namespace detail {
+
+inline inbox_time inbox_t0() {
+    return std::chrono::sys_days(std::chrono::year(2024) / 1 / 1);
+}
+
+inline inbox_time inbox_at(int seconds) {
+    return inbox_t0() + std::chrono::seconds(seconds);
+}
+
+// One mark in a transaction of its own, committed.
+template <class S>
+inbox_mark inbox_mark_now(S& s, std::string_view consumer, std::string_view message_id,
+                          inbox_time now) {
+    auto tx = s.begin();
+    const inbox_mark m = s.mark(tx, consumer, message_id, now);
+    tx.commit();
+    return m;
+}
+
+// What a mark would answer, without keeping it: the transaction is destroyed
+// uncommitted, which rolls it back.
+template <class S>
+inbox_mark inbox_peek(S& s, std::string_view consumer, std::string_view message_id) {
+    auto tx = s.begin();
+    return s.mark(tx, consumer, message_id, inbox_at(999999));
+}
+
+}  // namespace detail
+
+// The cases, each with the promise it checks as its name.
+template <class Fixture>
+inline constexpr std::array<test_case<Fixture>, 6> inbox_store_suite{{
+    {"the first mark of a message is first time and every later one a duplicate",
+     [](Fixture& f) {
+         using namespace detail;
+         static_assert(settle::inbox_store<std::remove_cvref_t<decltype(f.store)>>);
+         SETTLE_EXPECT(inbox_mark_now(f.store, "billing", "m-1", inbox_t0()) ==
+                       inbox_mark::first_time);
+         SETTLE_EXPECT(inbox_mark_now(f.store, "billing", "m-1", inbox_at(1)) ==
+                       inbox_mark::duplicate);
+         SETTLE_EXPECT(inbox_mark_now(f.store, "billing", "m-1", inbox_at(86400)) ==
+                       inbox_mark::duplicate);
+         SETTLE_EXPECT(inbox_mark_now(f.store, "billing", "m-2", inbox_at(2)) ==
+                       inbox_mark::first_time);
+     }},
+    {"consumers keep their marks apart",
+     [](Fixture& f) {
+         using namespace detail;
+         SETTLE_EXPECT(inbox_mark_now(f.store, "billing", "m-1", inbox_t0()) ==
+                       inbox_mark::first_time);
+         SETTLE_EXPECT(inbox_mark_now(f.store, "shipping", "m-1", inbox_t0()) ==
+                       inbox_mark::first_time);
+         SETTLE_EXPECT(
+             inbox_mark_now(f.store, "Billing", "m-1", inbox_t0()) == inbox_mark::first_time,
+             "names are compared exactly");
+         SETTLE_EXPECT(inbox_mark_now(f.store, "a", "bc", inbox_t0()) == inbox_mark::first_time);
+         SETTLE_EXPECT(inbox_mark_now(f.store, "ab", "c", inbox_t0()) == inbox_mark::first_time,
+                       "the pair is two fields, not their concatenation");
+         SETTLE_EXPECT(inbox_peek(f.store, "shipping", "m-1") == inbox_mark::duplicate);
+     }},
+    {"a rolled back mark is forgotten",
+     [](Fixture& f) {
+         using namespace detail;
+         {
+             auto tx = f.store.begin();
+             SETTLE_EXPECT(f.store.mark(tx, "billing", "m-1", inbox_t0()) ==
+                           inbox_mark::first_time);
+         }
+         SETTLE_EXPECT(
+             inbox_mark_now(f.store, "billing", "m-1", inbox_at(1)) == inbox_mark::first_time,
+             "a handler that failed is applied on redelivery");
+     }},
+    {"a transaction sees its own mark",
+     [](Fixture& f) {
+         using namespace detail;
+         auto tx = f.store.begin();
+         SETTLE_EXPECT(f.store.mark(tx, "billing", "m-1", inbox_t0()) == inbox_mark::first_time);
+         SETTLE_EXPECT(f.store.mark(tx, "billing", "m-1", inbox_t0()) == inbox_mark::duplicate);
+         tx.commit();
+     }},
+    {"purge removes marks applied before the cut up to the limit",
+     [](Fixture& f) {
+         using namespace detail;
+         (void)inbox_mark_now(f.store, "billing", "m-1", inbox_at(10));
+         (void)inbox_mark_now(f.store, "billing", "m-2", inbox_at(10));
+         (void)inbox_mark_now(f.store, "shipping", "m-1", inbox_at(10));
+         (void)inbox_mark_now(f.store, "billing", "m-3", inbox_at(20));
+         auto tx = f.store.begin();
+         SETTLE_EXPECT(f.store.purge(tx, inbox_at(20), 0) == 0);
+         SETTLE_EXPECT(f.store.purge(tx, inbox_at(20), 2) == 2, "bounded by the limit");
+         SETTLE_EXPECT(f.store.purge(tx, inbox_at(20), 10) == 1, "m-3 was applied at the cut");
+         SETTLE_EXPECT(f.store.purge(tx, inbox_at(20), 10) == 0);
+         tx.commit();
+         SETTLE_EXPECT(inbox_peek(f.store, "billing", "m-3") == inbox_mark::duplicate);
+         SETTLE_EXPECT(inbox_peek(f.store, "billing", "m-1") == inbox_mark::first_time,
+                       "a purged mark is gone");
+         SETTLE_EXPECT(inbox_peek(f.store, "shipping", "m-1") == inbox_mark::first_time);
+     }},
+    {"a duplicate mark changes nothing",
+     [](Fixture& f) {
+         using namespace detail;
+         (void)inbox_mark_now(f.store, "billing", "m-1", inbox_at(10));
+         SETTLE_EXPECT(inbox_mark_now(f.store, "billing", "m-1", inbox_at(100)) ==
+                       inbox_mark::duplicate);
+         auto tx = f.store.begin();
+         SETTLE_EXPECT(f.store.purge(tx, inbox_at(11), 10) == 1,
+                       "the mark keeps the time it was first applied");
+         tx.commit();
+     }},
+}};
+
+}  // namespace conformance
+
+SETTLE_END_NAMESPACE
+
+#endif  // SETTLE_TESTING_INBOX_STORE_SUITE_HPP

@@ -1,0 +1,173 @@
+// The conformance suites of outbox_store and inbox_store, run against the
+// in-memory backends and against broken ones that must fail the right cases.
+#include <settle/testing/inbox_store_suite.hpp>
+#include <settle/testing/outbox_store_suite.hpp>
+
+#include "settle_test.hpp"
+
+#include <settle/stores/memory.hpp>
+#include <settle/stores/memory_outbox.hpp>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace {
+
+struct outbox_fixture {
+    settle::memory::database db;
+    settle::memory::outbox_store store{db};
+};
+
+struct inbox_fixture {
+    settle::memory::database db;
+    settle::memory::inbox_store store{db};
+};
+
+// A classic bug: outcomes check that the record is in flight but not whose
+// claim it is, so a relay whose lease was taken over overwrites the outcome.
+struct unfenced_store : settle::memory::outbox_store {
+    using base = settle::memory::outbox_store;
+    using base::base;
+
+    std::string holder(transaction& tx, const settle::uuid& id) const {
+        const auto record = find(tx, id);
+        return record ? record->claim_owner : std::string();
+    }
+    settle::outbox_write mark_delivered(transaction& tx, const settle::uuid& id, std::string_view,
+                                        settle::outbox_time now) {
+        return base::mark_delivered(tx, id, holder(tx, id), now);
+    }
+    settle::outbox_write reschedule(transaction& tx, const settle::uuid& id, std::string_view,
+                                    settle::outbox_time at, std::string_view error) {
+        return base::reschedule(tx, id, holder(tx, id), at, error);
+    }
+    settle::outbox_write dead_letter(transaction& tx, const settle::uuid& id, std::string_view,
+                                     std::string_view reason, settle::outbox_time now) {
+        return base::dead_letter(tx, id, holder(tx, id), reason, now);
+    }
+    settle::outbox_write release(transaction& tx, const settle::uuid& id, std::string_view) {
+        return base::release(tx, id, holder(tx, id));
+    }
+};
+
+// Another: claims without a lease, so a claimed record is due again at once.
+struct leaseless_store : settle::memory::outbox_store {
+    using base = settle::memory::outbox_store;
+    using base::base;
+
+    std::vector<settle::outbox_record> claim(transaction& tx, std::string_view owner,
+                                             settle::outbox_time now, settle::outbox_time,
+                                             std::size_t limit) {
+        return base::claim(tx, owner, now, now, limit);
+    }
+};
+
+// And an inbox that forgets which consumer marked a message.
+struct shared_inbox_store : settle::memory::inbox_store {
+    using base = settle::memory::inbox_store;
+    using base::base;
+
+    settle::inbox_mark mark(transaction& tx, std::string_view, std::string_view message_id,
+                            settle::inbox_time now) {
+        return base::mark(tx, "everyone", message_id, now);
+    }
+};
+
+template <class Store>
+struct broken_fixture {
+    settle::memory::database db;
+    Store store{db};
+};
+
+// Runs one case on a fresh fixture: what it reported, or "" if it passed.
+template <class Fixture, class Case>
+std::string run_case(const Case& c) {
+    Fixture fixture;
+    try {
+        c.run(fixture);
+    } catch (const settle::conformance::failure& e) {
+        return e.what();
+    }
+    return {};
+}
+
+// The names of the cases that fail, checking that each failure names the suite's header.
+template <class Fixture, class Suite>
+std::vector<std::string> failing_cases(const Suite& suite, std::string_view header) {
+    std::vector<std::string> failed;
+    for (const auto& c : suite) {
+        Fixture fixture;
+        try {
+            c.run(fixture);
+        } catch (const settle::conformance::failure& e) {
+            failed.emplace_back(c.name);
+            CHECK(std::string(e.what()).find(header) != std::string::npos);
+        }
+    }
+    return failed;
+}
+
+}  // namespace
+
+TEST_CASE("the in-memory outbox store passes the outbox store conformance suite", "[outbox]") {
+    for (const auto& c : settle::conformance::outbox_store_suite<outbox_fixture>) {
+        INFO(std::string(c.name));
+        CHECK(run_case<outbox_fixture>(c).empty());
+    }
+}
+
+TEST_CASE("the in-memory inbox store passes the inbox store conformance suite", "[outbox]") {
+    for (const auto& c : settle::conformance::inbox_store_suite<inbox_fixture>) {
+        INFO(std::string(c.name));
+        CHECK(run_case<inbox_fixture>(c).empty());
+    }
+}
+
+TEST_CASE("an outbox store without fencing fails the case that checks fencing", "[outbox]") {
+    const auto failed = failing_cases<broken_fixture<unfenced_store>>(
+        settle::conformance::outbox_store_suite<broken_fixture<unfenced_store>>,
+        "outbox_store_suite.hpp:");
+    CHECK(failed == std::vector<std::string>{"an outcome applies only while its owner holds the "
+                                             "claim"});
+}
+
+TEST_CASE("an outbox store without leases fails the cases that check leases", "[outbox]") {
+    const auto failed = failing_cases<broken_fixture<leaseless_store>>(
+        settle::conformance::outbox_store_suite<broken_fixture<leaseless_store>>,
+        "outbox_store_suite.hpp:");
+    CHECK(failed == std::vector<std::string>{
+                        "a claim takes due records in flight under the owner",
+                        "a claim takes at most limit records",
+                        "a record under a live claim is invisible to every claim",
+                        "a claim whose lease ended is due again",
+                        "a record waits while an older record with its ordering key is undelivered",
+                        "claims and outcomes roll back with their transaction",
+                        "statistics count the backlog the live claims and the dead letters",
+                    });
+}
+
+TEST_CASE("an inbox store that mixes consumers fails the cases that check them", "[outbox]") {
+    const auto failed = failing_cases<broken_fixture<shared_inbox_store>>(
+        settle::conformance::inbox_store_suite<broken_fixture<shared_inbox_store>>,
+        "inbox_store_suite.hpp:");
+    CHECK(failed == std::vector<std::string>{
+                        "consumers keep their marks apart",
+                        "purge removes marks applied before the cut up to the limit",
+                    });
+}
+
+TEST_CASE("a backend is checked against the store concepts at compile time", "[outbox]") {
+    struct no_claim {
+        using transaction = settle::memory::transaction;
+        transaction begin();
+    };
+    STATIC_REQUIRE(settle::outbox_store<settle::memory::outbox_store>);
+    STATIC_REQUIRE(settle::outbox_store<unfenced_store>);
+    STATIC_REQUIRE(!settle::outbox_store<no_claim>);
+    STATIC_REQUIRE(!settle::outbox_store<settle::memory::inbox_store>);
+    STATIC_REQUIRE(settle::inbox_store<settle::memory::inbox_store>);
+    STATIC_REQUIRE(!settle::inbox_store<settle::memory::outbox_store>);
+    STATIC_REQUIRE(settle::outbox_publisher<settle::memory::publisher>);
+    STATIC_REQUIRE(!settle::outbox_publisher<settle::memory::outbox_store>);
+}
