@@ -62,6 +62,8 @@ int main() {
     settle::memory::versioned_table<std::string, order_state> orders(db);
     settle::memory::table<std::string, long> payments_captured(db);  // order id -> cents
     settle::memory::idempotency_table requests(db);
+    settle::memory::outbox_store outbox_store(db);
+    settle::outbox events(outbox_store, clock);
     settle::idempotency_guard guard(requests, clock, {.lease = 30s, .retention = 24h});
 
     // 1. A client creates an order; the answer is lost; it sends the request again.
@@ -102,6 +104,8 @@ int main() {
                 const auto t = settle::transition(orders, tx, order_id, order_machine, pay);
                 if (t && t->result.applied()) {
                     (void)payments_captured.insert(tx, order_id, 2499);
+                    // next_id is not thread-safe; the transaction serialises its callers.
+                    events.append(tx, next_id(), "orders.paid", order_id, order_id);
                     ++captures;
                 }
                 std::printf("   callback: %s\n", settle::to_string(t->result.outcome).data());
@@ -128,8 +132,8 @@ int main() {
 
     // 4. Two clerks edit the order; the second saves with a stale ETag.
     std::puts("4. PUT /orders with If-Match");
-    auto tx = db.begin();
-    const auto current = orders.load(tx, order_id);
+    auto edit = db.begin();
+    const auto current = orders.load(edit, order_id);
     const auto etag = settle::entity_tag::strong(current->stamp);
     const std::string stale =
         settle::entity_tag::strong(settle::version_stamp::first()).to_string();
@@ -140,9 +144,40 @@ int main() {
                     decision.value() == settle::precondition::proceed ? "200, saved"
                                                                       : "412 Precondition Failed");
     }
-    tx.commit();
+    edit.commit();
 
-    const bool ok = orders_created == 1 && captures == 1 && reserved.succeeded();
+    // 5. The paid event leaves through the outbox. The broker loses the first
+    //    acknowledgement and delivers the message again; the shipping service's
+    //    inbox applies it once.
+    std::puts("\n5. orders.paid through the outbox, delivered twice to shipping");
+    settle::memory::database shipping_db;
+    settle::memory::table<std::string, int> shipments(shipping_db);
+    settle::memory::inbox_store shipping_inbox(shipping_db);
+    settle::idempotent_consumer shipping(shipping_inbox, clock, {.consumer = "shipping"});
+    int deliveries = 0;
+    settle::memory::publisher broker([&](const settle::outbox_record& record) {
+        const auto id = settle::decode<std::string>(record.payload);
+        for (int copy = 0; copy < 2; ++copy) {  // at least once means sometimes twice
+            ++deliveries;
+            const auto applied = shipping.consume(record.id, [&](settle::memory::transaction& tx) {
+                const int* seen = shipments.find(tx, id);
+                shipments.put(tx, id, seen ? *seen + 1 : 1);
+            });
+            std::printf("   shipping: %s\n", settle::to_string(applied).data());
+        }
+        return settle::publish_result::delivered();
+    });
+    settle::outbox_relay relay(outbox_store, broker,
+                               settle::persisted_retry{settle::message_queue_ladder, 19}, clock,
+                               {.owner = "relay-1"});
+    const auto sent = relay.run_once();
+    const int shipments_made = shipping_db.transact(
+        [&](settle::memory::transaction& tx) { return *shipments.find(tx, order_id); });
+    std::printf("   relay delivered %zu, broker delivered %d, shipments made %d\n", sent.delivered,
+                deliveries, shipments_made);
+
+    const bool ok = orders_created == 1 && captures == 1 && reserved.succeeded() &&
+                    sent.delivered == 1 && shipments_made == 1;
     std::printf("\n%s\n", ok ? "every repeat was harmless" : "SOMETHING WENT WRONG");
     return ok ? 0 : 1;
 }
