@@ -4,19 +4,16 @@
 // have written (give or take surrounding spaces), and round-trips what it accepts.
 #include <settle/idempotency.hpp>
 
+#include "fuzz_check.hpp"
+
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <string>
 #include <string_view>
 
-namespace {
+using fuzz::check;
 
-void check(bool condition) {
-    if (!condition) {
-        std::abort();
-    }
-}
+namespace {
 
 bool printable(char c) {
     return c >= 0x20 && c <= 0x7e;

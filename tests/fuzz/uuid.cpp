@@ -3,28 +3,19 @@
 // same uuid, or refuses it at the first offending position.
 #include <settle/uuid.hpp>
 
+#include "fuzz_check.hpp"
+
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <string>
 #include <string_view>
 
+using fuzz::check;
+using fuzz::is_hex;
+using fuzz::lowercase;
+
 namespace {
-
-void check(bool condition) {
-    if (!condition) {
-        std::abort();
-    }
-}
-
-bool is_hex(char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-char lowercase(char c) {
-    return c >= 'A' && c <= 'F' ? static_cast<char>(c - 'A' + 'a') : c;
-}
 
 // Where a plain reading of the format first goes wrong, or the length if nowhere.
 std::size_t first_offence(std::string_view text) {
