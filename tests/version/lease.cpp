@@ -79,6 +79,69 @@ TEST_CASE("the in-memory lease and fence tables conform to the lease suite", "[v
     }
 }
 
+namespace {
+// A backend that breaks the promise that writes join the caller's transaction:
+// every operation commits on its own at once, so a rolled-back grant or admit
+// stays.
+template <class T>
+struct autocommit_table {
+    using key_type = std::string;
+    using value_type = T;
+    using transaction = memory::transaction;
+
+    explicit autocommit_table(memory::database& callers) : callers_(&callers) {}
+
+    transaction begin() { return callers_->begin(); }
+    std::optional<settle::versioned<T>> load(const transaction&, const std::string& key) {
+        return own_.transact([&](memory::transaction& tx) { return inner_.load(tx, key); });
+    }
+    settle::write_result<T> insert(transaction&, const std::string& key, T value) {
+        return own_.transact(
+            [&](memory::transaction& tx) { return inner_.insert(tx, key, std::move(value)); });
+    }
+    settle::write_result<T> compare_and_set(transaction&, const std::string& key,
+                                            settle::version_stamp expected, T value) {
+        return own_.transact([&](memory::transaction& tx) {
+            return inner_.compare_and_set(tx, key, expected, std::move(value));
+        });
+    }
+    settle::write_result<T> erase(transaction&, const std::string& key,
+                                  settle::version_stamp expected) {
+        return own_.transact(
+            [&](memory::transaction& tx) { return inner_.erase(tx, key, expected); });
+    }
+
+private:
+    memory::database* callers_;
+    memory::database own_;
+    memory::versioned_table<std::string, T> inner_{own_};
+};
+
+struct autocommit_fixture {
+    settle::manual_clock clock;
+    memory::database db;
+    autocommit_table<settle::lease_record<settle::manual_clock::time_point>> leases{db};
+    autocommit_table<fencing_token> fences{db};
+    static std::string key(int i) { return "job-" + std::to_string(i); }
+};
+}  // namespace
+
+TEST_CASE("a lease backend that ignores the caller's transaction fails the rollback cases",
+          "[version]") {
+    std::vector<std::string> failed;
+    for (const auto& c : settle::conformance::lease_store_suite<autocommit_fixture>) {
+        autocommit_fixture fixture;
+        try {
+            c.run(fixture);
+        } catch (const settle::conformance::failure& e) {
+            INFO(std::string(c.name) << ": " << e.what());
+            failed.emplace_back(c.name);
+        }
+    }
+    CHECK(failed == std::vector<std::string>{"a rolled back grant holds nothing",
+                                             "a rolled back admit records nothing"});
+}
+
 TEST_CASE("a holder whose lease expired has its late write refused", "[version]") {
     reports r;
     const auto a = r.acquire("worker-a");
