@@ -2,6 +2,7 @@
 // is published twice, and per-key order holds.
 #include <settle/outbox.hpp>
 
+#include "outbox/ids.hpp"
 #include "settle_test.hpp"
 
 #include <settle/inbox.hpp>
@@ -29,15 +30,7 @@ namespace {
 
 constexpr unsigned record_count = 240;
 
-settle::uuid id_of(unsigned n) {
-    std::array<std::byte, 16> bytes{};
-    bytes[0] = std::byte{0x01};
-    bytes[6] = std::byte{0x70};
-    bytes[8] = std::byte{0x80};
-    bytes[14] = static_cast<std::byte>(n >> 8);
-    bytes[15] = static_cast<std::byte>(n & 0xFFU);
-    return settle::uuid(bytes);
-}
+using outbox_test::id_of;
 
 // Every publish, as the broker saw it, from any thread.
 struct broker_log {

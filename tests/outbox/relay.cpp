@@ -1,6 +1,7 @@
 // The relay: claims, publishes, records outcomes on the retry schedule.
 #include <settle/outbox.hpp>
 
+#include "outbox/ids.hpp"
 #include "settle_test.hpp"
 
 #include <settle/retry.hpp>
@@ -37,16 +38,7 @@ settle::outbox_time at(time_point t) {
     return std::chrono::floor<std::chrono::microseconds>(t);
 }
 
-// A distinct, non-nil id for every n.
-settle::uuid id_of(unsigned n) {
-    std::array<std::byte, 16> bytes{};
-    bytes[0] = std::byte{0x01};
-    bytes[6] = std::byte{0x70};
-    bytes[8] = std::byte{0x80};
-    bytes[14] = static_cast<std::byte>(n >> 8);
-    bytes[15] = static_cast<std::byte>(n & 0xFFU);
-    return settle::uuid(bytes);
-}
+using outbox_test::id_of;
 
 // A store and a clock, and a way to append records and look at them.
 struct rig {
