@@ -6,6 +6,7 @@
 #include <settle/version.hpp>
 
 #include <settle/clock.hpp>
+#include <settle/codec.hpp>
 #include <settle/error.hpp>
 #include <settle/versioned.hpp>
 
@@ -14,6 +15,7 @@
 #include <concepts>
 #include <cstdint>
 #include <limits>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -69,6 +71,52 @@ struct lease_record {
     TimePoint expires_at;
 
     friend bool operator==(const lease_record&, const lease_record&) = default;
+};
+
+// A fencing token persists as its value: 8 bytes, big-endian. Zero, which no
+// grant carries, is refused.
+template <>
+struct codec<fencing_token> {
+    [[nodiscard]] static bytes encode(fencing_token token) { return settle::encode(token.value()); }
+    [[nodiscard]] static fencing_token decode(std::span<const std::byte> in) {
+        const auto value = settle::decode<fencing_token::rep>(in);
+        if (value == 0) {
+            detail::throw_decode_error("fencing_token", "0 is not a token");
+        }
+        return fencing_token(value);
+    }
+};
+
+// A lease record persists as its token (8 bytes), its expiry's tick count
+// (sizeof(rep) bytes), both big-endian, then the holder's bytes: what a SQL
+// backend's versioned table stores for a lease store.
+template <class TimePoint>
+struct codec<lease_record<TimePoint>> {
+    using rep = typename TimePoint::duration::rep;
+    static_assert(std::integral<rep>,
+                  "settle::codec<lease_record>: the time point needs an integral tick count");
+    static constexpr std::size_t fixed = sizeof(fencing_token::rep) + sizeof(rep);
+
+    [[nodiscard]] static bytes encode(const lease_record<TimePoint>& record) {
+        bytes out = settle::encode(record.token);
+        const bytes expires = settle::encode(record.expires_at.time_since_epoch().count());
+        out.insert(out.end(), expires.begin(), expires.end());
+        const auto* holder = reinterpret_cast<const std::byte*>(record.holder.data());
+        out.insert(out.end(), holder, holder + record.holder.size());
+        return out;
+    }
+    [[nodiscard]] static lease_record<TimePoint> decode(std::span<const std::byte> in) {
+        if (in.size() < fixed) {
+            detail::throw_decode_error("lease_record", "expected at least " +
+                                                           std::to_string(fixed) + " bytes, got " +
+                                                           std::to_string(in.size()));
+        }
+        return lease_record<TimePoint>{
+            settle::decode<std::string>(in.subspan(fixed)),
+            settle::decode<fencing_token>(in.first(sizeof(fencing_token::rep))),
+            TimePoint(typename TimePoint::duration(
+                settle::decode<rep>(in.subspan(sizeof(fencing_token::rep), sizeof(rep)))))};
+    }
 };
 
 // A lease: who holds which key, with which token, until when.

@@ -289,3 +289,30 @@ TEST_CASE("threads contending for one lease never hold it at once", "[version][c
     CHECK(tokens.size() == static_cast<std::size_t>(threads * rounds));
     CHECK(tokens.back() == static_cast<fencing_token::rep>(threads * rounds));
 }
+
+TEST_CASE("lease records and fencing tokens round-trip through their codecs", "[lease][codec]") {
+    using record = settle::lease_record<settle::manual_clock::time_point>;
+    const record held{"worker-7", fencing_token(42),
+                      settle::manual_clock::time_point(std::chrono::nanoseconds(-5))};
+    CHECK(settle::decode<record>(settle::encode(held)) == held);
+    const record unheld{"", fencing_token::first(), {}};
+    CHECK(settle::decode<record>(settle::encode(unheld)) == unheld);
+    CHECK(settle::decode<fencing_token>(settle::encode(fencing_token(7))) == fencing_token(7));
+
+    const auto refusal = [](const auto& decode) -> std::string {
+        try {
+            decode();
+        } catch (const settle::error& e) {
+            CHECK(e.code() == settle::errc::decode_failed);
+            return e.what();
+        }
+        return "accepted";
+    };
+    CHECK_THAT(refusal([] { (void)settle::decode<record>(settle::bytes(15)); }),
+               Catch::Matchers::StartsWith("lease_record: expected at least 16 bytes, got 15"));
+    CHECK_THAT(
+        refusal([] { (void)settle::decode<fencing_token>(settle::encode(std::uint64_t{0})); }),
+        Catch::Matchers::StartsWith("fencing_token: 0 is not a token"));
+    CHECK_THAT(refusal([] { (void)settle::decode<fencing_token>(settle::bytes(7)); }),
+               Catch::Matchers::StartsWith("uint64: expected 8 bytes, got 7"));
+}
