@@ -609,9 +609,10 @@ struct outbox_event {
 };
 
 // The relay's default observer: observes nothing, costs nothing. An observer
-// may have either or both of
+// may have any of
 //     void on_outcome(const settle::outbox_event&);         // every recorded outcome
 //     void on_statistics(const settle::outbox_statistics&);  // once per run_once
+//     void on_unavailable(const settle::error&);             // run(): a round lost the store
 // and the relay calls what it has, after the outcomes are committed; it asks
 // the store for statistics (in the claim's transaction, before claiming) only
 // when the observer takes them. What an observer throws propagates out of
@@ -626,6 +627,10 @@ concept outbox_observes_outcomes = requires(O& o, const outbox_event& event) {
 template <class O>
 concept outbox_observes_statistics = requires(O& o, const outbox_statistics& statistics) {
     o.on_statistics(statistics);
+};
+template <class O>
+concept outbox_observes_unavailable = requires(O& o, const error& e) {
+    o.on_unavailable(e);
 };
 }  // namespace detail
 
@@ -770,14 +775,19 @@ public:
 
     // Runs run_once() until `stop` is stopped: again at once after a run that
     // claimed records, after an idle wait (idle_min, doubling up to idle_max)
-    // after one that found nothing. Returns promptly once stopped: it checks
-    // before every run and the sleeper wakes on the stop request. Exceptions
-    // from run_once() propagate.
+    // after one that found nothing. A run that fails with errc::unavailable
+    // (the store lost its database) is reported to the observer's
+    // on_unavailable, if it has one, and waits like an idle run: the backoff
+    // doubles while the database stays away, and the next run's begin() is
+    // where a store reconnects. Nothing is lost meanwhile: records claimed by
+    // the failed run come back when their lease ends. Returns promptly once
+    // stopped: it checks before every run and the sleeper wakes on the stop
+    // request. Other exceptions from run_once() propagate.
     template <sleeper Sleeper>
     void run(std::stop_token stop, Sleeper& sleeper) {
         std::chrono::nanoseconds idle = options_.idle_min;
         while (!stop.stop_requested()) {
-            if (!run_once().idle()) {
+            if (!run_or_unavailable().idle()) {
                 idle = options_.idle_min;
                 continue;
             }
@@ -795,6 +805,21 @@ public:
     }
 
 private:
+    // run_once(), with a lost store counted as an idle run.
+    outbox_run_result run_or_unavailable() {
+        try {
+            return run_once();
+        } catch (const error& e) {
+            if (e.code() != errc::unavailable) {
+                throw;
+            }
+            if constexpr (detail::outbox_observes_unavailable<Observer>) {
+                observer_.on_unavailable(e);
+            }
+            return {};
+        }
+    }
+
     enum class verdict_kind { delivered, retry, permanent, overdrawn, released };
 
     struct verdict {

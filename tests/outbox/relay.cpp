@@ -594,6 +594,62 @@ TEST_CASE("run loops until stopped and backs off while idle", "[outbox]") {
                                                                  ms(50)});
 }
 
+namespace {
+
+// A store whose database goes away: begin() fails with `failure` while
+// `outages` lasts, as a SQL backend's does when its connection is lost.
+struct unreachable_store : memory::outbox_store {
+    using memory::outbox_store::outbox_store;
+    int outages = 0;
+    settle::errc failure = settle::errc::unavailable;
+
+    transaction begin() {
+        if (outages > 0) {
+            --outages;
+            throw settle::error(failure, "unreachable_store: the database is down");
+        }
+        return memory::outbox_store::begin();
+    }
+};
+
+struct outage_log {
+    std::vector<std::string> seen;
+    void on_unavailable(const settle::error& e) { seen.emplace_back(e.what()); }
+};
+
+}  // namespace
+
+TEST_CASE("run rides out a lost database, backing off, and loses nothing", "[outbox]") {
+    rig b;
+    unreachable_store store(b.db);
+    settle::outbox<unreachable_store, settle::manual_clock> outbox(store, b.clock);
+    {
+        auto tx = b.db.begin();
+        outbox.append(tx, settle::outbox_message{id_of(1), "topic", {}, settle::encode(1U), {}});
+        tx.commit();
+    }
+    memory::publisher publisher;
+    settle::outbox_relay relay(store, publisher, ladder_1s_5s, b.clock,
+                               {.owner = "relay-1", .idle_min = 10ms, .idle_max = 40ms},
+                               outage_log{});
+    store.outages = 4;
+    std::stop_source stop;
+    scripted_sleeper sleeper{&b.clock, &stop, 6, {}, {}};
+    relay.run(stop.get_token(), sleeper);
+    CHECK(relay.observer().seen.size() == 4);
+    CHECK_THAT(relay.observer().seen.front(), Catch::Matchers::StartsWith("unreachable_store"));
+    CHECK(numbers(publisher.published()) == std::vector<unsigned>{1});
+    using ms = std::chrono::milliseconds;
+    CHECK(sleeper.waits ==
+          std::vector<std::chrono::nanoseconds>{ms(10), ms(20), ms(40), ms(40), ms(10), ms(20)});
+
+    store.outages = 1;
+    store.failure = settle::errc::backend_failure;
+    std::stop_source again;
+    CHECK_THROWS_AS(relay.run(again.get_token(), sleeper), settle::error);
+    CHECK(relay.observer().seen.size() == 4);
+}
+
 TEST_CASE("run returns at once when stopped before it starts", "[outbox]") {
     rig b;
     memory::publisher publisher;
