@@ -11,3 +11,32 @@ if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
 elseif(MSVC)
   target_compile_options(settle_dev INTERFACE /W4 /WX /permissive-)
 endif()
+
+# A throwaway PostgreSQL server for the tests and benchmarks that need one,
+# started and stopped by CTest itself: the fixture `postgres` runs
+# scripts/postgres.sh start before the first test that requires it and stop
+# after the last, even when tests fail. It listens only on a Unix socket in
+# a directory of its own, named after this build tree, so builds never share
+# a server. settle_require_postgres(<test>...) makes tests use it: they get
+# the conninfo in SETTLE_POSTGRES and the server directory in
+# SETTLE_POSTGRES_DIR (the fault tests restart the server through it).
+string(MD5 _settle_build_hash "${PROJECT_BINARY_DIR}")
+string(SUBSTRING "${_settle_build_hash}" 0 12 _settle_build_hash)
+set(SETTLE_POSTGRES_DIR "/tmp/settle-postgres-${_settle_build_hash}")
+set(SETTLE_POSTGRES_CONNINFO "host=${SETTLE_POSTGRES_DIR} user=settle dbname=postgres")
+set(SETTLE_POSTGRES_SCRIPT "${PROJECT_SOURCE_DIR}/scripts/postgres.sh")
+
+function(settle_require_postgres)
+  get_property(defined GLOBAL PROPERTY SETTLE_POSTGRES_FIXTURE)
+  if(NOT defined)
+    set_property(GLOBAL PROPERTY SETTLE_POSTGRES_FIXTURE TRUE)
+    add_test(NAME postgres.server.start COMMAND "${SETTLE_POSTGRES_SCRIPT}" start "${SETTLE_POSTGRES_DIR}")
+    add_test(NAME postgres.server.stop COMMAND "${SETTLE_POSTGRES_SCRIPT}" stop "${SETTLE_POSTGRES_DIR}")
+    set_tests_properties(postgres.server.start PROPERTIES FIXTURES_SETUP postgres LABELS postgres)
+    set_tests_properties(postgres.server.stop PROPERTIES FIXTURES_CLEANUP postgres LABELS postgres)
+  endif()
+  if(ARGN)
+    set_tests_properties(${ARGN} PROPERTIES FIXTURES_REQUIRED postgres ENVIRONMENT
+                         "SETTLE_POSTGRES=${SETTLE_POSTGRES_CONNINFO};SETTLE_POSTGRES_DIR=${SETTLE_POSTGRES_DIR};SETTLE_POSTGRES_SCRIPT=${SETTLE_POSTGRES_SCRIPT}")
+  endif()
+endfunction()

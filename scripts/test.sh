@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/deps.sh cmake ninja-build pkg-config g++ clang libclang-rt-14-dev clang-format \
-    catch2 libbenchmark-dev libssl-dev
+    catch2 libbenchmark-dev libssl-dev libsqlite3-dev libpq-dev postgresql
 
 # gcc-asan runs last so that CTest's summary of the largest run closes the output.
 start=$SECONDS

@@ -20,11 +20,13 @@ SETTLE_BEGIN_NAMESPACE
 
 namespace detail {
 
-// The longest name PostgreSQL keeps without truncating it (NAMEDATALEN - 1).
-inline constexpr std::size_t sql_identifier_max = 63;
+// The longest table name: PostgreSQL keeps 63 bytes of an identifier
+// (NAMEDATALEN - 1), and a store names its indexes and sequences after its
+// table with suffixes of up to 8 bytes ("_expires").
+inline constexpr std::size_t sql_identifier_max = 55;
 
 // Whether `name` is a plain SQL identifier: an ASCII letter or underscore,
-// then letters, digits or underscores, at most 63 bytes. Only such names are
+// then letters, digits or underscores, at most 55 bytes. Only such names are
 // ever spliced into a statement (quoted, so keywords and case are kept);
 // every value travels as a bound parameter.
 [[nodiscard]] constexpr bool is_sql_identifier(std::string_view name) noexcept {
@@ -52,7 +54,7 @@ inline constexpr std::size_t sql_identifier_max = 63;
         throw settle::error(errc::invalid_argument,
                             std::string(who) + ": the table name \"" + std::string(name) +
                                 "\" is not a plain identifier (ASCII letters, digits and _, "
-                                "not starting with a digit, at most 63 bytes)");
+                                "not starting with a digit, at most 55 bytes)");
     }
     std::string quoted;
     quoted.reserve(name.size() + 2);

@@ -1,0 +1,435 @@
+// The PostgreSQL backend against hand-written SQL doing the same work on the
+// same server, in the same run (the server: scripts/postgres.sh; the
+// conninfo: SETTLE_POSTGRES).
+//
+//   relay/<batch>         outbox_relay::run_once over postgres::outbox_store with a
+//                         publisher that takes everything: records per second
+//   baseline/relay_sql    one claim statement (FOR UPDATE SKIP LOCKED, UPDATE ...
+//                         RETURNING) and one statement marking the batch
+//                         delivered, each in its own transaction: the least SQL
+//                         that does the relay's claim and completion
+//   append                outbox append inside an open business transaction
+//   baseline/insert       a raw INSERT of the same row into a table of the same shape
+//   idempotency           claim, commit, complete, commit on a fresh key
+//   baseline/idempotency_sql  the same two transactions in hand-written SQL
+//
+// Outboxes are filled with the timer paused; each relay iteration moves one batch.
+#include <settle/idempotency.hpp>
+#include <settle/outbox.hpp>
+#include <settle/retry.hpp>
+#include <settle/stores/postgres.hpp>
+
+#include <benchmark/benchmark.h>
+
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+using namespace std::chrono_literals;
+namespace postgres = settle::postgres;
+
+namespace {
+
+constexpr std::size_t fill_size = 4096;
+constexpr std::size_t payload_size = 128;
+constexpr std::size_t statements_per_transaction = 512;
+
+std::string conninfo() {
+    const char* value = std::getenv("SETTLE_POSTGRES");
+    if (value == nullptr) {
+        std::fprintf(stderr,
+                     "settle_bench_postgres: set SETTLE_POSTGRES to a libpq conninfo "
+                     "(scripts/postgres.sh start DIR; scripts/postgres.sh conninfo DIR)\n");
+        std::exit(2);
+    }
+    return value;
+}
+
+std::string unique(const char* name) {
+    static int count = 0;
+    return std::string(name) + "_" + std::to_string(::getpid()) + "_" + std::to_string(++count);
+}
+
+// Runs one statement with text parameters; returns the result's rows, each
+// as its columns' text. Throws on failure.
+std::vector<std::vector<std::string>> sql(PGconn* conn, const std::string& statement,
+                                          const std::vector<std::string>& params = {}) {
+    std::vector<const char*> values;
+    values.reserve(params.size());
+    for (const std::string& p : params) {
+        values.push_back(p.c_str());
+    }
+    PGresult* result = PQexecParams(conn, statement.c_str(), static_cast<int>(values.size()),
+                                    nullptr, values.data(), nullptr, nullptr, 0);
+    const auto status = PQresultStatus(result);
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+        const std::string message = PQresultErrorMessage(result);
+        PQclear(result);
+        throw settle::error(settle::errc::backend_failure, statement + ": " + message);
+    }
+    std::vector<std::vector<std::string>> rows(static_cast<std::size_t>(PQntuples(result)));
+    for (int r = 0; r < PQntuples(result); ++r) {
+        for (int c = 0; c < PQnfields(result); ++c) {
+            rows[static_cast<std::size_t>(r)].emplace_back(
+                PQgetvalue(result, r, c), static_cast<std::size_t>(PQgetlength(result, r, c)));
+        }
+    }
+    PQclear(result);
+    return rows;
+}
+
+settle::uuid id_of(std::uint64_t n) {
+    std::array<std::byte, 16> bytes{};
+    bytes[0] = std::byte{0x01};
+    bytes[6] = std::byte{0x70};
+    bytes[8] = std::byte{0x80};
+    for (std::size_t i = 0; i < 7; ++i) {
+        bytes[15 - i] = static_cast<std::byte>((n >> (8 * i)) & 0xFFU);
+    }
+    return settle::uuid(bytes);
+}
+
+settle::outbox_message message_of(std::uint64_t n) {
+    return settle::outbox_message{
+        id_of(n), "orders.placed", {}, settle::bytes(payload_size, std::byte{0x5A}), {}};
+}
+
+std::int64_t now_micros() {
+    return std::chrono::duration_cast<std::chrono::microseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+// A table shaped like the outbox's, for the hand-written side.
+void create_raw_outbox(PGconn* conn, const std::string& table) {
+    (void)sql(conn, "CREATE TABLE " + table +
+                        " (sequence BIGSERIAL PRIMARY KEY, id BYTEA NOT NULL UNIQUE, topic TEXT "
+                        "NOT NULL, ordering_key TEXT NOT NULL, payload BYTEA NOT NULL, "
+                        "created_at BIGINT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, "
+                        "next_attempt_at BIGINT NOT NULL, status SMALLINT NOT NULL DEFAULT 0, "
+                        "claim_owner TEXT NOT NULL DEFAULT '', claim_expires_at BIGINT NOT NULL "
+                        "DEFAULT 0)");
+    (void)sql(conn, "CREATE INDEX " + table + "_due ON " + table +
+                        " (next_attempt_at, sequence) WHERE status = 0");
+}
+
+std::string raw_insert(const std::string& table) {
+    return "INSERT INTO " + table +
+           " (id, topic, ordering_key, payload, created_at, next_attempt_at) VALUES ($1, $2, $3, "
+           "$4, $5, $5)";
+}
+
+// Binary parameters for raw_insert, as the backend sends its own.
+void insert_raw(PGconn* conn, const std::string& statement, const settle::outbox_message& m) {
+    const std::int64_t at = now_micros();
+    std::array<std::byte, 8> time{};
+    for (std::size_t i = 0; i < 8; ++i) {
+        time[7 - i] = static_cast<std::byte>((static_cast<std::uint64_t>(at) >> (8 * i)) & 0xFFU);
+    }
+    const std::array<const char*, 5> values{reinterpret_cast<const char*>(m.id.bytes().data()),
+                                            m.topic.data(), m.ordering_key.data(),
+                                            reinterpret_cast<const char*>(m.payload.data()),
+                                            reinterpret_cast<const char*>(time.data())};
+    const std::array<int, 5> lengths{16, static_cast<int>(m.topic.size()),
+                                     static_cast<int>(m.ordering_key.size()),
+                                     static_cast<int>(m.payload.size()), 8};
+    const std::array<Oid, 5> types{17, 25, 25, 17, 20};
+    const std::array<int, 5> formats{1, 1, 1, 1, 1};
+    PGresult* result = PQexecParams(conn, statement.c_str(), 5, types.data(), values.data(),
+                                    lengths.data(), formats.data(), 1);
+    const bool ok = PQresultStatus(result) == PGRES_COMMAND_OK;
+    PQclear(result);
+    if (!ok) {
+        throw settle::error(settle::errc::backend_failure, "baseline insert failed");
+    }
+}
+
+struct take_everything {
+    settle::publish_result publish(const settle::outbox_record& record) {
+        benchmark::DoNotOptimize(record.payload.data());
+        return settle::publish_result::delivered();
+    }
+};
+
+// ---- relay --------------------------------------------------------------------------------
+
+void relay(benchmark::State& state) {
+    const auto batch = static_cast<std::size_t>(state.range(0));
+    postgres::connection conn(conninfo());
+    const std::string table = unique("bench_relay");
+    postgres::outbox_store store(conn, table);
+    {
+        postgres::transaction tx(conn);
+        store.create_tables(tx);
+        tx.commit();
+    }
+    std::chrono::system_clock clock;
+    take_everything publisher;
+    settle::outbox_relay relay(store, publisher, settle::persisted_retry{settle::ladder{1s, 5s}, 5},
+                               clock, {.owner = "bench", .batch_size = batch});
+    std::uint64_t next = 0;
+    std::size_t pending = 0;
+    std::size_t delivered = 0;
+    for (auto _ : state) {
+        if (pending < batch) {
+            state.PauseTiming();
+            postgres::transaction tx(conn);
+            (void)store.purge(tx, settle::outbox_time::max(), fill_size * 4);
+            for (std::size_t i = 0; i < fill_size; ++i) {
+                (void)store.append(tx, message_of(++next),
+                                   std::chrono::floor<std::chrono::microseconds>(clock.now()));
+            }
+            tx.commit();
+            pending += fill_size;
+            state.ResumeTiming();
+        }
+        const settle::outbox_run_result done = relay.run_once();
+        pending -= done.delivered;
+        delivered += done.delivered;
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(delivered));
+    postgres::transaction tx(conn);
+    (void)sql(tx.native(), "DROP TABLE " + table);
+    tx.commit();
+}
+
+void baseline_relay(benchmark::State& state) {
+    const auto batch = static_cast<std::size_t>(state.range(0));
+    postgres::connection conn(conninfo());
+    const std::string table = unique("bench_raw_relay");
+    {
+        postgres::transaction tx(conn);
+        create_raw_outbox(tx.native(), table);
+        tx.commit();
+    }
+    const std::string insert = raw_insert(table);
+    const std::string claim =
+        "WITH due AS (SELECT sequence FROM " + table +
+        " WHERE status = 0 AND next_attempt_at <= $1 ORDER BY next_attempt_at, sequence LIMIT $2 "
+        "FOR UPDATE SKIP LOCKED) UPDATE " +
+        table +
+        " t SET status = 1, claim_owner = $3, claim_expires_at = $4, attempts = t.attempts + 1 "
+        "FROM due WHERE t.sequence = due.sequence RETURNING t.id, t.sequence, t.topic, "
+        "t.ordering_key, t.payload, t.created_at, t.attempts, t.next_attempt_at";
+    const std::string deliver = "UPDATE " + table +
+                                " SET status = 2, claim_owner = '', claim_expires_at = 0 WHERE "
+                                "sequence = ANY($1::bigint[]) AND claim_owner = $2";
+    std::uint64_t next = 0;
+    std::size_t pending = 0;
+    std::size_t delivered = 0;
+    for (auto _ : state) {
+        if (pending < batch) {
+            state.PauseTiming();
+            postgres::transaction tx(conn);
+            (void)sql(tx.native(), "DELETE FROM " + table + " WHERE status = 2");
+            for (std::size_t i = 0; i < fill_size; ++i) {
+                insert_raw(tx.native(), insert, message_of(++next));
+            }
+            tx.commit();
+            pending += fill_size;
+            state.ResumeTiming();
+        }
+        std::vector<std::vector<std::string>> claimed;
+        {
+            postgres::transaction tx(conn);
+            const std::int64_t now = now_micros();
+            claimed = sql(tx.native(), claim,
+                          {std::to_string(now), std::to_string(batch), "bench",
+                           std::to_string(now + 30'000'000)});
+            tx.commit();
+        }
+        std::string sequences = "{";
+        for (const auto& row : claimed) {
+            benchmark::DoNotOptimize(row[4].data());
+            sequences += (sequences.size() > 1 ? "," : "") + row[1];
+        }
+        sequences += "}";
+        {
+            postgres::transaction tx(conn);
+            (void)sql(tx.native(), deliver, {sequences, "bench"});
+            tx.commit();
+        }
+        pending -= claimed.size();
+        delivered += claimed.size();
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(delivered));
+    postgres::transaction tx(conn);
+    (void)sql(tx.native(), "DROP TABLE " + table);
+    tx.commit();
+}
+
+// ---- append inside a business transaction ---------------------------------------------------
+
+void append(benchmark::State& state) {
+    postgres::connection conn(conninfo());
+    const std::string table = unique("bench_append");
+    postgres::outbox_store store(conn, table);
+    {
+        postgres::transaction tx(conn);
+        store.create_tables(tx);
+        tx.commit();
+    }
+    std::chrono::system_clock clock;
+    std::uint64_t next = 0;
+    std::optional<postgres::transaction> tx(std::in_place, conn);
+    for (auto _ : state) {
+        (void)store.append(*tx, message_of(++next),
+                           std::chrono::floor<std::chrono::microseconds>(clock.now()));
+        if (next % statements_per_transaction == 0) {
+            state.PauseTiming();
+            tx->commit();
+            tx.emplace(conn);
+            state.ResumeTiming();
+        }
+    }
+    tx->commit();
+    state.SetItemsProcessed(state.iterations());
+    postgres::transaction drop(conn);
+    (void)sql(drop.native(), "DROP TABLE " + table);
+    drop.commit();
+}
+
+void baseline_insert(benchmark::State& state) {
+    postgres::connection conn(conninfo());
+    const std::string table = unique("bench_raw_append");
+    {
+        postgres::transaction tx(conn);
+        create_raw_outbox(tx.native(), table);
+        tx.commit();
+    }
+    const std::string insert = raw_insert(table);
+    std::uint64_t next = 0;
+    std::optional<postgres::transaction> tx(std::in_place, conn);
+    for (auto _ : state) {
+        insert_raw(tx->native(), insert, message_of(++next));
+        if (next % statements_per_transaction == 0) {
+            state.PauseTiming();
+            tx->commit();
+            tx.emplace(conn);
+            state.ResumeTiming();
+        }
+    }
+    tx->commit();
+    state.SetItemsProcessed(state.iterations());
+    postgres::transaction drop(conn);
+    (void)sql(drop.native(), "DROP TABLE " + table);
+    drop.commit();
+}
+
+// ---- idempotency: claim, then complete -------------------------------------------------------
+
+void idempotency(benchmark::State& state) {
+    postgres::connection conn(conninfo());
+    const std::string table = unique("bench_idem");
+    postgres::idempotency_table store(conn, table);
+    {
+        postgres::transaction tx(conn);
+        store.create_tables(tx);
+        tx.commit();
+    }
+    const settle::idempotency_scope scope{"tenant", "orders.create"};
+    const settle::sha256_digest fingerprint = settle::fingerprint_fields({"order", "42"});
+    const settle::idempotency_response response{settle::bytes(64, std::byte{0x2A}), 201};
+    std::uint64_t next = 0;
+    for (auto _ : state) {
+        const settle::idempotency_key key =
+            settle::idempotency_key::parse("key-" + std::to_string(++next)).value();
+        const auto now = std::chrono::system_clock::now();
+        std::uint64_t token = 0;
+        {
+            postgres::transaction tx(conn);
+            const settle::idempotency_store_claim claimed =
+                store.claim(tx, scope, key, fingerprint, now, now + 30s);
+            token = claimed.record.token;
+            tx.commit();
+        }
+        {
+            postgres::transaction tx(conn);
+            const auto written = store.complete(tx, scope, key, token, response, now + 24h);
+            benchmark::DoNotOptimize(written);
+            tx.commit();
+        }
+    }
+    state.SetItemsProcessed(state.iterations());
+    postgres::transaction drop(conn);
+    (void)sql(drop.native(), "DROP TABLE " + table);
+    drop.commit();
+}
+
+void baseline_idempotency(benchmark::State& state) {
+    postgres::connection conn(conninfo());
+    const std::string table = unique("bench_raw_idem");
+    {
+        postgres::transaction tx(conn);
+        (void)sql(tx.native(),
+                  "CREATE TABLE " + table +
+                      " (tenant TEXT NOT NULL, operation TEXT NOT NULL, key TEXT NOT NULL, state "
+                      "SMALLINT NOT NULL, fingerprint BYTEA NOT NULL, token BIGINT NOT NULL, "
+                      "claimed_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, body BYTEA, "
+                      "status INTEGER, PRIMARY KEY (tenant, operation, key))");
+        tx.commit();
+    }
+    const std::string claim =
+        "INSERT INTO " + table +
+        " (tenant, operation, key, state, fingerprint, token, claimed_at, expires_at) VALUES ($1, "
+        "$2, $3, 0, $4, 1, $5, $6) ON CONFLICT (tenant, operation, key) DO NOTHING RETURNING token";
+    const std::string complete =
+        "UPDATE " + table +
+        " SET state = 1, body = $5, status = $6, expires_at = $7 WHERE tenant = $1 AND operation "
+        "= $2 AND key = $3 AND token = $4 AND state = 0";
+    const std::string fingerprint = "\\x" + std::string(64, 'a');
+    const std::string body = "\\x" + std::string(128, '2');
+    std::uint64_t next = 0;
+    for (auto _ : state) {
+        const std::string key = "key-" + std::to_string(++next);
+        const std::int64_t now = now_micros();
+        std::string token;
+        {
+            postgres::transaction tx(conn);
+            token = sql(tx.native(), claim,
+                        {"tenant", "orders.create", key, fingerprint, std::to_string(now),
+                         std::to_string(now + 30'000'000)})
+                        .at(0)
+                        .at(0);
+            tx.commit();
+        }
+        {
+            postgres::transaction tx(conn);
+            (void)sql(tx.native(), complete,
+                      {"tenant", "orders.create", key, token, body, "201",
+                       std::to_string(now + 86'400'000'000)});
+            tx.commit();
+        }
+    }
+    state.SetItemsProcessed(state.iterations());
+    postgres::transaction drop(conn);
+    (void)sql(drop.native(), "DROP TABLE " + table);
+    drop.commit();
+}
+
+}  // namespace
+
+BENCHMARK(relay)->Arg(1)->Arg(16)->Arg(256)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(baseline_relay)
+    ->Name("baseline/relay_sql")
+    ->Arg(1)
+    ->Arg(16)
+    ->Arg(256)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+BENCHMARK(append)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(baseline_insert)->Name("baseline/insert")->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(idempotency)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(baseline_idempotency)
+    ->Name("baseline/idempotency_sql")
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();

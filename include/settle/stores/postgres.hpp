@@ -1,0 +1,1301 @@
+// settle: consistency primitives for C++20.
+// Distributed under the Boost Software License, Version 1.0.
+#ifndef SETTLE_STORES_POSTGRES_HPP
+#define SETTLE_STORES_POSTGRES_HPP
+
+// The PostgreSQL backend (libpq; link with -lpq): versioned tables, lease and
+// fence tables, idempotency records, outbox and inbox, each a table in the
+// user's own database, written through the user's own connection, inside the
+// user's own transaction. Needs PostgreSQL 10 or later. docs/backends.md
+// describes the schema, the isolation and the locks.
+
+#include <settle/version.hpp>
+
+#include <settle/codec.hpp>
+#include <settle/error.hpp>
+#include <settle/idempotency.hpp>
+#include <settle/inbox.hpp>
+#include <settle/lease.hpp>
+#include <settle/outbox.hpp>
+#include <settle/stores/detail/sql.hpp>
+#include <settle/uuid.hpp>
+#include <settle/versioned.hpp>
+
+#include <libpq-fe.h>
+#include <poll.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+SETTLE_BEGIN_NAMESPACE
+
+namespace postgres {
+
+namespace detail {
+
+// The quoted name of an object that belongs to table `name`.
+[[nodiscard]] inline std::string object_name(std::string_view name, std::string_view suffix) {
+    std::string quoted = "\"";
+    quoted += name;
+    quoted += suffix;
+    quoted += '"';
+    return quoted;
+}
+
+// The type OIDs of the parameters the stores bind (catalog/pg_type.h).
+inline constexpr Oid bytea_oid = 17;
+inline constexpr Oid int8_oid = 20;
+inline constexpr Oid int4_oid = 23;
+inline constexpr Oid text_oid = 25;
+inline constexpr Oid uuid_oid = 2950;
+
+// One bound parameter in PostgreSQL's binary format.
+struct param {
+    Oid type;
+    std::string value;
+    bool null = false;
+};
+
+[[nodiscard]] inline std::string big_endian(std::uint64_t value, std::size_t size) {
+    std::string out(size, '\0');
+    for (std::size_t i = 0; i < size; ++i) {
+        out[size - 1 - i] = static_cast<char>(value & 0xFFU);
+        value >>= 8U;
+    }
+    return out;
+}
+
+[[nodiscard]] inline param int8(std::int64_t value) {
+    return {int8_oid, big_endian(static_cast<std::uint64_t>(value), 8)};
+}
+
+[[nodiscard]] inline param int4(std::optional<std::int32_t> value) {
+    if (!value) {
+        return {int4_oid, {}, true};
+    }
+    return {int4_oid, big_endian(static_cast<std::uint32_t>(*value), 4)};
+}
+
+[[nodiscard]] inline param text(std::string_view value) {
+    return {text_oid, std::string(value)};
+}
+
+[[nodiscard]] inline param bytea(std::span<const std::byte> value) {
+    return {bytea_oid, std::string(reinterpret_cast<const char*>(value.data()), value.size())};
+}
+
+[[nodiscard]] inline param uuid_param(const uuid& id) {
+    return {uuid_oid, bytea(id.bytes()).value};
+}
+
+// A stored count or time as the BIGINT it is bound as; counts beyond it are
+// clamped (a limit), stamps and tokens beyond it wrap to negatives that match
+// no row (a store never issues them).
+[[nodiscard]] inline param limit(std::size_t value) {
+    constexpr auto most = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
+    return int8(static_cast<std::int64_t>(std::min(value, most)));
+}
+
+[[nodiscard]] inline param unsigned8(std::uint64_t value) {
+    return int8(static_cast<std::int64_t>(value));
+}
+
+// A stable 64-bit hash (FNV-1a) of length-prefixed parts: the key of a
+// transaction-level advisory lock, the same in every process and release.
+[[nodiscard]] inline std::int64_t lock_key(std::initializer_list<std::string_view> parts) {
+    std::uint64_t h = 0xcbf29ce484222325U;
+    const auto mix = [&h](unsigned char c) {
+        h ^= c;
+        h *= 0x100000001b3U;
+    };
+    for (const std::string_view part : parts) {
+        for (const char c : big_endian(part.size(), 8)) {
+            mix(static_cast<unsigned char>(c));
+        }
+        for (const char c : part) {
+            mix(static_cast<unsigned char>(c));
+        }
+    }
+    return static_cast<std::int64_t>(h);
+}
+
+[[noreturn]] inline void fail(PGconn* conn, const PGresult* result, std::string_view what) {
+    const char* state = result != nullptr ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+    std::string message = result != nullptr ? PQresultErrorMessage(result) : "";
+    if (message.empty()) {
+        message = PQerrorMessage(conn);
+    }
+    while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) {
+        message.pop_back();
+    }
+    const std::string_view code = state != nullptr ? state : "";
+    const bool lost = PQstatus(conn) == CONNECTION_BAD || code.starts_with("08") ||
+                      code == "57P01" || code == "57P02" || code == "57P03";
+    std::string text = std::string(what) + ": " + message;
+    if (!code.empty()) {
+        text += " (SQLSTATE " + std::string(code) + ")";
+    }
+    throw settle::error(lost ? errc::unavailable : errc::backend_failure, text);
+}
+
+// A statement's result, in binary format; throws settle::error
+// (errc::backend_failure) when a column does not hold what the schema says.
+class result {
+public:
+    explicit result(PGresult* r) noexcept : r_(r) {}
+
+    [[nodiscard]] int rows() const noexcept { return PQntuples(r_.get()); }
+
+    // The command tag: "COMMIT", "ROLLBACK", "INSERT 0 1", ...
+    [[nodiscard]] std::string_view command() const noexcept { return PQcmdStatus(r_.get()); }
+
+    // The rows an INSERT, UPDATE or DELETE touched.
+    [[nodiscard]] std::uint64_t affected() const noexcept {
+        const std::string_view n = PQcmdTuples(r_.get());
+        std::uint64_t count = 0;
+        (void)std::from_chars(n.data(), n.data() + n.size(), count);
+        return count;
+    }
+
+    [[nodiscard]] bool null(int row, int column) const noexcept {
+        return PQgetisnull(r_.get(), row, column) != 0;
+    }
+
+    [[nodiscard]] std::span<const std::byte> raw(int row, int column) const noexcept {
+        const auto size = static_cast<std::size_t>(PQgetlength(r_.get(), row, column));
+        return {reinterpret_cast<const std::byte*>(PQgetvalue(r_.get(), row, column)), size};
+    }
+
+    [[nodiscard]] std::int64_t int8(int row, int column) const {
+        return static_cast<std::int64_t>(integer(row, column, 8));
+    }
+
+    [[nodiscard]] std::int32_t int4(int row, int column) const {
+        return static_cast<std::int32_t>(static_cast<std::uint32_t>(integer(row, column, 4)));
+    }
+
+    [[nodiscard]] std::string text(int row, int column) const {
+        const auto in = raw(row, column);
+        return {reinterpret_cast<const char*>(in.data()), in.size()};
+    }
+
+    [[nodiscard]] bytes bytea(int row, int column) const {
+        const auto in = raw(row, column);
+        return {in.begin(), in.end()};
+    }
+
+    [[nodiscard]] uuid uuid_at(int row, int column) const {
+        const auto in = raw(row, column);
+        if (in.size() != 16) {
+            width_mismatch(column);
+        }
+        return uuid(in.first<16>());
+    }
+
+private:
+    [[nodiscard]] std::uint64_t integer(int row, int column, std::size_t size) const {
+        const auto in = raw(row, column);
+        if (in.size() != size) {
+            width_mismatch(column);
+        }
+        std::uint64_t value = 0;
+        for (const std::byte b : in) {
+            value = (value << 8U) | std::to_integer<std::uint64_t>(b);
+        }
+        return value;
+    }
+
+    [[noreturn]] void width_mismatch(int column) const {
+        throw settle::error(errc::backend_failure,
+                            std::string("postgres: column ") + PQfname(r_.get(), column) +
+                                " does not have the type settle's schema gives it");
+    }
+
+    struct clear {
+        void operator()(PGresult* r) const noexcept { PQclear(r); }
+    };
+    std::unique_ptr<PGresult, clear> r_;
+};
+
+// `raw` as a result, or settle::error if it is a failure.
+[[nodiscard]] inline result checked(PGconn* conn, std::string_view what, PGresult* raw) {
+    result out(raw);
+    const ExecStatusType status = raw != nullptr ? PQresultStatus(raw) : PGRES_FATAL_ERROR;
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+        fail(conn, raw, what);
+    }
+    return out;
+}
+
+// Runs one statement with bound parameters; binary results.
+[[nodiscard]] inline result exec(PGconn* conn, std::string_view what, const std::string& sql,
+                                 std::initializer_list<param> params) {
+    std::vector<Oid> types;
+    std::vector<const char*> values;
+    std::vector<int> lengths;
+    const std::vector<int> formats(params.size(), 1);
+    for (const param& p : params) {
+        if (p.value.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
+            throw settle::error(errc::invalid_argument,
+                                std::string(what) + ": a value is larger than 2 GiB");
+        }
+        types.push_back(p.type);
+        values.push_back(p.null ? nullptr : p.value.data());
+        lengths.push_back(static_cast<int>(p.value.size()));
+    }
+    return checked(conn, what,
+                   PQexecParams(conn, sql.c_str(), static_cast<int>(params.size()), types.data(),
+                                values.data(), lengths.data(), formats.data(), 1));
+}
+
+// Runs statements without parameters, several separated by ';' (a schema).
+inline void exec_script(PGconn* conn, std::string_view what, const std::string& sql) {
+    (void)checked(conn, what, PQexec(conn, sql.c_str()));
+}
+
+}  // namespace detail
+
+class transaction;
+
+// The user's database handle: owns one PGconn, made by `make`, which is also
+// how it reconnects. Not thread-safe (libpq connections are not): use one per
+// thread, or lock around it. At most one settle transaction is open on it at
+// a time. Neither copyable nor movable: stores and transactions keep its
+// address, so it must outlive them.
+class connection {
+public:
+    using factory = std::function<PGconn*()>;
+
+    // Connects at once; settle::error (errc::unavailable) with libpq's message
+    // if `make` returns no connection or a failed one.
+    explicit connection(factory make) : make_(std::move(make)) { connect(); }
+
+    // Connects with PQconnectdb(conninfo), now and on every reconnect.
+    explicit connection(std::string conninfo)
+        : connection(factory([info = std::move(conninfo)] { return PQconnectdb(info.c_str()); })) {}
+
+    connection(const connection&) = delete;
+    connection& operator=(const connection&) = delete;
+    ~connection() { PQfinish(conn_); }
+
+    // The raw handle, for the user's own statements. Replaced by a reconnect,
+    // so do not keep it across transactions.
+    [[nodiscard]] PGconn* native() const noexcept { return conn_; }
+
+private:
+    friend class transaction;
+    friend class outbox_store;
+
+    void connect() {
+        PGconn* fresh = make_ ? make_() : nullptr;
+        if (fresh == nullptr) {
+            throw settle::error(errc::unavailable, "postgres::connection: no connection made");
+        }
+        if (PQstatus(fresh) != CONNECTION_OK) {
+            std::string message = PQerrorMessage(fresh);
+            PQfinish(fresh);
+            while (!message.empty() && message.back() == '\n') {
+                message.pop_back();
+            }
+            throw settle::error(errc::unavailable, "postgres::connection: " + message);
+        }
+        PQfinish(conn_);
+        conn_ = fresh;
+        ++generation_;
+    }
+
+    // Replaces a connection libpq knows is lost; only between transactions.
+    void reconnect_if_lost() {
+        if (PQstatus(conn_) == CONNECTION_BAD) {
+            connect();
+        }
+    }
+
+    factory make_;
+    PGconn* conn_ = nullptr;
+    std::uint64_t generation_ = 0;  // counts connects: session state (LISTEN) is per generation
+    bool busy_ = false;             // a settle transaction is open
+};
+
+template <class Key, class T>
+class versioned_table;
+class idempotency_table;
+class outbox_store;
+class inbox_store;
+
+// A transaction on a connection: BEGIN at construction, READ COMMITTED unless
+// the session says otherwise. The user's own statements run on native() and
+// commit or roll back with the stores' writes. Destroyed while open, it rolls
+// back and never throws.
+class transaction {
+public:
+    // Begins. A connection found lost before BEGIN (by libpq, or by BEGIN
+    // itself failing for that reason) is replaced through its factory first:
+    // nothing is lost, no transaction was open. settle::error: unavailable if
+    // the server cannot be reached, invalid_argument if a settle transaction
+    // is already open on the connection.
+    explicit transaction(connection& c) : conn_(&c) {
+        if (c.busy_) {
+            throw settle::error(errc::invalid_argument,
+                                "postgres::transaction: a transaction is already open on this "
+                                "connection");
+        }
+        c.reconnect_if_lost();
+        try {
+            (void)detail::exec(c.conn_, "postgres::transaction: BEGIN", "BEGIN", {});
+        } catch (const settle::error& e) {
+            if (e.code() != errc::unavailable || PQstatus(c.conn_) != CONNECTION_BAD) {
+                throw;
+            }
+            c.connect();
+            (void)detail::exec(c.conn_, "postgres::transaction: BEGIN", "BEGIN", {});
+        }
+        c.busy_ = true;
+    }
+
+    transaction(transaction&& other) noexcept : conn_(std::exchange(other.conn_, nullptr)) {}
+    transaction& operator=(transaction&&) = delete;
+    ~transaction() { rollback(); }
+
+    // Commits; afterwards !open(), whatever happened. settle::error:
+    // unavailable if the connection dropped (the outcome is then unknown),
+    // backend_failure if the server refused, or rolled back because a
+    // statement in the transaction had failed; invalid_argument if it ended.
+    void commit() {
+        PGconn* conn = joined(nullptr, "postgres::transaction::commit");
+        conn_->busy_ = false;
+        conn_ = nullptr;
+        const detail::result done =
+            detail::exec(conn, "postgres::transaction::commit", "COMMIT", {});
+        if (done.command() != "COMMIT") {
+            throw settle::error(errc::backend_failure,
+                                "postgres::transaction::commit: the transaction was rolled back: "
+                                "a statement in it had failed");
+        }
+    }
+
+    // Rolls back if open; never throws (a lost connection has nothing to undo).
+    void rollback() noexcept {
+        if (conn_ == nullptr) {
+            return;
+        }
+        if (PQstatus(conn_->conn_) == CONNECTION_OK) {
+            PQclear(PQexec(conn_->conn_, "ROLLBACK"));
+        }
+        conn_->busy_ = false;
+        conn_ = nullptr;
+    }
+
+    [[nodiscard]] bool open() const noexcept { return conn_ != nullptr; }
+
+    // The connection's handle while open, nullptr after.
+    [[nodiscard]] PGconn* native() const noexcept {
+        return conn_ != nullptr ? conn_->conn_ : nullptr;
+    }
+
+private:
+    template <class, class>
+    friend class versioned_table;
+    friend class idempotency_table;
+    friend class outbox_store;
+    friend class inbox_store;
+
+    // The handle, if this transaction is open and on `owner` (any, if null).
+    [[nodiscard]] PGconn* joined(const connection* owner, const char* who) const {
+        if (conn_ == nullptr) {
+            throw settle::error(errc::invalid_argument,
+                                std::string(who) + ": the transaction has ended");
+        }
+        if (owner != nullptr && owner != conn_) {
+            throw settle::error(errc::invalid_argument,
+                                std::string(who) + ": the transaction is on another connection");
+        }
+        return conn_->conn_;
+    }
+
+    connection* conn_;
+};
+
+namespace detail {
+
+// What every store shares: its connection and its validated, quoted name.
+struct table {
+    table(connection& c, std::string_view name, const char* who)
+        : conn(&c), plain(name), quoted(settle::detail::quoted_sql_identifier(name, who)) {}
+
+    connection* conn;
+    std::string plain;
+    std::string quoted;
+};
+
+// Applies a store's DDL in tx, without the server's "already exists" notices.
+inline void create(PGconn* conn, const std::string& ddl, const char* who) {
+    (void)exec(conn, who, "SET LOCAL client_min_messages = warning", {});
+    exec_script(conn, who, ddl);
+}
+
+}  // namespace detail
+
+// settle::versioned_store over a table of (key, value, stamp): Key and T
+// persist as settle::encode gives them (BYTEA), stamps come from a sequence
+// of the table's own, "<name>_stamp", so every applied write gets a stamp
+// greater than any the table issued before, across erase and re-insert, and
+// a rolled-back write leaves a gap. Each write is one atomic statement (an
+// INSERT ... ON CONFLICT DO NOTHING, or an UPDATE or DELETE conditioned on
+// the stamp, which waits for a concurrent writer of the row and re-checks);
+// a write that does not apply reads the current row in a second statement
+// and returns it, decoded, in the conflict. Stamps reach 2^63 - 1, BIGINT's
+// limit. Stored bytes that do not decode throw settle::error
+// (errc::decode_failed) and stay as they are.
+template <class Key, class T>
+class versioned_table {
+    static_assert(codable<Key>,
+                  "settle::postgres::versioned_table: keys persist through settle::codec, so Key "
+                  "must be settle::codable");
+    static_assert(codable<T>,
+                  "settle::postgres::versioned_table: values persist through settle::codec, so "
+                  "T must be settle::codable");
+
+public:
+    using key_type = Key;
+    using value_type = T;
+    using transaction = postgres::transaction;
+
+    // Throws settle::error (errc::invalid_argument) for a name that is not a
+    // plain identifier of at most 55 bytes. Touches no table.
+    versioned_table(connection& c, std::string_view table_name)
+        : table_(c, table_name, "postgres::versioned_table"),
+          sequence_(detail::object_name(table_name, "_stamp")),
+          select_("SELECT value, stamp FROM " + table_.quoted + " WHERE key = $1"),
+          insert_("INSERT INTO " + table_.quoted +
+                  " (key, value, stamp) VALUES ($1, $2, nextval('" + sequence_ +
+                  "')) ON CONFLICT (key) DO NOTHING RETURNING stamp"),
+          update_("UPDATE " + table_.quoted + " SET value = $3, stamp = nextval('" + sequence_ +
+                  "') WHERE key = $1 AND stamp = $2 RETURNING stamp"),
+          delete_("DELETE FROM " + table_.quoted +
+                  " WHERE key = $1 AND stamp = $2 RETURNING stamp") {}
+
+    [[nodiscard]] transaction begin() { return transaction(*table_.conn); }
+
+    // CREATE TABLE / SEQUENCE IF NOT EXISTS: safe to apply again. The
+    // sequence belongs to the table: dropping the table drops it.
+    [[nodiscard]] std::string ddl() const {
+        return "CREATE TABLE IF NOT EXISTS " + table_.quoted +
+               " (\n"
+               "    key   BYTEA  PRIMARY KEY,\n"
+               "    value BYTEA  NOT NULL,\n"
+               "    stamp BIGINT NOT NULL\n"
+               ");\n"
+               "CREATE SEQUENCE IF NOT EXISTS " +
+               sequence_ + " AS BIGINT OWNED BY " + table_.quoted + ".stamp;\n";
+    }
+
+    void create_tables(transaction& tx) const {
+        detail::create(tx.joined(table_.conn, "postgres::versioned_table::create_tables"), ddl(),
+                       "postgres::versioned_table::create_tables");
+    }
+
+    [[nodiscard]] std::optional<versioned<T>> load(transaction& tx, const Key& key) const {
+        return current(tx.joined(table_.conn, "postgres::versioned_table::load"),
+                       settle::encode(key), "postgres::versioned_table::load");
+    }
+
+    // Writes the row only if the key is absent.
+    [[nodiscard]] write_result<T> insert(transaction& tx, const Key& key, T value) {
+        constexpr const char* who = "postgres::versioned_table::insert";
+        PGconn* conn = tx.joined(table_.conn, who);
+        const bytes k = settle::encode(key);
+        const bytes v = settle::encode(value);
+        for (int passes = 0;; ++passes) {
+            const detail::result r =
+                detail::exec(conn, who, insert_, {detail::bytea(k), detail::bytea(v)});
+            if (r.rows() == 1) {
+                return write_result<T>::applied(stamp_of(r.int8(0, 0)));
+            }
+            if (auto found = current(conn, k, who)) {
+                return write_result<T>::conflict(found->stamp, std::move(found->value));
+            }
+            settle::detail::count_conflict(passes, who);  // erased in between: insert again
+        }
+    }
+
+    // Replaces the row only if its stamp equals `expected`.
+    [[nodiscard]] write_result<T> compare_and_set(transaction& tx, const Key& key,
+                                                  version_stamp expected, T value) {
+        constexpr const char* who = "postgres::versioned_table::compare_and_set";
+        PGconn* conn = tx.joined(table_.conn, who);
+        const bytes k = settle::encode(key);
+        const detail::result r =
+            detail::exec(conn, who, update_,
+                         {detail::bytea(k), detail::unsigned8(expected.value()),
+                          detail::bytea(settle::encode(value))});
+        if (r.rows() == 1) {
+            return write_result<T>::applied(stamp_of(r.int8(0, 0)));
+        }
+        return not_applied(conn, k, who);
+    }
+
+    // Removes the row only if its stamp equals `expected`.
+    [[nodiscard]] write_result<T> erase(transaction& tx, const Key& key, version_stamp expected) {
+        constexpr const char* who = "postgres::versioned_table::erase";
+        PGconn* conn = tx.joined(table_.conn, who);
+        const bytes k = settle::encode(key);
+        const detail::result r = detail::exec(
+            conn, who, delete_, {detail::bytea(k), detail::unsigned8(expected.value())});
+        if (r.rows() == 1) {
+            return write_result<T>::applied(stamp_of(r.int8(0, 0)));
+        }
+        return not_applied(conn, k, who);
+    }
+
+private:
+    [[nodiscard]] static version_stamp stamp_of(std::int64_t stored) {
+        return version_stamp(static_cast<version_stamp::rep>(stored));
+    }
+
+    [[nodiscard]] std::optional<versioned<T>> current(PGconn* conn, const bytes& key,
+                                                      const char* who) const {
+        const detail::result r = detail::exec(conn, who, select_, {detail::bytea(key)});
+        if (r.rows() == 0) {
+            return std::nullopt;
+        }
+        return versioned<T>{settle::decode<T>(r.raw(0, 0)), stamp_of(r.int8(0, 1))};
+    }
+
+    [[nodiscard]] write_result<T> not_applied(PGconn* conn, const bytes& key,
+                                              const char* who) const {
+        auto found = current(conn, key, who);
+        if (!found) {
+            return write_result<T>::missing();
+        }
+        return write_result<T>::conflict(found->stamp, std::move(found->value));
+    }
+
+    detail::table table_;
+    std::string sequence_;
+    std::string select_;
+    std::string insert_;
+    std::string update_;
+    std::string delete_;
+};
+
+// A lease store (settle::leases) and a fence store (settle::fence) in
+// PostgreSQL: versioned tables of lease records and of fencing tokens.
+template <class Key, class TimePoint = std::chrono::system_clock::time_point>
+using lease_table = versioned_table<Key, lease_record<TimePoint>>;
+
+template <class Key>
+using fence_table = versioned_table<Key, fencing_token>;
+
+// settle::idempotency_store over a table keyed by (tenant, operation, key),
+// with an index on expires_at for purge and a sequence "<name>_token" for
+// tokens, so a token is greater than every one issued before for any key,
+// purged ones included. Times persist as their exact tick count (BIGINT), so
+// records round-trip exactly. Tenant, operation and key are TEXT: they must
+// be valid in the database's encoding (a NUL byte is not), or the server
+// refuses them (errc::backend_failure).
+//
+// claim takes a transaction-level advisory lock on the key (a hash of table
+// name, tenant, operation and key) before it draws a token, so claims of one
+// key take their tokens in commit order; the lock is held until the claim's
+// transaction ends, so keep that transaction short. It then claims in one
+// INSERT ... ON CONFLICT DO UPDATE WHERE expired statement, and reads the
+// live record it met in a second. complete and abandon are one UPDATE or
+// DELETE conditioned on the token. purge deletes expired records, skipping
+// any another transaction has locked.
+class idempotency_table {
+public:
+    using transaction = postgres::transaction;
+    using time_point = idempotency_record::time_point;
+    static_assert(std::is_integral_v<time_point::rep> && sizeof(time_point::rep) == 8,
+                  "settle::postgres::idempotency_table: times persist as a BIGINT tick count");
+
+    // Throws settle::error (errc::invalid_argument) for a name that is not a
+    // plain identifier of at most 55 bytes. Touches no table.
+    idempotency_table(connection& c, std::string_view table_name)
+        : table_(c, table_name, "postgres::idempotency_table"),
+          sequence_(detail::object_name(table_name, "_token")),
+          index_(detail::object_name(table_name, "_expires")),
+          claim_("INSERT INTO " + table_.quoted +
+                 " AS r (tenant, operation, key, state, fingerprint, token, claimed_at, "
+                 "expires_at, body, status) VALUES ($1, $2, $3, 'in_progress', $4, nextval('" +
+                 sequence_ +
+                 "'), $5, $6, '', NULL) ON CONFLICT (tenant, operation, key) DO UPDATE SET state "
+                 "= 'in_progress', fingerprint = EXCLUDED.fingerprint, token = EXCLUDED.token, "
+                 "claimed_at = EXCLUDED.claimed_at, expires_at = EXCLUDED.expires_at, body = '', "
+                 "status = NULL WHERE r.expires_at <= EXCLUDED.claimed_at RETURNING token"),
+          find_("SELECT state, fingerprint, token, claimed_at, expires_at, body, status FROM " +
+                table_.quoted + " WHERE tenant = $1 AND operation = $2 AND key = $3"),
+          complete_("UPDATE " + table_.quoted +
+                    " SET state = 'completed', expires_at = $5, body = $6, status = $7 WHERE "
+                    "tenant = $1 AND operation = $2 AND key = $3 AND state = 'in_progress' AND "
+                    "token = $4"),
+          abandon_("DELETE FROM " + table_.quoted +
+                   " WHERE tenant = $1 AND operation = $2 AND key = $3 AND state = "
+                   "'in_progress' AND token = $4"),
+          purge_("DELETE FROM " + table_.quoted + " r USING (SELECT tenant, operation, key FROM " +
+                 table_.quoted +
+                 " WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED) d WHERE r.tenant = "
+                 "d.tenant AND r.operation = d.operation AND r.key = d.key") {}
+
+    [[nodiscard]] transaction begin() { return transaction(*table_.conn); }
+
+    // CREATE TABLE / SEQUENCE / INDEX IF NOT EXISTS: safe to apply again.
+    [[nodiscard]] std::string ddl() const {
+        return "CREATE TABLE IF NOT EXISTS " + table_.quoted +
+               " (\n"
+               "    tenant      TEXT    NOT NULL,\n"
+               "    operation   TEXT    NOT NULL,\n"
+               "    key         TEXT    NOT NULL,\n"
+               "    state       TEXT    NOT NULL CHECK (state IN ('in_progress', 'completed')),\n"
+               "    fingerprint BYTEA   NOT NULL,\n"
+               "    token       BIGINT  NOT NULL,\n"
+               "    claimed_at  BIGINT  NOT NULL,\n"
+               "    expires_at  BIGINT  NOT NULL,\n"
+               "    body        BYTEA   NOT NULL,\n"
+               "    status      INTEGER,\n"
+               "    PRIMARY KEY (tenant, operation, key)\n"
+               ");\n"
+               "CREATE SEQUENCE IF NOT EXISTS " +
+               sequence_ + " AS BIGINT OWNED BY " + table_.quoted +
+               ".token;\n"
+               "CREATE INDEX IF NOT EXISTS " +
+               index_ + " ON " + table_.quoted + " (expires_at);\n";
+    }
+
+    void create_tables(transaction& tx) const {
+        detail::create(tx.joined(table_.conn, "postgres::idempotency_table::create_tables"), ddl(),
+                       "postgres::idempotency_table::create_tables");
+    }
+
+    [[nodiscard]] idempotency_store_claim claim(transaction& tx, const idempotency_scope& scope,
+                                                const idempotency_key& key,
+                                                const sha256_digest& fingerprint, time_point now,
+                                                time_point lease_end) {
+        constexpr const char* who = "postgres::idempotency_table::claim";
+        PGconn* conn = tx.joined(table_.conn, who);
+        (void)detail::exec(conn, who, "SELECT pg_advisory_xact_lock($1)",
+                           {detail::int8(detail::lock_key(
+                               {table_.plain, scope.tenant, scope.operation, key.value()}))});
+        const auto& digest = fingerprint.bytes();
+        for (int passes = 0;; ++passes) {
+            const detail::result r =
+                detail::exec(conn, who, claim_,
+                             {detail::text(scope.tenant), detail::text(scope.operation),
+                              detail::text(key.value()),
+                              detail::bytea(std::as_bytes(std::span(digest.data(), digest.size()))),
+                              detail::int8(ticks(now)), detail::int8(ticks(lease_end))});
+            if (r.rows() == 1) {
+                return {true, idempotency_record{idempotency_state::in_progress,
+                                                 fingerprint,
+                                                 static_cast<std::uint64_t>(r.int8(0, 0)),
+                                                 now,
+                                                 lease_end,
+                                                 {}}};
+            }
+            if (auto found = find(conn, scope, key, who); found && found->live(now)) {
+                return {false, std::move(*found)};
+            }
+            settle::detail::count_conflict(passes,
+                                           who);  // completed early and purged, or abandoned
+        }
+    }
+
+    [[nodiscard]] idempotency_write complete(transaction& tx, const idempotency_scope& scope,
+                                             const idempotency_key& key, std::uint64_t token,
+                                             idempotency_response response,
+                                             time_point retain_until) {
+        constexpr const char* who = "postgres::idempotency_table::complete";
+        const detail::result r = detail::exec(
+            tx.joined(table_.conn, who), who, complete_,
+            {detail::text(scope.tenant), detail::text(scope.operation), detail::text(key.value()),
+             detail::unsigned8(token), detail::int8(ticks(retain_until)),
+             detail::bytea(response.body), detail::int4(response.status)});
+        return r.affected() == 1 ? idempotency_write::applied : idempotency_write::stale;
+    }
+
+    [[nodiscard]] idempotency_write abandon(transaction& tx, const idempotency_scope& scope,
+                                            const idempotency_key& key, std::uint64_t token) {
+        constexpr const char* who = "postgres::idempotency_table::abandon";
+        const detail::result r =
+            detail::exec(tx.joined(table_.conn, who), who, abandon_,
+                         {detail::text(scope.tenant), detail::text(scope.operation),
+                          detail::text(key.value()), detail::unsigned8(token)});
+        return r.affected() == 1 ? idempotency_write::applied : idempotency_write::stale;
+    }
+
+    [[nodiscard]] std::size_t purge(transaction& tx, time_point now, std::size_t limit) {
+        constexpr const char* who = "postgres::idempotency_table::purge";
+        const detail::result r = detail::exec(tx.joined(table_.conn, who), who, purge_,
+                                              {detail::int8(ticks(now)), detail::limit(limit)});
+        return static_cast<std::size_t>(r.affected());
+    }
+
+    // The record stored for (scope, key), live or not, or nullopt. For
+    // inspection and tests; the guard never needs it.
+    [[nodiscard]] std::optional<idempotency_record> find(transaction& tx,
+                                                         const idempotency_scope& scope,
+                                                         const idempotency_key& key) const {
+        constexpr const char* who = "postgres::idempotency_table::find";
+        return find(tx.joined(table_.conn, who), scope, key, who);
+    }
+
+private:
+    [[nodiscard]] static std::int64_t ticks(time_point t) noexcept {
+        return static_cast<std::int64_t>(t.time_since_epoch().count());
+    }
+
+    [[nodiscard]] static time_point time_of(std::int64_t stored) noexcept {
+        return time_point(time_point::duration(static_cast<time_point::rep>(stored)));
+    }
+
+    [[nodiscard]] std::optional<idempotency_record> find(PGconn* conn,
+                                                         const idempotency_scope& scope,
+                                                         const idempotency_key& key,
+                                                         const char* who) const {
+        const detail::result r = detail::exec(
+            conn, who, find_,
+            {detail::text(scope.tenant), detail::text(scope.operation), detail::text(key.value())});
+        if (r.rows() == 0) {
+            return std::nullopt;
+        }
+        idempotency_record record;
+        const std::string state = r.text(0, 0);
+        if (state == "completed") {
+            record.state = idempotency_state::completed;
+        } else if (state != "in_progress") {
+            settle::detail::throw_decode_error("idempotency_record",
+                                               "unknown state \"" + state + "\"");
+        }
+        const auto digest = r.raw(0, 1);
+        sha256_digest::bytes_type fp{};
+        if (digest.size() != fp.size()) {
+            settle::detail::throw_wrong_size("idempotency_record fingerprint", fp.size(),
+                                             digest.size());
+        }
+        std::transform(digest.begin(), digest.end(), fp.begin(),
+                       [](std::byte b) { return std::to_integer<std::uint8_t>(b); });
+        record.fingerprint = sha256_digest(fp);
+        record.token = static_cast<std::uint64_t>(r.int8(0, 2));
+        record.claimed_at = time_of(r.int8(0, 3));
+        record.expires_at = time_of(r.int8(0, 4));
+        record.response.body = r.bytea(0, 5);
+        if (!r.null(0, 6)) {
+            record.response.status = r.int4(0, 6);
+        }
+        return record;
+    }
+
+    detail::table table_;
+    std::string sequence_;
+    std::string index_;
+    std::string claim_;
+    std::string find_;
+    std::string complete_;
+    std::string abandon_;
+    std::string purge_;
+};
+
+static_assert(settle::idempotency_store<idempotency_table>);
+
+namespace detail {
+
+// Headers persist as one BYTEA: for each header, its name's and its value's
+// byte lengths (4 bytes, big-endian) each followed by the bytes.
+[[nodiscard]] inline bytes encode_headers(const outbox_headers& headers) {
+    bytes out;
+    for (const outbox_header& h : headers) {
+        for (const std::string* part : {&h.name, &h.value}) {
+            if (part->size() > std::numeric_limits<std::uint32_t>::max()) {
+                throw settle::error(errc::invalid_argument,
+                                    "postgres::outbox_store::append: a header is 4 GiB or more");
+            }
+            const std::string length = big_endian(part->size(), 4);
+            for (const char c : length + *part) {
+                out.push_back(static_cast<std::byte>(c));
+            }
+        }
+    }
+    return out;
+}
+
+[[nodiscard]] inline outbox_headers decode_headers(std::span<const std::byte> in) {
+    outbox_headers headers;
+    const auto part = [&in]() {
+        if (in.size() < 4) {
+            settle::detail::throw_decode_error("outbox headers", "a length is cut short");
+        }
+        std::size_t size = 0;
+        for (const std::byte b : in.first(4)) {
+            size = (size << 8U) | std::to_integer<std::size_t>(b);
+        }
+        in = in.subspan(4);
+        if (in.size() < size) {
+            settle::detail::throw_decode_error("outbox headers", "a name or value is cut short");
+        }
+        std::string text(reinterpret_cast<const char*>(in.data()), size);
+        in = in.subspan(size);
+        return text;
+    };
+    while (!in.empty()) {
+        std::string name = part();
+        headers.push_back({std::move(name), part()});
+    }
+    return headers;
+}
+
+[[nodiscard]] inline outbox_status status_of(const std::string& text) {
+    for (const outbox_status s : {outbox_status::pending, outbox_status::in_flight,
+                                  outbox_status::delivered, outbox_status::dead}) {
+        if (text == to_string(s)) {
+            return s;
+        }
+    }
+    settle::detail::throw_decode_error("outbox_record", "unknown status \"" + text + "\"");
+}
+
+[[nodiscard]] inline param micros(outbox_time t) {
+    return int8(settle::detail::to_sql_micros(t));
+}
+
+}  // namespace detail
+
+// settle::outbox_store over one table (docs/backends.md has the DDL): id
+// UUID primary key, sequence an identity column, times BIGINT Unix
+// microseconds, payload and headers BYTEA, and partial indexes for claims
+// (next_attempt_at, sequence), ordering keys (ordering_key, sequence) and
+// purge (finished_at). Topic, ordering key, errors and owners are TEXT: valid
+// in the database's encoding, or the server refuses them.
+//
+// Every operation is one statement at READ COMMITTED, except append with an
+// ordering key, which first takes a transaction-level advisory lock on (table,
+// key): appends for one key are serialised until their transactions end, so a
+// record never commits before an older one of its key. A claim selects due
+// records FOR UPDATE SKIP LOCKED and marks them in flight in the same
+// statement, so relays on separate connections share the work without
+// waiting for each other. A committed append notifies the channel
+// "<name>_append", which wait_for_append listens on.
+class outbox_store {
+public:
+    using transaction = postgres::transaction;
+
+    // Throws settle::error (errc::invalid_argument) for a name that is not a
+    // plain identifier of at most 55 bytes. Touches no table.
+    outbox_store(connection& c, std::string_view table_name)
+        : table_(c, table_name, "postgres::outbox_store"),
+          channel_(std::string(table_name) + "_append"),
+          append_("WITH appended AS (INSERT INTO " + table_.quoted +
+                  " (id, topic, ordering_key, payload, headers, created_at, next_attempt_at, "
+                  "status) VALUES ($1, $2, $3, $4, $5, $6, $6, 'pending') ON CONFLICT (id) DO "
+                  "NOTHING RETURNING sequence) SELECT sequence, pg_notify($7, '') FROM appended"),
+          claim_("WITH due AS (SELECT id FROM " + table_.quoted +
+                 " r WHERE r.status IN ('pending', 'in_flight') AND r.next_attempt_at <= $1 AND "
+                 "(r.status = 'pending' OR r.claim_expires_at <= $1) AND (r.ordering_key = '' OR "
+                 "NOT EXISTS (SELECT 1 FROM " +
+                 table_.quoted +
+                 " o WHERE o.ordering_key = r.ordering_key AND o.sequence < r.sequence AND "
+                 "o.status <> 'delivered')) ORDER BY r.next_attempt_at, r.sequence LIMIT $2 FOR "
+                 "UPDATE SKIP LOCKED) UPDATE " +
+                 table_.quoted +
+                 " r SET status = 'in_flight', attempts = LEAST(r.attempts + 1, 4294967295), "
+                 "claim_owner = $3, claim_expires_at = $4 FROM due WHERE r.id = due.id RETURNING " +
+                 columns("r.")),
+          delivered_(outcome("status = 'delivered', finished_at = $3")),
+          reschedule_(outcome("status = 'pending', next_attempt_at = $3, last_error = $4")),
+          dead_(outcome("status = 'dead', last_error = $3, finished_at = $4")),
+          release_(outcome("status = 'pending', attempts = GREATEST(attempts - 1, 0)")),
+          requeue_("UPDATE " + table_.quoted +
+                   " SET status = 'pending', attempts = 0, next_attempt_at = $2, finished_at = 0 "
+                   "WHERE id = $1 AND status = 'dead'"),
+          purge_("DELETE FROM " + table_.quoted + " WHERE id IN (SELECT id FROM " + table_.quoted +
+                 " WHERE status = 'delivered' AND finished_at < $1 ORDER BY finished_at LIMIT $2 "
+                 "FOR UPDATE SKIP LOCKED)"),
+          statistics_(
+              "SELECT count(*) FILTER (WHERE status IN ('pending', 'in_flight')), "
+              "count(*) FILTER (WHERE status = 'in_flight' AND claim_expires_at > $1), "
+              "count(*) FILTER (WHERE status = 'dead'), min(created_at) FILTER (WHERE "
+              "status IN ('pending', 'in_flight')) FROM " +
+              table_.quoted + " WHERE status <> 'delivered'"),
+          find_("SELECT " + columns("") + " FROM " + table_.quoted + " WHERE id = $1"),
+          dead_letters_("SELECT " + columns("") + " FROM " + table_.quoted +
+                        " WHERE status = 'dead' AND sequence > $1 ORDER BY sequence LIMIT $2") {}
+
+    [[nodiscard]] transaction begin() { return transaction(*table_.conn); }
+
+    // CREATE TABLE / INDEX IF NOT EXISTS: safe to apply again.
+    [[nodiscard]] std::string ddl() const {
+        const std::string& t = table_.quoted;
+        return "CREATE TABLE IF NOT EXISTS " + t +
+               " (\n"
+               "    id               UUID    PRIMARY KEY,\n"
+               "    sequence         BIGINT  GENERATED ALWAYS AS IDENTITY UNIQUE,\n"
+               "    topic            TEXT    NOT NULL,\n"
+               "    ordering_key     TEXT    NOT NULL DEFAULT '',\n"
+               "    payload          BYTEA   NOT NULL,\n"
+               "    headers          BYTEA   NOT NULL,\n"
+               "    created_at       BIGINT  NOT NULL,\n"
+               "    attempts         BIGINT  NOT NULL DEFAULT 0,\n"
+               "    next_attempt_at  BIGINT  NOT NULL,\n"
+               "    status           TEXT    NOT NULL\n"
+               "        CHECK (status IN ('pending', 'in_flight', 'delivered', 'dead')),\n"
+               "    last_error       TEXT    NOT NULL DEFAULT '',\n"
+               "    claim_owner      TEXT    NOT NULL DEFAULT '',\n"
+               "    claim_expires_at BIGINT  NOT NULL DEFAULT 0,\n"
+               "    finished_at      BIGINT  NOT NULL DEFAULT 0\n"
+               ");\n"
+               "CREATE INDEX IF NOT EXISTS " +
+               detail::object_name(table_.plain, "_due") + " ON " + t +
+               " (next_attempt_at, sequence)\n"
+               "    WHERE status IN ('pending', 'in_flight');\n"
+               "CREATE INDEX IF NOT EXISTS " +
+               detail::object_name(table_.plain, "_key") + " ON " + t +
+               " (ordering_key, sequence)\n"
+               "    WHERE status <> 'delivered';\n"
+               "CREATE INDEX IF NOT EXISTS " +
+               detail::object_name(table_.plain, "_done") + " ON " + t +
+               " (finished_at)\n"
+               "    WHERE status = 'delivered';\n";
+    }
+
+    void create_tables(transaction& tx) const {
+        detail::create(tx.joined(table_.conn, "postgres::outbox_store::create_tables"), ddl(),
+                       "postgres::outbox_store::create_tables");
+    }
+
+    // Throws settle::error: invalid_argument for a nil id or one already
+    // stored (the transaction stays usable).
+    std::uint64_t append(transaction& tx, outbox_message message, outbox_time now) {
+        constexpr const char* who = "postgres::outbox_store::append";
+        PGconn* conn = tx.joined(table_.conn, who);
+        if (message.id == uuid{}) {
+            throw settle::error(errc::invalid_argument, std::string(who) + ": the id is nil");
+        }
+        if (!message.ordering_key.empty()) {
+            (void)detail::exec(
+                conn, who, "SELECT pg_advisory_xact_lock($1)",
+                {detail::int8(detail::lock_key({table_.plain, message.ordering_key}))});
+        }
+        const detail::result r =
+            detail::exec(conn, who, append_,
+                         {detail::uuid_param(message.id), detail::text(message.topic),
+                          detail::text(message.ordering_key), detail::bytea(message.payload),
+                          detail::bytea(detail::encode_headers(message.headers)),
+                          detail::micros(now), detail::text(channel_)});
+        if (r.rows() != 1) {
+            throw settle::error(errc::invalid_argument, std::string(who) + ": a record with id " +
+                                                            message.id.to_string() + " exists");
+        }
+        return static_cast<std::uint64_t>(r.int8(0, 0));
+    }
+
+    [[nodiscard]] std::vector<outbox_record> claim(transaction& tx, std::string_view owner,
+                                                   outbox_time now, outbox_time lease_until,
+                                                   std::size_t limit) {
+        constexpr const char* who = "postgres::outbox_store::claim";
+        PGconn* conn = tx.joined(table_.conn, who);
+        if (owner.empty()) {
+            throw settle::error(errc::invalid_argument, std::string(who) + ": the owner is empty");
+        }
+        std::vector<outbox_record> claimed =
+            records(detail::exec(conn, who, claim_,
+                                 {detail::micros(now), detail::limit(limit), detail::text(owner),
+                                  detail::micros(lease_until)}));
+        std::sort(claimed.begin(), claimed.end(),
+                  [](const outbox_record& a, const outbox_record& b) {
+                      return std::tie(a.next_attempt_at, a.sequence) <
+                             std::tie(b.next_attempt_at, b.sequence);
+                  });
+        return claimed;
+    }
+
+    [[nodiscard]] outbox_write mark_delivered(transaction& tx, const uuid& id,
+                                              std::string_view owner, outbox_time now) {
+        return write(tx, delivered_, "postgres::outbox_store::mark_delivered",
+                     {detail::uuid_param(id), detail::text(owner), detail::micros(now)});
+    }
+
+    [[nodiscard]] outbox_write reschedule(transaction& tx, const uuid& id, std::string_view owner,
+                                          outbox_time next_attempt_at, std::string_view reason) {
+        return write(tx, reschedule_, "postgres::outbox_store::reschedule",
+                     {detail::uuid_param(id), detail::text(owner), detail::micros(next_attempt_at),
+                      detail::text(reason)});
+    }
+
+    [[nodiscard]] outbox_write dead_letter(transaction& tx, const uuid& id, std::string_view owner,
+                                           std::string_view reason, outbox_time now) {
+        return write(tx, dead_, "postgres::outbox_store::dead_letter",
+                     {detail::uuid_param(id), detail::text(owner), detail::text(reason),
+                      detail::micros(now)});
+    }
+
+    [[nodiscard]] outbox_write release(transaction& tx, const uuid& id, std::string_view owner) {
+        return write(tx, release_, "postgres::outbox_store::release",
+                     {detail::uuid_param(id), detail::text(owner)});
+    }
+
+    [[nodiscard]] bool requeue(transaction& tx, const uuid& id, outbox_time now) {
+        constexpr const char* who = "postgres::outbox_store::requeue";
+        return detail::exec(tx.joined(table_.conn, who), who, requeue_,
+                            {detail::uuid_param(id), detail::micros(now)})
+                   .affected() == 1;
+    }
+
+    // Skips delivered records another transaction holds locked.
+    [[nodiscard]] std::size_t purge(transaction& tx, outbox_time delivered_before,
+                                    std::size_t limit) {
+        constexpr const char* who = "postgres::outbox_store::purge";
+        return static_cast<std::size_t>(
+            detail::exec(tx.joined(table_.conn, who), who, purge_,
+                         {detail::micros(delivered_before), detail::limit(limit)})
+                .affected());
+    }
+
+    [[nodiscard]] outbox_statistics statistics(transaction& tx, outbox_time now) const {
+        constexpr const char* who = "postgres::outbox_store::statistics";
+        const detail::result r =
+            detail::exec(tx.joined(table_.conn, who), who, statistics_, {detail::micros(now)});
+        outbox_statistics s;
+        s.backlog = static_cast<std::size_t>(r.int8(0, 0));
+        s.in_flight = static_cast<std::size_t>(r.int8(0, 1));
+        s.dead = static_cast<std::size_t>(r.int8(0, 2));
+        if (!r.null(0, 3)) {
+            const outbox_time oldest = settle::detail::from_sql_micros(r.int8(0, 3));
+            if (oldest < now) {
+                s.oldest_pending_age = now - oldest;
+            }
+        }
+        return s;
+    }
+
+    [[nodiscard]] std::optional<outbox_record> find(transaction& tx, const uuid& id) const {
+        constexpr const char* who = "postgres::outbox_store::find";
+        std::vector<outbox_record> found = records(
+            detail::exec(tx.joined(table_.conn, who), who, find_, {detail::uuid_param(id)}));
+        if (found.empty()) {
+            return std::nullopt;
+        }
+        return std::move(found.front());
+    }
+
+    [[nodiscard]] std::vector<outbox_record> dead_letters(transaction& tx,
+                                                          std::uint64_t after_sequence,
+                                                          std::size_t limit) const {
+        constexpr const char* who = "postgres::outbox_store::dead_letters";
+        if (after_sequence >=
+            static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+            return {};
+        }
+        return records(detail::exec(tx.joined(table_.conn, who), who, dead_letters_,
+                                    {detail::unsigned8(after_sequence), detail::limit(limit)}));
+    }
+
+    // Waits until an append to this table commits on any connection (true), or
+    // until `timeout` passes (false). Listens on the store's connection from
+    // the first call on (again after a reconnect), so an append committed
+    // before that first call wakes nobody, and appends committed while the
+    // connection ran transactions wake the next call at once: keep polling
+    // with a timeout, as the relay's idle wait does. Consumes every
+    // notification the connection received, of any channel. Between
+    // transactions only: settle::error (errc::invalid_argument) while one is
+    // open on the connection, errc::unavailable if the connection is lost.
+    [[nodiscard]] bool wait_for_append(std::chrono::milliseconds timeout) {
+        constexpr const char* who = "postgres::outbox_store::wait_for_append";
+        connection& c = *table_.conn;
+        if (c.busy_) {
+            throw settle::error(errc::invalid_argument,
+                                std::string(who) + ": a transaction is open on the connection");
+        }
+        c.reconnect_if_lost();
+        if (listening_ != c.generation_) {
+            (void)detail::exec(c.conn_, who, "LISTEN " + detail::object_name(channel_, ""), {});
+            listening_ = c.generation_;
+        }
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        for (;;) {
+            if (PQconsumeInput(c.conn_) == 0) {
+                detail::fail(c.conn_, nullptr, who);
+            }
+            bool woken = false;
+            while (PGnotify* n = PQnotifies(c.conn_)) {
+                woken = woken || channel_ == n->relname;
+                PQfreemem(n);
+            }
+            if (woken) {
+                return true;
+            }
+            const auto left = std::chrono::ceil<std::chrono::milliseconds>(
+                deadline - std::chrono::steady_clock::now());
+            if (left <= std::chrono::milliseconds::zero()) {
+                return false;
+            }
+            pollfd socket{PQsocket(c.conn_), POLLIN, 0};
+            const auto wait = std::min<std::chrono::milliseconds::rep>(
+                left.count(), std::numeric_limits<int>::max());
+            if (socket.fd < 0 ||
+                (::poll(&socket, 1, static_cast<int>(wait)) < 0 && errno != EINTR)) {
+                throw settle::error(errc::unavailable,
+                                    std::string(who) + ": cannot wait on the connection's socket");
+            }
+        }
+    }
+
+private:
+    // The record columns, in outbox_record's order.
+    [[nodiscard]] static std::string columns(std::string_view p) {
+        std::string out;
+        for (const char* c : {"id", "sequence", "topic", "ordering_key", "payload", "headers",
+                              "created_at", "attempts", "next_attempt_at", "status", "last_error",
+                              "claim_owner", "claim_expires_at", "finished_at"}) {
+            if (!out.empty()) {
+                out += ", ";
+            }
+            out += p;
+            out += c;
+        }
+        return out;
+    }
+
+    // An outcome: `set`, and the claim cleared, only while in flight under $2.
+    [[nodiscard]] std::string outcome(std::string_view set) const {
+        return "UPDATE " + table_.quoted + " SET " + std::string(set) +
+               ", claim_owner = '', claim_expires_at = 0 WHERE id = $1 AND status = 'in_flight' "
+               "AND claim_owner = $2";
+    }
+
+    [[nodiscard]] outbox_write write(transaction& tx, const std::string& sql, const char* who,
+                                     std::initializer_list<detail::param> params) {
+        return detail::exec(tx.joined(table_.conn, who), who, sql, params).affected() == 1
+                   ? outbox_write::applied
+                   : outbox_write::stale;
+    }
+
+    [[nodiscard]] static std::vector<outbox_record> records(const detail::result& r) {
+        std::vector<outbox_record> out;
+        out.reserve(static_cast<std::size_t>(r.rows()));
+        for (int i = 0; i < r.rows(); ++i) {
+            outbox_record record;
+            record.id = r.uuid_at(i, 0);
+            record.sequence = static_cast<std::uint64_t>(r.int8(i, 1));
+            record.topic = r.text(i, 2);
+            record.ordering_key = r.text(i, 3);
+            record.payload = r.bytea(i, 4);
+            record.headers = detail::decode_headers(r.raw(i, 5));
+            record.created_at = settle::detail::from_sql_micros(r.int8(i, 6));
+            record.attempts = static_cast<std::uint32_t>(r.int8(i, 7));
+            record.next_attempt_at = settle::detail::from_sql_micros(r.int8(i, 8));
+            record.status = detail::status_of(r.text(i, 9));
+            record.last_error = r.text(i, 10);
+            record.claim_owner = r.text(i, 11);
+            record.claim_expires_at = settle::detail::from_sql_micros(r.int8(i, 12));
+            record.finished_at = settle::detail::from_sql_micros(r.int8(i, 13));
+            out.push_back(std::move(record));
+        }
+        return out;
+    }
+
+    detail::table table_;
+    std::string channel_;
+    std::string append_;
+    std::string claim_;
+    std::string delivered_;
+    std::string reschedule_;
+    std::string dead_;
+    std::string release_;
+    std::string requeue_;
+    std::string purge_;
+    std::string statistics_;
+    std::string find_;
+    std::string dead_letters_;
+    std::uint64_t listening_ = 0;  // the connection generation LISTEN was issued on; 0: none
+};
+
+static_assert(settle::outbox_store<outbox_store>);
+
+// settle::inbox_store over a table keyed by (consumer, message_id), with an
+// index on applied_at for purge; times are BIGINT Unix microseconds, consumer
+// and message id TEXT. mark is one INSERT ... ON CONFLICT DO NOTHING: a
+// concurrent mark of the same pair waits for the first transaction, then
+// answers duplicate if it committed. purge skips records another transaction
+// holds locked.
+class inbox_store {
+public:
+    using transaction = postgres::transaction;
+
+    // Throws settle::error (errc::invalid_argument) for a name that is not a
+    // plain identifier of at most 55 bytes. Touches no table.
+    inbox_store(connection& c, std::string_view table_name)
+        : table_(c, table_name, "postgres::inbox_store"),
+          mark_("INSERT INTO " + table_.quoted +
+                " (consumer, message_id, applied_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"),
+          purge_("DELETE FROM " + table_.quoted + " r USING (SELECT consumer, message_id FROM " +
+                 table_.quoted +
+                 " WHERE applied_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED) d WHERE r.consumer = "
+                 "d.consumer AND r.message_id = d.message_id") {}
+
+    [[nodiscard]] transaction begin() { return transaction(*table_.conn); }
+
+    // CREATE TABLE / INDEX IF NOT EXISTS: safe to apply again.
+    [[nodiscard]] std::string ddl() const {
+        return "CREATE TABLE IF NOT EXISTS " + table_.quoted +
+               " (\n"
+               "    consumer   TEXT   NOT NULL,\n"
+               "    message_id TEXT   NOT NULL,\n"
+               "    applied_at BIGINT NOT NULL,\n"
+               "    PRIMARY KEY (consumer, message_id)\n"
+               ");\n"
+               "CREATE INDEX IF NOT EXISTS " +
+               detail::object_name(table_.plain, "_applied") + " ON " + table_.quoted +
+               " (applied_at);\n";
+    }
+
+    void create_tables(transaction& tx) const {
+        detail::create(tx.joined(table_.conn, "postgres::inbox_store::create_tables"), ddl(),
+                       "postgres::inbox_store::create_tables");
+    }
+
+    [[nodiscard]] inbox_mark mark(transaction& tx, std::string_view consumer,
+                                  std::string_view message_id, inbox_time now) {
+        constexpr const char* who = "postgres::inbox_store::mark";
+        const detail::result r =
+            detail::exec(tx.joined(table_.conn, who), who, mark_,
+                         {detail::text(consumer), detail::text(message_id), detail::micros(now)});
+        return r.affected() == 1 ? inbox_mark::first_time : inbox_mark::duplicate;
+    }
+
+    [[nodiscard]] std::size_t purge(transaction& tx, inbox_time applied_before, std::size_t limit) {
+        constexpr const char* who = "postgres::inbox_store::purge";
+        return static_cast<std::size_t>(
+            detail::exec(tx.joined(table_.conn, who), who, purge_,
+                         {detail::micros(applied_before), detail::limit(limit)})
+                .affected());
+    }
+
+private:
+    detail::table table_;
+    std::string mark_;
+    std::string purge_;
+};
+
+static_assert(settle::inbox_store<inbox_store>);
+
+}  // namespace postgres
+
+SETTLE_END_NAMESPACE
+
+#endif  // SETTLE_STORES_POSTGRES_HPP

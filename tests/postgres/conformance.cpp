@@ -1,0 +1,107 @@
+// The conformance suites of every store concept, run against the PostgreSQL
+// backend: each case on fresh tables of its own, dropped afterwards.
+#include <settle/testing/idempotency_store_suite.hpp>
+#include <settle/testing/inbox_store_suite.hpp>
+#include <settle/testing/lease_store_suite.hpp>
+#include <settle/testing/outbox_store_suite.hpp>
+#include <settle/testing/versioned_store_suite.hpp>
+
+#include "postgres/postgres_test.hpp"
+#include "settle_test.hpp"
+
+#include <settle/clock.hpp>
+#include <settle/stores/postgres.hpp>
+
+#include <string>
+
+namespace pg = settle::postgres;
+using postgres_test::conninfo;
+using postgres_test::create_tables;
+using postgres_test::scratch_table;
+
+namespace {
+
+struct versioned_fixture {
+    scratch_table table{"vs"};
+    pg::connection conn{conninfo()};
+    pg::versioned_table<std::string, std::string> store{conn, table.name()};
+
+    versioned_fixture() { create_tables(store); }
+    static std::string key(int i) { return "key-" + std::to_string(i); }
+    static std::string value(int i) { return "value-" + std::to_string(i); }
+};
+
+struct lease_fixture {
+    settle::manual_clock clock;
+    scratch_table lease_name{"lease"};
+    scratch_table fence_name{"fence"};
+    pg::connection conn{conninfo()};
+    pg::lease_table<std::string, settle::manual_clock::time_point> leases{conn, lease_name.name()};
+    pg::fence_table<std::string> fences{conn, fence_name.name()};
+
+    lease_fixture() {
+        create_tables(leases);
+        create_tables(fences);
+    }
+    static std::string key(int i) { return "job-" + std::to_string(i); }
+};
+
+struct idempotency_fixture {
+    scratch_table table{"idem"};
+    pg::connection conn{conninfo()};
+    pg::idempotency_table store{conn, table.name()};
+
+    idempotency_fixture() { create_tables(store); }
+};
+
+struct outbox_fixture {
+    scratch_table table{"outbox"};
+    pg::connection conn{conninfo()};
+    pg::outbox_store store{conn, table.name()};
+
+    outbox_fixture() { create_tables(store); }
+};
+
+struct inbox_fixture {
+    scratch_table table{"inbox"};
+    pg::connection conn{conninfo()};
+    pg::inbox_store store{conn, table.name()};
+
+    inbox_fixture() { create_tables(store); }
+};
+
+template <class Fixture, class Suite>
+void run_suite(const Suite& suite) {
+    for (const auto& c : suite) {
+        INFO(std::string(c.name));
+        Fixture fixture;
+        CHECK_NOTHROW(c.run(fixture));
+    }
+}
+
+}  // namespace
+
+TEST_CASE("postgres::versioned_table passes the versioned store conformance suite",
+          "[postgres][version]") {
+    run_suite<versioned_fixture>(settle::conformance::versioned_store_suite<versioned_fixture>);
+}
+
+TEST_CASE("postgres lease and fence tables pass the lease store conformance suite",
+          "[postgres][version]") {
+    run_suite<lease_fixture>(settle::conformance::lease_store_suite<lease_fixture>);
+}
+
+TEST_CASE("postgres::idempotency_table passes the idempotency store conformance suite",
+          "[postgres][idempotency]") {
+    run_suite<idempotency_fixture>(
+        settle::conformance::idempotency_store_suite<idempotency_fixture>);
+}
+
+TEST_CASE("postgres::outbox_store passes the outbox store conformance suite",
+          "[postgres][outbox]") {
+    run_suite<outbox_fixture>(settle::conformance::outbox_store_suite<outbox_fixture>);
+}
+
+TEST_CASE("postgres::inbox_store passes the inbox store conformance suite", "[postgres][outbox]") {
+    run_suite<inbox_fixture>(settle::conformance::inbox_store_suite<inbox_fixture>);
+}
