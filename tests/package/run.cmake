@@ -24,6 +24,9 @@ set(ENV{PKG_CONFIG_PATH} "${prefix}/share/pkgconfig")
 run("${PKG_CONFIG}" --cflags settle)
 string(STRIP "${output}" cflags)
 separate_arguments(cflags UNIX_COMMAND "${cflags}")
+run("${PKG_CONFIG}" --cflags --libs settle-sqlite settle-postgres)
+string(STRIP "${output}" sql_flags)
+separate_arguments(sql_flags UNIX_COMMAND "${sql_flags}")
 
 foreach(compiler IN ITEMS g++ clang++)
   find_program(cxx_${compiler} NAMES ${compiler} REQUIRED)
@@ -36,12 +39,18 @@ foreach(compiler IN ITEMS g++ clang++)
     run("${CMAKE_COMMAND}" --build "${build}")
     run("${build}/consumer")
     message(STATUS "${compiler} ${mode}: ${output}")
+    run("${build}/consumer_sql")
+    message(STATUS "${compiler} ${mode}: ${output}")
   endforeach()
 
   set(exe "${WORK_DIR}/${compiler}-pkg-config")
   run("${cxx}" -std=c++20 -Wall -Wextra -Wpedantic -Werror ${cflags} "${consumer}/main.cpp" -o
       "${exe}")
   run("${exe}")
+  message(STATUS "${compiler} pkg-config: ${output}")
+  run("${cxx}" -std=c++20 -Wall -Wextra -Wpedantic -Werror "${consumer}/main_sql.cpp" ${sql_flags}
+      -o "${exe}_sql")
+  run("${exe}_sql")
   message(STATUS "${compiler} pkg-config: ${output}")
 endforeach()
 
