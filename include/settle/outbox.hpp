@@ -209,6 +209,15 @@ concept outbox_store_has_mark_delivered = requires(S& s, typename S::transaction
     { s.mark_delivered(tx, id, owner, t) } -> std::same_as<outbox_write>;
 };
 
+// Optional: marks many records delivered in one call (one round trip to a
+// SQL server); the relay uses it when the store has it.
+template <class S>
+concept outbox_store_marks_delivered_together = requires(S& s, typename S::transaction& tx,
+                                                         std::span<const uuid> ids,
+                                                         std::string_view owner, outbox_time t) {
+    { s.mark_delivered(tx, ids, owner, t) } -> std::same_as<std::vector<outbox_write>>;
+};
+
 template <class S>
 concept outbox_store_has_reschedule = requires(S& s, typename S::transaction& tx, const uuid& id,
                                                std::string_view owner, outbox_time t,
@@ -335,6 +344,9 @@ constexpr bool check_outbox_store() {
 //       (whether its lease has ended does not matter: only a take-over fences
 //       a claim off), and returns outbox_write::stale otherwise, changing
 //       nothing. Each clears claim_owner and claim_expires_at.
+//   optionally, s.mark_delivered(tx, ids, owner, now) -> std::vector<outbox_write>
+//       the same for every id of a std::span<const uuid>, answering in their
+//       order; the relay then records a batch's deliveries in one call.
 //   s.requeue(tx, id, now) -> bool
 //       a dead letter becomes pending, due at `now`, attempts 0, finished_at
 //       cleared (last_error is kept); false, and no change, for any other record.
@@ -955,7 +967,15 @@ private:
         {
             transaction tx = store_->begin();
             const outbox_time now = this->now();
+            if constexpr (detail::outbox_store_marks_delivered_together<Store>) {
+                record_deliveries(tx, batch, verdicts, outcomes, now);
+            }
             for (std::size_t i = 0; i < batch.size(); ++i) {
+                if constexpr (detail::outbox_store_marks_delivered_together<Store>) {
+                    if (verdicts[i].kind == verdict_kind::delivered) {
+                        continue;  // recorded above
+                    }
+                }
                 outcomes[i] = record_one(tx, batch[i], verdicts[i], now);
             }
             tx.commit();
@@ -978,6 +998,35 @@ private:
             }
         }
         return result;
+    }
+
+    // Every delivered record of the batch in one call to the store.
+    void record_deliveries(transaction& tx, const std::vector<outbox_record>& batch,
+                           const std::vector<verdict>& verdicts, std::vector<recorded>& outcomes,
+                           outbox_time now) {
+        std::vector<uuid> ids;
+        std::vector<std::size_t> positions;
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+            if (verdicts[i].kind == verdict_kind::delivered) {
+                ids.push_back(batch[i].id);
+                positions.push_back(i);
+            }
+        }
+        if (ids.empty()) {
+            return;
+        }
+        const std::vector<outbox_write> writes =
+            store_->mark_delivered(tx, std::span<const uuid>(ids), options_.owner, now);
+        if (writes.size() != ids.size()) {
+            throw error(errc::backend_failure,
+                        "outbox_relay: the store answered " + std::to_string(writes.size()) +
+                            " outcomes for " + std::to_string(ids.size()) + " deliveries");
+        }
+        for (std::size_t j = 0; j < ids.size(); ++j) {
+            if (writes[j] == outbox_write::applied) {
+                outcomes[positions[j]].outcome = outbox_outcome::delivered;
+            }
+        }
     }
 
     // The store's answer first, then the event: the reason is read by the

@@ -104,6 +104,62 @@ TEST_CASE("run_once delivers due records and reports what it did", "[outbox]") {
     CHECK(publisher.attempts() == 3);
 }
 
+namespace {
+
+// A store that can mark many records delivered in one call, as the SQL
+// backends do, and counts those calls; `lose` drops answers from them.
+struct together_store : memory::outbox_store {
+    using memory::outbox_store::mark_delivered;
+    using memory::outbox_store::outbox_store;
+    std::vector<std::size_t> calls;
+    std::size_t lose = 0;
+
+    std::vector<settle::outbox_write> mark_delivered(transaction& tx,
+                                                     std::span<const settle::uuid> ids,
+                                                     std::string_view owner,
+                                                     settle::outbox_time now) {
+        calls.push_back(ids.size());
+        std::vector<settle::outbox_write> writes;
+        for (const settle::uuid& id : ids) {
+            writes.push_back(mark_delivered(tx, id, owner, now));
+        }
+        writes.resize(writes.size() - std::min(lose, writes.size()));
+        return writes;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("run_once records a batch's deliveries in one call when the store can", "[outbox]") {
+    rig b;
+    together_store store(b.db);
+    settle::outbox<together_store, settle::manual_clock> outbox(store, b.clock);
+    for (unsigned n = 1; n <= 4; ++n) {
+        auto tx = b.db.begin();
+        outbox.append(tx, settle::outbox_message{id_of(n), "topic", {}, settle::encode(n), {}});
+        tx.commit();
+    }
+    memory::publisher publisher([](const settle::outbox_record& record) {
+        return settle::decode<unsigned>(record.payload) == 2
+                   ? settle::publish_result::retryable("busy")
+                   : settle::publish_result::delivered();
+    });
+    settle::outbox_relay relay(store, publisher, ladder_1s_5s, b.clock,
+                               {.owner = "relay-1", .batch_size = 3});
+    CHECK(relay.run_once() ==
+          settle::outbox_run_result{.claimed = 3, .delivered = 2, .rescheduled = 1});
+    CHECK(store.calls == std::vector<std::size_t>{2});
+    {
+        auto tx = b.db.begin();
+        CHECK(store.find(tx, id_of(2))->status == settle::outbox_status::pending);
+        CHECK(store.find(tx, id_of(3))->status == settle::outbox_status::delivered);
+        tx.commit();
+    }
+
+    store.lose = 1;  // a store that answers for fewer records than it was given
+    CHECK_THROWS_AS(relay.run_once(), settle::error);
+}
+
 TEST_CASE("run_once takes at most a batch", "[outbox]") {
     rig b;
     memory::publisher publisher;

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -92,6 +93,24 @@ outbox_write outbox_delivered(S& s, unsigned n, std::string_view owner, outbox_t
     const outbox_write w = s.mark_delivered(tx, outbox_id(n), owner, now);
     tx.commit();
     return w;
+}
+
+// Marks ids delivered in one call if the store offers it (the relay then
+// uses it), else one at a time: the answers must be the same.
+template <class S>
+std::vector<outbox_write> outbox_delivered_together(S& s, const std::vector<uuid>& ids,
+                                                    std::string_view owner, outbox_time now) {
+    auto tx = s.begin();
+    std::vector<outbox_write> writes;
+    if constexpr (::settle::detail::outbox_store_marks_delivered_together<S>) {
+        writes = s.mark_delivered(tx, std::span<const uuid>(ids), owner, now);
+    } else {
+        for (const uuid& id : ids) {
+            writes.push_back(s.mark_delivered(tx, id, owner, now));
+        }
+    }
+    tx.commit();
+    return writes;
 }
 
 template <class S>
@@ -164,7 +183,7 @@ inline bool outbox_same_set(std::vector<uuid> a, std::vector<uuid> b) {
 
 // The cases, each with the promise it checks as its name.
 template <class Fixture>
-inline constexpr std::array<test_case<Fixture>, 26> outbox_store_suite{{
+inline constexpr std::array<test_case<Fixture>, 27> outbox_store_suite{{
     {"an appended record is pending and due at once",
      [](Fixture& f) {
          using namespace detail;
@@ -379,6 +398,32 @@ inline constexpr std::array<test_case<Fixture>, 26> outbox_store_suite{{
          SETTLE_EXPECT(
              outbox_claim(f.store, "relay-b", outbox_at(86400), outbox_at(86430)).empty());
          SETTLE_EXPECT(!outbox_requeue(f.store, 1, outbox_at(10)));
+     }},
+    {"delivering many records at once answers each as one at a time would",
+     [](Fixture& f) {
+         using namespace detail;
+         for (unsigned n = 1; n <= 4; ++n) {
+             outbox_append(f.store, n, outbox_t0());
+         }
+         (void)outbox_claim(f.store, "relay-a", outbox_t0(), outbox_at(30), 2);   // 1, 2
+         (void)outbox_claim(f.store, "relay-b", outbox_at(1), outbox_at(31), 1);  // 3
+         const auto writes = outbox_delivered_together(f.store, outbox_ids_of({1, 3, 4, 9, 2, 1}),
+                                                       "relay-a", outbox_at(5));
+         constexpr auto applied = outbox_write::applied;
+         constexpr auto stale = outbox_write::stale;
+         SETTLE_EXPECT(
+             (writes == std::vector<outbox_write>{applied, stale, stale, stale, applied, stale}),
+             "ids held by another owner, pending, unknown or repeated are stale");
+         for (const unsigned n : {1U, 2U}) {
+             const auto r = outbox_find(f.store, n);
+             SETTLE_EXPECT(r->status == outbox_status::delivered &&
+                           r->finished_at == outbox_at(5) && r->claim_owner.empty());
+         }
+         const auto other = outbox_find(f.store, 3);
+         SETTLE_EXPECT(other->status == outbox_status::in_flight &&
+                       other->claim_owner == "relay-b");
+         SETTLE_EXPECT(outbox_find(f.store, 4)->status == outbox_status::pending);
+         SETTLE_EXPECT(!outbox_find(f.store, 9).has_value(), "no record is made up");
      }},
     {"a rescheduled record is pending at the given time with the error",
      [](Fixture& f) {
