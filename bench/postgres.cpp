@@ -8,6 +8,8 @@
 //                         RETURNING) and one statement marking the batch
 //                         delivered, each in its own transaction: the least SQL
 //                         that does the relay's claim and completion
+//
+// Both sides prepare their statements once per connection, as the backend does.
 //   append                outbox append inside an open business transaction
 //   baseline/insert       a raw INSERT of the same row into a table of the same shape
 //   idempotency           claim, commit, complete, commit on a fresh key
@@ -59,8 +61,8 @@ std::string unique(const char* name) {
     return std::string(name) + "_" + std::to_string(::getpid()) + "_" + std::to_string(++count);
 }
 
-// Runs one statement with text parameters; returns the result's rows, each
-// as its columns' text. Throws on failure.
+// Runs one statement with text parameters (set-up and clean-up); returns the
+// result's rows, each as its columns' text. Throws on failure.
 std::vector<std::vector<std::string>> sql(PGconn* conn, const std::string& statement,
                                           const std::vector<std::string>& params = {}) {
     std::vector<const char*> values;
@@ -81,6 +83,44 @@ std::vector<std::vector<std::string>> sql(PGconn* conn, const std::string& state
         for (int c = 0; c < PQnfields(result); ++c) {
             rows[static_cast<std::size_t>(r)].emplace_back(
                 PQgetvalue(result, r, c), static_cast<std::size_t>(PQgetlength(result, r, c)));
+        }
+    }
+    PQclear(result);
+    return rows;
+}
+
+// Prepares `statement` as `name` on the connection: the hand-written side
+// plans each statement once, as the backend does.
+void prepare(PGconn* conn, const std::string& name, const std::string& statement) {
+    PGresult* result = PQprepare(conn, name.c_str(), statement.c_str(), 0, nullptr);
+    const bool ok = PQresultStatus(result) == PGRES_COMMAND_OK;
+    const std::string message = PQresultErrorMessage(result);
+    PQclear(result);
+    if (!ok) {
+        throw settle::error(settle::errc::backend_failure, statement + ": " + message);
+    }
+}
+
+// Runs the prepared statement `name` with text parameters; returns the rows.
+std::vector<std::vector<std::string>> run(PGconn* conn, const std::string& name,
+                                          const std::vector<std::string>& params) {
+    std::vector<const char*> values;
+    values.reserve(params.size());
+    for (const std::string& p : params) {
+        values.push_back(p.c_str());
+    }
+    PGresult* result = PQexecPrepared(conn, name.c_str(), static_cast<int>(values.size()),
+                                      values.data(), nullptr, nullptr, 0);
+    const auto status = PQresultStatus(result);
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+        const std::string message = PQresultErrorMessage(result);
+        PQclear(result);
+        throw settle::error(settle::errc::backend_failure, name + ": " + message);
+    }
+    std::vector<std::vector<std::string>> rows(static_cast<std::size_t>(PQntuples(result)));
+    for (int r = 0; r < PQntuples(result); ++r) {
+        for (int c = 0; c < PQnfields(result); ++c) {
+            rows[static_cast<std::size_t>(r)].emplace_back(PQgetvalue(result, r, c));
         }
     }
     PQclear(result);
@@ -122,14 +162,25 @@ void create_raw_outbox(PGconn* conn, const std::string& table) {
                         " (next_attempt_at, sequence) WHERE status = 0");
 }
 
-std::string raw_insert(const std::string& table) {
-    return "INSERT INTO " + table +
-           " (id, topic, ordering_key, payload, created_at, next_attempt_at) VALUES ($1, $2, $3, "
-           "$4, $5, $5)";
+// The parameter types of the prepared raw insert: bytea, text, text, bytea, bigint.
+constexpr std::array<Oid, 5> raw_insert_types{17, 25, 25, 17, 20};
+
+// Prepares "raw_insert": one outbox-shaped row into `table`.
+void prepare_raw_insert(PGconn* conn, const std::string& table) {
+    const std::string statement =
+        "INSERT INTO " + table +
+        " (id, topic, ordering_key, payload, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, "
+        "$5, $5)";
+    PGresult* result = PQprepare(conn, "raw_insert", statement.c_str(), 5, raw_insert_types.data());
+    const bool ok = PQresultStatus(result) == PGRES_COMMAND_OK;
+    PQclear(result);
+    if (!ok) {
+        throw settle::error(settle::errc::backend_failure, "preparing the raw insert failed");
+    }
 }
 
-// Binary parameters for raw_insert, as the backend sends its own.
-void insert_raw(PGconn* conn, const std::string& statement, const settle::outbox_message& m) {
+// Runs "raw_insert" with binary parameters, as the backend sends its own.
+void insert_raw(PGconn* conn, const settle::outbox_message& m) {
     const std::int64_t at = now_micros();
     std::array<std::byte, 8> time{};
     for (std::size_t i = 0; i < 8; ++i) {
@@ -142,10 +193,9 @@ void insert_raw(PGconn* conn, const std::string& statement, const settle::outbox
     const std::array<int, 5> lengths{16, static_cast<int>(m.topic.size()),
                                      static_cast<int>(m.ordering_key.size()),
                                      static_cast<int>(m.payload.size()), 8};
-    const std::array<Oid, 5> types{17, 25, 25, 17, 20};
     const std::array<int, 5> formats{1, 1, 1, 1, 1};
-    PGresult* result = PQexecParams(conn, statement.c_str(), 5, types.data(), values.data(),
-                                    lengths.data(), formats.data(), 1);
+    PGresult* result =
+        PQexecPrepared(conn, "raw_insert", 5, values.data(), lengths.data(), formats.data(), 1);
     const bool ok = PQresultStatus(result) == PGRES_COMMAND_OK;
     PQclear(result);
     if (!ok) {
@@ -211,7 +261,7 @@ void baseline_relay(benchmark::State& state) {
         create_raw_outbox(tx.native(), table);
         tx.commit();
     }
-    const std::string insert = raw_insert(table);
+    prepare_raw_insert(conn.native(), table);
     const std::string claim =
         "WITH due AS (SELECT sequence FROM " + table +
         " WHERE status = 0 AND next_attempt_at <= $1 ORDER BY next_attempt_at, sequence LIMIT $2 "
@@ -223,6 +273,8 @@ void baseline_relay(benchmark::State& state) {
     const std::string deliver = "UPDATE " + table +
                                 " SET status = 2, claim_owner = '', claim_expires_at = 0 WHERE "
                                 "sequence = ANY($1::bigint[]) AND claim_owner = $2";
+    prepare(conn.native(), "claim", claim);
+    prepare(conn.native(), "deliver", deliver);
     std::uint64_t next = 0;
     std::size_t pending = 0;
     std::size_t delivered = 0;
@@ -232,7 +284,7 @@ void baseline_relay(benchmark::State& state) {
             postgres::transaction tx(conn);
             (void)sql(tx.native(), "DELETE FROM " + table + " WHERE status = 2");
             for (std::size_t i = 0; i < fill_size; ++i) {
-                insert_raw(tx.native(), insert, message_of(++next));
+                insert_raw(tx.native(), message_of(++next));
             }
             tx.commit();
             pending += fill_size;
@@ -242,7 +294,7 @@ void baseline_relay(benchmark::State& state) {
         {
             postgres::transaction tx(conn);
             const std::int64_t now = now_micros();
-            claimed = sql(tx.native(), claim,
+            claimed = run(tx.native(), "claim",
                           {std::to_string(now), std::to_string(batch), "bench",
                            std::to_string(now + 30'000'000)});
             tx.commit();
@@ -255,7 +307,7 @@ void baseline_relay(benchmark::State& state) {
         sequences += "}";
         {
             postgres::transaction tx(conn);
-            (void)sql(tx.native(), deliver, {sequences, "bench"});
+            (void)run(tx.native(), "deliver", {sequences, "bench"});
             tx.commit();
         }
         pending -= claimed.size();
@@ -306,11 +358,11 @@ void baseline_insert(benchmark::State& state) {
         create_raw_outbox(tx.native(), table);
         tx.commit();
     }
-    const std::string insert = raw_insert(table);
+    prepare_raw_insert(conn.native(), table);
     std::uint64_t next = 0;
     std::optional<postgres::transaction> tx(std::in_place, conn);
     for (auto _ : state) {
-        insert_raw(tx->native(), insert, message_of(++next));
+        insert_raw(tx->native(), message_of(++next));
         if (next % statements_per_transaction == 0) {
             state.PauseTiming();
             tx->commit();
@@ -386,6 +438,8 @@ void baseline_idempotency(benchmark::State& state) {
         "UPDATE " + table +
         " SET state = 1, body = $5, status = $6, expires_at = $7 WHERE tenant = $1 AND operation "
         "= $2 AND key = $3 AND token = $4 AND state = 0";
+    prepare(conn.native(), "claim", claim);
+    prepare(conn.native(), "complete", complete);
     const std::string fingerprint = "\\x" + std::string(64, 'a');
     const std::string body = "\\x" + std::string(128, '2');
     std::uint64_t next = 0;
@@ -395,7 +449,7 @@ void baseline_idempotency(benchmark::State& state) {
         std::string token;
         {
             postgres::transaction tx(conn);
-            token = sql(tx.native(), claim,
+            token = run(tx.native(), "claim",
                         {"tenant", "orders.create", key, fingerprint, std::to_string(now),
                          std::to_string(now + 30'000'000)})
                         .at(0)
@@ -404,7 +458,7 @@ void baseline_idempotency(benchmark::State& state) {
         }
         {
             postgres::transaction tx(conn);
-            (void)sql(tx.native(), complete,
+            (void)run(tx.native(), "complete",
                       {"tenant", "orders.create", key, token, body, "201",
                        std::to_string(now + 86'400'000'000)});
             tx.commit();

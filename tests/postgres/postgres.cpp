@@ -327,6 +327,97 @@ TEST_CASE("misuse of transactions is refused with invalid_argument", "[postgres]
     moved.commit();
 }
 
+TEST_CASE("a transaction ended on native() refuses further writes", "[postgres]") {
+    scratch_table name("vs");
+    pg::connection conn(conninfo());
+    pg::versioned_table<std::string, std::string> store(conn, name.name());
+    create_tables(store);
+
+    auto tx = store.begin();
+    run(tx.native(), "COMMIT");
+    const auto [code, message] = thrown([&] { (void)store.insert(tx, "k", "v"); });
+    CHECK(code == settle::errc::invalid_argument);
+    CHECK(contains(message, "ended by a COMMIT or ROLLBACK run on native()"));
+    CHECK(thrown([&] { tx.commit(); }).first == settle::errc::invalid_argument);
+    tx.rollback();
+    CHECK(count_of(conn.native(), "SELECT count(*) FROM \"" + name.name() + "\"") == 0);
+
+    run(conn.native(), "BEGIN");  // the user's own transaction, begun on the handle
+    CHECK(thrown([&] { (void)store.begin(); }).first == settle::errc::invalid_argument);
+    run(conn.native(), "ROLLBACK");
+    auto again = store.begin();
+    CHECK(store.insert(again, "k", "v").outcome() == settle::write_outcome::applied);
+    again.commit();
+}
+
+TEST_CASE("an insert's stamp exceeds every stamp its key had, even racing an erase",
+          "[postgres][concurrency]") {
+    scratch_table name("vs");
+    pg::connection slow_conn(conninfo());
+    pg::connection fast_conn(conninfo());
+    pg::versioned_table<std::string, std::string> slow(slow_conn, name.name());
+    pg::versioned_table<std::string, std::string> fast(fast_conn, name.name());
+    create_tables(slow);
+    // Holds the first insert of this session up after it is issued and before
+    // its row exists: the window in which a stamp drawn too early goes stale.
+    const std::string function = name.name() + "_slow";
+    run(slow_conn.native(),
+        "CREATE FUNCTION \"" + function +
+            "\"() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF "
+            "current_setting('settle_test.slow', true) = 'on' THEN PERFORM pg_sleep(0.5); END IF; "
+            "RETURN NEW; END $$");
+    run(slow_conn.native(), "CREATE TRIGGER slow BEFORE INSERT ON \"" + name.name() +
+                                "\" FOR EACH ROW EXECUTE FUNCTION \"" + function + "\"()");
+    run(slow_conn.native(), "SET settle_test.slow = 'on'");
+
+    settle::version_stamp late{0};
+    std::thread writer([&] {
+        auto tx = slow.begin();
+        late = slow.insert(tx, "k", "late").stamp();
+        tx.commit();
+    });
+    std::this_thread::sleep_for(150ms);
+    settle::version_stamp early{0};
+    {
+        auto tx = fast.begin();
+        early = fast.insert(tx, "k", "early").stamp();
+        tx.commit();
+    }
+    {
+        auto tx = fast.begin();
+        CHECK(fast.erase(tx, "k", early).outcome() == settle::write_outcome::applied);
+        tx.commit();
+    }
+    writer.join();
+    CHECK(late > early);
+    run(slow_conn.native(), "DROP FUNCTION \"" + function + "\"() CASCADE");
+}
+
+TEST_CASE("a failure reason of any bytes is kept as it is", "[postgres][outbox]") {
+    scratch_table name("ob");
+    pg::connection conn(conninfo());
+    pg::outbox_store store(conn, name.name());
+    create_tables(store);
+    {
+        auto tx = store.begin();
+        (void)store.append(tx, message_of(1), t0);
+        (void)store.append(tx, message_of(2), t0);
+        tx.commit();
+    }
+    auto tx = store.begin();
+    REQUIRE(store.claim(tx, "relay", t0, t0 + 30s, 10).size() == 2);
+    constexpr char raw[] = "not UTF-8: \xff\xfe, a NUL: \0, the end";
+    const std::string reason(raw, sizeof raw - 1);
+    CHECK(store.reschedule(tx, id_of(1), "relay", t0 + 1s, reason) ==
+          settle::outbox_write::applied);
+    CHECK(store.dead_letter(tx, id_of(2), "relay", reason, t0) == settle::outbox_write::applied);
+    tx.commit();
+    auto read = store.begin();
+    CHECK(store.find(read, id_of(1))->last_error == reason);
+    CHECK(store.find(read, id_of(2))->last_error == reason);
+    read.commit();
+}
+
 TEST_CASE("a connection that cannot be made is unavailable", "[postgres]") {
     CHECK(thrown([] {
               pg::connection c("host=/nonexistent/settle dbname=none connect_timeout=1");

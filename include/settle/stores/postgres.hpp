@@ -40,6 +40,7 @@
 #include <string_view>
 #include <tuple>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -64,6 +65,7 @@ inline constexpr Oid int8_oid = 20;
 inline constexpr Oid int4_oid = 23;
 inline constexpr Oid text_oid = 25;
 inline constexpr Oid uuid_oid = 2950;
+inline constexpr Oid uuid_array_oid = 2951;
 
 // One bound parameter in PostgreSQL's binary format.
 struct param {
@@ -96,12 +98,34 @@ struct param {
     return {text_oid, std::string(value)};
 }
 
+// Text kept byte for byte in a BYTEA column: no encoding check can refuse it.
+[[nodiscard]] inline param text_bytes(std::string_view value) {
+    return {bytea_oid, std::string(value)};
+}
+
 [[nodiscard]] inline param bytea(std::span<const std::byte> value) {
     return {bytea_oid, std::string(reinterpret_cast<const char*>(value.data()), value.size())};
 }
 
 [[nodiscard]] inline param uuid_param(const uuid& id) {
     return {uuid_oid, bytea(id.bytes()).value};
+}
+
+// ids as a uuid[] in the binary array format: dimensions, no nulls, the
+// element type, one dimension of ids.size() from 1, then each element's
+// length and bytes.
+[[nodiscard]] inline param uuid_array(std::span<const uuid> ids, std::string_view what) {
+    if (ids.size() > static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max())) {
+        throw settle::error(errc::invalid_argument, std::string(what) + ": too many ids");
+    }
+    std::string out = big_endian(1, 4) + big_endian(0, 4) + big_endian(uuid_oid, 4) +
+                      big_endian(ids.size(), 4) + big_endian(1, 4);
+    out.reserve(out.size() + ids.size() * 20);
+    for (const uuid& id : ids) {
+        out += big_endian(16, 4);
+        out += uuid_param(id).value;
+    }
+    return {uuid_array_oid, std::move(out)};
 }
 
 // A stored count or time as the BIGINT it is bound as; counts beyond it are
@@ -243,25 +267,62 @@ private:
     return out;
 }
 
-// Runs one statement with bound parameters; binary results.
-[[nodiscard]] inline result exec(PGconn* conn, std::string_view what, const std::string& sql,
-                                 std::initializer_list<param> params) {
+// Parameters laid out as libpq takes them, all in binary format.
+struct bound {
+    bound(std::string_view what, std::initializer_list<param> params)
+        : count(static_cast<int>(params.size())), formats(params.size(), 1) {
+        for (const param& p : params) {
+            if (p.value.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
+                throw settle::error(errc::invalid_argument,
+                                    std::string(what) + ": a value is larger than 2 GiB");
+            }
+            types.push_back(p.type);
+            values.push_back(p.null ? nullptr : p.value.data());
+            lengths.push_back(static_cast<int>(p.value.size()));
+        }
+    }
+
+    int count;
     std::vector<Oid> types;
     std::vector<const char*> values;
     std::vector<int> lengths;
-    const std::vector<int> formats(params.size(), 1);
-    for (const param& p : params) {
-        if (p.value.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
-            throw settle::error(errc::invalid_argument,
-                                std::string(what) + ": a value is larger than 2 GiB");
-        }
-        types.push_back(p.type);
-        values.push_back(p.null ? nullptr : p.value.data());
-        lengths.push_back(static_cast<int>(p.value.size()));
-    }
+    std::vector<int> formats;
+};
+
+// Runs one statement with bound parameters; binary results.
+[[nodiscard]] inline result exec(PGconn* conn, std::string_view what, const std::string& sql,
+                                 std::initializer_list<param> params) {
+    const bound b(what, params);
     return checked(conn, what,
-                   PQexecParams(conn, sql.c_str(), static_cast<int>(params.size()), types.data(),
-                                values.data(), lengths.data(), formats.data(), 1));
+                   PQexecParams(conn, sql.c_str(), b.count, b.types.data(), b.values.data(),
+                                b.lengths.data(), b.formats.data(), 1));
+}
+
+// The statements prepared on one server session, by their SQL text: a store's
+// statements are parsed and planned once per session, then only executed.
+using prepared_statements = std::unordered_map<std::string, std::string>;
+
+// An open transaction's session: the handle and what is prepared on it.
+struct session {
+    PGconn* conn;
+    prepared_statements* prepared;
+};
+
+// Runs one of a store's statements, preparing it (as "settle_<n>") on the
+// session's first use of it; binary results.
+[[nodiscard]] inline result exec(const session& s, std::string_view what, const std::string& sql,
+                                 std::initializer_list<param> params) {
+    const bound b(what, params);
+    auto found = s.prepared->find(sql);
+    if (found == s.prepared->end()) {
+        std::string name = "settle_" + std::to_string(s.prepared->size() + 1);
+        (void)checked(s.conn, what,
+                      PQprepare(s.conn, name.c_str(), sql.c_str(), b.count, b.types.data()));
+        found = s.prepared->emplace(sql, std::move(name)).first;
+    }
+    return checked(s.conn, what,
+                   PQexecPrepared(s.conn, found->second.c_str(), b.count, b.values.data(),
+                                  b.lengths.data(), b.formats.data(), 1));
 }
 
 // Runs statements without parameters, several separated by ';' (a schema).
@@ -317,6 +378,7 @@ private:
         }
         PQfinish(conn_);
         conn_ = fresh;
+        prepared_.clear();
         ++generation_;
     }
 
@@ -329,6 +391,7 @@ private:
 
     factory make_;
     PGconn* conn_ = nullptr;
+    detail::prepared_statements prepared_;  // on conn_, which a reconnect replaces
     std::uint64_t generation_ = 0;  // counts connects: session state (LISTEN) is per generation
     bool busy_ = false;             // a settle transaction is open
 };
@@ -357,6 +420,12 @@ public:
                                 "connection");
         }
         c.reconnect_if_lost();
+        if (const auto status = PQtransactionStatus(c.conn_);
+            status == PQTRANS_INTRANS || status == PQTRANS_INERROR) {
+            throw settle::error(errc::invalid_argument,
+                                "postgres::transaction: the connection is inside a transaction "
+                                "begun on native()");
+        }
         try {
             (void)detail::exec(c.conn_, "postgres::transaction: BEGIN", "BEGIN", {});
         } catch (const settle::error& e) {
@@ -378,7 +447,7 @@ public:
     // backend_failure if the server refused, or rolled back because a
     // statement in the transaction had failed; invalid_argument if it ended.
     void commit() {
-        PGconn* conn = joined(nullptr, "postgres::transaction::commit");
+        PGconn* conn = joined(nullptr, "postgres::transaction::commit").conn;
         conn_->busy_ = false;
         conn_ = nullptr;
         const detail::result done =
@@ -416,8 +485,8 @@ private:
     friend class outbox_store;
     friend class inbox_store;
 
-    // The handle, if this transaction is open and on `owner` (any, if null).
-    [[nodiscard]] PGconn* joined(const connection* owner, const char* who) const {
+    // The session, if this transaction is open and on `owner` (any, if null).
+    [[nodiscard]] detail::session joined(const connection* owner, const char* who) const {
         if (conn_ == nullptr) {
             throw settle::error(errc::invalid_argument,
                                 std::string(who) + ": the transaction has ended");
@@ -426,7 +495,13 @@ private:
             throw settle::error(errc::invalid_argument,
                                 std::string(who) + ": the transaction is on another connection");
         }
-        return conn_->conn_;
+        if (PQtransactionStatus(conn_->conn_) == PQTRANS_IDLE) {
+            throw settle::error(errc::invalid_argument,
+                                std::string(who) +
+                                    ": the transaction was ended by a COMMIT or ROLLBACK run on "
+                                    "native(); a write now would commit on its own");
+        }
+        return {conn_->conn_, &conn_->prepared_};
     }
 
     connection* conn_;
@@ -445,9 +520,9 @@ struct table {
 };
 
 // Applies a store's DDL in tx, without the server's "already exists" notices.
-inline void create(PGconn* conn, const std::string& ddl, const char* who) {
-    (void)exec(conn, who, "SET LOCAL client_min_messages = warning", {});
-    exec_script(conn, who, ddl);
+inline void create(const session& conn, const std::string& ddl, const char* who) {
+    (void)exec(conn.conn, who, "SET LOCAL client_min_messages = warning", {});
+    exec_script(conn.conn, who, ddl);
 }
 
 }  // namespace detail
@@ -484,8 +559,10 @@ public:
           sequence_(detail::object_name(table_name, "_stamp")),
           select_("SELECT value, stamp FROM " + table_.quoted + " WHERE key = $1"),
           insert_("INSERT INTO " + table_.quoted +
-                  " (key, value, stamp) VALUES ($1, $2, nextval('" + sequence_ +
-                  "')) ON CONFLICT (key) DO NOTHING RETURNING stamp"),
+                  " (key, value, stamp) VALUES ($1, $2, 0) ON CONFLICT (key) DO NOTHING RETURNING "
+                  "stamp"),
+          stamp_("UPDATE " + table_.quoted + " SET stamp = nextval('" + sequence_ +
+                 "') WHERE key = $1 RETURNING stamp"),
           update_("UPDATE " + table_.quoted + " SET value = $3, stamp = nextval('" + sequence_ +
                   "') WHERE key = $1 AND stamp = $2 RETURNING stamp"),
           delete_("DELETE FROM " + table_.quoted +
@@ -519,13 +596,16 @@ public:
     // Writes the row only if the key is absent.
     [[nodiscard]] write_result<T> insert(transaction& tx, const Key& key, T value) {
         constexpr const char* who = "postgres::versioned_table::insert";
-        PGconn* conn = tx.joined(table_.conn, who);
+        const detail::session conn = tx.joined(table_.conn, who);
         const bytes k = settle::encode(key);
         const bytes v = settle::encode(value);
         for (int passes = 0;; ++passes) {
-            const detail::result r =
-                detail::exec(conn, who, insert_, {detail::bytea(k), detail::bytea(v)});
-            if (r.rows() == 1) {
+            if (detail::exec(conn, who, insert_, {detail::bytea(k), detail::bytea(v)}).rows() ==
+                1) {
+                // The key is ours until tx ends; only now draw its stamp, so that
+                // it exceeds every stamp the key had before. Drawn before the
+                // insert, it could lose to a newer, since-erased row of the key.
+                const detail::result r = detail::exec(conn, who, stamp_, {detail::bytea(k)});
                 return write_result<T>::applied(stamp_of(r.int8(0, 0)));
             }
             if (auto found = current(conn, k, who)) {
@@ -539,7 +619,7 @@ public:
     [[nodiscard]] write_result<T> compare_and_set(transaction& tx, const Key& key,
                                                   version_stamp expected, T value) {
         constexpr const char* who = "postgres::versioned_table::compare_and_set";
-        PGconn* conn = tx.joined(table_.conn, who);
+        const detail::session conn = tx.joined(table_.conn, who);
         const bytes k = settle::encode(key);
         const detail::result r =
             detail::exec(conn, who, update_,
@@ -554,7 +634,7 @@ public:
     // Removes the row only if its stamp equals `expected`.
     [[nodiscard]] write_result<T> erase(transaction& tx, const Key& key, version_stamp expected) {
         constexpr const char* who = "postgres::versioned_table::erase";
-        PGconn* conn = tx.joined(table_.conn, who);
+        const detail::session conn = tx.joined(table_.conn, who);
         const bytes k = settle::encode(key);
         const detail::result r = detail::exec(
             conn, who, delete_, {detail::bytea(k), detail::unsigned8(expected.value())});
@@ -569,7 +649,7 @@ private:
         return version_stamp(static_cast<version_stamp::rep>(stored));
     }
 
-    [[nodiscard]] std::optional<versioned<T>> current(PGconn* conn, const bytes& key,
+    [[nodiscard]] std::optional<versioned<T>> current(const detail::session& conn, const bytes& key,
                                                       const char* who) const {
         const detail::result r = detail::exec(conn, who, select_, {detail::bytea(key)});
         if (r.rows() == 0) {
@@ -578,7 +658,7 @@ private:
         return versioned<T>{settle::decode<T>(r.raw(0, 0)), stamp_of(r.int8(0, 1))};
     }
 
-    [[nodiscard]] write_result<T> not_applied(PGconn* conn, const bytes& key,
+    [[nodiscard]] write_result<T> not_applied(const detail::session& conn, const bytes& key,
                                               const char* who) const {
         auto found = current(conn, key, who);
         if (!found) {
@@ -591,6 +671,7 @@ private:
     std::string sequence_;
     std::string select_;
     std::string insert_;
+    std::string stamp_;
     std::string update_;
     std::string delete_;
 };
@@ -689,7 +770,7 @@ public:
                                                 const sha256_digest& fingerprint, time_point now,
                                                 time_point lease_end) {
         constexpr const char* who = "postgres::idempotency_table::claim";
-        PGconn* conn = tx.joined(table_.conn, who);
+        const detail::session conn = tx.joined(table_.conn, who);
         (void)detail::exec(conn, who, "SELECT pg_advisory_xact_lock($1)",
                            {detail::int8(detail::lock_key(
                                {table_.plain, scope.tenant, scope.operation, key.value()}))});
@@ -765,7 +846,7 @@ private:
         return time_point(time_point::duration(static_cast<time_point::rep>(stored)));
     }
 
-    [[nodiscard]] std::optional<idempotency_record> find(PGconn* conn,
+    [[nodiscard]] std::optional<idempotency_record> find(const detail::session& conn,
                                                          const idempotency_scope& scope,
                                                          const idempotency_key& key,
                                                          const char* who) const {
@@ -880,8 +961,10 @@ namespace detail {
 // UUID primary key, sequence an identity column, times BIGINT Unix
 // microseconds, payload and headers BYTEA, and partial indexes for claims
 // (next_attempt_at, sequence), ordering keys (ordering_key, sequence) and
-// purge (finished_at). Topic, ordering key, errors and owners are TEXT: valid
-// in the database's encoding, or the server refuses them.
+// purge (finished_at). Topic, ordering key and owners are TEXT: valid in the
+// database's encoding, or the server refuses them. last_error is BYTEA: a
+// failure's reason comes from a publisher or an exception and is kept byte
+// for byte, since refusing it would lose the whole batch's outcomes.
 //
 // Every operation is one statement at READ COMMITTED, except append with an
 // ordering key, which first takes a transaction-level advisory lock on (table,
@@ -917,6 +1000,10 @@ public:
                  "claim_owner = $3, claim_expires_at = $4 FROM due WHERE r.id = due.id RETURNING " +
                  columns("r.")),
           delivered_(outcome("status = 'delivered', finished_at = $3")),
+          delivered_together_("UPDATE " + table_.quoted +
+                              " SET status = 'delivered', finished_at = $3, claim_owner = '', "
+                              "claim_expires_at = 0 WHERE id = ANY($1) AND status = 'in_flight' "
+                              "AND claim_owner = $2 RETURNING id"),
           reschedule_(outcome("status = 'pending', next_attempt_at = $3, last_error = $4")),
           dead_(outcome("status = 'dead', last_error = $3, finished_at = $4")),
           release_(outcome("status = 'pending', attempts = GREATEST(attempts - 1, 0)")),
@@ -954,7 +1041,7 @@ public:
                "    next_attempt_at  BIGINT  NOT NULL,\n"
                "    status           TEXT    NOT NULL\n"
                "        CHECK (status IN ('pending', 'in_flight', 'delivered', 'dead')),\n"
-               "    last_error       TEXT    NOT NULL DEFAULT '',\n"
+               "    last_error       BYTEA   NOT NULL DEFAULT '',\n"
                "    claim_owner      TEXT    NOT NULL DEFAULT '',\n"
                "    claim_expires_at BIGINT  NOT NULL DEFAULT 0,\n"
                "    finished_at      BIGINT  NOT NULL DEFAULT 0\n"
@@ -982,7 +1069,7 @@ public:
     // stored (the transaction stays usable).
     std::uint64_t append(transaction& tx, outbox_message message, outbox_time now) {
         constexpr const char* who = "postgres::outbox_store::append";
-        PGconn* conn = tx.joined(table_.conn, who);
+        const detail::session conn = tx.joined(table_.conn, who);
         if (message.id == uuid{}) {
             throw settle::error(errc::invalid_argument, std::string(who) + ": the id is nil");
         }
@@ -1008,7 +1095,7 @@ public:
                                                    outbox_time now, outbox_time lease_until,
                                                    std::size_t limit) {
         constexpr const char* who = "postgres::outbox_store::claim";
-        PGconn* conn = tx.joined(table_.conn, who);
+        const detail::session conn = tx.joined(table_.conn, who);
         if (owner.empty()) {
             throw settle::error(errc::invalid_argument, std::string(who) + ": the owner is empty");
         }
@@ -1030,17 +1117,48 @@ public:
                      {detail::uuid_param(id), detail::text(owner), detail::micros(now)});
     }
 
+    // mark_delivered for each of `ids` in one statement; the answers in their
+    // order (an id given twice is applied once, then stale).
+    [[nodiscard]] std::vector<outbox_write> mark_delivered(transaction& tx,
+                                                           std::span<const uuid> ids,
+                                                           std::string_view owner,
+                                                           outbox_time now) {
+        constexpr const char* who = "postgres::outbox_store::mark_delivered";
+        const detail::result r =
+            detail::exec(tx.joined(table_.conn, who), who, delivered_together_,
+                         {detail::uuid_array(ids, who), detail::text(owner), detail::micros(now)});
+        std::vector<uuid> applied;
+        applied.reserve(static_cast<std::size_t>(r.rows()));
+        for (int i = 0; i < r.rows(); ++i) {
+            applied.push_back(r.uuid_at(i, 0));
+        }
+        std::sort(applied.begin(), applied.end());
+        std::vector<bool> answered(applied.size());
+        std::vector<outbox_write> out;
+        out.reserve(ids.size());
+        for (const uuid& id : ids) {
+            const auto found = std::lower_bound(applied.begin(), applied.end(), id);
+            const auto at = static_cast<std::size_t>(found - applied.begin());
+            const bool first = found != applied.end() && *found == id && !answered[at];
+            if (first) {
+                answered[at] = true;
+            }
+            out.push_back(first ? outbox_write::applied : outbox_write::stale);
+        }
+        return out;
+    }
+
     [[nodiscard]] outbox_write reschedule(transaction& tx, const uuid& id, std::string_view owner,
                                           outbox_time next_attempt_at, std::string_view reason) {
         return write(tx, reschedule_, "postgres::outbox_store::reschedule",
                      {detail::uuid_param(id), detail::text(owner), detail::micros(next_attempt_at),
-                      detail::text(reason)});
+                      detail::text_bytes(reason)});
     }
 
     [[nodiscard]] outbox_write dead_letter(transaction& tx, const uuid& id, std::string_view owner,
                                            std::string_view reason, outbox_time now) {
         return write(tx, dead_, "postgres::outbox_store::dead_letter",
-                     {detail::uuid_param(id), detail::text(owner), detail::text(reason),
+                     {detail::uuid_param(id), detail::text(owner), detail::text_bytes(reason),
                       detail::micros(now)});
     }
 
@@ -1214,6 +1332,7 @@ private:
     std::string append_;
     std::string claim_;
     std::string delivered_;
+    std::string delivered_together_;
     std::string reschedule_;
     std::string dead_;
     std::string release_;
