@@ -419,6 +419,120 @@ TEST_CASE("sqlite: errors map to settle::errc", "[sqlite]") {
     }
 }
 
+TEST_CASE("sqlite: a transaction that ended behind its object never acts on a newer one",
+          "[sqlite]") {
+    settle_test::temp_database file;
+    sqlite::connection conn(file.path());
+    sqlite::inbox_store inbox(conn, "inbox");
+    create(inbox);
+    exec(conn.native(), "CREATE TABLE t (id INTEGER PRIMARY KEY)");
+    const auto invalid = [](auto op) {
+        try {
+            op();
+        } catch (const settle::error& e) {
+            INFO(e.what());
+            return code_of(e) == settle::errc::invalid_argument;
+        }
+        return false;
+    };
+    const auto marks = [&] { return scalar(conn.native(), "SELECT count(*) FROM inbox"); };
+
+    // The last ends it the way SQLite does by itself: an OR ROLLBACK conflict.
+    for (const char* end : {"ROLLBACK", "COMMIT", "INSERT OR ROLLBACK INTO t VALUES (1), (1)"}) {
+        for (const std::string how : {"rollback", "commit", "destruction"}) {
+            INFO(end << ", then " << how);
+            exec(conn.native(), "DELETE FROM inbox");
+            std::optional<sqlite::transaction> stale(inbox.begin());
+            (void)sqlite3_exec(stale->native(), end, nullptr, nullptr, nullptr);
+            REQUIRE(sqlite3_get_autocommit(conn.native()) != 0);
+
+            // Refused while the stale object is open, so it cannot act on a newer one.
+            CHECK(invalid([&] { sqlite::transaction newer(conn); }));
+            CHECK(invalid([&] { (void)inbox.mark(*stale, "c", "stale", at(0)); }));
+            sqlite::transaction moved(std::move(*stale));
+            CHECK(invalid([&] { sqlite::transaction newer(conn); }));
+            if (how == "rollback") {
+                moved.rollback();
+            } else if (how == "commit") {
+                CHECK(invalid([&] { moved.commit(); }));
+            } else {
+                sqlite::transaction gone(std::move(moved));
+            }
+            CHECK(!moved.open());
+
+            auto newer = inbox.begin();
+            CHECK(inbox.mark(newer, "c", "newer", at(0)) == settle::inbox_mark::first_time);
+            moved.rollback();  // ended: touches nothing
+            stale.reset();
+            CHECK(invalid([&] { (void)inbox.mark(moved, "c", "stale", at(0)); }));
+            CHECK(invalid([&] { moved.commit(); }));
+            REQUIRE(newer.open());
+            newer.commit();
+            CHECK(marks() == 1);
+        }
+    }
+}
+
+TEST_CASE("sqlite: a duplicate outbox id is invalid_argument with extended result codes on",
+          "[sqlite]") {
+    settle_test::temp_database file;
+    sqlite3* handle = nullptr;
+    REQUIRE(sqlite3_open(file.path().c_str(), &handle) == SQLITE_OK);
+    REQUIRE(sqlite3_extended_result_codes(handle, 1) == SQLITE_OK);
+    sqlite::connection conn(handle);
+    sqlite::outbox_store outbox(conn, "outbox");
+    create(outbox);
+    auto tx = outbox.begin();
+    (void)outbox.append(tx, message_of(1), at(0));
+    try {
+        (void)outbox.append(tx, message_of(1), at(1));
+        FAIL("no error");
+    } catch (const settle::error& e) {
+        INFO(e.what());
+        CHECK(code_of(e) == settle::errc::invalid_argument);
+    }
+    CHECK(tx.open());
+    tx.commit();
+    CHECK(scalar(conn.native(), "SELECT count(*) FROM outbox") == 1);
+}
+
+TEST_CASE("sqlite: a claim takes over an expired idempotency record that does not decode",
+          "[sqlite]") {
+    settle_test::temp_database file;
+    sqlite::connection conn(file.path());
+    sqlite::idempotency_table keys(conn, "keys");
+    create(keys);
+    const auto scope = settle::idempotency_scope{"", "op"};
+    const auto key = settle::idempotency_key::parse("k").value();
+    const auto request = settle::sha256::hash("r");
+    const settle::idempotency_record::time_point t0{};
+    std::uint64_t first_token = 0;
+    {
+        auto tx = keys.begin();
+        const auto first = keys.claim(tx, scope, key, request, t0, t0 + 1h);
+        REQUIRE(first.claimed);
+        first_token = first.record.token;
+        tx.commit();
+    }
+    exec(conn.native(), "UPDATE keys SET fingerprint = x'00'");  // not 32 bytes
+
+    auto tx = keys.begin();
+    try {  // live: the record must be read, and cannot be
+        (void)keys.claim(tx, scope, key, request, t0 + 30min, t0 + 2h);
+        FAIL("no error");
+    } catch (const settle::error& e) {
+        CHECK(code_of(e) == settle::errc::decode_failed);
+    }
+    const auto taken = keys.claim(tx, scope, key, request, t0 + 1h, t0 + 2h);  // expired
+    CHECK(taken.claimed);
+    CHECK(taken.record.token > first_token);
+    const auto found = keys.find(tx, scope, key);
+    tx.commit();
+    REQUIRE(found.has_value());
+    CHECK(found->fingerprint == request);
+    CHECK(found->token == taken.record.token);
+}
+
 TEST_CASE("sqlite: a connection adopts and configures the caller's handle", "[sqlite]") {
     settle_test::temp_database file;
     sqlite3* handle = nullptr;

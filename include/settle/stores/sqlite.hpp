@@ -5,7 +5,8 @@
 
 // The SQLite backend: every storage concept of settle as tables in a SQLite
 // database, so the bookkeeping commits in the same transaction as your own
-// rows. Link with -lsqlite3 (3.35 or later: the stores use RETURNING).
+// rows. Link with -lsqlite3 (3.37 or later: the stores use RETURNING, from
+// 3.35, and sqlite3_changes64, from 3.37).
 //
 //   connection                 owns the sqlite3* (opened here, or adopted)
 //   transaction                BEGIN IMMEDIATE ... COMMIT on a connection
@@ -142,7 +143,8 @@ public:
         }
         return false;
     }
-    // One step whose error the caller handles: SQLite's result code.
+    // One step whose error the caller handles: SQLite's result code, extended
+    // if the handle has extended result codes on (compare rc & 0xff).
     [[nodiscard]] int step_code() noexcept { return sqlite3_step(stmt_); }
     [[noreturn]] void raise(int rc) const { fail(db_, rc, who_, table_); }
     // The extended result code of the last failure (SQLITE_CONSTRAINT_UNIQUE, ...).
@@ -239,6 +241,8 @@ public:
     [[nodiscard]] sqlite3* native() const noexcept { return db_; }
 
 private:
+    friend class transaction;
+
     void adopt(sqlite3* db, std::chrono::milliseconds busy_timeout) {
         db_ = db;
         try {
@@ -259,6 +263,7 @@ private:
     }
 
     sqlite3* db_ = nullptr;
+    bool busy_ = false;  // a settle transaction object is open on it
 };
 
 // A write transaction on a connection: BEGIN IMMEDIATE when constructed, so
@@ -267,23 +272,28 @@ private:
 // native(); settle's stores join it when you pass it to them. Destroying it
 // open rolls it back. Movable (the moved-from one is ended), not copyable.
 // It must end (commit, rollback or destruction) before its connection is
-// destroyed.
+// destroyed, and before another begins on the connection: the connection
+// counts it open until then, even if it ended without this object (COMMIT or
+// ROLLBACK run on native(), or an error after which SQLite rolled it back),
+// so that it never acts on a newer transaction.
 class transaction {
 public:
     // Begins. Throws settle::error: invalid_argument if the connection is
-    // already in a transaction, unavailable if another connection's write
-    // transaction outlasts the busy timeout, backend_failure otherwise.
-    explicit transaction(connection& on) : db_(on.native()) {
-        if (sqlite3_get_autocommit(db_) == 0) {
+    // already in a transaction (a settle one, or one of your own),
+    // unavailable if another connection's write transaction outlasts the
+    // busy timeout, backend_failure otherwise.
+    explicit transaction(connection& on) : conn_(&on) {
+        if (on.busy_ || sqlite3_get_autocommit(on.native()) == 0) {
             throw settle::error(errc::invalid_argument,
                                 "sqlite::transaction: the connection is already in a transaction");
         }
         run("BEGIN IMMEDIATE", "sqlite::transaction: BEGIN IMMEDIATE");
+        on.busy_ = true;
         open_ = true;
     }
 
     transaction(transaction&& other) noexcept
-        : db_(other.db_), open_(std::exchange(other.open_, false)) {}
+        : conn_(other.conn_), open_(std::exchange(other.open_, false)) {}
     transaction& operator=(transaction&&) = delete;
 
     ~transaction() { rollback(); }
@@ -298,8 +308,8 @@ public:
             throw settle::error(errc::invalid_argument,
                                 "sqlite::transaction::commit: the transaction has ended");
         }
-        open_ = false;
-        if (sqlite3_get_autocommit(db_) != 0) {
+        end();
+        if (sqlite3_get_autocommit(native()) != 0) {
             throw settle::error(errc::invalid_argument,
                                 "sqlite::transaction::commit: the transaction ended without "
                                 "this object (COMMIT or ROLLBACK on native(), or an error after "
@@ -308,8 +318,8 @@ public:
         try {
             run("COMMIT", "sqlite::transaction::commit");
         } catch (...) {
-            if (sqlite3_get_autocommit(db_) == 0) {
-                (void)sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+            if (sqlite3_get_autocommit(native()) == 0) {
+                (void)sqlite3_exec(native(), "ROLLBACK", nullptr, nullptr, nullptr);
             }
             throw;
         }
@@ -317,26 +327,35 @@ public:
 
     // Rolls back if still open; never throws.
     void rollback() noexcept {
-        if (std::exchange(open_, false) && sqlite3_get_autocommit(db_) == 0) {
-            (void)sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+        if (open_) {
+            end();
+            if (sqlite3_get_autocommit(native()) == 0) {
+                (void)sqlite3_exec(native(), "ROLLBACK", nullptr, nullptr, nullptr);
+            }
         }
     }
 
     [[nodiscard]] bool open() const noexcept { return open_; }
     // The connection's handle, for your own statements in this transaction.
-    [[nodiscard]] sqlite3* native() const noexcept { return db_; }
+    [[nodiscard]] sqlite3* native() const noexcept { return conn_->native(); }
 
 private:
+    // Marks this object, and the connection, as out of a transaction.
+    void end() noexcept {
+        open_ = false;
+        conn_->busy_ = false;
+    }
+
     // BEGIN, COMMIT and ROLLBACK are parsed each time (sqlite3_exec): a few
     // microseconds per transaction, next to the fsync of a commit.
     void run(const char* sql, std::string_view who) const {
-        const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, nullptr);
+        const int rc = sqlite3_exec(native(), sql, nullptr, nullptr, nullptr);
         if (rc != SQLITE_OK) {
-            detail::fail(db_, rc, who, {});
+            detail::fail(native(), rc, who, {});
         }
     }
 
-    sqlite3* db_;
+    connection* conn_;
     bool open_ = false;
 };
 
@@ -559,7 +578,8 @@ using fence_table = versioned_table<Key, fencing_token>;
 // Costs: claim is an indexed SELECT plus, when it takes the key, one INSERT;
 // complete and abandon one indexed statement; purge one DELETE through the
 // expires_at index. A stored record that does not decode throws settle::error
-// (errc::decode_failed) and stays as it was.
+// (errc::decode_failed) and stays as it was, except that claim takes over an
+// expired one: it reads expires_at alone before decoding the rest.
 class idempotency_table : public detail::table_base {
 public:
     using time_point = idempotency_record::time_point;
@@ -604,9 +624,13 @@ public:
                                                 const sha256_digest& fingerprint, time_point now,
                                                 time_point lease_end) {
         constexpr std::string_view who = "sqlite::idempotency_table::claim";
-        if (std::optional<idempotency_record> found = lookup(tx, scope, key, who);
-            found && found->live(now)) {
-            return {false, std::move(*found)};
+        {
+            // Liveness from expires_at alone: an expired row is taken over
+            // even if the rest of it does not decode.
+            detail::running found(joined(tx, who), find_, who, name_);
+            if (select_row(found, scope, key) && now < time_of(found.integer(4))) {
+                return {false, record_of(found)};
+            }
         }
         detail::running s(joined(tx, who), claim_, who, name_);
         s.bind(1, scope.tenant);
@@ -670,11 +694,19 @@ public:
     [[nodiscard]] std::optional<idempotency_record> find(transaction& tx,
                                                          const idempotency_scope& scope,
                                                          const idempotency_key& key) {
-        return lookup(tx, scope, key, "sqlite::idempotency_table::find");
+        constexpr std::string_view who = "sqlite::idempotency_table::find";
+        detail::running s(joined(tx, who), find_, who, name_);
+        if (!select_row(s, scope, key)) {
+            return std::nullopt;
+        }
+        return record_of(s);
     }
 
 private:
     static std::int64_t ticks(time_point t) noexcept { return t.time_since_epoch().count(); }
+    static time_point time_of(std::int64_t stored) noexcept {
+        return time_point(time_point::duration(stored));
+    }
 
     static void bind_row(detail::running& s, const idempotency_scope& scope,
                          const idempotency_key& key, std::uint64_t token) {
@@ -685,15 +717,17 @@ private:
         s.bind(4, static_cast<std::int64_t>(token));
     }
 
-    std::optional<idempotency_record> lookup(const transaction& tx, const idempotency_scope& scope,
-                                             const idempotency_key& key, std::string_view who) {
-        detail::running s(joined(tx, who), find_, who, name_);
+    // Runs find_ (in s) for (scope, key): true with the row to read.
+    static bool select_row(detail::running& s, const idempotency_scope& scope,
+                           const idempotency_key& key) {
         s.bind(1, scope.tenant);
         s.bind(2, scope.operation);
         s.bind(3, key.value());
-        if (!s.step()) {
-            return std::nullopt;
-        }
+        return s.step();
+    }
+
+    // The row find_ stands on, decoded.
+    static idempotency_record record_of(const detail::running& s) {
         idempotency_record record;
         record.token = static_cast<std::uint64_t>(s.integer(0));
         const std::string state = s.text(1);
@@ -714,8 +748,8 @@ private:
         std::transform(fingerprint.begin(), fingerprint.end(), digest.begin(),
                        [](std::byte b) { return std::to_integer<std::uint8_t>(b); });
         record.fingerprint = sha256_digest(digest);
-        record.claimed_at = time_point(time_point::duration(s.integer(3)));
-        record.expires_at = time_point(time_point::duration(s.integer(4)));
+        record.claimed_at = time_of(s.integer(3));
+        record.expires_at = time_of(s.integer(4));
         const std::span<const std::byte> body = s.blob(5);
         record.response.body.assign(body.begin(), body.end());
         if (!s.is_null(6)) {
@@ -910,7 +944,7 @@ public:
         if (rc == SQLITE_ROW) {
             return static_cast<std::uint64_t>(s.integer(0));
         }
-        if (rc == SQLITE_CONSTRAINT && s.extended_code() == SQLITE_CONSTRAINT_UNIQUE) {
+        if ((rc & 0xff) == SQLITE_CONSTRAINT && s.extended_code() == SQLITE_CONSTRAINT_UNIQUE) {
             throw settle::error(errc::invalid_argument, std::string(who) + ": a record with id " +
                                                             message.id.to_string() + " exists");
         }
