@@ -11,9 +11,14 @@
 //
 // Both sides prepare their statements once per connection, as the backend does.
 //   append                outbox append inside an open business transaction
-//   baseline/insert       a raw INSERT of the same row into a table of the same shape
+//   baseline/insert       a raw INSERT of the same row into a table made by the
+//                         outbox's own DDL
 //   idempotency           claim, commit, complete, commit on a fresh key
 //   baseline/idempotency_sql  the same two transactions in hand-written SQL
+//   wakeup/notify         from an append's commit to its publication, the relay
+//                         idling on a postgres::append_waiter (LISTEN/NOTIFY)
+//   baseline/wakeup_poll  the same, the relay idling on its backoff (10 ms
+//                         doubling to 1 s, the defaults)
 //
 // Outboxes are filled with the timer paused; each relay iteration moves one batch.
 #include <settle/idempotency.hpp>
@@ -26,13 +31,18 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
+#include <random>
+#include <stop_token>
 #include <string>
+#include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -162,20 +172,24 @@ void create_raw_outbox(PGconn* conn, const std::string& table) {
                         " (next_attempt_at, sequence) WHERE status = 0");
 }
 
-// The parameter types of the prepared raw insert: bytea, text, text, bytea, bigint.
-constexpr std::array<Oid, 5> raw_insert_types{17, 25, 25, 17, 20};
-
-// Prepares "raw_insert": one outbox-shaped row into `table`.
-void prepare_raw_insert(PGconn* conn, const std::string& table) {
+// Prepares "raw_insert": one outbox-shaped row into `table`, a table of the
+// relay baseline's shape, or with `same_shape` one made by outbox_store's own
+// DDL (id a UUID, headers empty, status 'pending'), for the append baseline.
+void prepare_raw_insert(PGconn* conn, const std::string& table, bool same_shape) {
     const std::string statement =
-        "INSERT INTO " + table +
-        " (id, topic, ordering_key, payload, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, "
-        "$5, $5)";
-    PGresult* result = PQprepare(conn, "raw_insert", statement.c_str(), 5, raw_insert_types.data());
+        same_shape ? "INSERT INTO \"" + table +
+                         "\" (id, topic, ordering_key, payload, headers, created_at, "
+                         "next_attempt_at, status) VALUES ($1, $2, $3, $4, '', $5, $5, 'pending')"
+                   : "INSERT INTO " + table +
+                         " (id, topic, ordering_key, payload, created_at, next_attempt_at) VALUES "
+                         "($1, $2, $3, $4, $5, $5)";
+    const std::array<Oid, 5> types{same_shape ? Oid{2950} : Oid{17}, 25, 25, 17, 20};
+    PGresult* result = PQprepare(conn, "raw_insert", statement.c_str(), 5, types.data());
     const bool ok = PQresultStatus(result) == PGRES_COMMAND_OK;
+    const std::string message = PQresultErrorMessage(result);
     PQclear(result);
     if (!ok) {
-        throw settle::error(settle::errc::backend_failure, "preparing the raw insert failed");
+        throw settle::error(settle::errc::backend_failure, statement + ": " + message);
     }
 }
 
@@ -261,7 +275,7 @@ void baseline_relay(benchmark::State& state) {
         create_raw_outbox(tx.native(), table);
         tx.commit();
     }
-    prepare_raw_insert(conn.native(), table);
+    prepare_raw_insert(conn.native(), table, false);
     const std::string claim =
         "WITH due AS (SELECT sequence FROM " + table +
         " WHERE status = 0 AND next_attempt_at <= $1 ORDER BY next_attempt_at, sequence LIMIT $2 "
@@ -353,12 +367,13 @@ void append(benchmark::State& state) {
 void baseline_insert(benchmark::State& state) {
     postgres::connection conn(conninfo());
     const std::string table = unique("bench_raw_append");
+    postgres::outbox_store shape(conn, table);  // only for its DDL: the same table and indexes
     {
         postgres::transaction tx(conn);
-        create_raw_outbox(tx.native(), table);
+        shape.create_tables(tx);
         tx.commit();
     }
-    prepare_raw_insert(conn.native(), table);
+    prepare_raw_insert(conn.native(), table, true);
     std::uint64_t next = 0;
     std::optional<postgres::transaction> tx(std::in_place, conn);
     for (auto _ : state) {
@@ -470,6 +485,77 @@ void baseline_idempotency(benchmark::State& state) {
     drop.commit();
 }
 
+// ---- wake-up latency: from an append's commit to its publication ----------------------------
+
+struct timed_publisher {
+    std::atomic<std::uint64_t> published{0};
+    std::atomic<std::int64_t> at{0};  // steady_clock ticks of the latest publication
+
+    settle::publish_result publish(const settle::outbox_record&) {
+        at.store(std::chrono::steady_clock::now().time_since_epoch().count());
+        published.fetch_add(1);
+        return settle::publish_result::delivered();
+    }
+};
+
+template <class Sleeper>
+void wakeup_latency(benchmark::State& state, postgres::wakeup appends) {
+    const std::string table = unique("bench_wakeup");
+    postgres::connection writer_conn(conninfo());
+    postgres::outbox_store writer(writer_conn, table, appends);
+    {
+        postgres::transaction tx(writer_conn);
+        writer.create_tables(tx);
+        tx.commit();
+    }
+    postgres::connection relay_conn(conninfo());
+    postgres::outbox_store store(relay_conn, table);
+    timed_publisher publisher;
+    std::chrono::system_clock clock;
+    settle::outbox_relay relay(store, publisher, settle::persisted_retry{settle::ladder{1s, 5s}, 5},
+                               clock, {.owner = "bench"});
+    Sleeper sleeper = [&] {
+        if constexpr (std::is_same_v<Sleeper, postgres::append_waiter>) {
+            return postgres::append_waiter(store);
+        } else {
+            return Sleeper{};
+        }
+    }();
+    std::stop_source stop;
+    std::thread running([&] { relay.run(stop.get_token(), sleeper); });
+    std::mt19937 random(42);
+    std::uniform_int_distribution<int> quiet_ms(50, 500);
+    std::uint64_t next = 0;
+    for (auto _ : state) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(quiet_ms(random)));
+        const std::uint64_t seen = publisher.published.load();
+        postgres::transaction tx(writer_conn);
+        (void)writer.append(tx, message_of(++next),
+                            std::chrono::floor<std::chrono::microseconds>(clock.now()));
+        tx.commit();
+        const auto committed = std::chrono::steady_clock::now();
+        while (publisher.published.load() == seen) {
+            std::this_thread::sleep_for(50us);
+        }
+        const auto published = std::chrono::steady_clock::time_point(
+            std::chrono::steady_clock::duration(publisher.at.load()));
+        state.SetIterationTime(std::chrono::duration<double>(published - committed).count());
+    }
+    stop.request_stop();
+    running.join();
+    postgres::transaction drop(writer_conn);
+    (void)sql(drop.native(), "DROP TABLE " + table);
+    drop.commit();
+}
+
+void wakeup_notify(benchmark::State& state) {
+    wakeup_latency<postgres::append_waiter>(state, postgres::wakeup::notify);
+}
+
+void wakeup_poll(benchmark::State& state) {
+    wakeup_latency<settle::system_sleeper>(state, postgres::wakeup::poll);
+}
+
 }  // namespace
 
 BENCHMARK(relay)->Arg(1)->Arg(16)->Arg(256)->Unit(benchmark::kMicrosecond)->UseRealTime();
@@ -487,3 +573,13 @@ BENCHMARK(baseline_idempotency)
     ->Name("baseline/idempotency_sql")
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
+BENCHMARK(wakeup_notify)
+    ->Name("wakeup/notify")
+    ->UseManualTime()
+    ->Iterations(10)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(wakeup_poll)
+    ->Name("baseline/wakeup_poll")
+    ->UseManualTime()
+    ->Iterations(10)
+    ->Unit(benchmark::kMillisecond);

@@ -21,6 +21,7 @@
 #include <latch>
 #include <map>
 #include <set>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -472,7 +473,7 @@ TEST_CASE("a lost connection is unavailable and the next transaction reconnects"
 TEST_CASE("an append wakes a store waiting on another connection", "[postgres][outbox]") {
     scratch_table name("outbox");
     pg::connection writer_conn(conninfo());
-    pg::outbox_store writer(writer_conn, name.name());
+    pg::outbox_store writer(writer_conn, name.name(), pg::wakeup::notify);
     create_tables(writer);
 
     pg::connection waiter_conn(conninfo());
@@ -505,6 +506,57 @@ TEST_CASE("an append wakes a store waiting on another connection", "[postgres][o
     CHECK(woken);
     CHECK(took < 5s);
     CHECK_FALSE(waiter.wait_for_append(10ms));  // the notification was consumed
+}
+
+TEST_CASE("a polling store's appends wake nobody", "[postgres][outbox]") {
+    scratch_table name("outbox");
+    pg::connection writer_conn(conninfo());
+    pg::outbox_store writer(writer_conn, name.name());
+    create_tables(writer);
+    pg::connection waiter_conn(conninfo());
+    pg::outbox_store waiter(waiter_conn, name.name());
+    CHECK_FALSE(waiter.wait_for_append(10ms));  // listens from now on
+    auto tx = writer.begin();
+    (void)writer.append(tx, message_of(1), t0);
+    tx.commit();
+    CHECK_FALSE(waiter.wait_for_append(200ms));
+}
+
+TEST_CASE("a relay idling on an append_waiter publishes an append at once", "[postgres][outbox]") {
+    scratch_table name("outbox");
+    pg::connection writer_conn(conninfo());
+    pg::outbox_store writer(writer_conn, name.name(), pg::wakeup::notify);
+    create_tables(writer);
+
+    pg::connection relay_conn(conninfo());
+    pg::outbox_store store(relay_conn, name.name());
+    std::atomic<int> published{0};
+    std::chrono::steady_clock::time_point delivered_at{};
+    settle::memory::publisher publisher([&](const settle::outbox_record&) {
+        delivered_at = std::chrono::steady_clock::now();
+        published.fetch_add(1);
+        return settle::publish_result::delivered();
+    });
+    std::chrono::system_clock clock;
+    // Idle waits of a minute: only a wake-up can publish in time.
+    settle::outbox_relay relay(store, publisher, settle::persisted_retry{settle::ladder{1s}, 3},
+                               clock, {.owner = "relay", .idle_min = 60s, .idle_max = 60s});
+    pg::append_waiter waiter(store);
+    std::stop_source stop;
+    std::thread running([&] { relay.run(stop.get_token(), waiter); });
+    std::this_thread::sleep_for(200ms);  // the relay found nothing and waits
+
+    const auto appended_at = std::chrono::steady_clock::now();
+    auto tx = writer.begin();
+    (void)writer.append(tx, message_of(1), t0);
+    tx.commit();
+    for (int i = 0; i < 500 && published.load() == 0; ++i) {
+        std::this_thread::sleep_for(10ms);
+    }
+    stop.request_stop();
+    running.join();
+    REQUIRE(published.load() == 1);
+    CHECK(delivered_at - appended_at < 5s);
 }
 
 TEST_CASE("racing compare-and-sets on one key apply exactly one per round",

@@ -11,6 +11,7 @@
 
 #include <settle/version.hpp>
 
+#include <settle/clock.hpp>
 #include <settle/codec.hpp>
 #include <settle/error.hpp>
 #include <settle/idempotency.hpp>
@@ -36,6 +37,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -957,6 +959,13 @@ namespace detail {
 
 }  // namespace detail
 
+// Whether a store's appends wake relays waiting in wait_for_append (or an
+// append_waiter): notify sends NOTIFY "<table>_append" with each append, when
+// its transaction commits. It costs a notification per append, and PostgreSQL
+// serialises the commits of notifying transactions database-wide; poll, the
+// default, leaves relays to their idle backoff.
+enum class wakeup { poll, notify };
+
 // settle::outbox_store over one table (docs/backends.md has the DDL): id
 // UUID primary key, sequence an identity column, times BIGINT Unix
 // microseconds, payload and headers BYTEA, and partial indexes for claims
@@ -972,21 +981,18 @@ namespace detail {
 // record never commits before an older one of its key. A claim selects due
 // records FOR UPDATE SKIP LOCKED and marks them in flight in the same
 // statement, so relays on separate connections share the work without
-// waiting for each other. A committed append notifies the channel
-// "<name>_append", which wait_for_append listens on.
+// waiting for each other. Built with wakeup::notify, a committed append
+// notifies the channel "<name>_append", which wait_for_append listens on.
 class outbox_store {
 public:
     using transaction = postgres::transaction;
 
     // Throws settle::error (errc::invalid_argument) for a name that is not a
     // plain identifier of at most 55 bytes. Touches no table.
-    outbox_store(connection& c, std::string_view table_name)
+    outbox_store(connection& c, std::string_view table_name, wakeup appends = wakeup::poll)
         : table_(c, table_name, "postgres::outbox_store"),
           channel_(std::string(table_name) + "_append"),
-          append_("WITH appended AS (INSERT INTO " + table_.quoted +
-                  " (id, topic, ordering_key, payload, headers, created_at, next_attempt_at, "
-                  "status) VALUES ($1, $2, $3, $4, $5, $6, $6, 'pending') ON CONFLICT (id) DO "
-                  "NOTHING RETURNING sequence) SELECT sequence, pg_notify($7, '') FROM appended"),
+          append_(append_statement(table_.quoted, appends, channel_)),
           claim_("WITH due AS (SELECT id FROM " + table_.quoted +
                  " r WHERE r.status IN ('pending', 'in_flight') AND r.next_attempt_at <= $1 AND "
                  "(r.status = 'pending' OR r.claim_expires_at <= $1) AND (r.ordering_key = '' OR "
@@ -1078,12 +1084,11 @@ public:
                 conn, who, "SELECT pg_advisory_xact_lock($1)",
                 {detail::int8(detail::lock_key({table_.plain, message.ordering_key}))});
         }
-        const detail::result r =
-            detail::exec(conn, who, append_,
-                         {detail::uuid_param(message.id), detail::text(message.topic),
-                          detail::text(message.ordering_key), detail::bytea(message.payload),
-                          detail::bytea(detail::encode_headers(message.headers)),
-                          detail::micros(now), detail::text(channel_)});
+        const detail::result r = detail::exec(
+            conn, who, append_,
+            {detail::uuid_param(message.id), detail::text(message.topic),
+             detail::text(message.ordering_key), detail::bytea(message.payload),
+             detail::bytea(detail::encode_headers(message.headers)), detail::micros(now)});
         if (r.rows() != 1) {
             throw settle::error(errc::invalid_argument, std::string(who) + ": a record with id " +
                                                             message.id.to_string() + " exists");
@@ -1290,6 +1295,21 @@ private:
     }
 
     // An outcome: `set`, and the claim cleared, only while in flight under $2.
+    // The insert, and with wakeup::notify the notification, in one statement.
+    [[nodiscard]] static std::string append_statement(const std::string& table, wakeup appends,
+                                                      const std::string& channel) {
+        std::string insert = "INSERT INTO " + table +
+                             " (id, topic, ordering_key, payload, headers, created_at, "
+                             "next_attempt_at, status) VALUES ($1, $2, $3, $4, $5, $6, $6, "
+                             "'pending') ON CONFLICT (id) DO NOTHING RETURNING sequence";
+        if (appends == wakeup::poll) {
+            return insert;
+        }
+        // The channel is a checked identifier with a suffix: a literal it cannot escape.
+        return "WITH appended AS (" + insert + ") SELECT sequence, pg_notify('" + channel +
+               "', '') FROM appended";
+    }
+
     [[nodiscard]] std::string outcome(std::string_view set) const {
         return "UPDATE " + table_.quoted + " SET " + std::string(set) +
                ", claim_owner = '', claim_expires_at = 0 WHERE id = $1 AND status = 'in_flight' "
@@ -1345,6 +1365,52 @@ private:
 };
 
 static_assert(settle::outbox_store<outbox_store>);
+
+// A settle::sleeper for outbox_relay::run that ends an idle wait as soon as
+// an append to the store's table commits (appenders' stores built with
+// wakeup::notify), instead of sleeping it out:
+//
+//     postgres::append_waiter waiter(store);
+//     relay.run(stop_token, waiter);
+//
+// It waits on the store's connection, which is free between the relay's
+// transactions, and looks at the stop token at least every 50 ms. If the
+// connection is lost it sleeps the rest of the wait plainly: the relay's
+// next round reconnects.
+class append_waiter {
+public:
+    explicit append_waiter(outbox_store& store) noexcept : store_(&store) {}
+
+    // True when the wait is over, early on an append; false once stopped.
+    bool sleep_for(std::chrono::nanoseconds d, std::stop_token stop) {
+        using steady = std::chrono::steady_clock;
+        const steady::time_point start = steady::now();
+        const steady::time_point until =
+            d > steady::time_point::max() - start ? steady::time_point::max() : start + d;
+        while (!stop.stop_requested()) {
+            const steady::duration left = until - steady::now();
+            if (left <= steady::duration::zero()) {
+                return true;
+            }
+            const auto slice = std::min(std::chrono::ceil<std::chrono::milliseconds>(left),
+                                        std::chrono::milliseconds(50));
+            try {
+                if (store_->wait_for_append(slice)) {
+                    return true;
+                }
+            } catch (const settle::error& e) {
+                if (e.code() != errc::unavailable) {
+                    throw;
+                }
+                return system_sleeper().sleep_for(left, stop);
+            }
+        }
+        return false;
+    }
+
+private:
+    outbox_store* store_;
+};
 
 // settle::inbox_store over a table keyed by (consumer, message_id), with an
 // index on applied_at for purge; times are BIGINT Unix microseconds, consumer
