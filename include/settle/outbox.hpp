@@ -107,14 +107,14 @@ template <codable T>
 }
 
 // One stored record: the message plus its delivery state. The columns a SQL
-// backend keeps, in order (docs/outbox.md has the DDL):
+// backend keeps, in order (docs/backends.md has the DDL of settle's own):
 //
 //   id                UUID, primary key
 //   sequence          BIGINT, unique, assigned at append, increasing: "older" means lower
 //   topic             TEXT
 //   ordering_key      TEXT, '' for none; index (ordering_key, sequence)
 //   payload           BYTEA / BLOB
-//   headers           name/value pairs (a JSON column, or a child table)
+//   headers           name/value pairs (settle's backends: one length-prefixed BYTEA / BLOB)
 //   created_at        TIMESTAMP: when it was appended
 //   attempts          INTEGER: how many times it was claimed (each claim may publish once)
 //   next_attempt_at   TIMESTAMP: pending records are due from then on
