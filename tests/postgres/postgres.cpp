@@ -13,6 +13,7 @@
 #include <settle/sha256.hpp>
 #include <settle/stores/memory_outbox.hpp>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <barrier>
@@ -20,6 +21,7 @@
 #include <cstdint>
 #include <latch>
 #include <map>
+#include <mutex>
 #include <set>
 #include <stop_token>
 #include <string>
@@ -391,6 +393,57 @@ TEST_CASE("an insert's stamp exceeds every stamp its key had, even racing an era
     }
     writer.join();
     CHECK(late > early);
+    run(slow_conn.native(), "DROP FUNCTION \"" + function + "\"() CASCADE");
+}
+
+TEST_CASE("idempotency tokens increase in commit order, even racing an abandon",
+          "[postgres][idempotency][concurrency]") {
+    scratch_table name("idem");
+    pg::connection slow_conn(conninfo());
+    pg::connection fast_conn(conninfo());
+    pg::idempotency_table slow(slow_conn, name.name());
+    pg::idempotency_table fast(fast_conn, name.name());
+    create_tables(slow);
+    // Holds the slow session's claim up after it is issued and before its row
+    // exists: without the per-key lock, a token drawn there could commit
+    // after a greater one that was claimed and abandoned meanwhile.
+    const std::string function = name.name() + "_slow";
+    run(slow_conn.native(),
+        "CREATE FUNCTION \"" + function +
+            "\"() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF "
+            "current_setting('settle_test.slow', true) = 'on' THEN PERFORM pg_sleep(0.5); END IF; "
+            "RETURN NEW; END $$");
+    run(slow_conn.native(), "CREATE TRIGGER slow BEFORE INSERT ON \"" + name.name() +
+                                "\" FOR EACH ROW EXECUTE FUNCTION \"" + function + "\"()");
+    run(slow_conn.native(), "SET settle_test.slow = 'on'");
+
+    const settle::idempotency_scope scope{"tenant", "orders.create"};
+    const auto key = settle::idempotency_key::parse("order-7").value();
+    const auto fingerprint = settle::sha256::hash("request");
+    const auto now = std::chrono::system_clock::now();
+    std::mutex mutex;
+    std::vector<std::uint64_t> committed;  // the tokens of successful claims, in commit order
+    const auto claim = [&](pg::idempotency_table& store) {
+        auto tx = store.begin();
+        const auto got = store.claim(tx, scope, key, fingerprint, now, now + 1h);
+        tx.commit();
+        if (got.claimed) {
+            const std::lock_guard lock(mutex);
+            committed.push_back(got.record.token);
+        }
+        return got;
+    };
+    std::thread writer([&] { (void)claim(slow); });
+    std::this_thread::sleep_for(150ms);
+    if (const auto got = claim(fast); got.claimed) {
+        auto tx = fast.begin();
+        CHECK(fast.abandon(tx, scope, key, got.record.token) == settle::idempotency_write::applied);
+        tx.commit();
+    }
+    writer.join();
+    REQUIRE_FALSE(committed.empty());
+    CHECK(std::is_sorted(committed.begin(), committed.end()));
+    CHECK(std::adjacent_find(committed.begin(), committed.end()) == committed.end());
     run(slow_conn.native(), "DROP FUNCTION \"" + function + "\"() CASCADE");
 }
 
