@@ -15,6 +15,8 @@
 
 #include <benchmark/benchmark.h>
 
+#include "outbox_messages.hpp"
+
 #include <array>
 #include <chrono>
 #include <cstddef>
@@ -31,23 +33,9 @@ namespace {
 
 // Records appended per fill: enough that a fill is rare at batch 1.
 constexpr std::size_t fill_size = 1 << 14;
-constexpr std::size_t payload_size = 128;
 
-settle::uuid id_of(std::uint64_t n) {
-    std::array<std::byte, 16> bytes{};
-    bytes[0] = std::byte{0x01};
-    bytes[6] = std::byte{0x70};
-    bytes[8] = std::byte{0x80};
-    for (std::size_t i = 0; i < 7; ++i) {
-        bytes[15 - i] = static_cast<std::byte>((n >> (8 * i)) & 0xFFU);
-    }
-    return settle::uuid(bytes);
-}
-
-settle::outbox_message message_of(std::uint64_t n) {
-    return settle::outbox_message{
-        id_of(n), "orders.placed", {}, settle::bytes(payload_size, std::byte{0x5A}), {}};
-}
+using outbox_bench::id_of;
+using outbox_bench::message_of;
 
 settle::outbox_time start_time() {
     return std::chrono::sys_days(std::chrono::year(2024) / 3 / 1);

@@ -28,6 +28,8 @@
 
 #include <benchmark/benchmark.h>
 
+#include "outbox_messages.hpp"
+
 #include <unistd.h>
 
 #include <array>
@@ -52,7 +54,6 @@ namespace postgres = settle::postgres;
 namespace {
 
 constexpr std::size_t fill_size = 4096;
-constexpr std::size_t payload_size = 128;
 constexpr std::size_t statements_per_transaction = 512;
 
 std::string conninfo() {
@@ -137,27 +138,9 @@ std::vector<std::vector<std::string>> run(PGconn* conn, const std::string& name,
     return rows;
 }
 
-settle::uuid id_of(std::uint64_t n) {
-    std::array<std::byte, 16> bytes{};
-    bytes[0] = std::byte{0x01};
-    bytes[6] = std::byte{0x70};
-    bytes[8] = std::byte{0x80};
-    for (std::size_t i = 0; i < 7; ++i) {
-        bytes[15 - i] = static_cast<std::byte>((n >> (8 * i)) & 0xFFU);
-    }
-    return settle::uuid(bytes);
-}
-
-settle::outbox_message message_of(std::uint64_t n) {
-    return settle::outbox_message{
-        id_of(n), "orders.placed", {}, settle::bytes(payload_size, std::byte{0x5A}), {}};
-}
-
-std::int64_t now_micros() {
-    return std::chrono::duration_cast<std::chrono::microseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
+using outbox_bench::id_of;
+using outbox_bench::message_of;
+using outbox_bench::now_micros;
 
 // A table shaped like the outbox's, for the hand-written side.
 void create_raw_outbox(PGconn* conn, const std::string& table) {

@@ -3,6 +3,7 @@
 // lost connections are replaced, and concurrent writers and relays stay apart.
 #include <settle/stores/postgres.hpp>
 
+#include "outbox/ids.hpp"
 #include "postgres/postgres_test.hpp"
 #include "settle_test.hpp"
 
@@ -41,20 +42,8 @@ namespace {
 
 const settle::outbox_time t0 = std::chrono::sys_days(std::chrono::year(2024) / 1 / 1);
 
-settle::uuid id_of(unsigned n) {
-    std::array<std::byte, 16> bytes{};
-    bytes[6] = std::byte{0x70};
-    bytes[8] = std::byte{0x80};
-    for (std::size_t i = 0; i < 4; ++i) {
-        bytes[15 - i] = static_cast<std::byte>((n >> (8 * i)) & 0xFFU);
-    }
-    bytes[0] = std::byte{0x02};
-    return settle::uuid(bytes);
-}
-
-settle::outbox_message message_of(unsigned n, std::string key = {}) {
-    return {id_of(n), "orders.placed", std::move(key), settle::encode(std::uint32_t{n}), {}};
-}
+using outbox_test::id_of;
+using outbox_test::message_of;
 
 settle::errc code_of(const settle::error& e) {
     return static_cast<settle::errc>(e.code().value());

@@ -7,6 +7,7 @@
 // one file stay consistent.
 #include <settle/stores/sqlite.hpp>
 
+#include "outbox/ids.hpp"
 #include "settle_test.hpp"
 #include "temp_database.hpp"
 
@@ -69,21 +70,8 @@ settle::outbox_time at(int seconds) {
            std::chrono::seconds(seconds);
 }
 
-settle::uuid id_of(unsigned n) {
-    std::array<std::byte, 16> bytes{};
-    bytes[0] = std::byte{0x01};
-    bytes[6] = std::byte{0x70};
-    bytes[8] = std::byte{0x80};
-    for (std::size_t i = 0; i < 4; ++i) {
-        bytes[15 - i] = static_cast<std::byte>((n >> (8 * i)) & 0xFFU);
-    }
-    return settle::uuid(bytes);
-}
-
-settle::outbox_message message_of(unsigned n, std::string key = {}) {
-    return settle::outbox_message{
-        id_of(n), "orders.placed", std::move(key), settle::encode(std::uint32_t{n}), {}};
-}
+using outbox_test::id_of;
+using outbox_test::message_of;
 
 // What threads threw, to report after they are joined.
 class thread_failures {
