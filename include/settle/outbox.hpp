@@ -753,37 +753,7 @@ public:
     // it threw on is rescheduled like a retryable failure (it may have gone
     // out), the records after it are released untouched, and the exception
     // propagates.
-    [[nodiscard]] outbox_run_result run_once() {
-        std::vector<outbox_record> batch;
-        std::optional<outbox_statistics> statistics;
-        {
-            transaction tx = store_->begin();
-            const outbox_time now = this->now();
-            if constexpr (detail::outbox_observes_statistics<Observer>) {
-                statistics = store_->statistics(tx, now);
-            }
-            batch = store_->claim(tx, options_.owner, now,
-                                  detail::outbox_after(now, options_.lease), options_.batch_size);
-            tx.commit();
-        }
-        outbox_run_result result;
-        if (!batch.empty()) {
-            std::vector<verdict> verdicts(batch.size());
-            std::exception_ptr failure = publish(batch, verdicts);
-            if (failure) {
-                try {
-                    (void)record(batch, verdicts);
-                } catch (...) {  // NOLINT(bugprone-empty-catch): the claims expire; that is safe
-                }
-                std::rethrow_exception(failure);
-            }
-            result = record(batch, verdicts);
-        }
-        if constexpr (detail::outbox_observes_statistics<Observer>) {
-            observer_.on_statistics(*statistics);
-        }
-        return result;
-    }
+    [[nodiscard]] outbox_run_result run_once() { return round(nullptr); }
 
     // Runs run_once() until `stop` is stopped: again at once after a run that
     // claimed records, after an idle wait (idle_min, doubling up to idle_max)
@@ -799,9 +769,15 @@ public:
     void run(std::stop_token stop, Sleeper& sleeper) {
         std::chrono::nanoseconds idle = options_.idle_min;
         while (!stop.stop_requested()) {
-            if (!run_or_unavailable().idle()) {
+            std::optional<error> lost;
+            if (!round(&lost).idle()) {
                 idle = options_.idle_min;
                 continue;
+            }
+            if constexpr (detail::outbox_observes_unavailable<Observer>) {
+                if (lost) {
+                    observer_.on_unavailable(*lost);
+                }
             }
             if (!sleeper.sleep_for(idle, stop)) {
                 return;
@@ -817,19 +793,59 @@ public:
     }
 
 private:
-    // run_once(), with a lost store counted as an idle run.
-    outbox_run_result run_or_unavailable() {
+    // What run_once() does. With `lost`, a store operation that fails with
+    // errc::unavailable ends the round, counted as idle, with the error in
+    // *lost; the publisher's and the observer's exceptions, and the store's
+    // other failures, propagate either way.
+    outbox_run_result round(std::optional<error>* lost) {
+        const auto store_lost = [lost](const error& e) {
+            return lost != nullptr && e.code() == errc::unavailable;
+        };
+        std::vector<outbox_record> batch;
+        std::optional<outbox_statistics> statistics;
         try {
-            return run_once();
+            transaction tx = store_->begin();
+            const outbox_time now = this->now();
+            if constexpr (detail::outbox_observes_statistics<Observer>) {
+                statistics = store_->statistics(tx, now);
+            }
+            batch = store_->claim(tx, options_.owner, now,
+                                  detail::outbox_after(now, options_.lease), options_.batch_size);
+            tx.commit();
         } catch (const error& e) {
-            if (e.code() != errc::unavailable) {
+            if (!store_lost(e)) {
                 throw;
             }
-            if constexpr (detail::outbox_observes_unavailable<Observer>) {
-                observer_.on_unavailable(e);
-            }
+            lost->emplace(e);
             return {};
         }
+        outbox_run_result result;
+        if (!batch.empty()) {
+            std::vector<verdict> verdicts(batch.size());
+            std::exception_ptr failure = publish(batch, verdicts);
+            if (failure) {
+                try {
+                    (void)report(batch, record(batch, verdicts));
+                } catch (...) {  // NOLINT(bugprone-empty-catch): the claims expire; that is safe
+                }
+                std::rethrow_exception(failure);
+            }
+            std::vector<recorded> outcomes;
+            try {
+                outcomes = record(batch, verdicts);
+            } catch (const error& e) {
+                if (!store_lost(e)) {
+                    throw;
+                }
+                lost->emplace(e);
+                return {};
+            }
+            result = report(batch, outcomes);
+        }
+        if constexpr (detail::outbox_observes_statistics<Observer>) {
+            observer_.on_statistics(*statistics);
+        }
+        return result;
     }
 
     enum class verdict_kind { delivered, retry, permanent, overdrawn, released };
@@ -960,9 +976,9 @@ private:
         outbox_time next_attempt_at{};
     };
 
-    // Records every verdict in one transaction, then tells the observer.
-    outbox_run_result record(const std::vector<outbox_record>& batch,
-                             std::vector<verdict>& verdicts) {
+    // Records every verdict in one transaction; returns what was recorded.
+    std::vector<recorded> record(const std::vector<outbox_record>& batch,
+                                 std::vector<verdict>& verdicts) {
         std::vector<recorded> outcomes(batch.size());
         {
             transaction tx = store_->begin();
@@ -980,6 +996,12 @@ private:
             }
             tx.commit();
         }
+        return outcomes;
+    }
+
+    // Counts the recorded outcomes and tells the observer of each.
+    outbox_run_result report(const std::vector<outbox_record>& batch,
+                             const std::vector<recorded>& outcomes) {
         outbox_run_result result;
         result.claimed = batch.size();
         for (std::size_t i = 0; i < batch.size(); ++i) {

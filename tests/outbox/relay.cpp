@@ -706,6 +706,23 @@ TEST_CASE("run rides out a lost database, backing off, and loses nothing", "[out
     CHECK(relay.observer().seen.size() == 4);
 }
 
+TEST_CASE("run lets a publisher's unavailable propagate: only the store's is ridden out",
+          "[outbox]") {
+    rig b;
+    b.append(1);
+    memory::publisher publisher([](const settle::outbox_record&) -> settle::publish_result {
+        throw settle::error(settle::errc::unavailable, "broker: connection refused");
+    });
+    settle::outbox_relay relay(b.store, publisher, ladder_1s_5s, b.clock, {.owner = "relay-1"},
+                               outage_log{});
+    std::stop_source stop;
+    scripted_sleeper sleeper{&b.clock, &stop, 3, {}, {}};
+    CHECK_THROWS_AS(relay.run(stop.get_token(), sleeper), settle::error);
+    CHECK(relay.observer().seen.empty());
+    CHECK(sleeper.waits.empty());
+    CHECK(b.find(1).status == settle::outbox_status::pending);  // rescheduled: it may have gone out
+}
+
 TEST_CASE("run returns at once when stopped before it starts", "[outbox]") {
     rig b;
     memory::publisher publisher;
