@@ -461,6 +461,24 @@ TEST_CASE("a failure reason of any bytes is kept as it is", "[postgres][outbox]"
     read.commit();
 }
 
+TEST_CASE("a session libpq replaced by itself gets its statements prepared again", "[postgres]") {
+    scratch_table name("vs");
+    pg::connection conn(conninfo());
+    pg::versioned_table<std::string, std::string> store(conn, name.name());
+    create_tables(store);
+    {
+        auto tx = store.begin();
+        CHECK(store.insert(tx, "k", "v").outcome() == settle::write_outcome::applied);
+        tx.commit();
+    }
+    PQreset(conn.native());  // a new server session: nothing prepared on it
+    auto tx = store.begin();
+    const auto found = store.load(tx, "k");
+    REQUIRE(found.has_value());
+    CHECK(found->value == "v");
+    tx.commit();
+}
+
 TEST_CASE("a connection that cannot be made is unavailable", "[postgres]") {
     CHECK(thrown([] {
               pg::connection c("host=/nonexistent/settle dbname=none connect_timeout=1");

@@ -380,22 +380,30 @@ private:
         }
         PQfinish(conn_);
         conn_ = fresh;
+        session_ = PQbackendPID(fresh);
         prepared_.clear();
         ++generation_;
     }
 
-    // Replaces a connection libpq knows is lost; only between transactions.
+    // Replaces a connection libpq knows is lost, and forgets what was
+    // prepared and listened for on a session libpq replaced by itself
+    // (PQreset on native()); only between transactions.
     void reconnect_if_lost() {
         if (PQstatus(conn_) == CONNECTION_BAD) {
             connect();
+        } else if (const int session = PQbackendPID(conn_); session != session_) {
+            session_ = session;
+            prepared_.clear();
+            ++generation_;
         }
     }
 
     factory make_;
     PGconn* conn_ = nullptr;
-    detail::prepared_statements prepared_;  // on conn_, which a reconnect replaces
-    std::uint64_t generation_ = 0;  // counts connects: session state (LISTEN) is per generation
-    bool busy_ = false;             // a settle transaction is open
+    int session_ = 0;                       // the server process behind conn_
+    detail::prepared_statements prepared_;  // on that session
+    std::uint64_t generation_ = 0;          // counts sessions: LISTEN is per session
+    bool busy_ = false;                     // a settle transaction is open
 };
 
 template <class Key, class T>
@@ -407,7 +415,10 @@ class inbox_store;
 // A transaction on a connection: BEGIN at construction, READ COMMITTED unless
 // the session says otherwise. The user's own statements run on native() and
 // commit or roll back with the stores' writes. Destroyed while open, it rolls
-// back and never throws.
+// back and never throws. End it with commit() or rollback(), not with
+// statements on native(): a transaction ended there refuses the stores'
+// writes while the connection is idle, but once you BEGIN again on native()
+// it cannot tell your transaction from its own.
 class transaction {
 public:
     // Begins. A connection found lost before BEGIN (by libpq, or by BEGIN
@@ -531,13 +542,15 @@ inline void create(const session& conn, const std::string& ddl, const char* who)
 
 // settle::versioned_store over a table of (key, value, stamp): Key and T
 // persist as settle::encode gives them (BYTEA), stamps come from a sequence
-// of the table's own, "<name>_stamp", so every applied write gets a stamp
-// greater than any the table issued before, across erase and re-insert, and
-// a rolled-back write leaves a gap. Each write is one atomic statement (an
-// INSERT ... ON CONFLICT DO NOTHING, or an UPDATE or DELETE conditioned on
-// the stamp, which waits for a concurrent writer of the row and re-checks);
-// a write that does not apply reads the current row in a second statement
-// and returns it, decoded, in the conflict. Stamps reach 2^63 - 1, BIGINT's
+// of the table's own, "<name>_stamp", drawn while the writer holds the row,
+// so a key's stamp is greater than every stamp the key had before, across
+// erase and re-insert; a rolled-back write leaves a gap. A compare-and-set or
+// erase is one UPDATE or DELETE conditioned on the stamp (it waits for a
+// concurrent writer of the row and re-checks); an insert is an INSERT ... ON
+// CONFLICT DO NOTHING with a placeholder stamp, then an UPDATE that draws the
+// stamp once the row is its own (triggers see both). A write that does not
+// apply reads the current row in a second statement and returns it, decoded,
+// in the conflict. Stamps reach 2^63 - 1, BIGINT's
 // limit. Stored bytes that do not decode throw settle::error
 // (errc::decode_failed) and stay as they are.
 template <class Key, class T>
@@ -1374,9 +1387,12 @@ static_assert(settle::outbox_store<outbox_store>);
 //     relay.run(stop_token, waiter);
 //
 // It waits on the store's connection, which is free between the relay's
-// transactions, and looks at the stop token at least every 50 ms. If the
-// connection is lost it sleeps the rest of the wait plainly: the relay's
-// next round reconnects.
+// transactions, and looks at the stop token at least every 50 ms. It listens
+// from its first wait on a session: an append committed before that (before
+// the first wait, or after a reconnect) waits for the backoff. If the
+// connection is lost it sleeps the rest of the wait plainly: the relay's next
+// round reconnects. Other failures of the wait (settle::error) propagate out
+// of the relay's run().
 class append_waiter {
 public:
     explicit append_waiter(outbox_store& store) noexcept : store_(&store) {}
@@ -1402,7 +1418,7 @@ public:
                 if (e.code() != errc::unavailable) {
                     throw;
                 }
-                return system_sleeper().sleep_for(left, stop);
+                return system_sleeper().sleep_for(until - steady::now(), stop);
             }
         }
         return false;
