@@ -13,7 +13,11 @@
 set -euo pipefail
 
 command=${1:?usage: postgres.sh start|restart|stop|conninfo DIR}
-dir=${2:?usage: postgres.sh start|restart|stop|conninfo DIR}
+dir=$(realpath -m -- "${2:?usage: postgres.sh start|restart|stop|conninfo DIR}")
+if [[ "$dir" == *"'"* ]]; then
+  echo "postgres.sh: the directory must not contain a single quote: $dir" >&2
+  exit 2
+fi
 
 bindir=$(pg_config --bindir 2>/dev/null || true)
 if [[ ! -x "$bindir/pg_ctl" ]]; then
@@ -48,7 +52,7 @@ case "$command" in
     fi
     pg_ctl stop -m immediate >/dev/null 2>&1 || true
     pg_ctl start -w -t 60 \
-      -o "-k $dir -c listen_addresses= -c fsync=off -c full_page_writes=off -c max_connections=200" \
+      -o "-k '$dir' -c listen_addresses= -c fsync=off -c full_page_writes=off -c max_connections=200" \
       >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
     ;;
   restart)
@@ -61,7 +65,7 @@ case "$command" in
     rm -rf "$dir"
     ;;
   conninfo)
-    echo "host=$dir user=settle dbname=postgres"
+    echo "host='$dir' user=settle dbname=postgres"
     ;;
   *)
     echo "postgres.sh: unknown command $command" >&2

@@ -70,6 +70,15 @@ public:
     process& operator=(const process&) = delete;
     ~process() { kill(); }
 
+    // Whether it still runs: it has not exited or crashed on its own.
+    [[nodiscard]] bool alive() {
+        int status = 0;
+        if (pid_ > 0 && ::waitpid(pid_, &status, WNOHANG) == pid_) {
+            pid_ = 0;
+        }
+        return pid_ > 0;
+    }
+
     // SIGKILL: no chance to finish a publish, release a claim or roll back.
     void kill() {
         if (pid_ > 0) {
@@ -294,10 +303,14 @@ TEST_CASE("relays killed at random moments lose nothing and apply nothing twice"
         s.place_order("", 0, false);
         process relay = s.relay("relay-" + std::to_string(round), 300, 16);
         std::this_thread::sleep_for(std::chrono::milliseconds(alive_ms(s.random)));
+        INFO(relay.log());
+        REQUIRE(relay.alive());
         relay.kill();
     }
     process last = s.relay("relay-last", 300, 16);
     s.wait_until_drained(120s);
+    CHECK(last.alive());
+    CHECK(consumer.alive());
     last.kill();
     consumer.kill();
     s.check_everything_applied_once();
@@ -314,13 +327,17 @@ TEST_CASE("relays ride out a PostgreSQL restart and lose nothing", "[faults]") {
     process second = s.relay("relay-b", 500, 8);
     std::this_thread::sleep_for(200ms);
     const std::string restart =
-        env("SETTLE_POSTGRES_SCRIPT") + " restart " + env("SETTLE_POSTGRES_DIR");
+        "'" + env("SETTLE_POSTGRES_SCRIPT") + "' restart '" + env("SETTLE_POSTGRES_DIR") + "'";
     REQUIRE(std::system(restart.c_str()) == 0);
     s.wait_for_server();
     for (std::uint32_t n = 600; n < 800; ++n) {
         s.place_order("", n, true);  // the driver's own connection reconnects at its next begin
     }
     s.wait_until_drained(120s);
+    INFO(first.log() + second.log());
+    CHECK(first.alive());
+    CHECK(second.alive());
+    CHECK(consumer.alive());
     first.kill();
     second.kill();
     consumer.kill();
@@ -344,6 +361,10 @@ TEST_CASE("two relays share an outbox: no record published twice, per-key order 
     process first = s.relay("relay-a", 30000, 8);
     process second = s.relay("relay-b", 30000, 8);
     s.wait_until_drained(120s);
+    INFO(first.log() + second.log());
+    CHECK(first.alive());
+    CHECK(second.alive());
+    CHECK(consumer.alive());
     first.kill();
     second.kill();
     consumer.kill();

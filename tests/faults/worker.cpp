@@ -16,6 +16,7 @@
 #include <settle/outbox.hpp>
 #include <settle/stores/postgres.hpp>
 
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -244,6 +245,10 @@ int relay(const std::string& path, const std::string& table, const std::string& 
 }  // namespace
 
 int main(int argc, char** argv) {
+    // Dies with the test that started it, even if that one is killed.
+    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() == 1) {
+        return 2;
+    }
     const std::vector<std::string> args(argv + 1, argv + argc);
     try {
         if (args.size() == 3 && args[0] == "consume") {
