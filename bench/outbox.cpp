@@ -15,7 +15,7 @@
 
 #include <benchmark/benchmark.h>
 
-#include "outbox_messages.hpp"
+#include "outbox_bench.hpp"
 
 #include <array>
 #include <chrono>

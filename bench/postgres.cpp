@@ -28,7 +28,7 @@
 
 #include <benchmark/benchmark.h>
 
-#include "outbox_messages.hpp"
+#include "outbox_bench.hpp"
 
 #include <unistd.h>
 
@@ -39,7 +39,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <optional>
 #include <random>
 #include <stop_token>
 #include <string>
@@ -200,17 +199,9 @@ void insert_raw(PGconn* conn, const settle::outbox_message& m) {
     }
 }
 
-struct take_everything {
-    settle::publish_result publish(const settle::outbox_record& record) {
-        benchmark::DoNotOptimize(record.payload.data());
-        return settle::publish_result::delivered();
-    }
-};
-
 // ---- relay --------------------------------------------------------------------------------
 
 void relay(benchmark::State& state) {
-    const auto batch = static_cast<std::size_t>(state.range(0));
     postgres::connection conn(conninfo());
     const std::string table = unique("bench_relay");
     postgres::outbox_store store(conn, table);
@@ -219,31 +210,7 @@ void relay(benchmark::State& state) {
         store.create_tables(tx);
         tx.commit();
     }
-    std::chrono::system_clock clock;
-    take_everything publisher;
-    settle::outbox_relay relay(store, publisher, settle::persisted_retry{settle::ladder{1s, 5s}, 5},
-                               clock, {.owner = "bench", .batch_size = batch});
-    std::uint64_t next = 0;
-    std::size_t pending = 0;
-    std::size_t delivered = 0;
-    for (auto _ : state) {
-        if (pending < batch) {
-            state.PauseTiming();
-            postgres::transaction tx(conn);
-            (void)store.purge(tx, settle::outbox_time::max(), fill_size * 4);
-            for (std::size_t i = 0; i < fill_size; ++i) {
-                (void)store.append(tx, message_of(++next),
-                                   std::chrono::floor<std::chrono::microseconds>(clock.now()));
-            }
-            tx.commit();
-            pending += fill_size;
-            state.ResumeTiming();
-        }
-        const settle::outbox_run_result done = relay.run_once();
-        pending -= done.delivered;
-        delivered += done.delivered;
-    }
-    state.SetItemsProcessed(static_cast<std::int64_t>(delivered));
+    outbox_bench::relay_throughput(state, store, fill_size);
     postgres::transaction tx(conn);
     (void)sql(tx.native(), "DROP TABLE " + table);
     tx.commit();
@@ -328,20 +295,11 @@ void append(benchmark::State& state) {
         tx.commit();
     }
     std::chrono::system_clock clock;
-    std::uint64_t next = 0;
-    std::optional<postgres::transaction> tx(std::in_place, conn);
-    for (auto _ : state) {
-        (void)store.append(*tx, message_of(++next),
-                           std::chrono::floor<std::chrono::microseconds>(clock.now()));
-        if (next % statements_per_transaction == 0) {
-            state.PauseTiming();
-            tx->commit();
-            tx.emplace(conn);
-            state.ResumeTiming();
-        }
-    }
-    tx->commit();
-    state.SetItemsProcessed(state.iterations());
+    outbox_bench::writes_in_open_transactions<postgres::transaction>(
+        state, conn, statements_per_transaction, [&](postgres::transaction& tx, std::uint64_t n) {
+            (void)store.append(tx, message_of(n),
+                               std::chrono::floor<std::chrono::microseconds>(clock.now()));
+        });
     postgres::transaction drop(conn);
     (void)sql(drop.native(), "DROP TABLE " + table);
     drop.commit();
@@ -357,19 +315,9 @@ void baseline_insert(benchmark::State& state) {
         tx.commit();
     }
     prepare_raw_insert(conn.native(), table, true);
-    std::uint64_t next = 0;
-    std::optional<postgres::transaction> tx(std::in_place, conn);
-    for (auto _ : state) {
-        insert_raw(tx->native(), message_of(++next));
-        if (next % statements_per_transaction == 0) {
-            state.PauseTiming();
-            tx->commit();
-            tx.emplace(conn);
-            state.ResumeTiming();
-        }
-    }
-    tx->commit();
-    state.SetItemsProcessed(state.iterations());
+    outbox_bench::writes_in_open_transactions<postgres::transaction>(
+        state, conn, statements_per_transaction,
+        [](postgres::transaction& tx, std::uint64_t n) { insert_raw(tx.native(), message_of(n)); });
     postgres::transaction drop(conn);
     (void)sql(drop.native(), "DROP TABLE " + table);
     drop.commit();

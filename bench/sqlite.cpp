@@ -29,7 +29,7 @@
 
 #include <benchmark/benchmark.h>
 
-#include "outbox_messages.hpp"
+#include "outbox_bench.hpp"
 
 #include <sqlite3.h>
 #include <unistd.h>
@@ -41,7 +41,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -202,17 +201,9 @@ void insert_raw(prepared& insert, const settle::outbox_message& m) {
     insert.reset();
 }
 
-struct take_everything {
-    settle::publish_result publish(const settle::outbox_record& record) {
-        benchmark::DoNotOptimize(record.payload.data());
-        return settle::publish_result::delivered();
-    }
-};
-
 // ---- relay --------------------------------------------------------------------------------
 
 void relay(benchmark::State& state) {
-    const auto batch = static_cast<std::size_t>(state.range(0));
     sqlite::connection conn(database_path());
     const std::string table = unique("bench_relay");
     sqlite::outbox_store store(conn, table);
@@ -221,31 +212,7 @@ void relay(benchmark::State& state) {
         store.create_tables(tx);
         tx.commit();
     }
-    std::chrono::system_clock clock;
-    take_everything publisher;
-    settle::outbox_relay relay(store, publisher, settle::persisted_retry{settle::ladder{1s, 5s}, 5},
-                               clock, {.owner = "bench", .batch_size = batch});
-    std::uint64_t next = 0;
-    std::size_t pending = 0;
-    std::size_t delivered = 0;
-    for (auto _ : state) {
-        if (pending < batch) {
-            state.PauseTiming();
-            sqlite::transaction tx(conn);
-            (void)store.purge(tx, settle::outbox_time::max(), fill_size * 4);
-            for (std::size_t i = 0; i < fill_size; ++i) {
-                (void)store.append(tx, message_of(++next),
-                                   std::chrono::floor<std::chrono::microseconds>(clock.now()));
-            }
-            tx.commit();
-            pending += fill_size;
-            state.ResumeTiming();
-        }
-        const settle::outbox_run_result done = relay.run_once();
-        pending -= done.delivered;
-        delivered += done.delivered;
-    }
-    state.SetItemsProcessed(static_cast<std::int64_t>(delivered));
+    outbox_bench::relay_throughput(state, store, fill_size);
     drop(conn, table);
 }
 
@@ -343,21 +310,11 @@ void append(benchmark::State& state) {
         tx.commit();
     }
     std::chrono::system_clock clock;
-    std::uint64_t next = 0;
-    std::optional<sqlite::transaction> tx(std::in_place, conn);
-    for (auto _ : state) {
-        (void)store.append(*tx, message_of(++next),
-                           std::chrono::floor<std::chrono::microseconds>(clock.now()));
-        if (next % statements_per_transaction == 0) {
-            state.PauseTiming();
-            tx->commit();
-            tx.emplace(conn);
-            state.ResumeTiming();
-        }
-    }
-    tx->commit();
-    tx.reset();
-    state.SetItemsProcessed(state.iterations());
+    outbox_bench::writes_in_open_transactions<sqlite::transaction>(
+        state, conn, statements_per_transaction, [&](sqlite::transaction& tx, std::uint64_t n) {
+            (void)store.append(tx, message_of(n),
+                               std::chrono::floor<std::chrono::microseconds>(clock.now()));
+        });
     drop(conn, table);
 }
 
@@ -366,20 +323,9 @@ void baseline_insert(benchmark::State& state) {
     const std::string table = unique("bench_raw_append");
     create_like<sqlite::outbox_store>(conn, table);
     prepared insert(conn.native(), raw_insert_sql(table));
-    std::uint64_t next = 0;
-    std::optional<sqlite::transaction> tx(std::in_place, conn);
-    for (auto _ : state) {
-        insert_raw(insert, message_of(++next));
-        if (next % statements_per_transaction == 0) {
-            state.PauseTiming();
-            tx->commit();
-            tx.emplace(conn);
-            state.ResumeTiming();
-        }
-    }
-    tx->commit();
-    tx.reset();
-    state.SetItemsProcessed(state.iterations());
+    outbox_bench::writes_in_open_transactions<sqlite::transaction>(
+        state, conn, statements_per_transaction,
+        [&](sqlite::transaction&, std::uint64_t n) { insert_raw(insert, message_of(n)); });
     drop(conn, table);
 }
 
