@@ -69,6 +69,33 @@ int count_of(PGconn* conn, const std::string& sql) {
     return std::stoi(scalar(conn, sql));
 }
 
+// Holds every insert into `table` from `conn`'s session up for 0.5 s after
+// it is issued and before its row exists (a BEFORE INSERT trigger that
+// sleeps): a writer descheduled at the worst moment. Other sessions insert
+// at full speed. Drops its trigger function when it goes.
+class slow_inserts {
+public:
+    slow_inserts(pg::connection& conn, const std::string& table)
+        : conn_(&conn), function_(table + "_slow") {
+        run(conn.native(), "CREATE FUNCTION \"" + function_ +
+                               "\"() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF "
+                               "current_setting('settle_test.slow', true) = 'on' THEN PERFORM "
+                               "pg_sleep(0.5); END IF; RETURN NEW; END $$");
+        run(conn.native(), "CREATE TRIGGER slow BEFORE INSERT ON \"" + table +
+                               "\" FOR EACH ROW EXECUTE FUNCTION \"" + function_ + "\"()");
+        run(conn.native(), "SET settle_test.slow = 'on'");
+    }
+    slow_inserts(const slow_inserts&) = delete;
+    slow_inserts& operator=(const slow_inserts&) = delete;
+    ~slow_inserts() {
+        PQclear(PQexec(conn_->native(), ("DROP FUNCTION \"" + function_ + "\"() CASCADE").c_str()));
+    }
+
+private:
+    pg::connection* conn_;
+    std::string function_;
+};
+
 }  // namespace
 
 TEST_CASE("a business row and an outbox append commit together and roll back together",
@@ -350,17 +377,8 @@ TEST_CASE("an insert's stamp exceeds every stamp its key had, even racing an era
     pg::versioned_table<std::string, std::string> slow(slow_conn, name.name());
     pg::versioned_table<std::string, std::string> fast(fast_conn, name.name());
     create_tables(slow);
-    // Holds the first insert of this session up after it is issued and before
-    // its row exists: the window in which a stamp drawn too early goes stale.
-    const std::string function = name.name() + "_slow";
-    run(slow_conn.native(),
-        "CREATE FUNCTION \"" + function +
-            "\"() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF "
-            "current_setting('settle_test.slow', true) = 'on' THEN PERFORM pg_sleep(0.5); END IF; "
-            "RETURN NEW; END $$");
-    run(slow_conn.native(), "CREATE TRIGGER slow BEFORE INSERT ON \"" + name.name() +
-                                "\" FOR EACH ROW EXECUTE FUNCTION \"" + function + "\"()");
-    run(slow_conn.native(), "SET settle_test.slow = 'on'");
+    // The window in which a stamp drawn too early goes stale.
+    const slow_inserts stalled(slow_conn, name.name());
 
     settle::version_stamp late{0};
     std::thread writer([&] {
@@ -382,7 +400,6 @@ TEST_CASE("an insert's stamp exceeds every stamp its key had, even racing an era
     }
     writer.join();
     CHECK(late > early);
-    run(slow_conn.native(), "DROP FUNCTION \"" + function + "\"() CASCADE");
 }
 
 TEST_CASE("idempotency tokens increase in commit order, even racing an abandon",
@@ -393,18 +410,9 @@ TEST_CASE("idempotency tokens increase in commit order, even racing an abandon",
     pg::idempotency_table slow(slow_conn, name.name());
     pg::idempotency_table fast(fast_conn, name.name());
     create_tables(slow);
-    // Holds the slow session's claim up after it is issued and before its row
-    // exists: without the per-key lock, a token drawn there could commit
-    // after a greater one that was claimed and abandoned meanwhile.
-    const std::string function = name.name() + "_slow";
-    run(slow_conn.native(),
-        "CREATE FUNCTION \"" + function +
-            "\"() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF "
-            "current_setting('settle_test.slow', true) = 'on' THEN PERFORM pg_sleep(0.5); END IF; "
-            "RETURN NEW; END $$");
-    run(slow_conn.native(), "CREATE TRIGGER slow BEFORE INSERT ON \"" + name.name() +
-                                "\" FOR EACH ROW EXECUTE FUNCTION \"" + function + "\"()");
-    run(slow_conn.native(), "SET settle_test.slow = 'on'");
+    // Without the per-key lock, a token drawn in the window could commit after
+    // a greater one that was claimed and abandoned meanwhile.
+    const slow_inserts stalled(slow_conn, name.name());
 
     const settle::idempotency_scope scope{"tenant", "orders.create"};
     const auto key = settle::idempotency_key::parse("order-7").value();
@@ -433,7 +441,6 @@ TEST_CASE("idempotency tokens increase in commit order, even racing an abandon",
     REQUIRE_FALSE(committed.empty());
     CHECK(std::is_sorted(committed.begin(), committed.end()));
     CHECK(std::adjacent_find(committed.begin(), committed.end()) == committed.end());
-    run(slow_conn.native(), "DROP FUNCTION \"" + function + "\"() CASCADE");
 }
 
 TEST_CASE("a failure reason of any bytes is kept as it is", "[postgres][outbox]") {
