@@ -15,7 +15,7 @@
 
 #include <benchmark/benchmark.h>
 
-#include "outbox_bench.hpp"
+#include "store_bench.hpp"
 
 #include <array>
 #include <chrono>
@@ -34,8 +34,8 @@ namespace {
 // Records appended per fill: enough that a fill is rare at batch 1.
 constexpr std::size_t fill_size = 1 << 14;
 
-using outbox_bench::id_of;
-using outbox_bench::message_of;
+using store_bench::id_of;
+using store_bench::message_of;
 
 settle::outbox_time start_time() {
     return std::chrono::sys_days(std::chrono::year(2024) / 3 / 1);

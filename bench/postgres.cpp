@@ -28,7 +28,7 @@
 
 #include <benchmark/benchmark.h>
 
-#include "outbox_bench.hpp"
+#include "store_bench.hpp"
 
 #include <unistd.h>
 
@@ -137,9 +137,9 @@ std::vector<std::vector<std::string>> run(PGconn* conn, const std::string& name,
     return rows;
 }
 
-using outbox_bench::id_of;
-using outbox_bench::message_of;
-using outbox_bench::now_micros;
+using store_bench::id_of;
+using store_bench::message_of;
+using store_bench::now_micros;
 
 // A table shaped like the outbox's, for the hand-written side.
 void create_raw_outbox(PGconn* conn, const std::string& table) {
@@ -210,7 +210,7 @@ void relay(benchmark::State& state) {
         store.create_tables(tx);
         tx.commit();
     }
-    outbox_bench::relay_throughput(state, store, fill_size);
+    store_bench::relay_throughput(state, store, fill_size);
     postgres::transaction tx(conn);
     (void)sql(tx.native(), "DROP TABLE " + table);
     tx.commit();
@@ -295,7 +295,7 @@ void append(benchmark::State& state) {
         tx.commit();
     }
     std::chrono::system_clock clock;
-    outbox_bench::writes_in_open_transactions<postgres::transaction>(
+    store_bench::writes_in_open_transactions<postgres::transaction>(
         state, conn, statements_per_transaction, [&](postgres::transaction& tx, std::uint64_t n) {
             (void)store.append(tx, message_of(n),
                                std::chrono::floor<std::chrono::microseconds>(clock.now()));
@@ -315,7 +315,7 @@ void baseline_insert(benchmark::State& state) {
         tx.commit();
     }
     prepare_raw_insert(conn.native(), table, true);
-    outbox_bench::writes_in_open_transactions<postgres::transaction>(
+    store_bench::writes_in_open_transactions<postgres::transaction>(
         state, conn, statements_per_transaction,
         [](postgres::transaction& tx, std::uint64_t n) { insert_raw(tx.native(), message_of(n)); });
     postgres::transaction drop(conn);
@@ -334,30 +334,7 @@ void idempotency(benchmark::State& state) {
         store.create_tables(tx);
         tx.commit();
     }
-    const settle::idempotency_scope scope{"tenant", "orders.create"};
-    const settle::sha256_digest fingerprint = settle::fingerprint_fields({"order", "42"});
-    const settle::idempotency_response response{settle::bytes(64, std::byte{0x2A}), 201};
-    std::uint64_t next = 0;
-    for (auto _ : state) {
-        const settle::idempotency_key key =
-            settle::idempotency_key::parse("key-" + std::to_string(++next)).value();
-        const auto now = std::chrono::system_clock::now();
-        std::uint64_t token = 0;
-        {
-            postgres::transaction tx(conn);
-            const settle::idempotency_store_claim claimed =
-                store.claim(tx, scope, key, fingerprint, now, now + 30s);
-            token = claimed.record.token;
-            tx.commit();
-        }
-        {
-            postgres::transaction tx(conn);
-            const auto written = store.complete(tx, scope, key, token, response, now + 24h);
-            benchmark::DoNotOptimize(written);
-            tx.commit();
-        }
-    }
-    state.SetItemsProcessed(state.iterations());
+    store_bench::claim_and_complete(state, store);
     postgres::transaction drop(conn);
     (void)sql(drop.native(), "DROP TABLE " + table);
     drop.commit();

@@ -29,7 +29,7 @@
 
 #include <benchmark/benchmark.h>
 
-#include "outbox_bench.hpp"
+#include "store_bench.hpp"
 
 #include <sqlite3.h>
 #include <unistd.h>
@@ -164,9 +164,9 @@ private:
     sqlite3_stmt* stmt_ = nullptr;
 };
 
-using outbox_bench::id_of;
-using outbox_bench::message_of;
-using outbox_bench::now_micros;
+using store_bench::id_of;
+using store_bench::message_of;
+using store_bench::now_micros;
 
 // Creates `table` with the DDL of Store (a second store on that name), so the
 // hand-written side works on the same columns and indexes.
@@ -212,7 +212,7 @@ void relay(benchmark::State& state) {
         store.create_tables(tx);
         tx.commit();
     }
-    outbox_bench::relay_throughput(state, store, fill_size);
+    store_bench::relay_throughput(state, store, fill_size);
     drop(conn, table);
 }
 
@@ -310,7 +310,7 @@ void append(benchmark::State& state) {
         tx.commit();
     }
     std::chrono::system_clock clock;
-    outbox_bench::writes_in_open_transactions<sqlite::transaction>(
+    store_bench::writes_in_open_transactions<sqlite::transaction>(
         state, conn, statements_per_transaction, [&](sqlite::transaction& tx, std::uint64_t n) {
             (void)store.append(tx, message_of(n),
                                std::chrono::floor<std::chrono::microseconds>(clock.now()));
@@ -323,7 +323,7 @@ void baseline_insert(benchmark::State& state) {
     const std::string table = unique("bench_raw_append");
     create_like<sqlite::outbox_store>(conn, table);
     prepared insert(conn.native(), raw_insert_sql(table));
-    outbox_bench::writes_in_open_transactions<sqlite::transaction>(
+    store_bench::writes_in_open_transactions<sqlite::transaction>(
         state, conn, statements_per_transaction,
         [&](sqlite::transaction&, std::uint64_t n) { insert_raw(insert, message_of(n)); });
     drop(conn, table);
@@ -340,30 +340,7 @@ void idempotency(benchmark::State& state) {
         store.create_tables(tx);
         tx.commit();
     }
-    const settle::idempotency_scope scope{"tenant", "orders.create"};
-    const settle::sha256_digest fingerprint = settle::fingerprint_fields({"order", "42"});
-    const settle::idempotency_response response{settle::bytes(64, std::byte{0x2A}), 201};
-    std::uint64_t next = 0;
-    for (auto _ : state) {
-        const settle::idempotency_key key =
-            settle::idempotency_key::parse("key-" + std::to_string(++next)).value();
-        const auto now = std::chrono::system_clock::now();
-        std::uint64_t token = 0;
-        {
-            sqlite::transaction tx(conn);
-            const settle::idempotency_store_claim claimed =
-                store.claim(tx, scope, key, fingerprint, now, now + 30s);
-            token = claimed.record.token;
-            tx.commit();
-        }
-        {
-            sqlite::transaction tx(conn);
-            const auto written = store.complete(tx, scope, key, token, response, now + 24h);
-            benchmark::DoNotOptimize(written);
-            tx.commit();
-        }
-    }
-    state.SetItemsProcessed(state.iterations());
+    store_bench::claim_and_complete(state, store);
     drop(conn, table);
 }
 

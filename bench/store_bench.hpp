@@ -1,8 +1,9 @@
-// What the outbox benchmarks share: the messages they append (message n,
-// with a 128-byte payload), and the loops the SQL backends' benchmarks run.
-#ifndef SETTLE_BENCH_OUTBOX_BENCH_HPP
-#define SETTLE_BENCH_OUTBOX_BENCH_HPP
+// What the store benchmarks share: the outbox messages they append (message
+// n, with a 128-byte payload), and the loops the SQL backends' benchmarks run.
+#ifndef SETTLE_BENCH_STORE_BENCH_HPP
+#define SETTLE_BENCH_STORE_BENCH_HPP
 
+#include <settle/idempotency.hpp>
 #include <settle/outbox.hpp>
 #include <settle/retry.hpp>
 #include <settle/uuid.hpp>
@@ -14,8 +15,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
 
-namespace outbox_bench {
+namespace store_bench {
 
 inline constexpr std::size_t payload_size = 128;
 
@@ -107,6 +109,35 @@ void writes_in_open_transactions(benchmark::State& state, Connection& conn,
     state.SetItemsProcessed(state.iterations());
 }
 
-}  // namespace outbox_bench
+// Idempotency round trips over a SQL store whose tables exist: each
+// iteration claims a fresh key and commits, then completes it and commits.
+template <class Store>
+void claim_and_complete(benchmark::State& state, Store& store) {
+    using namespace std::chrono_literals;
+    const settle::idempotency_scope scope{"tenant", "orders.create"};
+    const settle::sha256_digest fingerprint = settle::fingerprint_fields({"order", "42"});
+    const settle::idempotency_response response{settle::bytes(64, std::byte{0x2A}), 201};
+    std::uint64_t next = 0;
+    for (auto _ : state) {
+        const settle::idempotency_key key =
+            settle::idempotency_key::parse("key-" + std::to_string(++next)).value();
+        const auto now = std::chrono::system_clock::now();
+        std::uint64_t token = 0;
+        {
+            auto tx = store.begin();
+            token = store.claim(tx, scope, key, fingerprint, now, now + 30s).record.token;
+            tx.commit();
+        }
+        {
+            auto tx = store.begin();
+            const auto written = store.complete(tx, scope, key, token, response, now + 24h);
+            benchmark::DoNotOptimize(written);
+            tx.commit();
+        }
+    }
+    state.SetItemsProcessed(state.iterations());
+}
 
-#endif  // SETTLE_BENCH_OUTBOX_BENCH_HPP
+}  // namespace store_bench
+
+#endif  // SETTLE_BENCH_STORE_BENCH_HPP
