@@ -30,7 +30,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-using time_point = settle::idempotency_record::time_point;
+using time_point = settle::stored_time;
 
 constexpr auto lease = 30s;
 constexpr auto retention = 24h;

@@ -37,18 +37,18 @@ constexpr std::size_t fill_size = 1 << 14;
 using store_bench::id_of;
 using store_bench::message_of;
 
-settle::outbox_time start_time() {
+settle::stored_time start_time() {
     return std::chrono::sys_days(std::chrono::year(2024) / 3 / 1);
 }
 
-// ---- the relay over memory::outbox_store ------------------------------------------------
+// ---- the relay over memory::outbox_table ------------------------------------------------
 
 struct relayed {
     settle::manual_clock clock{start_time()};
     memory::database db;
-    memory::outbox_store store{db};
+    memory::outbox_table store{db};
     memory::publisher publisher;
-    settle::outbox_relay<memory::outbox_store, memory::publisher, settle::ladder<18>,
+    settle::outbox_relay<memory::outbox_table, memory::publisher, settle::ladder<18>,
                          settle::manual_clock>
         relay;
     std::uint64_t next = 0;
@@ -60,7 +60,7 @@ struct relayed {
     // Removes what was delivered, then appends fill_size fresh records.
     void refill() {
         auto tx = db.begin();
-        (void)store.purge(tx, settle::outbox_time::max(), fill_size);
+        (void)store.purge(tx, settle::stored_time::max(), fill_size);
         const auto now = std::chrono::floor<std::chrono::microseconds>(clock.now());
         for (std::size_t i = 0; i < fill_size; ++i) {
             (void)store.append(tx, message_of(next++), now);
@@ -157,7 +157,7 @@ void outbox_append(benchmark::State& state) {
                 for (const auto& record : claimed) {
                     (void)r.store.mark_delivered(tx, record.id, "sweeper", now);
                 }
-                (void)r.store.purge(tx, settle::outbox_time::max(), fill_size);
+                (void)r.store.purge(tx, settle::stored_time::max(), fill_size);
             });
             appended = 0;
             state.ResumeTiming();

@@ -2,7 +2,7 @@
 // same server, in the same run (the server: scripts/postgres.sh; the
 // conninfo: SETTLE_POSTGRES).
 //
-//   relay/<batch>         outbox_relay::run_once over postgres::outbox_store with a
+//   relay/<batch>         outbox_relay::run_once over postgres::outbox_table with a
 //                         publisher that takes everything: records per second
 //   baseline/relay_sql    one claim statement (FOR UPDATE SKIP LOCKED, UPDATE ...
 //                         RETURNING) and one statement marking the batch
@@ -204,7 +204,7 @@ void insert_raw(PGconn* conn, const settle::outbox_message& m) {
 void relay(benchmark::State& state) {
     postgres::connection conn(conninfo());
     const std::string table = unique("bench_relay");
-    postgres::outbox_store store(conn, table);
+    postgres::outbox_table store(conn, table);
     {
         postgres::transaction tx(conn);
         store.create_tables(tx);
@@ -288,7 +288,7 @@ void baseline_relay(benchmark::State& state) {
 void append(benchmark::State& state) {
     postgres::connection conn(conninfo());
     const std::string table = unique("bench_append");
-    postgres::outbox_store store(conn, table);
+    postgres::outbox_table store(conn, table);
     {
         postgres::transaction tx(conn);
         store.create_tables(tx);
@@ -308,7 +308,7 @@ void append(benchmark::State& state) {
 void baseline_insert(benchmark::State& state) {
     postgres::connection conn(conninfo());
     const std::string table = unique("bench_raw_append");
-    postgres::outbox_store shape(conn, table);  // only for its DDL: the same table and indexes
+    postgres::outbox_table shape(conn, table);  // only for its DDL: the same table and indexes
     {
         postgres::transaction tx(conn);
         shape.create_tables(tx);
@@ -410,14 +410,14 @@ template <class Sleeper>
 void wakeup_latency(benchmark::State& state, postgres::wakeup appends) {
     const std::string table = unique("bench_wakeup");
     postgres::connection writer_conn(conninfo());
-    postgres::outbox_store writer(writer_conn, table, appends);
+    postgres::outbox_table writer(writer_conn, table, appends);
     {
         postgres::transaction tx(writer_conn);
         writer.create_tables(tx);
         tx.commit();
     }
     postgres::connection relay_conn(conninfo());
-    postgres::outbox_store store(relay_conn, table);
+    postgres::outbox_table store(relay_conn, table);
     timed_publisher publisher;
     std::chrono::system_clock clock;
     settle::outbox_relay relay(store, publisher, settle::persisted_retry{settle::ladder{1s, 5s}, 5},

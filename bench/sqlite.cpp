@@ -5,7 +5,7 @@
 // with SQLite's default durability (synchronous FULL) on both sides, so each
 // commit waits for an fsync of the write-ahead log.
 //
-//   relay/<batch>         outbox_relay::run_once over sqlite::outbox_store with a
+//   relay/<batch>         outbox_relay::run_once over sqlite::outbox_table with a
 //                         publisher that takes everything: records per second
 //   baseline/relay_sql    one claim statement (UPDATE ... WHERE sequence IN
 //                         (SELECT ... ORDER BY next_attempt_at, sequence LIMIT ?)
@@ -206,7 +206,7 @@ void insert_raw(prepared& insert, const settle::outbox_message& m) {
 void relay(benchmark::State& state) {
     sqlite::connection conn(database_path());
     const std::string table = unique("bench_relay");
-    sqlite::outbox_store store(conn, table);
+    sqlite::outbox_table store(conn, table);
     {
         sqlite::transaction tx(conn);
         store.create_tables(tx);
@@ -220,7 +220,7 @@ void baseline_relay(benchmark::State& state) {
     const auto batch = static_cast<std::size_t>(state.range(0));
     sqlite::connection conn(database_path());
     const std::string table = unique("bench_raw_relay");
-    create_like<sqlite::outbox_store>(conn, table);
+    create_like<sqlite::outbox_table>(conn, table);
     prepared insert(conn.native(), raw_insert_sql(table));
     prepared clear(conn.native(), "DELETE FROM " + table + " WHERE status = 'delivered'");
     // The status IN term is the due index's own condition: SQLite uses a
@@ -303,7 +303,7 @@ void baseline_relay(benchmark::State& state) {
 void append(benchmark::State& state) {
     sqlite::connection conn(database_path());
     const std::string table = unique("bench_append");
-    sqlite::outbox_store store(conn, table);
+    sqlite::outbox_table store(conn, table);
     {
         sqlite::transaction tx(conn);
         store.create_tables(tx);
@@ -321,7 +321,7 @@ void append(benchmark::State& state) {
 void baseline_insert(benchmark::State& state) {
     sqlite::connection conn(database_path());
     const std::string table = unique("bench_raw_append");
-    create_like<sqlite::outbox_store>(conn, table);
+    create_like<sqlite::outbox_table>(conn, table);
     prepared insert(conn.native(), raw_insert_sql(table));
     store_bench::writes_in_open_transactions<sqlite::transaction>(
         state, conn, statements_per_transaction,

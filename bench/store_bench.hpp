@@ -72,7 +72,7 @@ void relay_throughput(benchmark::State& state, Store& store, std::size_t fill) {
         if (pending < batch) {
             state.PauseTiming();
             auto tx = store.begin();
-            (void)store.purge(tx, settle::outbox_time::max(), fill * 4);
+            (void)store.purge(tx, settle::stored_time::max(), fill * 4);
             for (std::size_t i = 0; i < fill; ++i) {
                 (void)store.append(tx, message_of(++next),
                                    std::chrono::floor<std::chrono::microseconds>(clock.now()));

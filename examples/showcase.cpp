@@ -62,7 +62,7 @@ int main() {
     settle::memory::versioned_table<std::string, order_state> orders(db);
     settle::memory::table<std::string, long> payments_captured(db);  // order id -> cents
     settle::memory::idempotency_table requests(db);
-    settle::memory::outbox_store outbox_store(db);
+    settle::memory::outbox_table outbox_store(db);
     settle::outbox events(outbox_store, clock);
     settle::idempotency_guard guard(requests, clock, {.lease = 30s, .retention = 24h});
 
@@ -152,7 +152,7 @@ int main() {
     std::puts("\n5. orders.paid through the outbox, delivered twice to shipping");
     settle::memory::database shipping_db;
     settle::memory::table<std::string, int> shipments(shipping_db);
-    settle::memory::inbox_store shipping_inbox(shipping_db);
+    settle::memory::inbox_table shipping_inbox(shipping_db);
     settle::idempotent_consumer shipping(shipping_inbox, clock, {.consumer = "shipping"});
     int deliveries = 0;
     settle::memory::publisher broker([&](const settle::outbox_record& record) {

@@ -55,6 +55,21 @@ template <class C>
 concept wall_clock =
     clock<C> && std::same_as<typename C::time_point::clock, std::chrono::system_clock>;
 
+// Every instant that leaves the process (a SQL column, codec bytes, a record
+// another service reads) is a stored_time: Unix time in whole microseconds.
+// system_clock's own tick differs between standard libraries (nanoseconds
+// with libstdc++, microseconds with libc++), so raw ticks are never stored:
+// two services built differently would misread each other's times by 1000x.
+// Microseconds reach about 292,000 years either side of 1970.
+using stored_time = std::chrono::sys_time<std::chrono::microseconds>;
+
+// A wall-clock time point as stored: rounded down to the microsecond, so a
+// stored instant is never later than the one it stands for.
+template <class Duration>
+[[nodiscard]] constexpr stored_time to_stored_time(std::chrono::sys_time<Duration> t) noexcept {
+    return std::chrono::floor<std::chrono::microseconds>(t);
+}
+
 // A clock that moves only when told to: for tests, and for replaying a
 // schedule. Its time points are system_clock's (Unix epoch), so it can stand
 // in for the wall clock in ids and persisted times. Thread-safe.

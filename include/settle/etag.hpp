@@ -6,7 +6,7 @@
 #include <settle/version.hpp>
 
 #include <settle/error.hpp>
-#include <settle/versioned.hpp>
+#include <settle/token.hpp>
 
 #include <cstddef>
 #include <cstdint>

@@ -9,6 +9,7 @@
 #include <settle/codec.hpp>
 #include <settle/error.hpp>
 #include <settle/sha256.hpp>
+#include <settle/token.hpp>
 #include <settle/uuid.hpp>
 
 #include <array>
@@ -249,16 +250,14 @@ struct idempotency_response {
 // and counts as absent from that instant on: expiry is computed from the
 // record's own times, never left to a backend's lazy TTL.
 struct idempotency_record {
-    using time_point = std::chrono::system_clock::time_point;
-
     idempotency_state state = idempotency_state::in_progress;
     sha256_digest fingerprint{};  // of the request that claimed the key
-    std::uint64_t token = 0;      // fencing token of the claim that wrote this record
-    time_point claimed_at{};      // when that claim was taken
-    time_point expires_at{};      // in_progress: the lease's end; completed: the retention's end
+    fencing_token token{0};       // the claim that wrote this record (0: none yet)
+    stored_time claimed_at{};     // when that claim was taken
+    stored_time expires_at{};     // in_progress: the lease's end; completed: the retention's end
     idempotency_response response{};  // completed only
 
-    [[nodiscard]] bool live(time_point now) const noexcept { return now < expires_at; }
+    [[nodiscard]] bool live(stored_time now) const noexcept { return now < expires_at; }
 
     friend bool operator==(const idempotency_record&, const idempotency_record&) = default;
 };
@@ -269,28 +268,10 @@ struct idempotency_store_claim {
     bool claimed = false;
     idempotency_record record{};
 };
-
-// What complete() and abandon() found. Exhaustive: switch on it without a default.
-enum class idempotency_write {
-    applied,  // the claim was still the current one: the write was made
-    stale,    // the claim was taken over, already completed or abandoned, or purged:
-              // nothing changed
-};
-
-[[nodiscard]] constexpr std::string_view to_string(idempotency_write write) noexcept {
-    switch (write) {
-    case idempotency_write::applied: return "applied";
-    case idempotency_write::stale: return "stale";
-    }
-    return "unknown settle::idempotency_write";
-}
-
 // ---------------------------------------------------------------------------
 // Storage
 
 namespace detail {
-
-using idempotency_time = idempotency_record::time_point;
 
 template <class S>
 concept idempotency_store_names_transaction = requires {
@@ -311,32 +292,28 @@ template <class S>
 concept idempotency_store_has_claim = requires(S& s, typename S::transaction& tx,
                                                const idempotency_scope& scope,
                                                const idempotency_key& key,
-                                               const sha256_digest& fingerprint,
-                                               idempotency_time t) {
+                                               const sha256_digest& fingerprint, stored_time t) {
     { s.claim(tx, scope, key, fingerprint, t, t) } -> std::same_as<idempotency_store_claim>;
 };
 
 template <class S>
 concept idempotency_store_has_complete = requires(S& s, typename S::transaction& tx,
                                                   const idempotency_scope& scope,
-                                                  const idempotency_key& key, std::uint64_t token,
-                                                  idempotency_response response,
-                                                  idempotency_time t) {
-    {
-        s.complete(tx, scope, key, token, std::move(response), t)
-        } -> std::same_as<idempotency_write>;
+                                                  const idempotency_key& key, fencing_token token,
+                                                  idempotency_response response, stored_time t) {
+    { s.complete(tx, scope, key, token, std::move(response), t) } -> std::same_as<fenced_write>;
 };
 
 template <class S>
 concept idempotency_store_has_abandon = requires(S& s, typename S::transaction& tx,
                                                  const idempotency_scope& scope,
-                                                 const idempotency_key& key, std::uint64_t token) {
-    { s.abandon(tx, scope, key, token) } -> std::same_as<idempotency_write>;
+                                                 const idempotency_key& key, fencing_token token) {
+    { s.abandon(tx, scope, key, token) } -> std::same_as<fenced_write>;
 };
 
 template <class S>
-concept idempotency_store_has_purge = requires(S& s, typename S::transaction& tx,
-                                               idempotency_time t, std::size_t limit) {
+concept idempotency_store_has_purge = requires(S& s, typename S::transaction& tx, stored_time t,
+                                               std::size_t limit) {
     { s.purge(tx, t, limit) } -> std::same_as<std::size_t>;
 };
 
@@ -354,12 +331,12 @@ concept idempotency_store_has_purge = requires(S& s, typename S::transaction& tx
 //       expires_at = lease_end} and returns {true, it}; otherwise returns
 //       {false, the live record} and changes nothing. A new token is greater
 //       than every token ever handed out for (scope, key), even after purge.
-//   s.complete(tx, scope, key, token, response, retain_until) -> idempotency_write
+//   s.complete(tx, scope, key, token, response, retain_until) -> fenced_write
 //       if the record is in_progress with this token, makes it completed with
 //       the response and expires_at = retain_until; otherwise changes nothing
 //       and returns stale. Whether the lease has ended does not matter: only a
 //       take-over fences a claim off.
-//   s.abandon(tx, scope, key, token) -> idempotency_write
+//   s.abandon(tx, scope, key, token) -> fenced_write
 //       if the record is in_progress with this token, removes it; else stale.
 //   s.purge(tx, now, limit) -> std::size_t
 //       removes at most `limit` records that are not live at `now`; returns
@@ -399,7 +376,7 @@ enum class idempotency_outcome {
     replayed,     // op ran before; the stored response is in the result
     in_progress,  // the same request is running elsewhere: safe to retry later
     mismatch,     // the key was used for a different request: refuse
-    lease_lost,   // op ran, but its lease ended and another request took the key over before
+    stale,        // op ran, but its lease ended and another request took the key over before
                   // op's response could be stored: op may have run twice. The response is in
                   // the result; replays get the new owner's. Make the lease longer than op.
 };
@@ -410,7 +387,7 @@ enum class idempotency_outcome {
     case idempotency_outcome::replayed: return "replayed";
     case idempotency_outcome::in_progress: return "in_progress";
     case idempotency_outcome::mismatch: return "mismatch";
-    case idempotency_outcome::lease_lost: return "lease_lost";
+    case idempotency_outcome::stale: return "stale";
     }
     return "unknown settle::idempotency_outcome";
 }
@@ -421,8 +398,8 @@ enum class idempotency_outcome {
 struct idempotency_claim {
     idempotency_scope scope;
     idempotency_key key;
-    std::uint64_t token;
-    idempotency_record::time_point lease_expires_at;  // finish before this, or be taken over
+    fencing_token token;
+    stored_time lease_expires_at;  // finish before this, or be taken over
 };
 
 struct [[nodiscard]] idempotency_claim_result {
@@ -441,9 +418,9 @@ struct idempotency_store_decision {
 template <class T>
 struct [[nodiscard]] idempotency_result {
     idempotency_outcome outcome;
-    // executed, lease_lost: op's result; replayed: the stored response, decoded.
+    // executed, stale: op's result; replayed: the stored response, decoded.
     std::optional<T> response;
-    // executed, lease_lost: the status the keep-policy chose; replayed: the stored one.
+    // executed, stale: the status the keep-policy chose; replayed: the stored one.
     std::optional<int> status;
     // executed: whether the response was stored for replays (false when the
     // keep-policy said not to). Never true for the other outcomes.
@@ -470,7 +447,7 @@ inline constexpr int mismatch = 422;  // the key was used for a different reques
     switch (outcome) {
     case idempotency_outcome::executed:
     case idempotency_outcome::replayed:
-    case idempotency_outcome::lease_lost: return response_status;
+    case idempotency_outcome::stale: return response_status;
     case idempotency_outcome::in_progress: return conflict;
     case idempotency_outcome::mismatch: return mismatch;
     }
@@ -514,10 +491,10 @@ struct idempotency_options {
     // How long a claim holds its key. Choose it longer than the operation can
     // take: after it, a repeat takes the key over and runs the operation again
     // (the first owner's result is then fenced off, not stored).
-    std::chrono::system_clock::duration lease = std::chrono::minutes(1);
+    std::chrono::microseconds lease = std::chrono::minutes(1);
     // How long a completed response is replayed. After it, the same key starts
     // a new execution.
-    std::chrono::system_clock::duration retention = std::chrono::hours(24);
+    std::chrono::microseconds retention = std::chrono::hours(24);
 };
 
 namespace detail {
@@ -567,17 +544,17 @@ class idempotency_guard {
     static_assert(detail::idempotency_store_has_claim<Store>,
                   "settle::idempotency_store: missing `idempotency_store_claim claim(transaction&, "
                   "const idempotency_scope&, const idempotency_key&, const sha256_digest&, "
-                  "time_point now, time_point lease_end)`");
+                  "stored_time now, stored_time lease_end)`");
     static_assert(detail::idempotency_store_has_complete<Store>,
-                  "settle::idempotency_store: missing `idempotency_write complete(transaction&, "
-                  "const idempotency_scope&, const idempotency_key&, std::uint64_t token, "
-                  "idempotency_response, time_point retain_until)`");
+                  "settle::idempotency_store: missing `fenced_write complete(transaction&, "
+                  "const idempotency_scope&, const idempotency_key&, fencing_token, "
+                  "idempotency_response, stored_time retain_until)`");
     static_assert(detail::idempotency_store_has_abandon<Store>,
-                  "settle::idempotency_store: missing `idempotency_write abandon(transaction&, "
-                  "const idempotency_scope&, const idempotency_key&, std::uint64_t token)`");
+                  "settle::idempotency_store: missing `fenced_write abandon(transaction&, "
+                  "const idempotency_scope&, const idempotency_key&, fencing_token)`");
     static_assert(detail::idempotency_store_has_purge<Store>,
                   "settle::idempotency_store: missing `std::size_t purge(transaction&, "
-                  "time_point now, std::size_t limit)`");
+                  "stored_time now, std::size_t limit)`");
     static_assert(wall_clock<Clock>,
                   "settle::idempotency_guard: the clock must be a settle::wall_clock "
                   "(system_clock time points): records persist wall-clock times");
@@ -586,7 +563,6 @@ public:
     using store_type = Store;
     using clock_type = Clock;
     using transaction = typename Store::transaction;
-    using time_point = idempotency_record::time_point;
 
     // Throws settle::error (errc::invalid_argument) unless lease and retention
     // are positive.
@@ -623,7 +599,7 @@ public:
         using result = idempotency_result<T>;
 
         idempotency_store_claim found = in_transaction([&](transaction& tx) {
-            const time_point now = this->now();
+            const stored_time now = this->now();
             return store_->claim(tx, scope, key, fingerprint, now,
                                  detail::saturating_add(now, options_.lease));
         });
@@ -644,7 +620,7 @@ public:
                           std::move(found.record)};
         }
 
-        const std::uint64_t token = found.record.token;
+        const fencing_token token = found.record.token;
         std::optional<T> response;
         idempotency_store_decision decision;
         bytes encoded;
@@ -658,7 +634,7 @@ public:
             abandon_after_failure(scope, key, token);
             throw;
         }
-        const idempotency_write written =
+        const fenced_write written =
             decision.store ? in_transaction([&](transaction& tx) {
                 return store_->complete(tx, scope, key, token,
                                         idempotency_response{std::move(encoded), decision.status},
@@ -667,9 +643,9 @@ public:
                            : in_transaction([&](transaction& tx) {
                                  return store_->abandon(tx, scope, key, token);
                              });
-        if (written == idempotency_write::stale) {
-            return result{idempotency_outcome::lease_lost, std::move(response), decision.status,
-                          false, std::nullopt};
+        if (written == fenced_write::stale) {
+            return result{idempotency_outcome::stale, std::move(response), decision.status, false,
+                          std::nullopt};
         }
         return result{idempotency_outcome::executed, std::move(response), decision.status,
                       decision.store, std::nullopt};
@@ -683,8 +659,8 @@ public:
     [[nodiscard]] idempotency_claim_result claim(transaction& tx, const idempotency_scope& scope,
                                                  const idempotency_key& key,
                                                  const sha256_digest& fingerprint) {
-        const time_point now = this->now();
-        const time_point lease_end = detail::saturating_add(now, options_.lease);
+        const stored_time now = this->now();
+        const stored_time lease_end = detail::saturating_add(now, options_.lease);
         idempotency_store_claim found = store_->claim(tx, scope, key, fingerprint, now, lease_end);
         if (found.claimed) {
             idempotency_claim claim{scope, key, found.record.token, found.record.expires_at};
@@ -706,9 +682,9 @@ public:
     // completed or abandoned: nothing was stored, and the caller should roll
     // back the business write it made in tx.
     template <codable T>
-    [[nodiscard]] idempotency_write complete(transaction& tx, const idempotency_claim& claim,
-                                             const T& response,
-                                             std::optional<int> status = std::nullopt) {
+    [[nodiscard]] fenced_write complete(transaction& tx, const idempotency_claim& claim,
+                                        const T& response,
+                                        std::optional<int> status = std::nullopt) {
         return store_->complete(tx, claim.scope, claim.key, claim.token,
                                 idempotency_response{settle::encode(response), status},
                                 detail::saturating_add(now(), options_.retention));
@@ -716,7 +692,7 @@ public:
 
     // Gives the key up, so a retry runs the operation. stale when the claim
     // was taken over or completed: nothing changed.
-    [[nodiscard]] idempotency_write abandon(transaction& tx, const idempotency_claim& claim) {
+    [[nodiscard]] fenced_write abandon(transaction& tx, const idempotency_claim& claim) {
         return store_->abandon(tx, claim.scope, claim.key, claim.token);
     }
 
@@ -732,9 +708,7 @@ public:
     }
 
 private:
-    [[nodiscard]] time_point now() const {
-        return std::chrono::time_point_cast<time_point::duration>(clock_->now());
-    }
+    [[nodiscard]] stored_time now() const { return to_stored_time(clock_->now()); }
 
     template <class F>
     decltype(auto) in_transaction(F&& fn) {
@@ -762,7 +736,7 @@ private:
     // record stays in progress until its lease ends, which is also safe; op's
     // exception is the one the caller sees.
     void abandon_after_failure(const idempotency_scope& scope, const idempotency_key& key,
-                               std::uint64_t token) noexcept {
+                               fencing_token token) noexcept {
         try {
             (void)in_transaction(
                 [&](transaction& tx) { return store_->abandon(tx, scope, key, token); });

@@ -27,10 +27,6 @@
 
 SETTLE_BEGIN_NAMESPACE
 
-// A persisted instant: Unix time in microseconds (the same type as
-// settle::outbox_time).
-using inbox_time = std::chrono::sys_time<std::chrono::microseconds>;
-
 // What mark() found. Exhaustive: switch on it without a default.
 enum class inbox_mark {
     first_time,  // recorded now: apply the message
@@ -65,12 +61,12 @@ concept inbox_store_transaction_commits = requires(typename S::transaction& tx) 
 template <class S>
 concept inbox_store_has_mark = requires(S& s, typename S::transaction& tx,
                                         std::string_view consumer, std::string_view message_id,
-                                        inbox_time t) {
+                                        stored_time t) {
     { s.mark(tx, consumer, message_id, t) } -> std::same_as<inbox_mark>;
 };
 
 template <class S>
-concept inbox_store_has_purge = requires(S& s, typename S::transaction& tx, inbox_time t,
+concept inbox_store_has_purge = requires(S& s, typename S::transaction& tx, stored_time t,
                                          std::size_t limit) {
     { s.purge(tx, t, limit) } -> std::same_as<std::size_t>;
 };
@@ -86,9 +82,9 @@ constexpr bool check_inbox_store() {
                       "settle::inbox_store: the store's transaction needs `commit()`");
         static_assert(inbox_store_has_mark<S>,
                       "settle::inbox_store: missing `inbox_mark mark(transaction&, "
-                      "std::string_view consumer, std::string_view message_id, inbox_time now)`");
+                      "std::string_view consumer, std::string_view message_id, stored_time now)`");
         static_assert(inbox_store_has_purge<S>,
-                      "settle::inbox_store: missing `std::size_t purge(transaction&, inbox_time "
+                      "settle::inbox_store: missing `std::size_t purge(transaction&, stored_time "
                       "applied_before, std::size_t limit)`");
     }
     return true;
@@ -222,11 +218,11 @@ public:
     // Removes at most `limit` records older than the retention; returns how
     // many. Call it on a schedule, until it returns less than the limit.
     std::size_t purge(transaction& tx, std::size_t limit) {
-        const inbox_time at = now();
-        const auto earliest = inbox_time::min().time_since_epoch();
-        const inbox_time cut = at.time_since_epoch() < earliest + options_.retention
-                                   ? inbox_time::min()
-                                   : at - options_.retention;
+        const stored_time at = now();
+        const auto earliest = stored_time::min().time_since_epoch();
+        const stored_time cut = at.time_since_epoch() < earliest + options_.retention
+                                    ? stored_time::min()
+                                    : at - options_.retention;
         return store_->purge(tx, cut, limit);
     }
 
@@ -239,9 +235,7 @@ public:
     }
 
 private:
-    [[nodiscard]] inbox_time now() const {
-        return std::chrono::floor<std::chrono::microseconds>(clock_->now());
-    }
+    [[nodiscard]] stored_time now() const { return to_stored_time(clock_->now()); }
 
     Store* store_;
     Clock* clock_;

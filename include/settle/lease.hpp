@@ -8,6 +8,7 @@
 #include <settle/clock.hpp>
 #include <settle/codec.hpp>
 #include <settle/error.hpp>
+#include <settle/token.hpp>
 #include <settle/versioned.hpp>
 
 #include <chrono>
@@ -33,42 +34,13 @@
 
 SETTLE_BEGIN_NAMESPACE
 
-// The number of a lease grant on one key: 1 for the first, then one more for
-// every grant. Never wraps: next() on the largest value throws.
-class fencing_token {
-public:
-    using rep = std::uint64_t;
-
-    constexpr explicit fencing_token(rep value) noexcept : value_(value) {}
-
-    [[nodiscard]] static constexpr fencing_token first() noexcept { return fencing_token(1); }
-    [[nodiscard]] constexpr rep value() const noexcept { return value_; }
-
-    // Throws settle::error (errc::invalid_argument) after 2^64 - 1 grants.
-    [[nodiscard]] constexpr fencing_token next() const {
-        if (value_ == std::numeric_limits<rep>::max()) {
-            throw settle::error(errc::invalid_argument,
-                                "fencing_token::next: the last token has no successor");
-        }
-        return fencing_token(value_ + 1);
-    }
-
-    friend constexpr bool operator==(fencing_token, fencing_token) noexcept = default;
-    friend constexpr std::strong_ordering operator<=>(fencing_token,
-                                                      fencing_token) noexcept = default;
-
-private:
-    rep value_;
-};
-
 // What a lease store keeps per key: the latest grant. Never erased, so the
 // token keeps counting across releases. The lease is free when holder is
 // empty or expires_at has passed.
-template <class TimePoint>
 struct lease_record {
     std::string holder;
     fencing_token token;
-    TimePoint expires_at;
+    stored_time expires_at;
 
     friend bool operator==(const lease_record&, const lease_record&) = default;
 };
@@ -87,54 +59,50 @@ struct codec<fencing_token> {
     }
 };
 
-// A lease record persists as its token (8 bytes), its expiry's tick count
-// (sizeof(rep) bytes), both big-endian, then the holder's bytes: what a SQL
-// backend's versioned table stores for a lease store.
-template <class TimePoint>
-struct codec<lease_record<TimePoint>> {
-    using rep = typename TimePoint::duration::rep;
-    static_assert(std::integral<rep>,
-                  "settle::codec<lease_record>: the time point needs an integral tick count");
-    static constexpr std::size_t fixed = sizeof(fencing_token::rep) + sizeof(rep);
+// A lease record persists as its token and its expiry in Unix microseconds
+// (8 bytes each, big-endian), then the holder's bytes: what a SQL backend's
+// versioned table stores for a lease store.
+template <>
+struct codec<lease_record> {
+    static constexpr std::size_t fixed = sizeof(fencing_token::rep) + sizeof(std::int64_t);
 
-    [[nodiscard]] static bytes encode(const lease_record<TimePoint>& record) {
+    [[nodiscard]] static bytes encode(const lease_record& record) {
         bytes out = settle::encode(record.token);
-        const bytes expires = settle::encode(record.expires_at.time_since_epoch().count());
+        const bytes expires =
+            settle::encode(std::int64_t{record.expires_at.time_since_epoch().count()});
         out.insert(out.end(), expires.begin(), expires.end());
         const auto* holder = reinterpret_cast<const std::byte*>(record.holder.data());
         out.insert(out.end(), holder, holder + record.holder.size());
         return out;
     }
-    [[nodiscard]] static lease_record<TimePoint> decode(std::span<const std::byte> in) {
+    [[nodiscard]] static lease_record decode(std::span<const std::byte> in) {
         if (in.size() < fixed) {
             detail::throw_decode_error("lease_record", "expected at least " +
                                                            std::to_string(fixed) + " bytes, got " +
                                                            std::to_string(in.size()));
         }
-        return lease_record<TimePoint>{
-            settle::decode<std::string>(in.subspan(fixed)),
-            settle::decode<fencing_token>(in.first(sizeof(fencing_token::rep))),
-            TimePoint(typename TimePoint::duration(
-                settle::decode<rep>(in.subspan(sizeof(fencing_token::rep), sizeof(rep)))))};
+        return lease_record{settle::decode<std::string>(in.subspan(fixed)),
+                            settle::decode<fencing_token>(in.first(sizeof(fencing_token::rep))),
+                            stored_time(std::chrono::microseconds(settle::decode<std::int64_t>(
+                                in.subspan(sizeof(fencing_token::rep), sizeof(std::int64_t)))))};
     }
 };
 
 // A lease: who holds which key, with which token, until when.
-template <class Key, class TimePoint>
+template <class Key>
 struct lease {
     Key key;
     std::string holder;
     fencing_token token;
-    TimePoint expires_at;
+    stored_time expires_at;
 
     friend bool operator==(const lease&, const lease&) = default;
 };
 
 // A lease store: a versioned_store of lease_record. Any backend of
 // versioned_store serves, with this value type.
-template <class S, class TimePoint>
-concept lease_store =
-    versioned_store<S> && std::same_as<typename S::value_type, lease_record<TimePoint>>;
+template <class S>
+concept lease_store = versioned_store<S> && std::same_as<typename S::value_type, lease_record>;
 
 enum class acquire_outcome {
     acquired,  // the lease is yours, with a new token
@@ -143,12 +111,12 @@ enum class acquire_outcome {
 
 enum class renew_outcome {
     renewed,  // the lease now runs until the new expiry; same token
-    lost,     // it expired, was released, or was granted again since: stop working
+    stale,    // it expired, was released, or was granted again since: stop working
 };
 
 enum class release_outcome {
     released,  // the key is free; the next grant gets a greater token
-    lost,      // the lease was granted again since; nothing changed
+    stale,     // the lease was granted again since; nothing changed
 };
 
 [[nodiscard]] constexpr std::string_view to_string(acquire_outcome o) noexcept {
@@ -162,7 +130,7 @@ enum class release_outcome {
 [[nodiscard]] constexpr std::string_view to_string(renew_outcome o) noexcept {
     switch (o) {
     case renew_outcome::renewed: return "renewed";
-    case renew_outcome::lost: return "lost";
+    case renew_outcome::stale: return "stale";
     }
     return "unknown settle::renew_outcome";
 }
@@ -170,40 +138,39 @@ enum class release_outcome {
 [[nodiscard]] constexpr std::string_view to_string(release_outcome o) noexcept {
     switch (o) {
     case release_outcome::released: return "released";
-    case release_outcome::lost: return "lost";
+    case release_outcome::stale: return "stale";
     }
     return "unknown settle::release_outcome";
 }
 
 // acquired: `current` is your new lease. held: `current` is the live lease
 // that stands in the way (its holder, token and expiry).
-template <class Key, class TimePoint>
+template <class Key>
 struct [[nodiscard]] acquire_result {
     acquire_outcome outcome;
-    lease<Key, TimePoint> current;
+    lease<Key> current;
 
     [[nodiscard]] bool acquired() const noexcept { return outcome == acquire_outcome::acquired; }
 };
 
-// renewed: `current` is the lease with its new expiry. lost: the lease as given.
-template <class Key, class TimePoint>
+// renewed: `current` is the lease with its new expiry. stale: the lease as given.
+template <class Key>
 struct [[nodiscard]] renew_result {
     renew_outcome outcome;
-    lease<Key, TimePoint> current;
+    lease<Key> current;
 
     [[nodiscard]] bool renewed() const noexcept { return outcome == renew_outcome::renewed; }
 };
 
 namespace detail {
 
-template <class S, class TimePoint>
+template <class S>
 constexpr bool check_lease_store() {
     if constexpr (check_versioned_store<S>()) {
-        static_assert(std::same_as<typename S::value_type, lease_record<TimePoint>>,
-                      "settle::leases: the store's value_type must be "
-                      "settle::lease_record<Clock::time_point>");
+        static_assert(std::same_as<typename S::value_type, lease_record>,
+                      "settle::leases: the store's value_type must be settle::lease_record");
     }
-    return lease_store<S, TimePoint>;
+    return lease_store<S>;
 }
 
 }  // namespace detail
@@ -215,8 +182,9 @@ constexpr bool check_lease_store() {
 // the compare-and-set meets a newer stamp (another contender got there
 // first), it reads again and decides again.
 //
-// All contenders must read comparable time: one machine's steady clock, or
-// wall clocks whose skew is well below the lease duration. Fencing makes a
+// Lease records outlive the process and are shared between processes, so
+// they hold wall-clock time (settle::stored_time): every contender's clock
+// must be a settle::wall_clock, with a skew well below the lease duration. Fencing makes a
 // wrong clock cost liveness, never safety: see settle::fence.
 //
 //     settle::leases grants(lease_table, clock);
@@ -224,16 +192,16 @@ constexpr bool check_lease_store() {
 //     auto got = grants.acquire(tx, "report-42", "worker-1", 30s);
 //     tx.commit();
 //     if (got.acquired()) do_work(got.current.token);
-template <class Store, clock Clock>
+template <class Store, wall_clock Clock>
 class leases {
 public:
     using key_type = typename Store::key_type;
     using transaction = typename Store::transaction;
-    using time_point = typename Clock::time_point;
-    using duration = typename Clock::duration;
-    using lease_type = lease<key_type, time_point>;
+    using time_point = stored_time;
+    using duration = std::chrono::microseconds;
+    using lease_type = lease<key_type>;
 
-    static_assert(detail::check_lease_store<Store, time_point>());
+    static_assert(detail::check_lease_store<Store>());
 
     // Both must outlive this object.
     leases(Store& store, Clock& clock) noexcept : store_(&store), clock_(&clock) {}
@@ -243,14 +211,14 @@ public:
     // twice). A grant's token is one more than the previous grant's.
     // Throws settle::error (errc::invalid_argument) for an empty holder or a
     // ttl that is not positive.
-    acquire_result<key_type, time_point> acquire(transaction& tx, const key_type& key,
-                                                 std::string_view holder, duration ttl) {
+    acquire_result<key_type> acquire(transaction& tx, const key_type& key, std::string_view holder,
+                                     duration ttl) {
         if (holder.empty()) {
             throw settle::error(errc::invalid_argument, "leases::acquire: the holder is empty");
         }
         check_ttl(ttl, "leases::acquire: the ttl must be positive");
         for (int passes = 0;; ++passes) {
-            const time_point now = clock_->now();
+            const time_point now = to_stored_time(clock_->now());
             std::optional<versioned<record>> seen = store_->load(tx, key);
             if (seen && is_live(seen->value, now)) {
                 return {acquire_outcome::held, to_lease(key, seen->value)};
@@ -273,14 +241,13 @@ public:
     // lease expired (even if nobody took it since), was released, or was
     // granted again. Throws settle::error (errc::invalid_argument) for a ttl
     // that is not positive.
-    renew_result<key_type, time_point> renew(transaction& tx, const lease_type& held,
-                                             duration ttl) {
+    renew_result<key_type> renew(transaction& tx, const lease_type& held, duration ttl) {
         check_ttl(ttl, "leases::renew: the ttl must be positive");
         for (int passes = 0;; ++passes) {
-            const time_point now = clock_->now();
+            const time_point now = to_stored_time(clock_->now());
             std::optional<versioned<record>> seen = store_->load(tx, held.key);
             if (!seen || !is_same_grant(seen->value, held) || !is_live(seen->value, now)) {
-                return {renew_outcome::lost, held};
+                return {renew_outcome::stale, held};
             }
             record next = seen->value;
             next.expires_at = detail::saturating_add(now, ttl);
@@ -299,10 +266,10 @@ public:
     // kept, so the next grant's token is greater.
     [[nodiscard]] release_outcome release(transaction& tx, const lease_type& held) {
         for (int passes = 0;; ++passes) {
-            const time_point now = clock_->now();
+            const time_point now = to_stored_time(clock_->now());
             std::optional<versioned<record>> seen = store_->load(tx, held.key);
             if (!seen || !is_same_grant(seen->value, held)) {
-                return release_outcome::lost;
+                return release_outcome::stale;
             }
             record next = seen->value;
             next.holder.clear();
@@ -319,14 +286,14 @@ public:
     // The live lease on `key`, if any.
     [[nodiscard]] std::optional<lease_type> current(transaction& tx, const key_type& key) const {
         std::optional<versioned<record>> seen = store_->load(tx, key);
-        if (!seen || !is_live(seen->value, clock_->now())) {
+        if (!seen || !is_live(seen->value, to_stored_time(clock_->now()))) {
             return std::nullopt;
         }
         return to_lease(key, seen->value);
     }
 
 private:
-    using record = lease_record<time_point>;
+    using record = lease_record;
 
     static void check_ttl(duration ttl, const char* message) {
         if (ttl <= duration::zero()) {
@@ -352,18 +319,18 @@ private:
 
 enum class fence_outcome {
     admitted,  // the token is the highest seen for the resource: go ahead and write
-    refused,   // a higher token was seen: the writer's lease was superseded; write nothing
+    stale,     // a higher token was seen: the writer's lease was superseded; write nothing
 };
 
 [[nodiscard]] constexpr std::string_view to_string(fence_outcome o) noexcept {
     switch (o) {
     case fence_outcome::admitted: return "admitted";
-    case fence_outcome::refused: return "refused";
+    case fence_outcome::stale: return "stale";
     }
     return "unknown settle::fence_outcome";
 }
 
-// admitted: `highest` is the token admitted. refused: the higher token that
+// admitted: `highest` is the token admitted. stale: the higher token that
 // was seen before.
 struct [[nodiscard]] fence_result {
     fence_outcome outcome;
@@ -404,7 +371,7 @@ public:
         for (int passes = 0;; ++passes) {
             std::optional<versioned<fencing_token>> seen = store_->load(tx, resource);
             if (seen && token < seen->value) {
-                return {fence_outcome::refused, seen->value};
+                return {fence_outcome::stale, seen->value};
             }
             const auto written =
                 seen ? store_->compare_and_set(tx, resource, seen->stamp, fencing_token(token))

@@ -10,6 +10,7 @@
 #include <settle/clock.hpp>
 #include <settle/error.hpp>
 #include <settle/retry.hpp>
+#include <settle/token.hpp>
 #include <settle/uuid.hpp>
 
 #include <settle/codec.hpp>
@@ -52,9 +53,6 @@ SETTLE_BEGIN_NAMESPACE
 
 // ---------------------------------------------------------------------------
 // Records
-
-// A persisted instant, as a SQL timestamp holds it: Unix time in microseconds.
-using outbox_time = std::chrono::sys_time<std::chrono::microseconds>;
 
 enum class outbox_status {
     pending,    // waiting for its next attempt (due once next_attempt_at <= now)
@@ -130,34 +128,17 @@ struct outbox_record {
     std::string ordering_key;
     bytes payload;
     outbox_headers headers;
-    outbox_time created_at{};
+    stored_time created_at{};
     std::uint32_t attempts = 0;
-    outbox_time next_attempt_at{};
+    stored_time next_attempt_at{};
     outbox_status status = outbox_status::pending;
     std::string last_error;
     std::string claim_owner;
-    outbox_time claim_expires_at{};
-    outbox_time finished_at{};
+    stored_time claim_expires_at{};
+    stored_time finished_at{};
 
     friend bool operator==(const outbox_record&, const outbox_record&) = default;
 };
-
-// What an outcome operation (mark delivered, reschedule, dead-letter, release)
-// found. Exhaustive: switch on it without a default.
-enum class outbox_write {
-    applied,  // the record was in flight under this owner: the outcome is recorded
-    stale,    // another owner took the claim over, or the record is no longer in
-              // flight, or unknown: nothing changed
-};
-
-[[nodiscard]] constexpr std::string_view to_string(outbox_write write) noexcept {
-    switch (write) {
-    case outbox_write::applied: return "applied";
-    case outbox_write::stale: return "stale";
-    }
-    return "unknown settle::outbox_write";
-}
-
 // What monitoring watches (the seed's backlog alerts).
 struct outbox_statistics {
     std::size_t backlog = 0;    // records not yet delivered nor dead: pending or in flight
@@ -192,21 +173,21 @@ concept outbox_store_transaction_commits = requires(typename S::transaction& tx)
 
 template <class S>
 concept outbox_store_has_append = requires(S& s, typename S::transaction& tx,
-                                           outbox_message message, outbox_time t) {
+                                           outbox_message message, stored_time t) {
     { s.append(tx, std::move(message), t) } -> std::same_as<std::uint64_t>;
 };
 
 template <class S>
 concept outbox_store_has_claim = requires(S& s, typename S::transaction& tx, std::string_view owner,
-                                          outbox_time t, std::size_t limit) {
+                                          stored_time t, std::size_t limit) {
     { s.claim(tx, owner, t, t, limit) } -> std::same_as<std::vector<outbox_record>>;
 };
 
 template <class S>
 concept outbox_store_has_mark_delivered = requires(S& s, typename S::transaction& tx,
                                                    const uuid& id, std::string_view owner,
-                                                   outbox_time t) {
-    { s.mark_delivered(tx, id, owner, t) } -> std::same_as<outbox_write>;
+                                                   stored_time t) {
+    { s.mark_delivered(tx, id, owner, t) } -> std::same_as<fenced_write>;
 };
 
 // Optional: marks many records delivered in one call (one round trip to a
@@ -214,44 +195,44 @@ concept outbox_store_has_mark_delivered = requires(S& s, typename S::transaction
 template <class S>
 concept outbox_store_marks_delivered_together = requires(S& s, typename S::transaction& tx,
                                                          std::span<const uuid> ids,
-                                                         std::string_view owner, outbox_time t) {
-    { s.mark_delivered(tx, ids, owner, t) } -> std::same_as<std::vector<outbox_write>>;
+                                                         std::string_view owner, stored_time t) {
+    { s.mark_delivered(tx, ids, owner, t) } -> std::same_as<std::vector<fenced_write>>;
 };
 
 template <class S>
 concept outbox_store_has_reschedule = requires(S& s, typename S::transaction& tx, const uuid& id,
-                                               std::string_view owner, outbox_time t,
+                                               std::string_view owner, stored_time t,
                                                std::string_view error) {
-    { s.reschedule(tx, id, owner, t, error) } -> std::same_as<outbox_write>;
+    { s.reschedule(tx, id, owner, t, error) } -> std::same_as<fenced_write>;
 };
 
 template <class S>
 concept outbox_store_has_dead_letter = requires(S& s, typename S::transaction& tx, const uuid& id,
                                                 std::string_view owner, std::string_view reason,
-                                                outbox_time t) {
-    { s.dead_letter(tx, id, owner, reason, t) } -> std::same_as<outbox_write>;
+                                                stored_time t) {
+    { s.dead_letter(tx, id, owner, reason, t) } -> std::same_as<fenced_write>;
 };
 
 template <class S>
 concept outbox_store_has_release = requires(S& s, typename S::transaction& tx, const uuid& id,
                                             std::string_view owner) {
-    { s.release(tx, id, owner) } -> std::same_as<outbox_write>;
+    { s.release(tx, id, owner) } -> std::same_as<fenced_write>;
 };
 
 template <class S>
 concept outbox_store_has_requeue = requires(S& s, typename S::transaction& tx, const uuid& id,
-                                            outbox_time t) {
+                                            stored_time t) {
     { s.requeue(tx, id, t) } -> std::same_as<bool>;
 };
 
 template <class S>
-concept outbox_store_has_purge = requires(S& s, typename S::transaction& tx, outbox_time t,
+concept outbox_store_has_purge = requires(S& s, typename S::transaction& tx, stored_time t,
                                           std::size_t limit) {
     { s.purge(tx, t, limit) } -> std::same_as<std::size_t>;
 };
 
 template <class S>
-concept outbox_store_has_statistics = requires(S& s, typename S::transaction& tx, outbox_time t) {
+concept outbox_store_has_statistics = requires(S& s, typename S::transaction& tx, stored_time t) {
     { s.statistics(tx, t) } -> std::same_as<outbox_statistics>;
 };
 
@@ -278,34 +259,34 @@ constexpr bool check_outbox_store() {
                       "settle::outbox_store: the store's transaction needs `commit()`");
         static_assert(outbox_store_has_append<S>,
                       "settle::outbox_store: missing `std::uint64_t append(transaction&, "
-                      "outbox_message, outbox_time now)`");
+                      "outbox_message, stored_time now)`");
         static_assert(outbox_store_has_claim<S>,
                       "settle::outbox_store: missing `std::vector<outbox_record> "
-                      "claim(transaction&, std::string_view owner, outbox_time now, outbox_time "
+                      "claim(transaction&, std::string_view owner, stored_time now, stored_time "
                       "lease_until, std::size_t limit)`");
         static_assert(outbox_store_has_mark_delivered<S>,
-                      "settle::outbox_store: missing `outbox_write mark_delivered(transaction&, "
-                      "const uuid&, std::string_view owner, outbox_time now)`");
+                      "settle::outbox_store: missing `fenced_write mark_delivered(transaction&, "
+                      "const uuid&, std::string_view owner, stored_time now)`");
         static_assert(outbox_store_has_reschedule<S>,
-                      "settle::outbox_store: missing `outbox_write reschedule(transaction&, "
-                      "const uuid&, std::string_view owner, outbox_time next_attempt_at, "
+                      "settle::outbox_store: missing `fenced_write reschedule(transaction&, "
+                      "const uuid&, std::string_view owner, stored_time next_attempt_at, "
                       "std::string_view error)`");
         static_assert(outbox_store_has_dead_letter<S>,
-                      "settle::outbox_store: missing `outbox_write dead_letter(transaction&, "
+                      "settle::outbox_store: missing `fenced_write dead_letter(transaction&, "
                       "const uuid&, std::string_view owner, std::string_view reason, "
-                      "outbox_time now)`");
+                      "stored_time now)`");
         static_assert(outbox_store_has_release<S>,
-                      "settle::outbox_store: missing `outbox_write release(transaction&, "
+                      "settle::outbox_store: missing `fenced_write release(transaction&, "
                       "const uuid&, std::string_view owner)`");
         static_assert(outbox_store_has_requeue<S>,
                       "settle::outbox_store: missing `bool requeue(transaction&, const uuid&, "
-                      "outbox_time now)`");
+                      "stored_time now)`");
         static_assert(outbox_store_has_purge<S>,
                       "settle::outbox_store: missing `std::size_t purge(transaction&, "
-                      "outbox_time delivered_before, std::size_t limit)`");
+                      "stored_time delivered_before, std::size_t limit)`");
         static_assert(outbox_store_has_statistics<S>,
                       "settle::outbox_store: missing `outbox_statistics statistics(transaction&, "
-                      "outbox_time now)`");
+                      "stored_time now)`");
         static_assert(outbox_store_has_find<S>,
                       "settle::outbox_store: missing `std::optional<outbox_record> "
                       "find(transaction&, const uuid&)`");
@@ -342,9 +323,9 @@ constexpr bool check_outbox_store() {
 //   s.release(tx, id, owner)                      -> pending as before the claim, attempts - 1
 //       each applied only while the record is in flight under `owner`
 //       (whether its lease has ended does not matter: only a take-over fences
-//       a claim off), and returns outbox_write::stale otherwise, changing
+//       a claim off), and returns fenced_write::stale otherwise, changing
 //       nothing. Each clears claim_owner and claim_expires_at.
-//   optionally, s.mark_delivered(tx, ids, owner, now) -> std::vector<outbox_write>
+//   optionally, s.mark_delivered(tx, ids, owner, now) -> std::vector<fenced_write>
 //       the same for every id of a std::span<const uuid>, answering in their
 //       order; the relay then records a batch's deliveries in one call.
 //   s.requeue(tx, id, now) -> bool
@@ -435,18 +416,18 @@ concept outbox_batch_publisher = requires(P& p, std::span<const outbox_record> r
 namespace detail {
 
 // t + d, saturating at the latest (or earliest) representable time.
-[[nodiscard]] constexpr outbox_time outbox_after(outbox_time t,
+[[nodiscard]] constexpr stored_time outbox_after(stored_time t,
                                                  std::chrono::microseconds d) noexcept {
     using rep = std::chrono::microseconds::rep;
     const rep base = t.time_since_epoch().count();
     const rep step = d.count();
     if (step > 0 && base > std::numeric_limits<rep>::max() - step) {
-        return outbox_time::max();
+        return stored_time::max();
     }
     if (step < 0 && base < std::numeric_limits<rep>::min() - step) {
-        return outbox_time::min();
+        return stored_time::min();
     }
-    return outbox_time(std::chrono::microseconds(base + step));
+    return stored_time(std::chrono::microseconds(base + step));
 }
 
 // A duration in whole microseconds, rounded up, saturating.
@@ -456,11 +437,6 @@ namespace detail {
         return std::chrono::microseconds::zero();
     }
     return std::chrono::ceil<std::chrono::microseconds>(d);
-}
-
-template <class TimePoint>
-[[nodiscard]] outbox_time outbox_time_of(TimePoint t) {
-    return std::chrono::floor<std::chrono::microseconds>(t);
 }
 
 [[nodiscard]] inline std::string outbox_what(const std::exception_ptr& failure) {
@@ -574,7 +550,7 @@ public:
     }
 
 private:
-    [[nodiscard]] outbox_time now() const { return detail::outbox_time_of(clock_->now()); }
+    [[nodiscard]] stored_time now() const { return to_stored_time(clock_->now()); }
 
     template <class F>
     auto in_transaction(F&& fn) {
@@ -617,7 +593,7 @@ struct outbox_event {
     const outbox_record& record;  // as claimed: attempts counts this attempt
     outbox_outcome outcome;
     std::string_view reason;      // rescheduled, dead_lettered: the stored reason
-    outbox_time next_attempt_at;  // rescheduled: when it is due again
+    stored_time next_attempt_at;  // rescheduled: when it is due again
 };
 
 // The relay's default observer: observes nothing, costs nothing. An observer
@@ -805,7 +781,7 @@ private:
         std::optional<outbox_statistics> statistics;
         try {
             transaction tx = store_->begin();
-            const outbox_time now = this->now();
+            const stored_time now = this->now();
             if constexpr (detail::outbox_observes_statistics<Observer>) {
                 statistics = store_->statistics(tx, now);
             }
@@ -856,7 +832,7 @@ private:
         std::optional<std::chrono::nanoseconds> retry_after;
     };
 
-    [[nodiscard]] outbox_time now() const { return detail::outbox_time_of(clock_->now()); }
+    [[nodiscard]] stored_time now() const { return to_stored_time(clock_->now()); }
 
     static void judge(verdict& v, publish_result&& result) {
         switch (result.status) {
@@ -973,7 +949,7 @@ private:
     struct recorded {
         outbox_outcome outcome = outbox_outcome::stale;
         std::string reason;
-        outbox_time next_attempt_at{};
+        stored_time next_attempt_at{};
     };
 
     // Records every verdict in one transaction; returns what was recorded.
@@ -982,7 +958,7 @@ private:
         std::vector<recorded> outcomes(batch.size());
         {
             transaction tx = store_->begin();
-            const outbox_time now = this->now();
+            const stored_time now = this->now();
             if constexpr (detail::outbox_store_marks_delivered_together<Store>) {
                 record_deliveries(tx, batch, verdicts, outcomes, now);
             }
@@ -1025,7 +1001,7 @@ private:
     // Every delivered record of the batch in one call to the store.
     void record_deliveries(transaction& tx, const std::vector<outbox_record>& batch,
                            const std::vector<verdict>& verdicts, std::vector<recorded>& outcomes,
-                           outbox_time now) {
+                           stored_time now) {
         std::vector<uuid> ids;
         std::vector<std::size_t> positions;
         for (std::size_t i = 0; i < batch.size(); ++i) {
@@ -1037,7 +1013,7 @@ private:
         if (ids.empty()) {
             return;
         }
-        const std::vector<outbox_write> writes =
+        const std::vector<fenced_write> writes =
             store_->mark_delivered(tx, std::span<const uuid>(ids), options_.owner, now);
         if (writes.size() != ids.size()) {
             throw error(errc::backend_failure,
@@ -1045,7 +1021,7 @@ private:
                             " outcomes for " + std::to_string(ids.size()) + " deliveries");
         }
         for (std::size_t j = 0; j < ids.size(); ++j) {
-            if (writes[j] == outbox_write::applied) {
+            if (writes[j] == fenced_write::applied) {
                 outcomes[positions[j]].outcome = outbox_outcome::delivered;
             }
         }
@@ -1053,9 +1029,9 @@ private:
 
     // The store's answer first, then the event: the reason is read by the
     // store before it moves into the event.
-    recorded record_one(transaction& tx, const outbox_record& record, verdict& v, outbox_time now) {
+    recorded record_one(transaction& tx, const outbox_record& record, verdict& v, stored_time now) {
         const std::string& owner = options_.owner;
-        outbox_write write = outbox_write::stale;
+        fenced_write write = fenced_write::stale;
         recorded out;
         switch (v.kind) {
         case verdict_kind::delivered:
@@ -1072,7 +1048,7 @@ private:
             out = {outbox_outcome::dead_lettered, std::move(v.reason), {}};
             break;
         case verdict_kind::retry:
-            if (std::optional<outbox_time> next =
+            if (std::optional<stored_time> next =
                     retry_.next_attempt_at(record.attempts, now, outbox_retry_seed(record.id))) {
                 if (v.retry_after) {
                     next = detail::outbox_after(now, detail::outbox_ceil_us(*v.retry_after));
@@ -1087,7 +1063,7 @@ private:
             }
             break;
         }
-        return write == outbox_write::applied ? out : recorded{};
+        return write == fenced_write::applied ? out : recorded{};
     }
 
     Store* store_;

@@ -24,6 +24,8 @@
 #include <settle/stores/memory_lease.hpp>
 #include <settle/stores/memory_outbox.hpp>
 #include <settle/stores/memory_versioned.hpp>
+#include <settle/token.hpp>
+#include <settle/transaction.hpp>
 #include <settle/transition.hpp>
 #include <settle/uuid.hpp>
 #include <settle/version.hpp>

@@ -8,6 +8,7 @@
 #include <settle/clock.hpp>
 #include <settle/error.hpp>
 #include <settle/retry.hpp>
+#include <settle/token.hpp>
 
 #include <compare>
 #include <concepts>
@@ -31,48 +32,6 @@ SETTLE_BEGIN_NAMESPACE
 
 // ---------------------------------------------------------------------------
 // Stamps and versioned values.
-
-// The version of one key's value: a 64-bit counter. Stores issue stamps from
-// first() upward, and every write that applies gives the key a stamp greater
-// than any it had before (see versioned_store). 0 is never issued, so a
-// backend may use it for "no row". Never wraps: next() on last() throws.
-// Trivially copyable, 8 bytes, no allocation.
-class version_stamp {
-public:
-    using rep = std::uint64_t;
-
-    // A stamp read back from storage or from a client (see parse_stamp in
-    // <settle/etag.hpp>). Any value is representable.
-    constexpr explicit version_stamp(rep value) noexcept : value_(value) {}
-
-    // The lowest stamp a store issues: 1.
-    [[nodiscard]] static constexpr version_stamp first() noexcept { return version_stamp(1); }
-    // The highest stamp there is: 2^64 - 1.
-    [[nodiscard]] static constexpr version_stamp last() noexcept {
-        return version_stamp(std::numeric_limits<rep>::max());
-    }
-
-    [[nodiscard]] constexpr rep value() const noexcept { return value_; }
-    [[nodiscard]] constexpr bool has_next() const noexcept { return *this != last(); }
-
-    // The stamp after this one. Throws settle::error (errc::invalid_argument)
-    // at last() instead of wrapping to 0; at a billion writes a second that
-    // takes 584 years.
-    [[nodiscard]] constexpr version_stamp next() const {
-        if (!has_next()) {
-            throw settle::error(errc::invalid_argument,
-                                "version_stamp::next: the last stamp has no successor");
-        }
-        return version_stamp(value_ + 1);
-    }
-
-    friend constexpr bool operator==(version_stamp, version_stamp) noexcept = default;
-    friend constexpr std::strong_ordering operator<=>(version_stamp,
-                                                      version_stamp) noexcept = default;
-
-private:
-    rep value_;
-};
 
 // A value together with the stamp it was read at (or written with).
 template <class T>

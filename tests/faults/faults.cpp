@@ -141,11 +141,11 @@ struct scenario {
     std::string table;
     std::string socket;
     postgres::connection conn;
-    postgres::outbox_store store;
+    postgres::outbox_table store;
     std::chrono::system_clock clock;
     std::mt19937_64 random{std::random_device{}()};
     settle::uuid_v7_generator<std::chrono::system_clock, std::mt19937_64> next_id{clock, random};
-    settle::outbox<postgres::outbox_store, std::chrono::system_clock> outbox{store, clock};
+    settle::outbox<postgres::outbox_table, std::chrono::system_clock> outbox{store, clock};
     std::vector<std::string> committed;
     std::vector<std::string> rolled_back;
 
@@ -156,7 +156,7 @@ struct scenario {
           store(conn, table) {
         postgres::transaction tx(conn);
         store.create_tables(tx);
-        postgres::inbox_store(conn, table + "_inbox").create_tables(tx);
+        postgres::inbox_table(conn, table + "_inbox").create_tables(tx);
         query(tx.native(), "CREATE TABLE " + table + "_orders (id TEXT PRIMARY KEY)");
         query(tx.native(), "CREATE TABLE " + table + "_receipts (message_id TEXT NOT NULL)");
         query(tx.native(), "CREATE TABLE " + table +

@@ -107,7 +107,7 @@ void exec(PGconn* conn, const std::string& sql, std::initializer_list<std::strin
 // One relay's connection: applies what it sends, one message at a time.
 void serve(int fd, const std::string& table) {
     std::optional<postgres::connection> conn;
-    std::optional<postgres::inbox_store> inbox;
+    std::optional<postgres::inbox_table> inbox;
     std::chrono::system_clock clock;
     while (const auto line = read_line(fd)) {
         const auto space = line->find(' ');
@@ -227,7 +227,7 @@ int relay(const std::string& path, const std::string& table, const std::string& 
     const std::string info = conninfo();
     postgres::connection conn(
         postgres::connection::factory([info] { return PQconnectdb(info.c_str()); }));
-    postgres::outbox_store store(conn, table);
+    postgres::outbox_table store(conn, table);
     socket_publisher publisher(path);
     std::chrono::system_clock clock;
     settle::outbox_relay relay(

@@ -8,8 +8,8 @@
 #include <string>
 
 using namespace idempotency_test;
+using settle::fenced_write;
 using settle::idempotency_claim_outcome;
-using settle::idempotency_write;
 
 TEST_CASE("a claim hands out a fencing token and a lease", "[idempotency]") {
     service s;
@@ -39,8 +39,7 @@ TEST_CASE("a claim reports replay and in progress and mismatch with the record f
           idempotency_claim_outcome::mismatch);
 
     auto tx = s.store.begin();
-    CHECK(s.guard.complete(tx, *first.claim, std::string("done"), 201) ==
-          idempotency_write::applied);
+    CHECK(s.guard.complete(tx, *first.claim, std::string("done"), 201) == fenced_write::applied);
     tx.commit();
 
     const auto replay = s.guard.claim(scope_a(), key("k1"), fp("a"));
@@ -60,7 +59,7 @@ TEST_CASE("a completion commits atomically with the business write", "[idempoten
     SECTION("committed together") {
         auto tx = s.store.begin();
         s.orders.put(tx, "o-1", "placed");
-        CHECK(s.guard.complete(tx, *r.claim, std::string("o-1")) == idempotency_write::applied);
+        CHECK(s.guard.complete(tx, *r.claim, std::string("o-1")) == fenced_write::applied);
         tx.commit();
         CHECK(s.order("o-1") == "placed");
         CHECK(s.record(scope_a(), key("k1"))->state == settle::idempotency_state::completed);
@@ -69,13 +68,13 @@ TEST_CASE("a completion commits atomically with the business write", "[idempoten
         {
             auto tx = s.store.begin();
             s.orders.put(tx, "o-1", "placed");
-            CHECK(s.guard.complete(tx, *r.claim, std::string("o-1")) == idempotency_write::applied);
+            CHECK(s.guard.complete(tx, *r.claim, std::string("o-1")) == fenced_write::applied);
             tx.rollback();
         }
         CHECK_FALSE(s.order("o-1").has_value());
         CHECK(s.record(scope_a(), key("k1")) == r.record);  // still in progress, still ours
         auto tx = s.store.begin();
-        CHECK(s.guard.complete(tx, *r.claim, std::string("o-1")) == idempotency_write::applied);
+        CHECK(s.guard.complete(tx, *r.claim, std::string("o-1")) == fenced_write::applied);
         tx.commit();
     }
 }
@@ -93,8 +92,8 @@ TEST_CASE("a stale completion lets the caller roll back its business write", "[i
         auto tx = s.store.begin();
         s.orders.put(tx, "stale-order", "placed");
         const auto write = s.guard.complete(tx, *stale.claim, std::string("stale-order"));
-        CHECK(write == idempotency_write::stale);
-        if (write == idempotency_write::stale) {
+        CHECK(write == fenced_write::stale);
+        if (write == fenced_write::stale) {
             tx.rollback();
         }
     }
@@ -102,8 +101,7 @@ TEST_CASE("a stale completion lets the caller roll back its business write", "[i
 
     auto tx = s.store.begin();
     s.orders.put(tx, "owner-order", "placed");
-    CHECK(s.guard.complete(tx, *owner.claim, std::string("owner-order")) ==
-          idempotency_write::applied);
+    CHECK(s.guard.complete(tx, *owner.claim, std::string("owner-order")) == fenced_write::applied);
     tx.commit();
     const auto replay = s.guard.claim(scope_a(), key("k1"), fp("a"));
     CHECK(settle::decode_response<std::string>(replay.record) == "owner-order");
@@ -115,8 +113,8 @@ TEST_CASE("abandon gives the key up for a retry and only once", "[idempotency]")
     const auto r = s.guard.claim(scope_a(), key("k1"), fp("a"));
     REQUIRE(r.claim.has_value());
     auto tx = s.store.begin();
-    CHECK(s.guard.abandon(tx, *r.claim) == idempotency_write::applied);
-    CHECK(s.guard.abandon(tx, *r.claim) == idempotency_write::stale);
+    CHECK(s.guard.abandon(tx, *r.claim) == fenced_write::applied);
+    CHECK(s.guard.abandon(tx, *r.claim) == fenced_write::stale);
     tx.commit();
     const auto retry = s.guard.claim(scope_a(), key("k1"), fp("b"));
     CHECK(retry.outcome == idempotency_claim_outcome::claimed);
@@ -153,18 +151,16 @@ struct without_purge {
     transaction begin();
     settle::idempotency_store_claim claim(transaction&, const settle::idempotency_scope&,
                                           const settle::idempotency_key&,
-                                          const settle::sha256_digest&,
-                                          settle::idempotency_record::time_point,
-                                          settle::idempotency_record::time_point);
-    settle::idempotency_write complete(transaction&, const settle::idempotency_scope&,
-                                       const settle::idempotency_key&, std::uint64_t,
-                                       settle::idempotency_response,
-                                       settle::idempotency_record::time_point);
-    settle::idempotency_write abandon(transaction&, const settle::idempotency_scope&,
-                                      const settle::idempotency_key&, std::uint64_t);
+                                          const settle::sha256_digest&, settle::stored_time,
+                                          settle::stored_time);
+    settle::fenced_write complete(transaction&, const settle::idempotency_scope&,
+                                  const settle::idempotency_key&, settle::fencing_token,
+                                  settle::idempotency_response, settle::stored_time);
+    settle::fenced_write abandon(transaction&, const settle::idempotency_scope&,
+                                 const settle::idempotency_key&, settle::fencing_token);
 };
 struct with_purge : without_purge {
-    std::size_t purge(transaction&, settle::idempotency_record::time_point, std::size_t);
+    std::size_t purge(transaction&, settle::stored_time, std::size_t);
 };
 }  // namespace
 

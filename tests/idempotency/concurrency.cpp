@@ -60,7 +60,7 @@ TEST_CASE("concurrent runs with one key execute op exactly once", "[idempotency]
                 break;
             case idempotency_outcome::in_progress: ++seen.in_progress; break;
             case idempotency_outcome::mismatch:
-            case idempotency_outcome::lease_lost: ++seen.other; break;
+            case idempotency_outcome::stale: ++seen.other; break;
             }
         }
         CHECK(calls.load() == 1);

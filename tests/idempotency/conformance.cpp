@@ -23,13 +23,13 @@ struct memory_fixture {
 struct unfenced_store : settle::memory::idempotency_table {
     using settle::memory::idempotency_table::idempotency_table;
 
-    settle::idempotency_write complete(transaction& tx, const settle::idempotency_scope& scope,
-                                       const settle::idempotency_key& key, std::uint64_t,
-                                       settle::idempotency_response response,
-                                       settle::idempotency_record::time_point retain_until) {
+    settle::fenced_write complete(transaction& tx, const settle::idempotency_scope& scope,
+                                  const settle::idempotency_key& key, settle::fencing_token,
+                                  settle::idempotency_response response,
+                                  settle::stored_time retain_until) {
         const auto current = find(tx, scope, key);
         if (!current || current->state != settle::idempotency_state::in_progress) {
-            return settle::idempotency_write::stale;
+            return settle::fenced_write::stale;
         }
         return settle::memory::idempotency_table::complete(tx, scope, key, current->token,
                                                            std::move(response), retain_until);

@@ -179,7 +179,7 @@ TEST_CASE("a worker whose lease ended cannot overwrite the new owner's response"
         CHECK(takeover.stored);
         return std::string("stale worker");
     });
-    CHECK(first.outcome == idempotency_outcome::lease_lost);
+    CHECK(first.outcome == idempotency_outcome::stale);
     CHECK(first.response == "stale worker");
     CHECK_FALSE(first.stored);
     CHECK(settle::idempotency_http::status(first) == 200);
@@ -280,14 +280,29 @@ TEST_CASE("purge removes records whose time has passed in batches", "[idempotenc
     CHECK(s.db.transact([&](settle::memory::transaction& tx) { return s.store.size(tx); }) == 0);
 }
 
-TEST_CASE("times near the end of the clock's range saturate instead of overflowing",
+TEST_CASE("a retention past the end of stored time saturates instead of overflowing",
           "[idempotency]") {
+    settle::memory::database db;
+    settle::memory::idempotency_table store{db};
+    settle::manual_clock clock;
+    settle::idempotency_guard guard(store, clock,
+                                    {std::chrono::minutes(1), std::chrono::microseconds::max()});
+    const auto r = guard.run(scope_a(), key("k1"), fp("a"), [] { return 1; });
+    CHECK(r.stored);
+    const auto record = db.transact(
+        [&](settle::memory::transaction& tx) { return store.find(tx, scope_a(), key("k1")); });
+    REQUIRE(record.has_value());
+    CHECK(record->expires_at == settle::stored_time::max());
+    CHECK(guard.run(scope_a(), key("k1"), fp("a"), [] { return 2; }).response == 1);
+}
+
+TEST_CASE("times at the end of the clock's range are stored without overflowing", "[idempotency]") {
     service s;
     s.clock.set(settle::manual_clock::time_point::max() - 1h);
     const auto r = s.guard.run(scope_a(), key("k1"), fp("a"), [] { return 1; });
     CHECK(r.stored);
     const auto record = s.record(scope_a(), key("k1"));
     REQUIRE(record.has_value());
-    CHECK(record->expires_at == settle::idempotency_record::time_point::max());
+    CHECK(record->expires_at == settle::to_stored_time(s.clock.now()) + 24h);
     CHECK(s.guard.run(scope_a(), key("k1"), fp("a"), [] { return 2; }).response == 1);
 }

@@ -194,8 +194,8 @@ TEST_CASE("every outcome has a name for logs", "[idempotency]") {
     CHECK(to_string(settle::idempotency_claim_outcome::mismatch) == "mismatch");
     CHECK(to_string(settle::idempotency_state::in_progress) == "in_progress");
     CHECK(to_string(settle::idempotency_state::completed) == "completed");
-    CHECK(to_string(settle::idempotency_write::applied) == "applied");
-    CHECK(to_string(settle::idempotency_write::stale) == "stale");
+    CHECK(to_string(settle::fenced_write::applied) == "applied");
+    CHECK(to_string(settle::fenced_write::stale) == "stale");
     STATIC_REQUIRE(to_string(settle::idempotency_outcome::replayed) == "replayed");
 }
 

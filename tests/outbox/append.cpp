@@ -33,10 +33,10 @@ struct service {
     settle::uuid_v7_generator<settle::manual_clock, std::mt19937_64> ids{clock, random};
     memory::database db;
     memory::table<int, std::string> orders{db};
-    memory::outbox_store store{db};
-    settle::outbox<memory::outbox_store, settle::manual_clock> outbox{store, clock};
+    memory::outbox_table store{db};
+    settle::outbox<memory::outbox_table, settle::manual_clock> outbox{store, clock};
     memory::publisher publisher;
-    settle::outbox_relay<memory::outbox_store, memory::publisher, settle::ladder<2>,
+    settle::outbox_relay<memory::outbox_table, memory::publisher, settle::ladder<2>,
                          settle::manual_clock>
         relay{store,
               publisher,
@@ -54,7 +54,7 @@ struct service {
     }
 };
 
-settle::outbox_time at(settle::manual_clock::time_point t) {
+settle::stored_time at(settle::manual_clock::time_point t) {
     return std::chrono::floor<std::chrono::microseconds>(t);
 }
 
@@ -153,12 +153,12 @@ TEST_CASE("statistics report the backlog the live claims the dead letters and th
     CHECK(stats.dead == 0);
     CHECK(stats.oldest_pending_age == 30s);
 
-    const settle::outbox_time now = at(s.clock.now());
+    const settle::stored_time now = at(s.clock.now());
     auto tx = s.store.begin();
     const auto claimed = s.store.claim(tx, "someone", now, now + 60s, 2);
     REQUIRE(claimed.size() == 2);
     CHECK(s.store.dead_letter(tx, claimed[0].id, "someone", "refused", now) ==
-          settle::outbox_write::applied);
+          settle::fenced_write::applied);
     tx.commit();
     stats = s.outbox.statistics();
     CHECK(stats.backlog == 2);
@@ -250,7 +250,7 @@ TEST_CASE("every outcome and status has a name for logs", "[outbox]") {
                          settle::outbox_status::delivered, settle::outbox_status::dead}) {
         names.insert(settle::to_string(s));
     }
-    for (const auto w : {settle::outbox_write::applied, settle::outbox_write::stale}) {
+    for (const auto w : {settle::fenced_write::applied, settle::fenced_write::stale}) {
         names.insert(settle::to_string(w));
     }
     for (const auto p : {settle::publish_status::delivered, settle::publish_status::retryable,

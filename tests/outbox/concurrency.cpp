@@ -59,8 +59,8 @@ struct logging_publisher {
 struct shared_store {
     settle::manual_clock clock{std::chrono::sys_days(std::chrono::year(2024) / 6 / 1)};
     memory::database db;
-    memory::outbox_store store{db};
-    settle::outbox<memory::outbox_store, settle::manual_clock> outbox{store, clock};
+    memory::outbox_table store{db};
+    settle::outbox<memory::outbox_table, settle::manual_clock> outbox{store, clock};
 
     // Records keyed over eight orders, every fifth one unordered.
     shared_store() {
@@ -167,7 +167,7 @@ TEST_CASE("two relays keep per key order through retries", "[outbox][concurrency
 TEST_CASE("two consumers racing on the same messages apply each once", "[outbox][concurrency]") {
     settle::manual_clock clock{std::chrono::sys_days(std::chrono::year(2024) / 6 / 1)};
     memory::database db;
-    memory::inbox_store inbox(db);
+    memory::inbox_table inbox(db);
     memory::table<unsigned, int> applied(db);
     std::atomic<int> handler_runs{0};
     std::latch ready(2);

@@ -16,60 +16,60 @@ namespace {
 
 struct outbox_fixture {
     settle::memory::database db;
-    settle::memory::outbox_store store{db};
+    settle::memory::outbox_table store{db};
 };
 
 struct inbox_fixture {
     settle::memory::database db;
-    settle::memory::inbox_store store{db};
+    settle::memory::inbox_table store{db};
 };
 
 // A classic bug: outcomes check that the record is in flight but not whose
 // claim it is, so a relay whose lease was taken over overwrites the outcome.
-struct unfenced_store : settle::memory::outbox_store {
-    using base = settle::memory::outbox_store;
+struct unfenced_store : settle::memory::outbox_table {
+    using base = settle::memory::outbox_table;
     using base::base;
 
     std::string holder(transaction& tx, const settle::uuid& id) const {
         const auto record = find(tx, id);
         return record ? record->claim_owner : std::string();
     }
-    settle::outbox_write mark_delivered(transaction& tx, const settle::uuid& id, std::string_view,
-                                        settle::outbox_time now) {
+    settle::fenced_write mark_delivered(transaction& tx, const settle::uuid& id, std::string_view,
+                                        settle::stored_time now) {
         return base::mark_delivered(tx, id, holder(tx, id), now);
     }
-    settle::outbox_write reschedule(transaction& tx, const settle::uuid& id, std::string_view,
-                                    settle::outbox_time at, std::string_view error) {
+    settle::fenced_write reschedule(transaction& tx, const settle::uuid& id, std::string_view,
+                                    settle::stored_time at, std::string_view error) {
         return base::reschedule(tx, id, holder(tx, id), at, error);
     }
-    settle::outbox_write dead_letter(transaction& tx, const settle::uuid& id, std::string_view,
-                                     std::string_view reason, settle::outbox_time now) {
+    settle::fenced_write dead_letter(transaction& tx, const settle::uuid& id, std::string_view,
+                                     std::string_view reason, settle::stored_time now) {
         return base::dead_letter(tx, id, holder(tx, id), reason, now);
     }
-    settle::outbox_write release(transaction& tx, const settle::uuid& id, std::string_view) {
+    settle::fenced_write release(transaction& tx, const settle::uuid& id, std::string_view) {
         return base::release(tx, id, holder(tx, id));
     }
 };
 
 // Another: claims without a lease, so a claimed record is due again at once.
-struct leaseless_store : settle::memory::outbox_store {
-    using base = settle::memory::outbox_store;
+struct leaseless_store : settle::memory::outbox_table {
+    using base = settle::memory::outbox_table;
     using base::base;
 
     std::vector<settle::outbox_record> claim(transaction& tx, std::string_view owner,
-                                             settle::outbox_time now, settle::outbox_time,
+                                             settle::stored_time now, settle::stored_time,
                                              std::size_t limit) {
         return base::claim(tx, owner, now, now, limit);
     }
 };
 
 // And an inbox that forgets which consumer marked a message.
-struct shared_inbox_store : settle::memory::inbox_store {
-    using base = settle::memory::inbox_store;
+struct shared_inbox_store : settle::memory::inbox_table {
+    using base = settle::memory::inbox_table;
     using base::base;
 
     settle::inbox_mark mark(transaction& tx, std::string_view, std::string_view message_id,
-                            settle::inbox_time now) {
+                            settle::stored_time now) {
         return base::mark(tx, "everyone", message_id, now);
     }
 };
@@ -165,12 +165,12 @@ TEST_CASE("a backend is checked against the store concepts at compile time", "[o
         using transaction = settle::memory::transaction;
         transaction begin();
     };
-    STATIC_REQUIRE(settle::outbox_store<settle::memory::outbox_store>);
+    STATIC_REQUIRE(settle::outbox_store<settle::memory::outbox_table>);
     STATIC_REQUIRE(settle::outbox_store<unfenced_store>);
     STATIC_REQUIRE(!settle::outbox_store<no_claim>);
-    STATIC_REQUIRE(!settle::outbox_store<settle::memory::inbox_store>);
-    STATIC_REQUIRE(settle::inbox_store<settle::memory::inbox_store>);
-    STATIC_REQUIRE(!settle::inbox_store<settle::memory::outbox_store>);
+    STATIC_REQUIRE(!settle::outbox_store<settle::memory::inbox_table>);
+    STATIC_REQUIRE(settle::inbox_store<settle::memory::inbox_table>);
+    STATIC_REQUIRE(!settle::inbox_store<settle::memory::outbox_table>);
     STATIC_REQUIRE(settle::outbox_publisher<settle::memory::publisher>);
-    STATIC_REQUIRE(!settle::outbox_publisher<settle::memory::outbox_store>);
+    STATIC_REQUIRE(!settle::outbox_publisher<settle::memory::outbox_table>);
 }

@@ -69,51 +69,51 @@ public:
         fate* fate_;
     };
 
-    crashing_store(memory::outbox_store& store, fate& f) : store_(&store), fate_(&f) {}
+    crashing_store(memory::outbox_table& store, fate& f) : store_(&store), fate_(&f) {}
 
     transaction begin() {
         step();
         return transaction(store_->begin(), *fate_);
     }
-    std::uint64_t append(transaction& tx, settle::outbox_message m, settle::outbox_time now) {
+    std::uint64_t append(transaction& tx, settle::outbox_message m, settle::stored_time now) {
         step();
         return store_->append(tx.inner(), std::move(m), now);
     }
     std::vector<settle::outbox_record> claim(transaction& tx, std::string_view owner,
-                                             settle::outbox_time now,
-                                             settle::outbox_time lease_until, std::size_t limit) {
+                                             settle::stored_time now,
+                                             settle::stored_time lease_until, std::size_t limit) {
         step();
         return store_->claim(tx.inner(), owner, now, lease_until, limit);
     }
-    settle::outbox_write mark_delivered(transaction& tx, const settle::uuid& id,
-                                        std::string_view owner, settle::outbox_time now) {
+    settle::fenced_write mark_delivered(transaction& tx, const settle::uuid& id,
+                                        std::string_view owner, settle::stored_time now) {
         step();
         return store_->mark_delivered(tx.inner(), id, owner, now);
     }
-    settle::outbox_write reschedule(transaction& tx, const settle::uuid& id, std::string_view owner,
-                                    settle::outbox_time at, std::string_view error) {
+    settle::fenced_write reschedule(transaction& tx, const settle::uuid& id, std::string_view owner,
+                                    settle::stored_time at, std::string_view error) {
         step();
         return store_->reschedule(tx.inner(), id, owner, at, error);
     }
-    settle::outbox_write dead_letter(transaction& tx, const settle::uuid& id,
+    settle::fenced_write dead_letter(transaction& tx, const settle::uuid& id,
                                      std::string_view owner, std::string_view reason,
-                                     settle::outbox_time now) {
+                                     settle::stored_time now) {
         step();
         return store_->dead_letter(tx.inner(), id, owner, reason, now);
     }
-    settle::outbox_write release(transaction& tx, const settle::uuid& id, std::string_view owner) {
+    settle::fenced_write release(transaction& tx, const settle::uuid& id, std::string_view owner) {
         step();
         return store_->release(tx.inner(), id, owner);
     }
-    bool requeue(transaction& tx, const settle::uuid& id, settle::outbox_time now) {
+    bool requeue(transaction& tx, const settle::uuid& id, settle::stored_time now) {
         step();
         return store_->requeue(tx.inner(), id, now);
     }
-    std::size_t purge(transaction& tx, settle::outbox_time before, std::size_t limit) {
+    std::size_t purge(transaction& tx, settle::stored_time before, std::size_t limit) {
         step();
         return store_->purge(tx.inner(), before, limit);
     }
-    settle::outbox_statistics statistics(transaction& tx, settle::outbox_time now) {
+    settle::outbox_statistics statistics(transaction& tx, settle::stored_time now) {
         step();
         return store_->statistics(tx.inner(), now);
     }
@@ -130,7 +130,7 @@ public:
 private:
     void step() { fate_->step(fate_->store_ops); }
 
-    memory::outbox_store* store_;
+    memory::outbox_table* store_;
     fate* fate_;
 };
 
@@ -139,7 +139,7 @@ static_assert(settle::outbox_store<crashing_store>);
 // The receiving service: an inbox and the effects it applies.
 struct receiver {
     memory::database db;
-    memory::inbox_store inbox{db};
+    memory::inbox_table inbox{db};
     memory::table<std::string, int> applied{db};  // message id -> times applied
 };
 
@@ -147,7 +147,7 @@ struct receiver {
 // relay's publisher dies with its process.
 struct broker {
     receiver* to;
-    settle::idempotent_consumer<memory::inbox_store, settle::manual_clock>* consumer;
+    settle::idempotent_consumer<memory::inbox_table, settle::manual_clock>* consumer;
     fate* dies_with = nullptr;
     std::map<settle::uuid, int> arrivals;
     std::vector<std::pair<std::string, std::uint64_t>> arrival_order;  // (key, sequence)
@@ -170,9 +170,9 @@ struct broker {
 struct scenario {
     settle::manual_clock clock{std::chrono::sys_days(std::chrono::year(2024) / 5 / 1)};
     memory::database db;
-    memory::outbox_store store{db};
+    memory::outbox_table store{db};
     receiver downstream;
-    settle::idempotent_consumer<memory::inbox_store, settle::manual_clock> consumer{
+    settle::idempotent_consumer<memory::inbox_table, settle::manual_clock> consumer{
         downstream.inbox, clock, {.consumer = "billing"}};
     std::vector<settle::uuid> committed;
     std::vector<settle::uuid> rolled_back;

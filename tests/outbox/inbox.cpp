@@ -30,8 +30,8 @@ struct billing {
     settle::manual_clock clock{start()};
     memory::database db;
     memory::table<std::string, int> invoices{db};  // order -> invoices issued for it
-    memory::inbox_store inbox{db};
-    settle::idempotent_consumer<memory::inbox_store, settle::manual_clock> consumer{
+    memory::inbox_table inbox{db};
+    settle::idempotent_consumer<memory::inbox_table, settle::manual_clock> consumer{
         inbox, clock, {.consumer = "billing"}};
 
     void invoice(memory::transaction& tx, const std::string& order) {
@@ -163,7 +163,7 @@ TEST_CASE("outbox and inbox together apply every message exactly once", "[outbox
     billing consumer_side;
     settle::manual_clock& clock = consumer_side.clock;
     memory::database orders_db;
-    memory::outbox_store store(orders_db);
+    memory::outbox_table store(orders_db);
     settle::outbox outbox(store, clock);
     std::mt19937_64 random(7);
     settle::uuid_v7_generator ids(clock, random);

@@ -34,7 +34,7 @@ time_point start() {
     return std::chrono::sys_days(std::chrono::year(2024) / 3 / 1);
 }
 
-settle::outbox_time at(time_point t) {
+settle::stored_time at(time_point t) {
     return std::chrono::floor<std::chrono::microseconds>(t);
 }
 
@@ -44,8 +44,8 @@ using outbox_test::id_of;
 struct rig {
     settle::manual_clock clock{start()};
     memory::database db;
-    memory::outbox_store store{db};
-    settle::outbox<memory::outbox_store, settle::manual_clock> outbox{store, clock};
+    memory::outbox_table store{db};
+    settle::outbox<memory::outbox_table, settle::manual_clock> outbox{store, clock};
 
     void append(unsigned n, std::string ordering_key = {}, settle::bytes payload = {}) {
         if (payload.empty()) {
@@ -80,7 +80,7 @@ std::vector<unsigned> numbers(const std::vector<settle::outbox_record>& records)
 
 const settle::persisted_retry<settle::ladder<2>> ladder_1s_5s{settle::ladder{1s, 5s}, 5};
 
-using relay_type = settle::outbox_relay<memory::outbox_store, memory::publisher, settle::ladder<2>,
+using relay_type = settle::outbox_relay<memory::outbox_table, memory::publisher, settle::ladder<2>,
                                         settle::manual_clock>;
 
 }  // namespace
@@ -108,18 +108,18 @@ namespace {
 
 // A store that can mark many records delivered in one call, as the SQL
 // backends do, and counts those calls; `lose` drops answers from them.
-struct together_store : memory::outbox_store {
-    using memory::outbox_store::mark_delivered;
-    using memory::outbox_store::outbox_store;
+struct together_store : memory::outbox_table {
+    using memory::outbox_table::mark_delivered;
+    using memory::outbox_table::outbox_table;
     std::vector<std::size_t> calls;
     std::size_t lose = 0;
 
-    std::vector<settle::outbox_write> mark_delivered(transaction& tx,
+    std::vector<settle::fenced_write> mark_delivered(transaction& tx,
                                                      std::span<const settle::uuid> ids,
                                                      std::string_view owner,
-                                                     settle::outbox_time now) {
+                                                     settle::stored_time now) {
         calls.push_back(ids.size());
-        std::vector<settle::outbox_write> writes;
+        std::vector<settle::fenced_write> writes;
         for (const settle::uuid& id : ids) {
             writes.push_back(mark_delivered(tx, id, owner, now));
         }
@@ -469,7 +469,7 @@ TEST_CASE("a rescheduled time is the same for any relay that computes it", "[out
     }
     const auto t0 = at(b.clock.now());
     CHECK(first.run_once().rescheduled == 8);
-    std::set<settle::outbox_time> times;
+    std::set<settle::stored_time> times;
     for (unsigned n = 1; n <= 8; ++n) {
         const auto r = b.find(n);
         const auto expected = plan.next_attempt_at(1, t0, settle::outbox_retry_seed(id_of(n)));
@@ -497,7 +497,7 @@ struct recording_observer {
         unsigned number;
         settle::outbox_outcome outcome;
         std::string reason;
-        settle::outbox_time next_attempt_at;
+        settle::stored_time next_attempt_at;
     };
     std::vector<seen>* events;
     std::vector<settle::outbox_statistics>* statistics;
@@ -654,8 +654,8 @@ namespace {
 
 // A store whose database goes away: begin() fails with `failure` while
 // `outages` lasts, as a SQL backend's does when its connection is lost.
-struct unreachable_store : memory::outbox_store {
-    using memory::outbox_store::outbox_store;
+struct unreachable_store : memory::outbox_table {
+    using memory::outbox_table::outbox_table;
     int outages = 0;
     settle::errc failure = settle::errc::unavailable;
 
@@ -664,7 +664,7 @@ struct unreachable_store : memory::outbox_store {
             --outages;
             throw settle::error(failure, "unreachable_store: the database is down");
         }
-        return memory::outbox_store::begin();
+        return memory::outbox_table::begin();
     }
 };
 

@@ -36,7 +36,7 @@ struct lease_fixture {
     scratch_table lease_name{"lease"};
     scratch_table fence_name{"fence"};
     pg::connection conn{conninfo()};
-    pg::lease_table<std::string, settle::manual_clock::time_point> leases{conn, lease_name.name()};
+    pg::lease_table<std::string> leases{conn, lease_name.name()};
     pg::fence_table<std::string> fences{conn, fence_name.name()};
 
     lease_fixture() {
@@ -57,7 +57,7 @@ struct idempotency_fixture {
 struct outbox_fixture {
     scratch_table table{"outbox"};
     pg::connection conn{conninfo()};
-    pg::outbox_store store{conn, table.name()};
+    pg::outbox_table store{conn, table.name()};
 
     outbox_fixture() { create_tables(store); }
 };
@@ -65,7 +65,7 @@ struct outbox_fixture {
 struct inbox_fixture {
     scratch_table table{"inbox"};
     pg::connection conn{conninfo()};
-    pg::inbox_store store{conn, table.name()};
+    pg::inbox_table store{conn, table.name()};
 
     inbox_fixture() { create_tables(store); }
 };
@@ -97,11 +97,11 @@ TEST_CASE("postgres::idempotency_table passes the idempotency store conformance 
         settle::conformance::idempotency_store_suite<idempotency_fixture>);
 }
 
-TEST_CASE("postgres::outbox_store passes the outbox store conformance suite",
+TEST_CASE("postgres::outbox_table passes the outbox store conformance suite",
           "[postgres][outbox]") {
     run_suite<outbox_fixture>(settle::conformance::outbox_store_suite<outbox_fixture>);
 }
 
-TEST_CASE("postgres::inbox_store passes the inbox store conformance suite", "[postgres][outbox]") {
+TEST_CASE("postgres::inbox_table passes the inbox store conformance suite", "[postgres][outbox]") {
     run_suite<inbox_fixture>(settle::conformance::inbox_store_suite<inbox_fixture>);
 }

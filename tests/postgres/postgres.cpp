@@ -40,7 +40,7 @@ using postgres_test::scratch_table;
 
 namespace {
 
-const settle::outbox_time t0 = std::chrono::sys_days(std::chrono::year(2024) / 1 / 1);
+const settle::stored_time t0 = std::chrono::sys_days(std::chrono::year(2024) / 1 / 1);
 
 using outbox_test::id_of;
 using outbox_test::message_of;
@@ -103,7 +103,7 @@ TEST_CASE("a business row and an outbox append commit together and roll back tog
     scratch_table outbox_name("outbox");
     scratch_table orders("orders");
     pg::connection conn(conninfo());
-    pg::outbox_store store(conn, outbox_name.name());
+    pg::outbox_table store(conn, outbox_name.name());
     create_tables(store);
     run(conn.native(), "CREATE TABLE \"" + orders.name() + "\" (id INTEGER PRIMARY KEY)");
     const std::string count_orders = "SELECT count(*) FROM \"" + orders.name() + "\"";
@@ -140,7 +140,7 @@ TEST_CASE("an append of an existing id throws and leaves the transaction usable"
           "[postgres][outbox]") {
     scratch_table name("outbox");
     pg::connection conn(conninfo());
-    pg::outbox_store store(conn, name.name());
+    pg::outbox_table store(conn, name.name());
     create_tables(store);
     auto tx = store.begin();
     (void)store.append(tx, message_of(1), t0);
@@ -171,15 +171,15 @@ TEST_CASE("table names that are not plain identifiers are refused and nothing is
               settle::errc::invalid_argument);
         CHECK(thrown([&] { pg::idempotency_table(conn, name); }).first ==
               settle::errc::invalid_argument);
-        CHECK(thrown([&] { pg::outbox_store(conn, name); }).first ==
+        CHECK(thrown([&] { pg::outbox_table(conn, name); }).first ==
               settle::errc::invalid_argument);
-        CHECK(thrown([&] { pg::inbox_store(conn, name); }).first == settle::errc::invalid_argument);
+        CHECK(thrown([&] { pg::inbox_table(conn, name); }).first == settle::errc::invalid_argument);
     }
     CHECK(count_of(conn.native(), count_relations) == before);
     // The longest name allowed, 55 bytes, with its case kept.
     scratch_table longest("Long", 55);
     REQUIRE(longest.name().size() == 55);
-    pg::outbox_store store(conn, longest.name());
+    pg::outbox_table store(conn, longest.name());
     create_tables(store);
     CHECK(count_of(conn.native(),
                    "SELECT count(*) FROM pg_class WHERE relname = '" + longest.name() + "'") == 1);
@@ -193,8 +193,8 @@ TEST_CASE("each store's schema can be applied twice", "[postgres]") {
     pg::connection conn(conninfo());
     pg::versioned_table<std::string, std::string> versions(conn, v.name());
     pg::idempotency_table records(conn, i.name());
-    pg::outbox_store outbox(conn, o.name());
-    pg::inbox_store inbox(conn, n.name());
+    pg::outbox_table outbox(conn, o.name());
+    pg::inbox_table inbox(conn, n.name());
     for (int pass = 0; pass < 2; ++pass) {
         auto tx = versions.begin();
         versions.create_tables(tx);
@@ -241,7 +241,7 @@ TEST_CASE("stored bytes that do not decode throw decode_failed and stay as they 
     }
     SECTION("an outbox record's headers") {
         scratch_table name("outbox");
-        pg::outbox_store store(conn, name.name());
+        pg::outbox_table store(conn, name.name());
         create_tables(store);
         auto tx = store.begin();
         (void)store.append(tx, message_of(1), t0);
@@ -259,7 +259,7 @@ TEST_CASE("stored bytes that do not decode throw decode_failed and stay as they 
         create_tables(store);
         const settle::idempotency_scope scope{"t", "op"};
         const auto key = settle::idempotency_key::parse("k-1").value();
-        const auto now = std::chrono::system_clock::time_point(std::chrono::seconds(1'700'000'000));
+        const auto now = settle::stored_time(std::chrono::seconds(1'700'000'000));
         auto tx = store.begin();
         (void)store.claim(tx, scope, key, settle::sha256::hash("r"), now, now + 1h);
         tx.commit();
@@ -273,21 +273,20 @@ TEST_CASE("stored bytes that do not decode throw decode_failed and stay as they 
     }
 }
 
-TEST_CASE("idempotency times round-trip to the tick", "[postgres][idempotency]") {
+TEST_CASE("idempotency times are stored as Unix microseconds", "[postgres][idempotency]") {
     scratch_table name("idem");
     pg::connection conn(conninfo());
     pg::idempotency_table store(conn, name.name());
     create_tables(store);
     const settle::idempotency_scope scope{"tenant", "orders.create"};
     const auto key = settle::idempotency_key::parse("order-7").value();
-    const auto now = std::chrono::system_clock::time_point(
-        std::chrono::system_clock::duration(1'700'000'000'123'456'789LL % (1LL << 62)));
-    const auto end = now + std::chrono::system_clock::duration(1);
+    const auto now = settle::stored_time(std::chrono::microseconds(1'700'000'000'123'456LL));
+    const auto end = now + std::chrono::microseconds(1);
     auto tx = store.begin();
     const auto claimed = store.claim(tx, scope, key, settle::sha256::hash("req"), now, end);
     REQUIRE(claimed.claimed);
     CHECK(store.complete(tx, scope, key, claimed.record.token, {settle::bytes{}, 201}, end) ==
-          settle::idempotency_write::applied);
+          settle::fenced_write::applied);
     tx.commit();
     auto read = store.begin();
     const auto found = store.find(read, scope, key);
@@ -296,6 +295,12 @@ TEST_CASE("idempotency times round-trip to the tick", "[postgres][idempotency]")
     CHECK(found->expires_at == end);
     CHECK(found->response.status == 201);
     CHECK(found->state == settle::idempotency_state::completed);
+    read.commit();
+    // The columns hold microseconds, whatever system_clock's own tick is.
+    CHECK(scalar(conn.native(), "SELECT claimed_at FROM \"" + name.name() + "\"") ==
+          "1700000000123456");
+    CHECK(scalar(conn.native(), "SELECT expires_at FROM \"" + name.name() + "\"") ==
+          "1700000000123457");
 }
 
 TEST_CASE("database errors are backend_failure with the server's message", "[postgres]") {
@@ -323,7 +328,7 @@ TEST_CASE("misuse of transactions is refused with invalid_argument", "[postgres]
     pg::connection conn(conninfo());
     pg::connection other(conninfo());
     pg::versioned_table<std::string, std::string> store(conn, name.name());
-    pg::outbox_store outbox(conn, name.name());
+    pg::outbox_table outbox(conn, name.name());
     create_tables(store);
 
     pg::transaction foreign(other);
@@ -417,9 +422,10 @@ TEST_CASE("idempotency tokens increase in commit order, even racing an abandon",
     const settle::idempotency_scope scope{"tenant", "orders.create"};
     const auto key = settle::idempotency_key::parse("order-7").value();
     const auto fingerprint = settle::sha256::hash("request");
-    const auto now = std::chrono::system_clock::now();
+    const auto now = settle::to_stored_time(std::chrono::system_clock::now());
     std::mutex mutex;
-    std::vector<std::uint64_t> committed;  // the tokens of successful claims, in commit order
+    std::vector<settle::fencing_token>
+        committed;  // the tokens of successful claims, in commit order
     const auto claim = [&](pg::idempotency_table& store) {
         auto tx = store.begin();
         const auto got = store.claim(tx, scope, key, fingerprint, now, now + 1h);
@@ -434,7 +440,7 @@ TEST_CASE("idempotency tokens increase in commit order, even racing an abandon",
     std::this_thread::sleep_for(150ms);
     if (const auto got = claim(fast); got.claimed) {
         auto tx = fast.begin();
-        CHECK(fast.abandon(tx, scope, key, got.record.token) == settle::idempotency_write::applied);
+        CHECK(fast.abandon(tx, scope, key, got.record.token) == settle::fenced_write::applied);
         tx.commit();
     }
     writer.join();
@@ -446,7 +452,7 @@ TEST_CASE("idempotency tokens increase in commit order, even racing an abandon",
 TEST_CASE("a failure reason of any bytes is kept as it is", "[postgres][outbox]") {
     scratch_table name("ob");
     pg::connection conn(conninfo());
-    pg::outbox_store store(conn, name.name());
+    pg::outbox_table store(conn, name.name());
     create_tables(store);
     {
         auto tx = store.begin();
@@ -459,8 +465,8 @@ TEST_CASE("a failure reason of any bytes is kept as it is", "[postgres][outbox]"
     constexpr char raw[] = "not UTF-8: \xff\xfe, a NUL: \0, the end";
     const std::string reason(raw, sizeof raw - 1);
     CHECK(store.reschedule(tx, id_of(1), "relay", t0 + 1s, reason) ==
-          settle::outbox_write::applied);
-    CHECK(store.dead_letter(tx, id_of(2), "relay", reason, t0) == settle::outbox_write::applied);
+          settle::fenced_write::applied);
+    CHECK(store.dead_letter(tx, id_of(2), "relay", reason, t0) == settle::fenced_write::applied);
     tx.commit();
     auto read = store.begin();
     CHECK(store.find(read, id_of(1))->last_error == reason);
@@ -540,11 +546,11 @@ TEST_CASE("a lost connection is unavailable and the next transaction reconnects"
 TEST_CASE("an append wakes a store waiting on another connection", "[postgres][outbox]") {
     scratch_table name("outbox");
     pg::connection writer_conn(conninfo());
-    pg::outbox_store writer(writer_conn, name.name(), pg::wakeup::notify);
+    pg::outbox_table writer(writer_conn, name.name(), pg::wakeup::notify);
     create_tables(writer);
 
     pg::connection waiter_conn(conninfo());
-    pg::outbox_store waiter(waiter_conn, name.name());
+    pg::outbox_table waiter(waiter_conn, name.name());
     const auto start = std::chrono::steady_clock::now();
     CHECK_FALSE(waiter.wait_for_append(50ms));  // listens from now on
     CHECK(std::chrono::steady_clock::now() - start >= 50ms);
@@ -578,10 +584,10 @@ TEST_CASE("an append wakes a store waiting on another connection", "[postgres][o
 TEST_CASE("a polling store's appends wake nobody", "[postgres][outbox]") {
     scratch_table name("outbox");
     pg::connection writer_conn(conninfo());
-    pg::outbox_store writer(writer_conn, name.name());
+    pg::outbox_table writer(writer_conn, name.name());
     create_tables(writer);
     pg::connection waiter_conn(conninfo());
-    pg::outbox_store waiter(waiter_conn, name.name());
+    pg::outbox_table waiter(waiter_conn, name.name());
     CHECK_FALSE(waiter.wait_for_append(10ms));  // listens from now on
     auto tx = writer.begin();
     (void)writer.append(tx, message_of(1), t0);
@@ -592,11 +598,11 @@ TEST_CASE("a polling store's appends wake nobody", "[postgres][outbox]") {
 TEST_CASE("a relay idling on an append_waiter publishes an append at once", "[postgres][outbox]") {
     scratch_table name("outbox");
     pg::connection writer_conn(conninfo());
-    pg::outbox_store writer(writer_conn, name.name(), pg::wakeup::notify);
+    pg::outbox_table writer(writer_conn, name.name(), pg::wakeup::notify);
     create_tables(writer);
 
     pg::connection relay_conn(conninfo());
-    pg::outbox_store store(relay_conn, name.name());
+    pg::outbox_table store(relay_conn, name.name());
     std::atomic<int> published{0};
     std::chrono::steady_clock::time_point delivered_at{};
     settle::memory::publisher publisher([&](const settle::outbox_record&) {
@@ -679,8 +685,8 @@ TEST_CASE("appends for one ordering key commit in sequence order",
     scratch_table name("outbox");
     pg::connection first_conn(conninfo());
     pg::connection second_conn(conninfo());
-    pg::outbox_store first(first_conn, name.name());
-    pg::outbox_store second(second_conn, name.name());
+    pg::outbox_table first(first_conn, name.name());
+    pg::outbox_table second(second_conn, name.name());
     create_tables(first);
 
     auto tx = first.begin();
@@ -708,7 +714,7 @@ TEST_CASE("two relays on separate connections deliver every record exactly once"
     scratch_table name("outbox");
     constexpr unsigned records = 200;
     pg::connection setup(conninfo());
-    pg::outbox_store store(setup, name.name());
+    pg::outbox_table store(setup, name.name());
     create_tables(store);
     settle::manual_clock clock{std::chrono::sys_days(std::chrono::year(2024) / 6 / 1)};
     {
@@ -725,7 +731,7 @@ TEST_CASE("two relays on separate connections deliver every record exactly once"
     for (int r = 0; r < 2; ++r) {
         relays.emplace_back([&, r] {
             pg::connection conn(conninfo());
-            pg::outbox_store own(conn, name.name());
+            pg::outbox_table own(conn, name.name());
             settle::outbox_relay relay(
                 own, publisher, settle::persisted_retry{settle::constant_backoff{0s}, 5}, clock,
                 {.owner = "relay-" + std::to_string(r), .batch_size = 7, .lease = 1h});

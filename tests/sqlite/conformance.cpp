@@ -42,7 +42,7 @@ struct lease_fixture {
     settle_test::temp_database file;
     sqlite::connection conn{file.path()};
     settle::manual_clock clock;
-    sqlite::lease_table<std::string, settle::manual_clock::time_point> leases{conn, "leases"};
+    sqlite::lease_table<std::string> leases{conn, "leases"};
     sqlite::fence_table<std::string> fences{conn, "fences"};
 
     lease_fixture() {
@@ -63,7 +63,7 @@ struct idempotency_fixture {
 struct outbox_fixture {
     settle_test::temp_database file;
     sqlite::connection conn{file.path()};
-    sqlite::outbox_store store{conn, "outbox"};
+    sqlite::outbox_table store{conn, "outbox"};
 
     outbox_fixture() { create(store); }
 };
@@ -71,7 +71,7 @@ struct outbox_fixture {
 struct inbox_fixture {
     settle_test::temp_database file;
     sqlite::connection conn{file.path()};
-    sqlite::inbox_store store{conn, "inbox"};
+    sqlite::inbox_table store{conn, "inbox"};
 
     inbox_fixture() { create(store); }
 };
@@ -88,8 +88,7 @@ TEST_CASE("sqlite::versioned_table conforms to versioned_store", "[sqlite]") {
 }
 
 TEST_CASE("sqlite::lease_table and fence_table conform to the lease suite", "[sqlite]") {
-    STATIC_REQUIRE(settle::lease_store<sqlite::lease_table<std::string>,
-                                       std::chrono::system_clock::time_point>);
+    STATIC_REQUIRE(settle::lease_store<sqlite::lease_table<std::string>>);
     for (const auto& c : settle::conformance::lease_store_suite<lease_fixture>) {
         INFO(std::string(c.name));
         lease_fixture fixture;
@@ -105,7 +104,7 @@ TEST_CASE("sqlite::idempotency_table conforms to idempotency_store", "[sqlite]")
     }
 }
 
-TEST_CASE("sqlite::outbox_store conforms to outbox_store", "[sqlite]") {
+TEST_CASE("sqlite::outbox_table conforms to outbox_store", "[sqlite]") {
     for (const auto& c : settle::conformance::outbox_store_suite<outbox_fixture>) {
         INFO(std::string(c.name));
         outbox_fixture fixture;
@@ -113,7 +112,7 @@ TEST_CASE("sqlite::outbox_store conforms to outbox_store", "[sqlite]") {
     }
 }
 
-TEST_CASE("sqlite::inbox_store conforms to inbox_store", "[sqlite]") {
+TEST_CASE("sqlite::inbox_table conforms to inbox_store", "[sqlite]") {
     for (const auto& c : settle::conformance::inbox_store_suite<inbox_fixture>) {
         INFO(std::string(c.name));
         inbox_fixture fixture;

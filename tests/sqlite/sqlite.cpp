@@ -65,8 +65,8 @@ std::int64_t schema_objects(sqlite3* db) {
                   "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite!_%' ESCAPE '!'");
 }
 
-settle::outbox_time at(int seconds) {
-    return settle::outbox_time(std::chrono::sys_days(std::chrono::year(2024) / 1 / 1)) +
+settle::stored_time at(int seconds) {
+    return settle::stored_time(std::chrono::sys_days(std::chrono::year(2024) / 1 / 1)) +
            std::chrono::seconds(seconds);
 }
 
@@ -99,7 +99,7 @@ settle::errc code_of(const settle::error& e) {
 TEST_CASE("sqlite: a business row and an outbox append commit or roll back together", "[sqlite]") {
     settle_test::temp_database file;
     sqlite::connection conn(file.path());
-    sqlite::outbox_store outbox(conn, "outbox");
+    sqlite::outbox_table outbox(conn, "outbox");
     create(outbox);
     exec(conn.native(), "CREATE TABLE orders (id INTEGER PRIMARY KEY, total INTEGER NOT NULL)");
 
@@ -130,7 +130,7 @@ TEST_CASE("sqlite: a business row and an outbox append commit or roll back toget
     // A second connection on the file sees both.
     sqlite::connection other(file.path());
     CHECK(scalar(other.native(), "SELECT count(*) FROM orders WHERE id = 3") == 1);
-    sqlite::outbox_store seen(other, "outbox");
+    sqlite::outbox_table seen(other, "outbox");
     auto check = seen.begin();
     const auto record = seen.find(check, id_of(3));
     REQUIRE(record.has_value());
@@ -143,7 +143,7 @@ TEST_CASE("sqlite: a versioned write and an inbox mark join the caller's transac
     settle_test::temp_database file;
     sqlite::connection conn(file.path());
     sqlite::versioned_table<std::string, std::int64_t> balances(conn, "balances");
-    sqlite::inbox_store inbox(conn, "inbox");
+    sqlite::inbox_table inbox(conn, "inbox");
     create(balances);
     create(inbox);
     {
@@ -183,14 +183,14 @@ TEST_CASE("sqlite: table names that are not plain identifiers are refused", "[sq
         CHECK(refused([&] { sqlite::lease_table<std::string> s(conn, name); }));
         CHECK(refused([&] { sqlite::fence_table<std::string> s(conn, name); }));
         CHECK(refused([&] { sqlite::idempotency_table s(conn, name); }));
-        CHECK(refused([&] { sqlite::outbox_store s(conn, name); }));
-        CHECK(refused([&] { sqlite::inbox_store s(conn, name); }));
+        CHECK(refused([&] { sqlite::outbox_table s(conn, name); }));
+        CHECK(refused([&] { sqlite::inbox_table s(conn, name); }));
     }
     CHECK(schema_objects(conn.native()) == 0);
 
     // The longest name and keywords are fine.
-    sqlite::outbox_store longest(conn, std::string(settle::detail::sql_identifier_max, 'o'));
-    sqlite::inbox_store keyword(conn, "select");
+    sqlite::outbox_table longest(conn, std::string(settle::detail::sql_identifier_max, 'o'));
+    sqlite::inbox_table keyword(conn, "select");
     create(longest);
     create(keyword);
     CHECK(schema_objects(conn.native()) == 5 + 2);
@@ -201,8 +201,8 @@ TEST_CASE("sqlite: the schema is idempotent", "[sqlite]") {
     sqlite::connection conn(file.path());
     sqlite::versioned_table<std::string, std::string> values(conn, "values");
     sqlite::idempotency_table keys(conn, "keys");
-    sqlite::outbox_store outbox(conn, "outbox");
-    sqlite::inbox_store inbox(conn, "inbox");
+    sqlite::outbox_table outbox(conn, "outbox");
+    sqlite::inbox_table inbox(conn, "inbox");
     for (int round = 0; round < 2; ++round) {
         auto tx = values.begin();
         values.create_tables(tx);
@@ -251,29 +251,31 @@ TEST_CASE("sqlite: stamps keep increasing across erase of the last row and recon
     CHECK(again.stamp() > last);
 }
 
-TEST_CASE("sqlite: idempotency times round-trip to the tick", "[sqlite]") {
+TEST_CASE("sqlite: idempotency times are stored as Unix microseconds", "[sqlite]") {
     settle_test::temp_database file;
     sqlite::connection conn(file.path());
     sqlite::idempotency_table keys(conn, "keys");
     create(keys);
     const auto scope = settle::idempotency_scope{"tenant", "orders.create"};
     const auto key = settle::idempotency_key::parse("k-1").value();
-    // Ticks that microseconds would lose.
-    const auto now = settle::idempotency_record::time_point(
-        settle::idempotency_record::time_point::duration(1'700'000'000'123'456'789LL));
+    const auto now = settle::stored_time(std::chrono::microseconds(1'700'000'000'123'456LL));
     auto tx = keys.begin();
     const auto claimed =
         keys.claim(tx, scope, key, settle::sha256::hash("request"), now, now + 30s);
     REQUIRE(claimed.claimed);
     REQUIRE(keys.complete(tx, scope, key, claimed.record.token,
                           settle::idempotency_response{settle::encode(std::string("ok")), 201},
-                          now + 24h + 1ns) == settle::idempotency_write::applied);
+                          now + 24h + 1us) == settle::fenced_write::applied);
     const auto found = keys.find(tx, scope, key);
     tx.commit();
     REQUIRE(found.has_value());
     CHECK(found->claimed_at == now);
-    CHECK(found->expires_at == now + 24h + 1ns);
+    CHECK(found->expires_at == now + 24h + 1us);
     CHECK(found->state == settle::idempotency_state::completed);
+    // The columns hold microseconds, whatever system_clock's own tick is.
+    CHECK(scalar(conn.native(), "SELECT claimed_at FROM keys") == 1'700'000'000'123'456LL);
+    CHECK(scalar(conn.native(), "SELECT expires_at FROM keys") ==
+          1'700'000'000'123'456LL + 86'400'000'001LL);
     CHECK(found->response.status == 201);
     CHECK(found->fingerprint == settle::sha256::hash("request"));
 }
@@ -283,7 +285,7 @@ TEST_CASE("sqlite: stored bytes that do not decode throw decode_failed and stay"
     sqlite::connection conn(file.path());
     sqlite::fence_table<std::string> fences(conn, "fences");
     sqlite::idempotency_table keys(conn, "keys");
-    sqlite::outbox_store outbox(conn, "outbox");
+    sqlite::outbox_table outbox(conn, "outbox");
     create(fences);
     create(keys);
     create(outbox);
@@ -292,7 +294,7 @@ TEST_CASE("sqlite: stored bytes that do not decode throw decode_failed and stay"
         REQUIRE(fences.insert(tx, "report", settle::fencing_token(7)).is_applied());
         const auto scope = settle::idempotency_scope{"", "op"};
         const auto key = settle::idempotency_key::parse("k").value();
-        const settle::idempotency_record::time_point t0{};
+        const settle::stored_time t0{};
         REQUIRE(keys.claim(tx, scope, key, settle::sha256::hash("r"), t0, t0 + 1h).claimed);
         (void)outbox.append(tx, message_of(1), at(0));
         tx.commit();
@@ -330,7 +332,7 @@ TEST_CASE("sqlite: errors map to settle::errc", "[sqlite]") {
     sqlite::connection conn(file.path());
 
     SECTION("a SQL error is a backend_failure naming the operation, table and cause") {
-        sqlite::outbox_store never_created(conn, "missing_outbox");
+        sqlite::outbox_table never_created(conn, "missing_outbox");
         auto tx = never_created.begin();
         try {
             (void)never_created.append(tx, message_of(1), at(0));
@@ -339,7 +341,7 @@ TEST_CASE("sqlite: errors map to settle::errc", "[sqlite]") {
             CHECK(code_of(e) == settle::errc::backend_failure);
             const std::string what = e.what();
             INFO(what);
-            CHECK(what.find("sqlite::outbox_store::append") != std::string::npos);
+            CHECK(what.find("sqlite::outbox_table::append") != std::string::npos);
             CHECK(what.find("missing_outbox") != std::string::npos);
             CHECK(what.find("no such table") != std::string::npos);
         }
@@ -371,7 +373,7 @@ TEST_CASE("sqlite: errors map to settle::errc", "[sqlite]") {
     }
 
     SECTION("misused transactions are invalid arguments") {
-        sqlite::inbox_store inbox(conn, "inbox");
+        sqlite::inbox_table inbox(conn, "inbox");
         create(inbox);
         const auto invalid = [](auto op) {
             try {
@@ -411,7 +413,7 @@ TEST_CASE("sqlite: a transaction that ended behind its object never acts on a ne
           "[sqlite]") {
     settle_test::temp_database file;
     sqlite::connection conn(file.path());
-    sqlite::inbox_store inbox(conn, "inbox");
+    sqlite::inbox_table inbox(conn, "inbox");
     create(inbox);
     exec(conn.native(), "CREATE TABLE t (id INTEGER PRIMARY KEY)");
     const auto invalid = [](auto op) {
@@ -468,7 +470,7 @@ TEST_CASE("sqlite: a duplicate outbox id is invalid_argument with extended resul
     REQUIRE(sqlite3_open(file.path().c_str(), &handle) == SQLITE_OK);
     REQUIRE(sqlite3_extended_result_codes(handle, 1) == SQLITE_OK);
     sqlite::connection conn(handle);
-    sqlite::outbox_store outbox(conn, "outbox");
+    sqlite::outbox_table outbox(conn, "outbox");
     create(outbox);
     auto tx = outbox.begin();
     (void)outbox.append(tx, message_of(1), at(0));
@@ -493,8 +495,8 @@ TEST_CASE("sqlite: a claim takes over an expired idempotency record that does no
     const auto scope = settle::idempotency_scope{"", "op"};
     const auto key = settle::idempotency_key::parse("k").value();
     const auto request = settle::sha256::hash("r");
-    const settle::idempotency_record::time_point t0{};
-    std::uint64_t first_token = 0;
+    const settle::stored_time t0{};
+    settle::fencing_token first_token{0};
     {
         auto tx = keys.begin();
         const auto first = keys.claim(tx, scope, key, request, t0, t0 + 1h);
@@ -534,7 +536,7 @@ TEST_CASE("sqlite: a connection adopts and configures the caller's handle", "[sq
     sqlite3_finalize(s);
     CHECK(scalar(handle, "PRAGMA foreign_keys") == 1);
 
-    sqlite::inbox_store inbox(conn, "inbox");
+    sqlite::inbox_table inbox(conn, "inbox");
     create(inbox);
     sqlite::transaction tx(conn);
     CHECK(tx.native() == handle);
@@ -620,7 +622,7 @@ TEST_CASE("sqlite: racing claims of one idempotency key take it once", "[sqlite]
             try {
                 sqlite::connection conn(file.path());
                 sqlite::idempotency_table keys(conn, "keys");
-                const auto now = std::chrono::system_clock::now();
+                const auto now = settle::to_stored_time(std::chrono::system_clock::now());
                 for (int k = 0; k < 20; ++k) {
                     auto tx = keys.begin();
                     const auto got = keys.claim(
@@ -651,9 +653,9 @@ TEST_CASE("sqlite: two relays on separate connections deliver every record exact
     settle::manual_clock clock{std::chrono::sys_days(std::chrono::year(2024) / 6 / 1)};
     {
         sqlite::connection conn(file.path());
-        sqlite::outbox_store store(conn, "outbox");
+        sqlite::outbox_table store(conn, "outbox");
         create(store);
-        settle::outbox<sqlite::outbox_store, settle::manual_clock> outbox(store, clock);
+        settle::outbox<sqlite::outbox_table, settle::manual_clock> outbox(store, clock);
         auto tx = store.begin();
         for (unsigned n = 0; n < records; ++n) {
             (void)outbox.append(tx,
@@ -670,7 +672,7 @@ TEST_CASE("sqlite: two relays on separate connections deliver every record exact
             ready.arrive_and_wait();
             try {
                 sqlite::connection conn(file.path());
-                sqlite::outbox_store store(conn, "outbox");
+                sqlite::outbox_table store(conn, "outbox");
                 settle::outbox_relay relay(
                     store, publisher, settle::persisted_retry{settle::constant_backoff{0s}, 5},
                     clock, {.owner = "relay-" + std::to_string(r), .batch_size = 7, .lease = 1h});

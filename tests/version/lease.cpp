@@ -41,8 +41,7 @@ struct reports {
 
     using lease_type = decltype(grants)::lease_type;
 
-    settle::acquire_result<std::string, settle::manual_clock::time_point> acquire(
-        const std::string& holder) {
+    settle::acquire_result<std::string> acquire(const std::string& holder) {
         return db.transact([&](memory::transaction& tx) {
             return grants.acquire(tx, "report-lock", holder, 10s);
         });
@@ -70,8 +69,7 @@ struct reports {
 }  // namespace
 
 TEST_CASE("the in-memory lease and fence tables conform to the lease suite", "[version]") {
-    STATIC_REQUIRE(
-        settle::lease_store<memory::lease_table<std::string>, settle::manual_clock::time_point>);
+    STATIC_REQUIRE(settle::lease_store<memory::lease_table<std::string>>);
     for (const auto& c : settle::conformance::lease_store_suite<lease_fixture>) {
         INFO(std::string(c.name));
         lease_fixture fixture;
@@ -120,7 +118,7 @@ private:
 struct autocommit_fixture {
     settle::manual_clock clock;
     memory::database db;
-    autocommit_table<settle::lease_record<settle::manual_clock::time_point>> leases{db};
+    autocommit_table<settle::lease_record> leases{db};
     autocommit_table<fencing_token> fences{db};
     static std::string key(int i) { return "job-" + std::to_string(i); }
 };
@@ -157,12 +155,12 @@ TEST_CASE("a holder whose lease expired has its late write refused", "[version]"
 
     // worker-a wakes up, still believing it holds the lease.
     const settle::fence_result late = r.write(a.current, "a: done");
-    CHECK(late.outcome == settle::fence_outcome::refused);
+    CHECK(late.outcome == settle::fence_outcome::stale);
     CHECK(late.highest == b.current.token);
     CHECK(r.report() == "b: done");
     const auto renewed =
         r.db.transact([&](memory::transaction& tx) { return r.grants.renew(tx, a.current, 10s); });
-    CHECK(renewed.outcome == settle::renew_outcome::lost);
+    CHECK(renewed.outcome == settle::renew_outcome::stale);
 }
 
 TEST_CASE("tokens seen by the fence strictly increase across racing expiries", "[version]") {
@@ -181,7 +179,7 @@ TEST_CASE("tokens seen by the fence strictly increase across racing expiries", "
         REQUIRE(fresh.admitted());
         admitted.push_back(fresh.highest);
         if (previous) {
-            CHECK(r.write(*previous, "late").outcome == settle::fence_outcome::refused);
+            CHECK(r.write(*previous, "late").outcome == settle::fence_outcome::stale);
         }
         previous = got.current;
         r.clock.advance(turn % 3 == 0 ? 10s : 25s);
@@ -210,14 +208,24 @@ TEST_CASE("lease arguments that break a precondition are refused", "[version]") 
     tx.commit();
 }
 
-TEST_CASE("a lease that would outlast the clock saturates at its end", "[version]") {
+TEST_CASE("a lease granted at the clock's last instant ends after it, never wraps", "[version]") {
     lease_fixture f;
     f.clock.set(settle::manual_clock::time_point::max() - 5s);
     settle::leases grants(f.leases, f.clock);
     auto tx = f.leases.begin();
     const auto got = grants.acquire(tx, "job", "a", 10s);
     REQUIRE(got.acquired());
-    CHECK(got.current.expires_at == settle::manual_clock::time_point::max());
+    CHECK(got.current.expires_at == settle::to_stored_time(f.clock.now()) + 10s);
+    tx.commit();
+}
+
+TEST_CASE("a lease that would outlast stored time saturates at its end", "[version]") {
+    lease_fixture f;
+    settle::leases grants(f.leases, f.clock);
+    auto tx = f.leases.begin();
+    const auto got = grants.acquire(tx, "job", "a", std::chrono::microseconds::max());
+    REQUIRE(got.acquired());
+    CHECK(got.current.expires_at == settle::stored_time::max());
     tx.commit();
 }
 
@@ -232,11 +240,11 @@ TEST_CASE("lease outcomes have stable names", "[version]") {
     STATIC_REQUIRE(settle::to_string(settle::acquire_outcome::acquired) == "acquired");
     STATIC_REQUIRE(settle::to_string(settle::acquire_outcome::held) == "held");
     STATIC_REQUIRE(settle::to_string(settle::renew_outcome::renewed) == "renewed");
-    STATIC_REQUIRE(settle::to_string(settle::renew_outcome::lost) == "lost");
+    STATIC_REQUIRE(settle::to_string(settle::renew_outcome::stale) == "stale");
     STATIC_REQUIRE(settle::to_string(settle::release_outcome::released) == "released");
-    STATIC_REQUIRE(settle::to_string(settle::release_outcome::lost) == "lost");
+    STATIC_REQUIRE(settle::to_string(settle::release_outcome::stale) == "stale");
     STATIC_REQUIRE(settle::to_string(settle::fence_outcome::admitted) == "admitted");
-    STATIC_REQUIRE(settle::to_string(settle::fence_outcome::refused) == "refused");
+    STATIC_REQUIRE(settle::to_string(settle::fence_outcome::stale) == "stale");
 }
 
 TEST_CASE("threads contending for one lease never hold it at once", "[version][concurrency]") {
@@ -291,9 +299,9 @@ TEST_CASE("threads contending for one lease never hold it at once", "[version][c
 }
 
 TEST_CASE("lease records and fencing tokens round-trip through their codecs", "[lease][codec]") {
-    using record = settle::lease_record<settle::manual_clock::time_point>;
+    using record = settle::lease_record;
     const record held{"worker-7", fencing_token(42),
-                      settle::manual_clock::time_point(std::chrono::nanoseconds(-5))};
+                      settle::stored_time(std::chrono::microseconds(-5))};
     CHECK(settle::decode<record>(settle::encode(held)) == held);
     const record unheld{"", fencing_token::first(), {}};
     CHECK(settle::decode<record>(settle::encode(unheld)) == unheld);

@@ -74,7 +74,6 @@ private:
 class idempotency_table {
 public:
     using transaction = memory::transaction;
-    using time_point = idempotency_record::time_point;
 
     // The store keeps its table in db; both must outlive the store's use.
     explicit idempotency_table(database& db) : db_(&db), rows_(db) {}
@@ -83,15 +82,19 @@ public:
 
     [[nodiscard]] idempotency_store_claim claim(transaction& tx, const idempotency_scope& scope,
                                                 const idempotency_key& key,
-                                                const sha256_digest& fingerprint, time_point now,
-                                                time_point lease_end) {
+                                                const sha256_digest& fingerprint, stored_time now,
+                                                stored_time lease_end) {
         const detail::idempotency_row_id id = row_id(scope, key);
         const idempotency_record* found = rows_.find(tx, id);
         if (found != nullptr && found->live(now)) {
             return {false, *found};
         }
-        idempotency_record record{
-            idempotency_state::in_progress, fingerprint, ++last_token_, now, lease_end, {}};
+        idempotency_record record{idempotency_state::in_progress,
+                                  fingerprint,
+                                  fencing_token(++last_token_),
+                                  now,
+                                  lease_end,
+                                  {}};
         if (found == nullptr) {
             (void)rows_.insert(tx, id, record);
         } else {
@@ -100,34 +103,33 @@ public:
         return {true, std::move(record)};
     }
 
-    [[nodiscard]] idempotency_write complete(transaction& tx, const idempotency_scope& scope,
-                                             const idempotency_key& key, std::uint64_t token,
-                                             idempotency_response response,
-                                             time_point retain_until) {
+    [[nodiscard]] fenced_write complete(transaction& tx, const idempotency_scope& scope,
+                                        const idempotency_key& key, fencing_token token,
+                                        idempotency_response response, stored_time retain_until) {
         const detail::idempotency_row_id id = row_id(scope, key);
         const idempotency_record* found = rows_.find(tx, id);
         if (!owned(found, token)) {
-            return idempotency_write::stale;
+            return fenced_write::stale;
         }
         idempotency_record record = *found;
         record.state = idempotency_state::completed;
         record.expires_at = retain_until;
         record.response = std::move(response);
         rows_.put(tx, id, std::move(record));
-        return idempotency_write::applied;
+        return fenced_write::applied;
     }
 
-    [[nodiscard]] idempotency_write abandon(transaction& tx, const idempotency_scope& scope,
-                                            const idempotency_key& key, std::uint64_t token) {
+    [[nodiscard]] fenced_write abandon(transaction& tx, const idempotency_scope& scope,
+                                       const idempotency_key& key, fencing_token token) {
         const detail::idempotency_row_id id = row_id(scope, key);
         if (!owned(rows_.find(tx, id), token)) {
-            return idempotency_write::stale;
+            return fenced_write::stale;
         }
         (void)rows_.erase(tx, id);
-        return idempotency_write::applied;
+        return fenced_write::applied;
     }
 
-    [[nodiscard]] std::size_t purge(transaction& tx, time_point now, std::size_t limit) {
+    [[nodiscard]] std::size_t purge(transaction& tx, stored_time now, std::size_t limit) {
         if (limit == 0) {
             return 0;
         }
@@ -163,7 +165,7 @@ private:
         return {scope.tenant, scope.operation, key.value()};
     }
 
-    static bool owned(const idempotency_record* record, std::uint64_t token) noexcept {
+    static bool owned(const idempotency_record* record, fencing_token token) noexcept {
         return record != nullptr && record->state == idempotency_state::in_progress &&
                record->token == token;
     }

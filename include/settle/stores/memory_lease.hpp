@@ -16,11 +16,9 @@ SETTLE_BEGIN_NAMESPACE
 namespace memory {
 
 // The in-memory lease store: lease records in a memory::database, for
-// settle::leases. TimePoint is the clock's time_point (the default fits
-// std::chrono::system_clock and settle::manual_clock).
-template <class Key, class TimePoint = std::chrono::system_clock::time_point,
-          class Compare = std::less<>>
-using lease_table = versioned_table<Key, lease_record<TimePoint>, Compare>;
+// settle::leases.
+template <class Key, class Compare = std::less<>>
+using lease_table = versioned_table<Key, lease_record, Compare>;
 
 // The in-memory fence store: the highest fencing token seen per resource,
 // for settle::fence, in the same database as the rows it protects.

@@ -40,14 +40,14 @@ struct outbox_body {
 struct outbox_row {
     std::shared_ptr<const outbox_body> body;
     std::uint64_t sequence = 0;
-    outbox_time created_at{};
+    stored_time created_at{};
     std::uint32_t attempts = 0;
-    outbox_time next_attempt_at{};
+    stored_time next_attempt_at{};
     outbox_status status = outbox_status::pending;
     std::string last_error;
     std::string claim_owner;
-    outbox_time claim_expires_at{};
-    outbox_time finished_at{};
+    stored_time claim_expires_at{};
+    stored_time finished_at{};
 };
 
 // An ordering key with undelivered (pending, in-flight or dead) records: the
@@ -58,7 +58,7 @@ struct outbox_chain {
 };
 
 // (next_attempt_at, sequence) of a claimable record.
-using outbox_due_key = std::pair<outbox_time, std::uint64_t>;
+using outbox_due_key = std::pair<stored_time, std::uint64_t>;
 
 // uuid order in two integer comparisons instead of sixteen byte comparisons.
 struct outbox_uuid_less {
@@ -88,21 +88,21 @@ struct outbox_uuid_less {
 // every row. Sequences come from a counter that rolled-back appends also
 // advance, so they may have gaps, as SQL sequences do. Nothing survives the
 // process.
-class outbox_store {
+class outbox_table {
 public:
     using transaction = memory::transaction;
 
     // The store keeps its tables in db; both must outlive the store's use.
-    explicit outbox_store(database& db) : db_(&db), rows_(db), due_(db), chains_(db), links_(db) {}
+    explicit outbox_table(database& db) : db_(&db), rows_(db), due_(db), chains_(db), links_(db) {}
 
     [[nodiscard]] transaction begin() { return db_->begin(); }
 
-    std::uint64_t append(transaction& tx, outbox_message message, outbox_time now) {
+    std::uint64_t append(transaction& tx, outbox_message message, stored_time now) {
         if (message.id == uuid{}) {
-            throw error(errc::invalid_argument, "memory::outbox_store::append: the id is nil");
+            throw error(errc::invalid_argument, "memory::outbox_table::append: the id is nil");
         }
         if (rows_.find(tx, message.id) != nullptr) {
-            throw error(errc::invalid_argument, "memory::outbox_store::append: a record with id " +
+            throw error(errc::invalid_argument, "memory::outbox_table::append: a record with id " +
                                                     message.id.to_string() + " exists");
         }
         const uuid id = message.id;
@@ -135,10 +135,10 @@ public:
     }
 
     [[nodiscard]] std::vector<outbox_record> claim(transaction& tx, std::string_view owner,
-                                                   outbox_time now, outbox_time lease_until,
+                                                   stored_time now, stored_time lease_until,
                                                    std::size_t limit) {
         if (owner.empty()) {
-            throw error(errc::invalid_argument, "memory::outbox_store::claim: the owner is empty");
+            throw error(errc::invalid_argument, "memory::outbox_table::claim: the owner is empty");
         }
         std::vector<outbox_record> claimed;
         if (limit == 0) {
@@ -170,11 +170,11 @@ public:
         return claimed;
     }
 
-    [[nodiscard]] outbox_write mark_delivered(transaction& tx, const uuid& id,
-                                              std::string_view owner, outbox_time now) {
+    [[nodiscard]] fenced_write mark_delivered(transaction& tx, const uuid& id,
+                                              std::string_view owner, stored_time now) {
         const detail::outbox_row* found = owned(tx, id, owner);
         if (found == nullptr) {
-            return outbox_write::stale;
+            return fenced_write::stale;
         }
         detail::outbox_row row = *found;
         (void)due_.erase(tx, {row.next_attempt_at, row.sequence});
@@ -185,14 +185,14 @@ public:
         row.finished_at = now;
         clear_claim(row);
         rows_.put(tx, id, std::move(row));
-        return outbox_write::applied;
+        return fenced_write::applied;
     }
 
-    [[nodiscard]] outbox_write reschedule(transaction& tx, const uuid& id, std::string_view owner,
-                                          outbox_time next_attempt_at, std::string_view reason) {
+    [[nodiscard]] fenced_write reschedule(transaction& tx, const uuid& id, std::string_view owner,
+                                          stored_time next_attempt_at, std::string_view reason) {
         const detail::outbox_row* found = owned(tx, id, owner);
         if (found == nullptr) {
-            return outbox_write::stale;
+            return fenced_write::stale;
         }
         detail::outbox_row row = *found;
         (void)due_.erase(tx, {row.next_attempt_at, row.sequence});
@@ -202,14 +202,14 @@ public:
         row.last_error.assign(reason);
         clear_claim(row);
         rows_.put(tx, id, std::move(row));
-        return outbox_write::applied;
+        return fenced_write::applied;
     }
 
-    [[nodiscard]] outbox_write dead_letter(transaction& tx, const uuid& id, std::string_view owner,
-                                           std::string_view reason, outbox_time now) {
+    [[nodiscard]] fenced_write dead_letter(transaction& tx, const uuid& id, std::string_view owner,
+                                           std::string_view reason, stored_time now) {
         const detail::outbox_row* found = owned(tx, id, owner);
         if (found == nullptr) {
-            return outbox_write::stale;
+            return fenced_write::stale;
         }
         detail::outbox_row row = *found;
         (void)due_.erase(tx, {row.next_attempt_at, row.sequence});
@@ -218,13 +218,13 @@ public:
         row.finished_at = now;
         clear_claim(row);
         rows_.put(tx, id, std::move(row));  // still the head of its chain: the key stays blocked
-        return outbox_write::applied;
+        return fenced_write::applied;
     }
 
-    [[nodiscard]] outbox_write release(transaction& tx, const uuid& id, std::string_view owner) {
+    [[nodiscard]] fenced_write release(transaction& tx, const uuid& id, std::string_view owner) {
         const detail::outbox_row* found = owned(tx, id, owner);
         if (found == nullptr) {
-            return outbox_write::stale;
+            return fenced_write::stale;
         }
         detail::outbox_row row = *found;
         row.status = outbox_status::pending;  // next_attempt_at, and so its due entry, unchanged
@@ -233,10 +233,10 @@ public:
         }
         clear_claim(row);
         rows_.put(tx, id, std::move(row));
-        return outbox_write::applied;
+        return fenced_write::applied;
     }
 
-    [[nodiscard]] bool requeue(transaction& tx, const uuid& id, outbox_time now) {
+    [[nodiscard]] bool requeue(transaction& tx, const uuid& id, stored_time now) {
         const detail::outbox_row* found = rows_.find(tx, id);
         if (found == nullptr || found->status != outbox_status::dead) {
             return false;
@@ -252,7 +252,7 @@ public:
         return true;
     }
 
-    [[nodiscard]] std::size_t purge(transaction& tx, outbox_time delivered_before,
+    [[nodiscard]] std::size_t purge(transaction& tx, stored_time delivered_before,
                                     std::size_t limit) {
         if (limit == 0) {
             return 0;
@@ -270,9 +270,9 @@ public:
         return old.size();
     }
 
-    [[nodiscard]] outbox_statistics statistics(transaction& tx, outbox_time now) const {
+    [[nodiscard]] outbox_statistics statistics(transaction& tx, stored_time now) const {
         outbox_statistics result;
-        std::optional<outbox_time> oldest;
+        std::optional<stored_time> oldest;
         rows_.for_each(tx, [&](const uuid&, const detail::outbox_row& row) {
             switch (row.status) {
             case outbox_status::in_flight:
@@ -383,32 +383,33 @@ private:
     std::uint64_t last_sequence_ = 0;  // written only inside this database's transactions
 };
 
-static_assert(settle::outbox_store<outbox_store>);
+static_assert(settle::outbox_store<outbox_table>);
 
 // settle::inbox_store in a memory::database: a mark commits or rolls back
 // with the consumer's own rows in the same database. mark costs an O(log n)
 // lookup and, the first time, one row insert; purge scans every row.
-class inbox_store {
+class inbox_table {
 public:
     using transaction = memory::transaction;
 
-    explicit inbox_store(database& db) : db_(&db), rows_(db) {}
+    explicit inbox_table(database& db) : db_(&db), rows_(db) {}
 
     [[nodiscard]] transaction begin() { return db_->begin(); }
 
     [[nodiscard]] inbox_mark mark(transaction& tx, std::string_view consumer,
-                                  std::string_view message_id, inbox_time now) {
+                                  std::string_view message_id, stored_time now) {
         return rows_.insert(tx, {std::string(consumer), std::string(message_id)}, now)
                    ? inbox_mark::first_time
                    : inbox_mark::duplicate;
     }
 
-    [[nodiscard]] std::size_t purge(transaction& tx, inbox_time applied_before, std::size_t limit) {
+    [[nodiscard]] std::size_t purge(transaction& tx, stored_time applied_before,
+                                    std::size_t limit) {
         if (limit == 0) {
             return 0;
         }
         std::vector<std::pair<std::string, std::string>> old;
-        rows_.for_each(tx, [&](const std::pair<std::string, std::string>& key, inbox_time at) {
+        rows_.for_each(tx, [&](const std::pair<std::string, std::string>& key, stored_time at) {
             if (at < applied_before) {
                 old.push_back(key);
             }
@@ -430,10 +431,10 @@ public:
 
 private:
     database* db_;
-    table<std::pair<std::string, std::string>, inbox_time> rows_;
+    table<std::pair<std::string, std::string>, stored_time> rows_;
 };
 
-static_assert(settle::inbox_store<inbox_store>);
+static_assert(settle::inbox_store<inbox_table>);
 
 // A settle::outbox_publisher that keeps what it delivers, in order: for
 // tests, examples and benchmarks. Answers delivered unless given an answer

@@ -89,6 +89,11 @@ struct param {
     return {int8_oid, big_endian(static_cast<std::uint64_t>(value), 8)};
 }
 
+// An instant as stored: BIGINT Unix microseconds.
+[[nodiscard]] inline param micros(stored_time t) {
+    return int8(settle::detail::to_sql_micros(t));
+}
+
 [[nodiscard]] inline param int4(std::optional<std::int32_t> value) {
     if (!value) {
         return {int4_oid, {}, true};
@@ -363,7 +368,7 @@ public:
 
 private:
     friend class transaction;
-    friend class outbox_store;
+    friend class outbox_table;
 
     void connect() {
         PGconn* fresh = make_ ? make_() : nullptr;
@@ -409,8 +414,8 @@ private:
 template <class Key, class T>
 class versioned_table;
 class idempotency_table;
-class outbox_store;
-class inbox_store;
+class outbox_table;
+class inbox_table;
 
 // A transaction on a connection: BEGIN at construction, READ COMMITTED unless
 // the session says otherwise. The user's own statements run on native() and
@@ -495,8 +500,8 @@ private:
     template <class, class>
     friend class versioned_table;
     friend class idempotency_table;
-    friend class outbox_store;
-    friend class inbox_store;
+    friend class outbox_table;
+    friend class inbox_table;
 
     // The session, if this transaction is open and on `owner` (any, if null).
     [[nodiscard]] detail::session joined(const connection* owner, const char* who) const {
@@ -693,8 +698,8 @@ private:
 
 // A lease store (settle::leases) and a fence store (settle::fence) in
 // PostgreSQL: versioned tables of lease records and of fencing tokens.
-template <class Key, class TimePoint = std::chrono::system_clock::time_point>
-using lease_table = versioned_table<Key, lease_record<TimePoint>>;
+template <class Key>
+using lease_table = versioned_table<Key, lease_record>;
 
 template <class Key>
 using fence_table = versioned_table<Key, fencing_token>;
@@ -718,8 +723,7 @@ using fence_table = versioned_table<Key, fencing_token>;
 class idempotency_table {
 public:
     using transaction = postgres::transaction;
-    using time_point = idempotency_record::time_point;
-    static_assert(std::is_integral_v<time_point::rep> && sizeof(time_point::rep) == 8,
+    static_assert(std::is_integral_v<stored_time::rep> && sizeof(stored_time::rep) == 8,
                   "settle::postgres::idempotency_table: times persist as a BIGINT tick count");
 
     // Throws settle::error (errc::invalid_argument) for a name that is not a
@@ -782,8 +786,8 @@ public:
 
     [[nodiscard]] idempotency_store_claim claim(transaction& tx, const idempotency_scope& scope,
                                                 const idempotency_key& key,
-                                                const sha256_digest& fingerprint, time_point now,
-                                                time_point lease_end) {
+                                                const sha256_digest& fingerprint, stored_time now,
+                                                stored_time lease_end) {
         constexpr const char* who = "postgres::idempotency_table::claim";
         const detail::session conn = tx.joined(table_.conn, who);
         (void)detail::exec(conn, who, "SELECT pg_advisory_xact_lock($1)",
@@ -796,14 +800,15 @@ public:
                              {detail::text(scope.tenant), detail::text(scope.operation),
                               detail::text(key.value()),
                               detail::bytea(std::as_bytes(std::span(digest.data(), digest.size()))),
-                              detail::int8(ticks(now)), detail::int8(ticks(lease_end))});
+                              detail::micros(now), detail::micros(lease_end)});
             if (r.rows() == 1) {
-                return {true, idempotency_record{idempotency_state::in_progress,
-                                                 fingerprint,
-                                                 static_cast<std::uint64_t>(r.int8(0, 0)),
-                                                 now,
-                                                 lease_end,
-                                                 {}}};
+                return {true,
+                        idempotency_record{idempotency_state::in_progress,
+                                           fingerprint,
+                                           fencing_token(static_cast<std::uint64_t>(r.int8(0, 0))),
+                                           now,
+                                           lease_end,
+                                           {}}};
             }
             if (auto found = find(conn, scope, key, who); found && found->live(now)) {
                 return {false, std::move(*found)};
@@ -813,33 +818,32 @@ public:
         }
     }
 
-    [[nodiscard]] idempotency_write complete(transaction& tx, const idempotency_scope& scope,
-                                             const idempotency_key& key, std::uint64_t token,
-                                             idempotency_response response,
-                                             time_point retain_until) {
+    [[nodiscard]] fenced_write complete(transaction& tx, const idempotency_scope& scope,
+                                        const idempotency_key& key, fencing_token token,
+                                        idempotency_response response, stored_time retain_until) {
         constexpr const char* who = "postgres::idempotency_table::complete";
         const detail::result r = detail::exec(
             tx.joined(table_.conn, who), who, complete_,
             {detail::text(scope.tenant), detail::text(scope.operation), detail::text(key.value()),
-             detail::unsigned8(token), detail::int8(ticks(retain_until)),
+             detail::unsigned8(token.value()), detail::micros(retain_until),
              detail::bytea(response.body), detail::int4(response.status)});
-        return r.affected() == 1 ? idempotency_write::applied : idempotency_write::stale;
+        return r.affected() == 1 ? fenced_write::applied : fenced_write::stale;
     }
 
-    [[nodiscard]] idempotency_write abandon(transaction& tx, const idempotency_scope& scope,
-                                            const idempotency_key& key, std::uint64_t token) {
+    [[nodiscard]] fenced_write abandon(transaction& tx, const idempotency_scope& scope,
+                                       const idempotency_key& key, fencing_token token) {
         constexpr const char* who = "postgres::idempotency_table::abandon";
         const detail::result r =
             detail::exec(tx.joined(table_.conn, who), who, abandon_,
                          {detail::text(scope.tenant), detail::text(scope.operation),
-                          detail::text(key.value()), detail::unsigned8(token)});
-        return r.affected() == 1 ? idempotency_write::applied : idempotency_write::stale;
+                          detail::text(key.value()), detail::unsigned8(token.value())});
+        return r.affected() == 1 ? fenced_write::applied : fenced_write::stale;
     }
 
-    [[nodiscard]] std::size_t purge(transaction& tx, time_point now, std::size_t limit) {
+    [[nodiscard]] std::size_t purge(transaction& tx, stored_time now, std::size_t limit) {
         constexpr const char* who = "postgres::idempotency_table::purge";
         const detail::result r = detail::exec(tx.joined(table_.conn, who), who, purge_,
-                                              {detail::int8(ticks(now)), detail::limit(limit)});
+                                              {detail::micros(now), detail::limit(limit)});
         return static_cast<std::size_t>(r.affected());
     }
 
@@ -853,14 +857,6 @@ public:
     }
 
 private:
-    [[nodiscard]] static std::int64_t ticks(time_point t) noexcept {
-        return static_cast<std::int64_t>(t.time_since_epoch().count());
-    }
-
-    [[nodiscard]] static time_point time_of(std::int64_t stored) noexcept {
-        return time_point(time_point::duration(static_cast<time_point::rep>(stored)));
-    }
-
     [[nodiscard]] std::optional<idempotency_record> find(const detail::session& conn,
                                                          const idempotency_scope& scope,
                                                          const idempotency_key& key,
@@ -888,9 +884,9 @@ private:
         std::transform(digest.begin(), digest.end(), fp.begin(),
                        [](std::byte b) { return std::to_integer<std::uint8_t>(b); });
         record.fingerprint = sha256_digest(fp);
-        record.token = static_cast<std::uint64_t>(r.int8(0, 2));
-        record.claimed_at = time_of(r.int8(0, 3));
-        record.expires_at = time_of(r.int8(0, 4));
+        record.token = fencing_token(static_cast<std::uint64_t>(r.int8(0, 2)));
+        record.claimed_at = settle::detail::from_sql_micros(r.int8(0, 3));
+        record.expires_at = settle::detail::from_sql_micros(r.int8(0, 4));
         record.response.body = r.bytea(0, 5);
         if (!r.null(0, 6)) {
             record.response.status = r.int4(0, 6);
@@ -920,7 +916,7 @@ namespace detail {
         for (const std::string* part : {&h.name, &h.value}) {
             if (part->size() > std::numeric_limits<std::uint32_t>::max()) {
                 throw settle::error(errc::invalid_argument,
-                                    "postgres::outbox_store::append: a header is 4 GiB or more");
+                                    "postgres::outbox_table::append: a header is 4 GiB or more");
             }
             const std::string length = big_endian(part->size(), 4);
             for (const char c : length + *part) {
@@ -966,10 +962,6 @@ namespace detail {
     settle::detail::throw_decode_error("outbox_record", "unknown status \"" + text + "\"");
 }
 
-[[nodiscard]] inline param micros(outbox_time t) {
-    return int8(settle::detail::to_sql_micros(t));
-}
-
 }  // namespace detail
 
 // Whether a store's appends wake relays waiting in wait_for_append (or an
@@ -996,14 +988,14 @@ enum class wakeup { poll, notify };
 // statement, so relays on separate connections share the work without
 // waiting for each other. Built with wakeup::notify, a committed append
 // notifies the channel "<name>_append", which wait_for_append listens on.
-class outbox_store {
+class outbox_table {
 public:
     using transaction = postgres::transaction;
 
     // Throws settle::error (errc::invalid_argument) for a name that is not a
     // plain identifier of at most 55 bytes. Touches no table.
-    outbox_store(connection& c, std::string_view table_name, wakeup appends = wakeup::poll)
-        : table_(c, table_name, "postgres::outbox_store"),
+    outbox_table(connection& c, std::string_view table_name, wakeup appends = wakeup::poll)
+        : table_(c, table_name, "postgres::outbox_table"),
           channel_(std::string(table_name) + "_append"),
           append_(append_statement(table_.quoted, appends, channel_)),
           claim_("WITH due AS (SELECT id FROM " + table_.quoted +
@@ -1080,14 +1072,14 @@ public:
     }
 
     void create_tables(transaction& tx) const {
-        detail::create(tx.joined(table_.conn, "postgres::outbox_store::create_tables"), ddl(),
-                       "postgres::outbox_store::create_tables");
+        detail::create(tx.joined(table_.conn, "postgres::outbox_table::create_tables"), ddl(),
+                       "postgres::outbox_table::create_tables");
     }
 
     // Throws settle::error: invalid_argument for a nil id or one already
     // stored (the transaction stays usable).
-    std::uint64_t append(transaction& tx, outbox_message message, outbox_time now) {
-        constexpr const char* who = "postgres::outbox_store::append";
+    std::uint64_t append(transaction& tx, outbox_message message, stored_time now) {
+        constexpr const char* who = "postgres::outbox_table::append";
         const detail::session conn = tx.joined(table_.conn, who);
         if (message.id == uuid{}) {
             throw settle::error(errc::invalid_argument, std::string(who) + ": the id is nil");
@@ -1110,9 +1102,9 @@ public:
     }
 
     [[nodiscard]] std::vector<outbox_record> claim(transaction& tx, std::string_view owner,
-                                                   outbox_time now, outbox_time lease_until,
+                                                   stored_time now, stored_time lease_until,
                                                    std::size_t limit) {
-        constexpr const char* who = "postgres::outbox_store::claim";
+        constexpr const char* who = "postgres::outbox_table::claim";
         const detail::session conn = tx.joined(table_.conn, who);
         if (owner.empty()) {
             throw settle::error(errc::invalid_argument, std::string(who) + ": the owner is empty");
@@ -1129,19 +1121,19 @@ public:
         return claimed;
     }
 
-    [[nodiscard]] outbox_write mark_delivered(transaction& tx, const uuid& id,
-                                              std::string_view owner, outbox_time now) {
-        return write(tx, delivered_, "postgres::outbox_store::mark_delivered",
+    [[nodiscard]] fenced_write mark_delivered(transaction& tx, const uuid& id,
+                                              std::string_view owner, stored_time now) {
+        return write(tx, delivered_, "postgres::outbox_table::mark_delivered",
                      {detail::uuid_param(id), detail::text(owner), detail::micros(now)});
     }
 
     // mark_delivered for each of `ids` in one statement; the answers in their
     // order (an id given twice is applied once, then stale).
-    [[nodiscard]] std::vector<outbox_write> mark_delivered(transaction& tx,
+    [[nodiscard]] std::vector<fenced_write> mark_delivered(transaction& tx,
                                                            std::span<const uuid> ids,
                                                            std::string_view owner,
-                                                           outbox_time now) {
-        constexpr const char* who = "postgres::outbox_store::mark_delivered";
+                                                           stored_time now) {
+        constexpr const char* who = "postgres::outbox_table::mark_delivered";
         const detail::result r =
             detail::exec(tx.joined(table_.conn, who), who, delivered_together_,
                          {detail::uuid_array(ids, who), detail::text(owner), detail::micros(now)});
@@ -1152,7 +1144,7 @@ public:
         }
         std::sort(applied.begin(), applied.end());
         std::vector<bool> answered(applied.size());
-        std::vector<outbox_write> out;
+        std::vector<fenced_write> out;
         out.reserve(ids.size());
         for (const uuid& id : ids) {
             const auto found = std::lower_bound(applied.begin(), applied.end(), id);
@@ -1161,49 +1153,49 @@ public:
             if (first) {
                 answered[at] = true;
             }
-            out.push_back(first ? outbox_write::applied : outbox_write::stale);
+            out.push_back(first ? fenced_write::applied : fenced_write::stale);
         }
         return out;
     }
 
-    [[nodiscard]] outbox_write reschedule(transaction& tx, const uuid& id, std::string_view owner,
-                                          outbox_time next_attempt_at, std::string_view reason) {
-        return write(tx, reschedule_, "postgres::outbox_store::reschedule",
+    [[nodiscard]] fenced_write reschedule(transaction& tx, const uuid& id, std::string_view owner,
+                                          stored_time next_attempt_at, std::string_view reason) {
+        return write(tx, reschedule_, "postgres::outbox_table::reschedule",
                      {detail::uuid_param(id), detail::text(owner), detail::micros(next_attempt_at),
                       detail::text_bytes(reason)});
     }
 
-    [[nodiscard]] outbox_write dead_letter(transaction& tx, const uuid& id, std::string_view owner,
-                                           std::string_view reason, outbox_time now) {
-        return write(tx, dead_, "postgres::outbox_store::dead_letter",
+    [[nodiscard]] fenced_write dead_letter(transaction& tx, const uuid& id, std::string_view owner,
+                                           std::string_view reason, stored_time now) {
+        return write(tx, dead_, "postgres::outbox_table::dead_letter",
                      {detail::uuid_param(id), detail::text(owner), detail::text_bytes(reason),
                       detail::micros(now)});
     }
 
-    [[nodiscard]] outbox_write release(transaction& tx, const uuid& id, std::string_view owner) {
-        return write(tx, release_, "postgres::outbox_store::release",
+    [[nodiscard]] fenced_write release(transaction& tx, const uuid& id, std::string_view owner) {
+        return write(tx, release_, "postgres::outbox_table::release",
                      {detail::uuid_param(id), detail::text(owner)});
     }
 
-    [[nodiscard]] bool requeue(transaction& tx, const uuid& id, outbox_time now) {
-        constexpr const char* who = "postgres::outbox_store::requeue";
+    [[nodiscard]] bool requeue(transaction& tx, const uuid& id, stored_time now) {
+        constexpr const char* who = "postgres::outbox_table::requeue";
         return detail::exec(tx.joined(table_.conn, who), who, requeue_,
                             {detail::uuid_param(id), detail::micros(now)})
                    .affected() == 1;
     }
 
     // Skips delivered records another transaction holds locked.
-    [[nodiscard]] std::size_t purge(transaction& tx, outbox_time delivered_before,
+    [[nodiscard]] std::size_t purge(transaction& tx, stored_time delivered_before,
                                     std::size_t limit) {
-        constexpr const char* who = "postgres::outbox_store::purge";
+        constexpr const char* who = "postgres::outbox_table::purge";
         return static_cast<std::size_t>(
             detail::exec(tx.joined(table_.conn, who), who, purge_,
                          {detail::micros(delivered_before), detail::limit(limit)})
                 .affected());
     }
 
-    [[nodiscard]] outbox_statistics statistics(transaction& tx, outbox_time now) const {
-        constexpr const char* who = "postgres::outbox_store::statistics";
+    [[nodiscard]] outbox_statistics statistics(transaction& tx, stored_time now) const {
+        constexpr const char* who = "postgres::outbox_table::statistics";
         const detail::result r =
             detail::exec(tx.joined(table_.conn, who), who, statistics_, {detail::micros(now)});
         outbox_statistics s;
@@ -1211,7 +1203,7 @@ public:
         s.in_flight = static_cast<std::size_t>(r.int8(0, 1));
         s.dead = static_cast<std::size_t>(r.int8(0, 2));
         if (!r.null(0, 3)) {
-            const outbox_time oldest = settle::detail::from_sql_micros(r.int8(0, 3));
+            const stored_time oldest = settle::detail::from_sql_micros(r.int8(0, 3));
             if (oldest < now) {
                 s.oldest_pending_age = now - oldest;
             }
@@ -1220,7 +1212,7 @@ public:
     }
 
     [[nodiscard]] std::optional<outbox_record> find(transaction& tx, const uuid& id) const {
-        constexpr const char* who = "postgres::outbox_store::find";
+        constexpr const char* who = "postgres::outbox_table::find";
         std::vector<outbox_record> found = records(
             detail::exec(tx.joined(table_.conn, who), who, find_, {detail::uuid_param(id)}));
         if (found.empty()) {
@@ -1232,7 +1224,7 @@ public:
     [[nodiscard]] std::vector<outbox_record> dead_letters(transaction& tx,
                                                           std::uint64_t after_sequence,
                                                           std::size_t limit) const {
-        constexpr const char* who = "postgres::outbox_store::dead_letters";
+        constexpr const char* who = "postgres::outbox_table::dead_letters";
         if (after_sequence >=
             static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
             return {};
@@ -1251,7 +1243,7 @@ public:
     // transactions only: settle::error (errc::invalid_argument) while one is
     // open on the connection, errc::unavailable if the connection is lost.
     [[nodiscard]] bool wait_for_append(std::chrono::milliseconds timeout) {
-        constexpr const char* who = "postgres::outbox_store::wait_for_append";
+        constexpr const char* who = "postgres::outbox_table::wait_for_append";
         connection& c = *table_.conn;
         if (c.busy_) {
             throw settle::error(errc::invalid_argument,
@@ -1329,11 +1321,11 @@ private:
                "AND claim_owner = $2";
     }
 
-    [[nodiscard]] outbox_write write(transaction& tx, const std::string& sql, const char* who,
+    [[nodiscard]] fenced_write write(transaction& tx, const std::string& sql, const char* who,
                                      std::initializer_list<detail::param> params) {
         return detail::exec(tx.joined(table_.conn, who), who, sql, params).affected() == 1
-                   ? outbox_write::applied
-                   : outbox_write::stale;
+                   ? fenced_write::applied
+                   : fenced_write::stale;
     }
 
     [[nodiscard]] static std::vector<outbox_record> records(const detail::result& r) {
@@ -1377,7 +1369,7 @@ private:
     std::uint64_t listening_ = 0;  // the connection generation LISTEN was issued on; 0: none
 };
 
-static_assert(settle::outbox_store<outbox_store>);
+static_assert(settle::outbox_store<outbox_table>);
 
 // A settle::sleeper for outbox_relay::run that ends an idle wait as soon as
 // an append to the store's table commits (appenders' stores built with
@@ -1395,7 +1387,7 @@ static_assert(settle::outbox_store<outbox_store>);
 // of the relay's run().
 class append_waiter {
 public:
-    explicit append_waiter(outbox_store& store) noexcept : store_(&store) {}
+    explicit append_waiter(outbox_table& store) noexcept : store_(&store) {}
 
     // True when the wait is over, early on an append; false once stopped.
     bool sleep_for(std::chrono::nanoseconds d, std::stop_token stop) {
@@ -1425,7 +1417,7 @@ public:
     }
 
 private:
-    outbox_store* store_;
+    outbox_table* store_;
 };
 
 // settle::inbox_store over a table keyed by (consumer, message_id), with an
@@ -1434,14 +1426,14 @@ private:
 // concurrent mark of the same pair waits for the first transaction, then
 // answers duplicate if it committed. purge skips records another transaction
 // holds locked.
-class inbox_store {
+class inbox_table {
 public:
     using transaction = postgres::transaction;
 
     // Throws settle::error (errc::invalid_argument) for a name that is not a
     // plain identifier of at most 55 bytes. Touches no table.
-    inbox_store(connection& c, std::string_view table_name)
-        : table_(c, table_name, "postgres::inbox_store"),
+    inbox_table(connection& c, std::string_view table_name)
+        : table_(c, table_name, "postgres::inbox_table"),
           mark_("INSERT INTO " + table_.quoted +
                 " (consumer, message_id, applied_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"),
           purge_("DELETE FROM " + table_.quoted + " r USING (SELECT consumer, message_id FROM " +
@@ -1466,21 +1458,22 @@ public:
     }
 
     void create_tables(transaction& tx) const {
-        detail::create(tx.joined(table_.conn, "postgres::inbox_store::create_tables"), ddl(),
-                       "postgres::inbox_store::create_tables");
+        detail::create(tx.joined(table_.conn, "postgres::inbox_table::create_tables"), ddl(),
+                       "postgres::inbox_table::create_tables");
     }
 
     [[nodiscard]] inbox_mark mark(transaction& tx, std::string_view consumer,
-                                  std::string_view message_id, inbox_time now) {
-        constexpr const char* who = "postgres::inbox_store::mark";
+                                  std::string_view message_id, stored_time now) {
+        constexpr const char* who = "postgres::inbox_table::mark";
         const detail::result r =
             detail::exec(tx.joined(table_.conn, who), who, mark_,
                          {detail::text(consumer), detail::text(message_id), detail::micros(now)});
         return r.affected() == 1 ? inbox_mark::first_time : inbox_mark::duplicate;
     }
 
-    [[nodiscard]] std::size_t purge(transaction& tx, inbox_time applied_before, std::size_t limit) {
-        constexpr const char* who = "postgres::inbox_store::purge";
+    [[nodiscard]] std::size_t purge(transaction& tx, stored_time applied_before,
+                                    std::size_t limit) {
+        constexpr const char* who = "postgres::inbox_table::purge";
         return static_cast<std::size_t>(
             detail::exec(tx.joined(table_.conn, who), who, purge_,
                          {detail::micros(applied_before), detail::limit(limit)})
@@ -1493,7 +1486,7 @@ private:
     std::string purge_;
 };
 
-static_assert(settle::inbox_store<inbox_store>);
+static_assert(settle::inbox_store<inbox_table>);
 
 }  // namespace postgres
 

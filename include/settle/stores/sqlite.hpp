@@ -12,7 +12,7 @@
 //   transaction                BEGIN IMMEDIATE ... COMMIT on a connection
 //   versioned_table<Key, T>    settle::versioned_store (lease_table, fence_table)
 //   idempotency_table          settle::idempotency_store
-//   outbox_store, inbox_store  settle::outbox_store, settle::inbox_store
+//   outbox_table, inbox_table  settle::outbox_store, settle::inbox_store
 //
 // SQLite runs one writing transaction at a time per database file, and every
 // transaction here is a writing one (BEGIN IMMEDIATE), so transactions on one
@@ -549,9 +549,8 @@ private:
 };
 
 // The lease store (settle::leases): lease records in a versioned table.
-// TimePoint is the clock's time_point.
-template <class Key, class TimePoint = std::chrono::system_clock::time_point>
-using lease_table = versioned_table<Key, lease_record<TimePoint>>;
+template <class Key>
+using lease_table = versioned_table<Key, lease_record>;
 
 // The fence store (settle::fence): the highest token seen per resource, in
 // the same database as the rows it protects.
@@ -567,7 +566,7 @@ using fence_table = versioned_table<Key, fencing_token>;
 //   tenant, operation, key   TEXT NOT NULL, UNIQUE together
 //   state            TEXT: 'in_progress' or 'completed'
 //   fingerprint      BLOB, 32 bytes
-//   claimed_at, expires_at   INTEGER: system_clock ticks since the epoch (exact)
+//   claimed_at, expires_at   INTEGER: Unix microseconds (settle::stored_time)
 //   response         BLOB, response_status INTEGER (NULL: none)
 //   index on expires_at, for purge
 //
@@ -582,8 +581,6 @@ using fence_table = versioned_table<Key, fencing_token>;
 // expired one: it reads expires_at alone before decoding the rest.
 class idempotency_table : public detail::table_base {
 public:
-    using time_point = idempotency_record::time_point;
-
     // Throws settle::error (errc::invalid_argument) if table_name is not a
     // plain identifier. Touches no table until first used.
     idempotency_table(connection& conn, std::string_view table_name)
@@ -621,14 +618,15 @@ public:
 
     [[nodiscard]] idempotency_store_claim claim(transaction& tx, const idempotency_scope& scope,
                                                 const idempotency_key& key,
-                                                const sha256_digest& fingerprint, time_point now,
-                                                time_point lease_end) {
+                                                const sha256_digest& fingerprint, stored_time now,
+                                                stored_time lease_end) {
         constexpr std::string_view who = "sqlite::idempotency_table::claim";
         {
             // Liveness from expires_at alone: an expired row is taken over
             // even if the rest of it does not decode.
             detail::running found(joined(tx, who), find_, who, name_);
-            if (select_row(found, scope, key) && now < time_of(found.integer(4))) {
+            if (select_row(found, scope, key) &&
+                now < settle::detail::from_sql_micros(found.integer(4))) {
                 return {false, record_of(found)};
             }
         }
@@ -637,27 +635,26 @@ public:
         s.bind(2, scope.operation);
         s.bind(3, key.value());
         s.bind(4, std::as_bytes(std::span(fingerprint.bytes())));
-        s.bind(5, ticks(now));
-        s.bind(6, ticks(lease_end));
+        s.bind(5, settle::detail::to_sql_micros(now));
+        s.bind(6, settle::detail::to_sql_micros(lease_end));
         if (!s.step()) {
             s.raise(SQLITE_INTERNAL);
         }
         return {true, idempotency_record{idempotency_state::in_progress,
                                          fingerprint,
-                                         static_cast<std::uint64_t>(s.integer(0)),
+                                         fencing_token(static_cast<std::uint64_t>(s.integer(0))),
                                          now,
                                          lease_end,
                                          {}}};
     }
 
-    [[nodiscard]] idempotency_write complete(transaction& tx, const idempotency_scope& scope,
-                                             const idempotency_key& key, std::uint64_t token,
-                                             idempotency_response response,
-                                             time_point retain_until) {
+    [[nodiscard]] fenced_write complete(transaction& tx, const idempotency_scope& scope,
+                                        const idempotency_key& key, fencing_token token,
+                                        idempotency_response response, stored_time retain_until) {
         constexpr std::string_view who = "sqlite::idempotency_table::complete";
         detail::running s(joined(tx, who), complete_, who, name_);
         bind_row(s, scope, key, token);
-        s.bind(5, ticks(retain_until));
+        s.bind(5, settle::detail::to_sql_micros(retain_until));
         s.bind(6, response.body);
         if (response.status) {
             s.bind(7, std::int64_t{*response.status});
@@ -665,25 +662,25 @@ public:
             s.bind_null(7);
         }
         (void)s.step();
-        return s.changes() == 1 ? idempotency_write::applied : idempotency_write::stale;
+        return s.changes() == 1 ? fenced_write::applied : fenced_write::stale;
     }
 
-    [[nodiscard]] idempotency_write abandon(transaction& tx, const idempotency_scope& scope,
-                                            const idempotency_key& key, std::uint64_t token) {
+    [[nodiscard]] fenced_write abandon(transaction& tx, const idempotency_scope& scope,
+                                       const idempotency_key& key, fencing_token token) {
         constexpr std::string_view who = "sqlite::idempotency_table::abandon";
         detail::running s(joined(tx, who), abandon_, who, name_);
         bind_row(s, scope, key, token);
         (void)s.step();
-        return s.changes() == 1 ? idempotency_write::applied : idempotency_write::stale;
+        return s.changes() == 1 ? fenced_write::applied : fenced_write::stale;
     }
 
-    [[nodiscard]] std::size_t purge(transaction& tx, time_point now, std::size_t limit) {
+    [[nodiscard]] std::size_t purge(transaction& tx, stored_time now, std::size_t limit) {
         constexpr std::string_view who = "sqlite::idempotency_table::purge";
         if (limit == 0) {
             return 0;
         }
         detail::running s(joined(tx, who), purge_, who, name_);
-        s.bind(1, ticks(now));
+        s.bind(1, settle::detail::to_sql_micros(now));
         s.bind(2, detail::saturated(limit));
         (void)s.step();
         return static_cast<std::size_t>(s.changes());
@@ -703,18 +700,13 @@ public:
     }
 
 private:
-    static std::int64_t ticks(time_point t) noexcept { return t.time_since_epoch().count(); }
-    static time_point time_of(std::int64_t stored) noexcept {
-        return time_point(time_point::duration(stored));
-    }
-
     static void bind_row(detail::running& s, const idempotency_scope& scope,
-                         const idempotency_key& key, std::uint64_t token) {
+                         const idempotency_key& key, fencing_token token) {
         s.bind(1, scope.tenant);
         s.bind(2, scope.operation);
         s.bind(3, key.value());
         // A token above INT64_MAX was never issued: it matches no row.
-        s.bind(4, static_cast<std::int64_t>(token));
+        s.bind(4, static_cast<std::int64_t>(token.value()));
     }
 
     // Runs find_ (in s) for (scope, key): true with the row to read.
@@ -729,7 +721,7 @@ private:
     // The row find_ stands on, decoded.
     static idempotency_record record_of(const detail::running& s) {
         idempotency_record record;
-        record.token = static_cast<std::uint64_t>(s.integer(0));
+        record.token = fencing_token(static_cast<std::uint64_t>(s.integer(0)));
         const std::string state = s.text(1);
         if (state == "in_progress") {
             record.state = idempotency_state::in_progress;
@@ -748,8 +740,8 @@ private:
         std::transform(fingerprint.begin(), fingerprint.end(), digest.begin(),
                        [](std::byte b) { return std::to_integer<std::uint8_t>(b); });
         record.fingerprint = sha256_digest(digest);
-        record.claimed_at = time_of(s.integer(3));
-        record.expires_at = time_of(s.integer(4));
+        record.claimed_at = settle::detail::from_sql_micros(s.integer(3));
+        record.expires_at = settle::detail::from_sql_micros(s.integer(4));
         const std::span<const std::byte> body = s.blob(5);
         record.response.body.assign(body.begin(), body.end());
         if (!s.is_null(6)) {
@@ -783,7 +775,7 @@ namespace detail {
 inline void append_field(bytes& out, std::string_view field) {
     if (field.size() > std::numeric_limits<std::uint32_t>::max()) {
         throw settle::error(errc::invalid_argument,
-                            "sqlite::outbox_store::append: a header is longer than 4 GiB");
+                            "sqlite::outbox_table::append: a header is longer than 4 GiB");
     }
     const std::size_t at = out.size();
     out.resize(at + 4);
@@ -860,12 +852,12 @@ inline constexpr const char* outbox_columns =
 // UPDATE ... RETURNING over the due index; each outcome one indexed UPDATE.
 // statistics reads every pending and in-flight record. A stored record that
 // does not decode throws settle::error (errc::decode_failed).
-class outbox_store : public detail::table_base {
+class outbox_table : public detail::table_base {
 public:
     // Throws settle::error (errc::invalid_argument) if table_name is not a
     // plain identifier. Touches no table until first used.
-    outbox_store(connection& conn, std::string_view table_name)
-        : table_base(conn, table_name, "sqlite::outbox_store"),
+    outbox_table(connection& conn, std::string_view table_name)
+        : table_base(conn, table_name, "sqlite::outbox_table"),
           append_("INSERT INTO " + quoted_ +
                   " (id, topic, ordering_key, payload, headers, created_at, next_attempt_at, "
                   "status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, 'pending') RETURNING sequence"),
@@ -922,13 +914,13 @@ public:
                index_name("dead") + " ON " + quoted_ + " (sequence) WHERE status = 'dead';";
     }
     void create_tables(transaction& tx) const {
-        apply(tx, ddl(), "sqlite::outbox_store::create_tables");
+        apply(tx, ddl(), "sqlite::outbox_table::create_tables");
     }
 
     // A nil id, or an id already stored, throws settle::error
     // (errc::invalid_argument) and stores nothing.
-    std::uint64_t append(transaction& tx, outbox_message message, outbox_time now) {
-        constexpr std::string_view who = "sqlite::outbox_store::append";
+    std::uint64_t append(transaction& tx, outbox_message message, stored_time now) {
+        constexpr std::string_view who = "sqlite::outbox_table::append";
         if (message.id == uuid{}) {
             throw settle::error(errc::invalid_argument, std::string(who) + ": the id is nil");
         }
@@ -952,9 +944,9 @@ public:
     }
 
     [[nodiscard]] std::vector<outbox_record> claim(transaction& tx, std::string_view owner,
-                                                   outbox_time now, outbox_time lease_until,
+                                                   stored_time now, stored_time lease_until,
                                                    std::size_t limit) {
-        constexpr std::string_view who = "sqlite::outbox_store::claim";
+        constexpr std::string_view who = "sqlite::outbox_table::claim";
         if (owner.empty()) {
             throw settle::error(errc::invalid_argument, std::string(who) + ": the owner is empty");
         }
@@ -979,40 +971,40 @@ public:
         return claimed;
     }
 
-    [[nodiscard]] outbox_write mark_delivered(transaction& tx, const uuid& id,
-                                              std::string_view owner, outbox_time now) {
-        constexpr std::string_view who = "sqlite::outbox_store::mark_delivered";
+    [[nodiscard]] fenced_write mark_delivered(transaction& tx, const uuid& id,
+                                              std::string_view owner, stored_time now) {
+        constexpr std::string_view who = "sqlite::outbox_table::mark_delivered";
         detail::running s(joined(tx, who), delivered_, who, name_);
         s.bind(3, settle::detail::to_sql_micros(now));
         return settle_outcome(s, id, owner);
     }
 
-    [[nodiscard]] outbox_write reschedule(transaction& tx, const uuid& id, std::string_view owner,
-                                          outbox_time next_attempt_at, std::string_view error) {
-        constexpr std::string_view who = "sqlite::outbox_store::reschedule";
+    [[nodiscard]] fenced_write reschedule(transaction& tx, const uuid& id, std::string_view owner,
+                                          stored_time next_attempt_at, std::string_view error) {
+        constexpr std::string_view who = "sqlite::outbox_table::reschedule";
         detail::running s(joined(tx, who), reschedule_, who, name_);
         s.bind(3, settle::detail::to_sql_micros(next_attempt_at));
         s.bind(4, error);
         return settle_outcome(s, id, owner);
     }
 
-    [[nodiscard]] outbox_write dead_letter(transaction& tx, const uuid& id, std::string_view owner,
-                                           std::string_view reason, outbox_time now) {
-        constexpr std::string_view who = "sqlite::outbox_store::dead_letter";
+    [[nodiscard]] fenced_write dead_letter(transaction& tx, const uuid& id, std::string_view owner,
+                                           std::string_view reason, stored_time now) {
+        constexpr std::string_view who = "sqlite::outbox_table::dead_letter";
         detail::running s(joined(tx, who), dead_, who, name_);
         s.bind(3, reason);
         s.bind(4, settle::detail::to_sql_micros(now));
         return settle_outcome(s, id, owner);
     }
 
-    [[nodiscard]] outbox_write release(transaction& tx, const uuid& id, std::string_view owner) {
-        constexpr std::string_view who = "sqlite::outbox_store::release";
+    [[nodiscard]] fenced_write release(transaction& tx, const uuid& id, std::string_view owner) {
+        constexpr std::string_view who = "sqlite::outbox_table::release";
         detail::running s(joined(tx, who), release_, who, name_);
         return settle_outcome(s, id, owner);
     }
 
-    [[nodiscard]] bool requeue(transaction& tx, const uuid& id, outbox_time now) {
-        constexpr std::string_view who = "sqlite::outbox_store::requeue";
+    [[nodiscard]] bool requeue(transaction& tx, const uuid& id, stored_time now) {
+        constexpr std::string_view who = "sqlite::outbox_table::requeue";
         detail::running s(joined(tx, who), requeue_, who, name_);
         s.bind(1, std::span<const std::byte>(id.bytes()));
         s.bind(2, settle::detail::to_sql_micros(now));
@@ -1020,9 +1012,9 @@ public:
         return s.changes() == 1;
     }
 
-    [[nodiscard]] std::size_t purge(transaction& tx, outbox_time delivered_before,
+    [[nodiscard]] std::size_t purge(transaction& tx, stored_time delivered_before,
                                     std::size_t limit) {
-        constexpr std::string_view who = "sqlite::outbox_store::purge";
+        constexpr std::string_view who = "sqlite::outbox_table::purge";
         if (limit == 0) {
             return 0;
         }
@@ -1033,8 +1025,8 @@ public:
         return static_cast<std::size_t>(s.changes());
     }
 
-    [[nodiscard]] outbox_statistics statistics(transaction& tx, outbox_time now) {
-        constexpr std::string_view who = "sqlite::outbox_store::statistics";
+    [[nodiscard]] outbox_statistics statistics(transaction& tx, stored_time now) {
+        constexpr std::string_view who = "sqlite::outbox_table::statistics";
         detail::running s(joined(tx, who), statistics_, who, name_);
         s.bind(1, settle::detail::to_sql_micros(now));
         outbox_statistics result;
@@ -1045,7 +1037,7 @@ public:
         result.in_flight = static_cast<std::size_t>(s.integer(1));
         result.dead = static_cast<std::size_t>(s.integer(3));
         if (!s.is_null(2)) {
-            const outbox_time oldest = settle::detail::from_sql_micros(s.integer(2));
+            const stored_time oldest = settle::detail::from_sql_micros(s.integer(2));
             if (oldest < now) {
                 result.oldest_pending_age = now - oldest;
             }
@@ -1054,7 +1046,7 @@ public:
     }
 
     [[nodiscard]] std::optional<outbox_record> find(transaction& tx, const uuid& id) {
-        constexpr std::string_view who = "sqlite::outbox_store::find";
+        constexpr std::string_view who = "sqlite::outbox_table::find";
         detail::running s(joined(tx, who), find_, who, name_);
         s.bind(1, std::span<const std::byte>(id.bytes()));
         if (!s.step()) {
@@ -1066,7 +1058,7 @@ public:
     [[nodiscard]] std::vector<outbox_record> dead_letters(transaction& tx,
                                                           std::uint64_t after_sequence,
                                                           std::size_t limit) {
-        constexpr std::string_view who = "sqlite::outbox_store::dead_letters";
+        constexpr std::string_view who = "sqlite::outbox_table::dead_letters";
         std::vector<outbox_record> result;
         if (limit == 0) {
             return result;
@@ -1089,12 +1081,12 @@ private:
                "AND claim_owner = ?2";
     }
 
-    [[nodiscard]] static outbox_write settle_outcome(detail::running& s, const uuid& id,
+    [[nodiscard]] static fenced_write settle_outcome(detail::running& s, const uuid& id,
                                                      std::string_view owner) {
         s.bind(1, std::span<const std::byte>(id.bytes()));
         s.bind(2, owner);
         (void)s.step();
-        return s.changes() == 1 ? outbox_write::applied : outbox_write::stale;
+        return s.changes() == 1 ? fenced_write::applied : fenced_write::stale;
     }
 
     [[nodiscard]] static outbox_record record_of(const detail::running& s) {
@@ -1136,7 +1128,7 @@ private:
     detail::statement dead_letters_;
 };
 
-static_assert(settle::outbox_store<outbox_store>);
+static_assert(settle::outbox_store<outbox_table>);
 
 // settle::inbox_store in a SQLite table. Schema:
 //
@@ -1145,12 +1137,12 @@ static_assert(settle::outbox_store<outbox_store>);
 //
 // mark is one INSERT ... ON CONFLICT DO NOTHING on the primary key; purge one
 // DELETE through the applied_at index.
-class inbox_store : public detail::table_base {
+class inbox_table : public detail::table_base {
 public:
     // Throws settle::error (errc::invalid_argument) if table_name is not a
     // plain identifier. Touches no table until first used.
-    inbox_store(connection& conn, std::string_view table_name)
-        : table_base(conn, table_name, "sqlite::inbox_store"),
+    inbox_table(connection& conn, std::string_view table_name)
+        : table_base(conn, table_name, "sqlite::inbox_table"),
           mark_("INSERT INTO " + quoted_ +
                 " (consumer, message_id, applied_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING"),
           purge_("DELETE FROM " + quoted_ + " WHERE (consumer, message_id) IN (SELECT consumer, " +
@@ -1163,12 +1155,12 @@ public:
                index_name("applied") + " ON " + quoted_ + " (applied_at);";
     }
     void create_tables(transaction& tx) const {
-        apply(tx, ddl(), "sqlite::inbox_store::create_tables");
+        apply(tx, ddl(), "sqlite::inbox_table::create_tables");
     }
 
     [[nodiscard]] inbox_mark mark(transaction& tx, std::string_view consumer,
-                                  std::string_view message_id, inbox_time now) {
-        constexpr std::string_view who = "sqlite::inbox_store::mark";
+                                  std::string_view message_id, stored_time now) {
+        constexpr std::string_view who = "sqlite::inbox_table::mark";
         detail::running s(joined(tx, who), mark_, who, name_);
         s.bind(1, consumer);
         s.bind(2, message_id);
@@ -1177,8 +1169,9 @@ public:
         return s.changes() == 1 ? inbox_mark::first_time : inbox_mark::duplicate;
     }
 
-    [[nodiscard]] std::size_t purge(transaction& tx, inbox_time applied_before, std::size_t limit) {
-        constexpr std::string_view who = "sqlite::inbox_store::purge";
+    [[nodiscard]] std::size_t purge(transaction& tx, stored_time applied_before,
+                                    std::size_t limit) {
+        constexpr std::string_view who = "sqlite::inbox_table::purge";
         if (limit == 0) {
             return 0;
         }
@@ -1194,7 +1187,7 @@ private:
     detail::statement purge_;
 };
 
-static_assert(settle::inbox_store<inbox_store>);
+static_assert(settle::inbox_store<inbox_table>);
 
 }  // namespace sqlite
 

@@ -32,10 +32,8 @@ namespace conformance {
 
 namespace detail {
 
-using idempotency_time = idempotency_record::time_point;
-
-inline idempotency_time idempotency_t0() {
-    return std::chrono::sys_days(std::chrono::year(2024) / 1 / 1);
+inline stored_time idempotency_t0() {
+    return stored_time(std::chrono::sys_days(std::chrono::year(2024) / 1 / 1));
 }
 
 inline idempotency_scope idempotency_scope_of(std::string_view tenant, std::string_view operation) {
@@ -67,7 +65,7 @@ inline idempotency_response idempotency_response_of(std::string_view text,
 template <class S>
 idempotency_store_claim idempotency_claim_now(S& s, const idempotency_scope& scope,
                                               const idempotency_key& key, const sha256_digest& fp,
-                                              idempotency_time now, idempotency_time lease_end) {
+                                              stored_time now, stored_time lease_end) {
     auto tx = s.begin();
     idempotency_store_claim r = s.claim(tx, scope, key, fp, now, lease_end);
     tx.commit();
@@ -75,28 +73,26 @@ idempotency_store_claim idempotency_claim_now(S& s, const idempotency_scope& sco
 }
 
 template <class S>
-idempotency_write idempotency_complete_now(S& s, const idempotency_scope& scope,
-                                           const idempotency_key& key, std::uint64_t token,
-                                           idempotency_response response,
-                                           idempotency_time retain_until) {
+fenced_write idempotency_complete_now(S& s, const idempotency_scope& scope,
+                                      const idempotency_key& key, fencing_token token,
+                                      idempotency_response response, stored_time retain_until) {
     auto tx = s.begin();
-    const idempotency_write r =
-        s.complete(tx, scope, key, token, std::move(response), retain_until);
+    const fenced_write r = s.complete(tx, scope, key, token, std::move(response), retain_until);
     tx.commit();
     return r;
 }
 
 template <class S>
-idempotency_write idempotency_abandon_now(S& s, const idempotency_scope& scope,
-                                          const idempotency_key& key, std::uint64_t token) {
+fenced_write idempotency_abandon_now(S& s, const idempotency_scope& scope,
+                                     const idempotency_key& key, fencing_token token) {
     auto tx = s.begin();
-    const idempotency_write r = s.abandon(tx, scope, key, token);
+    const fenced_write r = s.abandon(tx, scope, key, token);
     tx.commit();
     return r;
 }
 
 template <class S>
-std::size_t idempotency_purge_now(S& s, idempotency_time now, std::size_t limit) {
+std::size_t idempotency_purge_now(S& s, stored_time now, std::size_t limit) {
     auto tx = s.begin();
     const std::size_t r = s.purge(tx, now, limit);
     tx.commit();
@@ -107,7 +103,7 @@ std::size_t idempotency_purge_now(S& s, idempotency_time now, std::size_t limit)
 // transaction is destroyed uncommitted, which rolls it back.
 template <class S>
 idempotency_store_claim idempotency_peek(S& s, const idempotency_scope& scope,
-                                         const idempotency_key& key, idempotency_time now) {
+                                         const idempotency_key& key, stored_time now) {
     auto tx = s.begin();
     return s.claim(tx, scope, key, idempotency_fp("peek"), now, now + std::chrono::hours(1));
 }
@@ -158,8 +154,8 @@ inline constexpr std::array<test_case<Fixture>, 17> idempotency_store_suite{{
          const auto first = idempotency_claim_now(f.store, idempotency_scope_a(), key,
                                                   idempotency_fp("a"), t0, end);
          const auto before = idempotency_peek(f.store, idempotency_scope_a(), key,
-                                              end - std::chrono::nanoseconds(1));
-         SETTLE_EXPECT(!before.claimed, "one nanosecond before the lease ends");
+                                              end - std::chrono::microseconds(1));
+         SETTLE_EXPECT(!before.claimed, "one microsecond before the lease ends");
          const auto at = idempotency_peek(f.store, idempotency_scope_a(), key, end);
          SETTLE_EXPECT(at.claimed, "at the instant the lease ends");
          SETTLE_EXPECT(at.record.token > first.record.token);
@@ -199,7 +195,7 @@ inline constexpr std::array<test_case<Fixture>, 17> idempotency_store_suite{{
          SETTLE_EXPECT(idempotency_complete_now(f.store, idempotency_scope_a(), key,
                                                 claimed.record.token,
                                                 idempotency_response_of("created", 201),
-                                                retain_until) == idempotency_write::applied);
+                                                retain_until) == fenced_write::applied);
          const auto found =
              idempotency_peek(f.store, idempotency_scope_a(), key, t0 + std::chrono::hours(1));
          SETTLE_EXPECT(!found.claimed, "a completed record is live until its retention ends");
@@ -221,7 +217,7 @@ inline constexpr std::array<test_case<Fixture>, 17> idempotency_store_suite{{
          const auto retain_until = t0 + std::chrono::hours(24);
          SETTLE_EXPECT(idempotency_complete_now(f.store, idempotency_scope_a(), key,
                                                 first.record.token, idempotency_response_of("r"),
-                                                retain_until) == idempotency_write::applied);
+                                                retain_until) == fenced_write::applied);
          const auto second =
              idempotency_claim_now(f.store, idempotency_scope_a(), key, idempotency_fp("a"),
                                    retain_until, retain_until + std::chrono::seconds(30));
@@ -247,16 +243,16 @@ inline constexpr std::array<test_case<Fixture>, 17> idempotency_store_suite{{
          SETTLE_EXPECT(
              idempotency_complete_now(f.store, idempotency_scope_a(), key, stale.record.token,
                                       idempotency_response_of("stale"),
-                                      later + std::chrono::hours(24)) == idempotency_write::stale,
+                                      later + std::chrono::hours(24)) == fenced_write::stale,
              "before the new owner completes");
-         SETTLE_EXPECT(idempotency_complete_now(
-                           f.store, idempotency_scope_a(), key, owner.record.token,
-                           idempotency_response_of("owner"),
-                           later + std::chrono::hours(24)) == idempotency_write::applied);
+         SETTLE_EXPECT(
+             idempotency_complete_now(f.store, idempotency_scope_a(), key, owner.record.token,
+                                      idempotency_response_of("owner"),
+                                      later + std::chrono::hours(24)) == fenced_write::applied);
          SETTLE_EXPECT(
              idempotency_complete_now(f.store, idempotency_scope_a(), key, stale.record.token,
                                       idempotency_response_of("stale"),
-                                      later + std::chrono::hours(24)) == idempotency_write::stale,
+                                      later + std::chrono::hours(24)) == fenced_write::stale,
              "after the new owner completed");
          const auto found = idempotency_peek(f.store, idempotency_scope_a(), key, later);
          SETTLE_EXPECT(found.record.response == idempotency_response_of("owner"));
@@ -266,9 +262,10 @@ inline constexpr std::array<test_case<Fixture>, 17> idempotency_store_suite{{
          using namespace detail;
          const auto t0 = idempotency_t0();
          const auto key = idempotency_key_of("k1");
-         SETTLE_EXPECT(idempotency_complete_now(
-                           f.store, idempotency_scope_a(), key, 1, idempotency_response_of("r"),
-                           t0 + std::chrono::hours(24)) == idempotency_write::stale);
+         SETTLE_EXPECT(
+             idempotency_complete_now(f.store, idempotency_scope_a(), key, fencing_token::first(),
+                                      idempotency_response_of("r"),
+                                      t0 + std::chrono::hours(24)) == fenced_write::stale);
          SETTLE_EXPECT(idempotency_peek(f.store, idempotency_scope_a(), key, t0).claimed,
                        "the key is still free");
      }},
@@ -283,11 +280,11 @@ inline constexpr std::array<test_case<Fixture>, 17> idempotency_store_suite{{
          SETTLE_EXPECT(
              idempotency_complete_now(f.store, idempotency_scope_a(), key, claimed.record.token,
                                       idempotency_response_of("first"),
-                                      t0 + std::chrono::hours(24)) == idempotency_write::applied);
+                                      t0 + std::chrono::hours(24)) == fenced_write::applied);
          SETTLE_EXPECT(
              idempotency_complete_now(f.store, idempotency_scope_a(), key, claimed.record.token,
                                       idempotency_response_of("second"),
-                                      t0 + std::chrono::hours(48)) == idempotency_write::stale);
+                                      t0 + std::chrono::hours(48)) == fenced_write::stale);
          const auto found = idempotency_peek(f.store, idempotency_scope_a(), key, t0);
          SETTLE_EXPECT(found.record.response == idempotency_response_of("first"));
          SETTLE_EXPECT(found.record.expires_at == t0 + std::chrono::hours(24));
@@ -301,14 +298,14 @@ inline constexpr std::array<test_case<Fixture>, 17> idempotency_store_suite{{
              idempotency_claim_now(f.store, idempotency_scope_a(), key, idempotency_fp("a"), t0,
                                    t0 + std::chrono::seconds(30));
          SETTLE_EXPECT(idempotency_abandon_now(f.store, idempotency_scope_a(), key,
-                                               claimed.record.token) == idempotency_write::applied);
+                                               claimed.record.token) == fenced_write::applied);
          const auto again =
              idempotency_claim_now(f.store, idempotency_scope_a(), key, idempotency_fp("b"), t0,
                                    t0 + std::chrono::seconds(30));
          SETTLE_EXPECT(again.claimed, "at the same instant, before the old lease would end");
          SETTLE_EXPECT(again.record.token > claimed.record.token);
          SETTLE_EXPECT(idempotency_abandon_now(f.store, idempotency_scope_a(), key,
-                                               claimed.record.token) == idempotency_write::stale,
+                                               claimed.record.token) == fenced_write::stale,
                        "abandoning twice");
      }},
     {"abandon with a stale token changes nothing",
@@ -324,7 +321,7 @@ inline constexpr std::array<test_case<Fixture>, 17> idempotency_store_suite{{
              idempotency_claim_now(f.store, idempotency_scope_a(), key, idempotency_fp("a"), later,
                                    later + std::chrono::seconds(30));
          SETTLE_EXPECT(idempotency_abandon_now(f.store, idempotency_scope_a(), key,
-                                               stale.record.token) == idempotency_write::stale);
+                                               stale.record.token) == fenced_write::stale);
          const auto found = idempotency_peek(f.store, idempotency_scope_a(), key, later);
          SETTLE_EXPECT(!found.claimed);
          SETTLE_EXPECT(found.record == owner.record, "the new owner's claim is intact");
@@ -340,9 +337,9 @@ inline constexpr std::array<test_case<Fixture>, 17> idempotency_store_suite{{
          SETTLE_EXPECT(idempotency_complete_now(f.store, idempotency_scope_a(), key,
                                                 claimed.record.token, idempotency_response_of("r"),
                                                 t0 + std::chrono::hours(24)) ==
-                       idempotency_write::applied);
+                       fenced_write::applied);
          SETTLE_EXPECT(idempotency_abandon_now(f.store, idempotency_scope_a(), key,
-                                               claimed.record.token) == idempotency_write::stale);
+                                               claimed.record.token) == fenced_write::stale);
          const auto found = idempotency_peek(f.store, idempotency_scope_a(), key, t0);
          SETTLE_EXPECT(found.record.state == idempotency_state::completed);
      }},
@@ -365,13 +362,12 @@ inline constexpr std::array<test_case<Fixture>, 17> idempotency_store_suite{{
              auto tx = f.store.begin();
              SETTLE_EXPECT(f.store.complete(tx, idempotency_scope_a(), key, claimed.record.token,
                                             idempotency_response_of("r"),
-                                            t0 + std::chrono::hours(24)) ==
-                           idempotency_write::applied);
+                                            t0 + std::chrono::hours(24)) == fenced_write::applied);
          }
          {
              auto tx = f.store.begin();
              SETTLE_EXPECT(f.store.abandon(tx, idempotency_scope_a(), key, claimed.record.token) ==
-                           idempotency_write::applied);
+                           fenced_write::applied);
          }
          const auto found = idempotency_peek(f.store, idempotency_scope_a(), key, t0);
          SETTLE_EXPECT(!found.claimed);
@@ -395,7 +391,7 @@ inline constexpr std::array<test_case<Fixture>, 17> idempotency_store_suite{{
          SETTLE_EXPECT(idempotency_complete_now(f.store, scope, idempotency_key_of("retained"),
                                                 done.record.token, idempotency_response_of("r"),
                                                 t0 + std::chrono::minutes(5)) ==
-                       idempotency_write::applied);
+                       fenced_write::applied);
          (void)idempotency_claim_now(f.store, scope, idempotency_key_of("live-lease"),
                                      idempotency_fp("a"), t0, now + std::chrono::minutes(1));
          const auto kept =
@@ -404,7 +400,7 @@ inline constexpr std::array<test_case<Fixture>, 17> idempotency_store_suite{{
          SETTLE_EXPECT(idempotency_complete_now(f.store, scope, idempotency_key_of("live-done"),
                                                 kept.record.token, idempotency_response_of("r"),
                                                 now + std::chrono::hours(1)) ==
-                       idempotency_write::applied);
+                       fenced_write::applied);
 
          SETTLE_EXPECT(idempotency_purge_now(f.store, now, 0) == 0, "limit 0");
          SETTLE_EXPECT(idempotency_purge_now(f.store, now, 2) == 2, "the first batch");
@@ -434,7 +430,7 @@ inline constexpr std::array<test_case<Fixture>, 17> idempotency_store_suite{{
          SETTLE_EXPECT(
              idempotency_complete_now(f.store, idempotency_scope_a(), key, first.record.token,
                                       idempotency_response_of("x"),
-                                      later + std::chrono::hours(1)) == idempotency_write::stale,
+                                      later + std::chrono::hours(1)) == fenced_write::stale,
              "the purged claim's token is fenced off");
      }},
     {"scopes and keys keep records apart",
@@ -483,7 +479,7 @@ inline constexpr std::array<test_case<Fixture>, 17> idempotency_store_suite{{
                                        t0 + std::chrono::seconds(30));
              SETTLE_EXPECT(idempotency_complete_now(
                                f.store, idempotency_scope_a(), key, claimed.record.token, response,
-                               t0 + std::chrono::hours(1)) == idempotency_write::applied);
+                               t0 + std::chrono::hours(1)) == fenced_write::applied);
              const auto found = idempotency_peek(f.store, idempotency_scope_a(), key, t0);
              SETTLE_EXPECT(found.record.state == idempotency_state::completed);
              SETTLE_EXPECT(found.record.response == response, name);

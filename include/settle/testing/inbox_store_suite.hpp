@@ -27,18 +27,18 @@ namespace conformance {
 
 namespace detail {
 
-inline inbox_time inbox_t0() {
+inline stored_time inbox_t0() {
     return std::chrono::sys_days(std::chrono::year(2024) / 1 / 1);
 }
 
-inline inbox_time inbox_at(int seconds) {
+inline stored_time inbox_at(int seconds) {
     return inbox_t0() + std::chrono::seconds(seconds);
 }
 
 // One mark in a transaction of its own, committed.
 template <class S>
 inbox_mark inbox_mark_now(S& s, std::string_view consumer, std::string_view message_id,
-                          inbox_time now) {
+                          stored_time now) {
     auto tx = s.begin();
     const inbox_mark m = s.mark(tx, consumer, message_id, now);
     tx.commit();

@@ -10,7 +10,7 @@
 // The fixture is a struct with
 //   clock      a settle::manual_clock (a data member)
 //   leases     a fresh, empty lease store: a versioned_store of
-//              settle::lease_record<settle::manual_clock::time_point>
+//              settle::lease_record
 //   fences     a fresh, empty fence store: a versioned_store of settle::fencing_token
 //   key(i)     a key for both stores, distinct for distinct int i >= 0
 // Each case begins its own transactions through the stores' begin() and
@@ -39,14 +39,13 @@ template <class Fixture>
 struct lease_store_cases {
     using lease_store_type = std::remove_reference_t<decltype(std::declval<Fixture&>().leases)>;
     using fence_store_type = std::remove_reference_t<decltype(std::declval<Fixture&>().fences)>;
-    using time_point = manual_clock::time_point;
     using grants_type = leases<lease_store_type, manual_clock>;
     using lease_type = typename grants_type::lease_type;
 
     static constexpr std::chrono::seconds ttl{10};
 
-    static acquire_result<typename lease_store_type::key_type, time_point> acquire(
-        Fixture& f, int key, const char* holder) {
+    static acquire_result<typename lease_store_type::key_type> acquire(Fixture& f, int key,
+                                                                       const char* holder) {
         grants_type grants(f.leases, f.clock);
         auto tx = f.leases.begin();
         auto got = grants.acquire(tx, f.key(key), holder, ttl);
@@ -60,8 +59,8 @@ struct lease_store_cases {
         return got.current;
     }
 
-    static renew_result<typename lease_store_type::key_type, time_point> renew(
-        Fixture& f, const lease_type& held) {
+    static renew_result<typename lease_store_type::key_type> renew(Fixture& f,
+                                                                   const lease_type& held) {
         grants_type grants(f.leases, f.clock);
         auto tx = f.leases.begin();
         auto renewed = grants.renew(tx, held, ttl);
@@ -94,7 +93,7 @@ struct lease_store_cases {
     }
 
     static void first_grant(Fixture& f) {
-        const time_point start = f.clock.now();
+        const stored_time start = to_stored_time(f.clock.now());
         const lease_type a = acquired(f, 0, "a");
         SETTLE_EXPECT(a.token == fencing_token::first());
         SETTLE_EXPECT(a.holder == "a");
@@ -138,13 +137,13 @@ struct lease_store_cases {
     static void renew_after_expiry(Fixture& f) {
         const lease_type a = acquired(f, 0, "a");
         f.clock.advance(ttl);
-        SETTLE_EXPECT(renew(f, a).outcome == renew_outcome::lost,
+        SETTLE_EXPECT(renew(f, a).outcome == renew_outcome::stale,
                       "an expired lease is lost even if nobody took it");
         const lease_type b = acquired(f, 0, "b");
         f.clock.advance(ttl + ttl);
-        SETTLE_EXPECT(renew(f, b).outcome == renew_outcome::lost);
+        SETTLE_EXPECT(renew(f, b).outcome == renew_outcome::stale);
         const lease_type c = acquired(f, 0, "c");
-        SETTLE_EXPECT(renew(f, a).outcome == renew_outcome::lost, "nor after a new grant");
+        SETTLE_EXPECT(renew(f, a).outcome == renew_outcome::stale, "nor after a new grant");
         SETTLE_EXPECT(current(f, 0) == std::optional<lease_type>(c));
     }
 
@@ -152,17 +151,17 @@ struct lease_store_cases {
         const lease_type a = acquired(f, 0, "a");
         SETTLE_EXPECT(release(f, a) == release_outcome::released);
         SETTLE_EXPECT(!current(f, 0).has_value(), "free at once");
-        SETTLE_EXPECT(renew(f, a).outcome == renew_outcome::lost, "a released lease is gone");
+        SETTLE_EXPECT(renew(f, a).outcome == renew_outcome::stale, "a released lease is gone");
         const lease_type b = acquired(f, 0, "b");
         SETTLE_EXPECT(b.token > a.token, "the token keeps counting across a release");
-        SETTLE_EXPECT(release(f, a) == release_outcome::lost, "a second release is lost");
+        SETTLE_EXPECT(release(f, a) == release_outcome::stale, "a second release is lost");
     }
 
     static void release_superseded(Fixture& f) {
         const lease_type a = acquired(f, 0, "a");
         f.clock.advance(ttl);
         const lease_type b = acquired(f, 0, "b");
-        SETTLE_EXPECT(release(f, a) == release_outcome::lost);
+        SETTLE_EXPECT(release(f, a) == release_outcome::stale);
         SETTLE_EXPECT(current(f, 0) == std::optional<lease_type>(b),
                       "the new holder keeps its lease");
     }
@@ -203,7 +202,7 @@ struct lease_store_cases {
                       "the same holder may write again");
         SETTLE_EXPECT(admit(f, 0, two).outcome == fence_outcome::admitted);
         const fence_result late = admit(f, 0, one);
-        SETTLE_EXPECT(late.outcome == fence_outcome::refused);
+        SETTLE_EXPECT(late.outcome == fence_outcome::stale);
         SETTLE_EXPECT(late.highest == two, "the refusal names the higher token");
         SETTLE_EXPECT(admit(f, 0, two).outcome == fence_outcome::admitted,
                       "a refusal leaves the highest token as it was");
@@ -217,9 +216,9 @@ struct lease_store_cases {
         f.clock.advance(ttl + ttl);  // a pauses past its expiry
         const lease_type b = acquired(f, 0, "b");
         SETTLE_EXPECT(admit(f, 0, b.token).admitted());
-        SETTLE_EXPECT(admit(f, 0, a.token).outcome == fence_outcome::refused,
+        SETTLE_EXPECT(admit(f, 0, a.token).outcome == fence_outcome::stale,
                       "a's late write after b's is refused");
-        SETTLE_EXPECT(renew(f, a).outcome == renew_outcome::lost);
+        SETTLE_EXPECT(renew(f, a).outcome == renew_outcome::stale);
     }
 
     static void rolled_back_admit(Fixture& f) {

@@ -36,11 +36,11 @@ namespace conformance {
 
 namespace detail {
 
-inline outbox_time outbox_t0() {
+inline stored_time outbox_t0() {
     return std::chrono::sys_days(std::chrono::year(2024) / 1 / 1);
 }
 
-inline outbox_time outbox_at(int seconds) {
+inline stored_time outbox_at(int seconds) {
     return outbox_t0() + std::chrono::seconds(seconds);
 }
 
@@ -71,7 +71,7 @@ inline outbox_message outbox_message_of(unsigned n, std::string_view ordering_ke
 
 // Each helper runs one operation in a transaction of its own and commits it.
 template <class S>
-std::uint64_t outbox_append(S& s, unsigned n, outbox_time now, std::string_view key = {}) {
+std::uint64_t outbox_append(S& s, unsigned n, stored_time now, std::string_view key = {}) {
     auto tx = s.begin();
     const std::uint64_t sequence = s.append(tx, outbox_message_of(n, key), now);
     tx.commit();
@@ -79,8 +79,8 @@ std::uint64_t outbox_append(S& s, unsigned n, outbox_time now, std::string_view 
 }
 
 template <class S>
-std::vector<outbox_record> outbox_claim(S& s, std::string_view owner, outbox_time now,
-                                        outbox_time lease_until, std::size_t limit = 100) {
+std::vector<outbox_record> outbox_claim(S& s, std::string_view owner, stored_time now,
+                                        stored_time lease_until, std::size_t limit = 100) {
     auto tx = s.begin();
     std::vector<outbox_record> records = s.claim(tx, owner, now, lease_until, limit);
     tx.commit();
@@ -88,9 +88,9 @@ std::vector<outbox_record> outbox_claim(S& s, std::string_view owner, outbox_tim
 }
 
 template <class S>
-outbox_write outbox_delivered(S& s, unsigned n, std::string_view owner, outbox_time now) {
+fenced_write outbox_delivered(S& s, unsigned n, std::string_view owner, stored_time now) {
     auto tx = s.begin();
-    const outbox_write w = s.mark_delivered(tx, outbox_id(n), owner, now);
+    const fenced_write w = s.mark_delivered(tx, outbox_id(n), owner, now);
     tx.commit();
     return w;
 }
@@ -98,10 +98,10 @@ outbox_write outbox_delivered(S& s, unsigned n, std::string_view owner, outbox_t
 // Marks ids delivered in one call if the store offers it (the relay then
 // uses it), else one at a time: the answers must be the same.
 template <class S>
-std::vector<outbox_write> outbox_delivered_together(S& s, const std::vector<uuid>& ids,
-                                                    std::string_view owner, outbox_time now) {
+std::vector<fenced_write> outbox_delivered_together(S& s, const std::vector<uuid>& ids,
+                                                    std::string_view owner, stored_time now) {
     auto tx = s.begin();
-    std::vector<outbox_write> writes;
+    std::vector<fenced_write> writes;
     if constexpr (::settle::detail::outbox_store_marks_delivered_together<S>) {
         writes = s.mark_delivered(tx, std::span<const uuid>(ids), owner, now);
     } else {
@@ -114,33 +114,33 @@ std::vector<outbox_write> outbox_delivered_together(S& s, const std::vector<uuid
 }
 
 template <class S>
-outbox_write outbox_reschedule(S& s, unsigned n, std::string_view owner, outbox_time at,
+fenced_write outbox_reschedule(S& s, unsigned n, std::string_view owner, stored_time at,
                                std::string_view error = "broker timeout") {
     auto tx = s.begin();
-    const outbox_write w = s.reschedule(tx, outbox_id(n), owner, at, error);
+    const fenced_write w = s.reschedule(tx, outbox_id(n), owner, at, error);
     tx.commit();
     return w;
 }
 
 template <class S>
-outbox_write outbox_dead(S& s, unsigned n, std::string_view owner, outbox_time now,
+fenced_write outbox_dead(S& s, unsigned n, std::string_view owner, stored_time now,
                          std::string_view reason = "unknown topic") {
     auto tx = s.begin();
-    const outbox_write w = s.dead_letter(tx, outbox_id(n), owner, reason, now);
+    const fenced_write w = s.dead_letter(tx, outbox_id(n), owner, reason, now);
     tx.commit();
     return w;
 }
 
 template <class S>
-outbox_write outbox_release(S& s, unsigned n, std::string_view owner) {
+fenced_write outbox_release(S& s, unsigned n, std::string_view owner) {
     auto tx = s.begin();
-    const outbox_write w = s.release(tx, outbox_id(n), owner);
+    const fenced_write w = s.release(tx, outbox_id(n), owner);
     tx.commit();
     return w;
 }
 
 template <class S>
-bool outbox_requeue(S& s, unsigned n, outbox_time now) {
+bool outbox_requeue(S& s, unsigned n, stored_time now) {
     auto tx = s.begin();
     const bool requeued = s.requeue(tx, outbox_id(n), now);
     tx.commit();
@@ -319,7 +319,7 @@ inline constexpr std::array<test_case<Fixture>, 27> outbox_store_suite{{
          outbox_append(f.store, 1, outbox_t0());
          (void)outbox_claim(f.store, "relay-a", outbox_t0(), outbox_at(30));
          SETTLE_EXPECT(outbox_reschedule(f.store, 1, "relay-a", outbox_at(60)) ==
-                       outbox_write::applied);
+                       fenced_write::applied);
          SETTLE_EXPECT(outbox_claim(f.store, "relay-a", outbox_at(59), outbox_at(89)).empty());
          SETTLE_EXPECT(outbox_claim(f.store, "relay-a", outbox_at(60), outbox_at(90)).size() == 1);
      }},
@@ -347,14 +347,14 @@ inline constexpr std::array<test_case<Fixture>, 27> outbox_store_suite{{
          const auto taken = outbox_claim(f.store, "relay-b", outbox_at(40), outbox_at(70));
          SETTLE_EXPECT(taken.size() == 1);
          SETTLE_EXPECT(outbox_delivered(f.store, 1, "relay-a", outbox_at(41)) ==
-                       outbox_write::stale);
+                       fenced_write::stale);
          SETTLE_EXPECT(outbox_reschedule(f.store, 1, "relay-a", outbox_at(99)) ==
-                       outbox_write::stale);
-         SETTLE_EXPECT(outbox_dead(f.store, 1, "relay-a", outbox_at(41)) == outbox_write::stale);
-         SETTLE_EXPECT(outbox_release(f.store, 1, "relay-a") == outbox_write::stale);
+                       fenced_write::stale);
+         SETTLE_EXPECT(outbox_dead(f.store, 1, "relay-a", outbox_at(41)) == fenced_write::stale);
+         SETTLE_EXPECT(outbox_release(f.store, 1, "relay-a") == fenced_write::stale);
          SETTLE_EXPECT(outbox_find(f.store, 1) == taken[0], "the new owner's claim is untouched");
          SETTLE_EXPECT(outbox_delivered(f.store, 1, "relay-b", outbox_at(42)) ==
-                       outbox_write::applied);
+                       fenced_write::applied);
      }},
     {"an outcome applies after the lease ended when nobody took over",
      [](Fixture& f) {
@@ -362,7 +362,7 @@ inline constexpr std::array<test_case<Fixture>, 27> outbox_store_suite{{
          outbox_append(f.store, 1, outbox_t0());
          (void)outbox_claim(f.store, "relay-a", outbox_t0(), outbox_at(30));
          SETTLE_EXPECT(outbox_delivered(f.store, 1, "relay-a", outbox_at(3600)) ==
-                       outbox_write::applied);
+                       fenced_write::applied);
          SETTLE_EXPECT(outbox_find(f.store, 1)->status == outbox_status::delivered);
      }},
     {"outcomes on unknown or unclaimed records are stale",
@@ -371,11 +371,11 @@ inline constexpr std::array<test_case<Fixture>, 27> outbox_store_suite{{
          outbox_append(f.store, 1, outbox_t0());  // pending, never claimed
          for (const unsigned n : {1U, 9U}) {
              SETTLE_EXPECT(outbox_delivered(f.store, n, "relay-a", outbox_t0()) ==
-                           outbox_write::stale);
+                           fenced_write::stale);
              SETTLE_EXPECT(outbox_reschedule(f.store, n, "relay-a", outbox_t0()) ==
-                           outbox_write::stale);
-             SETTLE_EXPECT(outbox_dead(f.store, n, "relay-a", outbox_t0()) == outbox_write::stale);
-             SETTLE_EXPECT(outbox_release(f.store, n, "relay-a") == outbox_write::stale);
+                           fenced_write::stale);
+             SETTLE_EXPECT(outbox_dead(f.store, n, "relay-a", outbox_t0()) == fenced_write::stale);
+             SETTLE_EXPECT(outbox_release(f.store, n, "relay-a") == fenced_write::stale);
          }
          const auto r = outbox_find(f.store, 1);
          SETTLE_EXPECT(r && r->status == outbox_status::pending && r->attempts == 0);
@@ -387,14 +387,14 @@ inline constexpr std::array<test_case<Fixture>, 27> outbox_store_suite{{
          outbox_append(f.store, 1, outbox_t0());
          (void)outbox_claim(f.store, "relay-a", outbox_t0(), outbox_at(30));
          SETTLE_EXPECT(outbox_delivered(f.store, 1, "relay-a", outbox_at(2)) ==
-                       outbox_write::applied);
+                       fenced_write::applied);
          const auto r = outbox_find(f.store, 1);
          SETTLE_EXPECT(r->status == outbox_status::delivered);
          SETTLE_EXPECT(r->finished_at == outbox_at(2));
          SETTLE_EXPECT(r->claim_owner.empty());
          SETTLE_EXPECT(r->attempts == 1);
          SETTLE_EXPECT(outbox_delivered(f.store, 1, "relay-a", outbox_at(3)) ==
-                       outbox_write::stale);
+                       fenced_write::stale);
          SETTLE_EXPECT(
              outbox_claim(f.store, "relay-b", outbox_at(86400), outbox_at(86430)).empty());
          SETTLE_EXPECT(!outbox_requeue(f.store, 1, outbox_at(10)));
@@ -410,9 +410,9 @@ inline constexpr std::array<test_case<Fixture>, 27> outbox_store_suite{{
          (void)outbox_claim(f.store, "relay-a", outbox_at(1), outbox_at(2), 1);   // 4, lease ends
          const auto writes = outbox_delivered_together(
              f.store, outbox_ids_of({1, 3, 5, 9, 2, 1, 4}), "relay-a", outbox_at(5));
-         constexpr auto applied = outbox_write::applied;
-         constexpr auto stale = outbox_write::stale;
-         SETTLE_EXPECT((writes == std::vector<outbox_write>{applied, stale, stale, stale, applied,
+         constexpr auto applied = fenced_write::applied;
+         constexpr auto stale = fenced_write::stale;
+         SETTLE_EXPECT((writes == std::vector<fenced_write>{applied, stale, stale, stale, applied,
                                                             stale, applied}),
                        "ids held by another owner, pending, unknown or repeated are stale; an "
                        "ended lease nobody took over still applies");
@@ -433,7 +433,7 @@ inline constexpr std::array<test_case<Fixture>, 27> outbox_store_suite{{
          outbox_append(f.store, 1, outbox_t0());
          (void)outbox_claim(f.store, "relay-a", outbox_t0(), outbox_at(30));
          SETTLE_EXPECT(outbox_reschedule(f.store, 1, "relay-a", outbox_at(5), "503 from broker") ==
-                       outbox_write::applied);
+                       fenced_write::applied);
          const auto r = outbox_find(f.store, 1);
          SETTLE_EXPECT(r->status == outbox_status::pending);
          SETTLE_EXPECT(r->next_attempt_at == outbox_at(5));
@@ -441,7 +441,7 @@ inline constexpr std::array<test_case<Fixture>, 27> outbox_store_suite{{
          SETTLE_EXPECT(r->attempts == 1, "the attempt stays counted");
          SETTLE_EXPECT(r->claim_owner.empty());
          SETTLE_EXPECT(
-             outbox_reschedule(f.store, 1, "relay-a", outbox_at(9)) == outbox_write::stale,
+             outbox_reschedule(f.store, 1, "relay-a", outbox_at(9)) == fenced_write::stale,
              "the claim ended with the reschedule");
      }},
     {"a released record is due as if it had not been claimed",
@@ -449,7 +449,7 @@ inline constexpr std::array<test_case<Fixture>, 27> outbox_store_suite{{
          using namespace detail;
          outbox_append(f.store, 1, outbox_t0());
          (void)outbox_claim(f.store, "relay-a", outbox_at(1), outbox_at(31));
-         SETTLE_EXPECT(outbox_release(f.store, 1, "relay-a") == outbox_write::applied);
+         SETTLE_EXPECT(outbox_release(f.store, 1, "relay-a") == fenced_write::applied);
          const auto r = outbox_find(f.store, 1);
          SETTLE_EXPECT(r->status == outbox_status::pending);
          SETTLE_EXPECT(r->attempts == 0, "the claim's attempt is given back");
@@ -464,7 +464,7 @@ inline constexpr std::array<test_case<Fixture>, 27> outbox_store_suite{{
          outbox_append(f.store, 1, outbox_t0());
          (void)outbox_claim(f.store, "relay-a", outbox_t0(), outbox_at(30));
          SETTLE_EXPECT(outbox_dead(f.store, 1, "relay-a", outbox_at(3), "schema rejected") ==
-                       outbox_write::applied);
+                       fenced_write::applied);
          const auto r = outbox_find(f.store, 1);
          SETTLE_EXPECT(r->status == outbox_status::dead);
          SETTLE_EXPECT(r->last_error == "schema rejected");
@@ -551,7 +551,7 @@ inline constexpr std::array<test_case<Fixture>, 27> outbox_store_suite{{
          SETTLE_EXPECT(outbox_ids(outbox_claim(f.store, "relay-b", outbox_at(10), outbox_at(40))) ==
                        outbox_ids_of({1}));
          SETTLE_EXPECT(outbox_delivered(f.store, 1, "relay-b", outbox_at(11)) ==
-                       outbox_write::applied);
+                       fenced_write::applied);
          SETTLE_EXPECT(outbox_ids(outbox_claim(f.store, "relay-a", outbox_at(11), outbox_at(41))) ==
                        outbox_ids_of({2}));
      }},
@@ -605,7 +605,7 @@ inline constexpr std::array<test_case<Fixture>, 27> outbox_store_suite{{
          {
              auto tx = f.store.begin();
              SETTLE_EXPECT(f.store.mark_delivered(tx, outbox_id(1), "relay-b", outbox_at(1)) ==
-                           outbox_write::applied);
+                           fenced_write::applied);
          }
          SETTLE_EXPECT(outbox_find(f.store, 1) == claimed[0]);
          SETTLE_EXPECT(outbox_claim(f.store, "relay-a", outbox_at(1), outbox_at(31)).empty(),

@@ -9,11 +9,11 @@
 #include <chrono>
 #include <cstdio>
 
-static_assert(settle::detail::check_outbox_store<settle::postgres::outbox_store>());
+static_assert(settle::detail::check_outbox_store<settle::postgres::outbox_table>());
 
 int main() {
     settle::sqlite::connection db(":memory:");
-    settle::sqlite::outbox_store store(db, "outbox");
+    settle::sqlite::outbox_table store(db, "outbox");
     std::chrono::system_clock clock;
     settle::outbox outbox(store, clock);
     std::array<std::byte, 16> bytes{};

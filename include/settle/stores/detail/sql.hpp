@@ -8,6 +8,7 @@
 
 #include <settle/version.hpp>
 
+#include <settle/clock.hpp>
 #include <settle/error.hpp>
 
 #include <chrono>
@@ -64,16 +65,15 @@ inline constexpr std::size_t sql_identifier_max = 55;
     return quoted;
 }
 
-// Times persist as BIGINT Unix microseconds: exact, ordered, and the same in
-// every backend.
-using sql_time = std::chrono::sys_time<std::chrono::microseconds>;
+// Times persist as BIGINT Unix microseconds (settle::stored_time): exact,
+// ordered, and the same in every backend.
 
-[[nodiscard]] constexpr std::int64_t to_sql_micros(sql_time t) noexcept {
+[[nodiscard]] constexpr std::int64_t to_sql_micros(stored_time t) noexcept {
     return t.time_since_epoch().count();
 }
 
-[[nodiscard]] constexpr sql_time from_sql_micros(std::int64_t micros) noexcept {
-    return sql_time(std::chrono::microseconds(micros));
+[[nodiscard]] constexpr stored_time from_sql_micros(std::int64_t micros) noexcept {
+    return stored_time(std::chrono::microseconds(micros));
 }
 
 }  // namespace detail

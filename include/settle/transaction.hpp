@@ -1,0 +1,94 @@
+// settle: consistency primitives for C++20.
+// Distributed under the Boost Software License, Version 1.0.
+#ifndef SETTLE_TRANSACTION_HPP
+#define SETTLE_TRANSACTION_HPP
+
+#include <settle/version.hpp>
+
+#include <concepts>
+#include <functional>
+#include <type_traits>
+#include <utility>
+
+// What every store has in common: transactions. Each block's store concept
+// starts from settle::transactional and adds the operations that block calls.
+
+SETTLE_BEGIN_NAMESPACE
+
+// A store whose operations run in its transactions:
+//
+//   typename S::transaction   one transaction; destroying it uncommitted rolls it back
+//   s.begin()                 -> S::transaction, a new transaction
+//   tx.commit()               makes its writes visible to every later transaction
+template <class S>
+concept transactional = requires {
+    typename S::transaction;
+}
+&&requires(S& s, typename S::transaction& tx) {
+    { s.begin() } -> std::same_as<typename S::transaction>;
+    tx.commit();
+};
+
+// Runs fn(tx) in a new transaction of `store` and commits it, returning what
+// fn returned. If fn throws, the transaction is rolled back and the exception
+// propagates. settle's operations take the caller's transaction; this is the
+// one way to run one of them on its own:
+//
+//     auto removed = settle::in_transaction(store, [&](auto& tx) {
+//         return guard.purge(tx, 1000);
+//     });
+template <transactional S, class F>
+requires std::invocable<F&, typename S::transaction&>
+decltype(auto) in_transaction(S& store, F&& fn) {
+    typename S::transaction tx = store.begin();
+    if constexpr (std::is_void_v<std::invoke_result_t<F&, typename S::transaction&>>) {
+        std::invoke(fn, tx);
+        tx.commit();
+    } else {
+        decltype(auto) out = std::invoke(fn, tx);
+        tx.commit();
+        return out;
+    }
+}
+
+namespace detail {
+
+template <class S>
+concept names_transaction = requires {
+    typename S::transaction;
+};
+
+template <class S>
+concept begins_transaction = requires(S& s) {
+    { s.begin() } -> std::same_as<typename S::transaction>;
+};
+
+template <class S>
+concept transaction_commits = requires(typename S::transaction& tx) {
+    tx.commit();
+};
+
+// One static_assert per requirement of settle::transactional, each naming the
+// member, so a backend that misses one is told which. The first step of every
+// block's check of its store. Returns whether S is transactional.
+template <class S>
+constexpr bool check_transactional() {
+    static_assert(names_transaction<S>,
+                  "settle store: member type `transaction` missing (a store names the type of "
+                  "its transactions)");
+    if constexpr (names_transaction<S>) {
+        static_assert(begins_transaction<S>,
+                      "settle store: `begin()` missing or wrong signature; expected "
+                      "`transaction begin()`");
+        static_assert(transaction_commits<S>,
+                      "settle store: `transaction::commit()` missing or wrong signature; expected "
+                      "`void commit()`");
+    }
+    return transactional<S>;
+}
+
+}  // namespace detail
+
+SETTLE_END_NAMESPACE
+
+#endif  // SETTLE_TRANSACTION_HPP
