@@ -11,7 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/deps.sh cmake ninja-build pkg-config g++ clang libclang-rt-14-dev clang-format \
-    catch2 libbenchmark-dev libssl-dev libsqlite3-dev libpq-dev postgresql
+    catch2 libbenchmark-dev libssl-dev libsqlite3-dev libpq-dev postgresql \
+    libc++-14-dev libc++abi-14-dev
 
 # gcc-asan runs last so that CTest's summary of the largest run closes the output.
 start=$SECONDS
