@@ -1254,7 +1254,14 @@ public:
             (void)detail::exec(c.conn_, who, "LISTEN " + detail::object_name(channel_, ""), {});
             listening_ = c.generation_;
         }
-        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        // now + timeout, saturating: a sum past the end of time would wrap
+        // (milliseconds::max() does) and end the wait at once.
+        using steady = std::chrono::steady_clock;
+        const steady::time_point now = steady::now();
+        steady::time_point deadline = steady::time_point::max();
+        if (timeout < std::chrono::floor<std::chrono::milliseconds>(deadline - now)) {
+            deadline = now + std::max(timeout, std::chrono::milliseconds::zero());
+        }
         for (;;) {
             if (PQconsumeInput(c.conn_) == 0) {
                 detail::fail(c.conn_, nullptr, who);
@@ -1267,8 +1274,8 @@ public:
             if (woken) {
                 return true;
             }
-            const auto left = std::chrono::ceil<std::chrono::milliseconds>(
-                deadline - std::chrono::steady_clock::now());
+            const auto left =
+                std::chrono::ceil<std::chrono::milliseconds>(deadline - steady::now());
             if (left <= std::chrono::milliseconds::zero()) {
                 return false;
             }
