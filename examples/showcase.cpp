@@ -163,7 +163,7 @@ int main() {
                 const int* seen = shipments.find(tx, id);
                 shipments.put(tx, id, seen ? *seen + 1 : 1);
             });
-            std::printf("   shipping: %s\n", settle::to_string(applied).data());
+            std::printf("   shipping: %s\n", settle::to_string(applied.outcome()).data());
         }
         return settle::publish_result::delivered();
     });

@@ -138,10 +138,13 @@ public:
 
 // Does not wait: moves a manual_clock forward by the requested duration, so
 // code under test sees the time pass. Counts the sleeps and their total (which
-// saturates rather than wrapping).
+// saturates rather than wrapping). Thread-safe, like manual_clock: threads may
+// sleep on one sleeper and read its counters at the same time.
 class manual_sleeper {
 public:
     explicit manual_sleeper(manual_clock& clock) noexcept : clock_(&clock) {}
+    manual_sleeper(const manual_sleeper&) = delete;
+    manual_sleeper& operator=(const manual_sleeper&) = delete;
 
     bool sleep_for(std::chrono::nanoseconds d, std::stop_token token) {
         if (token.stop_requested()) {
@@ -149,19 +152,29 @@ public:
         }
         const auto step = std::chrono::duration_cast<manual_clock::duration>(d);
         clock_->advance(step);
-        ++sleeps_;
-        total_ = step > manual_clock::duration::max() - total_ ? manual_clock::duration::max()
-                                                               : total_ + step;
+        sleeps_.fetch_add(1, std::memory_order_relaxed);
+        rep total = total_.load(std::memory_order_relaxed);
+        while (!total_.compare_exchange_weak(
+            total, step.count() > max_rep - total ? max_rep : total + step.count(),
+            std::memory_order_relaxed)) {
+        }
         return true;
     }
 
-    [[nodiscard]] std::uint64_t sleeps() const noexcept { return sleeps_; }
-    [[nodiscard]] manual_clock::duration total() const noexcept { return total_; }
+    [[nodiscard]] std::uint64_t sleeps() const noexcept {
+        return sleeps_.load(std::memory_order_relaxed);
+    }
+    [[nodiscard]] manual_clock::duration total() const noexcept {
+        return manual_clock::duration(total_.load(std::memory_order_relaxed));
+    }
 
 private:
+    using rep = manual_clock::rep;
+    static constexpr rep max_rep = std::numeric_limits<rep>::max();
+
     manual_clock* clock_;
-    std::uint64_t sleeps_ = 0;
-    manual_clock::duration total_{0};
+    std::atomic<std::uint64_t> sleeps_{0};
+    std::atomic<rep> total_{0};
 };
 
 SETTLE_END_NAMESPACE

@@ -7,6 +7,7 @@
 
 #include <settle/clock.hpp>
 #include <settle/error.hpp>
+#include <settle/transaction.hpp>
 #include <settle/uuid.hpp>
 
 #include <array>
@@ -16,19 +17,17 @@
 #include <functional>
 #include <string>
 #include <string_view>
-#include <type_traits>
 #include <utility>
 
 // The inbox: the consumer's side of effectively-once delivery. A relay
 // publishes at least once, so a message may arrive twice; the consumer
 // records every message id it applied, in the same transaction as the
-// effect, so a repeat finds the record and changes nothing (the seed's
-// dedup table, the eBay message log's "what the receiver applied").
+// effect, so a repeat finds the record and changes nothing.
 
 SETTLE_BEGIN_NAMESPACE
 
 // What mark() found. Exhaustive: switch on it without a default.
-enum class inbox_mark {
+enum class [[nodiscard]] inbox_mark{
     first_time,  // recorded now: apply the message
     duplicate,   // already recorded: the message was applied before; do nothing
 };
@@ -44,78 +43,74 @@ enum class inbox_mark {
 namespace detail {
 
 template <class S>
-concept inbox_store_names_transaction = requires {
-    typename S::transaction;
-};
-
-template <class S>
-concept inbox_store_has_begin = requires(S& s) {
-    { s.begin() } -> std::same_as<typename S::transaction>;
-};
-
-template <class S>
-concept inbox_store_transaction_commits = requires(typename S::transaction& tx) {
-    tx.commit();
-};
-
-template <class S>
 concept inbox_store_has_mark = requires(S& s, typename S::transaction& tx,
                                         std::string_view consumer, std::string_view message_id,
-                                        stored_time t) {
-    { s.mark(tx, consumer, message_id, t) } -> std::same_as<inbox_mark>;
+                                        stored_time now) {
+    { s.mark(tx, consumer, message_id, now) } -> std::same_as<inbox_mark>;
 };
 
 template <class S>
-concept inbox_store_has_purge = requires(S& s, typename S::transaction& tx, stored_time t,
+concept inbox_store_has_purge = requires(S& s, typename S::transaction& tx,
+                                         std::string_view consumer, stored_time applied_before,
                                          std::size_t limit) {
-    { s.purge(tx, t, limit) } -> std::same_as<std::size_t>;
+    { s.purge(tx, consumer, applied_before, limit) } -> std::same_as<std::size_t>;
 };
 
+// One static_assert per requirement of settle::inbox_store, each naming the
+// member. Returns whether S models it.
 template <class S>
 constexpr bool check_inbox_store() {
-    static_assert(inbox_store_names_transaction<S>,
-                  "settle::inbox_store: the store needs a nested type `transaction`");
-    if constexpr (inbox_store_names_transaction<S>) {
-        static_assert(inbox_store_has_begin<S>,
-                      "settle::inbox_store: missing `transaction begin()`");
-        static_assert(inbox_store_transaction_commits<S>,
-                      "settle::inbox_store: the store's transaction needs `commit()`");
+    if constexpr (check_transactional<S>()) {
         static_assert(inbox_store_has_mark<S>,
-                      "settle::inbox_store: missing `inbox_mark mark(transaction&, "
-                      "std::string_view consumer, std::string_view message_id, stored_time now)`");
-        static_assert(inbox_store_has_purge<S>,
-                      "settle::inbox_store: missing `std::size_t purge(transaction&, stored_time "
-                      "applied_before, std::size_t limit)`");
+                      "settle::inbox_store: `mark(tx, consumer, message_id, now)` missing or wrong "
+                      "signature; expected `settle::inbox_mark mark(transaction&, "
+                      "std::string_view, std::string_view, settle::stored_time)`");
+        return inbox_store_has_mark<S>;
+    } else {
+        return false;
     }
-    return true;
+}
+
+// The same for what settle::purgeable_inbox_store adds to an inbox_store.
+template <class S>
+constexpr bool check_inbox_purge() {
+    static_assert(inbox_store_has_purge<S>,
+                  "settle::purgeable_inbox_store: `purge(tx, consumer, applied_before, limit)` "
+                  "missing or wrong signature; expected `std::size_t purge(transaction&, "
+                  "std::string_view, settle::stored_time, std::size_t)`");
+    return inbox_store_has_purge<S>;
 }
 
 }  // namespace detail
 
-// Where a consumer records the messages it applied, each operation atomic
-// within the caller's transaction:
+// Where a consumer records the messages it applied: a settle::transactional
+// store with one operation, atomic within the caller's transaction:
 //
-//   typename S::transaction   a unit of work with commit(); destroying one that
-//                             was not committed rolls its writes back
-//   s.begin()                 a fresh transaction
 //   s.mark(tx, consumer, message_id, now) -> inbox_mark
 //       atomically: if (consumer, message_id) is not recorded, records it as
 //       applied at `now` and answers first_time; otherwise answers duplicate
 //       and changes nothing. The record commits or rolls back with tx; a
 //       concurrent mark of the same pair waits for, or fails against, the
 //       first (a unique key on the pair does this in SQL).
-//   s.purge(tx, applied_before, limit) -> count
-//       removes at most `limit` records applied before `applied_before`.
 //
-// settle/testing/inbox_store_suite.hpp checks all of this on a backend.
+// That is all idempotent_consumer::consume needs. A store whose records
+// expire by themselves (a key-value store with a time to live) stops here.
 template <class S>
-concept inbox_store = detail::inbox_store_names_transaction<S> &&
-    detail::inbox_store_has_begin<S> && detail::inbox_store_transaction_commits<S> &&
-    detail::inbox_store_has_mark<S> && detail::inbox_store_has_purge<S>;
+concept inbox_store = transactional<S> && detail::inbox_store_has_mark<S>;
+
+// An inbox store that settle purges, which idempotent_consumer::purge needs:
+//
+//   s.purge(tx, consumer, applied_before, limit) -> count
+//       removes at most `limit` records of `consumer` applied before
+//       `applied_before`, and no record of any other consumer.
+//
+// settle/testing/inbox_store_suite.hpp checks both concepts on a backend.
+template <class S>
+concept purgeable_inbox_store = inbox_store<S> && detail::inbox_store_has_purge<S>;
 
 // What consume() did. Exhaustive: switch on it without a default.
-enum class inbox_outcome {
-    applied,    // first time: the handler ran and its writes committed with the mark
+enum class [[nodiscard]] inbox_outcome{
+    applied,    // first time: the handler ran and its writes commit with the mark
     duplicate,  // applied before: the handler did not run, nothing changed
 };
 
@@ -127,14 +122,37 @@ enum class inbox_outcome {
     return "unknown settle::inbox_outcome";
 }
 
+// What idempotent_consumer::consume answers: true when the message was
+// applied now.
+//
+//     if (auto r = consumer.consume(id, handler)) { /* applied */ }
+class [[nodiscard]] inbox_result {
+public:
+    constexpr explicit inbox_result(inbox_outcome outcome) noexcept : outcome_(outcome) {}
+
+    [[nodiscard]] constexpr inbox_outcome outcome() const noexcept { return outcome_; }
+    [[nodiscard]] constexpr bool is_applied() const noexcept {
+        return outcome_ == inbox_outcome::applied;
+    }
+    [[nodiscard]] constexpr bool is_duplicate() const noexcept {
+        return outcome_ == inbox_outcome::duplicate;
+    }
+    constexpr explicit operator bool() const noexcept { return is_applied(); }
+
+private:
+    inbox_outcome outcome_;
+};
+
 struct inbox_options {
     // Names the consumer: each consumer of a message keeps its own records,
     // so two services (or two handlers) can both apply it once. Not empty.
     std::string consumer;
-    // How long a record is kept. Longer than the longest possible redelivery:
-    // the broker's redelivery window plus the outbox's whole retry schedule;
-    // a message redelivered after its record was purged is applied again.
-    // Positive.
+    // How long this consumer's records are kept; purge removes this
+    // consumer's records only, so consumers sharing a table each keep theirs
+    // as long as their own retention says. Longer than the longest possible
+    // redelivery: the broker's redelivery window plus the outbox's whole
+    // retry schedule; a message redelivered after its record was purged is
+    // applied again. Positive.
     std::chrono::microseconds retention = std::chrono::hours(24 * 14);
 };
 
@@ -144,9 +162,11 @@ struct inbox_options {
 // to the store and the clock; copyable; as thread-safe as the store.
 //
 //     settle::idempotent_consumer consumer(inbox, clock, {.consumer = "billing"});
-//     auto outcome = consumer.consume(record.id, [&](auto& tx) {
+//     const settle::inbox_result r = consumer.consume(record.id, [&](auto& tx) {
 //         invoices.put(tx, order_id, invoice_for(settle::decode<order_placed>(record.payload)));
 //     });
+//
+// Store models settle::inbox_store; purge() also needs settle::purgeable_inbox_store.
 template <class Store, class Clock>
 class idempotent_consumer {
     static_assert(detail::check_inbox_store<Store>());
@@ -173,27 +193,27 @@ public:
 
     [[nodiscard]] const inbox_options& options() const noexcept { return options_; }
 
-    // In a transaction of its own: marks the message; the first time, runs
-    // handler(tx) and commits both; a duplicate rolls back and runs nothing.
-    // If the handler throws, nothing is kept (the mark rolls back with the
-    // handler's writes, so a redelivery applies it) and the exception
-    // propagates. An empty message id throws settle::error
+    // A protocol in a transaction of its own: marks the message; the first
+    // time, runs handler(tx) and commits both; a duplicate rolls back and
+    // runs nothing. If the handler throws, nothing is kept (the mark rolls
+    // back with the handler's writes, so a redelivery applies it) and the
+    // exception propagates. An empty message id throws settle::error
     // (errc::invalid_argument).
     template <class Handler>
-    requires std::invocable<Handler&, transaction&>
-    [[nodiscard]] inbox_outcome consume(std::string_view message_id, Handler&& handler) {
+    requires std::invocable<Handler&, transaction&> inbox_result
+    consume(std::string_view message_id, Handler&& handler) {
         transaction tx = store_->begin();
-        const inbox_outcome outcome = consume(tx, message_id, handler);
-        if (outcome == inbox_outcome::applied) {
+        const inbox_result result = consume(tx, message_id, handler);
+        if (result.is_applied()) {
             tx.commit();
         }
-        return outcome;
+        return result;
     }
 
     // The message id of an outbox record: its id's canonical text.
     template <class Handler>
-    requires std::invocable<Handler&, transaction&>
-    [[nodiscard]] inbox_outcome consume(const uuid& message_id, Handler&& handler) {
+    requires std::invocable<Handler&, transaction&> inbox_result consume(const uuid& message_id,
+                                                                         Handler&& handler) {
         std::array<char, uuid::text_size> text{};
         return consume(message_id.write(text), handler);
     }
@@ -202,36 +222,31 @@ public:
     // runs handler(tx). The caller commits; until then a concurrent consume
     // of the same message waits (or fails, as the backend does).
     template <class Handler>
-    requires std::invocable<Handler&, transaction&>
-    [[nodiscard]] inbox_outcome consume(transaction& tx, std::string_view message_id,
-                                        Handler&& handler) {
+    requires std::invocable<Handler&, transaction&> inbox_result
+    consume(transaction& tx, std::string_view message_id, Handler&& handler) {
         if (message_id.empty()) {
             throw error(errc::invalid_argument, "idempotent_consumer: the message id is empty");
         }
         if (store_->mark(tx, options_.consumer, message_id, now()) == inbox_mark::duplicate) {
-            return inbox_outcome::duplicate;
+            return inbox_result(inbox_outcome::duplicate);
         }
         std::invoke(handler, tx);
-        return inbox_outcome::applied;
+        return inbox_result(inbox_outcome::applied);
     }
 
-    // Removes at most `limit` records older than the retention; returns how
-    // many. Call it on a schedule, until it returns less than the limit.
+    // Removes at most `limit` of this consumer's records older than its
+    // retention, and no other consumer's; returns how many. Call it on a
+    // schedule, until it returns less than the limit:
+    //
+    //     settle::in_transaction(store, [&](auto& tx) { return consumer.purge(tx, 1000); });
     std::size_t purge(transaction& tx, std::size_t limit) {
+        static_assert(detail::check_inbox_purge<Store>());
         const stored_time at = now();
         const auto earliest = stored_time::min().time_since_epoch();
         const stored_time cut = at.time_since_epoch() < earliest + options_.retention
                                     ? stored_time::min()
                                     : at - options_.retention;
-        return store_->purge(tx, cut, limit);
-    }
-
-    // The same in a transaction of its own, committed before it returns.
-    std::size_t purge(std::size_t limit) {
-        transaction tx = store_->begin();
-        const std::size_t removed = purge(tx, limit);
-        tx.commit();
-        return removed;
+        return store_->purge(tx, options_.consumer, cut, limit);
     }
 
 private:

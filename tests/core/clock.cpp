@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
+#include <latch>
 #include <stop_token>
 #include <thread>
 #include <vector>
@@ -83,6 +85,42 @@ TEST_CASE("manual_clock is safe to read while another thread advances it", "[cor
     }
     writer.join();
     CHECK(clock.now().time_since_epoch() == std::chrono::milliseconds(steps));
+}
+
+TEST_CASE("manual_sleeper counts sleeps from many threads", "[core][concurrency]") {
+    settle::manual_clock clock;
+    settle::manual_sleeper sleeper(clock);
+    constexpr int threads = 4;
+    constexpr int steps = 2'000;
+    std::atomic<bool> done{false};
+    std::latch start(threads + 1);
+    std::thread reader([&] {
+        start.arrive_and_wait();
+        std::uint64_t last = 0;
+        while (!done.load()) {
+            const std::uint64_t now = sleeper.sleeps();
+            CHECK(now >= last);
+            last = now;
+            (void)sleeper.total();
+        }
+    });
+    std::vector<std::thread> sleepers;
+    for (int t = 0; t < threads; ++t) {
+        sleepers.emplace_back([&] {
+            start.arrive_and_wait();
+            for (int i = 0; i < steps; ++i) {
+                (void)sleeper.sleep_for(1ms, {});
+            }
+        });
+    }
+    for (std::thread& t : sleepers) {
+        t.join();
+    }
+    done = true;
+    reader.join();
+    CHECK(sleeper.sleeps() == threads * steps);
+    CHECK(sleeper.total() == std::chrono::milliseconds(threads * steps));
+    CHECK(clock.now().time_since_epoch() == std::chrono::milliseconds(threads * steps));
 }
 
 TEST_CASE("time never wraps at the ends of its range", "[core]") {

@@ -7,6 +7,8 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace memory = settle::memory;
@@ -116,6 +118,20 @@ TEST_CASE("tables hold move-only values and roll them back", "[core]") {
     auto tx = db.begin();
     REQUIRE(boxes.find(tx, 1) != nullptr);
     CHECK(**boxes.find(tx, 1) == 7);
+}
+
+TEST_CASE("a transaction stays where it was begun", "[core]") {
+    // Moved to another thread, a transaction could commit there and unlock a
+    // mutex that thread does not own. It is built in place instead.
+    STATIC_REQUIRE_FALSE(std::is_move_constructible_v<memory::transaction>);
+    STATIC_REQUIRE_FALSE(std::is_move_assignable_v<memory::transaction>);
+    STATIC_REQUIRE_FALSE(std::is_copy_constructible_v<memory::transaction>);
+    STATIC_REQUIRE(
+        std::is_same_v<decltype(std::declval<memory::database&>().begin()), memory::transaction>);
+    memory::database db;
+    auto tx = db.begin();
+    CHECK(tx.open());
+    tx.commit();
 }
 
 TEST_CASE("misuse of a transaction is refused with a clear error", "[core]") {

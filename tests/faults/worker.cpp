@@ -129,13 +129,13 @@ void serve(int fd, const std::string& table) {
                 receipt.commit();
             }
             settle::idempotent_consumer consumer(*inbox, clock, {.consumer = "faults"});
-            const auto outcome = consumer.consume(id, [&](postgres::transaction& tx) {
+            const auto result = consumer.consume(id, [&](postgres::transaction& tx) {
                 exec(tx.native(),
                      "INSERT INTO " + table +
                          "_effects (message_id, ordering_key, number) VALUES ($1, $2, $3)",
                      {id, key, number});
             });
-            answer = std::string(settle::to_string(outcome));
+            answer = std::string(settle::to_string(result.outcome()));
         } catch (const std::exception& e) {
             answer = std::string("retry ") + e.what();
             std::replace(answer.begin(), answer.end(), '\n', ' ');

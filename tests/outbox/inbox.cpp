@@ -15,6 +15,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 using namespace std::chrono_literals;
 namespace memory = settle::memory;
@@ -55,13 +56,13 @@ TEST_CASE("a message is applied once however often it arrives", "[outbox]") {
         ++runs;
         b.invoice(tx, "order-1");
     };
-    CHECK(b.consumer.consume("m-1", handle) == settle::inbox_outcome::applied);
-    CHECK(b.consumer.consume("m-1", handle) == settle::inbox_outcome::duplicate);
+    CHECK(b.consumer.consume("m-1", handle).is_applied());
+    CHECK(b.consumer.consume("m-1", handle).is_duplicate());
     b.clock.advance(24h);
-    CHECK(b.consumer.consume("m-1", handle) == settle::inbox_outcome::duplicate);
+    CHECK(b.consumer.consume("m-1", handle).is_duplicate());
     CHECK(runs == 1);
     CHECK(b.issued("order-1") == 1);
-    CHECK(b.consumer.consume("m-2", handle) == settle::inbox_outcome::applied);
+    CHECK(b.consumer.consume("m-2", handle).is_applied());
     CHECK(b.issued("order-1") == 2);
 }
 
@@ -78,8 +79,8 @@ TEST_CASE("a handler that throws leaves no trace and the redelivery applies", "[
         auto tx = b.db.begin();
         CHECK_FALSE(b.inbox.contains(tx, "billing", "m-1"));
     }
-    CHECK(b.consumer.consume("m-1", [&](memory::transaction& tx) { b.invoice(tx, "order-1"); }) ==
-          settle::inbox_outcome::applied);
+    CHECK(b.consumer.consume("m-1", [&](memory::transaction& tx) { b.invoice(tx, "order-1"); })
+              .is_applied());
     CHECK(b.issued("order-1") == 1);
 }
 
@@ -88,29 +89,27 @@ TEST_CASE("consume in the caller's transaction commits or rolls back with it", "
     const auto handle = [&](memory::transaction& tx) { b.invoice(tx, "order-1"); };
     {
         auto tx = b.db.begin();
-        CHECK(b.consumer.consume(tx, "m-1", handle) == settle::inbox_outcome::applied);
-        CHECK(b.consumer.consume(tx, "m-1", handle) == settle::inbox_outcome::duplicate);
+        CHECK(b.consumer.consume(tx, "m-1", handle).is_applied());
+        CHECK(b.consumer.consume(tx, "m-1", handle).is_duplicate());
         tx.rollback();
     }
     CHECK(b.issued("order-1") == 0);
     auto tx = b.db.begin();
-    CHECK(b.consumer.consume(tx, "m-1", handle) == settle::inbox_outcome::applied);
+    CHECK(b.consumer.consume(tx, "m-1", handle).is_applied());
     b.invoices.put(tx, "audit", 1);  // the caller's own write, in the same transaction
     tx.commit();
     CHECK(b.issued("order-1") == 1);
-    CHECK(b.consumer.consume("m-1", handle) == settle::inbox_outcome::duplicate);
+    CHECK(b.consumer.consume("m-1", handle).is_duplicate());
 }
 
 TEST_CASE("each consumer applies a message once", "[outbox]") {
     billing b;
     settle::idempotent_consumer shipping(b.inbox, b.clock, {.consumer = "shipping"});
     int shipped = 0;
-    CHECK(b.consumer.consume("m-1", [&](memory::transaction& tx) { b.invoice(tx, "o"); }) ==
-          settle::inbox_outcome::applied);
-    CHECK(shipping.consume("m-1", [&](memory::transaction&) { ++shipped; }) ==
-          settle::inbox_outcome::applied);
-    CHECK(shipping.consume("m-1", [&](memory::transaction&) { ++shipped; }) ==
-          settle::inbox_outcome::duplicate);
+    CHECK(b.consumer.consume("m-1", [&](memory::transaction& tx) { b.invoice(tx, "o"); })
+              .is_applied());
+    CHECK(shipping.consume("m-1", [&](memory::transaction&) { ++shipped; }).is_applied());
+    CHECK(shipping.consume("m-1", [&](memory::transaction&) { ++shipped; }).is_duplicate());
     CHECK(shipped == 1);
     CHECK(b.issued("o") == 1);
 }
@@ -119,8 +118,8 @@ TEST_CASE("an outbox record's id is its message id", "[outbox]") {
     billing b;
     const auto id = settle::uuid::parse("018f4e1c-7a2b-7cde-8f01-23456789abcd").value();
     const auto handle = [&](memory::transaction& tx) { b.invoice(tx, "order-1"); };
-    CHECK(b.consumer.consume(id, handle) == settle::inbox_outcome::applied);
-    CHECK(b.consumer.consume(id.to_string(), handle) == settle::inbox_outcome::duplicate);
+    CHECK(b.consumer.consume(id, handle).is_applied());
+    CHECK(b.consumer.consume(id.to_string(), handle).is_duplicate());
     auto tx = b.db.begin();
     CHECK(b.inbox.contains(tx, "billing", "018f4e1c-7a2b-7cde-8f01-23456789abcd"));
 }
@@ -129,17 +128,63 @@ TEST_CASE("purge forgets marks older than the retention", "[outbox]") {
     billing b;
     settle::idempotent_consumer consumer(b.inbox, b.clock,
                                          {.consumer = "billing", .retention = 1h});
+    const auto purge = [&] {
+        return settle::in_transaction(b.inbox, [&](auto& tx) { return consumer.purge(tx, 10); });
+    };
     const auto handle = [&](memory::transaction& tx) { b.invoice(tx, "order-1"); };
-    CHECK(consumer.consume("m-1", handle) == settle::inbox_outcome::applied);
+    CHECK(consumer.consume("m-1", handle).is_applied());
     b.clock.advance(30min);
-    CHECK(consumer.consume("m-2", handle) == settle::inbox_outcome::applied);
-    CHECK(consumer.purge(10) == 0);
+    CHECK(consumer.consume("m-2", handle).is_applied());
+    CHECK(purge() == 0);
     b.clock.advance(31min);
-    CHECK(consumer.purge(10) == 1);  // m-1, applied 61 minutes ago
-    CHECK(consumer.consume("m-2", handle) == settle::inbox_outcome::duplicate);
+    CHECK(purge() == 1);  // m-1, applied 61 minutes ago
+    CHECK(consumer.consume("m-2", handle).is_duplicate());
     // What the retention must be longer than: a redelivery after purge applies again.
-    CHECK(consumer.consume("m-1", handle) == settle::inbox_outcome::applied);
+    CHECK(consumer.consume("m-1", handle).is_applied());
     CHECK(b.issued("order-1") == 3);
+}
+
+TEST_CASE("a consumer's purge keeps every other consumer's marks", "[outbox]") {
+    // Billing keeps its marks for 14 days; a report builder sharing the inbox
+    // table keeps its own for an hour and purges often.
+    billing b;
+    settle::idempotent_consumer reports(b.inbox, b.clock, {.consumer = "reports", .retention = 1h});
+    int reported = 0;
+    const auto invoice = [&](memory::transaction& tx) { b.invoice(tx, "order-1"); };
+    const auto report = [&](memory::transaction&) { ++reported; };
+    CHECK(b.consumer.consume("m-1", invoice).is_applied());
+    CHECK(reports.consume("m-1", report).is_applied());
+    b.clock.advance(2h);
+    CHECK(settle::in_transaction(b.inbox, [&](auto& tx) { return reports.purge(tx, 10); }) == 1);
+    // The broker redelivers m-1: billing applied it two hours ago, well within
+    // its retention, so it is a duplicate for billing however reports purged.
+    CHECK(b.consumer.consume("m-1", invoice).is_duplicate());
+    CHECK(b.issued("order-1") == 1);
+    CHECK(reports.consume("m-1", report).is_applied());  // past reports' own retention
+    CHECK(reported == 2);
+    CHECK(settle::in_transaction(b.inbox, [&](auto& tx) { return b.consumer.purge(tx, 10); }) == 0);
+}
+
+TEST_CASE("a consume result is its outcome", "[outbox]") {
+    billing b;
+    const auto handle = [&](memory::transaction& tx) { b.invoice(tx, "order-1"); };
+    const settle::inbox_result applied = b.consumer.consume("m-1", handle);
+    CHECK(applied.outcome() == settle::inbox_outcome::applied);
+    CHECK(applied.is_applied());
+    CHECK_FALSE(applied.is_duplicate());
+    CHECK(static_cast<bool>(applied));
+    const settle::inbox_result duplicate = b.consumer.consume("m-1", handle);
+    CHECK(duplicate.outcome() == settle::inbox_outcome::duplicate);
+    CHECK(duplicate.is_duplicate());
+    CHECK_FALSE(duplicate.is_applied());
+    CHECK_FALSE(static_cast<bool>(duplicate));
+    if (auto r = b.consumer.consume("m-2", handle)) {
+        CHECK(r.is_applied());
+    } else {
+        FAIL("a first delivery converts to true");
+    }
+    CHECK(settle::to_string(duplicate.outcome()) == "duplicate");
+    STATIC_REQUIRE(!std::is_convertible_v<settle::inbox_result, bool>);
 }
 
 TEST_CASE("the consumer refuses a missing name retention or message id", "[outbox]") {

@@ -102,6 +102,7 @@ TEST_CASE("postgres::outbox_table passes the outbox store conformance suite",
     run_suite<outbox_fixture>(settle::conformance::outbox_store_suite<outbox_fixture>);
 }
 
-TEST_CASE("postgres::inbox_table passes the inbox store conformance suite", "[postgres][outbox]") {
+TEST_CASE("postgres::inbox_table passes the inbox store conformance suites", "[postgres][outbox]") {
     run_suite<inbox_fixture>(settle::conformance::inbox_store_suite<inbox_fixture>);
+    run_suite<inbox_fixture>(settle::conformance::inbox_purge_suite<inbox_fixture>);
 }

@@ -581,6 +581,53 @@ TEST_CASE("an append wakes a store waiting on another connection", "[postgres][o
     CHECK_FALSE(waiter.wait_for_append(10ms));  // the notification was consumed
 }
 
+TEST_CASE("a wait for an append with an endless timeout lasts until the append",
+          "[postgres][outbox]") {
+    // now() + milliseconds::max() overflows; a deadline computed that way
+    // would lie in the past and end the wait at once.
+    scratch_table name("outbox");
+    pg::connection writer_conn(conninfo());
+    pg::outbox_table writer(writer_conn, name.name(), pg::wakeup::notify);
+    create_tables(writer);
+    pg::connection waiter_conn(conninfo());
+    pg::outbox_table waiter(waiter_conn, name.name());
+    CHECK_FALSE(waiter.wait_for_append(10ms));  // listens from now on
+
+    std::atomic<bool> returned{false};
+    bool woken = false;
+    std::thread thread([&] {
+        woken = waiter.wait_for_append(std::chrono::milliseconds::max());
+        returned = true;
+    });
+    std::this_thread::sleep_for(200ms);
+    CHECK_FALSE(returned.load());
+    auto tx = writer.begin();
+    (void)writer.append(tx, message_of(1), t0);
+    tx.commit();
+    thread.join();
+    CHECK(woken);
+}
+
+TEST_CASE("an append_waiter with an endless wait returns when stopped", "[postgres][outbox]") {
+    scratch_table name("outbox");
+    pg::connection conn(conninfo());
+    pg::outbox_table store(conn, name.name());
+    create_tables(store);
+    pg::append_waiter waiter(store);
+    std::stop_source stop;
+    std::atomic<bool> returned{false};
+    bool slept = true;
+    std::thread thread([&] {
+        slept = waiter.sleep_for(std::chrono::nanoseconds::max(), stop.get_token());
+        returned = true;
+    });
+    std::this_thread::sleep_for(200ms);
+    CHECK_FALSE(returned.load());
+    stop.request_stop();
+    thread.join();
+    CHECK_FALSE(slept);
+}
+
 TEST_CASE("a polling store's appends wake nobody", "[postgres][outbox]") {
     scratch_table name("outbox");
     pg::connection writer_conn(conninfo());

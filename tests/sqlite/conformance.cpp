@@ -112,8 +112,13 @@ TEST_CASE("sqlite::outbox_table conforms to outbox_store", "[sqlite]") {
     }
 }
 
-TEST_CASE("sqlite::inbox_table conforms to inbox_store", "[sqlite]") {
+TEST_CASE("sqlite::inbox_table conforms to inbox_store and purgeable_inbox_store", "[sqlite]") {
     for (const auto& c : settle::conformance::inbox_store_suite<inbox_fixture>) {
+        INFO(std::string(c.name));
+        inbox_fixture fixture;
+        CHECK_NOTHROW(c.run(fixture));
+    }
+    for (const auto& c : settle::conformance::inbox_purge_suite<inbox_fixture>) {
         INFO(std::string(c.name));
         inbox_fixture fixture;
         CHECK_NOTHROW(c.run(fixture));

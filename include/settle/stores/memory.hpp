@@ -50,12 +50,12 @@ struct undo_fn final : undo_entry {
 // One unit of work on a database. Writes made through it to any table of that
 // database become visible to others only when commit() returns; rollback(),
 // or destroying the transaction while open, undoes them all in reverse order.
-// Holds the database exclusively while open. Not shareable between threads.
+// Holds the database exclusively while open: it stays with the thread that
+// began it, so it is neither copyable nor movable (the database's lock must
+// be released by the thread that took it). begin() returns it by value all
+// the same: `auto tx = db.begin();` constructs it in place.
 class transaction {
 public:
-    transaction(transaction&& other) noexcept
-        : db_(std::exchange(other.db_, nullptr)), undo_(std::move(other.undo_)) {}
-    transaction& operator=(transaction&&) = delete;
     transaction(const transaction&) = delete;
     transaction& operator=(const transaction&) = delete;
     ~transaction() { rollback(); }

@@ -385,9 +385,10 @@ private:
 
 static_assert(settle::outbox_store<outbox_table>);
 
-// settle::inbox_store in a memory::database: a mark commits or rolls back
-// with the consumer's own rows in the same database. mark costs an O(log n)
-// lookup and, the first time, one row insert; purge scans every row.
+// settle::inbox_store and settle::purgeable_inbox_store in a
+// memory::database: a mark commits or rolls back with the consumer's own rows
+// in the same database. mark costs an O(log n) lookup and, the first time,
+// one row insert; purge scans every row.
 class inbox_table {
 public:
     using transaction = memory::transaction;
@@ -403,14 +404,14 @@ public:
                    : inbox_mark::duplicate;
     }
 
-    [[nodiscard]] std::size_t purge(transaction& tx, stored_time applied_before,
-                                    std::size_t limit) {
+    [[nodiscard]] std::size_t purge(transaction& tx, std::string_view consumer,
+                                    stored_time applied_before, std::size_t limit) {
         if (limit == 0) {
             return 0;
         }
         std::vector<std::pair<std::string, std::string>> old;
         rows_.for_each(tx, [&](const std::pair<std::string, std::string>& key, stored_time at) {
-            if (at < applied_before) {
+            if (key.first == consumer && at < applied_before) {
                 old.push_back(key);
             }
             return old.size() < limit;
@@ -434,7 +435,7 @@ private:
     table<std::pair<std::string, std::string>, stored_time> rows_;
 };
 
-static_assert(settle::inbox_store<inbox_table>);
+static_assert(settle::purgeable_inbox_store<inbox_table>);
 
 // A settle::outbox_publisher that keeps what it delivers, in order: for
 // tests, examples and benchmarks. Answers delivered unless given an answer

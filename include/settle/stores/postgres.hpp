@@ -1254,7 +1254,14 @@ public:
             (void)detail::exec(c.conn_, who, "LISTEN " + detail::object_name(channel_, ""), {});
             listening_ = c.generation_;
         }
-        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        // now + timeout, saturating: a sum past the end of time would wrap
+        // (milliseconds::max() does) and end the wait at once.
+        using steady = std::chrono::steady_clock;
+        const steady::time_point now = steady::now();
+        steady::time_point deadline = steady::time_point::max();
+        if (timeout < std::chrono::floor<std::chrono::milliseconds>(deadline - now)) {
+            deadline = now + std::max(timeout, std::chrono::milliseconds::zero());
+        }
         for (;;) {
             if (PQconsumeInput(c.conn_) == 0) {
                 detail::fail(c.conn_, nullptr, who);
@@ -1267,8 +1274,8 @@ public:
             if (woken) {
                 return true;
             }
-            const auto left = std::chrono::ceil<std::chrono::milliseconds>(
-                deadline - std::chrono::steady_clock::now());
+            const auto left =
+                std::chrono::ceil<std::chrono::milliseconds>(deadline - steady::now());
             if (left <= std::chrono::milliseconds::zero()) {
                 return false;
             }
@@ -1420,12 +1427,13 @@ private:
     outbox_table* store_;
 };
 
-// settle::inbox_store over a table keyed by (consumer, message_id), with an
-// index on applied_at for purge; times are BIGINT Unix microseconds, consumer
-// and message id TEXT. mark is one INSERT ... ON CONFLICT DO NOTHING: a
-// concurrent mark of the same pair waits for the first transaction, then
-// answers duplicate if it committed. purge skips records another transaction
-// holds locked.
+// settle::inbox_store and settle::purgeable_inbox_store over a table keyed by
+// (consumer, message_id), with an index on (consumer, applied_at) for purge,
+// which removes one consumer's oldest records; times are BIGINT Unix
+// microseconds, consumer and message id TEXT. mark is one INSERT ... ON
+// CONFLICT DO NOTHING: a concurrent mark of the same pair waits for the first
+// transaction, then answers duplicate if it committed. purge skips records
+// another transaction holds locked.
 class inbox_table {
 public:
     using transaction = postgres::transaction;
@@ -1436,10 +1444,10 @@ public:
         : table_(c, table_name, "postgres::inbox_table"),
           mark_("INSERT INTO " + table_.quoted +
                 " (consumer, message_id, applied_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"),
-          purge_("DELETE FROM " + table_.quoted + " r USING (SELECT consumer, message_id FROM " +
+          purge_("DELETE FROM " + table_.quoted + " r USING (SELECT message_id FROM " +
                  table_.quoted +
-                 " WHERE applied_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED) d WHERE r.consumer = "
-                 "d.consumer AND r.message_id = d.message_id") {}
+                 " WHERE consumer = $1 AND applied_at < $2 LIMIT $3 FOR UPDATE SKIP LOCKED) d "
+                 "WHERE r.consumer = $1 AND r.message_id = d.message_id") {}
 
     [[nodiscard]] transaction begin() { return transaction(*table_.conn); }
 
@@ -1453,8 +1461,8 @@ public:
                "    PRIMARY KEY (consumer, message_id)\n"
                ");\n"
                "CREATE INDEX IF NOT EXISTS " +
-               detail::object_name(table_.plain, "_applied") + " ON " + table_.quoted +
-               " (applied_at);\n";
+               detail::object_name(table_.plain, "_purge") + " ON " + table_.quoted +
+               " (consumer, applied_at);\n";
     }
 
     void create_tables(transaction& tx) const {
@@ -1471,12 +1479,13 @@ public:
         return r.affected() == 1 ? inbox_mark::first_time : inbox_mark::duplicate;
     }
 
-    [[nodiscard]] std::size_t purge(transaction& tx, stored_time applied_before,
-                                    std::size_t limit) {
+    [[nodiscard]] std::size_t purge(transaction& tx, std::string_view consumer,
+                                    stored_time applied_before, std::size_t limit) {
         constexpr const char* who = "postgres::inbox_table::purge";
         return static_cast<std::size_t>(
-            detail::exec(tx.joined(table_.conn, who), who, purge_,
-                         {detail::micros(applied_before), detail::limit(limit)})
+            detail::exec(
+                tx.joined(table_.conn, who), who, purge_,
+                {detail::text(consumer), detail::micros(applied_before), detail::limit(limit)})
                 .affected());
     }
 
@@ -1486,7 +1495,7 @@ private:
     std::string purge_;
 };
 
-static_assert(settle::inbox_store<inbox_table>);
+static_assert(settle::purgeable_inbox_store<inbox_table>);
 
 }  // namespace postgres
 

@@ -1130,13 +1130,15 @@ private:
 
 static_assert(settle::outbox_store<outbox_table>);
 
-// settle::inbox_store in a SQLite table. Schema:
+// settle::inbox_store and settle::purgeable_inbox_store in a SQLite table.
+// Schema:
 //
 //   consumer, message_id   TEXT NOT NULL, the primary key (WITHOUT ROWID)
-//   applied_at             INTEGER: Unix microseconds; index <name>_applied, for purge
+//   applied_at             INTEGER: Unix microseconds
+//   index <name>_purge     (consumer, applied_at), for purge
 //
 // mark is one INSERT ... ON CONFLICT DO NOTHING on the primary key; purge one
-// DELETE through the applied_at index.
+// DELETE of one consumer's oldest records through the purge index.
 class inbox_table : public detail::table_base {
 public:
     // Throws settle::error (errc::invalid_argument) if table_name is not a
@@ -1145,14 +1147,15 @@ public:
         : table_base(conn, table_name, "sqlite::inbox_table"),
           mark_("INSERT INTO " + quoted_ +
                 " (consumer, message_id, applied_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING"),
-          purge_("DELETE FROM " + quoted_ + " WHERE (consumer, message_id) IN (SELECT consumer, " +
-                 "message_id FROM " + quoted_ + " WHERE applied_at < ?1 LIMIT ?2)") {}
+          purge_("DELETE FROM " + quoted_ + " WHERE consumer = ?1 AND message_id IN (SELECT " +
+                 "message_id FROM " + quoted_ + " WHERE consumer = ?1 AND applied_at < ?2 " +
+                 "LIMIT ?3)") {}
 
     [[nodiscard]] std::string ddl() const {
         return "CREATE TABLE IF NOT EXISTS " + quoted_ +
                " (consumer TEXT NOT NULL, message_id TEXT NOT NULL, applied_at INTEGER NOT NULL, "
                "PRIMARY KEY (consumer, message_id)) WITHOUT ROWID;\nCREATE INDEX IF NOT EXISTS " +
-               index_name("applied") + " ON " + quoted_ + " (applied_at);";
+               index_name("purge") + " ON " + quoted_ + " (consumer, applied_at);";
     }
     void create_tables(transaction& tx) const {
         apply(tx, ddl(), "sqlite::inbox_table::create_tables");
@@ -1169,15 +1172,16 @@ public:
         return s.changes() == 1 ? inbox_mark::first_time : inbox_mark::duplicate;
     }
 
-    [[nodiscard]] std::size_t purge(transaction& tx, stored_time applied_before,
-                                    std::size_t limit) {
+    [[nodiscard]] std::size_t purge(transaction& tx, std::string_view consumer,
+                                    stored_time applied_before, std::size_t limit) {
         constexpr std::string_view who = "sqlite::inbox_table::purge";
         if (limit == 0) {
             return 0;
         }
         detail::running s(joined(tx, who), purge_, who, name_);
-        s.bind(1, settle::detail::to_sql_micros(applied_before));
-        s.bind(2, detail::saturated(limit));
+        s.bind(1, consumer);
+        s.bind(2, settle::detail::to_sql_micros(applied_before));
+        s.bind(3, detail::saturated(limit));
         (void)s.step();
         return static_cast<std::size_t>(s.changes());
     }
@@ -1187,7 +1191,7 @@ private:
     detail::statement purge_;
 };
 
-static_assert(settle::inbox_store<inbox_table>);
+static_assert(settle::purgeable_inbox_store<inbox_table>);
 
 }  // namespace sqlite
 

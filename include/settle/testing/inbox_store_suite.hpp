@@ -3,12 +3,15 @@
 #ifndef SETTLE_TESTING_INBOX_STORE_SUITE_HPP
 #define SETTLE_TESTING_INBOX_STORE_SUITE_HPP
 
-// The conformance suite of settle::inbox_store: every promise the concept
-// makes, as a case any backend can be run against (docs/conformance.md).
+// The conformance suites of settle::inbox_store and
+// settle::purgeable_inbox_store: every promise the concepts make, as cases
+// any backend can be run against (docs/conformance.md). inbox_store_suite
+// checks marks; inbox_purge_suite, for a backend that settle purges, checks
+// purge.
 //
-// The fixture is yours: a struct with a member `store` that models
-// settle::inbox_store and starts empty. Build a fresh fixture for every case.
-// The cases pass explicit times and open one transaction at a time.
+// The fixture is yours: a struct with a member `store` that models the
+// concept and starts empty. Build a fresh fixture for every case. The cases
+// pass explicit times and open one transaction at a time.
 
 #include <settle/version.hpp>
 
@@ -55,9 +58,9 @@ inbox_mark inbox_peek(S& s, std::string_view consumer, std::string_view message_
 
 }  // namespace detail
 
-// The cases, each with the promise it checks as its name.
+// The cases of mark, each with the promise it checks as its name.
 template <class Fixture>
-inline constexpr std::array<test_case<Fixture>, 6> inbox_store_suite{{
+inline constexpr std::array<test_case<Fixture>, 4> inbox_store_suite{{
     {"the first mark of a message is first time and every later one a duplicate",
      [](Fixture& f) {
          using namespace detail;
@@ -106,32 +109,57 @@ inline constexpr std::array<test_case<Fixture>, 6> inbox_store_suite{{
          SETTLE_EXPECT(f.store.mark(tx, "billing", "m-1", inbox_t0()) == inbox_mark::duplicate);
          tx.commit();
      }},
-    {"purge removes marks applied before the cut up to the limit",
+}};
+
+// The cases of purge, for a settle::purgeable_inbox_store.
+template <class Fixture>
+inline constexpr std::array<test_case<Fixture>, 3> inbox_purge_suite{{
+    {"purge removes a consumer's marks applied before the cut up to the limit",
      [](Fixture& f) {
          using namespace detail;
+         static_assert(settle::purgeable_inbox_store<std::remove_cvref_t<decltype(f.store)>>);
          (void)inbox_mark_now(f.store, "billing", "m-1", inbox_at(10));
          (void)inbox_mark_now(f.store, "billing", "m-2", inbox_at(10));
-         (void)inbox_mark_now(f.store, "shipping", "m-1", inbox_at(10));
-         (void)inbox_mark_now(f.store, "billing", "m-3", inbox_at(20));
+         (void)inbox_mark_now(f.store, "billing", "m-3", inbox_at(10));
+         (void)inbox_mark_now(f.store, "billing", "m-4", inbox_at(20));
          auto tx = f.store.begin();
-         SETTLE_EXPECT(f.store.purge(tx, inbox_at(20), 0) == 0);
-         SETTLE_EXPECT(f.store.purge(tx, inbox_at(20), 2) == 2, "bounded by the limit");
-         SETTLE_EXPECT(f.store.purge(tx, inbox_at(20), 10) == 1, "m-3 was applied at the cut");
-         SETTLE_EXPECT(f.store.purge(tx, inbox_at(20), 10) == 0);
+         SETTLE_EXPECT(f.store.purge(tx, "billing", inbox_at(20), 0) == 0);
+         SETTLE_EXPECT(f.store.purge(tx, "billing", inbox_at(20), 2) == 2, "bounded by the limit");
+         SETTLE_EXPECT(f.store.purge(tx, "billing", inbox_at(20), 10) == 1,
+                       "m-4 was applied at the cut");
+         SETTLE_EXPECT(f.store.purge(tx, "billing", inbox_at(20), 10) == 0);
          tx.commit();
-         SETTLE_EXPECT(inbox_peek(f.store, "billing", "m-3") == inbox_mark::duplicate);
+         SETTLE_EXPECT(inbox_peek(f.store, "billing", "m-4") == inbox_mark::duplicate);
          SETTLE_EXPECT(inbox_peek(f.store, "billing", "m-1") == inbox_mark::first_time,
                        "a purged mark is gone");
-         SETTLE_EXPECT(inbox_peek(f.store, "shipping", "m-1") == inbox_mark::first_time);
      }},
-    {"a duplicate mark changes nothing",
+    {"purge removes no other consumer's marks",
+     [](Fixture& f) {
+         using namespace detail;
+         for (const std::string_view consumer : {"billing", "shipping", "Billing", "bill"}) {
+             (void)inbox_mark_now(f.store, consumer, "m-1", inbox_at(10));
+             (void)inbox_mark_now(f.store, consumer, "m-2", inbox_at(10));
+         }
+         auto tx = f.store.begin();
+         SETTLE_EXPECT(f.store.purge(tx, "billing", inbox_at(20), 10) == 2,
+                       "only billing's two marks");
+         SETTLE_EXPECT(f.store.purge(tx, "billing", inbox_at(20), 10) == 0);
+         tx.commit();
+         SETTLE_EXPECT(inbox_peek(f.store, "billing", "m-1") == inbox_mark::first_time);
+         for (const std::string_view consumer : {"shipping", "Billing", "bill"}) {
+             SETTLE_EXPECT(inbox_peek(f.store, consumer, "m-1") == inbox_mark::duplicate,
+                           "another consumer's marks live as long as its own retention says");
+             SETTLE_EXPECT(inbox_peek(f.store, consumer, "m-2") == inbox_mark::duplicate);
+         }
+     }},
+    {"a duplicate mark keeps the time the message was first applied",
      [](Fixture& f) {
          using namespace detail;
          (void)inbox_mark_now(f.store, "billing", "m-1", inbox_at(10));
          SETTLE_EXPECT(inbox_mark_now(f.store, "billing", "m-1", inbox_at(100)) ==
                        inbox_mark::duplicate);
          auto tx = f.store.begin();
-         SETTLE_EXPECT(f.store.purge(tx, inbox_at(11), 10) == 1,
+         SETTLE_EXPECT(f.store.purge(tx, "billing", inbox_at(11), 10) == 1,
                        "the mark keeps the time it was first applied");
          tx.commit();
      }},
