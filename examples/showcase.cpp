@@ -83,15 +83,16 @@ int main() {
     };
     const auto first = guard.run(scope, key, body, create_order);
     const auto again = guard.run(scope, key, body, create_order);
-    std::printf("   first: %s -> order %s\n", settle::to_string(first.outcome).data(),
-                first.response->c_str());
+    std::printf("   first: %s -> order %s\n", settle::to_string(first.outcome()).data(),
+                first.response()->c_str());
     std::printf("   again: %s -> order %s, operation ran %d time(s)\n",
-                settle::to_string(again.outcome).data(), again.response->c_str(), orders_created);
+                settle::to_string(again.outcome()).data(), again.response()->c_str(),
+                orders_created);
     const auto other =
         guard.run(scope, key, settle::sha256::hash(R"({"sku":"pen"})"), create_order);
     std::printf("   same key, other body: %s (HTTP %d)\n\n",
-                settle::to_string(other.outcome).data(), settle::idempotency_http::status(other));
-    const std::string order_id = *first.response;
+                settle::to_string(other.outcome()).data(), settle::idempotency_http::status(other));
+    const std::string order_id = *first.response();
 
     // 2. The payment provider calls back three times at once. Exactly one callback
     //    owns the capture; the others are duplicates to acknowledge.
