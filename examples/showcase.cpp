@@ -75,7 +75,7 @@ int main() {
     const auto create_order = [&] {
         ++orders_created;
         const std::string id = next_id().to_string();
-        db.transact([&](settle::memory::transaction& tx) {
+        settle::in_transaction(orders, [&](settle::memory::transaction& tx) {
             (void)orders.insert(tx, id, order_machine.initial());
             (void)settle::transition(orders, tx, id, order_machine, submit);
         });
@@ -101,15 +101,15 @@ int main() {
     std::vector<std::thread> callbacks;
     for (int i = 0; i < 3; ++i) {
         callbacks.emplace_back([&] {
-            db.transact([&](settle::memory::transaction& tx) {
+            settle::in_transaction(orders, [&](settle::memory::transaction& tx) {
                 const auto t = settle::transition(orders, tx, order_id, order_machine, pay);
-                if (t && t->result.applied()) {
+                if (t) {
                     (void)payments_captured.insert(tx, order_id, 2499);
                     // next_id is not thread-safe; the transaction serialises its callers.
                     events.append(tx, next_id(), "orders.paid", order_id, order_id);
                     ++captures;
                 }
-                std::printf("   callback: %s\n", settle::to_string(t->result.outcome).data());
+                std::printf("   callback: %s\n", settle::to_string(t.outcome()).data());
             });
         });
     }
