@@ -236,7 +236,7 @@ template <class S>
 constexpr bool check_fence_store() {
     if constexpr (check_versioned_store<S>()) {
         static_assert(std::same_as<typename S::value_type, fencing_token>,
-                      "settle::fence: the store's member type `value_type` is not "
+                      "settle::fence_store: member type `value_type` is not "
                       "settle::fencing_token");
     }
     return fence_store<S>;
