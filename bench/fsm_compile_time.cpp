@@ -6,8 +6,8 @@
 int main(int argc, char**) {
     const auto from = static_cast<large::state>(argc);
 #ifdef SETTLE_BENCH_FSM_TABLE_ONLY
-    return large::machine.next(from, large::event::e1).applied() ? 0 : 1;
+    return large::machine.next(from, large::event::e1).is_applied() ? 0 : 1;
 #else
-    return large::next_switch(from, large::event::e1).applied() ? 0 : 1;
+    return large::next_switch(from, large::event::e1).is_applied() ? 0 : 1;
 #endif
 }

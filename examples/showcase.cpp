@@ -75,7 +75,7 @@ int main() {
     const auto create_order = [&] {
         ++orders_created;
         const std::string id = next_id().to_string();
-        db.transact([&](settle::memory::transaction& tx) {
+        settle::in_transaction(orders, [&](settle::memory::transaction& tx) {
             (void)orders.insert(tx, id, order_machine.initial());
             (void)settle::transition(orders, tx, id, order_machine, submit);
         });
@@ -83,15 +83,16 @@ int main() {
     };
     const auto first = guard.run(scope, key, body, create_order);
     const auto again = guard.run(scope, key, body, create_order);
-    std::printf("   first: %s -> order %s\n", settle::to_string(first.outcome).data(),
-                first.response->c_str());
+    std::printf("   first: %s -> order %s\n", settle::to_string(first.outcome()).data(),
+                first.response()->c_str());
     std::printf("   again: %s -> order %s, operation ran %d time(s)\n",
-                settle::to_string(again.outcome).data(), again.response->c_str(), orders_created);
+                settle::to_string(again.outcome()).data(), again.response()->c_str(),
+                orders_created);
     const auto other =
         guard.run(scope, key, settle::sha256::hash(R"({"sku":"pen"})"), create_order);
     std::printf("   same key, other body: %s (HTTP %d)\n\n",
-                settle::to_string(other.outcome).data(), settle::idempotency_http::status(other));
-    const std::string order_id = *first.response;
+                settle::to_string(other.outcome()).data(), settle::idempotency_http::status(other));
+    const std::string order_id = *first.response();
 
     // 2. The payment provider calls back three times at once. Exactly one callback
     //    owns the capture; the others are duplicates to acknowledge.
@@ -100,15 +101,15 @@ int main() {
     std::vector<std::thread> callbacks;
     for (int i = 0; i < 3; ++i) {
         callbacks.emplace_back([&] {
-            db.transact([&](settle::memory::transaction& tx) {
+            settle::in_transaction(orders, [&](settle::memory::transaction& tx) {
                 const auto t = settle::transition(orders, tx, order_id, order_machine, pay);
-                if (t && t->result.applied()) {
+                if (t) {
                     (void)payments_captured.insert(tx, order_id, 2499);
                     // next_id is not thread-safe; the transaction serialises its callers.
                     events.append(tx, next_id(), "orders.paid", order_id, order_id);
                     ++captures;
                 }
-                std::printf("   callback: %s\n", settle::to_string(t->result.outcome).data());
+                std::printf("   callback: %s\n", settle::to_string(t.outcome()).data());
             });
         });
     }

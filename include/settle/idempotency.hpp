@@ -10,6 +10,7 @@
 #include <settle/error.hpp>
 #include <settle/sha256.hpp>
 #include <settle/token.hpp>
+#include <settle/transaction.hpp>
 #include <settle/uuid.hpp>
 
 #include <array>
@@ -264,29 +265,15 @@ struct idempotency_record {
 
 // What a store's claim() did: took the key (record is the new in-progress
 // record, with its token) or found a live record (returned as stored).
-struct idempotency_store_claim {
+struct [[nodiscard]] idempotency_store_claim {
     bool claimed = false;
     idempotency_record record{};
 };
+
 // ---------------------------------------------------------------------------
 // Storage
 
 namespace detail {
-
-template <class S>
-concept idempotency_store_names_transaction = requires {
-    typename S::transaction;
-};
-
-template <class S>
-concept idempotency_store_has_begin = requires(S& s) {
-    { s.begin() } -> std::same_as<typename S::transaction>;
-};
-
-template <class S>
-concept idempotency_store_transaction_commits = requires(typename S::transaction& tx) {
-    tx.commit();
-};
 
 template <class S>
 concept idempotency_store_has_claim = requires(S& s, typename S::transaction& tx,
@@ -320,11 +307,9 @@ concept idempotency_store_has_purge = requires(S& s, typename S::transaction& tx
 }  // namespace detail
 
 // Where idempotency records live: the smallest set of operations that keeps
-// the guard's promises, each atomic within the caller's transaction.
+// the guard's promises, each atomic within the caller's transaction. A
+// settle::transactional store with:
 //
-//   typename S::transaction      a unit of work with commit(); destroying one
-//                                that was not committed rolls its writes back
-//   s.begin()                    a fresh transaction
 //   s.claim(tx, scope, key, fingerprint, now, lease_end) -> idempotency_store_claim
 //       atomically: if (scope, key) has no live record at `now`, writes an
 //       in_progress record {fingerprint, a new token, claimed_at = now,
@@ -338,22 +323,71 @@ concept idempotency_store_has_purge = requires(S& s, typename S::transaction& tx
 //       take-over fences a claim off.
 //   s.abandon(tx, scope, key, token) -> fenced_write
 //       if the record is in_progress with this token, removes it; else stale.
-//   s.purge(tx, now, limit) -> std::size_t
-//       removes at most `limit` records that are not live at `now`; returns
-//       how many it removed.
+//
+// Records that are not live count as absent, so a backend whose records
+// expire by themselves needs nothing more. One that keeps them until they are
+// removed also models settle::idempotency_purge_store.
 //
 // settle/testing/idempotency_store_suite.hpp checks all of this on a backend.
 template <class S>
-concept idempotency_store = detail::idempotency_store_names_transaction<S> &&
-    detail::idempotency_store_has_begin<S> && detail::idempotency_store_transaction_commits<S> &&
-    detail::idempotency_store_has_claim<S> && detail::idempotency_store_has_complete<S> &&
-    detail::idempotency_store_has_abandon<S> && detail::idempotency_store_has_purge<S>;
+concept idempotency_store = transactional<S> && detail::idempotency_store_has_claim<S> &&
+    detail::idempotency_store_has_complete<S> && detail::idempotency_store_has_abandon<S>;
+
+// An idempotency store whose records must be removed once they are no longer
+// live, which idempotency_guard::purge does:
+//
+//   s.purge(tx, now, limit) -> std::size_t
+//       removes at most `limit` records that are not live at `now`; returns
+//       how many it removed.
+template <class S>
+concept idempotency_purge_store = idempotency_store<S> && detail::idempotency_store_has_purge<S>;
+
+namespace detail {
+
+// One static_assert per requirement of settle::idempotency_store, each naming
+// the member. Returns whether S is an idempotency_store.
+template <class S>
+constexpr bool check_idempotency_store() {
+    if constexpr (check_transactional<S>()) {
+        static_assert(idempotency_store_has_claim<S>,
+                      "settle::idempotency_store: `claim(tx, scope, key, fingerprint, now, "
+                      "lease_end)` missing or wrong signature; expected "
+                      "`settle::idempotency_store_claim claim(transaction&, const "
+                      "settle::idempotency_scope&, const settle::idempotency_key&, const "
+                      "settle::sha256_digest&, settle::stored_time, settle::stored_time)`");
+        static_assert(idempotency_store_has_complete<S>,
+                      "settle::idempotency_store: `complete(tx, scope, key, token, response, "
+                      "retain_until)` missing or wrong signature; expected `settle::fenced_write "
+                      "complete(transaction&, const settle::idempotency_scope&, const "
+                      "settle::idempotency_key&, settle::fencing_token, "
+                      "settle::idempotency_response, settle::stored_time)`");
+        static_assert(idempotency_store_has_abandon<S>,
+                      "settle::idempotency_store: `abandon(tx, scope, key, token)` missing or "
+                      "wrong signature; expected `settle::fenced_write abandon(transaction&, const "
+                      "settle::idempotency_scope&, const settle::idempotency_key&, "
+                      "settle::fencing_token)`");
+    }
+    return idempotency_store<S>;
+}
+
+template <class S>
+constexpr bool check_idempotency_purge_store() {
+    if constexpr (transactional<S>) {
+        static_assert(idempotency_store_has_purge<S>,
+                      "settle::idempotency_purge_store: `purge(tx, now, limit)` missing or wrong "
+                      "signature; expected `std::size_t purge(transaction&, settle::stored_time, "
+                      "std::size_t)`");
+    }
+    return idempotency_purge_store<S>;
+}
+
+}  // namespace detail
 
 // ---------------------------------------------------------------------------
 // Outcomes
 
 // What claim() found. Exhaustive: switch on it without a default.
-enum class idempotency_claim_outcome {
+enum class [[nodiscard]] idempotency_claim_outcome{
     claimed,      // the key is yours: run the operation, then complete() or abandon()
     replay,       // a completed record for the same request: send its response again
     in_progress,  // the same request holds the key and its lease has not ended: retry later
@@ -371,7 +405,7 @@ enum class idempotency_claim_outcome {
 }
 
 // What run() did. Exhaustive: switch on it without a default.
-enum class idempotency_outcome {
+enum class [[nodiscard]] idempotency_outcome{
     executed,     // op ran now; its response is in the result
     replayed,     // op ran before; the stored response is in the result
     in_progress,  // the same request is running elsewhere: safe to retry later
@@ -402,10 +436,50 @@ struct idempotency_claim {
     stored_time lease_expires_at;  // finish before this, or be taken over
 };
 
-struct [[nodiscard]] idempotency_claim_result {
-    idempotency_claim_outcome outcome;
-    std::optional<idempotency_claim> claim;  // claimed only
-    idempotency_record record;  // claimed: the new record; otherwise the live record found
+template <class Store, class Clock>
+class idempotency_guard;
+
+// What idempotency_guard::claim returns: the outcome, the claim when it is
+// claimed, and the record: claimed, the new in-progress record; otherwise the
+// live record found (its response for a replay, its expiry for a Retry-After).
+// `if (auto r = guard.claim(tx, ...))` is true when the key is yours.
+class [[nodiscard]] idempotency_claim_result {
+public:
+    [[nodiscard]] idempotency_claim_outcome outcome() const noexcept { return outcome_; }
+    [[nodiscard]] bool is_claimed() const noexcept {
+        return outcome_ == idempotency_claim_outcome::claimed;
+    }
+    [[nodiscard]] bool is_replay() const noexcept {
+        return outcome_ == idempotency_claim_outcome::replay;
+    }
+    [[nodiscard]] bool is_in_progress() const noexcept {
+        return outcome_ == idempotency_claim_outcome::in_progress;
+    }
+    [[nodiscard]] bool is_mismatch() const noexcept {
+        return outcome_ == idempotency_claim_outcome::mismatch;
+    }
+    explicit operator bool() const noexcept { return is_claimed(); }
+
+    // claimed: the claim to complete() or abandon(); empty otherwise.
+    [[nodiscard]] const std::optional<idempotency_claim>& claim() const& noexcept { return claim_; }
+    [[nodiscard]] std::optional<idempotency_claim>&& claim() && noexcept {
+        return std::move(claim_);
+    }
+    [[nodiscard]] const idempotency_record& record() const& noexcept { return record_; }
+    [[nodiscard]] idempotency_record&& record() && noexcept { return std::move(record_); }
+
+private:
+    template <class, class>
+    friend class idempotency_guard;
+
+    idempotency_claim_result(idempotency_claim_outcome outcome,
+                             std::optional<idempotency_claim> claim,
+                             idempotency_record record) noexcept
+        : outcome_(outcome), claim_(std::move(claim)), record_(std::move(record)) {}
+
+    idempotency_claim_outcome outcome_;
+    std::optional<idempotency_claim> claim_;
+    idempotency_record record_;
 };
 
 // What run() stores of op's result: whether to store it for replays, and the
@@ -415,23 +489,66 @@ struct idempotency_store_decision {
     std::optional<int> status{};
 };
 
+// What idempotency_guard::run returns, for an op returning T:
+//   response(): executed, stale: op's result; replayed: the stored response,
+//               decoded; in_progress, mismatch: empty.
+//   status():   executed, stale: the status the keep-policy chose; replayed:
+//               the stored one.
+//   stored():   executed: whether the response was stored for replays (false
+//               when the keep-policy said not to). False for the other outcomes.
+//   record():   replayed, in_progress, mismatch: the live record found (for a
+//               Retry-After from its expires_at, or to show a mismatch).
+// `if (auto r = guard.run(...))` is true when op ran now (executed). A
+// replay has a response too but is not executed: check response() to answer
+// either.
 template <class T>
-struct [[nodiscard]] idempotency_result {
-    idempotency_outcome outcome;
-    // executed, stale: op's result; replayed: the stored response, decoded.
-    std::optional<T> response;
-    // executed, stale: the status the keep-policy chose; replayed: the stored one.
-    std::optional<int> status;
-    // executed: whether the response was stored for replays (false when the
-    // keep-policy said not to). Never true for the other outcomes.
-    bool stored = false;
-    // replayed, in_progress, mismatch: the live record found (for a
-    // Retry-After from its expires_at, or to show a mismatch).
-    std::optional<idempotency_record> record;
-
-    [[nodiscard]] bool executed() const noexcept {
-        return outcome == idempotency_outcome::executed;
+class [[nodiscard]] idempotency_result {
+public:
+    [[nodiscard]] idempotency_outcome outcome() const noexcept { return outcome_; }
+    [[nodiscard]] bool is_executed() const noexcept {
+        return outcome_ == idempotency_outcome::executed;
     }
+    [[nodiscard]] bool is_replayed() const noexcept {
+        return outcome_ == idempotency_outcome::replayed;
+    }
+    [[nodiscard]] bool is_in_progress() const noexcept {
+        return outcome_ == idempotency_outcome::in_progress;
+    }
+    [[nodiscard]] bool is_mismatch() const noexcept {
+        return outcome_ == idempotency_outcome::mismatch;
+    }
+    [[nodiscard]] bool is_stale() const noexcept { return outcome_ == idempotency_outcome::stale; }
+    explicit operator bool() const noexcept { return is_executed(); }
+
+    [[nodiscard]] const std::optional<T>& response() const& noexcept { return response_; }
+    [[nodiscard]] std::optional<T>&& response() && noexcept { return std::move(response_); }
+    [[nodiscard]] std::optional<int> status() const noexcept { return status_; }
+    [[nodiscard]] bool stored() const noexcept { return stored_; }
+    [[nodiscard]] const std::optional<idempotency_record>& record() const& noexcept {
+        return record_;
+    }
+    [[nodiscard]] std::optional<idempotency_record>&& record() && noexcept {
+        return std::move(record_);
+    }
+
+private:
+    template <class, class>
+    friend class idempotency_guard;
+
+    idempotency_result(idempotency_outcome outcome, std::optional<T> response,
+                       std::optional<int> status, bool stored,
+                       std::optional<idempotency_record> record)
+        : outcome_(outcome),
+          response_(std::move(response)),
+          status_(status),
+          stored_(stored),
+          record_(std::move(record)) {}
+
+    idempotency_outcome outcome_;
+    std::optional<T> response_;
+    std::optional<int> status_;
+    bool stored_;
+    std::optional<idempotency_record> record_;
 };
 
 // HTTP statuses, as the IETF Idempotency-Key draft recommends them, with no
@@ -457,7 +574,7 @@ inline constexpr int mismatch = 422;  // the key was used for a different reques
 // The same for a run() result: its stored status if it has one, else `ok`.
 template <class T>
 [[nodiscard]] constexpr int status(const idempotency_result<T>& result, int ok = 200) noexcept {
-    return status(result.outcome, result.status.value_or(ok));
+    return status(result.outcome(), result.status().value_or(ok));
 }
 }  // namespace idempotency_http
 
@@ -535,26 +652,7 @@ struct idempotency_always_false : std::false_type {};
 // no longer store its result.
 template <class Store, class Clock>
 class idempotency_guard {
-    static_assert(detail::idempotency_store_names_transaction<Store>,
-                  "settle::idempotency_store: the store needs a nested type `transaction`");
-    static_assert(detail::idempotency_store_has_begin<Store>,
-                  "settle::idempotency_store: missing `transaction begin()`");
-    static_assert(detail::idempotency_store_transaction_commits<Store>,
-                  "settle::idempotency_store: the store's transaction needs `commit()`");
-    static_assert(detail::idempotency_store_has_claim<Store>,
-                  "settle::idempotency_store: missing `idempotency_store_claim claim(transaction&, "
-                  "const idempotency_scope&, const idempotency_key&, const sha256_digest&, "
-                  "stored_time now, stored_time lease_end)`");
-    static_assert(detail::idempotency_store_has_complete<Store>,
-                  "settle::idempotency_store: missing `fenced_write complete(transaction&, "
-                  "const idempotency_scope&, const idempotency_key&, fencing_token, "
-                  "idempotency_response, stored_time retain_until)`");
-    static_assert(detail::idempotency_store_has_abandon<Store>,
-                  "settle::idempotency_store: missing `fenced_write abandon(transaction&, "
-                  "const idempotency_scope&, const idempotency_key&, fencing_token)`");
-    static_assert(detail::idempotency_store_has_purge<Store>,
-                  "settle::idempotency_store: missing `std::size_t purge(transaction&, "
-                  "stored_time now, std::size_t limit)`");
+    static_assert(detail::check_idempotency_store<Store>());
     static_assert(wall_clock<Clock>,
                   "settle::idempotency_guard: the clock must be a settle::wall_clock "
                   "(system_clock time points): records persist wall-clock times");
@@ -598,7 +696,7 @@ public:
                       "idempotency_guard::run: op must return a value with a settle::codec");
         using result = idempotency_result<T>;
 
-        idempotency_store_claim found = in_transaction([&](transaction& tx) {
+        idempotency_store_claim found = settle::in_transaction(*store_, [&](transaction& tx) {
             const stored_time now = this->now();
             return store_->claim(tx, scope, key, fingerprint, now,
                                  detail::saturating_add(now, options_.lease));
@@ -635,12 +733,15 @@ public:
             throw;
         }
         const fenced_write written =
-            decision.store ? in_transaction([&](transaction& tx) {
-                return store_->complete(tx, scope, key, token,
-                                        idempotency_response{std::move(encoded), decision.status},
-                                        detail::saturating_add(now(), options_.retention));
-            })
-                           : in_transaction([&](transaction& tx) {
+            decision.store ? settle::in_transaction(
+                                 *store_,
+                                 [&](transaction& tx) {
+                                     return store_->complete(
+                                         tx, scope, key, token,
+                                         idempotency_response{std::move(encoded), decision.status},
+                                         detail::saturating_add(now(), options_.retention));
+                                 })
+                           : settle::in_transaction(*store_, [&](transaction& tx) {
                                  return store_->abandon(tx, scope, key, token);
                              });
         if (written == fenced_write::stale) {
@@ -664,17 +765,11 @@ public:
         idempotency_store_claim found = store_->claim(tx, scope, key, fingerprint, now, lease_end);
         if (found.claimed) {
             idempotency_claim claim{scope, key, found.record.token, found.record.expires_at};
-            return {idempotency_claim_outcome::claimed, std::move(claim), std::move(found.record)};
+            return idempotency_claim_result(idempotency_claim_outcome::claimed, std::move(claim),
+                                            std::move(found.record));
         }
-        return {detail::idempotency_classify(found.record, fingerprint), std::nullopt,
-                std::move(found.record)};
-    }
-
-    // The same in a transaction of its own, committed before it returns.
-    [[nodiscard]] idempotency_claim_result claim(const idempotency_scope& scope,
-                                                 const idempotency_key& key,
-                                                 const sha256_digest& fingerprint) {
-        return in_transaction([&](transaction& tx) { return claim(tx, scope, key, fingerprint); });
+        return idempotency_claim_result(detail::idempotency_classify(found.record, fingerprint),
+                                        std::nullopt, std::move(found.record));
     }
 
     // Stores the response for the claim's key in tx, kept for the retention
@@ -697,26 +792,23 @@ public:
     }
 
     // Removes at most `limit` records that are no longer live; returns how
-    // many. Call it on a schedule, until it returns less than the limit.
+    // many. Call it on a schedule, until it returns less than the limit:
+    //
+    //     while (settle::in_transaction(store, [&](auto& tx) {
+    //                return guard.purge(tx, 1000); }) == 1000) {}
+    //
+    // Needs a store that models settle::idempotency_purge_store; one whose
+    // records expire by themselves needs no purge.
     [[nodiscard]] std::size_t purge(transaction& tx, std::size_t limit) {
-        return store_->purge(tx, now(), limit);
-    }
-
-    // The same in a transaction of its own, committed before it returns.
-    [[nodiscard]] std::size_t purge(std::size_t limit) {
-        return in_transaction([&](transaction& tx) { return purge(tx, limit); });
+        if constexpr (detail::check_idempotency_purge_store<Store>()) {
+            return store_->purge(tx, now(), limit);
+        } else {
+            return 0;
+        }
     }
 
 private:
     [[nodiscard]] stored_time now() const { return to_stored_time(clock_->now()); }
-
-    template <class F>
-    decltype(auto) in_transaction(F&& fn) {
-        transaction tx = store_->begin();
-        decltype(auto) out = fn(tx);
-        tx.commit();
-        return out;
-    }
 
     template <class Keep, class T>
     static idempotency_store_decision decide(Keep& keep, const T& response) {
@@ -738,8 +830,8 @@ private:
     void abandon_after_failure(const idempotency_scope& scope, const idempotency_key& key,
                                fencing_token token) noexcept {
         try {
-            (void)in_transaction(
-                [&](transaction& tx) { return store_->abandon(tx, scope, key, token); });
+            (void)settle::in_transaction(
+                *store_, [&](transaction& tx) { return store_->abandon(tx, scope, key, token); });
         } catch (...) {  // NOLINT(bugprone-empty-catch): the record is safe as it is
         }
     }

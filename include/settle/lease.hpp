@@ -104,17 +104,22 @@ struct lease {
 template <class S>
 concept lease_store = versioned_store<S> && std::same_as<typename S::value_type, lease_record>;
 
-enum class acquire_outcome {
+// A fence store: a versioned_store of fencing_token, the highest token seen
+// per resource. Any backend of versioned_store serves, with this value type.
+template <class S>
+concept fence_store = versioned_store<S> && std::same_as<typename S::value_type, fencing_token>;
+
+enum class [[nodiscard]] acquire_outcome{
     acquired,  // the lease is yours, with a new token
-    held,      // a live lease is held (by `current.holder`, possibly you); nothing changed
+    held,      // a live lease is held (by `current().holder`, possibly you); nothing changed
 };
 
-enum class renew_outcome {
+enum class [[nodiscard]] renew_outcome{
     renewed,  // the lease now runs until the new expiry; same token
     stale,    // it expired, was released, or was granted again since: stop working
 };
 
-enum class release_outcome {
+enum class [[nodiscard]] release_outcome{
     released,  // the key is free; the next grant gets a greater token
     stale,     // the lease was granted again since; nothing changed
 };
@@ -143,34 +148,98 @@ enum class release_outcome {
     return "unknown settle::release_outcome";
 }
 
-// acquired: `current` is your new lease. held: `current` is the live lease
-// that stands in the way (its holder, token and expiry).
-template <class Key>
-struct [[nodiscard]] acquire_result {
-    acquire_outcome outcome;
-    lease<Key> current;
+template <class Store, wall_clock Clock>
+class leases;
 
-    [[nodiscard]] bool acquired() const noexcept { return outcome == acquire_outcome::acquired; }
+// What leases::acquire returns. acquired: current() is your new lease.
+// held: current() is the live lease that stands in the way (its holder,
+// token and expiry). `if (auto got = grants.acquire(tx, ...))` is true when
+// the lease is yours.
+template <class Key>
+class [[nodiscard]] acquire_result {
+public:
+    [[nodiscard]] acquire_outcome outcome() const noexcept { return outcome_; }
+    [[nodiscard]] bool is_acquired() const noexcept {
+        return outcome_ == acquire_outcome::acquired;
+    }
+    [[nodiscard]] bool is_held() const noexcept { return outcome_ == acquire_outcome::held; }
+    explicit operator bool() const noexcept { return is_acquired(); }
+    [[nodiscard]] const lease<Key>& current() const noexcept { return current_; }
+
+private:
+    template <class S, wall_clock C>
+    friend class leases;
+
+    acquire_result(acquire_outcome outcome, lease<Key> current)
+        : outcome_(outcome), current_(std::move(current)) {}
+
+    acquire_outcome outcome_;
+    lease<Key> current_;
 };
 
-// renewed: `current` is the lease with its new expiry. stale: the lease as given.
+// What leases::renew returns. renewed: current() is the lease with its new
+// expiry. stale: current() is the lease as given; stop working under it.
 template <class Key>
-struct [[nodiscard]] renew_result {
-    renew_outcome outcome;
-    lease<Key> current;
+class [[nodiscard]] renew_result {
+public:
+    [[nodiscard]] renew_outcome outcome() const noexcept { return outcome_; }
+    [[nodiscard]] bool is_renewed() const noexcept { return outcome_ == renew_outcome::renewed; }
+    [[nodiscard]] bool is_stale() const noexcept { return outcome_ == renew_outcome::stale; }
+    explicit operator bool() const noexcept { return is_renewed(); }
+    [[nodiscard]] const lease<Key>& current() const noexcept { return current_; }
 
-    [[nodiscard]] bool renewed() const noexcept { return outcome == renew_outcome::renewed; }
+private:
+    template <class S, wall_clock C>
+    friend class leases;
+
+    renew_result(renew_outcome outcome, lease<Key> current)
+        : outcome_(outcome), current_(std::move(current)) {}
+
+    renew_outcome outcome_;
+    lease<Key> current_;
+};
+
+// What leases::release returns: whether the key was freed.
+class [[nodiscard]] release_result {
+public:
+    [[nodiscard]] release_outcome outcome() const noexcept { return outcome_; }
+    [[nodiscard]] bool is_released() const noexcept {
+        return outcome_ == release_outcome::released;
+    }
+    [[nodiscard]] bool is_stale() const noexcept { return outcome_ == release_outcome::stale; }
+    explicit operator bool() const noexcept { return is_released(); }
+
+private:
+    template <class S, wall_clock C>
+    friend class leases;
+
+    explicit release_result(release_outcome outcome) noexcept : outcome_(outcome) {}
+
+    release_outcome outcome_;
 };
 
 namespace detail {
 
+// One static_assert per requirement of settle::lease_store. Returns whether
+// S is one.
 template <class S>
 constexpr bool check_lease_store() {
     if constexpr (check_versioned_store<S>()) {
         static_assert(std::same_as<typename S::value_type, lease_record>,
-                      "settle::leases: the store's value_type must be settle::lease_record");
+                      "settle::lease_store: member type `value_type` is not settle::lease_record");
     }
     return lease_store<S>;
+}
+
+// The same for the store of settle::fence.
+template <class S>
+constexpr bool check_fence_store() {
+    if constexpr (check_versioned_store<S>()) {
+        static_assert(std::same_as<typename S::value_type, fencing_token>,
+                      "settle::fence_store: member type `value_type` is not "
+                      "settle::fencing_token");
+    }
+    return fence_store<S>;
 }
 
 }  // namespace detail
@@ -194,14 +263,14 @@ constexpr bool check_lease_store() {
 //     if (got.acquired()) do_work(got.current.token);
 template <class Store, wall_clock Clock>
 class leases {
+    static_assert(detail::check_lease_store<Store>());
+
 public:
     using key_type = typename Store::key_type;
     using transaction = typename Store::transaction;
     using time_point = stored_time;
     using duration = std::chrono::microseconds;
     using lease_type = lease<key_type>;
-
-    static_assert(detail::check_lease_store<Store>());
 
     // Both must outlive this object.
     leases(Store& store, Clock& clock) noexcept : store_(&store), clock_(&clock) {}
@@ -211,8 +280,8 @@ public:
     // twice). A grant's token is one more than the previous grant's.
     // Throws settle::error (errc::invalid_argument) for an empty holder or a
     // ttl that is not positive.
-    acquire_result<key_type> acquire(transaction& tx, const key_type& key, std::string_view holder,
-                                     duration ttl) {
+    [[nodiscard]] acquire_result<key_type> acquire(transaction& tx, const key_type& key,
+                                                   std::string_view holder, duration ttl) {
         if (holder.empty()) {
             throw settle::error(errc::invalid_argument, "leases::acquire: the holder is empty");
         }
@@ -221,7 +290,7 @@ public:
             const time_point now = to_stored_time(clock_->now());
             std::optional<versioned<record>> seen = store_->load(tx, key);
             if (seen && is_live(seen->value, now)) {
-                return {acquire_outcome::held, to_lease(key, seen->value)};
+                return acquire_result<key_type>(acquire_outcome::held, to_lease(key, seen->value));
             }
             record next{std::string(holder),
                         seen ? seen->value.token.next() : fencing_token::first(),
@@ -231,7 +300,7 @@ public:
                 seen ? store_->compare_and_set(tx, key, seen->stamp, std::move(next))
                      : store_->insert(tx, key, std::move(next));
             if (written.outcome() == write_outcome::applied) {
-                return {acquire_outcome::acquired, std::move(granted)};
+                return acquire_result<key_type>(acquire_outcome::acquired, std::move(granted));
             }
             detail::count_conflict(passes, "leases::acquire");
         }
@@ -241,13 +310,14 @@ public:
     // lease expired (even if nobody took it since), was released, or was
     // granted again. Throws settle::error (errc::invalid_argument) for a ttl
     // that is not positive.
-    renew_result<key_type> renew(transaction& tx, const lease_type& held, duration ttl) {
+    [[nodiscard]] renew_result<key_type> renew(transaction& tx, const lease_type& held,
+                                               duration ttl) {
         check_ttl(ttl, "leases::renew: the ttl must be positive");
         for (int passes = 0;; ++passes) {
             const time_point now = to_stored_time(clock_->now());
             std::optional<versioned<record>> seen = store_->load(tx, held.key);
             if (!seen || !is_same_grant(seen->value, held) || !is_live(seen->value, now)) {
-                return {renew_outcome::stale, held};
+                return renew_result<key_type>(renew_outcome::stale, held);
             }
             record next = seen->value;
             next.expires_at = detail::saturating_add(now, ttl);
@@ -255,7 +325,7 @@ public:
             const auto written =
                 store_->compare_and_set(tx, held.key, seen->stamp, std::move(next));
             if (written.outcome() == write_outcome::applied) {
-                return {renew_outcome::renewed, std::move(renewed)};
+                return renew_result<key_type>(renew_outcome::renewed, std::move(renewed));
             }
             detail::count_conflict(passes, "leases::renew");
         }
@@ -264,12 +334,12 @@ public:
     // Frees the key now, if the record still shows this grant (expired or
     // not), so the next contender need not wait for the expiry. The token is
     // kept, so the next grant's token is greater.
-    [[nodiscard]] release_outcome release(transaction& tx, const lease_type& held) {
+    [[nodiscard]] release_result release(transaction& tx, const lease_type& held) {
         for (int passes = 0;; ++passes) {
             const time_point now = to_stored_time(clock_->now());
             std::optional<versioned<record>> seen = store_->load(tx, held.key);
             if (!seen || !is_same_grant(seen->value, held)) {
-                return release_outcome::stale;
+                return release_result(release_outcome::stale);
             }
             record next = seen->value;
             next.holder.clear();
@@ -277,7 +347,7 @@ public:
             const auto written =
                 store_->compare_and_set(tx, held.key, seen->stamp, std::move(next));
             if (written.outcome() == write_outcome::applied) {
-                return release_outcome::released;
+                return release_result(release_outcome::released);
             }
             detail::count_conflict(passes, "leases::release");
         }
@@ -317,7 +387,7 @@ private:
 // ---------------------------------------------------------------------------
 // Fencing: the check on the resource side.
 
-enum class fence_outcome {
+enum class [[nodiscard]] fence_outcome{
     admitted,  // the token is the highest seen for the resource: go ahead and write
     stale,     // a higher token was seen: the writer's lease was superseded; write nothing
 };
@@ -330,13 +400,28 @@ enum class fence_outcome {
     return "unknown settle::fence_outcome";
 }
 
-// admitted: `highest` is the token admitted. stale: the higher token that
-// was seen before.
-struct [[nodiscard]] fence_result {
-    fence_outcome outcome;
-    fencing_token highest;
+template <class Store>
+class fence;
 
-    [[nodiscard]] bool admitted() const noexcept { return outcome == fence_outcome::admitted; }
+// What fence::admit returns. admitted: highest() is the token admitted.
+// stale: highest() is the higher token that was seen before.
+class [[nodiscard]] fence_result {
+public:
+    [[nodiscard]] fence_outcome outcome() const noexcept { return outcome_; }
+    [[nodiscard]] bool is_admitted() const noexcept { return outcome_ == fence_outcome::admitted; }
+    [[nodiscard]] bool is_stale() const noexcept { return outcome_ == fence_outcome::stale; }
+    explicit operator bool() const noexcept { return is_admitted(); }
+    [[nodiscard]] fencing_token highest() const noexcept { return highest_; }
+
+private:
+    template <class S>
+    friend class fence;
+
+    fence_result(fence_outcome outcome, fencing_token highest) noexcept
+        : outcome_(outcome), highest_(highest) {}
+
+    fence_outcome outcome_;
+    fencing_token highest_;
 };
 
 // The resource-side guard: remembers, per resource, the highest fencing token
@@ -346,7 +431,7 @@ struct [[nodiscard]] fence_result {
 //
 //     settle::fence guard(fence_table);
 //     auto tx = db.begin();
-//     if (guard.admit(tx, "report-42", lease.token).admitted()) reports.put(tx, ...);
+//     if (guard.admit(tx, "report-42", lease.token)) reports.put(tx, ...);
 //     tx.commit();
 //
 // Tokens compared on one resource must come from one lease key. Costs one
@@ -355,29 +440,28 @@ struct [[nodiscard]] fence_result {
 // in concurrent transactions of a weaker-isolated backend are ordered by it.
 template <class Store>
 class fence {
+    static_assert(detail::check_fence_store<Store>());
+
 public:
     using key_type = typename Store::key_type;
     using transaction = typename Store::transaction;
-
-    static_assert(detail::check_versioned_store<Store>());
-    static_assert(std::same_as<typename Store::value_type, fencing_token>,
-                  "settle::fence: the store's value_type must be settle::fencing_token");
 
     explicit fence(Store& store) noexcept : store_(&store) {}
 
     // Admits `token` if no higher token has been admitted for `resource`,
     // and records it as the highest.
-    fence_result admit(transaction& tx, const key_type& resource, fencing_token token) {
+    [[nodiscard]] fence_result admit(transaction& tx, const key_type& resource,
+                                     fencing_token token) {
         for (int passes = 0;; ++passes) {
             std::optional<versioned<fencing_token>> seen = store_->load(tx, resource);
             if (seen && token < seen->value) {
-                return {fence_outcome::stale, seen->value};
+                return fence_result(fence_outcome::stale, seen->value);
             }
             const auto written =
                 seen ? store_->compare_and_set(tx, resource, seen->stamp, fencing_token(token))
                      : store_->insert(tx, resource, fencing_token(token));
             if (written.outcome() == write_outcome::applied) {
-                return {fence_outcome::admitted, token};
+                return fence_result(fence_outcome::admitted, token);
             }
             detail::count_conflict(passes, "fence::admit");
         }

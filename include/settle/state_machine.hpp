@@ -57,7 +57,7 @@ struct transition_row {
 };
 
 // What a transition check found. Exhaustive: switch on it without a default.
-enum class transition_outcome {
+enum class [[nodiscard]] transition_outcome{
     applied,    // a row applies: move to `to`, and do the transition's side effect
     duplicate,  // the event already took effect: acknowledge it, do nothing again
     rejected,   // the event is illegal in this state
@@ -69,20 +69,43 @@ enum class transition_outcome {
     case transition_outcome::duplicate: return "duplicate";
     case transition_outcome::rejected: return "rejected";
     }
-    return "unknown transition_outcome";
+    return "unknown settle::transition_outcome";
 }
 
+// What state_machine::next returns: the outcome, the state the event was
+// checked against (from()), the event, and to(): applied, the new state;
+// otherwise equal to from(). `if (auto r = machine.next(s, e))` is true when
+// a row applies. Trivially copyable when State and Event are. A hand-written
+// table (a baseline, a test double) builds one with the constructor.
 template <class State, class Event>
-struct [[nodiscard]] transition_result {
-    transition_outcome outcome;
-    State from;  // the state the event was checked against
-    Event event;
-    State to;  // applied: the new state; otherwise equal to from
+class [[nodiscard]] transition_result {
+public:
+    constexpr transition_result(transition_outcome outcome, State from, Event event,
+                                State to) noexcept
+        : outcome_(outcome), from_(from), event_(event), to_(to) {}
 
-    [[nodiscard]] constexpr bool applied() const noexcept {
-        return outcome == transition_outcome::applied;
+    [[nodiscard]] constexpr transition_outcome outcome() const noexcept { return outcome_; }
+    [[nodiscard]] constexpr bool is_applied() const noexcept {
+        return outcome_ == transition_outcome::applied;
     }
+    [[nodiscard]] constexpr bool is_duplicate() const noexcept {
+        return outcome_ == transition_outcome::duplicate;
+    }
+    [[nodiscard]] constexpr bool is_rejected() const noexcept {
+        return outcome_ == transition_outcome::rejected;
+    }
+    constexpr explicit operator bool() const noexcept { return is_applied(); }
+    [[nodiscard]] constexpr State from() const noexcept { return from_; }
+    [[nodiscard]] constexpr Event event() const noexcept { return event_; }
+    [[nodiscard]] constexpr State to() const noexcept { return to_; }
+
     friend constexpr bool operator==(const transition_result&, const transition_result&) = default;
+
+private:
+    transition_outcome outcome_;
+    State from_;
+    Event event_;
+    State to_;
 };
 
 namespace detail::fsm {
@@ -227,7 +250,7 @@ public:
                                              const Context& context) const {
         const std::size_t s = index_of(from);
         if (s == npos) {
-            return {transition_outcome::rejected, from, event, from};
+            return rejected(from, event);
         }
         bool any = false;
         for (std::size_t i = from_begin_[s]; i < from_begin_[s + 1]; ++i) {
@@ -235,18 +258,18 @@ public:
             if (row.event == event) {
                 any = true;
                 if (!row.guard || row.guard(context)) {
-                    return {transition_outcome::applied, from, event, row.to};
+                    return make(transition_outcome::applied, from, event, row.to);
                 }
             }
         }
         if (!any) {
             for (std::size_t i = to_begin_[s]; i < to_begin_[s + 1]; ++i) {
                 if (rows_[by_to_[i]].event == event) {
-                    return {transition_outcome::duplicate, from, event, from};
+                    return make(transition_outcome::duplicate, from, event, from);
                 }
             }
         }
-        return {transition_outcome::rejected, from, event, from};
+        return rejected(from, event);
     }
 
     // The check for a machine without guards.
@@ -307,6 +330,14 @@ public:
 
 private:
     static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+
+    static constexpr result_type make(transition_outcome outcome, State from, Event event,
+                                      State to) noexcept {
+        return result_type(outcome, from, event, to);
+    }
+    static constexpr result_type rejected(State from, Event event) noexcept {
+        return make(transition_outcome::rejected, from, event, from);
+    }
 
     constexpr std::size_t index_of(State state) const noexcept {
         if (direct_) {

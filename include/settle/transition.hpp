@@ -10,26 +10,114 @@
 
 #include <concepts>
 #include <optional>
+#include <string_view>
 #include <utility>
 
 SETTLE_BEGIN_NAMESPACE
 
-// What settle::transition did to a stored state.
-template <class State, class Event>
-struct [[nodiscard]] stored_transition {
-    // The guard check against the state as stored when the answer was final.
-    // applied: this caller moved the state to result.to and owns the
-    // transition's one-time side effect; duplicate and rejected changed nothing.
-    transition_result<State, Event> result;
-    // applied: the state's new stamp; otherwise the stamp of the state checked.
-    version_stamp stamp;
+namespace detail::fsm {
+
+// Builds stored_transition_results, whose constructor is private so that only
+// settle::transition makes one.
+struct result_access {
+    template <class Result, class... Args>
+    [[nodiscard]] static constexpr Result make(Args&&... args) {
+        return Result(std::forward<Args>(args)...);
+    }
 };
+
+}  // namespace detail::fsm
+
+// What settle::transition did to a stored state. Exhaustive: switch on it
+// without a default.
+enum class [[nodiscard]] stored_transition_outcome{
+    applied,    // this caller moved the state and owns the transition's one-time side effect
+    duplicate,  // the event already took effect: acknowledge it, do nothing again
+    rejected,   // the event is illegal in the stored state
+    missing,    // no state is stored at the key
+};
+
+[[nodiscard]] constexpr std::string_view to_string(stored_transition_outcome outcome) noexcept {
+    switch (outcome) {
+    case stored_transition_outcome::applied: return "applied";
+    case stored_transition_outcome::duplicate: return "duplicate";
+    case stored_transition_outcome::rejected: return "rejected";
+    case stored_transition_outcome::missing: return "missing";
+    }
+    return "unknown settle::stored_transition_outcome";
+}
+
+// What settle::transition returns.
+//   check(): the machine's answer against the state as stored when the
+//            answer was final (its from(), event() and to()); empty when missing.
+//   stamp(): applied, the state's new stamp; duplicate and rejected, the
+//            stamp of the state checked; missing, version_stamp(0).
+// `if (auto t = settle::transition(...))` is true when this caller applied
+// the event. Holds no more than a transition_result and a stamp.
+template <class State, class Event>
+class [[nodiscard]] stored_transition_result {
+public:
+    [[nodiscard]] constexpr stored_transition_outcome outcome() const noexcept {
+        if (!check_) {
+            return stored_transition_outcome::missing;
+        }
+        switch (check_->outcome()) {
+        case transition_outcome::applied: return stored_transition_outcome::applied;
+        case transition_outcome::duplicate: return stored_transition_outcome::duplicate;
+        case transition_outcome::rejected: break;
+        }
+        return stored_transition_outcome::rejected;
+    }
+    [[nodiscard]] constexpr bool is_applied() const noexcept {
+        return check_ && check_->is_applied();
+    }
+    [[nodiscard]] constexpr bool is_duplicate() const noexcept {
+        return check_ && check_->is_duplicate();
+    }
+    [[nodiscard]] constexpr bool is_rejected() const noexcept {
+        return check_ && check_->is_rejected();
+    }
+    [[nodiscard]] constexpr bool is_missing() const noexcept { return !check_; }
+    constexpr explicit operator bool() const noexcept { return is_applied(); }
+
+    [[nodiscard]] constexpr const std::optional<transition_result<State, Event>>& check()
+        const noexcept {
+        return check_;
+    }
+    [[nodiscard]] constexpr version_stamp stamp() const noexcept { return stamp_; }
+
+private:
+    friend struct detail::fsm::result_access;
+
+    constexpr stored_transition_result(std::optional<transition_result<State, Event>> check,
+                                       version_stamp stamp) noexcept
+        : check_(check), stamp_(stamp) {}
+
+    std::optional<transition_result<State, Event>> check_;
+    version_stamp stamp_;
+};
+
+namespace detail::fsm {
+
+template <class Store, class Machine>
+constexpr bool check_transition_store() {
+    if constexpr (check_versioned_store<Store>()) {
+        static_assert(std::same_as<typename Store::value_type, typename Machine::state_type>,
+                      "settle::transition: the store's member type `value_type` is not the "
+                      "machine's state_type");
+        return std::same_as<typename Store::value_type, typename Machine::state_type>;
+    } else {
+        return false;
+    }
+}
+
+}  // namespace detail::fsm
 
 // Applies `event` to the state stored at `key`, inside the caller's
 // transaction: the persisted form of `UPDATE ... SET status = new WHERE id = ?
 // AND status = old`. Reads the state, checks it with machine.next, and writes
-// the new state with compare_and_set at the stamp it read. Empty when the key
-// is absent.
+// the new state with compare_and_set at the stamp it read. `missing` when the
+// key is absent.
 //
 // Of any number of callers racing to apply the same event, exactly one gets
 // `applied`; the others, re-checking against the state the winner wrote, get
@@ -46,45 +134,45 @@ struct [[nodiscard]] stored_transition {
 // caller wrote in the same transaction (an outbox append, say); the side
 // effect then happens exactly when the state changes. Guards run once per
 // check.
-template <versioned_store Store, class Machine>
-requires std::same_as<typename Store::value_type, typename Machine::state_type>
-    std::optional<stored_transition<typename Machine::state_type, typename Machine::event_type>>
-    transition(Store& store, typename Store::transaction& tx, const typename Store::key_type& key,
-               const Machine& machine, typename Machine::event_type event,
-               const typename Machine::context_type& context) {
+template <class Store, class Machine>
+[[nodiscard]] stored_transition_result<typename Machine::state_type, typename Machine::event_type>
+transition(Store& store, typename Store::transaction& tx, const typename Store::key_type& key,
+           const Machine& machine, typename Machine::event_type event,
+           const typename Machine::context_type& context) {
     using state = typename Machine::state_type;
-    using answer = stored_transition<state, typename Machine::event_type>;
-    std::optional<versioned<state>> current = store.load(tx, key);
-    for (int passes = 0; current; ++passes) {
-        const auto result = machine.next(current->value, event, context);
-        if (!result.applied()) {
-            return answer{result, current->stamp};
-        }
-        auto written = store.compare_and_set(tx, key, current->stamp, state(result.to));
-        switch (written.outcome()) {
-        case write_outcome::applied: return answer{result, written.stamp()};
-        case write_outcome::conflict:
-            detail::count_conflict(passes, "settle::transition");
-            if (written.current_value()) {
-                current = versioned<state>{*written.current_value(), written.stamp()};
-            } else {
-                current = store.load(tx, key);
+    using answer = stored_transition_result<state, typename Machine::event_type>;
+    using access = detail::fsm::result_access;
+    if constexpr (detail::fsm::check_transition_store<Store, Machine>()) {
+        std::optional<versioned<state>> current = store.load(tx, key);
+        for (int passes = 0; current; ++passes) {
+            const auto result = machine.next(current->value, event, context);
+            if (!result.is_applied()) {
+                return access::make<answer>(result, current->stamp);
             }
-            break;
-        case write_outcome::missing: current.reset(); break;
+            auto written = store.compare_and_set(tx, key, current->stamp, state(result.to()));
+            switch (written.outcome()) {
+            case write_outcome::applied: return access::make<answer>(result, written.stamp());
+            case write_outcome::conflict:
+                detail::count_conflict(passes, "settle::transition");
+                if (written.current_value()) {
+                    current = versioned<state>{*written.current_value(), written.stamp()};
+                } else {
+                    current = store.load(tx, key);
+                }
+                break;
+            case write_outcome::missing: current.reset(); break;
+            }
         }
     }
-    return std::nullopt;
+    return access::make<answer>(std::nullopt, version_stamp(0));
 }
 
 // The same, for a machine without guards.
-template <versioned_store Store, class Machine>
-requires std::same_as<typename Store::value_type, typename Machine::state_type> &&
-    std::same_as<typename Machine::context_type, no_context>
-        std::optional<stored_transition<typename Machine::state_type, typename Machine::event_type>>
-        transition(Store& store, typename Store::transaction& tx,
-                   const typename Store::key_type& key, const Machine& machine,
-                   typename Machine::event_type event) {
+template <class Store, class Machine>
+requires std::same_as<typename Machine::context_type, no_context>
+[[nodiscard]] stored_transition_result<typename Machine::state_type, typename Machine::event_type>
+transition(Store& store, typename Store::transaction& tx, const typename Store::key_type& key,
+           const Machine& machine, typename Machine::event_type event) {
     return settle::transition(store, tx, key, machine, event, no_context{});
 }
 

@@ -9,6 +9,7 @@
 #include <settle/error.hpp>
 #include <settle/retry.hpp>
 #include <settle/token.hpp>
+#include <settle/transaction.hpp>
 
 #include <compare>
 #include <concepts>
@@ -49,7 +50,7 @@ versioned(T, version_stamp) -> versioned<T>;
 // Write outcomes.
 
 // What a conditional write found. Exhaustive: switch on it without a default.
-enum class write_outcome {
+enum class [[nodiscard]] write_outcome{
     applied,   // the write took effect
     conflict,  // the key's stamp is not the expected one (insert: the key exists); nothing changed
     missing,   // the key is absent; nothing changed
@@ -86,6 +87,12 @@ public:
     [[nodiscard]] constexpr write_outcome outcome() const noexcept { return outcome_; }
     [[nodiscard]] constexpr bool is_applied() const noexcept {
         return outcome_ == write_outcome::applied;
+    }
+    [[nodiscard]] constexpr bool is_conflict() const noexcept {
+        return outcome_ == write_outcome::conflict;
+    }
+    [[nodiscard]] constexpr bool is_missing() const noexcept {
+        return outcome_ == write_outcome::missing;
     }
     constexpr explicit operator bool() const noexcept { return is_applied(); }
     [[nodiscard]] constexpr version_stamp stamp() const noexcept { return stamp_; }
@@ -130,69 +137,12 @@ inline void count_conflict(int passes, const char* operation) {
 // ---------------------------------------------------------------------------
 // Store concepts.
 
-// What a reader of versioned values needs: the types, a way to begin a
-// transaction of its own, and load. A lagging replica is a versioned_reader.
-//
-//   typename S::key_type, S::value_type, S::transaction
-//   s.begin()         -> S::transaction, a new transaction; tx.commit() ends it,
-//                        destroying it uncommitted rolls it back
-//   s.load(tx, key)   -> std::optional<settle::versioned<value_type>>
-template <class S>
-concept versioned_reader = requires {
-    typename S::key_type;
-    typename S::value_type;
-    typename S::transaction;
-}
-&&requires(S& s, typename S::transaction& tx, const typename S::key_type& key) {
-    { s.begin() } -> std::same_as<typename S::transaction>;
-    tx.commit();
-    { s.load(tx, key) } -> std::same_as<std::optional<versioned<typename S::value_type>>>;
-};
-
-// Storage for versioned values. Every operation runs in the caller's
-// transaction and commits or rolls back with it. Each write is atomic with
-// respect to every other transaction, and returns a write_result<value_type>:
-//
-//   s.insert(tx, key, value)                    only if the key is absent:
-//                                               applied(new stamp) or conflict
-//   s.compare_and_set(tx, key, expected, value) only if the key's stamp equals
-//                                               expected: applied(new stamp),
-//                                               conflict or missing
-//   s.erase(tx, key, expected)                  only at the expected stamp:
-//                                               applied, conflict or missing
-//
-// Guarantees a backend must keep (versioned_store_suite checks them):
-// - a write that does not apply changes nothing;
-// - every applied write gives the key a stamp greater than every stamp it
-//   had before, across erase and re-insert too, so a stamp read before an
-//   erase can never match the key again;
-// - load sees the transaction's own writes and every committed one.
-template <class S>
-concept versioned_store = versioned_reader<S> &&
-    requires(S& s, typename S::transaction& tx, const typename S::key_type& key,
-             typename S::value_type&& value, version_stamp expected) {
-    { s.insert(tx, key, std::move(value)) } -> std::same_as<write_result<typename S::value_type>>;
-    {
-        s.compare_and_set(tx, key, expected, std::move(value))
-        } -> std::same_as<write_result<typename S::value_type>>;
-    { s.erase(tx, key, expected) } -> std::same_as<write_result<typename S::value_type>>;
-};
-
 namespace detail {
 
 template <class S>
 concept vs_has_types = requires {
     typename S::key_type;
     typename S::value_type;
-    typename S::transaction;
-};
-template <class S>
-concept vs_has_begin = requires(S& s) {
-    { s.begin() } -> std::same_as<typename S::transaction>;
-};
-template <class S>
-concept vs_has_commit = requires(typename S::transaction& tx) {
-    tx.commit();
 };
 template <class S>
 concept vs_has_load = requires(S& s, typename S::transaction& tx, const typename S::key_type& key) {
@@ -217,21 +167,54 @@ concept vs_has_erase = requires(S& s, typename S::transaction& tx, const typenam
     { s.erase(tx, key, expected) } -> std::same_as<write_result<typename S::value_type>>;
 };
 
-// One static_assert per requirement, so a backend that misses one gets an
-// error naming it. Returns whether S is a versioned_reader.
+}  // namespace detail
+
+// What a reader of versioned values needs: a settle::transactional store
+// with the types and load. A lagging replica is a versioned_reader.
+//
+//   typename S::key_type, S::value_type
+//   s.load(tx, key)   -> std::optional<settle::versioned<value_type>>
+template <class S>
+concept versioned_reader = transactional<S> && detail::vs_has_types<S> && detail::vs_has_load<S>;
+
+// Storage for versioned values. Every operation runs in the caller's
+// transaction and commits or rolls back with it. Each write is atomic with
+// respect to every other transaction, and returns a write_result<value_type>:
+//
+//   s.insert(tx, key, value)                    only if the key is absent:
+//                                               applied(new stamp) or conflict
+//   s.compare_and_set(tx, key, expected, value) only if the key's stamp equals
+//                                               expected: applied(new stamp),
+//                                               conflict or missing
+//   s.erase(tx, key, expected)                  only at the expected stamp:
+//                                               applied, conflict or missing
+//
+// Guarantees a backend must keep (versioned_store_suite checks them):
+// - a write that does not apply changes nothing;
+// - every applied write gives the key a stamp greater than every stamp it
+//   had before, across erase and re-insert too, so a stamp read before an
+//   erase can never match the key again;
+// - load sees the transaction's own writes and every committed one.
+template <class S>
+concept versioned_store = versioned_reader<S> && detail::vs_has_insert<S> &&
+    detail::vs_has_compare_and_set<S> && detail::vs_has_erase<S>;
+
+namespace detail {
+
+// One static_assert per requirement, each naming the member, so a backend
+// that misses one is told which. Returns whether S is a versioned_reader.
 template <class S>
 constexpr bool check_versioned_reader() {
-    static_assert(vs_has_types<S>,
-                  "settle::versioned_store: the store needs member types key_type, value_type "
-                  "and transaction");
-    if constexpr (vs_has_types<S>) {
-        static_assert(vs_has_begin<S>,
-                      "settle::versioned_store: the store needs begin() returning a new "
-                      "S::transaction");
-        static_assert(vs_has_commit<S>, "settle::versioned_store: S::transaction needs commit()");
-        static_assert(vs_has_load<S>,
-                      "settle::versioned_store: the store needs load(tx, key) returning "
-                      "std::optional<settle::versioned<value_type>>");
+    if constexpr (check_transactional<S>()) {
+        static_assert(vs_has_types<S>,
+                      "settle::versioned_reader: member types `key_type` and `value_type` missing "
+                      "(a store names the keys and values it holds)");
+        if constexpr (vs_has_types<S>) {
+            static_assert(vs_has_load<S>,
+                          "settle::versioned_reader: `load(tx, key)` missing or wrong signature; "
+                          "expected `std::optional<settle::versioned<value_type>> "
+                          "load(transaction&, const key_type&)`");
+        }
     }
     return versioned_reader<S>;
 }
@@ -240,14 +223,18 @@ template <class S>
 constexpr bool check_versioned_store() {
     if constexpr (check_versioned_reader<S>()) {
         static_assert(vs_has_insert<S>,
-                      "settle::versioned_store: the store needs insert(tx, key, value) returning "
-                      "settle::write_result<value_type>");
+                      "settle::versioned_store: `insert(tx, key, value)` missing or wrong "
+                      "signature; expected `settle::write_result<value_type> insert(transaction&, "
+                      "const key_type&, value_type&&)`");
         static_assert(vs_has_compare_and_set<S>,
-                      "settle::versioned_store: the store needs compare_and_set(tx, key, "
-                      "expected_stamp, value) returning settle::write_result<value_type>");
+                      "settle::versioned_store: `compare_and_set(tx, key, expected, value)` "
+                      "missing or wrong signature; expected `settle::write_result<value_type> "
+                      "compare_and_set(transaction&, const key_type&, settle::version_stamp, "
+                      "value_type&&)`");
         static_assert(vs_has_erase<S>,
-                      "settle::versioned_store: the store needs erase(tx, key, expected_stamp) "
-                      "returning settle::write_result<value_type>");
+                      "settle::versioned_store: `erase(tx, key, expected)` missing or wrong "
+                      "signature; expected `settle::write_result<value_type> erase(transaction&, "
+                      "const key_type&, settle::version_stamp)`");
     }
     return versioned_store<S>;
 }

@@ -28,5 +28,5 @@ constexpr auto machine =
 #endif
 
 int main() {
-    return machine.next(a, go).applied() ? 0 : 1;
+    return machine.next(a, go).is_applied() ? 0 : 1;
 }

@@ -17,9 +17,10 @@ constexpr order paid_order{1000, 0};
 }
 
 // The whole check runs at compile time too.
-static_assert(order_machine.next(created, submit, paid_order).to == awaiting_payment);
-static_assert(order_machine.next(paid, pay, paid_order).outcome == transition_outcome::duplicate);
-static_assert(order_machine.next(shipped, pay, paid_order).outcome == transition_outcome::rejected);
+static_assert(order_machine.next(created, submit, paid_order).to() == awaiting_payment);
+static_assert(order_machine.next(paid, pay, paid_order).outcome() == transition_outcome::duplicate);
+static_assert(order_machine.next(shipped, pay, paid_order).outcome() ==
+              transition_outcome::rejected);
 
 TEST_CASE("every state and event of the order machine gets the documented answer", "[fsm]") {
     // The expected answer for each (state, event), written out by hand.
@@ -78,29 +79,32 @@ TEST_CASE("every state and event of the order machine gets the documented answer
     for (const auto& e : table) {
         const auto result = order_machine.next(e.from, e.event, paid_order);
         INFO(std::string(to_string(e.from)) + " + " + std::string(to_string(e.event)));
-        CHECK(result.outcome == e.outcome);
-        CHECK(result.to == e.to);
-        CHECK(result.from == e.from);
-        CHECK(result.event == e.event);
-        CHECK(result.applied() == (e.outcome == O::applied));
+        CHECK(result.outcome() == e.outcome);
+        CHECK(result.to() == e.to);
+        CHECK(result.from() == e.from);
+        CHECK(result.event() == e.event);
+        CHECK(result.is_applied() == (e.outcome == O::applied));
+        CHECK(static_cast<bool>(result) == (e.outcome == O::applied));
+        CHECK(result.is_duplicate() == (e.outcome == O::duplicate));
+        CHECK(result.is_rejected() == (e.outcome == O::rejected));
     }
 }
 
 TEST_CASE("a guard that does not hold rejects the event", "[fsm]") {
     const order unpaid{0, 0};
-    CHECK(order_machine.next(awaiting_payment, pay, unpaid).outcome ==
+    CHECK(order_machine.next(awaiting_payment, pay, unpaid).outcome() ==
           transition_outcome::rejected);
     const order late{1000, 31};
-    CHECK(order_machine.next(delivered, refund, late).outcome == transition_outcome::rejected);
+    CHECK(order_machine.next(delivered, refund, late).outcome() == transition_outcome::rejected);
     const order in_time{1000, 30};
-    CHECK(order_machine.next(delivered, refund, in_time).to == refunded);
+    CHECK(order_machine.next(delivered, refund, in_time).to() == refunded);
 }
 
 TEST_CASE("a value outside the declared states is rejected", "[fsm]") {
     const auto bogus = static_cast<order_state>(42);
     const auto result = order_machine.next(bogus, pay, paid_order);
-    CHECK(result.outcome == transition_outcome::rejected);
-    CHECK(result.to == bogus);
+    CHECK(result.outcome() == transition_outcome::rejected);
+    CHECK(result.to() == bogus);
 }
 
 namespace {
@@ -128,18 +132,18 @@ constexpr auto sparse = settle::make_state_machine<sparse_state, tick, int>(
 
 TEST_CASE("guarded rows are tried in declaration order and each guard runs once", "[fsm]") {
     guard_calls = 0;
-    CHECK(sparse.next(sparse_state::mid, tick::up, 20).to == sparse_state::high);
+    CHECK(sparse.next(sparse_state::mid, tick::up, 20).to() == sparse_state::high);
     CHECK(guard_calls == 1);  // the first guard held; the second was never called
     guard_calls = 0;
-    CHECK(sparse.next(sparse_state::mid, tick::up, 5).to == sparse_state::low);
+    CHECK(sparse.next(sparse_state::mid, tick::up, 5).to() == sparse_state::low);
     CHECK(guard_calls == 2);
     guard_calls = 0;
-    CHECK(sparse.next(sparse_state::mid, tick::up, 0).outcome == transition_outcome::rejected);
+    CHECK(sparse.next(sparse_state::mid, tick::up, 0).outcome() == transition_outcome::rejected);
     CHECK(guard_calls == 2);
     // Enum values far from 0..N-1 take the scanning path and answer the same.
-    CHECK(sparse.next(sparse_state::low, tick::up, 0).to == sparse_state::mid);
-    CHECK(sparse.next(sparse_state::high, tick::up, 0).outcome == transition_outcome::duplicate);
-    CHECK(sparse.next(static_cast<sparse_state>(11), tick::up, 0).outcome ==
+    CHECK(sparse.next(sparse_state::low, tick::up, 0).to() == sparse_state::mid);
+    CHECK(sparse.next(sparse_state::high, tick::up, 0).outcome() == transition_outcome::duplicate);
+    CHECK(sparse.next(static_cast<sparse_state>(11), tick::up, 0).outcome() ==
           transition_outcome::rejected);
 }
 
@@ -229,8 +233,8 @@ void check_against_the_rule(const Machine& machine) {
             }
             const auto result = machine.next(state, event);
             INFO("state " << s << " event " << e);
-            CHECK(result.outcome == expected);
-            CHECK(result.to == to);
+            CHECK(result.outcome() == expected);
+            CHECK(result.to() == to);
         }
     }
 }

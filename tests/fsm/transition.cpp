@@ -1,4 +1,5 @@
 #include <settle/stores/memory_versioned.hpp>
+#include <settle/transaction.hpp>
 #include <settle/transition.hpp>
 
 #include "fsm/order.hpp"
@@ -11,7 +12,7 @@
 #include <vector>
 
 using namespace shop;
-using settle::transition_outcome;
+using settle::stored_transition_outcome;
 namespace memory = settle::memory;
 
 namespace {
@@ -23,14 +24,15 @@ struct orders {
     memory::table<int, std::string> outbox{db};  // a side effect written with the transition
 
     settle::version_stamp create(const std::string& id) {
-        return db.transact([&](memory::transaction& tx) {
+        return settle::in_transaction(states, [&](memory::transaction& tx) {
             auto created = states.insert(tx, id, order_machine.initial());
             REQUIRE(created.is_applied());
             return created.stamp();
         });
     }
     order_state state_of(const std::string& id) {
-        return db.transact([&](memory::transaction& tx) { return states.load(tx, id)->value; });
+        return settle::in_transaction(
+            states, [&](memory::transaction& tx) { return states.load(tx, id)->value; });
     }
 };
 }  // namespace
@@ -41,28 +43,37 @@ TEST_CASE("a stored transition applies once and then reports duplicates", "[fsm]
     auto tx = o.db.begin();
     auto submitted = settle::transition(o.states, tx, "o-1", order_machine, submit, paid_order);
     REQUIRE(submitted);
-    CHECK(submitted->result.outcome == transition_outcome::applied);
-    CHECK(submitted->result.to == awaiting_payment);
-    CHECK(submitted->stamp > first);
+    CHECK(submitted.outcome() == stored_transition_outcome::applied);
+    CHECK(submitted.check()->to() == awaiting_payment);
+    CHECK(submitted.stamp() > first);
     auto paid_once = settle::transition(o.states, tx, "o-1", order_machine, pay, paid_order);
     REQUIRE(paid_once);
-    CHECK(paid_once->result.applied());
+    CHECK(paid_once.is_applied());
     auto paid_twice = settle::transition(o.states, tx, "o-1", order_machine, pay, paid_order);
-    REQUIRE(paid_twice);
-    CHECK(paid_twice->result.outcome == transition_outcome::duplicate);
-    CHECK(paid_twice->stamp == paid_once->stamp);  // nothing was written
+    REQUIRE_FALSE(paid_twice.is_missing());
+    CHECK_FALSE(paid_twice);
+    CHECK(paid_twice.is_duplicate());
+    CHECK(paid_twice.outcome() == stored_transition_outcome::duplicate);
+    CHECK(paid_twice.stamp() == paid_once.stamp());  // nothing was written
     auto cancel = settle::transition(o.states, tx, "o-1", order_machine, shop::cancel, paid_order);
-    REQUIRE(cancel);
-    CHECK(cancel->result.outcome == transition_outcome::rejected);
-    CHECK(cancel->result.from == paid);
+    REQUIRE_FALSE(cancel.is_missing());
+    CHECK(cancel.is_rejected());
+    CHECK(cancel.outcome() == stored_transition_outcome::rejected);
+    CHECK(cancel.check()->from() == paid);
     tx.commit();
     CHECK(o.state_of("o-1") == paid);
 }
 
-TEST_CASE("a stored transition of an absent key is empty", "[fsm]") {
+TEST_CASE("a stored transition of an absent key is missing", "[fsm]") {
     orders o;
     auto tx = o.db.begin();
-    CHECK_FALSE(settle::transition(o.states, tx, "nope", order_machine, pay, paid_order));
+    const auto t = settle::transition(o.states, tx, "nope", order_machine, pay, paid_order);
+    CHECK_FALSE(t);
+    CHECK(t.is_missing());
+    CHECK(t.outcome() == stored_transition_outcome::missing);
+    CHECK_FALSE(t.check().has_value());
+    CHECK(t.stamp() == settle::version_stamp(0));
+    STATIC_REQUIRE(settle::to_string(stored_transition_outcome::missing) == "missing");
 }
 
 TEST_CASE("a stored transition rolls back with its side effect", "[fsm]") {
@@ -72,12 +83,13 @@ TEST_CASE("a stored transition rolls back with its side effect", "[fsm]") {
         auto tx = o.db.begin();
         auto t = settle::transition(o.states, tx, "o-1", order_machine, submit, paid_order);
         REQUIRE(t);
-        REQUIRE(t->result.applied());
+        REQUIRE(t.is_applied());
         o.outbox.insert(tx, 1, "order submitted");
         // destroyed without commit: the process failed before it could commit
     }
     CHECK(o.state_of("o-1") == created);
-    o.db.transact([&](memory::transaction& tx) { CHECK(o.outbox.size(tx) == 0); });
+    settle::in_transaction(o.states,
+                           [&](memory::transaction& tx) { CHECK(o.outbox.size(tx) == 0); });
 }
 
 namespace {
@@ -128,7 +140,7 @@ TEST_CASE("a lost compare and set is checked again against the winner's state", 
     INFO("the conflict carries the current value: " << report_current_value);
     orders o;
     o.create("o-1");
-    o.db.transact([&](memory::transaction& tx) {
+    settle::in_transaction(o.states, [&](memory::transaction& tx) {
         (void)settle::transition(o.states, tx, "o-1", order_machine, submit, paid_order);
     });
 
@@ -136,25 +148,25 @@ TEST_CASE("a lost compare and set is checked again against the winner's state", 
         contended_states store{o.states, paid, report_current_value};
         auto tx = o.db.begin();
         auto t = settle::transition(store, tx, "o-1", order_machine, pay, paid_order);
-        REQUIRE(t);
-        CHECK(t->result.outcome == transition_outcome::duplicate);
-        CHECK(t->result.from == paid);
+        CHECK(t.outcome() == stored_transition_outcome::duplicate);
+        REQUIRE(t.check().has_value());
+        CHECK(t.check()->from() == paid);
         CHECK(store.conflicts == 1);
     }
     SECTION("the winner moved the state elsewhere: rejected") {
         contended_states store{o.states, cancelled, report_current_value};
         auto tx = o.db.begin();
         auto t = settle::transition(store, tx, "o-1", order_machine, pay, paid_order);
-        REQUIRE(t);
-        CHECK(t->result.outcome == transition_outcome::rejected);
-        CHECK(t->result.from == cancelled);
+        CHECK(t.outcome() == stored_transition_outcome::rejected);
+        REQUIRE(t.check().has_value());
+        CHECK(t.check()->from() == cancelled);
     }
     SECTION("the winner's state still allows the event: applied on the second try") {
         contended_states store{o.states, awaiting_payment, report_current_value};
         auto tx = o.db.begin();
         auto t = settle::transition(store, tx, "o-1", order_machine, pay, paid_order);
         REQUIRE(t);
-        CHECK(t->result.applied());
+        CHECK(t.is_applied());
         CHECK(store.conflicts == 2);
         tx.commit();
         CHECK(o.state_of("o-1") == paid);
@@ -165,7 +177,7 @@ TEST_CASE("of many racing callers exactly one applies a stored transition", "[fs
     constexpr int callers = 8;
     orders o;
     o.create("o-1");
-    o.db.transact([&](memory::transaction& tx) {
+    settle::in_transaction(o.states, [&](memory::transaction& tx) {
         (void)settle::transition(o.states, tx, "o-1", order_machine, submit, paid_order);
     });
     std::atomic<int> applied{0};
@@ -173,12 +185,12 @@ TEST_CASE("of many racing callers exactly one applies a stored transition", "[fs
     std::vector<std::thread> threads;
     for (int i = 0; i < callers; ++i) {
         threads.emplace_back([&, i] {
-            o.db.transact([&](memory::transaction& tx) {
+            settle::in_transaction(o.states, [&](memory::transaction& tx) {
                 auto t = settle::transition(o.states, tx, "o-1", order_machine, pay, paid_order);
-                if (t && t->result.applied()) {
+                if (t) {
                     ++applied;
                     o.outbox.insert(tx, i, "capture payment");  // the one-time side effect
-                } else if (t && t->result.outcome == transition_outcome::duplicate) {
+                } else if (t.outcome() == stored_transition_outcome::duplicate) {
                     ++duplicate;
                 }
             });
@@ -189,7 +201,8 @@ TEST_CASE("of many racing callers exactly one applies a stored transition", "[fs
     }
     CHECK(applied == 1);
     CHECK(duplicate == callers - 1);
-    o.db.transact([&](memory::transaction& tx) { CHECK(o.outbox.size(tx) == 1); });
+    settle::in_transaction(o.states,
+                           [&](memory::transaction& tx) { CHECK(o.outbox.size(tx) == 1); });
     CHECK(o.state_of("o-1") == paid);
 }
 

@@ -48,15 +48,15 @@ TEST_CASE("concurrent runs with one key execute op exactly once", "[idempotency]
         tally seen;
         for (const auto& r : results) {
             REQUIRE(r.has_value());
-            switch (r->outcome) {
+            switch (r->outcome()) {
             case idempotency_outcome::executed:
                 ++seen.executed;
-                CHECK(r->response == 100);
-                CHECK(r->stored);
+                CHECK(r->response() == 100);
+                CHECK(r->stored());
                 break;
             case idempotency_outcome::replayed:
                 ++seen.replayed;
-                CHECK(r->response == 100);
+                CHECK(r->response() == 100);
                 break;
             case idempotency_outcome::in_progress: ++seen.in_progress; break;
             case idempotency_outcome::mismatch:
@@ -67,7 +67,7 @@ TEST_CASE("concurrent runs with one key execute op exactly once", "[idempotency]
         CHECK(seen.executed == 1);
         CHECK(seen.replayed + seen.in_progress == threads - 1);
         CHECK(seen.other == 0);
-        CHECK(s.guard.run(scope_a(), k, fp("a"), [] { return 0; }).response == 100);
+        CHECK(s.guard.run(scope_a(), k, fp("a"), [] { return 0; }).response() == 100);
     }
 }
 
@@ -89,7 +89,7 @@ TEST_CASE("concurrent runs over many keys execute each op once", "[idempotency][
                             calls[k].fetch_add(1);
                             return static_cast<int>(k);
                         });
-                    if (r.response.has_value() && *r.response != static_cast<int>(k)) {
+                    if (r.response().has_value() && *r.response() != static_cast<int>(k)) {
                         calls[k].fetch_add(1000);  // a response for another key: fail below
                     }
                 }
@@ -130,19 +130,20 @@ TEST_CASE("under take overs exactly one response is stored and every replay retu
     std::size_t stored_count = 0;
     for (const auto& per_thread : results) {
         for (const auto& r : per_thread) {
-            if (r.outcome == idempotency_outcome::executed && r.stored) {
+            if (r.outcome() == idempotency_outcome::executed && r.stored()) {
                 ++stored_count;
-                stored = r.response;
+                stored = r.response();
             }
         }
     }
     REQUIRE(stored_count == 1);
     for (const auto& per_thread : results) {
         for (const auto& r : per_thread) {
-            if (r.outcome == idempotency_outcome::replayed) {
-                CHECK(r.response == stored);
+            if (r.outcome() == idempotency_outcome::replayed) {
+                CHECK(r.response() == stored);
             }
         }
     }
-    CHECK(s.guard.run(scope_a(), key("contested"), fp("a"), [] { return -1; }).response == stored);
+    CHECK(s.guard.run(scope_a(), key("contested"), fp("a"), [] { return -1; }).response() ==
+          stored);
 }

@@ -20,22 +20,25 @@ TEST_CASE("the first run executes and a repeat replays the stored response", "[i
     };
 
     const auto first = s.guard.run(scope_a(), key("k1"), fp("buy 1"), op);
-    CHECK(first.outcome == idempotency_outcome::executed);
-    CHECK(first.executed());
-    CHECK(first.stored);
-    CHECK(first.response == "order-1");
-    CHECK_FALSE(first.record.has_value());
+    CHECK(first.outcome() == idempotency_outcome::executed);
+    CHECK(first.is_executed());
+    CHECK(static_cast<bool>(first));
+    CHECK(first.stored());
+    CHECK(first.response() == "order-1");
+    CHECK_FALSE(first.record().has_value());
 
     s.clock.advance(1h);
     const auto again = s.guard.run(scope_a(), key("k1"), fp("buy 1"), op);
-    CHECK(again.outcome == idempotency_outcome::replayed);
-    CHECK_FALSE(again.executed());
-    CHECK(again.response == "order-1");
-    CHECK_FALSE(again.stored);
-    REQUIRE(again.record.has_value());
-    CHECK(again.record->state == settle::idempotency_state::completed);
-    CHECK(again.record->claimed_at == start_time());
-    CHECK(again.record->expires_at == start_time() + retention);
+    CHECK(again.outcome() == idempotency_outcome::replayed);
+    CHECK_FALSE(again.is_executed());
+    CHECK(again.is_replayed());
+    CHECK_FALSE(static_cast<bool>(again));
+    CHECK(again.response() == "order-1");
+    CHECK_FALSE(again.stored());
+    REQUIRE(again.record().has_value());
+    CHECK(again.record()->state == settle::idempotency_state::completed);
+    CHECK(again.record()->claimed_at == start_time());
+    CHECK(again.record()->expires_at == start_time() + retention);
     CHECK(calls == 1);
 }
 
@@ -49,11 +52,11 @@ TEST_CASE("the same key with a different fingerprint is refused as mismatch", "[
     (void)s.guard.run(scope_a(), key("k1"), fp("buy 1"), op);
 
     const auto other = s.guard.run(scope_a(), key("k1"), fp("buy 2"), op);
-    CHECK(other.outcome == idempotency_outcome::mismatch);
-    CHECK_FALSE(other.response.has_value());
-    REQUIRE(other.record.has_value());
-    CHECK(other.record->fingerprint == fp("buy 1"));
-    CHECK(settle::decode_response<int>(*other.record) == 7);
+    CHECK(other.outcome() == idempotency_outcome::mismatch);
+    CHECK_FALSE(other.response().has_value());
+    REQUIRE(other.record().has_value());
+    CHECK(other.record()->fingerprint == fp("buy 1"));
+    CHECK(settle::decode_response<int>(*other.record()) == 7);
     CHECK(calls == 1);
 }
 
@@ -69,13 +72,13 @@ TEST_CASE("a repeat while the first run holds the key gets in progress", "[idemp
             ++inner_calls;
             return 2;
         });
-        inner = r.outcome;
-        seen = r.record;
+        inner = r.outcome();
+        seen = r.record();
         // A different request with the key gets mismatch, not in_progress.
-        mismatched = s.guard.run(scope_a(), key("k1"), fp("buy 2"), [] { return 3; }).outcome;
+        mismatched = s.guard.run(scope_a(), key("k1"), fp("buy 2"), [] { return 3; }).outcome();
         return 1;
     });
-    CHECK(first.outcome == idempotency_outcome::executed);
+    CHECK(first.outcome() == idempotency_outcome::executed);
     CHECK(inner == idempotency_outcome::in_progress);
     CHECK(mismatched == idempotency_outcome::mismatch);
     CHECK(inner_calls == 0);
@@ -92,8 +95,8 @@ TEST_CASE("when op throws the claim is abandoned and the exception propagates", 
     CHECK_FALSE(s.record(scope_a(), key("k1")).has_value());
 
     const auto retry = s.guard.run(scope_a(), key("k1"), fp("buy 1"), [] { return 5; });
-    CHECK(retry.outcome == idempotency_outcome::executed);
-    CHECK(retry.response == 5);
+    CHECK(retry.outcome() == idempotency_outcome::executed);
+    CHECK(retry.response() == 5);
 }
 
 TEST_CASE("a keep policy chooses which results are stored", "[idempotency]") {
@@ -107,12 +110,12 @@ TEST_CASE("a keep policy chooses which results are stored", "[idempotency]") {
 
     SECTION("a result the policy declines is returned and not stored") {
         const auto r = s.guard.run(scope_a(), key("k1"), fp("a"), declined, only_positive);
-        CHECK(r.outcome == idempotency_outcome::executed);
-        CHECK(r.response == -1);
-        CHECK_FALSE(r.stored);
+        CHECK(r.outcome() == idempotency_outcome::executed);
+        CHECK(r.response() == -1);
+        CHECK_FALSE(r.stored());
         CHECK_FALSE(s.record(scope_a(), key("k1")).has_value());
         const auto again = s.guard.run(scope_a(), key("k1"), fp("a"), declined, only_positive);
-        CHECK(again.outcome == idempotency_outcome::executed);
+        CHECK(again.outcome() == idempotency_outcome::executed);
         CHECK(calls == 2);
     }
     SECTION("a decision stores a status that replays read back") {
@@ -121,19 +124,19 @@ TEST_CASE("a keep policy chooses which results are stored", "[idempotency]") {
         };
         const auto r = s.guard.run(
             scope_a(), key("k1"), fp("a"), [] { return 9; }, with_status);
-        CHECK(r.stored);
-        CHECK(r.status == 201);
+        CHECK(r.stored());
+        CHECK(r.status() == 201);
         const auto again = s.guard.run(scope_a(), key("k1"), fp("a"), [] { return 10; });
-        CHECK(again.outcome == idempotency_outcome::replayed);
-        CHECK(again.response == 9);
-        CHECK(again.status == 201);
-        CHECK(again.record->response.status == 201);
+        CHECK(again.outcome() == idempotency_outcome::replayed);
+        CHECK(again.response() == 9);
+        CHECK(again.status() == 201);
+        CHECK(again.record()->response.status == 201);
         CHECK(settle::idempotency_http::status(again) == 201);
     }
     SECTION("by default every result is stored without a status") {
         const auto r = s.guard.run(scope_a(), key("k1"), fp("a"), declined);
-        CHECK(r.stored);
-        CHECK_FALSE(r.status.has_value());
+        CHECK(r.stored());
+        CHECK_FALSE(r.status().has_value());
         CHECK_FALSE(s.record(scope_a(), key("k1"))->response.status.has_value());
     }
 }
@@ -146,13 +149,13 @@ TEST_CASE("after the retention ends the same key starts a new execution", "[idem
 
     s.clock.advance(retention - 1ns);
     const auto before = s.guard.run(scope_a(), key("k1"), fp("a"), op);
-    CHECK(before.outcome == idempotency_outcome::replayed);
-    CHECK(before.response == 1);
+    CHECK(before.outcome() == idempotency_outcome::replayed);
+    CHECK(before.response() == 1);
 
     s.clock.advance(1ns);
     const auto after = s.guard.run(scope_a(), key("k1"), fp("b"), op);
-    CHECK(after.outcome == idempotency_outcome::executed);
-    CHECK(after.response == 2);
+    CHECK(after.outcome() == idempotency_outcome::executed);
+    CHECK(after.response() == 2);
     CHECK(s.record(scope_a(), key("k1"))->fingerprint == fp("b"));
 }
 
@@ -164,8 +167,8 @@ TEST_CASE("expiry comes from the record's own times not from the guard that read
     (void)short_lived.run(scope_a(), key("k1"), fp("a"), [] { return 1; });
     s.clock.advance(1h);
     const auto r = long_lived.run(scope_a(), key("k1"), fp("a"), [] { return 2; });
-    CHECK(r.outcome == idempotency_outcome::executed);
-    CHECK(r.response == 2);
+    CHECK(r.outcome() == idempotency_outcome::executed);
+    CHECK(r.response() == 2);
 }
 
 TEST_CASE("a worker whose lease ended cannot overwrite the new owner's response", "[idempotency]") {
@@ -175,19 +178,19 @@ TEST_CASE("a worker whose lease ended cannot overwrite the new owner's response"
         s.clock.advance(lease + 1s);
         const auto takeover =
             s.guard.run(scope_a(), key("k1"), fp("a"), [] { return std::string("new owner"); });
-        CHECK(takeover.outcome == idempotency_outcome::executed);
-        CHECK(takeover.stored);
+        CHECK(takeover.outcome() == idempotency_outcome::executed);
+        CHECK(takeover.stored());
         return std::string("stale worker");
     });
-    CHECK(first.outcome == idempotency_outcome::stale);
-    CHECK(first.response == "stale worker");
-    CHECK_FALSE(first.stored);
+    CHECK(first.outcome() == idempotency_outcome::stale);
+    CHECK(first.response() == "stale worker");
+    CHECK_FALSE(first.stored());
     CHECK(settle::idempotency_http::status(first) == 200);
 
     const auto replay =
         s.guard.run(scope_a(), key("k1"), fp("a"), [] { return std::string("never"); });
-    CHECK(replay.outcome == idempotency_outcome::replayed);
-    CHECK(replay.response == "new owner");
+    CHECK(replay.outcome() == idempotency_outcome::replayed);
+    CHECK(replay.response() == "new owner");
 }
 
 TEST_CASE("one tenant never replays another tenant's response", "[idempotency]") {
@@ -197,17 +200,17 @@ TEST_CASE("one tenant never replays another tenant's response", "[idempotency]")
     const settle::idempotency_scope other_operation{"tenant-a", "orders.cancel"};
     const auto as = [](std::string text) { return [text] { return text; }; };
 
-    CHECK(s.guard.run(tenant_a, key("k1"), fp("a"), as("A")).response == "A");
+    CHECK(s.guard.run(tenant_a, key("k1"), fp("a"), as("A")).response() == "A");
     const auto b = s.guard.run(tenant_b, key("k1"), fp("a"), as("B"));
-    CHECK(b.outcome == idempotency_outcome::executed);
-    CHECK(b.response == "B");
+    CHECK(b.outcome() == idempotency_outcome::executed);
+    CHECK(b.response() == "B");
     const auto c = s.guard.run(other_operation, key("k1"), fp("a"), as("C"));
-    CHECK(c.outcome == idempotency_outcome::executed);
-    CHECK(c.response == "C");
+    CHECK(c.outcome() == idempotency_outcome::executed);
+    CHECK(c.response() == "C");
 
-    CHECK(s.guard.run(tenant_a, key("k1"), fp("a"), as("x")).response == "A");
-    CHECK(s.guard.run(tenant_b, key("k1"), fp("a"), as("x")).response == "B");
-    CHECK(s.guard.run(other_operation, key("k1"), fp("a"), as("x")).response == "C");
+    CHECK(s.guard.run(tenant_a, key("k1"), fp("a"), as("x")).response() == "A");
+    CHECK(s.guard.run(tenant_b, key("k1"), fp("a"), as("x")).response() == "B");
+    CHECK(s.guard.run(other_operation, key("k1"), fp("a"), as("x")).response() == "C");
 }
 
 TEST_CASE("a stored response that cannot be decoded raises decode_failed and is kept",
@@ -232,16 +235,17 @@ TEST_CASE("a stored response that cannot be decoded raises decode_failed and is 
     CHECK(calls == 0);
     CHECK(s.record(scope_a(), key("k1")) == before);
     const auto replay = s.guard.run(scope_a(), key("k1"), fp("a"), [] { return std::string(); });
-    CHECK(replay.response == "abc");
+    CHECK(replay.response() == "abc");
 }
 
 TEST_CASE("op runs outside any transaction so it can open its own", "[idempotency]") {
     service s;
     const auto r = s.guard.run(scope_a(), key("k1"), fp("a"), [&] {
-        s.db.transact([&](settle::memory::transaction& tx) { s.orders.put(tx, "o-1", "placed"); });
+        settle::in_transaction(
+            s.store, [&](settle::memory::transaction& tx) { s.orders.put(tx, "o-1", "placed"); });
         return std::string("o-1");
     });
-    CHECK(r.outcome == idempotency_outcome::executed);
+    CHECK(r.outcome() == idempotency_outcome::executed);
     CHECK(s.order("o-1") == "placed");
 }
 
@@ -267,17 +271,18 @@ TEST_CASE("purge removes records whose time has passed in batches", "[idempotenc
     for (const char* k : {"k1", "k2", "k3"}) {
         (void)s.guard.run(scope_a(), key(k), fp("a"), [] { return 1; });
     }
-    const auto held = s.guard.claim(scope_a(), key("held"), fp("a"));
-    REQUIRE(held.outcome == settle::idempotency_claim_outcome::claimed);
+    const auto held = s.claim(scope_a(), key("held"), fp("a"));
+    REQUIRE(held.outcome() == settle::idempotency_claim_outcome::claimed);
 
-    CHECK(s.guard.purge(10) == 0);
+    CHECK(s.purge(10) == 0);
     s.clock.advance(lease);  // the claim's lease is over, the responses are retained
-    CHECK(s.guard.purge(10) == 1);
+    CHECK(s.purge(10) == 1);
     s.clock.advance(retention);
-    CHECK(s.guard.purge(2) == 2);
-    CHECK(s.guard.purge(2) == 1);
-    CHECK(s.guard.purge(2) == 0);
-    CHECK(s.db.transact([&](settle::memory::transaction& tx) { return s.store.size(tx); }) == 0);
+    CHECK(s.purge(2) == 2);
+    CHECK(s.purge(2) == 1);
+    CHECK(s.purge(2) == 0);
+    CHECK(settle::in_transaction(
+              s.store, [&](settle::memory::transaction& tx) { return s.store.size(tx); }) == 0);
 }
 
 TEST_CASE("a retention past the end of stored time saturates instead of overflowing",
@@ -288,21 +293,22 @@ TEST_CASE("a retention past the end of stored time saturates instead of overflow
     settle::idempotency_guard guard(store, clock,
                                     {std::chrono::minutes(1), std::chrono::microseconds::max()});
     const auto r = guard.run(scope_a(), key("k1"), fp("a"), [] { return 1; });
-    CHECK(r.stored);
-    const auto record = db.transact(
-        [&](settle::memory::transaction& tx) { return store.find(tx, scope_a(), key("k1")); });
+    CHECK(r.stored());
+    const auto record = settle::in_transaction(store, [&](settle::memory::transaction& tx) {
+        return store.find(tx, scope_a(), key("k1"));
+    });
     REQUIRE(record.has_value());
     CHECK(record->expires_at == settle::stored_time::max());
-    CHECK(guard.run(scope_a(), key("k1"), fp("a"), [] { return 2; }).response == 1);
+    CHECK(guard.run(scope_a(), key("k1"), fp("a"), [] { return 2; }).response() == 1);
 }
 
 TEST_CASE("times at the end of the clock's range are stored without overflowing", "[idempotency]") {
     service s;
     s.clock.set(settle::manual_clock::time_point::max() - 1h);
     const auto r = s.guard.run(scope_a(), key("k1"), fp("a"), [] { return 1; });
-    CHECK(r.stored);
+    CHECK(r.stored());
     const auto record = s.record(scope_a(), key("k1"));
     REQUIRE(record.has_value());
     CHECK(record->expires_at == settle::to_stored_time(s.clock.now()) + 24h);
-    CHECK(s.guard.run(scope_a(), key("k1"), fp("a"), [] { return 2; }).response == 1);
+    CHECK(s.guard.run(scope_a(), key("k1"), fp("a"), [] { return 2; }).response() == 1);
 }

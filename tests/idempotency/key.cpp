@@ -1,5 +1,6 @@
 #include <settle/idempotency.hpp>
 
+#include "service.hpp"
 #include "settle_test.hpp"
 
 #include <settle/clock.hpp>
@@ -208,11 +209,29 @@ TEST_CASE("each outcome maps to the HTTP status a service should send", "[idempo
     STATIC_REQUIRE(http::status(idempotency_outcome::in_progress, 201) == 409);
     STATIC_REQUIRE(http::status(idempotency_outcome::mismatch, 201) == 422);
 
-    settle::idempotency_result<int> replayed{idempotency_outcome::replayed, 1, 202, false, {}};
-    CHECK(http::status(replayed) == 202);
-    settle::idempotency_result<int> executed{idempotency_outcome::executed, 1, {}, true, {}};
+    idempotency_test::service s;
+    const auto scope = idempotency_test::scope_a();
+    const auto executed = s.guard.run(scope, idempotency_test::key("plain"),
+                                      idempotency_test::fp("a"), [] { return 1; });
     CHECK(http::status(executed) == 200);
     CHECK(http::status(executed, 201) == 201);
-    settle::idempotency_result<int> busy{idempotency_outcome::in_progress, {}, {}, false, {}};
-    CHECK(http::status(busy) == 409);
+    const auto accepted = [](const int&) {
+        return settle::idempotency_store_decision{.store = true, .status = 202};
+    };
+    (void)s.guard.run(
+        scope, idempotency_test::key("accepted"), idempotency_test::fp("a"), [] { return 1; },
+        accepted);
+    const auto replayed = s.guard.run(scope, idempotency_test::key("accepted"),
+                                      idempotency_test::fp("a"), [] { return 2; });
+    CHECK(replayed.is_replayed());
+    CHECK(http::status(replayed) == 202);
+    const auto busy =
+        s.guard.run(scope, idempotency_test::key("busy"), idempotency_test::fp("a"), [&] {
+            const auto inner = s.guard.run(scope, idempotency_test::key("busy"),
+                                           idempotency_test::fp("a"), [] { return 3; });
+            CHECK(inner.is_in_progress());
+            CHECK(http::status(inner) == 409);
+            return 4;
+        });
+    CHECK(busy.is_executed());
 }

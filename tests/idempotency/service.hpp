@@ -9,8 +9,10 @@
 #include <settle/sha256.hpp>
 #include <settle/stores/memory.hpp>
 #include <settle/stores/memory_idempotency.hpp>
+#include <settle/transaction.hpp>
 
 #include <chrono>
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -44,18 +46,34 @@ struct service {
     settle::memory::table<std::string, std::string> orders{db};
     guard_type guard{store, clock, {.lease = lease, .retention = retention}};
 
+    // guard.claim in a transaction of its own, committed before it returns.
+    settle::idempotency_claim_result claim(const settle::idempotency_scope& scope,
+                                           const settle::idempotency_key& k,
+                                           const settle::sha256_digest& fingerprint) {
+        return settle::in_transaction(store, [&](settle::memory::transaction& tx) {
+            return guard.claim(tx, scope, k, fingerprint);
+        });
+    }
+
+    // guard.purge in a transaction of its own.
+    std::size_t purge(std::size_t limit) {
+        return settle::in_transaction(
+            store, [&](settle::memory::transaction& tx) { return guard.purge(tx, limit); });
+    }
+
     // The record stored for (scope, key), read in a transaction of its own.
     std::optional<settle::idempotency_record> record(const settle::idempotency_scope& scope,
                                                      const settle::idempotency_key& k) {
-        return db.transact(
-            [&](settle::memory::transaction& tx) { return store.find(tx, scope, k); });
+        return settle::in_transaction(
+            store, [&](settle::memory::transaction& tx) { return store.find(tx, scope, k); });
     }
 
     std::optional<std::string> order(const std::string& id) {
-        return db.transact([&](settle::memory::transaction& tx) -> std::optional<std::string> {
-            const std::string* row = orders.find(tx, id);
-            return row == nullptr ? std::nullopt : std::optional<std::string>(*row);
-        });
+        return settle::in_transaction(
+            store, [&](settle::memory::transaction& tx) -> std::optional<std::string> {
+                const std::string* row = orders.find(tx, id);
+                return row == nullptr ? std::nullopt : std::optional<std::string>(*row);
+            });
     }
 };
 

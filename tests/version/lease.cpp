@@ -1,6 +1,7 @@
 #include <settle/lease.hpp>
 #include <settle/stores/memory_lease.hpp>
 #include <settle/testing/lease_store_suite.hpp>
+#include <settle/transaction.hpp>
 
 #include "settle_test.hpp"
 
@@ -42,16 +43,16 @@ struct reports {
     using lease_type = decltype(grants)::lease_type;
 
     settle::acquire_result<std::string> acquire(const std::string& holder) {
-        return db.transact([&](memory::transaction& tx) {
+        return settle::in_transaction(lease_rows, [&](memory::transaction& tx) {
             return grants.acquire(tx, "report-lock", holder, 10s);
         });
     }
 
     // The protected write: fence check and row write in one transaction.
     settle::fence_result write(const lease_type& held, const std::string& text) {
-        return db.transact([&](memory::transaction& tx) {
+        return settle::in_transaction(lease_rows, [&](memory::transaction& tx) {
             const settle::fence_result checked = guard.admit(tx, "report", held.token);
-            if (checked.admitted()) {
+            if (checked.is_admitted()) {
                 rows.put(tx, "report", text);
             }
             return checked;
@@ -59,7 +60,7 @@ struct reports {
     }
 
     std::string report() {
-        return db.transact([&](memory::transaction& tx) {
+        return settle::in_transaction(lease_rows, [&](memory::transaction& tx) {
             const std::string* text = rows.find(tx, "report");
             return text == nullptr ? std::string() : *text;
         });
@@ -91,22 +92,24 @@ struct autocommit_table {
 
     transaction begin() { return callers_->begin(); }
     std::optional<settle::versioned<T>> load(const transaction&, const std::string& key) {
-        return own_.transact([&](memory::transaction& tx) { return inner_.load(tx, key); });
+        return settle::in_transaction(
+            inner_, [&](memory::transaction& tx) { return inner_.load(tx, key); });
     }
     settle::write_result<T> insert(transaction&, const std::string& key, T value) {
-        return own_.transact(
-            [&](memory::transaction& tx) { return inner_.insert(tx, key, std::move(value)); });
+        return settle::in_transaction(inner_, [&](memory::transaction& tx) {
+            return inner_.insert(tx, key, std::move(value));
+        });
     }
     settle::write_result<T> compare_and_set(transaction&, const std::string& key,
                                             settle::version_stamp expected, T value) {
-        return own_.transact([&](memory::transaction& tx) {
+        return settle::in_transaction(inner_, [&](memory::transaction& tx) {
             return inner_.compare_and_set(tx, key, expected, std::move(value));
         });
     }
     settle::write_result<T> erase(transaction&, const std::string& key,
                                   settle::version_stamp expected) {
-        return own_.transact(
-            [&](memory::transaction& tx) { return inner_.erase(tx, key, expected); });
+        return settle::in_transaction(
+            inner_, [&](memory::transaction& tx) { return inner_.erase(tx, key, expected); });
     }
 
 private:
@@ -143,24 +146,44 @@ TEST_CASE("a lease backend that ignores the caller's transaction fails the rollb
 TEST_CASE("a holder whose lease expired has its late write refused", "[version]") {
     reports r;
     const auto a = r.acquire("worker-a");
-    REQUIRE(a.acquired());
-    CHECK(r.write(a.current, "a: half done").admitted());
+    REQUIRE(a.is_acquired());
+    CHECK(r.write(a.current(), "a: half done").is_admitted());
 
     // worker-a pauses (a long collection, a partition) past its expiry.
     r.clock.advance(15s);
     const auto b = r.acquire("worker-b");
-    REQUIRE(b.acquired());
-    CHECK(b.current.token > a.current.token);
-    CHECK(r.write(b.current, "b: done").admitted());
+    REQUIRE(b.is_acquired());
+    CHECK(b.current().token > a.current().token);
+    CHECK(r.write(b.current(), "b: done").is_admitted());
 
     // worker-a wakes up, still believing it holds the lease.
-    const settle::fence_result late = r.write(a.current, "a: done");
-    CHECK(late.outcome == settle::fence_outcome::stale);
-    CHECK(late.highest == b.current.token);
+    const settle::fence_result late = r.write(a.current(), "a: done");
+    CHECK(late.outcome() == settle::fence_outcome::stale);
+    CHECK(late.is_stale());
+    CHECK_FALSE(late.is_admitted());
+    CHECK_FALSE(static_cast<bool>(late));
+    CHECK(late.highest() == b.current().token);
     CHECK(r.report() == "b: done");
-    const auto renewed =
-        r.db.transact([&](memory::transaction& tx) { return r.grants.renew(tx, a.current, 10s); });
-    CHECK(renewed.outcome == settle::renew_outcome::stale);
+    const auto renewed = settle::in_transaction(r.lease_rows, [&](memory::transaction& tx) {
+        return r.grants.renew(tx, a.current(), 10s);
+    });
+    CHECK(renewed.outcome() == settle::renew_outcome::stale);
+    CHECK(renewed.is_stale());
+    CHECK_FALSE(static_cast<bool>(renewed));
+    CHECK(renewed.current() == a.current());
+
+    const auto held = r.acquire("worker-a");
+    CHECK(held.is_held());
+    CHECK_FALSE(static_cast<bool>(held));
+    CHECK(held.current() == b.current());
+    const auto released = settle::in_transaction(
+        r.lease_rows, [&](memory::transaction& tx) { return r.grants.release(tx, b.current()); });
+    CHECK(released.is_released());
+    CHECK(static_cast<bool>(released));
+    const auto again = settle::in_transaction(
+        r.lease_rows, [&](memory::transaction& tx) { return r.grants.release(tx, b.current()); });
+    CHECK(again.is_stale());
+    CHECK(again.outcome() == settle::release_outcome::stale);
 }
 
 TEST_CASE("tokens seen by the fence strictly increase across racing expiries", "[version]") {
@@ -174,14 +197,14 @@ TEST_CASE("tokens seen by the fence strictly increase across racing expiries", "
     const std::string names[] = {"worker-a", "worker-b"};
     for (int turn = 0; turn < 20; ++turn) {
         const auto got = r.acquire(names[turn % 2]);
-        REQUIRE(got.acquired());
-        const settle::fence_result fresh = r.write(got.current, names[turn % 2]);
-        REQUIRE(fresh.admitted());
-        admitted.push_back(fresh.highest);
+        REQUIRE(got.is_acquired());
+        const settle::fence_result fresh = r.write(got.current(), names[turn % 2]);
+        REQUIRE(fresh.is_admitted());
+        admitted.push_back(fresh.highest());
         if (previous) {
-            CHECK(r.write(*previous, "late").outcome == settle::fence_outcome::stale);
+            CHECK(r.write(*previous, "late").outcome() == settle::fence_outcome::stale);
         }
-        previous = got.current;
+        previous = got.current();
         r.clock.advance(turn % 3 == 0 ? 10s : 25s);
     }
     for (std::size_t i = 1; i < admitted.size(); ++i) {
@@ -198,9 +221,9 @@ TEST_CASE("lease arguments that break a precondition are refused", "[version]") 
     CHECK_THROWS_AS(grants.acquire(tx, "job", "a", 0s), settle::error);
     CHECK_THROWS_AS(grants.acquire(tx, "job", "a", -1s), settle::error);
     const auto got = grants.acquire(tx, "job", "a", 10s);
-    REQUIRE(got.acquired());
+    REQUIRE(got.is_acquired());
     try {
-        (void)grants.renew(tx, got.current, 0s);
+        (void)grants.renew(tx, got.current(), 0s);
         FAIL("renew accepted a zero ttl");
     } catch (const settle::error& e) {
         CHECK(e.code() == settle::errc::invalid_argument);
@@ -214,8 +237,8 @@ TEST_CASE("a lease granted at the clock's last instant ends after it, never wrap
     settle::leases grants(f.leases, f.clock);
     auto tx = f.leases.begin();
     const auto got = grants.acquire(tx, "job", "a", 10s);
-    REQUIRE(got.acquired());
-    CHECK(got.current.expires_at == settle::to_stored_time(f.clock.now()) + 10s);
+    REQUIRE(got.is_acquired());
+    CHECK(got.current().expires_at == settle::to_stored_time(f.clock.now()) + 10s);
     tx.commit();
 }
 
@@ -224,8 +247,8 @@ TEST_CASE("a lease that would outlast stored time saturates at its end", "[versi
     settle::leases grants(f.leases, f.clock);
     auto tx = f.leases.begin();
     const auto got = grants.acquire(tx, "job", "a", std::chrono::microseconds::max());
-    REQUIRE(got.acquired());
-    CHECK(got.current.expires_at == settle::stored_time::max());
+    REQUIRE(got.is_acquired());
+    CHECK(got.current().expires_at == settle::stored_time::max());
     tx.commit();
 }
 
@@ -266,22 +289,23 @@ TEST_CASE("threads contending for one lease never hold it at once", "[version][c
             int done = 0;
             while (done < rounds) {
                 const auto got = r.acquire(name);
-                if (!got.acquired()) {
+                if (!got.is_acquired()) {
                     std::this_thread::yield();
                     continue;
                 }
                 if (inside.fetch_add(1) != 0) {
                     overlapped = true;
                 }
-                const bool admitted = r.write(got.current, name).admitted();
+                const bool admitted = r.write(got.current(), name).is_admitted();
                 inside.fetch_sub(1);
-                const auto released = r.db.transact(
-                    [&](memory::transaction& tx) { return r.grants.release(tx, got.current); });
+                const auto released = settle::in_transaction(
+                    r.lease_rows,
+                    [&](memory::transaction& tx) { return r.grants.release(tx, got.current()); });
                 {
                     std::lock_guard lock(tokens_mutex);
-                    tokens.push_back(got.current.token.value());
+                    tokens.push_back(got.current().token.value());
                 }
-                if (!admitted || released != settle::release_outcome::released) {
+                if (!admitted || !released.is_released()) {
                     overlapped = true;
                 }
                 ++done;

@@ -1,5 +1,6 @@
 #include <settle/stores/memory_versioned.hpp>
 #include <settle/testing/versioned_store_suite.hpp>
+#include <settle/transaction.hpp>
 
 #include "settle_test.hpp"
 
@@ -148,7 +149,7 @@ TEST_CASE("a versioned write commits or rolls back with the caller's own rows", 
     memory::database db;
     memory::table<int, std::string> orders(db);
     memory::versioned_table<int, long> balances(db);
-    version_stamp stamp = db.transact([&](memory::transaction& tx) {
+    version_stamp stamp = settle::in_transaction(balances, [&](memory::transaction& tx) {
         const auto inserted = balances.insert(tx, 7, 100);
         REQUIRE(inserted.is_applied());
         return inserted.stamp();
@@ -161,7 +162,7 @@ TEST_CASE("a versioned write commits or rolls back with the caller's own rows", 
         REQUIRE(paid.is_applied());
         tx.rollback();
     }
-    db.transact([&](memory::transaction& tx) {
+    settle::in_transaction(balances, [&](memory::transaction& tx) {
         CHECK(orders.find(tx, 1) == nullptr);
         CHECK(balances.load(tx, 7) == std::optional(settle::versioned<long>{100, stamp}));
     });
@@ -174,7 +175,7 @@ TEST_CASE("a versioned write commits or rolls back with the caller's own rows", 
         tx.commit();
         stamp = paid.stamp();
     }
-    db.transact([&](memory::transaction& tx) {
+    settle::in_transaction(balances, [&](memory::transaction& tx) {
         CHECK(*orders.find(tx, 1) == "placed");
         CHECK(balances.load(tx, 7) == std::optional(settle::versioned<long>{60, stamp}));
     });

@@ -63,6 +63,9 @@ TEST_CASE("write results report each outcome with its stamp", "[version]") {
 
     const result conflict = result::conflict(version_stamp(9), 42);
     CHECK(conflict.outcome() == settle::write_outcome::conflict);
+    CHECK(conflict.is_conflict());
+    CHECK_FALSE(conflict.is_applied());
+    CHECK_FALSE(conflict.is_missing());
     CHECK_FALSE(static_cast<bool>(conflict));
     CHECK(conflict.stamp() == version_stamp(9));
     CHECK(conflict.current_value() == std::optional<int>(42));
@@ -70,6 +73,9 @@ TEST_CASE("write results report each outcome with its stamp", "[version]") {
 
     const result missing = result::missing();
     CHECK(missing.outcome() == settle::write_outcome::missing);
+    CHECK(missing.is_missing());
+    CHECK_FALSE(missing.is_conflict());
+    CHECK_FALSE(static_cast<bool>(missing));
     CHECK(missing.stamp() == version_stamp(0));
     CHECK_FALSE(missing.current_value().has_value());
 }

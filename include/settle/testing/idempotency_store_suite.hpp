@@ -7,7 +7,8 @@
 // makes, as a case any backend can be run against (docs/conformance.md).
 //
 // The fixture is yours: a struct with a member `store` that models
-// settle::idempotency_store and starts empty. Build a fresh fixture for every
+// settle::idempotency_store and starts empty; the purge cases run when it
+// models settle::idempotency_purge_store too. Build a fresh fixture for every
 // case. The cases pass explicit times, so no clock is involved, and open one
 // transaction at a time.
 
@@ -108,11 +109,9 @@ idempotency_store_claim idempotency_peek(S& s, const idempotency_scope& scope,
     return s.claim(tx, scope, key, idempotency_fp("peek"), now, now + std::chrono::hours(1));
 }
 
-}  // namespace detail
-
-// The cases, each with the promise it checks as its name.
+// The cases every idempotency_store passes.
 template <class Fixture>
-inline constexpr std::array<test_case<Fixture>, 17> idempotency_store_suite{{
+inline constexpr std::array<test_case<Fixture>, 15> idempotency_store_cases{{
     {"a claim on an unknown key takes it",
      [](Fixture& f) {
          using namespace detail;
@@ -374,6 +373,63 @@ inline constexpr std::array<test_case<Fixture>, 17> idempotency_store_suite{{
          SETTLE_EXPECT(found.record == claimed.record,
                        "neither the completion nor the abandon was committed");
      }},
+    {"scopes and keys keep records apart",
+     [](Fixture& f) {
+         using namespace detail;
+         const auto t0 = idempotency_t0();
+         const auto lease_end = t0 + std::chrono::seconds(30);
+         const idempotency_scope scopes[] = {
+             idempotency_scope_of("tenant-a", "orders.create"),
+             idempotency_scope_of("tenant-b", "orders.create"),
+             idempotency_scope_of("tenant-a", "orders.cancel"),
+             idempotency_scope_of("ab", "c"),
+             idempotency_scope_of("a", "bc"),
+             idempotency_scope_of("", "abc"),
+         };
+         for (const auto& scope : scopes) {
+             for (const char* key : {"key", "Key", "key "}) {
+                 SETTLE_EXPECT(idempotency_claim_now(f.store, scope, idempotency_key_of(key),
+                                                     idempotency_fp("a"), t0, lease_end)
+                                   .claimed,
+                               "every (tenant, operation, key) is a record of its own");
+             }
+         }
+         const auto a = idempotency_peek(f.store, scopes[0], idempotency_key_of("key"), t0);
+         const auto b = idempotency_peek(f.store, scopes[1], idempotency_key_of("key"), t0);
+         SETTLE_EXPECT(!a.claimed && !b.claimed);
+         SETTLE_EXPECT(a.record.token != b.record.token);
+     }},
+    {"a response of any bytes is stored exactly",
+     [](Fixture& f) {
+         using namespace detail;
+         const auto t0 = idempotency_t0();
+         idempotency_response every_byte;
+         for (int b = 0; b < 256; ++b) {
+             every_byte.body.push_back(static_cast<std::byte>(b));
+         }
+         every_byte.status = -1;
+         const std::pair<const char*, idempotency_response> cases[] = {
+             {"every-byte", every_byte},
+             {"empty", idempotency_response{}},
+         };
+         for (const auto& [name, response] : cases) {
+             const auto key = idempotency_key_of(name);
+             const auto claimed =
+                 idempotency_claim_now(f.store, idempotency_scope_a(), key, idempotency_fp("a"), t0,
+                                       t0 + std::chrono::seconds(30));
+             SETTLE_EXPECT(idempotency_complete_now(
+                               f.store, idempotency_scope_a(), key, claimed.record.token, response,
+                               t0 + std::chrono::hours(1)) == fenced_write::applied);
+             const auto found = idempotency_peek(f.store, idempotency_scope_a(), key, t0);
+             SETTLE_EXPECT(found.record.state == idempotency_state::completed);
+             SETTLE_EXPECT(found.record.response == response, name);
+         }
+     }},
+}};
+
+// The cases of a store that also models idempotency_purge_store.
+template <class Fixture>
+inline constexpr std::array<test_case<Fixture>, 2> idempotency_purge_store_cases{{
     {"purge removes only records that are no longer live and at most limit per call",
      [](Fixture& f) {
          using namespace detail;
@@ -433,59 +489,35 @@ inline constexpr std::array<test_case<Fixture>, 17> idempotency_store_suite{{
                                       later + std::chrono::hours(1)) == fenced_write::stale,
              "the purged claim's token is fenced off");
      }},
-    {"scopes and keys keep records apart",
-     [](Fixture& f) {
-         using namespace detail;
-         const auto t0 = idempotency_t0();
-         const auto lease_end = t0 + std::chrono::seconds(30);
-         const idempotency_scope scopes[] = {
-             idempotency_scope_of("tenant-a", "orders.create"),
-             idempotency_scope_of("tenant-b", "orders.create"),
-             idempotency_scope_of("tenant-a", "orders.cancel"),
-             idempotency_scope_of("ab", "c"),
-             idempotency_scope_of("a", "bc"),
-             idempotency_scope_of("", "abc"),
-         };
-         for (const auto& scope : scopes) {
-             for (const char* key : {"key", "Key", "key "}) {
-                 SETTLE_EXPECT(idempotency_claim_now(f.store, scope, idempotency_key_of(key),
-                                                     idempotency_fp("a"), t0, lease_end)
-                                   .claimed,
-                               "every (tenant, operation, key) is a record of its own");
-             }
-         }
-         const auto a = idempotency_peek(f.store, scopes[0], idempotency_key_of("key"), t0);
-         const auto b = idempotency_peek(f.store, scopes[1], idempotency_key_of("key"), t0);
-         SETTLE_EXPECT(!a.claimed && !b.claimed);
-         SETTLE_EXPECT(a.record.token != b.record.token);
-     }},
-    {"a response of any bytes is stored exactly",
-     [](Fixture& f) {
-         using namespace detail;
-         const auto t0 = idempotency_t0();
-         idempotency_response every_byte;
-         for (int b = 0; b < 256; ++b) {
-             every_byte.body.push_back(static_cast<std::byte>(b));
-         }
-         every_byte.status = -1;
-         const std::pair<const char*, idempotency_response> cases[] = {
-             {"every-byte", every_byte},
-             {"empty", idempotency_response{}},
-         };
-         for (const auto& [name, response] : cases) {
-             const auto key = idempotency_key_of(name);
-             const auto claimed =
-                 idempotency_claim_now(f.store, idempotency_scope_a(), key, idempotency_fp("a"), t0,
-                                       t0 + std::chrono::seconds(30));
-             SETTLE_EXPECT(idempotency_complete_now(
-                               f.store, idempotency_scope_a(), key, claimed.record.token, response,
-                               t0 + std::chrono::hours(1)) == fenced_write::applied);
-             const auto found = idempotency_peek(f.store, idempotency_scope_a(), key, t0);
-             SETTLE_EXPECT(found.record.state == idempotency_state::completed);
-             SETTLE_EXPECT(found.record.response == response, name);
-         }
-     }},
 }};
+
+template <class Fixture>
+constexpr auto idempotency_suite_of() {
+    using store = std::remove_cvref_t<decltype(std::declval<Fixture&>().store)>;
+    if constexpr (idempotency_purge_store<store>) {
+        constexpr auto& core = idempotency_store_cases<Fixture>;
+        constexpr auto& purge = idempotency_purge_store_cases<Fixture>;
+        std::array<test_case<Fixture>, core.size() + purge.size()> all{};
+        std::size_t i = 0;
+        for (const auto& c : core) {
+            all[i++] = c;
+        }
+        for (const auto& c : purge) {
+            all[i++] = c;
+        }
+        return all;
+    } else {
+        return idempotency_store_cases<Fixture>;
+    }
+}
+
+}  // namespace detail
+
+// The cases, each with the promise it checks as its name: those of every
+// settle::idempotency_store, and when the fixture's store also models
+// settle::idempotency_purge_store, those of purge.
+template <class Fixture>
+inline constexpr auto idempotency_store_suite = detail::idempotency_suite_of<Fixture>();
 
 }  // namespace conformance
 

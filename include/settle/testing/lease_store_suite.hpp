@@ -55,8 +55,8 @@ struct lease_store_cases {
 
     static lease_type acquired(Fixture& f, int key, const char* holder) {
         auto got = acquire(f, key, holder);
-        SETTLE_EXPECT(got.outcome == acquire_outcome::acquired, "the key was free");
-        return got.current;
+        SETTLE_EXPECT(got.outcome() == acquire_outcome::acquired, "the key was free");
+        return got.current();
     }
 
     static renew_result<typename lease_store_type::key_type> renew(Fixture& f,
@@ -68,10 +68,10 @@ struct lease_store_cases {
         return renewed;
     }
 
-    static release_outcome release(Fixture& f, const lease_type& held) {
+    static release_result release(Fixture& f, const lease_type& held) {
         grants_type grants(f.leases, f.clock);
         auto tx = f.leases.begin();
-        const release_outcome released = grants.release(tx, held);
+        const release_result released = grants.release(tx, held);
         tx.commit();
         return released;
     }
@@ -106,10 +106,10 @@ struct lease_store_cases {
         const lease_type a = acquired(f, 0, "a");
         f.clock.advance(ttl - std::chrono::nanoseconds(1));
         const auto other = acquire(f, 0, "b");
-        SETTLE_EXPECT(other.outcome == acquire_outcome::held, "until the last instant");
-        SETTLE_EXPECT(other.current == a, "held reports the live lease");
+        SETTLE_EXPECT(other.outcome() == acquire_outcome::held, "until the last instant");
+        SETTLE_EXPECT(other.current() == a, "held reports the live lease");
         const auto same = acquire(f, 0, "a");
-        SETTLE_EXPECT(same.outcome == acquire_outcome::held, "not granted twice to its holder");
+        SETTLE_EXPECT(same.outcome() == acquire_outcome::held, "not granted twice to its holder");
         SETTLE_EXPECT(acquired(f, 1, "b").token == fencing_token::first(),
                       "other keys are independent");
     }
@@ -127,41 +127,42 @@ struct lease_store_cases {
         const lease_type a = acquired(f, 0, "a");
         f.clock.advance(ttl / 2);
         const auto renewed = renew(f, a);
-        SETTLE_EXPECT(renewed.outcome == renew_outcome::renewed);
-        SETTLE_EXPECT(renewed.current.token == a.token, "renewal keeps the token");
-        SETTLE_EXPECT(renewed.current.expires_at == f.clock.now() + ttl);
+        SETTLE_EXPECT(renewed.outcome() == renew_outcome::renewed);
+        SETTLE_EXPECT(renewed.current().token == a.token, "renewal keeps the token");
+        SETTLE_EXPECT(renewed.current().expires_at == f.clock.now() + ttl);
         f.clock.advance(ttl - std::chrono::seconds(1));  // past the first expiry
-        SETTLE_EXPECT(acquire(f, 0, "b").outcome == acquire_outcome::held);
+        SETTLE_EXPECT(acquire(f, 0, "b").outcome() == acquire_outcome::held);
     }
 
     static void renew_after_expiry(Fixture& f) {
         const lease_type a = acquired(f, 0, "a");
         f.clock.advance(ttl);
-        SETTLE_EXPECT(renew(f, a).outcome == renew_outcome::stale,
+        SETTLE_EXPECT(renew(f, a).outcome() == renew_outcome::stale,
                       "an expired lease is lost even if nobody took it");
         const lease_type b = acquired(f, 0, "b");
         f.clock.advance(ttl + ttl);
-        SETTLE_EXPECT(renew(f, b).outcome == renew_outcome::stale);
+        SETTLE_EXPECT(renew(f, b).outcome() == renew_outcome::stale);
         const lease_type c = acquired(f, 0, "c");
-        SETTLE_EXPECT(renew(f, a).outcome == renew_outcome::stale, "nor after a new grant");
+        SETTLE_EXPECT(renew(f, a).outcome() == renew_outcome::stale, "nor after a new grant");
         SETTLE_EXPECT(current(f, 0) == std::optional<lease_type>(c));
     }
 
     static void release_frees(Fixture& f) {
         const lease_type a = acquired(f, 0, "a");
-        SETTLE_EXPECT(release(f, a) == release_outcome::released);
+        SETTLE_EXPECT(release(f, a).outcome() == release_outcome::released);
         SETTLE_EXPECT(!current(f, 0).has_value(), "free at once");
-        SETTLE_EXPECT(renew(f, a).outcome == renew_outcome::stale, "a released lease is gone");
+        SETTLE_EXPECT(renew(f, a).outcome() == renew_outcome::stale, "a released lease is gone");
         const lease_type b = acquired(f, 0, "b");
         SETTLE_EXPECT(b.token > a.token, "the token keeps counting across a release");
-        SETTLE_EXPECT(release(f, a) == release_outcome::stale, "a second release is lost");
+        SETTLE_EXPECT(release(f, a).outcome() == release_outcome::stale,
+                      "a second release is lost");
     }
 
     static void release_superseded(Fixture& f) {
         const lease_type a = acquired(f, 0, "a");
         f.clock.advance(ttl);
         const lease_type b = acquired(f, 0, "b");
-        SETTLE_EXPECT(release(f, a) == release_outcome::stale);
+        SETTLE_EXPECT(release(f, a).outcome() == release_outcome::stale);
         SETTLE_EXPECT(current(f, 0) == std::optional<lease_type>(b),
                       "the new holder keeps its lease");
     }
@@ -173,7 +174,7 @@ struct lease_store_cases {
             const lease_type l = acquired(f, 0, holders[round % 3]);
             tokens.push_back(l.token);
             if (round % 2 == 0) {
-                SETTLE_EXPECT(release(f, l) == release_outcome::released);
+                SETTLE_EXPECT(release(f, l).outcome() == release_outcome::released);
             } else {
                 f.clock.advance(ttl);
             }
@@ -188,37 +189,37 @@ struct lease_store_cases {
             grants_type grants(f.leases, f.clock);
             auto tx = f.leases.begin();
             const auto got = grants.acquire(tx, f.key(0), "a", ttl);
-            SETTLE_EXPECT(got.outcome == acquire_outcome::acquired);
+            SETTLE_EXPECT(got.outcome() == acquire_outcome::acquired);
         }  // rolled back
         SETTLE_EXPECT(!current(f, 0).has_value(), "a rolled back grant holds nothing");
-        SETTLE_EXPECT(acquire(f, 0, "b").outcome == acquire_outcome::acquired);
+        SETTLE_EXPECT(acquire(f, 0, "b").outcome() == acquire_outcome::acquired);
     }
 
     static void fence_orders(Fixture& f) {
         const fencing_token one = fencing_token::first();
         const fencing_token two = one.next();
-        SETTLE_EXPECT(admit(f, 0, one).outcome == fence_outcome::admitted);
-        SETTLE_EXPECT(admit(f, 0, one).outcome == fence_outcome::admitted,
+        SETTLE_EXPECT(admit(f, 0, one).outcome() == fence_outcome::admitted);
+        SETTLE_EXPECT(admit(f, 0, one).outcome() == fence_outcome::admitted,
                       "the same holder may write again");
-        SETTLE_EXPECT(admit(f, 0, two).outcome == fence_outcome::admitted);
+        SETTLE_EXPECT(admit(f, 0, two).outcome() == fence_outcome::admitted);
         const fence_result late = admit(f, 0, one);
-        SETTLE_EXPECT(late.outcome == fence_outcome::stale);
-        SETTLE_EXPECT(late.highest == two, "the refusal names the higher token");
-        SETTLE_EXPECT(admit(f, 0, two).outcome == fence_outcome::admitted,
+        SETTLE_EXPECT(late.outcome() == fence_outcome::stale);
+        SETTLE_EXPECT(late.highest() == two, "the refusal names the higher token");
+        SETTLE_EXPECT(admit(f, 0, two).outcome() == fence_outcome::admitted,
                       "a refusal leaves the highest token as it was");
-        SETTLE_EXPECT(admit(f, 1, one).outcome == fence_outcome::admitted,
+        SETTLE_EXPECT(admit(f, 1, one).outcome() == fence_outcome::admitted,
                       "each resource has its own fence");
     }
 
     static void late_writer_refused(Fixture& f) {
         const lease_type a = acquired(f, 0, "a");
-        SETTLE_EXPECT(admit(f, 0, a.token).admitted(), "a writes while it holds the lease");
+        SETTLE_EXPECT(admit(f, 0, a.token).is_admitted(), "a writes while it holds the lease");
         f.clock.advance(ttl + ttl);  // a pauses past its expiry
         const lease_type b = acquired(f, 0, "b");
-        SETTLE_EXPECT(admit(f, 0, b.token).admitted());
-        SETTLE_EXPECT(admit(f, 0, a.token).outcome == fence_outcome::stale,
+        SETTLE_EXPECT(admit(f, 0, b.token).is_admitted());
+        SETTLE_EXPECT(admit(f, 0, a.token).outcome() == fence_outcome::stale,
                       "a's late write after b's is refused");
-        SETTLE_EXPECT(renew(f, a).outcome == renew_outcome::stale);
+        SETTLE_EXPECT(renew(f, a).outcome() == renew_outcome::stale);
     }
 
     static void rolled_back_admit(Fixture& f) {
@@ -226,9 +227,9 @@ struct lease_store_cases {
         {
             fence<fence_store_type> guard(f.fences);
             auto tx = f.fences.begin();
-            SETTLE_EXPECT(guard.admit(tx, f.key(0), two).admitted());
+            SETTLE_EXPECT(guard.admit(tx, f.key(0), two).is_admitted());
         }  // the protected write was abandoned: the token it carried is not recorded
-        SETTLE_EXPECT(admit(f, 0, fencing_token::first()).admitted());
+        SETTLE_EXPECT(admit(f, 0, fencing_token::first()).is_admitted());
     }
 };
 
