@@ -326,7 +326,7 @@ concept idempotency_store_has_purge = requires(S& s, typename S::transaction& tx
 //
 // Records that are not live count as absent, so a backend whose records
 // expire by themselves needs nothing more. One that keeps them until they are
-// removed also models settle::idempotency_purge_store.
+// removed also models settle::purgeable_idempotency_store.
 //
 // settle/testing/idempotency_store_suite.hpp checks all of this on a backend.
 template <class S>
@@ -340,7 +340,8 @@ concept idempotency_store = transactional<S> && detail::idempotency_store_has_cl
 //       removes at most `limit` records that are not live at `now`; returns
 //       how many it removed.
 template <class S>
-concept idempotency_purge_store = idempotency_store<S> && detail::idempotency_store_has_purge<S>;
+concept purgeable_idempotency_store =
+    idempotency_store<S> && detail::idempotency_store_has_purge<S>;
 
 namespace detail {
 
@@ -371,14 +372,15 @@ constexpr bool check_idempotency_store() {
 }
 
 template <class S>
-constexpr bool check_idempotency_purge_store() {
+constexpr bool check_purgeable_idempotency_store() {
     if constexpr (transactional<S>) {
-        static_assert(idempotency_store_has_purge<S>,
-                      "settle::idempotency_purge_store: `purge(tx, now, limit)` missing or wrong "
-                      "signature; expected `std::size_t purge(transaction&, settle::stored_time, "
-                      "std::size_t)`");
+        static_assert(
+            idempotency_store_has_purge<S>,
+            "settle::purgeable_idempotency_store: `purge(tx, now, limit)` missing or wrong "
+            "signature; expected `std::size_t purge(transaction&, settle::stored_time, "
+            "std::size_t)`");
     }
-    return idempotency_purge_store<S>;
+    return purgeable_idempotency_store<S>;
 }
 
 }  // namespace detail
@@ -797,10 +799,10 @@ public:
     //     while (settle::in_transaction(store, [&](auto& tx) {
     //                return guard.purge(tx, 1000); }) == 1000) {}
     //
-    // Needs a store that models settle::idempotency_purge_store; one whose
+    // Needs a store that models settle::purgeable_idempotency_store; one whose
     // records expire by themselves needs no purge.
     [[nodiscard]] std::size_t purge(transaction& tx, std::size_t limit) {
-        if constexpr (detail::check_idempotency_purge_store<Store>()) {
+        if constexpr (detail::check_purgeable_idempotency_store<Store>()) {
             return store_->purge(tx, now(), limit);
         } else {
             return 0;

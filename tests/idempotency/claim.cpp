@@ -155,7 +155,7 @@ TEST_CASE("decode_response refuses a record that has no response", "[idempotency
 
 namespace {
 // Records that expire by themselves: claim, complete and abandon, no purge.
-// An idempotency_store, not an idempotency_purge_store.
+// An idempotency_store, not an purgeable_idempotency_store.
 class expiring_store {
 public:
     using transaction = settle::memory::transaction;
@@ -187,9 +187,9 @@ private:
 
 TEST_CASE("purge is a role of its own that a store with expiring records need not play",
           "[idempotency]") {
-    STATIC_REQUIRE(settle::idempotency_purge_store<settle::memory::idempotency_table>);
+    STATIC_REQUIRE(settle::purgeable_idempotency_store<settle::memory::idempotency_table>);
     STATIC_REQUIRE(settle::idempotency_store<expiring_store>);
-    STATIC_REQUIRE_FALSE(settle::idempotency_purge_store<expiring_store>);
+    STATIC_REQUIRE_FALSE(settle::purgeable_idempotency_store<expiring_store>);
     STATIC_REQUIRE_FALSE(settle::idempotency_store<int>);
 
     settle::memory::database db;

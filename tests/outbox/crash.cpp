@@ -57,7 +57,8 @@ class crashing_store {
 public:
     class transaction {
     public:
-        transaction(memory::transaction inner, fate& f) : inner_(std::move(inner)), fate_(&f) {}
+        // Begins the inner transaction in place: a memory::transaction does not move.
+        transaction(memory::outbox_table& store, fate& f) : inner_(store.begin()), fate_(&f) {}
         void commit() {
             fate_->step(fate_->store_ops);
             inner_.commit();
@@ -73,7 +74,7 @@ public:
 
     transaction begin() {
         step();
-        return transaction(store_->begin(), *fate_);
+        return transaction(*store_, *fate_);
     }
     std::uint64_t append(transaction& tx, settle::outbox_message m, settle::stored_time now) {
         step();

@@ -45,14 +45,17 @@ void expect(bool ok, const char* what) {
 std::int64_t column(sqlite3* db, const char* sql) {
     sqlite3_stmt* s = nullptr;
     std::int64_t value = -1;
-    if (sqlite3_prepare_v2(db, sql, -1, &s, nullptr) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
+    if (sqlite3_prepare_v2(db, sql, -1, &s, nullptr) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW) {
         value = sqlite3_column_int64(s, 0);
     }
     sqlite3_finalize(s);
     return value;
 }
 
-std::int64_t micros(settle::stored_time t) { return t.time_since_epoch().count(); }
+std::int64_t micros(settle::stored_time t) {
+    return t.time_since_epoch().count();
+}
 
 struct tables {
     sqlite::connection conn;
@@ -64,7 +67,9 @@ struct tables {
     explicit tables(const std::string& path) : conn(path) {}
 };
 
-settle::idempotency_key key() { return settle::idempotency_key::parse("capture-7").value(); }
+settle::idempotency_key key() {
+    return settle::idempotency_key::parse("capture-7").value();
+}
 
 void write(tables& t) {
     settle::manual_clock clock(
@@ -138,7 +143,8 @@ void read(tables& t) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc != 3 || (std::string_view(argv[1]) != "write" && std::string_view(argv[1]) != "read")) {
+    if (argc != 3 ||
+        (std::string_view(argv[1]) != "write" && std::string_view(argv[1]) != "read")) {
         std::fprintf(stderr, "usage: instants write|read <file>\n");
         return 2;
     }

@@ -175,7 +175,7 @@ private:
     std::uint64_t last_token_ = 0;  // written only inside this database's transactions
 };
 
-static_assert(settle::idempotency_purge_store<idempotency_table>);
+static_assert(settle::purgeable_idempotency_store<idempotency_table>);
 
 }  // namespace memory
 

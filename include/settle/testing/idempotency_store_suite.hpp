@@ -8,7 +8,7 @@
 //
 // The fixture is yours: a struct with a member `store` that models
 // settle::idempotency_store and starts empty; the purge cases run when it
-// models settle::idempotency_purge_store too. Build a fresh fixture for every
+// models settle::purgeable_idempotency_store too. Build a fresh fixture for every
 // case. The cases pass explicit times, so no clock is involved, and open one
 // transaction at a time.
 
@@ -427,9 +427,9 @@ inline constexpr std::array<test_case<Fixture>, 15> idempotency_store_cases{{
      }},
 }};
 
-// The cases of a store that also models idempotency_purge_store.
+// The cases of a store that also models purgeable_idempotency_store.
 template <class Fixture>
-inline constexpr std::array<test_case<Fixture>, 2> idempotency_purge_store_cases{{
+inline constexpr std::array<test_case<Fixture>, 2> purgeable_idempotency_store_cases{{
     {"purge removes only records that are no longer live and at most limit per call",
      [](Fixture& f) {
          using namespace detail;
@@ -494,9 +494,9 @@ inline constexpr std::array<test_case<Fixture>, 2> idempotency_purge_store_cases
 template <class Fixture>
 constexpr auto idempotency_suite_of() {
     using store = std::remove_cvref_t<decltype(std::declval<Fixture&>().store)>;
-    if constexpr (idempotency_purge_store<store>) {
+    if constexpr (purgeable_idempotency_store<store>) {
         constexpr auto& core = idempotency_store_cases<Fixture>;
-        constexpr auto& purge = idempotency_purge_store_cases<Fixture>;
+        constexpr auto& purge = purgeable_idempotency_store_cases<Fixture>;
         std::array<test_case<Fixture>, core.size() + purge.size()> all{};
         std::size_t i = 0;
         for (const auto& c : core) {
@@ -515,7 +515,7 @@ constexpr auto idempotency_suite_of() {
 
 // The cases, each with the promise it checks as its name: those of every
 // settle::idempotency_store, and when the fixture's store also models
-// settle::idempotency_purge_store, those of purge.
+// settle::purgeable_idempotency_store, those of purge.
 template <class Fixture>
 inline constexpr auto idempotency_store_suite = detail::idempotency_suite_of<Fixture>();
 
