@@ -6,6 +6,7 @@
 #include <settle/version.hpp>
 
 #include <settle/clock.hpp>
+#include <settle/sleeper.hpp>
 #include <settle/detail/retry_math.hpp>
 #include <settle/error.hpp>
 

@@ -18,6 +18,7 @@
 #include <settle/outbox.hpp>
 #include <settle/retry.hpp>
 #include <settle/sha256.hpp>
+#include <settle/sleeper.hpp>
 #include <settle/state_machine.hpp>
 #include <settle/stores/memory.hpp>
 #include <settle/stores/memory_idempotency.hpp>

@@ -6,6 +6,7 @@
 #include <settle/version.hpp>
 
 #include <settle/clock.hpp>
+#include <settle/sleeper.hpp>
 #include <settle/error.hpp>
 #include <settle/retry.hpp>
 #include <settle/token.hpp>

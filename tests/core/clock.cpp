@@ -1,4 +1,5 @@
 #include <settle/clock.hpp>
+#include <settle/sleeper.hpp>
 
 #include "settle_test.hpp"
 

@@ -12,6 +12,7 @@
 #include <settle/version.hpp>
 
 #include <settle/clock.hpp>
+#include <settle/sleeper.hpp>
 #include <settle/codec.hpp>
 #include <settle/error.hpp>
 #include <settle/idempotency.hpp>
