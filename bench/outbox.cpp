@@ -155,7 +155,7 @@ void outbox_append(benchmark::State& state) {
             r.db.transact([&](memory::transaction& tx) {  // start over with an empty store
                 auto claimed = r.store.claim(tx, "sweeper", now, now + 1h, fill_size);
                 for (const auto& record : claimed) {
-                    (void)r.store.mark_delivered(tx, record.id, "sweeper", now);
+                    (void)r.store.mark_delivered(tx, record.id, record.claim_token, now);
                 }
                 (void)r.store.purge(tx, settle::stored_time::max(), fill_size);
             });

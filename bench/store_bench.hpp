@@ -121,8 +121,8 @@ void claim_and_complete(benchmark::State& state, Store& store) {
     for (auto _ : state) {
         const settle::idempotency_key key =
             settle::idempotency_key::parse("key-" + std::to_string(++next)).value();
-        const auto now = std::chrono::system_clock::now();
-        std::uint64_t token = 0;
+        const settle::stored_time now = settle::to_stored_time(std::chrono::system_clock::now());
+        settle::fencing_token token(0);
         {
             auto tx = store.begin();
             token = store.claim(tx, scope, key, fingerprint, now, now + 30s).record.token;

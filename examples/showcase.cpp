@@ -106,7 +106,8 @@ int main() {
                 if (t) {
                     (void)payments_captured.insert(tx, order_id, 2499);
                     // next_id is not thread-safe; the transaction serialises its callers.
-                    events.append(tx, next_id(), "orders.paid", order_id, order_id);
+                    // A fresh id is always appended; a repeated one would be a duplicate.
+                    (void)events.append(tx, next_id(), "orders.paid", order_id, order_id);
                     ++captures;
                 }
                 std::printf("   callback: %s\n", settle::to_string(t.outcome()).data());

@@ -12,6 +12,7 @@
 #include <settle/error.hpp>
 #include <settle/retry.hpp>
 #include <settle/token.hpp>
+#include <settle/transaction.hpp>
 #include <settle/uuid.hpp>
 
 #include <settle/codec.hpp>
@@ -37,10 +38,12 @@
 //
 //   outbox<Store, Clock>       appends in the caller's transaction; requeue,
 //                              purge and statistics for operators
-//   outbox_relay<...>          claims due records under a lease, publishes
-//                              them, records each outcome
-//   outbox_store, outbox_publisher
-//                              what a backend and a publisher must offer
+//   outbox_relay<Store, Publisher, Backoff, Clock, Observer>
+//                              claims due records, each under a fencing token,
+//                              publishes them, records each outcome
+//   outbox_appender            what appending needs of a store
+//   outbox_store               what a relay needs of a store
+//   outbox_publisher           what a relay needs of a publisher
 //
 // Promises, over a conforming store: a record appended in a committed
 // transaction is published at least once, whatever point a relay stops at; a
@@ -57,7 +60,7 @@ SETTLE_BEGIN_NAMESPACE
 
 enum class outbox_status {
     pending,    // waiting for its next attempt (due once next_attempt_at <= now)
-    in_flight,  // claimed by claim_owner until claim_expires_at; due again after that
+    in_flight,  // claimed under claim_token until claim_expires_at; due again after that
     delivered,  // the publisher took it; kept until purged
     dead,       // a dead letter: permanent failure or schedule exhausted; kept until requeued
 };
@@ -119,7 +122,10 @@ template <codable T>
 //   next_attempt_at   TIMESTAMP: pending records are due from then on
 //   status            pending | in_flight | delivered | dead
 //   last_error        TEXT: why the last attempt failed, or why it is dead; '' if none
-//   claim_owner       TEXT: the relay holding it while in_flight; '' otherwise
+//   claim_owner       TEXT: the name of the relay holding it while in_flight, for
+//                     diagnostics only; '' otherwise
+//   claim_token       BIGINT: the fencing token of its latest claim; 0 if never claimed.
+//                     Each claim sets it one higher; nothing else changes it
 //   claim_expires_at  TIMESTAMP: the end of that claim's lease; zero otherwise
 //   finished_at       TIMESTAMP: when it became delivered or dead; zero otherwise
 struct outbox_record {
@@ -135,12 +141,70 @@ struct outbox_record {
     outbox_status status = outbox_status::pending;
     std::string last_error;
     std::string claim_owner;
+    fencing_token claim_token{0};
     stored_time claim_expires_at{};
     stored_time finished_at{};
 
     friend bool operator==(const outbox_record&, const outbox_record&) = default;
 };
-// What monitoring watches (the seed's backlog alerts).
+
+// One claim on one record, as a relay holds it: what an outcome is fenced by.
+struct outbox_claim {
+    uuid id;
+    fencing_token token{0};
+
+    friend bool operator==(const outbox_claim&, const outbox_claim&) = default;
+};
+
+// What an append found. Exhaustive: switch on it without a default.
+enum class [[nodiscard]] outbox_append_outcome{
+    appended,   // the record is stored, pending, due at once
+    duplicate,  // a record with this id exists: nothing changed, whatever the message held
+};
+
+[[nodiscard]] constexpr std::string_view to_string(outbox_append_outcome outcome) noexcept {
+    switch (outcome) {
+    case outbox_append_outcome::appended: return "appended";
+    case outbox_append_outcome::duplicate: return "duplicate";
+    }
+    return "unknown settle::outbox_append_outcome";
+}
+
+// What outbox::append, and a store's append, return: appended with the
+// record's sequence, or a duplicate of a record already stored (the message
+// was appended before: a retried request, a replayed command). True when
+// appended.
+class [[nodiscard]] outbox_append_result {
+public:
+    [[nodiscard]] static constexpr outbox_append_result appended(std::uint64_t sequence) noexcept {
+        return outbox_append_result(outbox_append_outcome::appended, sequence);
+    }
+    [[nodiscard]] static constexpr outbox_append_result duplicate() noexcept {
+        return outbox_append_result(outbox_append_outcome::duplicate, 0);
+    }
+
+    [[nodiscard]] constexpr outbox_append_outcome outcome() const noexcept { return outcome_; }
+    [[nodiscard]] constexpr bool is_appended() const noexcept {
+        return outcome_ == outbox_append_outcome::appended;
+    }
+    [[nodiscard]] constexpr bool is_duplicate() const noexcept {
+        return outcome_ == outbox_append_outcome::duplicate;
+    }
+    constexpr explicit operator bool() const noexcept { return is_appended(); }
+    // appended: the new record's sequence (1 or more); duplicate: 0.
+    [[nodiscard]] constexpr std::uint64_t sequence() const noexcept { return sequence_; }
+
+    friend constexpr bool operator==(outbox_append_result, outbox_append_result) noexcept = default;
+
+private:
+    constexpr outbox_append_result(outbox_append_outcome outcome, std::uint64_t sequence) noexcept
+        : outcome_(outcome), sequence_(sequence) {}
+
+    outbox_append_outcome outcome_;
+    std::uint64_t sequence_;
+};
+
+// What monitoring watches: backlog, stuck claims, dead letters.
 struct outbox_statistics {
     std::size_t backlog = 0;    // records not yet delivered nor dead: pending or in flight
     std::size_t in_flight = 0;  // records under a live claim
@@ -158,24 +222,9 @@ struct outbox_statistics {
 namespace detail {
 
 template <class S>
-concept outbox_store_names_transaction = requires {
-    typename S::transaction;
-};
-
-template <class S>
-concept outbox_store_has_begin = requires(S& s) {
-    { s.begin() } -> std::same_as<typename S::transaction>;
-};
-
-template <class S>
-concept outbox_store_transaction_commits = requires(typename S::transaction& tx) {
-    tx.commit();
-};
-
-template <class S>
 concept outbox_store_has_append = requires(S& s, typename S::transaction& tx,
                                            outbox_message message, stored_time t) {
-    { s.append(tx, std::move(message), t) } -> std::same_as<std::uint64_t>;
+    { s.append(tx, std::move(message), t) } -> std::same_as<outbox_append_result>;
 };
 
 template <class S>
@@ -186,38 +235,38 @@ concept outbox_store_has_claim = requires(S& s, typename S::transaction& tx, std
 
 template <class S>
 concept outbox_store_has_mark_delivered = requires(S& s, typename S::transaction& tx,
-                                                   const uuid& id, std::string_view owner,
+                                                   const uuid& id, fencing_token token,
                                                    stored_time t) {
-    { s.mark_delivered(tx, id, owner, t) } -> std::same_as<fenced_write>;
+    { s.mark_delivered(tx, id, token, t) } -> std::same_as<fenced_write>;
 };
 
-// Optional: marks many records delivered in one call (one round trip to a
-// SQL server); the relay uses it when the store has it.
+// Optional: marks many claimed records delivered in one call (one round trip
+// to a SQL server); the relay uses it when the store has it.
 template <class S>
 concept outbox_store_marks_delivered_together = requires(S& s, typename S::transaction& tx,
-                                                         std::span<const uuid> ids,
-                                                         std::string_view owner, stored_time t) {
-    { s.mark_delivered(tx, ids, owner, t) } -> std::same_as<std::vector<fenced_write>>;
+                                                         std::span<const outbox_claim> claims,
+                                                         stored_time t) {
+    { s.mark_delivered(tx, claims, t) } -> std::same_as<std::vector<fenced_write>>;
 };
 
 template <class S>
 concept outbox_store_has_reschedule = requires(S& s, typename S::transaction& tx, const uuid& id,
-                                               std::string_view owner, stored_time t,
-                                               std::string_view error) {
-    { s.reschedule(tx, id, owner, t, error) } -> std::same_as<fenced_write>;
+                                               fencing_token token, std::string_view error,
+                                               stored_time t) {
+    { s.reschedule(tx, id, token, error, t) } -> std::same_as<fenced_write>;
 };
 
 template <class S>
 concept outbox_store_has_dead_letter = requires(S& s, typename S::transaction& tx, const uuid& id,
-                                                std::string_view owner, std::string_view reason,
+                                                fencing_token token, std::string_view reason,
                                                 stored_time t) {
-    { s.dead_letter(tx, id, owner, reason, t) } -> std::same_as<fenced_write>;
+    { s.dead_letter(tx, id, token, reason, t) } -> std::same_as<fenced_write>;
 };
 
 template <class S>
 concept outbox_store_has_release = requires(S& s, typename S::transaction& tx, const uuid& id,
-                                            std::string_view owner) {
-    { s.release(tx, id, owner) } -> std::same_as<fenced_write>;
+                                            fencing_token token) {
+    { s.release(tx, id, token) } -> std::same_as<fenced_write>;
 };
 
 template <class S>
@@ -248,146 +297,165 @@ concept outbox_store_has_dead_letters = requires(S& s, typename S::transaction& 
     { s.dead_letters(tx, after, limit) } -> std::same_as<std::vector<outbox_record>>;
 };
 
-// One static_assert per operation, so a backend that misses one is told which.
+}  // namespace detail
+
+// What appending needs of a store: settle::transactional, and
+//
+//   s.append(tx, message, now) -> outbox_append_result
+//       stores a pending record due at `now`, created at `now`, with a
+//       sequence greater than any before it, and answers appended with that
+//       sequence; it commits or rolls back with tx. If a record with the id
+//       exists (in any status, or appended earlier in tx) it answers
+//       duplicate and changes nothing; tx stays usable. A nil id throws
+//       settle::error (errc::invalid_argument).
+template <class S>
+concept outbox_appender = transactional<S> && detail::outbox_store_has_append<S>;
+
+// What a relay needs of a store: settle::transactional (the relay runs
+// transactions of its own, begin() to commit()), and
+//
+//   s.claim(tx, owner, now, lease_until, limit) -> records
+//       atomically takes at most `limit` due records, lowest
+//       (next_attempt_at, sequence) first, and returns them in flight:
+//       claim_token one above the record's previous one (its first claim gets
+//       fencing_token::first()), claim_owner = owner, claim_expires_at =
+//       lease_until, attempts + 1. Due: pending with next_attempt_at <= now,
+//       or in flight with claim_expires_at <= now (the claim's lease ended).
+//       A record with an ordering key is due only while every older record
+//       (lower sequence) with that key is delivered; so a dead letter blocks
+//       its key until it is requeued. The owner names the claim for people
+//       reading the table; it fences nothing.
+//   s.mark_delivered(tx, id, token, now)         -> delivered, finished_at = now
+//   s.reschedule(tx, id, token, error, at)       -> pending, due at `at`, last_error = error
+//   s.dead_letter(tx, id, token, reason, now)    -> dead, last_error = reason, finished_at = now
+//   s.release(tx, id, token)                     -> pending as before the claim, attempts - 1
+//       each applied only while the record is in flight under the claim
+//       whose claim_token is `token` (whether its lease has ended does not
+//       matter: only a newer claim fences it off), and answers
+//       fenced_write::stale otherwise, changing nothing. Each clears
+//       claim_owner and claim_expires_at and keeps claim_token.
+//   optionally, s.mark_delivered(tx, claims, now) -> std::vector<fenced_write>
+//       the same for every claim of a std::span<const outbox_claim>,
+//       answering in their order; the relay then records a batch's
+//       deliveries in one call.
+//
+// A relay whose observer takes statistics needs s.statistics(tx, now) too
+// (see outbox<Store, Clock>::statistics).
+// settle/testing/outbox_store_suite.hpp checks all of this on a backend.
+template <class S>
+concept outbox_store = transactional<S> && detail::outbox_store_has_claim<S> &&
+    detail::outbox_store_has_mark_delivered<S> && detail::outbox_store_has_reschedule<S> &&
+    detail::outbox_store_has_dead_letter<S> && detail::outbox_store_has_release<S>;
+
+namespace detail {
+
+// One static_assert per requirement, so a backend that misses one is told
+// which. Each returns true: the static_asserts are the check.
+template <class S>
+constexpr bool check_outbox_appender() {
+    if constexpr (check_transactional<S>()) {
+        static_assert(outbox_store_has_append<S>,
+                      "settle::outbox_appender: `append(tx, message, now)` missing or wrong "
+                      "signature; expected `outbox_append_result append(transaction&, "
+                      "outbox_message, stored_time now)`");
+    }
+    return true;
+}
+
 template <class S>
 constexpr bool check_outbox_store() {
-    static_assert(outbox_store_names_transaction<S>,
-                  "settle::outbox_store: the store needs a nested type `transaction`");
-    if constexpr (outbox_store_names_transaction<S>) {
-        static_assert(outbox_store_has_begin<S>,
-                      "settle::outbox_store: missing `transaction begin()`");
-        static_assert(outbox_store_transaction_commits<S>,
-                      "settle::outbox_store: the store's transaction needs `commit()`");
-        static_assert(outbox_store_has_append<S>,
-                      "settle::outbox_store: missing `std::uint64_t append(transaction&, "
-                      "outbox_message, stored_time now)`");
+    if constexpr (check_transactional<S>()) {
         static_assert(outbox_store_has_claim<S>,
-                      "settle::outbox_store: missing `std::vector<outbox_record> "
+                      "settle::outbox_store: `claim(tx, owner, now, lease_until, limit)` missing "
+                      "or wrong signature; expected `std::vector<outbox_record> "
                       "claim(transaction&, std::string_view owner, stored_time now, stored_time "
                       "lease_until, std::size_t limit)`");
         static_assert(outbox_store_has_mark_delivered<S>,
-                      "settle::outbox_store: missing `fenced_write mark_delivered(transaction&, "
-                      "const uuid&, std::string_view owner, stored_time now)`");
+                      "settle::outbox_store: `mark_delivered(tx, id, token, now)` missing or "
+                      "wrong signature; expected `fenced_write mark_delivered(transaction&, const "
+                      "uuid&, fencing_token, stored_time now)`");
         static_assert(outbox_store_has_reschedule<S>,
-                      "settle::outbox_store: missing `fenced_write reschedule(transaction&, "
-                      "const uuid&, std::string_view owner, stored_time next_attempt_at, "
-                      "std::string_view error)`");
+                      "settle::outbox_store: `reschedule(tx, id, token, error, next_attempt_at)` "
+                      "missing or wrong signature; expected `fenced_write reschedule(transaction&, "
+                      "const uuid&, fencing_token, std::string_view error, stored_time "
+                      "next_attempt_at)`");
         static_assert(outbox_store_has_dead_letter<S>,
-                      "settle::outbox_store: missing `fenced_write dead_letter(transaction&, "
-                      "const uuid&, std::string_view owner, std::string_view reason, "
-                      "stored_time now)`");
+                      "settle::outbox_store: `dead_letter(tx, id, token, reason, now)` missing or "
+                      "wrong signature; expected `fenced_write dead_letter(transaction&, const "
+                      "uuid&, fencing_token, std::string_view reason, stored_time now)`");
         static_assert(outbox_store_has_release<S>,
-                      "settle::outbox_store: missing `fenced_write release(transaction&, "
-                      "const uuid&, std::string_view owner)`");
-        static_assert(outbox_store_has_requeue<S>,
-                      "settle::outbox_store: missing `bool requeue(transaction&, const uuid&, "
-                      "stored_time now)`");
-        static_assert(outbox_store_has_purge<S>,
-                      "settle::outbox_store: missing `std::size_t purge(transaction&, "
-                      "stored_time delivered_before, std::size_t limit)`");
-        static_assert(outbox_store_has_statistics<S>,
-                      "settle::outbox_store: missing `outbox_statistics statistics(transaction&, "
-                      "stored_time now)`");
-        static_assert(outbox_store_has_find<S>,
-                      "settle::outbox_store: missing `std::optional<outbox_record> "
-                      "find(transaction&, const uuid&)`");
-        static_assert(outbox_store_has_dead_letters<S>,
-                      "settle::outbox_store: missing `std::vector<outbox_record> "
-                      "dead_letters(transaction&, std::uint64_t after_sequence, std::size_t "
-                      "limit)`");
+                      "settle::outbox_store: `release(tx, id, token)` missing or wrong signature; "
+                      "expected `fenced_write release(transaction&, const uuid&, fencing_token)`");
     }
     return true;
 }
 
 }  // namespace detail
 
-// Where outbox records live: the smallest set of operations that keeps the
-// outbox's promises, each atomic within the caller's transaction.
-//
-//   typename S::transaction   a unit of work with commit(); destroying one that
-//                             was not committed rolls its writes back
-//   s.begin()                 a fresh transaction (the relay's own short ones)
-//   s.append(tx, message, now) -> sequence
-//       stores a pending record due at `now`, created at `now`, with a
-//       sequence greater than any before it. A nil or existing id throws
-//       settle::error. It commits or rolls back with tx.
-//   s.claim(tx, owner, now, lease_until, limit) -> records
-//       atomically takes at most `limit` due records, lowest
-//       (next_attempt_at, sequence) first, and returns them in flight:
-//       claim_owner = owner, claim_expires_at = lease_until, attempts + 1. Due: pending with
-//       next_attempt_at <= now, or in flight with claim_expires_at <= now (the claim's lease
-//       ended). A record with an ordering key is due only while every older record (lower sequence)
-//       with that key is delivered; so a dead letter blocks its key until it is requeued.
-//   s.mark_delivered(tx, id, owner, now)          -> delivered, finished_at = now
-//   s.reschedule(tx, id, owner, at, error)        -> pending, due at `at`, last_error = error
-//   s.dead_letter(tx, id, owner, reason, now)     -> dead, last_error = reason, finished_at = now
-//   s.release(tx, id, owner)                      -> pending as before the claim, attempts - 1
-//       each applied only while the record is in flight under `owner`
-//       (whether its lease has ended does not matter: only a take-over fences
-//       a claim off), and returns fenced_write::stale otherwise, changing
-//       nothing. Each clears claim_owner and claim_expires_at.
-//   optionally, s.mark_delivered(tx, ids, owner, now) -> std::vector<fenced_write>
-//       the same for every id of a std::span<const uuid>, answering in their
-//       order; the relay then records a batch's deliveries in one call.
-//   s.requeue(tx, id, now) -> bool
-//       a dead letter becomes pending, due at `now`, attempts 0, finished_at
-//       cleared (last_error is kept); false, and no change, for any other record.
-//   s.purge(tx, delivered_before, limit) -> count
-//       removes at most `limit` delivered records whose finished_at is before
-//       `delivered_before`; never touches any other record.
-//   s.statistics(tx, now)                   -> outbox_statistics
-//   s.find(tx, id)                          -> the record, or nullopt
-//   s.dead_letters(tx, after_sequence, limit) -> at most `limit` dead letters
-//       with a sequence above `after_sequence`, in sequence order (pass the
-//       last one's sequence to page on)
-//
-// settle/testing/outbox_store_suite.hpp checks all of this on a backend.
-template <class S>
-concept outbox_store =
-    detail::outbox_store_names_transaction<S> && detail::outbox_store_has_begin<S> &&
-    detail::outbox_store_transaction_commits<S> && detail::outbox_store_has_append<S> &&
-    detail::outbox_store_has_claim<S> && detail::outbox_store_has_mark_delivered<S> &&
-    detail::outbox_store_has_reschedule<S> && detail::outbox_store_has_dead_letter<S> &&
-    detail::outbox_store_has_release<S> && detail::outbox_store_has_requeue<S> &&
-    detail::outbox_store_has_purge<S> && detail::outbox_store_has_statistics<S> &&
-    detail::outbox_store_has_find<S> && detail::outbox_store_has_dead_letters<S>;
-
 // ---------------------------------------------------------------------------
 // Publishing
 
-enum class publish_status {
+// How publishing one record went. Exhaustive: switch on it without a default.
+enum class [[nodiscard]] publish_outcome{
     delivered,  // the broker (or the receiving service) has the message
     retryable,  // not now: try again later (a timeout, a throttle, a broker outage)
     permanent,  // never: retrying cannot help (refused as malformed, unknown topic)
 };
 
-[[nodiscard]] constexpr std::string_view to_string(publish_status status) noexcept {
-    switch (status) {
-    case publish_status::delivered: return "delivered";
-    case publish_status::retryable: return "retryable";
-    case publish_status::permanent: return "permanent";
+[[nodiscard]] constexpr std::string_view to_string(publish_outcome outcome) noexcept {
+    switch (outcome) {
+    case publish_outcome::delivered: return "delivered";
+    case publish_outcome::retryable: return "retryable";
+    case publish_outcome::permanent: return "permanent";
     }
-    return "unknown settle::publish_status";
+    return "unknown settle::publish_outcome";
 }
 
-// What a publisher answers for one record.
-struct publish_result {
-    publish_status status = publish_status::delivered;
-    std::string reason;  // why it failed, stored as the record's last_error
-    // retryable only: a delay the other side asked for (Retry-After); replaces
-    // the schedule's delay for this retry. Negative counts as zero.
-    std::optional<std::chrono::nanoseconds> retry_after;
-
-    [[nodiscard]] static publish_result delivered() { return {}; }
+// What a publisher answers for one record; made by delivered(), retryable()
+// or permanent(). True when delivered.
+class [[nodiscard]] publish_result {
+public:
+    [[nodiscard]] static publish_result delivered() noexcept { return publish_result(); }
+    // `after`: a delay the other side asked for (Retry-After); replaces the
+    // schedule's delay for this retry. Negative counts as zero.
     [[nodiscard]] static publish_result retryable(
-        std::string why, std::optional<std::chrono::nanoseconds> after = std::nullopt) {
-        return {publish_status::retryable, std::move(why), after};
+        std::string why, std::optional<std::chrono::nanoseconds> after = std::nullopt) noexcept {
+        return publish_result(publish_outcome::retryable, std::move(why), after);
     }
-    [[nodiscard]] static publish_result permanent(std::string why) {
-        return {publish_status::permanent, std::move(why), std::nullopt};
+    [[nodiscard]] static publish_result permanent(std::string why) noexcept {
+        return publish_result(publish_outcome::permanent, std::move(why), std::nullopt);
+    }
+
+    [[nodiscard]] publish_outcome outcome() const noexcept { return outcome_; }
+    [[nodiscard]] bool is_delivered() const noexcept {
+        return outcome_ == publish_outcome::delivered;
+    }
+    [[nodiscard]] bool is_retryable() const noexcept {
+        return outcome_ == publish_outcome::retryable;
+    }
+    [[nodiscard]] bool is_permanent() const noexcept {
+        return outcome_ == publish_outcome::permanent;
+    }
+    explicit operator bool() const noexcept { return is_delivered(); }
+    // Why it failed, stored as the record's last_error; empty when delivered.
+    [[nodiscard]] const std::string& reason() const& noexcept { return reason_; }
+    [[nodiscard]] std::string&& reason() && noexcept { return std::move(reason_); }
+    // retryable only: the delay the other side asked for, if it did.
+    [[nodiscard]] std::optional<std::chrono::nanoseconds> retry_after() const noexcept {
+        return retry_after_;
     }
 
     friend bool operator==(const publish_result&, const publish_result&) = default;
+
+private:
+    publish_result() noexcept = default;
+    publish_result(publish_outcome outcome, std::string reason,
+                   std::optional<std::chrono::nanoseconds> retry_after) noexcept
+        : outcome_(outcome), reason_(std::move(reason)), retry_after_(retry_after) {}
+
+    publish_outcome outcome_ = publish_outcome::delivered;
+    std::string reason_;
+    std::optional<std::chrono::nanoseconds> retry_after_;
 };
 
 // Publishes one record: p.publish(record) -> publish_result. A publisher may
@@ -467,19 +535,20 @@ namespace detail {
 // ---------------------------------------------------------------------------
 // The outbox: appends and operator tasks
 
-// The caller's handle on an outbox_store: appends inside the caller's
+// The caller's handle on an outbox's store: appends inside the caller's
 // transaction, reading the time from a wall clock; and the operator's tasks.
-// Holds references to both; copyable; as thread-safe as the store (the
-// in-memory one is).
+// Appending needs only an outbox_appender; each operator task needs the
+// store operation it calls, checked when you use it. Holds references to
+// both; copyable; as thread-safe as the store (the in-memory one is).
 //
 //     settle::outbox outbox(store, clock);
 //     auto tx = db.begin();
-//     orders.put(tx, id, order);                                   // the business write
-//     outbox.append(tx, ids(), "orders.placed", placed, id_text);  // joins tx
-//     tx.commit();                                                 // both, or neither
+//     orders.put(tx, id, order);                                    // the business write
+//     (void)outbox.append(tx, ids(), "orders.placed", placed, key); // joins tx
+//     tx.commit();                                                  // both, or neither
 template <class Store, class Clock>
 class outbox {
-    static_assert(detail::check_outbox_store<Store>());
+    static_assert(detail::check_outbox_appender<Store>());
     static_assert(wall_clock<Clock>,
                   "settle::outbox: the clock must be a settle::wall_clock (system_clock time "
                   "points): records persist wall-clock times");
@@ -490,32 +559,42 @@ public:
 
     outbox(Store& store, Clock& clock) noexcept : store_(&store), clock_(&clock) {}
 
-    // Appends the message in tx, due at once; returns its sequence. It is
-    // published only if tx commits. Throws settle::error for a nil or
-    // existing id.
-    std::uint64_t append(transaction& tx, outbox_message message) {
+    // Appends the message in tx, due at once: appended with its sequence,
+    // published only if tx commits; or duplicate if a record with its id
+    // exists, which changes nothing (the message was appended before).
+    // Throws settle::error (errc::invalid_argument) for a nil id.
+    outbox_append_result append(transaction& tx, outbox_message message) {
         return store_->append(tx, std::move(message), now());
     }
 
     // The same, encoding the event with settle::codec<T>.
     template <codable T>
-    std::uint64_t append(transaction& tx, const uuid& id, std::string topic, const T& event,
-                         std::string ordering_key = {}, outbox_headers headers = {}) {
+    outbox_append_result append(transaction& tx, const uuid& id, std::string topic, const T& event,
+                                std::string ordering_key = {}, outbox_headers headers = {}) {
         return append(tx, make_outbox_message(id, std::move(topic), event, std::move(ordering_key),
                                               std::move(headers)));
     }
 
-    // Makes a dead letter pending again, due now, with a fresh schedule: the
-    // seed's manual retry. False if the record is not a dead letter.
+    // Makes a dead letter pending again, due now, with a fresh schedule.
+    // False, and no change, if the record is not a dead letter.
     [[nodiscard]] bool requeue(transaction& tx, const uuid& id) {
+        static_assert(detail::outbox_store_has_requeue<Store>,
+                      "settle::outbox::requeue: `requeue(tx, id, now)` missing or wrong "
+                      "signature; expected `bool requeue(transaction&, const uuid&, stored_time "
+                      "now)`");
         return store_->requeue(tx, id, now());
     }
 
     // Requeues the oldest dead letters, at most `limit` of them; returns how many.
     std::size_t requeue_dead_letters(transaction& tx, std::size_t limit) {
+        static_assert(detail::outbox_store_has_dead_letters<Store>,
+                      "settle::outbox::requeue_dead_letters: `dead_letters(tx, after_sequence, "
+                      "limit)` missing or wrong signature; expected `std::vector<outbox_record> "
+                      "dead_letters(transaction&, std::uint64_t after_sequence, std::size_t "
+                      "limit)`");
         std::size_t count = 0;
         for (const outbox_record& record : store_->dead_letters(tx, 0, limit)) {
-            count += store_->requeue(tx, record.id, now()) ? 1U : 0U;
+            count += requeue(tx, record.id) ? 1U : 0U;
         }
         return count;
     }
@@ -526,6 +605,10 @@ public:
     // records are never purged.
     // Throws settle::error (errc::invalid_argument) for a negative retention.
     std::size_t purge(transaction& tx, std::chrono::microseconds retention, std::size_t limit) {
+        static_assert(detail::outbox_store_has_purge<Store>,
+                      "settle::outbox::purge: `purge(tx, delivered_before, limit)` missing or "
+                      "wrong signature; expected `std::size_t purge(transaction&, stored_time "
+                      "delivered_before, std::size_t limit)`");
         if (retention < std::chrono::microseconds::zero()) {
             throw error(errc::invalid_argument, "outbox::purge: the retention is negative");
         }
@@ -533,33 +616,15 @@ public:
     }
 
     [[nodiscard]] outbox_statistics statistics(transaction& tx) {
+        static_assert(detail::outbox_store_has_statistics<Store>,
+                      "settle::outbox::statistics: `statistics(tx, now)` missing or wrong "
+                      "signature; expected `outbox_statistics statistics(transaction&, "
+                      "stored_time now)`");
         return store_->statistics(tx, now());
-    }
-
-    // Each of the above in a transaction of its own, committed before it returns.
-    [[nodiscard]] bool requeue(const uuid& id) {
-        return in_transaction([&](transaction& tx) { return requeue(tx, id); });
-    }
-    std::size_t requeue_dead_letters(std::size_t limit) {
-        return in_transaction([&](transaction& tx) { return requeue_dead_letters(tx, limit); });
-    }
-    std::size_t purge(std::chrono::microseconds retention, std::size_t limit) {
-        return in_transaction([&](transaction& tx) { return purge(tx, retention, limit); });
-    }
-    [[nodiscard]] outbox_statistics statistics() {
-        return in_transaction([&](transaction& tx) { return statistics(tx); });
     }
 
 private:
     [[nodiscard]] stored_time now() const { return to_stored_time(clock_->now()); }
-
-    template <class F>
-    auto in_transaction(F&& fn) {
-        transaction tx = store_->begin();
-        auto out = fn(tx);
-        tx.commit();
-        return out;
-    }
 
     Store* store_;
     Clock* clock_;
@@ -570,12 +635,12 @@ private:
 
 // What the relay did with one claimed record. Exhaustive: switch on it
 // without a default.
-enum class outbox_outcome {
+enum class [[nodiscard]] outbox_outcome{
     delivered,      // published and marked delivered
     rescheduled,    // a retryable failure: pending again, due at next_attempt_at
     dead_lettered,  // a permanent failure, or no attempts left: kept as a dead letter
     released,       // not attempted (the publisher threw before reaching it): pending again
-    stale,          // the claim was taken over meanwhile: the new owner's outcome stands
+    stale,          // a newer claim took the record over meanwhile: its outcome stands
 };
 
 [[nodiscard]] constexpr std::string_view to_string(outbox_outcome outcome) noexcept {
@@ -589,12 +654,39 @@ enum class outbox_outcome {
     return "unknown settle::outbox_outcome";
 }
 
-// One record's outcome, as the observer sees it after it was recorded.
-struct outbox_event {
-    const outbox_record& record;  // as claimed: attempts counts this attempt
-    outbox_outcome outcome;
-    std::string_view reason;      // rescheduled, dead_lettered: the stored reason
-    stored_time next_attempt_at;  // rescheduled: when it is due again
+// One record's outcome, as the observer sees it after it was recorded. It
+// refers to the relay's batch: valid during the on_outcome call only.
+class outbox_event {
+public:
+    outbox_event(const outbox_record& record, outbox_outcome outcome, std::string_view reason,
+                 stored_time next_attempt_at) noexcept
+        : record_(&record), outcome_(outcome), reason_(reason), next_attempt_at_(next_attempt_at) {}
+
+    // As claimed: attempts counts this attempt, claim_token is this claim's.
+    [[nodiscard]] const outbox_record& record() const noexcept { return *record_; }
+    [[nodiscard]] outbox_outcome outcome() const noexcept { return outcome_; }
+    [[nodiscard]] bool is_delivered() const noexcept {
+        return outcome_ == outbox_outcome::delivered;
+    }
+    [[nodiscard]] bool is_rescheduled() const noexcept {
+        return outcome_ == outbox_outcome::rescheduled;
+    }
+    [[nodiscard]] bool is_dead_lettered() const noexcept {
+        return outcome_ == outbox_outcome::dead_lettered;
+    }
+    [[nodiscard]] bool is_released() const noexcept { return outcome_ == outbox_outcome::released; }
+    [[nodiscard]] bool is_stale() const noexcept { return outcome_ == outbox_outcome::stale; }
+    explicit operator bool() const noexcept { return is_delivered(); }
+    // rescheduled, dead_lettered: the stored reason; empty otherwise.
+    [[nodiscard]] std::string_view reason() const noexcept { return reason_; }
+    // rescheduled: when it is due again; zero otherwise.
+    [[nodiscard]] stored_time next_attempt_at() const noexcept { return next_attempt_at_; }
+
+private:
+    const outbox_record* record_;
+    outbox_outcome outcome_;
+    std::string_view reason_;
+    stored_time next_attempt_at_;
 };
 
 // The relay's default observer: observes nothing, costs nothing. An observer
@@ -624,8 +716,9 @@ concept outbox_observes_unavailable = requires(O& o, const error& e) {
 }  // namespace detail
 
 struct outbox_relay_options {
-    // Names this relay's claims. Unique per relay instance (host, process and
-    // a uuid, say): a restarted relay must not reuse a dead one's name.
+    // Names this relay's claims (claim_owner) for whoever reads the table:
+    // host and process, say. Not empty. It fences nothing: each claim is
+    // fenced by its own token, so relays sharing a name stay safe.
     std::string owner;
     // Records claimed, published and recorded together. At least 1.
     std::size_t batch_size = 16;
@@ -638,8 +731,9 @@ struct outbox_relay_options {
     std::chrono::nanoseconds idle_max = std::chrono::seconds(1);
 };
 
-// What one run_once() did, by outcome.
-struct outbox_run_result {
+// What one run_once() did: how many records it claimed, and how many of
+// them ended each way (released records are counted only as claimed).
+struct [[nodiscard]] outbox_run_result {
     std::size_t claimed = 0;
     std::size_t delivered = 0;
     std::size_t rescheduled = 0;
@@ -666,7 +760,9 @@ struct outbox_run_result {
 // A record claimed more often than the schedule allows (earlier claims ended
 // without an outcome: a relay died, or its lease ran out, every time) is
 // dead-lettered without publishing, so a message that crashes its relay
-// cannot loop for ever. Several relays, each with its own owner name, may run
+// cannot loop for ever. Each outcome is recorded under the claim's fencing
+// token: a relay whose lease ran out and whose records another relay claimed
+// records nothing (stale), whatever the owner names. Several relays may run
 // on one store; a relay object itself is used by one thread at a time.
 // Allocates per batch: the claimed records and their outcomes.
 //
@@ -678,6 +774,11 @@ template <class Store, class Publisher, backoff Backoff, class Clock,
           class Observer = no_outbox_observer>
 class outbox_relay {
     static_assert(detail::check_outbox_store<Store>());
+    static_assert(!detail::outbox_observes_statistics<Observer> ||
+                      detail::outbox_store_has_statistics<Store>,
+                  "settle::outbox_relay: the observer takes statistics: `statistics(tx, now)` "
+                  "missing or wrong signature; expected `outbox_statistics "
+                  "statistics(transaction&, stored_time now)`");
     static_assert(outbox_publisher<Publisher>,
                   "settle::outbox_relay: the publisher needs `publish_result publish(const "
                   "outbox_record&)`");
@@ -730,7 +831,7 @@ public:
     // it threw on is rescheduled like a retryable failure (it may have gone
     // out), the records after it are released untouched, and the exception
     // propagates.
-    [[nodiscard]] outbox_run_result run_once() { return round(nullptr); }
+    [[nodiscard]] outbox_run_result run_once() { return round(false).result; }
 
     // Runs run_once() until `stop` is stopped: again at once after a run that
     // claimed records, after an idle wait (idle_min, doubling up to idle_max)
@@ -746,14 +847,14 @@ public:
     void run(std::stop_token stop, Sleeper& sleeper) {
         std::chrono::nanoseconds idle = options_.idle_min;
         while (!stop.stop_requested()) {
-            std::optional<error> lost;
-            if (!round(&lost).idle()) {
+            round_end end = round(true);
+            if (!end.result.idle()) {
                 idle = options_.idle_min;
                 continue;
             }
             if constexpr (detail::outbox_observes_unavailable<Observer>) {
-                if (lost) {
-                    observer_.on_unavailable(*lost);
+                if (end.lost) {
+                    observer_.on_unavailable(*end.lost);
                 }
             }
             if (!sleeper.sleep_for(idle, stop)) {
@@ -770,13 +871,21 @@ public:
     }
 
 private:
-    // What run_once() does. With `lost`, a store operation that fails with
-    // errc::unavailable ends the round, counted as idle, with the error in
-    // *lost; the publisher's and the observer's exceptions, and the store's
-    // other failures, propagate either way.
-    outbox_run_result round(std::optional<error>* lost) {
-        const auto store_lost = [lost](const error& e) {
-            return lost != nullptr && e.code() == errc::unavailable;
+    // What a round did, and the failure that ended it early, if any.
+    struct round_end {
+        outbox_run_result result;
+        std::optional<error> lost;
+    };
+
+    // What run_once() does. With `survive_unavailable`, a store operation
+    // that fails with errc::unavailable ends the round, counted as idle, with
+    // the error in `lost`; the publisher's and the observer's exceptions, and
+    // the store's other failures, propagate either way. (A flag and a value,
+    // not an out-pointer that may be null: GCC 12's -Wnonnull, with
+    // sanitizers, saw a write through the null one run_once passed.)
+    round_end round(bool survive_unavailable) {
+        const auto survives = [survive_unavailable](const error& e) {
+            return survive_unavailable && e.code() == errc::unavailable;
         };
         std::vector<outbox_record> batch;
         std::optional<outbox_statistics> statistics;
@@ -790,11 +899,10 @@ private:
                                   detail::outbox_after(now, options_.lease), options_.batch_size);
             tx.commit();
         } catch (const error& e) {
-            if (!store_lost(e)) {
+            if (!survives(e)) {
                 throw;
             }
-            lost->emplace(e);
-            return {};
+            return {{}, e};
         }
         outbox_run_result result;
         if (!batch.empty()) {
@@ -811,18 +919,17 @@ private:
             try {
                 outcomes = record(batch, verdicts);
             } catch (const error& e) {
-                if (!store_lost(e)) {
+                if (!survives(e)) {
                     throw;
                 }
-                lost->emplace(e);
-                return {};
+                return {{}, e};
             }
             result = report(batch, outcomes);
         }
         if constexpr (detail::outbox_observes_statistics<Observer>) {
             observer_.on_statistics(*statistics);
         }
-        return result;
+        return {result, std::nullopt};
     }
 
     enum class verdict_kind { delivered, retry, permanent, overdrawn, released };
@@ -836,20 +943,20 @@ private:
     [[nodiscard]] stored_time now() const { return to_stored_time(clock_->now()); }
 
     static void judge(verdict& v, publish_result&& result) {
-        switch (result.status) {
-        case publish_status::delivered: v.kind = verdict_kind::delivered; return;
-        case publish_status::retryable:
+        switch (result.outcome()) {
+        case publish_outcome::delivered: v.kind = verdict_kind::delivered; return;
+        case publish_outcome::retryable:
             v.kind = verdict_kind::retry;
-            v.reason = std::move(result.reason);
-            v.retry_after = result.retry_after;
+            v.retry_after = result.retry_after();
+            v.reason = std::move(result).reason();
             return;
-        case publish_status::permanent:
+        case publish_outcome::permanent:
             v.kind = verdict_kind::permanent;
-            v.reason = std::move(result.reason);
+            v.reason = std::move(result).reason();
             return;
         }
         v.kind = verdict_kind::retry;
-        v.reason = "the publisher answered an unknown publish_status";
+        v.reason = "the publisher answered an unknown publish_outcome";
     }
 
     static void thrown(verdict& v, const std::exception_ptr& failure) {
@@ -992,8 +1099,8 @@ private:
         }
         if constexpr (detail::outbox_observes_outcomes<Observer>) {
             for (std::size_t i = 0; i < batch.size(); ++i) {
-                observer_.on_outcome(outbox_event{batch[i], outcomes[i].outcome, outcomes[i].reason,
-                                                  outcomes[i].next_attempt_at});
+                observer_.on_outcome(outbox_event(batch[i], outcomes[i].outcome, outcomes[i].reason,
+                                                  outcomes[i].next_attempt_at));
             }
         }
         return result;
@@ -1003,25 +1110,25 @@ private:
     void record_deliveries(transaction& tx, const std::vector<outbox_record>& batch,
                            const std::vector<verdict>& verdicts, std::vector<recorded>& outcomes,
                            stored_time now) {
-        std::vector<uuid> ids;
+        std::vector<outbox_claim> claims;
         std::vector<std::size_t> positions;
         for (std::size_t i = 0; i < batch.size(); ++i) {
             if (verdicts[i].kind == verdict_kind::delivered) {
-                ids.push_back(batch[i].id);
+                claims.push_back({batch[i].id, batch[i].claim_token});
                 positions.push_back(i);
             }
         }
-        if (ids.empty()) {
+        if (claims.empty()) {
             return;
         }
         const std::vector<fenced_write> writes =
-            store_->mark_delivered(tx, std::span<const uuid>(ids), options_.owner, now);
-        if (writes.size() != ids.size()) {
+            store_->mark_delivered(tx, std::span<const outbox_claim>(claims), now);
+        if (writes.size() != claims.size()) {
             throw error(errc::backend_failure,
                         "outbox_relay: the store answered " + std::to_string(writes.size()) +
-                            " outcomes for " + std::to_string(ids.size()) + " deliveries");
+                            " outcomes for " + std::to_string(claims.size()) + " deliveries");
         }
-        for (std::size_t j = 0; j < ids.size(); ++j) {
+        for (std::size_t j = 0; j < claims.size(); ++j) {
             if (writes[j] == fenced_write::applied) {
                 outcomes[positions[j]].outcome = outbox_outcome::delivered;
             }
@@ -1031,21 +1138,21 @@ private:
     // The store's answer first, then the event: the reason is read by the
     // store before it moves into the event.
     recorded record_one(transaction& tx, const outbox_record& record, verdict& v, stored_time now) {
-        const std::string& owner = options_.owner;
+        const fencing_token token = record.claim_token;
         fenced_write write = fenced_write::stale;
         recorded out;
         switch (v.kind) {
         case verdict_kind::delivered:
-            write = store_->mark_delivered(tx, record.id, owner, now);
+            write = store_->mark_delivered(tx, record.id, token, now);
             out.outcome = outbox_outcome::delivered;
             break;
         case verdict_kind::released:
-            write = store_->release(tx, record.id, owner);
+            write = store_->release(tx, record.id, token);
             out.outcome = outbox_outcome::released;
             break;
         case verdict_kind::permanent:
         case verdict_kind::overdrawn:
-            write = store_->dead_letter(tx, record.id, owner, v.reason, now);
+            write = store_->dead_letter(tx, record.id, token, v.reason, now);
             out = {outbox_outcome::dead_lettered, std::move(v.reason), {}};
             break;
         case verdict_kind::retry:
@@ -1054,12 +1161,12 @@ private:
                 if (v.retry_after) {
                     next = detail::outbox_after(now, detail::outbox_ceil_us(*v.retry_after));
                 }
-                write = store_->reschedule(tx, record.id, owner, *next, v.reason);
+                write = store_->reschedule(tx, record.id, token, v.reason, *next);
                 out = {outbox_outcome::rescheduled, std::move(v.reason), *next};
             } else {
                 std::string reason =
                     "no attempts left after " + std::to_string(record.attempts) + ": " + v.reason;
-                write = store_->dead_letter(tx, record.id, owner, reason, now);
+                write = store_->dead_letter(tx, record.id, token, reason, now);
                 out = {outbox_outcome::dead_lettered, std::move(reason), {}};
             }
             break;

@@ -178,6 +178,10 @@ struct scenario {
         ::unlink(socket.c_str());
     }
 
+    settle::outbox_statistics statistics() {
+        return settle::in_transaction(store, [&](auto& tx) { return outbox.statistics(tx); });
+    }
+
     std::string log(const std::string& who) const {
         return "/tmp/settle-" + table + "-" + who + ".log";
     }
@@ -187,7 +191,7 @@ struct scenario {
         const settle::uuid id = next_id();
         postgres::transaction tx(conn);
         query(tx.native(), "INSERT INTO " + table + "_orders (id) VALUES ($1)", {id.to_string()});
-        outbox.append(tx, id, "orders.placed", number, ordering_key);
+        REQUIRE(outbox.append(tx, id, "orders.placed", number, ordering_key));
         if (commit) {
             tx.commit();
             committed.push_back(id.to_string());
@@ -209,7 +213,7 @@ struct scenario {
         const auto deadline = std::chrono::steady_clock::now() + limit;
         while (std::chrono::steady_clock::now() < deadline) {
             try {
-                const settle::outbox_statistics now = outbox.statistics();
+                const settle::outbox_statistics now = statistics();
                 if (now.backlog == 0) {
                     return;
                 }
@@ -250,7 +254,7 @@ struct scenario {
 
     // The end state every scenario must reach.
     void check_everything_applied_once() {
-        const settle::outbox_statistics stats = outbox.statistics();
+        const settle::outbox_statistics stats = statistics();
         CHECK(stats.backlog == 0);
         CHECK(stats.dead == 0);
         CHECK(rows("SELECT message_id FROM " + table +

@@ -48,9 +48,15 @@ struct service {
     settle::uuid place(memory::transaction& tx, int order) {
         orders.put(tx, order, "placed");
         const settle::uuid id = ids();
-        outbox.append(tx, id, "orders.placed", std::string("order ") + std::to_string(order),
-                      std::to_string(order));
+        REQUIRE(outbox.append(tx, id, "orders.placed",
+                              std::string("order ") + std::to_string(order),
+                              std::to_string(order)));
         return id;
+    }
+
+    // The outbox's statistics, read in a transaction of their own.
+    settle::outbox_statistics statistics() {
+        return settle::in_transaction(store, [&](auto& tx) { return outbox.statistics(tx); });
     }
 };
 
@@ -115,20 +121,23 @@ TEST_CASE("make_outbox_message encodes the event with its codec", "[outbox]") {
     CHECK(settle::make_outbox_message(id, "t", std::string("x")).ordering_key.empty());
 }
 
-TEST_CASE("the outbox refuses a nil or repeated id", "[outbox]") {
+TEST_CASE("appending a repeated id is a duplicate; a nil id is refused", "[outbox]") {
     service s;
     auto tx = s.db.begin();
     const settle::uuid id = s.ids();
-    s.outbox.append(tx, id, "t", std::string("first"));
-    try {
-        s.outbox.append(tx, id, "t", std::string("second"));
+    const settle::outbox_append_result first = s.outbox.append(tx, id, "t", std::string("first"));
+    CHECK(first.is_appended());
+    CHECK(first.outcome() == settle::outbox_append_outcome::appended);
+    CHECK(first.sequence() >= 1);
+    if (const auto again = s.outbox.append(tx, id, "t", std::string("second"))) {
         FAIL("a repeated id was appended");
-    } catch (const settle::error& e) {
-        CHECK(e.code() == settle::errc::invalid_argument);
-        CHECK(std::string(e.what()).find(id.to_string()) != std::string::npos);
+    } else {
+        CHECK(again.is_duplicate());
+        CHECK(again.outcome() == settle::outbox_append_outcome::duplicate);
+        CHECK(again.sequence() == 0);
     }
     try {
-        s.outbox.append(tx, settle::uuid{}, "t", std::string("nil"));
+        (void)s.outbox.append(tx, settle::uuid{}, "t", std::string("nil"));
         FAIL("a nil id was appended");
     } catch (const settle::error& e) {
         CHECK(e.code() == settle::errc::invalid_argument);
@@ -147,7 +156,7 @@ TEST_CASE("statistics report the backlog the live claims the dead letters and th
         tx.commit();
         s.clock.advance(10s);
     }
-    auto stats = s.outbox.statistics();
+    auto stats = s.statistics();
     CHECK(stats.backlog == 3);
     CHECK(stats.in_flight == 0);
     CHECK(stats.dead == 0);
@@ -157,16 +166,16 @@ TEST_CASE("statistics report the backlog the live claims the dead letters and th
     auto tx = s.store.begin();
     const auto claimed = s.store.claim(tx, "someone", now, now + 60s, 2);
     REQUIRE(claimed.size() == 2);
-    CHECK(s.store.dead_letter(tx, claimed[0].id, "someone", "refused", now) ==
+    CHECK(s.store.dead_letter(tx, claimed[0].id, claimed[0].claim_token, "refused", now) ==
           settle::fenced_write::applied);
     tx.commit();
-    stats = s.outbox.statistics();
+    stats = s.statistics();
     CHECK(stats.backlog == 2);
     CHECK(stats.in_flight == 1);
     CHECK(stats.dead == 1);
     CHECK(stats.oldest_pending_age == 20s);
     s.clock.advance(61s);
-    CHECK(s.outbox.statistics().in_flight == 0);  // the claim's lease ended
+    CHECK(s.statistics().in_flight == 0);  // the claim's lease ended
 }
 
 TEST_CASE("purge keeps delivered records for the retention", "[outbox]") {
@@ -178,12 +187,18 @@ TEST_CASE("purge keeps delivered records for the retention", "[outbox]") {
     }
     CHECK(s.relay.run_once().delivered == 3);
     s.clock.advance(30min);
-    CHECK(s.outbox.purge(1h, 10) == 0);
+    CHECK(settle::in_transaction(s.store, [&](auto& tx) { return s.outbox.purge(tx, 1h, 10); }) ==
+          0);
     s.clock.advance(31min);
-    CHECK(s.outbox.purge(1h, 2) == 2);
-    CHECK(s.outbox.purge(1h, 2) == 1);
-    CHECK(s.outbox.purge(1h, 2) == 0);
-    CHECK_THROWS_AS(s.outbox.purge(-1s, 2), settle::error);
+    CHECK(settle::in_transaction(s.store, [&](auto& tx) { return s.outbox.purge(tx, 1h, 2); }) ==
+          2);
+    CHECK(settle::in_transaction(s.store, [&](auto& tx) { return s.outbox.purge(tx, 1h, 2); }) ==
+          1);
+    CHECK(settle::in_transaction(s.store, [&](auto& tx) { return s.outbox.purge(tx, 1h, 2); }) ==
+          0);
+    CHECK_THROWS_AS(
+        settle::in_transaction(s.store, [&](auto& tx) { return s.outbox.purge(tx, -1s, 2); }),
+        settle::error);
     auto tx = s.db.begin();
     CHECK(s.store.size(tx) == 0);
 }
@@ -202,14 +217,19 @@ TEST_CASE("an operator requeues dead letters oldest first", "[outbox]") {
         tx.commit();
     }
     CHECK(relay.run_once().dead_lettered == 3);
-    CHECK(s.outbox.statistics().dead == 3);
+    CHECK(s.statistics().dead == 3);
 
-    CHECK(s.outbox.requeue(ids[1]));
-    CHECK_FALSE(s.outbox.requeue(ids[1]));
-    CHECK(s.outbox.requeue_dead_letters(1) == 1);  // ids[0]
+    CHECK(settle::in_transaction(s.store, [&](auto& tx) { return s.outbox.requeue(tx, ids[1]); }));
+    CHECK_FALSE(
+        settle::in_transaction(s.store, [&](auto& tx) { return s.outbox.requeue(tx, ids[1]); }));
+    CHECK(settle::in_transaction(s.store, [&](auto& tx) {
+              return s.outbox.requeue_dead_letters(tx, 1);
+          }) == 1);  // ids[0]
     auto r = s.relay.run_once();
     CHECK(r.delivered == 2);
-    CHECK(s.outbox.requeue_dead_letters(10) == 1);  // ids[2]
+    CHECK(settle::in_transaction(s.store, [&](auto& tx) {
+              return s.outbox.requeue_dead_letters(tx, 10);
+          }) == 1);  // ids[2]
     CHECK(s.relay.run_once().delivered == 1);
     const auto published = s.publisher.published();
     REQUIRE(published.size() == 3);
@@ -231,16 +251,23 @@ TEST_CASE("the retry seed of a record is a fixed function of its id", "[outbox]"
 
 TEST_CASE("publish results say what happened and why", "[outbox]") {
     const auto ok = settle::publish_result::delivered();
-    CHECK(ok.status == settle::publish_status::delivered);
-    CHECK(ok.reason.empty());
+    CHECK(ok.outcome() == settle::publish_outcome::delivered);
+    CHECK(ok.is_delivered());
+    CHECK(static_cast<bool>(ok));
+    CHECK(ok.reason().empty());
     const auto later = settle::publish_result::retryable("throttled", 2s);
-    CHECK(later.status == settle::publish_status::retryable);
-    CHECK(later.reason == "throttled");
-    CHECK(later.retry_after == std::chrono::nanoseconds(2s));
-    CHECK_FALSE(settle::publish_result::retryable("timeout").retry_after.has_value());
+    CHECK(later.outcome() == settle::publish_outcome::retryable);
+    CHECK(later.is_retryable());
+    CHECK_FALSE(static_cast<bool>(later));
+    CHECK(later.reason() == "throttled");
+    CHECK(later.retry_after() == std::chrono::nanoseconds(2s));
+    CHECK_FALSE(settle::publish_result::retryable("timeout").retry_after().has_value());
     const auto never = settle::publish_result::permanent("bad schema");
-    CHECK(never.status == settle::publish_status::permanent);
-    CHECK(never.reason == "bad schema");
+    CHECK(never.outcome() == settle::publish_outcome::permanent);
+    CHECK(never.is_permanent());
+    CHECK_FALSE(static_cast<bool>(never));
+    CHECK(never.reason() == "bad schema");
+    CHECK_FALSE(never.retry_after().has_value());
 }
 
 TEST_CASE("every outcome and status has a name for logs", "[outbox]") {
@@ -253,9 +280,13 @@ TEST_CASE("every outcome and status has a name for logs", "[outbox]") {
     for (const auto w : {settle::fenced_write::applied, settle::fenced_write::stale}) {
         names.insert(settle::to_string(w));
     }
-    for (const auto p : {settle::publish_status::delivered, settle::publish_status::retryable,
-                         settle::publish_status::permanent}) {
+    for (const auto p : {settle::publish_outcome::delivered, settle::publish_outcome::retryable,
+                         settle::publish_outcome::permanent}) {
         names.insert(settle::to_string(p));
+    }
+    for (const auto a :
+         {settle::outbox_append_outcome::appended, settle::outbox_append_outcome::duplicate}) {
+        names.insert(settle::to_string(a));
     }
     for (const auto o : {settle::outbox_outcome::delivered, settle::outbox_outcome::rescheduled,
                          settle::outbox_outcome::dead_lettered, settle::outbox_outcome::released,
@@ -271,7 +302,7 @@ TEST_CASE("every outcome and status has a name for logs", "[outbox]") {
     CHECK(names == std::set<std::string_view>{"pending", "in_flight", "delivered", "dead",
                                               "applied", "stale", "retryable", "permanent",
                                               "rescheduled", "dead_lettered", "released",
-                                              "first_time", "duplicate"});
+                                              "first_time", "duplicate", "appended"});
     CHECK(settle::to_string(static_cast<settle::outbox_status>(42)) ==
           "unknown settle::outbox_status");
 }

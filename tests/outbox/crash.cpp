@@ -76,7 +76,8 @@ public:
         step();
         return transaction(*store_, *fate_);
     }
-    std::uint64_t append(transaction& tx, settle::outbox_message m, settle::stored_time now) {
+    settle::outbox_append_result append(transaction& tx, settle::outbox_message m,
+                                        settle::stored_time now) {
         step();
         return store_->append(tx.inner(), std::move(m), now);
     }
@@ -87,24 +88,26 @@ public:
         return store_->claim(tx.inner(), owner, now, lease_until, limit);
     }
     settle::fenced_write mark_delivered(transaction& tx, const settle::uuid& id,
-                                        std::string_view owner, settle::stored_time now) {
+                                        settle::fencing_token token, settle::stored_time now) {
         step();
-        return store_->mark_delivered(tx.inner(), id, owner, now);
+        return store_->mark_delivered(tx.inner(), id, token, now);
     }
-    settle::fenced_write reschedule(transaction& tx, const settle::uuid& id, std::string_view owner,
-                                    settle::stored_time at, std::string_view error) {
+    settle::fenced_write reschedule(transaction& tx, const settle::uuid& id,
+                                    settle::fencing_token token, std::string_view error,
+                                    settle::stored_time at) {
         step();
-        return store_->reschedule(tx.inner(), id, owner, at, error);
+        return store_->reschedule(tx.inner(), id, token, error, at);
     }
     settle::fenced_write dead_letter(transaction& tx, const settle::uuid& id,
-                                     std::string_view owner, std::string_view reason,
+                                     settle::fencing_token token, std::string_view reason,
                                      settle::stored_time now) {
         step();
-        return store_->dead_letter(tx.inner(), id, owner, reason, now);
+        return store_->dead_letter(tx.inner(), id, token, reason, now);
     }
-    settle::fenced_write release(transaction& tx, const settle::uuid& id, std::string_view owner) {
+    settle::fenced_write release(transaction& tx, const settle::uuid& id,
+                                 settle::fencing_token token) {
         step();
-        return store_->release(tx.inner(), id, owner);
+        return store_->release(tx.inner(), id, token);
     }
     bool requeue(transaction& tx, const settle::uuid& id, settle::stored_time now) {
         step();
@@ -135,7 +138,7 @@ private:
     fate* fate_;
 };
 
-static_assert(settle::outbox_store<crashing_store>);
+static_assert(settle::outbox_appender<crashing_store> && settle::outbox_store<crashing_store>);
 
 // The receiving service: an inbox and the effects it applies.
 struct receiver {

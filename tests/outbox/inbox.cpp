@@ -228,15 +228,19 @@ TEST_CASE("outbox and inbox together apply every message exactly once", "[outbox
                                {.owner = "relay-1", .batch_size = 3});
     for (int order = 0; order < 10; ++order) {
         auto tx = orders_db.begin();
-        outbox.append(tx, ids(), "orders.placed", "order-" + std::to_string(order));
+        (void)outbox.append(tx, ids(), "orders.placed", "order-" + std::to_string(order));
         tx.commit();
     }
-    for (int round = 0; round < 100 && outbox.statistics().backlog > 0; ++round) {
+    for (int round = 0;
+         round < 100 &&
+         settle::in_transaction(store, [&](auto& tx) { return outbox.statistics(tx); }).backlog > 0;
+         ++round) {
         if (relay.run_once().idle()) {
             clock.advance(1s);
         }
     }
-    CHECK(outbox.statistics() == settle::outbox_statistics{});
+    CHECK(settle::in_transaction(store, [&](auto& tx) { return outbox.statistics(tx); }) ==
+          settle::outbox_statistics{});
     int duplicates = 0;
     for (const auto& [id, count] : arrivals) {
         duplicates += count - 1;

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <latch>
 #include <map>
 #include <optional>
 #include <set>
@@ -20,6 +21,7 @@
 #include <stdexcept>
 #include <stop_token>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -52,9 +54,14 @@ struct rig {
             payload = settle::encode(std::uint32_t{n});
         }
         auto tx = db.begin();
-        outbox.append(tx, settle::outbox_message{
-                              id_of(n), "topic", std::move(ordering_key), std::move(payload), {}});
+        REQUIRE(outbox.append(
+            tx, settle::outbox_message{
+                    id_of(n), "topic", std::move(ordering_key), std::move(payload), {}}));
         tx.commit();
+    }
+
+    settle::outbox_statistics statistics() {
+        return settle::in_transaction(store, [&](auto& tx) { return outbox.statistics(tx); });
     }
 
     settle::outbox_record find(unsigned n) {
@@ -115,13 +122,12 @@ struct together_store : memory::outbox_table {
     std::size_t lose = 0;
 
     std::vector<settle::fenced_write> mark_delivered(transaction& tx,
-                                                     std::span<const settle::uuid> ids,
-                                                     std::string_view owner,
+                                                     std::span<const settle::outbox_claim> claims,
                                                      settle::stored_time now) {
-        calls.push_back(ids.size());
+        calls.push_back(claims.size());
         std::vector<settle::fenced_write> writes;
-        for (const settle::uuid& id : ids) {
-            writes.push_back(mark_delivered(tx, id, owner, now));
+        for (const settle::outbox_claim& c : claims) {
+            writes.push_back(mark_delivered(tx, c.id, c.token, now));
         }
         writes.resize(writes.size() - std::min(lose, writes.size()));
         return writes;
@@ -136,7 +142,8 @@ TEST_CASE("run_once records a batch's deliveries in one call when the store can"
     settle::outbox<together_store, settle::manual_clock> outbox(store, b.clock);
     for (unsigned n = 1; n <= 4; ++n) {
         auto tx = b.db.begin();
-        outbox.append(tx, settle::outbox_message{id_of(n), "topic", {}, settle::encode(n), {}});
+        REQUIRE(outbox.append(
+            tx, settle::outbox_message{id_of(n), "topic", {}, settle::encode(n), {}}));
         tx.commit();
     }
     memory::publisher publisher([](const settle::outbox_record& record) {
@@ -456,6 +463,47 @@ TEST_CASE("an outcome lost to a take over is reported as stale", "[outbox]") {
     CHECK(r.last_error.empty());
 }
 
+TEST_CASE("a late outcome is stale once the claim was taken over, whatever the owner name",
+          "[outbox][concurrency]") {
+    // Two relays run under one owner name (a restarted relay reusing its
+    // predecessor's, or a copied configuration). The first stalls in publish
+    // past its lease; the second claims the record and is still publishing
+    // it when the first records its outcome. Only the claim's own token tells
+    // the two claims apart.
+    rig b;
+    std::latch first_stalled(1);
+    std::latch second_claimed(1);
+    std::latch first_recorded(1);
+    memory::publisher busy([&](const settle::outbox_record&) {
+        second_claimed.count_down();
+        first_recorded.wait();
+        return settle::publish_result::retryable("broker busy");
+    });
+    relay_type second(b.store, busy, ladder_1s_5s, b.clock, {.owner = "relay", .lease = 30s});
+    memory::publisher stalling([&](const settle::outbox_record&) {
+        b.clock.advance(31s);
+        first_stalled.count_down();
+        second_claimed.wait();
+        return settle::publish_result::delivered();
+    });
+    relay_type first(b.store, stalling, ladder_1s_5s, b.clock, {.owner = "relay", .lease = 30s});
+    b.append(1);
+    settle::outbox_run_result taken_over;
+    std::thread other([&] {
+        first_stalled.wait();
+        taken_over = second.run_once();
+    });
+    const settle::outbox_run_result late = first.run_once();
+    first_recorded.count_down();
+    other.join();
+    CHECK(late == settle::outbox_run_result{.claimed = 1, .stale = 1});
+    CHECK(taken_over == settle::outbox_run_result{.claimed = 1, .rescheduled = 1});
+    const auto r = b.find(1);
+    CHECK(r.status == settle::outbox_status::pending);  // the second claim's outcome stands
+    CHECK(r.last_error == "broker busy");
+    CHECK(r.attempts == 2);
+}
+
 TEST_CASE("a rescheduled time is the same for any relay that computes it", "[outbox]") {
     rig b;
     const settle::persisted_retry plan{
@@ -503,7 +551,8 @@ struct recording_observer {
     std::vector<settle::outbox_statistics>* statistics;
 
     void on_outcome(const settle::outbox_event& e) {
-        events->push_back({number(e.record), e.outcome, std::string(e.reason), e.next_attempt_at});
+        events->push_back(
+            {number(e.record()), e.outcome(), std::string(e.reason()), e.next_attempt_at()});
     }
     void on_statistics(const settle::outbox_statistics& s) { statistics->push_back(s); }
 };
@@ -570,7 +619,7 @@ TEST_CASE("ordered records go out in order under failures and retries", "[outbox
     for (unsigned n = 1; n <= 24; ++n) {
         b.append(n, keys[n % 3]);
     }
-    for (int round = 0; round < 1000 && b.outbox.statistics().backlog > 0; ++round) {
+    for (int round = 0; round < 1000 && b.statistics().backlog > 0; ++round) {
         try {
             if (relay.run_once().idle()) {
                 b.clock.advance(1s);
@@ -578,7 +627,7 @@ TEST_CASE("ordered records go out in order under failures and retries", "[outbox
         } catch (const std::runtime_error&) {
         }
     }
-    CHECK(b.outbox.statistics().backlog == 0);
+    CHECK(b.statistics().backlog == 0);
     std::map<std::string, std::vector<unsigned>> delivered;
     for (const auto& r : publisher.published()) {
         delivered[r.ordering_key].push_back(number(r));
@@ -681,7 +730,8 @@ TEST_CASE("run rides out a lost database, backing off, and loses nothing", "[out
     settle::outbox<unreachable_store, settle::manual_clock> outbox(store, b.clock);
     {
         auto tx = b.db.begin();
-        outbox.append(tx, settle::outbox_message{id_of(1), "topic", {}, settle::encode(1U), {}});
+        REQUIRE(outbox.append(
+            tx, settle::outbox_message{id_of(1), "topic", {}, settle::encode(1U), {}}));
         tx.commit();
     }
     memory::publisher publisher;

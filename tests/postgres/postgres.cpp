@@ -123,7 +123,7 @@ TEST_CASE("a business row and an outbox append commit together and roll back tog
 
     pg::transaction tx(conn);
     run(tx.native(), "INSERT INTO \"" + orders.name() + "\" VALUES (2)");
-    const std::uint64_t sequence = store.append(tx, message_of(2), t0);
+    const std::uint64_t sequence = store.append(tx, message_of(2), t0).sequence();
     tx.commit();
     CHECK_FALSE(tx.open());
     CHECK(tx.native() == nullptr);
@@ -136,7 +136,7 @@ TEST_CASE("a business row and an outbox append commit together and roll back tog
     check.commit();
 }
 
-TEST_CASE("an append of an existing id throws and leaves the transaction usable",
+TEST_CASE("an append of an existing id is a duplicate and leaves the transaction usable",
           "[postgres][outbox]") {
     scratch_table name("outbox");
     pg::connection conn(conninfo());
@@ -144,9 +144,8 @@ TEST_CASE("an append of an existing id throws and leaves the transaction usable"
     create_tables(store);
     auto tx = store.begin();
     (void)store.append(tx, message_of(1), t0);
-    CHECK(thrown([&] { (void)store.append(tx, message_of(1), t0); }).first ==
-          settle::errc::invalid_argument);
-    (void)store.append(tx, message_of(2), t0);
+    CHECK(store.append(tx, message_of(1), t0).is_duplicate());
+    CHECK(store.append(tx, message_of(2), t0).is_appended());
     tx.commit();
     auto check = store.begin();
     CHECK(store.find(check, id_of(1)).has_value());
@@ -461,12 +460,17 @@ TEST_CASE("a failure reason of any bytes is kept as it is", "[postgres][outbox]"
         tx.commit();
     }
     auto tx = store.begin();
-    REQUIRE(store.claim(tx, "relay", t0, t0 + 30s, 10).size() == 2);
+    const auto claimed = store.claim(tx, "relay", t0, t0 + 30s, 10);
+    REQUIRE(claimed.size() == 2);
+    const auto token_of = [&](unsigned n) {
+        return claimed[0].id == id_of(n) ? claimed[0].claim_token : claimed[1].claim_token;
+    };
     constexpr char raw[] = "not UTF-8: \xff\xfe, a NUL: \0, the end";
     const std::string reason(raw, sizeof raw - 1);
-    CHECK(store.reschedule(tx, id_of(1), "relay", t0 + 1s, reason) ==
+    CHECK(store.reschedule(tx, id_of(1), token_of(1), reason, t0 + 1s) ==
           settle::fenced_write::applied);
-    CHECK(store.dead_letter(tx, id_of(2), "relay", reason, t0) == settle::fenced_write::applied);
+    CHECK(store.dead_letter(tx, id_of(2), token_of(2), reason, t0) ==
+          settle::fenced_write::applied);
     tx.commit();
     auto read = store.begin();
     CHECK(store.find(read, id_of(1))->last_error == reason);
@@ -737,14 +741,14 @@ TEST_CASE("appends for one ordering key commit in sequence order",
     create_tables(first);
 
     auto tx = first.begin();
-    const std::uint64_t older = first.append(tx, message_of(1, "order-1"), t0);
+    const std::uint64_t older = first.append(tx, message_of(1, "order-1"), t0).sequence();
     std::atomic<bool> committed{false};
     std::atomic<bool> waited{false};
     std::uint64_t younger = 0;
     std::thread thread([&] {
         auto other = second.begin();
         (void)second.append(other, message_of(3), t0);  // no key: not held up
-        younger = second.append(other, message_of(2, "order-1"), t0);
+        younger = second.append(other, message_of(2, "order-1"), t0).sequence();
         waited = committed.load();
         other.commit();
     });
@@ -768,7 +772,8 @@ TEST_CASE("two relays on separate connections deliver every record exactly once"
         settle::outbox outbox(store, clock);
         auto tx = store.begin();
         for (unsigned n = 0; n < records; ++n) {
-            outbox.append(tx, message_of(n, n % 5 == 0 ? "" : "order-" + std::to_string(n % 8)));
+            REQUIRE(outbox.append(
+                tx, message_of(n, n % 5 == 0 ? "" : "order-" + std::to_string(n % 8))));
         }
         tx.commit();
     }

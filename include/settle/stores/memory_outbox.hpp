@@ -46,6 +46,7 @@ struct outbox_row {
     outbox_status status = outbox_status::pending;
     std::string last_error;
     std::string claim_owner;
+    fencing_token claim_token{0};
     stored_time claim_expires_at{};
     stored_time finished_at{};
 };
@@ -75,7 +76,8 @@ struct outbox_uuid_less {
 
 }  // namespace detail
 
-// settle::outbox_store in a memory::database: records are rows of
+// settle::outbox_appender and settle::outbox_store, with every operator
+// task, in a memory::database: records are rows of
 // memory::tables, so an append commits or rolls back with the caller's own
 // rows in the same database. Thread-safe the way the database is: its
 // transactions run one at a time.
@@ -97,13 +99,12 @@ public:
 
     [[nodiscard]] transaction begin() { return db_->begin(); }
 
-    std::uint64_t append(transaction& tx, outbox_message message, stored_time now) {
+    outbox_append_result append(transaction& tx, outbox_message message, stored_time now) {
         if (message.id == uuid{}) {
             throw error(errc::invalid_argument, "memory::outbox_table::append: the id is nil");
         }
         if (rows_.find(tx, message.id) != nullptr) {
-            throw error(errc::invalid_argument, "memory::outbox_table::append: a record with id " +
-                                                    message.id.to_string() + " exists");
+            return outbox_append_result::duplicate();
         }
         const uuid id = message.id;
         const std::uint64_t sequence = ++last_sequence_;
@@ -131,7 +132,7 @@ public:
         row.created_at = now;
         row.next_attempt_at = now;
         (void)rows_.insert(tx, id, std::move(row));
-        return sequence;
+        return outbox_append_result::appended(sequence);
     }
 
     [[nodiscard]] std::vector<outbox_record> claim(transaction& tx, std::string_view owner,
@@ -163,6 +164,7 @@ public:
                 ++row.attempts;
             }
             row.claim_owner.assign(owner);
+            row.claim_token = row.claim_token.next();
             row.claim_expires_at = lease_until;
             claimed.push_back(record_of(id, row));
             rows_.put(tx, id, std::move(row));
@@ -170,9 +172,9 @@ public:
         return claimed;
     }
 
-    [[nodiscard]] fenced_write mark_delivered(transaction& tx, const uuid& id,
-                                              std::string_view owner, stored_time now) {
-        const detail::outbox_row* found = owned(tx, id, owner);
+    [[nodiscard]] fenced_write mark_delivered(transaction& tx, const uuid& id, fencing_token token,
+                                              stored_time now) {
+        const detail::outbox_row* found = held(tx, id, token);
         if (found == nullptr) {
             return fenced_write::stale;
         }
@@ -188,9 +190,9 @@ public:
         return fenced_write::applied;
     }
 
-    [[nodiscard]] fenced_write reschedule(transaction& tx, const uuid& id, std::string_view owner,
-                                          stored_time next_attempt_at, std::string_view reason) {
-        const detail::outbox_row* found = owned(tx, id, owner);
+    [[nodiscard]] fenced_write reschedule(transaction& tx, const uuid& id, fencing_token token,
+                                          std::string_view reason, stored_time next_attempt_at) {
+        const detail::outbox_row* found = held(tx, id, token);
         if (found == nullptr) {
             return fenced_write::stale;
         }
@@ -205,9 +207,9 @@ public:
         return fenced_write::applied;
     }
 
-    [[nodiscard]] fenced_write dead_letter(transaction& tx, const uuid& id, std::string_view owner,
+    [[nodiscard]] fenced_write dead_letter(transaction& tx, const uuid& id, fencing_token token,
                                            std::string_view reason, stored_time now) {
-        const detail::outbox_row* found = owned(tx, id, owner);
+        const detail::outbox_row* found = held(tx, id, token);
         if (found == nullptr) {
             return fenced_write::stale;
         }
@@ -221,8 +223,8 @@ public:
         return fenced_write::applied;
     }
 
-    [[nodiscard]] fenced_write release(transaction& tx, const uuid& id, std::string_view owner) {
-        const detail::outbox_row* found = owned(tx, id, owner);
+    [[nodiscard]] fenced_write release(transaction& tx, const uuid& id, fencing_token token) {
+        const detail::outbox_row* found = held(tx, id, token);
         if (found == nullptr) {
             return fenced_write::stale;
         }
@@ -336,6 +338,7 @@ private:
                              row.status,
                              row.last_error,
                              row.claim_owner,
+                             row.claim_token,
                              row.claim_expires_at,
                              row.finished_at};
     }
@@ -345,12 +348,12 @@ private:
         row.claim_expires_at = {};
     }
 
-    // The row, if it is in flight under `owner`.
-    [[nodiscard]] const detail::outbox_row* owned(const transaction& tx, const uuid& id,
-                                                  std::string_view owner) const {
+    // The row, if it is in flight under the claim `token`.
+    [[nodiscard]] const detail::outbox_row* held(const transaction& tx, const uuid& id,
+                                                 fencing_token token) const {
         const detail::outbox_row* found = rows_.find(tx, id);
         if (found == nullptr || found->status != outbox_status::in_flight ||
-            found->claim_owner != owner) {
+            found->claim_token != token) {
             return nullptr;
         }
         return found;
@@ -383,6 +386,7 @@ private:
     std::uint64_t last_sequence_ = 0;  // written only inside this database's transactions
 };
 
+static_assert(settle::outbox_appender<outbox_table>);
 static_assert(settle::outbox_store<outbox_table>);
 
 // settle::inbox_store and settle::purgeable_inbox_store in a
@@ -456,7 +460,7 @@ public:
             ++attempts_;
         }
         publish_result result = answer_ ? answer_(record) : publish_result::delivered();
-        if (result.status == publish_status::delivered) {
+        if (result.is_delivered()) {
             const std::lock_guard lock(mutex_);
             delivered_.push_back(record);
         }

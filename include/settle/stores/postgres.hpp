@@ -69,6 +69,7 @@ inline constexpr Oid int4_oid = 23;
 inline constexpr Oid text_oid = 25;
 inline constexpr Oid uuid_oid = 2950;
 inline constexpr Oid uuid_array_oid = 2951;
+inline constexpr Oid int8_array_oid = 1016;
 
 // One bound parameter in PostgreSQL's binary format.
 struct param {
@@ -119,21 +120,23 @@ struct param {
     return {uuid_oid, bytea(id.bytes()).value};
 }
 
-// ids as a uuid[] in the binary array format: dimensions, no nulls, the
-// element type, one dimension of ids.size() from 1, then each element's
-// length and bytes.
-[[nodiscard]] inline param uuid_array(std::span<const uuid> ids, std::string_view what) {
-    if (ids.size() > static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max())) {
-        throw settle::error(errc::invalid_argument, std::string(what) + ": too many ids");
+// One parameter of each element of `items` as an array in the binary
+// format: dimensions, no nulls, the element type, one dimension of
+// items.size() from 1, then each element's length and bytes.
+template <class T, class Element>
+[[nodiscard]] param binary_array(Oid array_type, Oid element_type, std::span<const T> items,
+                                 std::string_view what, Element element) {
+    if (items.size() > static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max())) {
+        throw settle::error(errc::invalid_argument, std::string(what) + ": too many elements");
     }
-    std::string out = big_endian(1, 4) + big_endian(0, 4) + big_endian(uuid_oid, 4) +
-                      big_endian(ids.size(), 4) + big_endian(1, 4);
-    out.reserve(out.size() + ids.size() * 20);
-    for (const uuid& id : ids) {
-        out += big_endian(16, 4);
-        out += uuid_param(id).value;
+    std::string out = big_endian(1, 4) + big_endian(0, 4) + big_endian(element_type, 4) +
+                      big_endian(items.size(), 4) + big_endian(1, 4);
+    for (const T& item : items) {
+        const param p = element(item);
+        out += big_endian(p.value.size(), 4);
+        out += p.value;
     }
-    return {uuid_array_oid, std::move(out)};
+    return {array_type, std::move(out)};
 }
 
 // A stored count or time as the BIGINT it is bound as; counts beyond it are
@@ -972,7 +975,8 @@ namespace detail {
 // default, leaves relays to their idle backoff.
 enum class wakeup { poll, notify };
 
-// settle::outbox_store over one table (docs/backends.md has the DDL): id
+// settle::outbox_appender and settle::outbox_store, with every operator
+// task, over one table (docs/backends.md has the DDL): id
 // UUID primary key, sequence an identity column, times BIGINT Unix
 // microseconds, payload and headers BYTEA, and partial indexes for claims
 // (next_attempt_at, sequence), ordering keys (ordering_key, sequence) and
@@ -985,10 +989,11 @@ enum class wakeup { poll, notify };
 // ordering key, which first takes a transaction-level advisory lock on (table,
 // key): appends for one key are serialised until their transactions end, so a
 // record never commits before an older one of its key. A claim selects due
-// records FOR UPDATE SKIP LOCKED and marks them in flight in the same
-// statement, so relays on separate connections share the work without
-// waiting for each other. Built with wakeup::notify, a committed append
-// notifies the channel "<name>_append", which wait_for_append listens on.
+// records FOR UPDATE SKIP LOCKED and marks them in flight, each with a
+// claim_token one above its last, in the same statement, so relays on
+// separate connections share the work without waiting for each other. An
+// outcome applies only while the record is in flight under its token. Built with wakeup::notify, a
+// committed append notifies the channel "<name>_append", which wait_for_append listens on.
 class outbox_table {
 public:
     using transaction = postgres::transaction;
@@ -1009,13 +1014,15 @@ public:
                  "UPDATE SKIP LOCKED) UPDATE " +
                  table_.quoted +
                  " r SET status = 'in_flight', attempts = LEAST(r.attempts + 1, 4294967295), "
-                 "claim_owner = $3, claim_expires_at = $4 FROM due WHERE r.id = due.id RETURNING " +
+                 "claim_owner = $3, claim_token = r.claim_token + 1, claim_expires_at = $4 FROM "
+                 "due WHERE r.id = due.id RETURNING " +
                  columns("r.")),
           delivered_(outcome("status = 'delivered', finished_at = $3")),
           delivered_together_("UPDATE " + table_.quoted +
-                              " SET status = 'delivered', finished_at = $3, claim_owner = '', "
-                              "claim_expires_at = 0 WHERE id = ANY($1) AND status = 'in_flight' "
-                              "AND claim_owner = $2 RETURNING id"),
+                              " r SET status = 'delivered', finished_at = $3, claim_owner = '', "
+                              "claim_expires_at = 0 FROM unnest($1::uuid[], $2::bigint[]) AS "
+                              "c(id, token) WHERE r.id = c.id AND r.claim_token = c.token AND "
+                              "r.status = 'in_flight' RETURNING r.id, r.claim_token"),
           reschedule_(outcome("status = 'pending', next_attempt_at = $3, last_error = $4")),
           dead_(outcome("status = 'dead', last_error = $3, finished_at = $4")),
           release_(outcome("status = 'pending', attempts = GREATEST(attempts - 1, 0)")),
@@ -1055,6 +1062,7 @@ public:
                "        CHECK (status IN ('pending', 'in_flight', 'delivered', 'dead')),\n"
                "    last_error       BYTEA   NOT NULL DEFAULT '',\n"
                "    claim_owner      TEXT    NOT NULL DEFAULT '',\n"
+               "    claim_token      BIGINT  NOT NULL DEFAULT 0,\n"
                "    claim_expires_at BIGINT  NOT NULL DEFAULT 0,\n"
                "    finished_at      BIGINT  NOT NULL DEFAULT 0\n"
                ");\n"
@@ -1077,9 +1085,9 @@ public:
                        "postgres::outbox_table::create_tables");
     }
 
-    // Throws settle::error: invalid_argument for a nil id or one already
-    // stored (the transaction stays usable).
-    std::uint64_t append(transaction& tx, outbox_message message, stored_time now) {
+    // Throws settle::error (errc::invalid_argument) for a nil id. An id
+    // already stored is a duplicate; the transaction stays usable.
+    outbox_append_result append(transaction& tx, outbox_message message, stored_time now) {
         constexpr const char* who = "postgres::outbox_table::append";
         const detail::session conn = tx.joined(table_.conn, who);
         if (message.id == uuid{}) {
@@ -1096,10 +1104,9 @@ public:
              detail::text(message.ordering_key), detail::bytea(message.payload),
              detail::bytea(detail::encode_headers(message.headers)), detail::micros(now)});
         if (r.rows() != 1) {
-            throw settle::error(errc::invalid_argument, std::string(who) + ": a record with id " +
-                                                            message.id.to_string() + " exists");
+            return outbox_append_result::duplicate();  // ON CONFLICT DO NOTHING returned no row
         }
-        return static_cast<std::uint64_t>(r.int8(0, 0));
+        return outbox_append_result::appended(static_cast<std::uint64_t>(r.int8(0, 0)));
     }
 
     [[nodiscard]] std::vector<outbox_record> claim(transaction& tx, std::string_view owner,
@@ -1122,35 +1129,42 @@ public:
         return claimed;
     }
 
-    [[nodiscard]] fenced_write mark_delivered(transaction& tx, const uuid& id,
-                                              std::string_view owner, stored_time now) {
-        return write(tx, delivered_, "postgres::outbox_table::mark_delivered",
-                     {detail::uuid_param(id), detail::text(owner), detail::micros(now)});
+    [[nodiscard]] fenced_write mark_delivered(transaction& tx, const uuid& id, fencing_token token,
+                                              stored_time now) {
+        return write(
+            tx, delivered_, "postgres::outbox_table::mark_delivered",
+            {detail::uuid_param(id), detail::unsigned8(token.value()), detail::micros(now)});
     }
 
-    // mark_delivered for each of `ids` in one statement; the answers in their
-    // order (an id given twice is applied once, then stale).
+    // mark_delivered for each of `claims` in one statement; the answers in
+    // their order (a claim given twice is applied once, then stale).
     [[nodiscard]] std::vector<fenced_write> mark_delivered(transaction& tx,
-                                                           std::span<const uuid> ids,
-                                                           std::string_view owner,
+                                                           std::span<const outbox_claim> claims,
                                                            stored_time now) {
         constexpr const char* who = "postgres::outbox_table::mark_delivered";
-        const detail::result r =
-            detail::exec(tx.joined(table_.conn, who), who, delivered_together_,
-                         {detail::uuid_array(ids, who), detail::text(owner), detail::micros(now)});
-        std::vector<uuid> applied;
+        const detail::result r = detail::exec(
+            tx.joined(table_.conn, who), who, delivered_together_,
+            {detail::binary_array(detail::uuid_array_oid, detail::uuid_oid, claims, who,
+                                  [](const outbox_claim& c) { return detail::uuid_param(c.id); }),
+             detail::binary_array(
+                 detail::int8_array_oid, detail::int8_oid, claims, who,
+                 [](const outbox_claim& c) { return detail::unsigned8(c.token.value()); }),
+             detail::micros(now)});
+        using applied_claim = std::pair<uuid, std::uint64_t>;
+        std::vector<applied_claim> applied;
         applied.reserve(static_cast<std::size_t>(r.rows()));
         for (int i = 0; i < r.rows(); ++i) {
-            applied.push_back(r.uuid_at(i, 0));
+            applied.emplace_back(r.uuid_at(i, 0), static_cast<std::uint64_t>(r.int8(i, 1)));
         }
         std::sort(applied.begin(), applied.end());
         std::vector<bool> answered(applied.size());
         std::vector<fenced_write> out;
-        out.reserve(ids.size());
-        for (const uuid& id : ids) {
-            const auto found = std::lower_bound(applied.begin(), applied.end(), id);
+        out.reserve(claims.size());
+        for (const outbox_claim& claim : claims) {
+            const applied_claim key{claim.id, claim.token.value()};
+            const auto found = std::lower_bound(applied.begin(), applied.end(), key);
             const auto at = static_cast<std::size_t>(found - applied.begin());
-            const bool first = found != applied.end() && *found == id && !answered[at];
+            const bool first = found != applied.end() && *found == key && !answered[at];
             if (first) {
                 answered[at] = true;
             }
@@ -1159,23 +1173,23 @@ public:
         return out;
     }
 
-    [[nodiscard]] fenced_write reschedule(transaction& tx, const uuid& id, std::string_view owner,
-                                          stored_time next_attempt_at, std::string_view reason) {
+    [[nodiscard]] fenced_write reschedule(transaction& tx, const uuid& id, fencing_token token,
+                                          std::string_view reason, stored_time next_attempt_at) {
         return write(tx, reschedule_, "postgres::outbox_table::reschedule",
-                     {detail::uuid_param(id), detail::text(owner), detail::micros(next_attempt_at),
-                      detail::text_bytes(reason)});
+                     {detail::uuid_param(id), detail::unsigned8(token.value()),
+                      detail::micros(next_attempt_at), detail::text_bytes(reason)});
     }
 
-    [[nodiscard]] fenced_write dead_letter(transaction& tx, const uuid& id, std::string_view owner,
+    [[nodiscard]] fenced_write dead_letter(transaction& tx, const uuid& id, fencing_token token,
                                            std::string_view reason, stored_time now) {
         return write(tx, dead_, "postgres::outbox_table::dead_letter",
-                     {detail::uuid_param(id), detail::text(owner), detail::text_bytes(reason),
-                      detail::micros(now)});
+                     {detail::uuid_param(id), detail::unsigned8(token.value()),
+                      detail::text_bytes(reason), detail::micros(now)});
     }
 
-    [[nodiscard]] fenced_write release(transaction& tx, const uuid& id, std::string_view owner) {
+    [[nodiscard]] fenced_write release(transaction& tx, const uuid& id, fencing_token token) {
         return write(tx, release_, "postgres::outbox_table::release",
-                     {detail::uuid_param(id), detail::text(owner)});
+                     {detail::uuid_param(id), detail::unsigned8(token.value())});
     }
 
     [[nodiscard]] bool requeue(transaction& tx, const uuid& id, stored_time now) {
@@ -1297,7 +1311,7 @@ private:
         std::string out;
         for (const char* c : {"id", "sequence", "topic", "ordering_key", "payload", "headers",
                               "created_at", "attempts", "next_attempt_at", "status", "last_error",
-                              "claim_owner", "claim_expires_at", "finished_at"}) {
+                              "claim_owner", "claim_token", "claim_expires_at", "finished_at"}) {
             if (!out.empty()) {
                 out += ", ";
             }
@@ -1307,7 +1321,6 @@ private:
         return out;
     }
 
-    // An outcome: `set`, and the claim cleared, only while in flight under $2.
     // The insert, and with wakeup::notify the notification, in one statement.
     [[nodiscard]] static std::string append_statement(const std::string& table, wakeup appends,
                                                       const std::string& channel) {
@@ -1323,10 +1336,12 @@ private:
                "', '') FROM appended";
     }
 
+    // An outcome: `set`, and the claim cleared, only while in flight under
+    // the claim whose token is $2.
     [[nodiscard]] std::string outcome(std::string_view set) const {
         return "UPDATE " + table_.quoted + " SET " + std::string(set) +
                ", claim_owner = '', claim_expires_at = 0 WHERE id = $1 AND status = 'in_flight' "
-               "AND claim_owner = $2";
+               "AND claim_token = $2";
     }
 
     [[nodiscard]] fenced_write write(transaction& tx, const std::string& sql, const char* who,
@@ -1353,8 +1368,9 @@ private:
             record.status = detail::status_of(r.text(i, 9));
             record.last_error = r.text(i, 10);
             record.claim_owner = r.text(i, 11);
-            record.claim_expires_at = settle::detail::from_sql_micros(r.int8(i, 12));
-            record.finished_at = settle::detail::from_sql_micros(r.int8(i, 13));
+            record.claim_token = fencing_token(static_cast<std::uint64_t>(r.int8(i, 12)));
+            record.claim_expires_at = settle::detail::from_sql_micros(r.int8(i, 13));
+            record.finished_at = settle::detail::from_sql_micros(r.int8(i, 14));
             out.push_back(std::move(record));
         }
         return out;
@@ -1377,6 +1393,7 @@ private:
     std::uint64_t listening_ = 0;  // the connection generation LISTEN was issued on; 0: none
 };
 
+static_assert(settle::outbox_appender<outbox_table>);
 static_assert(settle::outbox_store<outbox_table>);
 
 // A settle::sleeper for outbox_relay::run that ends an idle wait as soon as

@@ -143,12 +143,7 @@ public:
         }
         return false;
     }
-    // One step whose error the caller handles: SQLite's result code, extended
-    // if the handle has extended result codes on (compare rc & 0xff).
-    [[nodiscard]] int step_code() noexcept { return sqlite3_step(stmt_); }
     [[noreturn]] void raise(int rc) const { fail(db_, rc, who_, table_); }
-    // The extended result code of the last failure (SQLITE_CONSTRAINT_UNIQUE, ...).
-    [[nodiscard]] int extended_code() const noexcept { return sqlite3_extended_errcode(db_); }
 
     [[nodiscard]] bool is_null(int column) const noexcept {
         return sqlite3_column_type(stmt_, column) == SQLITE_NULL;
@@ -828,18 +823,19 @@ inline void append_field(bytes& out, std::string_view field) {
 
 inline constexpr const char* outbox_columns =
     "id, sequence, topic, ordering_key, payload, headers, created_at, attempts, "
-    "next_attempt_at, status, last_error, claim_owner, claim_expires_at, finished_at";
+    "next_attempt_at, status, last_error, claim_owner, claim_token, claim_expires_at, finished_at";
 
 }  // namespace detail
 
-// settle::outbox_store in a SQLite table. Schema (the columns of
+// settle::outbox_appender and settle::outbox_store, with every operator
+// task, in a SQLite table. Schema (the columns of
 // settle::outbox_record; times are BIGINT Unix microseconds, 0 for none):
 //
 //   sequence  INTEGER PRIMARY KEY AUTOINCREMENT   never reused, even after purge
 //   id        BLOB NOT NULL UNIQUE, 16 bytes
 //   topic, ordering_key ('' for none), payload, headers (BLOB, see above),
 //   created_at, attempts, next_attempt_at, status (TEXT), last_error,
-//   claim_owner, claim_expires_at, finished_at
+//   claim_owner, claim_token, claim_expires_at, finished_at
 //   indexes: <name>_due (next_attempt_at, sequence) of pending and in-flight
 //            records, for claim; <name>_key (ordering_key, sequence) of
 //            undelivered records, for the ordering check; <name>_done
@@ -849,7 +845,9 @@ inline constexpr const char* outbox_columns =
 // Appends run in write transactions, one at a time per database, so sequences
 // are assigned in commit order: a record never becomes visible before an older
 // one of its ordering key, with no locking of your own. A claim is one
-// UPDATE ... RETURNING over the due index; each outcome one indexed UPDATE.
+// UPDATE ... RETURNING over the due index, raising each record's claim_token
+// by one; each outcome one UPDATE by primary key, applied only while the
+// record is in flight under the outcome's token.
 // statistics reads every pending and in-flight record. A stored record that
 // does not decode throws settle::error (errc::decode_failed).
 class outbox_table : public detail::table_base {
@@ -858,12 +856,15 @@ public:
     // plain identifier. Touches no table until first used.
     outbox_table(connection& conn, std::string_view table_name)
         : table_base(conn, table_name, "sqlite::outbox_table"),
-          append_("INSERT INTO " + quoted_ +
-                  " (id, topic, ordering_key, payload, headers, created_at, next_attempt_at, "
-                  "status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, 'pending') RETURNING sequence"),
+          append_(
+              "INSERT INTO " + quoted_ +
+              " (id, topic, ordering_key, payload, headers, created_at, next_attempt_at, "
+              "status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, 'pending') ON CONFLICT (id) DO NOTHING "
+              "RETURNING sequence"),
           claim_("UPDATE " + quoted_ +
-                 " SET status = 'in_flight', claim_owner = ?2, claim_expires_at = ?3, attempts = "
-                 "min(attempts + 1, 4294967295) WHERE sequence IN (SELECT o.sequence FROM " +
+                 " SET status = 'in_flight', claim_owner = ?2, claim_token = claim_token + 1, "
+                 "claim_expires_at = ?3, attempts = min(attempts + 1, 4294967295) WHERE sequence "
+                 "IN (SELECT o.sequence FROM " +
                  quoted_ +
                  " AS o WHERE o.status IN ('pending', 'in_flight') AND o.next_attempt_at <= ?1 "
                  "AND (o.status = 'pending' OR o.claim_expires_at <= ?1) AND (o.ordering_key = "
@@ -901,7 +902,9 @@ public:
                "attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER NOT NULL, status "
                "TEXT NOT NULL CHECK (status IN ('pending', 'in_flight', 'delivered', 'dead')), "
                "last_error TEXT NOT NULL DEFAULT '', claim_owner TEXT NOT NULL DEFAULT '', "
-               "claim_expires_at INTEGER NOT NULL DEFAULT 0, finished_at INTEGER NOT NULL "
+               "claim_token INTEGER NOT NULL DEFAULT 0, claim_expires_at INTEGER NOT NULL DEFAULT "
+               "0, "
+               " finished_at INTEGER NOT NULL "
                "DEFAULT 0);\nCREATE INDEX IF NOT EXISTS " +
                index_name("due") + " ON " + quoted_ +
                " (next_attempt_at, sequence) WHERE status IN ('pending', 'in_flight');\nCREATE "
@@ -917,9 +920,9 @@ public:
         apply(tx, ddl(), "sqlite::outbox_table::create_tables");
     }
 
-    // A nil id, or an id already stored, throws settle::error
-    // (errc::invalid_argument) and stores nothing.
-    std::uint64_t append(transaction& tx, outbox_message message, stored_time now) {
+    // A nil id throws settle::error (errc::invalid_argument) and stores
+    // nothing; an id already stored is a duplicate.
+    outbox_append_result append(transaction& tx, outbox_message message, stored_time now) {
         constexpr std::string_view who = "sqlite::outbox_table::append";
         if (message.id == uuid{}) {
             throw settle::error(errc::invalid_argument, std::string(who) + ": the id is nil");
@@ -932,15 +935,10 @@ public:
         s.bind(4, message.payload);
         s.bind(5, headers);
         s.bind(6, settle::detail::to_sql_micros(now));
-        const int rc = s.step_code();
-        if (rc == SQLITE_ROW) {
-            return static_cast<std::uint64_t>(s.integer(0));
+        if (s.step()) {
+            return outbox_append_result::appended(static_cast<std::uint64_t>(s.integer(0)));
         }
-        if ((rc & 0xff) == SQLITE_CONSTRAINT && s.extended_code() == SQLITE_CONSTRAINT_UNIQUE) {
-            throw settle::error(errc::invalid_argument, std::string(who) + ": a record with id " +
-                                                            message.id.to_string() + " exists");
-        }
-        s.raise(rc == SQLITE_DONE ? SQLITE_INTERNAL : rc);
+        return outbox_append_result::duplicate();  // ON CONFLICT DO NOTHING returned no row
     }
 
     [[nodiscard]] std::vector<outbox_record> claim(transaction& tx, std::string_view owner,
@@ -971,36 +969,36 @@ public:
         return claimed;
     }
 
-    [[nodiscard]] fenced_write mark_delivered(transaction& tx, const uuid& id,
-                                              std::string_view owner, stored_time now) {
+    [[nodiscard]] fenced_write mark_delivered(transaction& tx, const uuid& id, fencing_token token,
+                                              stored_time now) {
         constexpr std::string_view who = "sqlite::outbox_table::mark_delivered";
         detail::running s(joined(tx, who), delivered_, who, name_);
         s.bind(3, settle::detail::to_sql_micros(now));
-        return settle_outcome(s, id, owner);
+        return settle_outcome(s, id, token);
     }
 
-    [[nodiscard]] fenced_write reschedule(transaction& tx, const uuid& id, std::string_view owner,
-                                          stored_time next_attempt_at, std::string_view error) {
+    [[nodiscard]] fenced_write reschedule(transaction& tx, const uuid& id, fencing_token token,
+                                          std::string_view error, stored_time next_attempt_at) {
         constexpr std::string_view who = "sqlite::outbox_table::reschedule";
         detail::running s(joined(tx, who), reschedule_, who, name_);
         s.bind(3, settle::detail::to_sql_micros(next_attempt_at));
         s.bind(4, error);
-        return settle_outcome(s, id, owner);
+        return settle_outcome(s, id, token);
     }
 
-    [[nodiscard]] fenced_write dead_letter(transaction& tx, const uuid& id, std::string_view owner,
+    [[nodiscard]] fenced_write dead_letter(transaction& tx, const uuid& id, fencing_token token,
                                            std::string_view reason, stored_time now) {
         constexpr std::string_view who = "sqlite::outbox_table::dead_letter";
         detail::running s(joined(tx, who), dead_, who, name_);
         s.bind(3, reason);
         s.bind(4, settle::detail::to_sql_micros(now));
-        return settle_outcome(s, id, owner);
+        return settle_outcome(s, id, token);
     }
 
-    [[nodiscard]] fenced_write release(transaction& tx, const uuid& id, std::string_view owner) {
+    [[nodiscard]] fenced_write release(transaction& tx, const uuid& id, fencing_token token) {
         constexpr std::string_view who = "sqlite::outbox_table::release";
         detail::running s(joined(tx, who), release_, who, name_);
-        return settle_outcome(s, id, owner);
+        return settle_outcome(s, id, token);
     }
 
     [[nodiscard]] bool requeue(transaction& tx, const uuid& id, stored_time now) {
@@ -1074,17 +1072,20 @@ public:
 
 private:
     // An outcome: `set`, and the claim cleared, while the record is in
-    // flight under ?2 (the id is ?1).
+    // flight under the claim whose token is ?2 (the id is ?1).
     [[nodiscard]] std::string outcome(std::string_view set) const {
         return "UPDATE " + quoted_ + " SET " + std::string(set) +
                ", claim_owner = '', claim_expires_at = 0 WHERE id = ?1 AND status = 'in_flight' "
-               "AND claim_owner = ?2";
+               "AND claim_token = ?2";
     }
 
     [[nodiscard]] static fenced_write settle_outcome(detail::running& s, const uuid& id,
-                                                     std::string_view owner) {
+                                                     fencing_token token) {
+        if (token.value() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+            return fenced_write::stale;  // never issued: claims count up from 1 in a BIGINT
+        }
         s.bind(1, std::span<const std::byte>(id.bytes()));
-        s.bind(2, owner);
+        s.bind(2, static_cast<std::int64_t>(token.value()));
         (void)s.step();
         return s.changes() == 1 ? fenced_write::applied : fenced_write::stale;
     }
@@ -1111,8 +1112,16 @@ private:
                              detail::status_of(s.text(9)),
                              s.text(10),
                              s.text(11),
-                             settle::detail::from_sql_micros(s.integer(12)),
-                             settle::detail::from_sql_micros(s.integer(13))};
+                             token_of(s.integer(12)),
+                             settle::detail::from_sql_micros(s.integer(13)),
+                             settle::detail::from_sql_micros(s.integer(14))};
+    }
+
+    [[nodiscard]] static fencing_token token_of(std::int64_t stored) {
+        if (stored < 0) {
+            settle::detail::throw_decode_error("sqlite outbox record", "claim_token is negative");
+        }
+        return fencing_token(static_cast<std::uint64_t>(stored));
     }
 
     detail::statement append_;
@@ -1128,6 +1137,7 @@ private:
     detail::statement dead_letters_;
 };
 
+static_assert(settle::outbox_appender<outbox_table>);
 static_assert(settle::outbox_store<outbox_table>);
 
 // settle::inbox_store and settle::purgeable_inbox_store in a SQLite table.

@@ -3,11 +3,14 @@
 #ifndef SETTLE_TESTING_OUTBOX_STORE_SUITE_HPP
 #define SETTLE_TESTING_OUTBOX_STORE_SUITE_HPP
 
-// The conformance suite of settle::outbox_store: every promise the concept
-// makes, as a case any backend can be run against (docs/conformance.md).
+// The conformance suite of an outbox backend: every promise of
+// settle::outbox_appender and settle::outbox_store, and of the operator tasks
+// (requeue, dead_letters, purge, statistics, find), as a case any backend can
+// be run against (docs/conformance.md).
 //
 // The fixture is yours: a struct with a member `store` that models
-// settle::outbox_store and starts empty. Build a fresh fixture for every
+// settle::outbox_appender and settle::outbox_store, offers the operator
+// tasks, and starts empty. Build a fresh fixture for every
 // case. The cases pass explicit times, so no clock is involved, and open one
 // transaction at a time.
 
@@ -73,9 +76,10 @@ inline outbox_message outbox_message_of(unsigned n, std::string_view ordering_ke
 template <class S>
 std::uint64_t outbox_append(S& s, unsigned n, stored_time now, std::string_view key = {}) {
     auto tx = s.begin();
-    const std::uint64_t sequence = s.append(tx, outbox_message_of(n, key), now);
+    const outbox_append_result appended = s.append(tx, outbox_message_of(n, key), now);
     tx.commit();
-    return sequence;
+    SETTLE_EXPECT(appended.is_appended() && appended.sequence() > 0, "a new id is appended");
+    return appended.sequence();
 }
 
 template <class S>
@@ -87,26 +91,37 @@ std::vector<outbox_record> outbox_claim(S& s, std::string_view owner, stored_tim
     return records;
 }
 
+// The token under which `claimed` holds record n.
+inline fencing_token outbox_token(const std::vector<outbox_record>& claimed, unsigned n) {
+    for (const outbox_record& r : claimed) {
+        if (r.id == outbox_id(n)) {
+            return r.claim_token;
+        }
+    }
+    SETTLE_EXPECT(false, "the claim took the record");
+    return fencing_token(0);
+}
+
 template <class S>
-fenced_write outbox_delivered(S& s, unsigned n, std::string_view owner, stored_time now) {
+fenced_write outbox_delivered(S& s, unsigned n, fencing_token token, stored_time now) {
     auto tx = s.begin();
-    const fenced_write w = s.mark_delivered(tx, outbox_id(n), owner, now);
+    const fenced_write w = s.mark_delivered(tx, outbox_id(n), token, now);
     tx.commit();
     return w;
 }
 
-// Marks ids delivered in one call if the store offers it (the relay then
+// Marks claims delivered in one call if the store offers it (the relay then
 // uses it), else one at a time: the answers must be the same.
 template <class S>
-std::vector<fenced_write> outbox_delivered_together(S& s, const std::vector<uuid>& ids,
-                                                    std::string_view owner, stored_time now) {
+std::vector<fenced_write> outbox_delivered_together(
+    S& s, const std::vector<::settle::outbox_claim>& claims, stored_time now) {
     auto tx = s.begin();
     std::vector<fenced_write> writes;
     if constexpr (::settle::detail::outbox_store_marks_delivered_together<S>) {
-        writes = s.mark_delivered(tx, std::span<const uuid>(ids), owner, now);
+        writes = s.mark_delivered(tx, std::span<const ::settle::outbox_claim>(claims), now);
     } else {
-        for (const uuid& id : ids) {
-            writes.push_back(s.mark_delivered(tx, id, owner, now));
+        for (const ::settle::outbox_claim& c : claims) {
+            writes.push_back(s.mark_delivered(tx, c.id, c.token, now));
         }
     }
     tx.commit();
@@ -114,27 +129,27 @@ std::vector<fenced_write> outbox_delivered_together(S& s, const std::vector<uuid
 }
 
 template <class S>
-fenced_write outbox_reschedule(S& s, unsigned n, std::string_view owner, stored_time at,
+fenced_write outbox_reschedule(S& s, unsigned n, fencing_token token, stored_time at,
                                std::string_view error = "broker timeout") {
     auto tx = s.begin();
-    const fenced_write w = s.reschedule(tx, outbox_id(n), owner, at, error);
+    const fenced_write w = s.reschedule(tx, outbox_id(n), token, error, at);
     tx.commit();
     return w;
 }
 
 template <class S>
-fenced_write outbox_dead(S& s, unsigned n, std::string_view owner, stored_time now,
+fenced_write outbox_dead(S& s, unsigned n, fencing_token token, stored_time now,
                          std::string_view reason = "unknown topic") {
     auto tx = s.begin();
-    const fenced_write w = s.dead_letter(tx, outbox_id(n), owner, reason, now);
+    const fenced_write w = s.dead_letter(tx, outbox_id(n), token, reason, now);
     tx.commit();
     return w;
 }
 
 template <class S>
-fenced_write outbox_release(S& s, unsigned n, std::string_view owner) {
+fenced_write outbox_release(S& s, unsigned n, fencing_token token) {
     auto tx = s.begin();
-    const fenced_write w = s.release(tx, outbox_id(n), owner);
+    const fenced_write w = s.release(tx, outbox_id(n), token);
     tx.commit();
     return w;
 }
@@ -183,11 +198,12 @@ inline bool outbox_same_set(std::vector<uuid> a, std::vector<uuid> b) {
 
 // The cases, each with the promise it checks as its name.
 template <class Fixture>
-inline constexpr std::array<test_case<Fixture>, 27> outbox_store_suite{{
+inline constexpr std::array<test_case<Fixture>, 30> outbox_store_suite{{
     {"an appended record is pending and due at once",
      [](Fixture& f) {
          using namespace detail;
-         static_assert(settle::outbox_store<std::remove_cvref_t<decltype(f.store)>>);
+         using store = std::remove_cvref_t<decltype(f.store)>;
+         static_assert(settle::outbox_appender<store> && settle::outbox_store<store>);
          const std::uint64_t sequence = outbox_append(f.store, 1, outbox_t0(), "order-1");
          const auto r = outbox_find(f.store, 1);
          SETTLE_EXPECT(r.has_value());
@@ -204,6 +220,7 @@ inline constexpr std::array<test_case<Fixture>, 27> outbox_store_suite{{
          SETTLE_EXPECT(r->status == outbox_status::pending);
          SETTLE_EXPECT(r->last_error.empty());
          SETTLE_EXPECT(r->claim_owner.empty());
+         SETTLE_EXPECT(r->claim_token == fencing_token(0), "never claimed");
          const auto claimed = outbox_claim(f.store, "relay-a", outbox_t0(), outbox_at(30));
          SETTLE_EXPECT(outbox_ids(claimed) == outbox_ids_of({1}), "due at its creation time");
      }},
@@ -213,8 +230,8 @@ inline constexpr std::array<test_case<Fixture>, 27> outbox_store_suite{{
          const std::uint64_t a = outbox_append(f.store, 1, outbox_t0());
          const std::uint64_t b = outbox_append(f.store, 2, outbox_t0(), "order-1");
          auto tx = f.store.begin();
-         const std::uint64_t c = f.store.append(tx, outbox_message_of(3), outbox_t0());
-         const std::uint64_t d = f.store.append(tx, outbox_message_of(4), outbox_t0());
+         const std::uint64_t c = f.store.append(tx, outbox_message_of(3), outbox_t0()).sequence();
+         const std::uint64_t d = f.store.append(tx, outbox_message_of(4), outbox_t0()).sequence();
          tx.commit();
          SETTLE_EXPECT(a < b);
          SETTLE_EXPECT(b < c);
@@ -238,30 +255,58 @@ inline constexpr std::array<test_case<Fixture>, 27> outbox_store_suite{{
                            outbox_ids_of({3}),
                        "a rolled back record does not block its ordering key");
      }},
-    {"a nil or existing id is refused",
+    {"a nil id is refused",
      [](Fixture& f) {
          using namespace detail;
-         outbox_append(f.store, 1, outbox_t0());
          bool refused = false;
          try {
              auto tx = f.store.begin();
              outbox_message nil = outbox_message_of(2);
              nil.id = uuid{};
              (void)f.store.append(tx, std::move(nil), outbox_t0());
-         } catch (const settle::error&) {
-             refused = true;
+         } catch (const settle::error& e) {
+             refused = e.code() == errc::invalid_argument;
          }
-         SETTLE_EXPECT(refused, "a nil id throws settle::error");
-         refused = false;
-         try {
-             auto tx = f.store.begin();
-             (void)f.store.append(tx, outbox_message_of(1), outbox_at(5));
-         } catch (const settle::error&) {
-             refused = true;
-         }
-         SETTLE_EXPECT(refused, "an existing id throws settle::error");
-         const auto r = outbox_find(f.store, 1);
-         SETTLE_EXPECT(r && r->created_at == outbox_t0(), "the existing record is unchanged");
+         SETTLE_EXPECT(refused, "a nil id throws settle::error (errc::invalid_argument)");
+         SETTLE_EXPECT(outbox_claim(f.store, "relay-a", outbox_at(3600), outbox_at(3630)).empty());
+     }},
+    {"appending an existing id is a duplicate that changes nothing",
+     [](Fixture& f) {
+         using namespace detail;
+         outbox_append(f.store, 1, outbox_t0(), "order-1");
+         outbox_append(f.store, 2, outbox_t0());
+         const auto claimed = outbox_claim(f.store, "relay-a", outbox_t0(), outbox_at(30), 1);
+         SETTLE_EXPECT(outbox_ids(claimed) == outbox_ids_of({1}));
+         SETTLE_EXPECT(outbox_delivered(f.store, 2, fencing_token(0), outbox_t0()) ==
+                       fenced_write::stale);
+         const auto one = outbox_find(f.store, 1);
+         const auto two = outbox_find(f.store, 2);
+         auto tx = f.store.begin();
+         outbox_message changed = outbox_message_of(1, "order-2");
+         changed.topic = "orders.cancelled";
+         const outbox_append_result in_flight = f.store.append(tx, changed, outbox_at(5));
+         SETTLE_EXPECT(in_flight.is_duplicate() && !in_flight.is_appended() && !in_flight);
+         SETTLE_EXPECT(in_flight.outcome() == outbox_append_outcome::duplicate);
+         SETTLE_EXPECT(in_flight.sequence() == 0);
+         SETTLE_EXPECT(f.store.append(tx, outbox_message_of(2), outbox_at(5)).is_duplicate(),
+                       "a pending record's id");
+         const outbox_append_result three = f.store.append(tx, outbox_message_of(3), outbox_at(5));
+         SETTLE_EXPECT(three.is_appended(), "the transaction stays usable after a duplicate");
+         SETTLE_EXPECT(f.store.append(tx, outbox_message_of(3), outbox_at(6)).is_duplicate(),
+                       "an id appended earlier in the same transaction");
+         tx.commit();
+         SETTLE_EXPECT(outbox_find(f.store, 1) == one, "the in-flight record is unchanged");
+         SETTLE_EXPECT(outbox_find(f.store, 2) == two, "the pending record is unchanged");
+         SETTLE_EXPECT(outbox_find(f.store, 3)->sequence == three.sequence());
+         SETTLE_EXPECT(outbox_delivered(f.store, 1, outbox_token(claimed, 1), outbox_at(6)) ==
+                       fenced_write::applied);
+         SETTLE_EXPECT(outbox_claim(f.store, "relay-a", outbox_at(7), outbox_at(37)).size() == 2,
+                       "2 and 3, and no second record 1");
+         auto later = f.store.begin();
+         SETTLE_EXPECT(f.store.append(later, outbox_message_of(1), outbox_at(8)).is_duplicate(),
+                       "a delivered record's id");
+         later.commit();
+         SETTLE_EXPECT(outbox_find(f.store, 1)->status == outbox_status::delivered);
      }},
     {"a claim takes due records in flight under the owner",
      [](Fixture& f) {
@@ -273,6 +318,7 @@ inline constexpr std::array<test_case<Fixture>, 27> outbox_store_suite{{
          for (const auto& r : claimed) {
              SETTLE_EXPECT(r.status == outbox_status::in_flight);
              SETTLE_EXPECT(r.claim_owner == "relay-a");
+             SETTLE_EXPECT(r.claim_token == fencing_token::first(), "a first claim's token");
              SETTLE_EXPECT(r.claim_expires_at == outbox_at(31));
              SETTLE_EXPECT(r.attempts == 1, "a claim counts an attempt");
              SETTLE_EXPECT(r.payload == outbox_message_of(r.id == outbox_id(1) ? 1 : 2).payload);
@@ -306,10 +352,11 @@ inline constexpr std::array<test_case<Fixture>, 27> outbox_store_suite{{
      [](Fixture& f) {
          using namespace detail;
          outbox_append(f.store, 1, outbox_t0());
-         (void)outbox_claim(f.store, "relay-a", outbox_t0(), outbox_at(30));
+         const auto first = outbox_claim(f.store, "relay-a", outbox_t0(), outbox_at(30));
          const auto taken = outbox_claim(f.store, "relay-b", outbox_at(30), outbox_at(60));
          SETTLE_EXPECT(outbox_ids(taken) == outbox_ids_of({1}), "due the instant the lease ends");
          SETTLE_EXPECT(taken[0].claim_owner == "relay-b");
+         SETTLE_EXPECT(taken[0].claim_token > first[0].claim_token);
          SETTLE_EXPECT(taken[0].claim_expires_at == outbox_at(60));
          SETTLE_EXPECT(taken[0].attempts == 2);
      }},
@@ -317,8 +364,8 @@ inline constexpr std::array<test_case<Fixture>, 27> outbox_store_suite{{
      [](Fixture& f) {
          using namespace detail;
          outbox_append(f.store, 1, outbox_t0());
-         (void)outbox_claim(f.store, "relay-a", outbox_t0(), outbox_at(30));
-         SETTLE_EXPECT(outbox_reschedule(f.store, 1, "relay-a", outbox_at(60)) ==
+         const auto c = outbox_claim(f.store, "relay-a", outbox_t0(), outbox_at(30));
+         SETTLE_EXPECT(outbox_reschedule(f.store, 1, outbox_token(c, 1), outbox_at(60)) ==
                        fenced_write::applied);
          SETTLE_EXPECT(outbox_claim(f.store, "relay-a", outbox_at(59), outbox_at(89)).empty());
          SETTLE_EXPECT(outbox_claim(f.store, "relay-a", outbox_at(60), outbox_at(90)).size() == 1);
@@ -329,39 +376,101 @@ inline constexpr std::array<test_case<Fixture>, 27> outbox_store_suite{{
          for (unsigned n = 1; n <= 3; ++n) {
              outbox_append(f.store, n, outbox_t0());
          }
-         SETTLE_EXPECT(outbox_ids(outbox_claim(f.store, "relay-a", outbox_t0(), outbox_at(30),
-                                               1)) == outbox_ids_of({1}),
+         const auto one = outbox_claim(f.store, "relay-a", outbox_t0(), outbox_at(30), 1);
+         SETTLE_EXPECT(outbox_ids(one) == outbox_ids_of({1}),
                        "the lowest sequence among records due at the same time");
-         (void)outbox_claim(f.store, "relay-a", outbox_t0(), outbox_at(30));
-         (void)outbox_reschedule(f.store, 1, "relay-a", outbox_at(50));
-         (void)outbox_reschedule(f.store, 2, "relay-a", outbox_at(40));
-         (void)outbox_reschedule(f.store, 3, "relay-a", outbox_at(45));
+         const auto rest = outbox_claim(f.store, "relay-a", outbox_t0(), outbox_at(30));
+         (void)outbox_reschedule(f.store, 1, outbox_token(one, 1), outbox_at(50));
+         (void)outbox_reschedule(f.store, 2, outbox_token(rest, 2), outbox_at(40));
+         (void)outbox_reschedule(f.store, 3, outbox_token(rest, 3), outbox_at(45));
          SETTLE_EXPECT(outbox_ids(outbox_claim(f.store, "relay-a", outbox_at(60), outbox_at(90),
                                                2)) == outbox_ids_of({2, 3}));
      }},
-    {"an outcome applies only while its owner holds the claim",
+    {"each claim of a record gets a token greater than every earlier claim's",
      [](Fixture& f) {
          using namespace detail;
          outbox_append(f.store, 1, outbox_t0());
-         (void)outbox_claim(f.store, "relay-a", outbox_t0(), outbox_at(30));
+         std::vector<fencing_token> tokens;
+         const auto claim = [&](stored_time now) {
+             const auto c = outbox_claim(f.store, "relay-a", now, now + std::chrono::seconds(30));
+             SETTLE_EXPECT(outbox_ids(c) == outbox_ids_of({1}));
+             SETTLE_EXPECT(outbox_find(f.store, 1)->claim_token == c[0].claim_token,
+                           "the stored token is the one returned");
+             tokens.push_back(c[0].claim_token);
+             return c[0].claim_token;
+         };
+         SETTLE_EXPECT(outbox_release(f.store, 1, claim(outbox_t0())) == fenced_write::applied);
+         SETTLE_EXPECT(outbox_find(f.store, 1)->claim_token == tokens.back(),
+                       "an outcome keeps the token: release gives back the attempt, not the token");
+         SETTLE_EXPECT(outbox_reschedule(f.store, 1, claim(outbox_t0()), outbox_at(1)) ==
+                       fenced_write::applied);
+         SETTLE_EXPECT(outbox_dead(f.store, 1, claim(outbox_at(1)), outbox_at(2)) ==
+                       fenced_write::applied);
+         SETTLE_EXPECT(outbox_requeue(f.store, 1, outbox_at(3)));
+         SETTLE_EXPECT(outbox_find(f.store, 1)->claim_token == tokens.back(),
+                       "requeue does not reset the token");
+         (void)claim(outbox_at(3));
+         (void)claim(outbox_at(33));  // the lease ended: taken over
+         for (std::size_t i = 1; i < tokens.size(); ++i) {
+             SETTLE_EXPECT(tokens[i - 1] < tokens[i]);
+         }
+         SETTLE_EXPECT(tokens.front() >= fencing_token::first());
+     }},
+    {"an outcome applies only under the token of the record's latest claim",
+     [](Fixture& f) {
+         using namespace detail;
+         outbox_append(f.store, 1, outbox_t0());
+         const auto first = outbox_claim(f.store, "relay-a", outbox_t0(), outbox_at(30));
          const auto taken = outbox_claim(f.store, "relay-b", outbox_at(40), outbox_at(70));
          SETTLE_EXPECT(taken.size() == 1);
-         SETTLE_EXPECT(outbox_delivered(f.store, 1, "relay-a", outbox_at(41)) ==
-                       fenced_write::stale);
-         SETTLE_EXPECT(outbox_reschedule(f.store, 1, "relay-a", outbox_at(99)) ==
-                       fenced_write::stale);
-         SETTLE_EXPECT(outbox_dead(f.store, 1, "relay-a", outbox_at(41)) == fenced_write::stale);
-         SETTLE_EXPECT(outbox_release(f.store, 1, "relay-a") == fenced_write::stale);
-         SETTLE_EXPECT(outbox_find(f.store, 1) == taken[0], "the new owner's claim is untouched");
-         SETTLE_EXPECT(outbox_delivered(f.store, 1, "relay-b", outbox_at(42)) ==
+         const fencing_token old = outbox_token(first, 1);
+         SETTLE_EXPECT(outbox_delivered(f.store, 1, old, outbox_at(41)) == fenced_write::stale);
+         SETTLE_EXPECT(outbox_reschedule(f.store, 1, old, outbox_at(99)) == fenced_write::stale);
+         SETTLE_EXPECT(outbox_dead(f.store, 1, old, outbox_at(41)) == fenced_write::stale);
+         SETTLE_EXPECT(outbox_release(f.store, 1, old) == fenced_write::stale);
+         SETTLE_EXPECT(outbox_delivered(f.store, 1, taken[0].claim_token.next(), outbox_at(41)) ==
+                           fenced_write::stale,
+                       "a token no claim was given");
+         SETTLE_EXPECT(outbox_find(f.store, 1) == taken[0], "the new claim is untouched");
+         SETTLE_EXPECT(outbox_delivered(f.store, 1, taken[0].claim_token, outbox_at(42)) ==
                        fenced_write::applied);
+     }},
+    {"a claim taken over under the same owner name fences off the earlier one",
+     [](Fixture& f) {
+         using namespace detail;
+         outbox_append(f.store, 1, outbox_t0());
+         outbox_append(f.store, 2, outbox_t0());
+         // One relay name for both claims: a restarted relay, or two relays
+         // configured alike. The first claim's lease ends; the second takes over.
+         const auto first = outbox_claim(f.store, "relay", outbox_t0(), outbox_at(30));
+         const auto taken = outbox_claim(f.store, "relay", outbox_at(40), outbox_at(70));
+         SETTLE_EXPECT(outbox_same_set(outbox_ids(taken), outbox_ids_of({1, 2})));
+         const fencing_token old = outbox_token(first, 1);
+         SETTLE_EXPECT(outbox_delivered(f.store, 1, old, outbox_at(41)) == fenced_write::stale);
+         SETTLE_EXPECT(outbox_reschedule(f.store, 1, old, outbox_at(99)) == fenced_write::stale);
+         SETTLE_EXPECT(outbox_dead(f.store, 1, old, outbox_at(41)) == fenced_write::stale);
+         SETTLE_EXPECT(outbox_release(f.store, 1, old) == fenced_write::stale);
+         SETTLE_EXPECT((outbox_delivered_together(f.store, {{outbox_id(2), outbox_token(first, 2)}},
+                                                  outbox_at(41)) ==
+                        std::vector<fenced_write>{fenced_write::stale}),
+                       "delivering many at once is fenced the same way");
+         for (const unsigned n : {1U, 2U}) {
+             const auto r = outbox_find(f.store, n);
+             SETTLE_EXPECT(r->status == outbox_status::in_flight &&
+                               r->claim_token == outbox_token(taken, n) &&
+                               r->claim_expires_at == outbox_at(70) && r->last_error.empty(),
+                           "the late outcomes overwrote nothing");
+         }
+         SETTLE_EXPECT(outbox_reschedule(f.store, 1, outbox_token(taken, 1), outbox_at(80),
+                                         "503 from broker") == fenced_write::applied);
+         SETTLE_EXPECT(outbox_find(f.store, 1)->last_error == "503 from broker");
      }},
     {"an outcome applies after the lease ended when nobody took over",
      [](Fixture& f) {
          using namespace detail;
          outbox_append(f.store, 1, outbox_t0());
-         (void)outbox_claim(f.store, "relay-a", outbox_t0(), outbox_at(30));
-         SETTLE_EXPECT(outbox_delivered(f.store, 1, "relay-a", outbox_at(3600)) ==
+         const auto c = outbox_claim(f.store, "relay-a", outbox_t0(), outbox_at(30));
+         SETTLE_EXPECT(outbox_delivered(f.store, 1, outbox_token(c, 1), outbox_at(3600)) ==
                        fenced_write::applied);
          SETTLE_EXPECT(outbox_find(f.store, 1)->status == outbox_status::delivered);
      }},
@@ -370,12 +479,14 @@ inline constexpr std::array<test_case<Fixture>, 27> outbox_store_suite{{
          using namespace detail;
          outbox_append(f.store, 1, outbox_t0());  // pending, never claimed
          for (const unsigned n : {1U, 9U}) {
-             SETTLE_EXPECT(outbox_delivered(f.store, n, "relay-a", outbox_t0()) ==
-                           fenced_write::stale);
-             SETTLE_EXPECT(outbox_reschedule(f.store, n, "relay-a", outbox_t0()) ==
-                           fenced_write::stale);
-             SETTLE_EXPECT(outbox_dead(f.store, n, "relay-a", outbox_t0()) == fenced_write::stale);
-             SETTLE_EXPECT(outbox_release(f.store, n, "relay-a") == fenced_write::stale);
+             for (const fencing_token token : {fencing_token(0), fencing_token::first()}) {
+                 SETTLE_EXPECT(outbox_delivered(f.store, n, token, outbox_t0()) ==
+                               fenced_write::stale);
+                 SETTLE_EXPECT(outbox_reschedule(f.store, n, token, outbox_t0()) ==
+                               fenced_write::stale);
+                 SETTLE_EXPECT(outbox_dead(f.store, n, token, outbox_t0()) == fenced_write::stale);
+                 SETTLE_EXPECT(outbox_release(f.store, n, token) == fenced_write::stale);
+             }
          }
          const auto r = outbox_find(f.store, 1);
          SETTLE_EXPECT(r && r->status == outbox_status::pending && r->attempts == 0);
@@ -385,15 +496,15 @@ inline constexpr std::array<test_case<Fixture>, 27> outbox_store_suite{{
      [](Fixture& f) {
          using namespace detail;
          outbox_append(f.store, 1, outbox_t0());
-         (void)outbox_claim(f.store, "relay-a", outbox_t0(), outbox_at(30));
-         SETTLE_EXPECT(outbox_delivered(f.store, 1, "relay-a", outbox_at(2)) ==
+         const auto c = outbox_claim(f.store, "relay-a", outbox_t0(), outbox_at(30));
+         SETTLE_EXPECT(outbox_delivered(f.store, 1, outbox_token(c, 1), outbox_at(2)) ==
                        fenced_write::applied);
          const auto r = outbox_find(f.store, 1);
          SETTLE_EXPECT(r->status == outbox_status::delivered);
          SETTLE_EXPECT(r->finished_at == outbox_at(2));
          SETTLE_EXPECT(r->claim_owner.empty());
          SETTLE_EXPECT(r->attempts == 1);
-         SETTLE_EXPECT(outbox_delivered(f.store, 1, "relay-a", outbox_at(3)) ==
+         SETTLE_EXPECT(outbox_delivered(f.store, 1, outbox_token(c, 1), outbox_at(3)) ==
                        fenced_write::stale);
          SETTLE_EXPECT(
              outbox_claim(f.store, "relay-b", outbox_at(86400), outbox_at(86430)).empty());
@@ -405,17 +516,25 @@ inline constexpr std::array<test_case<Fixture>, 27> outbox_store_suite{{
          for (unsigned n = 1; n <= 5; ++n) {
              outbox_append(f.store, n, outbox_t0());
          }
-         (void)outbox_claim(f.store, "relay-a", outbox_t0(), outbox_at(30), 2);   // 1, 2
-         (void)outbox_claim(f.store, "relay-b", outbox_at(1), outbox_at(31), 1);  // 3
-         (void)outbox_claim(f.store, "relay-a", outbox_at(1), outbox_at(2), 1);   // 4, lease ends
-         const auto writes = outbox_delivered_together(
-             f.store, outbox_ids_of({1, 3, 5, 9, 2, 1, 4}), "relay-a", outbox_at(5));
+         const auto a = outbox_claim(f.store, "relay-a", outbox_t0(), outbox_at(30), 2);    // 1, 2
+         const auto lost = outbox_claim(f.store, "relay-a", outbox_t0(), outbox_at(1), 1);  // 3
+         const auto b =
+             outbox_claim(f.store, "relay-b", outbox_at(1), outbox_at(31), 1);            // 3 again
+         const auto c = outbox_claim(f.store, "relay-a", outbox_at(1), outbox_at(2), 1);  // 4
+         SETTLE_EXPECT(outbox_ids(b) == outbox_ids_of({3}));
+         const std::vector<::settle::outbox_claim> claims{
+             {outbox_id(1), outbox_token(a, 1)},     {outbox_id(3), outbox_token(lost, 3)},
+             {outbox_id(5), fencing_token::first()}, {outbox_id(9), fencing_token::first()},
+             {outbox_id(2), outbox_token(a, 2)},     {outbox_id(1), outbox_token(a, 1)},
+             {outbox_id(4), outbox_token(c, 4)},
+         };
+         const auto writes = outbox_delivered_together(f.store, claims, outbox_at(5));
          constexpr auto applied = fenced_write::applied;
          constexpr auto stale = fenced_write::stale;
          SETTLE_EXPECT((writes == std::vector<fenced_write>{applied, stale, stale, stale, applied,
                                                             stale, applied}),
-                       "ids held by another owner, pending, unknown or repeated are stale; an "
-                       "ended lease nobody took over still applies");
+                       "claims taken over, pending, unknown or repeated are stale; an ended "
+                       "lease nobody took over still applies");
          for (const unsigned n : {1U, 2U, 4U}) {
              const auto r = outbox_find(f.store, n);
              SETTLE_EXPECT(r->status == outbox_status::delivered &&
@@ -423,7 +542,7 @@ inline constexpr std::array<test_case<Fixture>, 27> outbox_store_suite{{
          }
          const auto other = outbox_find(f.store, 3);
          SETTLE_EXPECT(other->status == outbox_status::in_flight &&
-                       other->claim_owner == "relay-b");
+                       other->claim_token == outbox_token(b, 3));
          SETTLE_EXPECT(outbox_find(f.store, 5)->status == outbox_status::pending);
          SETTLE_EXPECT(!outbox_find(f.store, 9).has_value(), "no record is made up");
      }},
@@ -431,9 +550,9 @@ inline constexpr std::array<test_case<Fixture>, 27> outbox_store_suite{{
      [](Fixture& f) {
          using namespace detail;
          outbox_append(f.store, 1, outbox_t0());
-         (void)outbox_claim(f.store, "relay-a", outbox_t0(), outbox_at(30));
-         SETTLE_EXPECT(outbox_reschedule(f.store, 1, "relay-a", outbox_at(5), "503 from broker") ==
-                       fenced_write::applied);
+         const auto c = outbox_claim(f.store, "relay-a", outbox_t0(), outbox_at(30));
+         SETTLE_EXPECT(outbox_reschedule(f.store, 1, outbox_token(c, 1), outbox_at(5),
+                                         "503 from broker") == fenced_write::applied);
          const auto r = outbox_find(f.store, 1);
          SETTLE_EXPECT(r->status == outbox_status::pending);
          SETTLE_EXPECT(r->next_attempt_at == outbox_at(5));
@@ -441,15 +560,15 @@ inline constexpr std::array<test_case<Fixture>, 27> outbox_store_suite{{
          SETTLE_EXPECT(r->attempts == 1, "the attempt stays counted");
          SETTLE_EXPECT(r->claim_owner.empty());
          SETTLE_EXPECT(
-             outbox_reschedule(f.store, 1, "relay-a", outbox_at(9)) == fenced_write::stale,
+             outbox_reschedule(f.store, 1, outbox_token(c, 1), outbox_at(9)) == fenced_write::stale,
              "the claim ended with the reschedule");
      }},
     {"a released record is due as if it had not been claimed",
      [](Fixture& f) {
          using namespace detail;
          outbox_append(f.store, 1, outbox_t0());
-         (void)outbox_claim(f.store, "relay-a", outbox_at(1), outbox_at(31));
-         SETTLE_EXPECT(outbox_release(f.store, 1, "relay-a") == fenced_write::applied);
+         const auto c = outbox_claim(f.store, "relay-a", outbox_at(1), outbox_at(31));
+         SETTLE_EXPECT(outbox_release(f.store, 1, outbox_token(c, 1)) == fenced_write::applied);
          const auto r = outbox_find(f.store, 1);
          SETTLE_EXPECT(r->status == outbox_status::pending);
          SETTLE_EXPECT(r->attempts == 0, "the claim's attempt is given back");
@@ -462,9 +581,9 @@ inline constexpr std::array<test_case<Fixture>, 27> outbox_store_suite{{
      [](Fixture& f) {
          using namespace detail;
          outbox_append(f.store, 1, outbox_t0());
-         (void)outbox_claim(f.store, "relay-a", outbox_t0(), outbox_at(30));
-         SETTLE_EXPECT(outbox_dead(f.store, 1, "relay-a", outbox_at(3), "schema rejected") ==
-                       fenced_write::applied);
+         const auto c = outbox_claim(f.store, "relay-a", outbox_t0(), outbox_at(30));
+         SETTLE_EXPECT(outbox_dead(f.store, 1, outbox_token(c, 1), outbox_at(3),
+                                   "schema rejected") == fenced_write::applied);
          const auto r = outbox_find(f.store, 1);
          SETTLE_EXPECT(r->status == outbox_status::dead);
          SETTLE_EXPECT(r->last_error == "schema rejected");
@@ -479,8 +598,8 @@ inline constexpr std::array<test_case<Fixture>, 27> outbox_store_suite{{
      [](Fixture& f) {
          using namespace detail;
          outbox_append(f.store, 1, outbox_t0());
-         (void)outbox_claim(f.store, "relay-a", outbox_t0(), outbox_at(30));
-         (void)outbox_dead(f.store, 1, "relay-a", outbox_at(3), "schema rejected");
+         const auto c = outbox_claim(f.store, "relay-a", outbox_t0(), outbox_at(30));
+         (void)outbox_dead(f.store, 1, outbox_token(c, 1), outbox_at(3), "schema rejected");
          SETTLE_EXPECT(outbox_requeue(f.store, 1, outbox_at(100)));
          const auto r = outbox_find(f.store, 1);
          SETTLE_EXPECT(r->status == outbox_status::pending);
@@ -499,8 +618,8 @@ inline constexpr std::array<test_case<Fixture>, 27> outbox_store_suite{{
          outbox_append(f.store, 1, outbox_t0());
          outbox_append(f.store, 2, outbox_t0());
          outbox_append(f.store, 3, outbox_at(100));
-         (void)outbox_claim(f.store, "relay-a", outbox_t0(), outbox_at(30));
-         (void)outbox_delivered(f.store, 1, "relay-a", outbox_at(1));
+         const auto c = outbox_claim(f.store, "relay-a", outbox_t0(), outbox_at(30));
+         (void)outbox_delivered(f.store, 1, outbox_token(c, 1), outbox_at(1));
          const auto in_flight = outbox_find(f.store, 2);
          const auto pending = outbox_find(f.store, 3);
          SETTLE_EXPECT(!outbox_requeue(f.store, 1, outbox_at(5)), "delivered");
@@ -517,11 +636,11 @@ inline constexpr std::array<test_case<Fixture>, 27> outbox_store_suite{{
          for (unsigned n = 1; n <= 5; ++n) {
              outbox_append(f.store, n, outbox_t0());
          }
-         (void)outbox_claim(f.store, "relay-a", outbox_t0(), outbox_at(30));
+         const auto c = outbox_claim(f.store, "relay-a", outbox_t0(), outbox_at(30));
          for (const unsigned n : {4U, 1U, 3U}) {
-             (void)outbox_dead(f.store, n, "relay-a", outbox_at(1));
+             (void)outbox_dead(f.store, n, outbox_token(c, n), outbox_at(1));
          }
-         (void)outbox_delivered(f.store, 2, "relay-a", outbox_at(1));
+         (void)outbox_delivered(f.store, 2, outbox_token(c, 2), outbox_at(1));
          auto tx = f.store.begin();
          const auto first = f.store.dead_letters(tx, 0, 2);
          SETTLE_EXPECT(outbox_ids(first) == outbox_ids_of({1, 3}));
@@ -545,12 +664,12 @@ inline constexpr std::array<test_case<Fixture>, 27> outbox_store_suite{{
                        "one record per key; unordered records are free");
          SETTLE_EXPECT(outbox_claim(f.store, "relay-b", outbox_at(1), outbox_at(31)).empty(),
                        "2 waits while 1 is in flight");
-         (void)outbox_reschedule(f.store, 1, "relay-a", outbox_at(10));
+         (void)outbox_reschedule(f.store, 1, outbox_token(first, 1), outbox_at(10));
          SETTLE_EXPECT(outbox_claim(f.store, "relay-b", outbox_at(5), outbox_at(35)).empty(),
                        "2 waits while 1 is pending, though 2 is due");
-         SETTLE_EXPECT(outbox_ids(outbox_claim(f.store, "relay-b", outbox_at(10), outbox_at(40))) ==
-                       outbox_ids_of({1}));
-         SETTLE_EXPECT(outbox_delivered(f.store, 1, "relay-b", outbox_at(11)) ==
+         const auto again = outbox_claim(f.store, "relay-b", outbox_at(10), outbox_at(40));
+         SETTLE_EXPECT(outbox_ids(again) == outbox_ids_of({1}));
+         SETTLE_EXPECT(outbox_delivered(f.store, 1, outbox_token(again, 1), outbox_at(11)) ==
                        fenced_write::applied);
          SETTLE_EXPECT(outbox_ids(outbox_claim(f.store, "relay-a", outbox_at(11), outbox_at(41))) ==
                        outbox_ids_of({2}));
@@ -560,14 +679,14 @@ inline constexpr std::array<test_case<Fixture>, 27> outbox_store_suite{{
          using namespace detail;
          outbox_append(f.store, 1, outbox_t0(), "order-1");
          outbox_append(f.store, 2, outbox_t0(), "order-1");
-         (void)outbox_claim(f.store, "relay-a", outbox_t0(), outbox_at(30));
-         (void)outbox_dead(f.store, 1, "relay-a", outbox_at(1));
+         const auto c = outbox_claim(f.store, "relay-a", outbox_t0(), outbox_at(30));
+         (void)outbox_dead(f.store, 1, outbox_token(c, 1), outbox_at(1));
          SETTLE_EXPECT(outbox_claim(f.store, "relay-a", outbox_at(86400), outbox_at(86430)).empty(),
                        "2 stays behind the dead letter");
          SETTLE_EXPECT(outbox_requeue(f.store, 1, outbox_at(86400)));
-         SETTLE_EXPECT(outbox_ids(outbox_claim(f.store, "relay-a", outbox_at(86400),
-                                               outbox_at(86430))) == outbox_ids_of({1}));
-         (void)outbox_delivered(f.store, 1, "relay-a", outbox_at(86401));
+         const auto again = outbox_claim(f.store, "relay-a", outbox_at(86400), outbox_at(86430));
+         SETTLE_EXPECT(outbox_ids(again) == outbox_ids_of({1}));
+         (void)outbox_delivered(f.store, 1, outbox_token(again, 1), outbox_at(86401));
          SETTLE_EXPECT(outbox_ids(outbox_claim(f.store, "relay-a", outbox_at(86401),
                                                outbox_at(86431))) == outbox_ids_of({2}));
      }},
@@ -582,7 +701,7 @@ inline constexpr std::array<test_case<Fixture>, 27> outbox_store_suite{{
          for (unsigned n = 1; n <= 3; ++n) {
              const auto claimed = outbox_claim(f.store, "relay-a", outbox_at(10), outbox_at(40));
              SETTLE_EXPECT(outbox_ids(claimed) == outbox_ids_of({n}));
-             (void)outbox_delivered(f.store, n, "relay-a", outbox_at(10));
+             (void)outbox_delivered(f.store, n, outbox_token(claimed, n), outbox_at(10));
          }
          outbox_append(f.store, 4, outbox_at(20), "order-1");
          SETTLE_EXPECT(outbox_ids(outbox_claim(f.store, "relay-a", outbox_at(20), outbox_at(50))) ==
@@ -604,18 +723,18 @@ inline constexpr std::array<test_case<Fixture>, 27> outbox_store_suite{{
          SETTLE_EXPECT(claimed[0].attempts == 1);
          {
              auto tx = f.store.begin();
-             SETTLE_EXPECT(f.store.mark_delivered(tx, outbox_id(1), "relay-b", outbox_at(1)) ==
-                           fenced_write::applied);
+             SETTLE_EXPECT(f.store.mark_delivered(tx, outbox_id(1), claimed[0].claim_token,
+                                                  outbox_at(1)) == fenced_write::applied);
          }
          SETTLE_EXPECT(outbox_find(f.store, 1) == claimed[0]);
          SETTLE_EXPECT(outbox_claim(f.store, "relay-a", outbox_at(1), outbox_at(31)).empty(),
                        "2 still waits behind 1");
          {
              auto tx = f.store.begin();
-             (void)f.store.dead_letter(tx, outbox_id(1), "relay-b", "x", outbox_at(1));
+             (void)f.store.dead_letter(tx, outbox_id(1), claimed[0].claim_token, "x", outbox_at(1));
          }
          SETTLE_EXPECT(outbox_find(f.store, 1) == claimed[0]);
-         (void)outbox_dead(f.store, 1, "relay-b", outbox_at(2));
+         (void)outbox_dead(f.store, 1, outbox_token(claimed, 1), outbox_at(2));
          const auto dead = outbox_find(f.store, 1);
          {
              auto tx = f.store.begin();
@@ -629,11 +748,11 @@ inline constexpr std::array<test_case<Fixture>, 27> outbox_store_suite{{
          for (unsigned n = 1; n <= 6; ++n) {
              outbox_append(f.store, n, outbox_t0());
          }
-         (void)outbox_claim(f.store, "relay-a", outbox_t0(), outbox_at(30), 5);
-         (void)outbox_delivered(f.store, 1, "relay-a", outbox_at(10));
-         (void)outbox_delivered(f.store, 2, "relay-a", outbox_at(10));
-         (void)outbox_delivered(f.store, 3, "relay-a", outbox_at(20));
-         (void)outbox_dead(f.store, 4, "relay-a", outbox_at(5));  // 5 in flight, 6 pending
+         const auto c = outbox_claim(f.store, "relay-a", outbox_t0(), outbox_at(30), 5);
+         (void)outbox_delivered(f.store, 1, outbox_token(c, 1), outbox_at(10));
+         (void)outbox_delivered(f.store, 2, outbox_token(c, 2), outbox_at(10));
+         (void)outbox_delivered(f.store, 3, outbox_token(c, 3), outbox_at(20));
+         (void)outbox_dead(f.store, 4, outbox_token(c, 4), outbox_at(5));  // 5 in flight, 6 pending
          auto tx = f.store.begin();
          SETTLE_EXPECT(f.store.purge(tx, outbox_at(20), 0) == 0);
          SETTLE_EXPECT(f.store.purge(tx, outbox_at(20), 1) == 1, "bounded by the limit");
@@ -668,9 +787,10 @@ inline constexpr std::array<test_case<Fixture>, 27> outbox_store_suite{{
          outbox_append(f.store, 3, outbox_at(20));
          outbox_append(f.store, 4, outbox_at(30));
          outbox_append(f.store, 5, outbox_at(40));
-         (void)outbox_claim(f.store, "relay-a", outbox_at(30), outbox_at(60), 3);  // 1, 2, 3
-         (void)outbox_delivered(f.store, 1, "relay-a", outbox_at(31));
-         (void)outbox_dead(f.store, 2, "relay-a", outbox_at(31));
+         const auto c =
+             outbox_claim(f.store, "relay-a", outbox_at(30), outbox_at(60), 3);  // 1, 2, 3
+         (void)outbox_delivered(f.store, 1, outbox_token(c, 1), outbox_at(31));
+         (void)outbox_dead(f.store, 2, outbox_token(c, 2), outbox_at(31));
          (void)outbox_claim(f.store, "relay-b", outbox_at(40), outbox_at(45), 1);  // 4
          auto tx = f.store.begin();
          const outbox_statistics at_50 = f.store.statistics(tx, outbox_at(50));

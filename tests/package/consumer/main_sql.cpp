@@ -24,7 +24,9 @@ int main() {
     {
         auto tx = store.begin();
         store.create_tables(tx);
-        outbox.append(tx, id, "orders.placed", std::uint32_t{42});
+        if (!outbox.append(tx, id, "orders.placed", std::uint32_t{42})) {
+            return 1;
+        }
         tx.commit();
     }
     auto tx = store.begin();
