@@ -252,10 +252,10 @@ constexpr bool check_versioned_store() {
     return versioned_store<S>;
 }
 
-// The policy's own classifier, for exceptions only; `fallback` when it has none.
+// The policy's own classifier, for exceptions only; the default rule of
+// retry() (a bug is not retried) when it has none.
 template <class Classifier>
-retry_decision classify_exception(const Classifier& classifier, const std::exception_ptr& e,
-                                  retry_decision fallback) {
+retry_decision classify_exception(const Classifier& classifier, const std::exception_ptr& e) {
     if constexpr (std::is_invocable_v<const Classifier&, const std::exception_ptr&>) {
         const auto answer = std::invoke(classifier, e);
         if constexpr (std::same_as<decltype(answer), const retry_decision>) {
@@ -267,8 +267,7 @@ retry_decision classify_exception(const Classifier& classifier, const std::excep
         }
     } else {
         (void)classifier;
-        (void)e;
-        return fallback;
+        return default_exception_decision(e);
     }
 }
 
@@ -356,8 +355,8 @@ struct update_attempt {
     version_stamp stamp;
 };
 
-// Retries conflicts; asks the policy's own classifier about exceptions, and
-// stops on them when it has none.
+// Retries conflicts; asks the policy's own classifier about the store's
+// exceptions, with retry()'s default rule when it has none.
 template <class Inner>
 struct update_classifier {
     Inner inner;
@@ -368,7 +367,7 @@ struct update_classifier {
                                                            : retry_decision::stop;
     }
     retry_decision operator()(const std::exception_ptr& e) const {
-        return classify_exception(inner, e, retry_decision::stop);
+        return classify_exception(inner, e);
     }
 };
 
@@ -491,8 +490,10 @@ constexpr bool check_update_function() {
 // gave_up, missing (see update_result).
 //
 // Exceptions: fn's propagate at once, without a retry. The store's are
-// retried only if the policy's classifier, called with the
-// std::exception_ptr, says so; a failed commit may or may not have written,
+// classified like retry()'s: by the policy's classifier when it takes a
+// std::exception_ptr, else by the default rule (a bug, std::logic_error or
+// settle::error invalid_argument, malformed_input or decode_failed, is not
+// retried; anything else is). A failed commit may or may not have written,
 // and the retry then runs fn on whatever is stored. They propagate once
 // retrying stops. The caller must not hold a transaction of the store's
 // database while calling this (the store's begin() may wait for it).
@@ -586,7 +587,7 @@ struct read_attempt {
 };
 
 // Retries reads that are behind; asks the policy's own classifier about
-// exceptions, and retries them when it has none (a read changes nothing).
+// exceptions, with retry()'s default rule when it has none.
 template <class Inner>
 struct read_classifier {
     Inner inner;
@@ -596,7 +597,7 @@ struct read_classifier {
         return a.fresh ? retry_decision::stop : retry_decision::retry;
     }
     retry_decision operator()(const std::exception_ptr& e) const {
-        return classify_exception(inner, e, retry_decision::retry);
+        return classify_exception(inner, e);
     }
 };
 
@@ -627,8 +628,9 @@ auto run_read_at_least(S& source, const typename S::key_type& key, version_stamp
 // `policy` (a ladder and a deadline, typically) while the source is behind
 // or the key is not there yet. Reports stale rather than returning old data
 // as fresh. Each read is a short transaction of the source's own; exceptions
-// are retried unless the policy's classifier says otherwise, and propagate
-// when the last read threw. Needs only begin() and load() of the source.
+// are classified like retry()'s (by the policy's classifier, else a bug is not
+// retried and anything else is), and propagate when the last read threw. Needs only begin() and
+// load() of the source.
 //
 //     auto r = settle::read_at_least(replica, "order-7", my_last_write,
 //                                    settle::retry_policy{settle::ladder{10ms, 50ms, 200ms}, 10}

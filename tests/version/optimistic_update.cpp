@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <exception>
 #include <optional>
 #include <random>
 #include <stdexcept>
@@ -34,6 +35,8 @@ struct counting_store {
     int loads = 0;
     int writes = 0;
     int failures_left = 0;
+    std::exception_ptr failure =
+        std::make_exception_ptr(settle::error(settle::errc::unavailable, "the database went away"));
 
     transaction begin() { return table.begin(); }
     std::optional<settle::versioned<long>> load(transaction& tx, const std::string& key) {
@@ -48,7 +51,7 @@ struct counting_store {
         ++writes;
         if (failures_left > 0) {
             --failures_left;
-            throw settle::error(settle::errc::unavailable, "the database went away");
+            std::rethrow_exception(failure);
         }
         auto written = table.compare_and_set(tx, key, expected, value);
         if (written.outcome() == settle::write_outcome::conflict && !return_current_value) {
@@ -249,33 +252,60 @@ TEST_CASE("an exception from fn propagates without a retry", "[version]") {
     CHECK(b.read("alice") == std::optional(settle::versioned<long>{100, opened}));
 }
 
-TEST_CASE("store failures are retried only when the policy's classifier says so", "[version]") {
+TEST_CASE("store failures are retried unless they are a bug", "[version]") {
     bank b;
     b.open("alice", 100);
     counting_store store{b.balances};
     const auto add_one = [](const long& v) { return v + 1; };
 
-    store.failures_left = 1;
-    CHECK_THROWS_AS(settle::optimistic_update(store, "alice", add_one, no_wait, b.clock, b.sleeper),
-                    settle::error);
-    CHECK(store.writes == 1);
-    CHECK(b.read("alice")->value == 100);
+    SECTION("a transient failure is retried without a classifier") {
+        store.failures_left = 2;
+        const auto r =
+            settle::optimistic_update(store, "alice", add_one, no_wait, b.clock, b.sleeper);
+        CHECK(r.outcome() == update_outcome::applied);
+        CHECK(r.attempts() == 3);
+        CHECK(store.writes == 3);
+        CHECK(b.read("alice")->value == 101);
+    }
+    SECTION("a bug is not retried without a classifier") {
+        for (const std::exception_ptr& bug :
+             {std::make_exception_ptr(std::logic_error("bug")),
+              std::make_exception_ptr(settle::error(settle::errc::invalid_argument, "x")),
+              std::make_exception_ptr(settle::error(settle::errc::malformed_input, "x")),
+              std::make_exception_ptr(settle::error(settle::errc::decode_failed, "x"))}) {
+            store.failure = bug;
+            store.failures_left = 1;
+            store.writes = 0;
+            CHECK_THROWS(
+                settle::optimistic_update(store, "alice", add_one, no_wait, b.clock, b.sleeper));
+            CHECK(store.writes == 1);
+        }
+        CHECK(b.read("alice")->value == 100);
+    }
+    SECTION("the policy's classifier decides when it has one") {
+        store.failures_left = 1;
+        const auto never = no_wait.retry_if([](const std::exception_ptr&) { return false; });
+        CHECK_THROWS_AS(
+            settle::optimistic_update(store, "alice", add_one, never, b.clock, b.sleeper),
+            settle::error);
+        CHECK(store.writes == 1);
 
-    store.failures_left = 2;
-    const auto r = settle::optimistic_update(store, "alice", add_one,
-                                             no_wait.retry_if(settle::retry_on<settle::error>{}),
-                                             b.clock, b.sleeper);
-    CHECK(r.outcome() == update_outcome::applied);
-    CHECK(r.attempts() == 3);
-    CHECK(b.read("alice")->value == 101);
-
-    store.failures_left = 10;
-    CHECK_THROWS_AS(settle::optimistic_update(
-                        store, "alice", add_one,
-                        no_wait.with_max_attempts(3).retry_if(settle::retry_on<settle::error>{}),
-                        b.clock, b.sleeper),
-                    settle::error);
-    CHECK(b.read("alice")->value == 101);
+        store.failure = std::make_exception_ptr(std::logic_error("retried on purpose"));
+        store.failures_left = 1;
+        const auto r = settle::optimistic_update(
+            store, "alice", add_one, no_wait.retry_if(settle::retry_on<std::logic_error>{}),
+            b.clock, b.sleeper);
+        CHECK(r.attempts() == 2);
+        CHECK(b.read("alice")->value == 101);
+    }
+    SECTION("the last failure propagates once retrying stops") {
+        store.failures_left = 10;
+        CHECK_THROWS_AS(settle::optimistic_update(store, "alice", add_one,
+                                                  no_wait.with_max_attempts(3), b.clock, b.sleeper),
+                        settle::error);
+        CHECK(store.writes == 3);
+        CHECK(b.read("alice")->value == 100);
+    }
 }
 
 TEST_CASE("optimistic update reports missing when the key is erased meanwhile", "[version]") {

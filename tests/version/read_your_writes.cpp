@@ -5,9 +5,11 @@
 
 #include <chrono>
 #include <cstddef>
+#include <exception>
 #include <map>
 #include <optional>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -33,6 +35,8 @@ struct lagging_replica {
     std::map<std::string, settle::versioned<std::string>> rows;
     int reads = 0;
     int failures_left = 0;
+    std::exception_ptr failure =
+        std::make_exception_ptr(settle::error(settle::errc::unavailable, "replica unreachable"));
 
     version_stamp write(const std::string& key, const std::string& value) {
         const version_stamp stamp(log.size() + 1);
@@ -50,7 +54,7 @@ struct lagging_replica {
         ++reads;
         if (failures_left > 0) {
             --failures_left;
-            throw settle::error(settle::errc::unavailable, "replica unreachable");
+            std::rethrow_exception(failure);
         }
         const auto it = rows.find(key);
         return it == rows.end() ? std::nullopt : std::optional(it->second);
@@ -181,6 +185,25 @@ TEST_CASE("read failures are retried and the last one propagates", "[version]") 
         settle::read_at_least(replica, "order-7", mine, no_retry_on_errors, clock, sleeper),
         settle::error);
     CHECK(replica.reads == 1);
+}
+
+TEST_CASE("a read that fails with a bug is not retried", "[version]") {
+    lagging_replica replica;
+    const version_stamp mine = replica.write("order-7", "paid");
+    replica.catch_up(1);
+    settle::manual_clock clock;
+    replicating_sleeper sleeper{&clock, &replica, 0};
+    for (const std::exception_ptr& bug :
+         {std::make_exception_ptr(std::logic_error("bug")),
+          std::make_exception_ptr(settle::error(settle::errc::invalid_argument, "x")),
+          std::make_exception_ptr(settle::error(settle::errc::malformed_input, "x")),
+          std::make_exception_ptr(settle::error(settle::errc::decode_failed, "x"))}) {
+        replica.failure = bug;
+        replica.failures_left = 1;
+        replica.reads = 0;
+        CHECK_THROWS(settle::read_at_least(replica, "order-7", mine, patient, clock, sleeper));
+        CHECK(replica.reads == 1);
+    }
 }
 
 TEST_CASE("read your writes through the in-memory versioned table", "[version]") {
