@@ -15,6 +15,7 @@
 #include <settle/idempotency.hpp>
 #include <settle/inbox.hpp>
 #include <settle/lease.hpp>
+#include <settle/optimistic.hpp>
 #include <settle/outbox.hpp>
 #include <settle/retry.hpp>
 #include <settle/sha256.hpp>

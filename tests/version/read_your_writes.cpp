@@ -1,5 +1,6 @@
+#include <settle/optimistic.hpp>
 #include <settle/stores/memory_versioned.hpp>
-#include <settle/versioned.hpp>
+#include <settle/transaction.hpp>
 
 #include "settle_test.hpp"
 
@@ -224,6 +225,60 @@ TEST_CASE("read your writes through the in-memory versioned table", "[version]")
     CHECK(ahead.outcome() == read_outcome::stale);
     CHECK(ahead.attempts() == 3);
     CHECK(sleeper.sleeps() == 2);
+}
+
+TEST_CASE("in the caller's transaction repeated reads see what committed meanwhile", "[version]") {
+    // Each of the replica's reads sees what it has applied so far, as a read
+    // committed transaction on a hot standby does.
+    lagging_replica replica;
+    (void)replica.write("order-7", "created");
+    replica.catch_up(1);
+    const version_stamp mine = replica.write("order-7", "paid");
+    settle::manual_clock clock;
+    replicating_sleeper sleeper{&clock, &replica, 1};
+    lagging_replica::transaction tx = replica.begin();
+    const auto r = settle::read_at_least(replica, tx, "order-7", mine, patient, clock, sleeper);
+    CHECK(r.is_fresh());
+    CHECK(r.seen() == std::optional(settle::versioned<std::string>{"paid", mine}));
+    CHECK(r.attempts() == 2);
+}
+
+TEST_CASE("in the caller's transaction a failed read propagates at once", "[version]") {
+    lagging_replica replica;
+    const version_stamp mine = replica.write("order-7", "paid");
+    replica.catch_up(1);
+    settle::manual_clock clock;
+    replicating_sleeper sleeper{&clock, &replica, 0};
+    replica.failures_left = 1;  // unavailable: the own-transaction form would retry it
+    lagging_replica::transaction tx = replica.begin();
+    CHECK_THROWS_AS(settle::read_at_least(replica, tx, "order-7", mine, patient, clock, sleeper),
+                    settle::error);
+    CHECK(replica.reads == 1);
+}
+
+TEST_CASE("in an in-memory transaction a read that is behind stays behind", "[version]") {
+    memory::database db;
+    memory::versioned_table<std::string, std::string> orders(db);
+    const version_stamp mine = db.transact(
+        [&](memory::transaction& tx) { return orders.insert(tx, "order-7", "created").stamp(); });
+    settle::manual_clock clock;
+    settle::manual_sleeper sleeper(clock);
+    std::mt19937 random(1);
+    const auto jittery = settle::retry_policy{
+        settle::jittered{settle::constant_backoff{10ms}, settle::jitter::equal}, 3};
+    settle::in_transaction(orders, [&](memory::transaction& tx) {
+        const auto r = settle::read_at_least(orders, tx, "order-7", mine,
+                                             jittery.with_max_attempts(1), clock, sleeper, random);
+        CHECK(r.is_fresh());
+        CHECK(r.attempts() == 1);
+        // No other transaction can commit while this one is open: every read sees the first's.
+        const auto ahead = settle::read_at_least(orders, tx, "order-7", mine.next(), jittery, clock,
+                                                 sleeper, random);
+        CHECK(ahead.outcome() == read_outcome::stale);
+        CHECK(ahead.reason() == settle::retry_outcome::exhausted);
+        CHECK(ahead.seen() == std::optional(settle::versioned<std::string>{"created", mine}));
+        CHECK(ahead.attempts() == 3);
+    });
 }
 
 TEST_CASE("read outcomes have stable names", "[version]") {
