@@ -9,8 +9,8 @@
 //   hand over the map and mutex.
 // Times are wall-clock (UseRealTime): a thread waiting on a mutex uses no CPU.
 // items_per_second adds the threads' work up: the total throughput.
+#include <settle/optimistic.hpp>
 #include <settle/stores/memory_versioned.hpp>
-#include <settle/versioned.hpp>
 
 #include <benchmark/benchmark.h>
 

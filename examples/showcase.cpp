@@ -3,6 +3,7 @@
 // process against the in-memory backend; swap in your database's backend and
 // the code reads the same.
 #include <settle/settle.hpp>
+#include <settle/stores/memory.hpp>
 
 #include <atomic>
 #include <chrono>

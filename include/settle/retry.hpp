@@ -23,6 +23,7 @@
 #include <optional>
 #include <random>
 #include <span>
+#include <stdexcept>
 #include <stop_token>
 #include <string_view>
 #include <type_traits>
@@ -609,8 +610,32 @@ private:
 
 namespace detail {
 
-// The default classifier: every failure is worth retrying.
+// The default classifier: a returned failure is retried, an exception as
+// default_exception_decision says.
 struct retry_every_failure {};
+
+// What happens to an exception when no classifier taking std::exception_ptr
+// decides: a retry never repeats a bug. A programming error (std::logic_error
+// and every type derived from it) and settle::error with invalid_argument,
+// malformed_input or decode_failed would fail the same way again: stop.
+// Everything else (settle::error unavailable or backend_failure, every other
+// std::exception, anything else thrown) is retried. `failure` is not null.
+[[nodiscard]] inline retry_decision default_exception_decision(
+    const std::exception_ptr& failure) noexcept {
+    try {
+        std::rethrow_exception(failure);
+    } catch (const std::logic_error&) {
+        return retry_decision::stop;
+    } catch (const settle::error& e) {
+        const std::error_code code = e.code();
+        return code == errc::invalid_argument || code == errc::malformed_input ||
+                       code == errc::decode_failed
+                   ? retry_decision::stop
+                   : retry_decision::retry;
+    } catch (...) {
+        return retry_decision::retry;
+    }
+}
 
 // The default pushback hook: never overrides a delay.
 struct no_pushback {};
@@ -908,7 +933,7 @@ struct retry_access {
             if constexpr (std::is_invocable_v<const C&, const std::exception_ptr&>) {
                 return to_verdict(std::invoke(classifier, result.exception_), verdict::give_up);
             } else {
-                return verdict::retry;
+                return to_verdict(default_exception_decision(result.exception_), verdict::give_up);
             }
         }
         if constexpr (std::is_void_v<R>) {
@@ -1111,7 +1136,11 @@ auto retry_loop(const retry_policy<B, Cl, P>& policy, C& clock, S& sleeper, Seed
 // `op` is called as op() or, if that does not compile, op(attempt). An attempt
 // fails when it throws, or returns a value with has_value() false (optional,
 // expected, parse_result); any other returned value succeeds unless the
-// classifier asks to retry it. Without a classifier every failure is retried.
+// classifier asks to retry it. Without a classifier every failure is retried,
+// except a bug: an exception that is a std::logic_error, or a settle::error
+// with invalid_argument, malformed_input or decode_failed, stops at once
+// (outcome not_retryable). A classifier taking std::exception_ptr decides
+// instead.
 //
 // The clock is read only when the policy has a deadline; the generator is
 // drawn from (once: a 64-bit seed) only when a randomised backoff needs a

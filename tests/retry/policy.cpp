@@ -310,7 +310,7 @@ TEST_CASE("a classifier decides which failures are retried", "[retry]") {
         CHECK(result.attempts() == 3);
         CHECK_THROWS_AS(result.value(), std::domain_error);
     }
-    SECTION("without a classifier every exception is retried") {
+    SECTION("without a classifier anything thrown that is not a bug is retried") {
         auto result = settle::retry(policy, clock, sleeper, [&] {
             ++calls;
             throw 7;  // not even a std::exception
@@ -319,6 +319,15 @@ TEST_CASE("a classifier decides which failures are retried", "[retry]") {
         CHECK(calls == 5);
         CHECK_THROWS_AS(result.value(), int);
     }
+    SECTION("a classifier taking exception_ptr decides even about a bug") {
+        const auto retry_bugs = policy.retry_if(settle::retry_on<std::logic_error>{});
+        auto result = settle::retry(retry_bugs, clock, sleeper, [&] {
+            ++calls;
+            throw std::out_of_range("bug");
+        });
+        CHECK(result.outcome() == settle::retry_outcome::exhausted);
+        CHECK(calls == 5);
+    }
     SECTION("exceptions from the classifier propagate") {
         const auto broken = policy.retry_if([](const std::exception_ptr&) -> bool {
             throw std::runtime_error("classifier broke");
@@ -326,6 +335,51 @@ TEST_CASE("a classifier decides which failures are retried", "[retry]") {
         CHECK_THROWS_AS(
             (void)settle::retry(broken, clock, sleeper, [] { throw std::logic_error("x"); }),
             std::runtime_error);
+    }
+}
+
+TEST_CASE("by default a retry never repeats a bug", "[retry]") {
+    settle::manual_clock clock;
+    recording_sleeper sleeper(clock);
+    const auto policy = settle::retry_policy{steps, 5};
+    const auto attempts_throwing = [&](auto failure) {
+        auto result = settle::retry(policy, clock, sleeper, [&] { throw failure; });
+        return std::pair(result.attempts(), result.outcome());
+    };
+    using settle::errc;
+    using settle::retry_outcome;
+    const auto stopped = std::pair(std::uint32_t{1}, retry_outcome::not_retryable);
+    const auto exhausted = std::pair(std::uint32_t{5}, retry_outcome::exhausted);
+
+    SECTION("programming errors stop at once") {
+        CHECK(attempts_throwing(std::logic_error("bug")) == stopped);
+        CHECK(attempts_throwing(std::out_of_range("index")) == stopped);
+        CHECK(attempts_throwing(std::invalid_argument("argument")) == stopped);
+        CHECK(attempts_throwing(settle::error(errc::invalid_argument, "precondition")) == stopped);
+        CHECK(attempts_throwing(settle::error(errc::malformed_input, "id")) == stopped);
+        CHECK(attempts_throwing(settle::error(errc::decode_failed, "bytes")) == stopped);
+        CHECK(sleeper.delays.empty());
+    }
+    SECTION("transient failures are retried") {
+        CHECK(attempts_throwing(settle::error(errc::unavailable, "gone")) == exhausted);
+        CHECK(attempts_throwing(settle::error(errc::backend_failure, "odd")) == exhausted);
+        CHECK(attempts_throwing(std::runtime_error("io")) == exhausted);
+        CHECK(attempts_throwing(std::system_error(std::make_error_code(
+                  std::errc::invalid_argument))) == exhausted);  // not settle's invalid_argument
+        CHECK(attempts_throwing(timeout_error()) == exhausted);
+    }
+    SECTION("a classifier for returned values leaves exceptions to the default rule") {
+        const auto values_only = policy.retry_if([](const std::optional<int>&) { return true; });
+        int calls = 0;
+        auto result = settle::retry(values_only, clock, sleeper, [&]() -> std::optional<int> {
+            if (++calls < 3) {
+                return std::nullopt;
+            }
+            throw std::logic_error("bug");
+        });
+        CHECK(result.outcome() == retry_outcome::not_retryable);
+        CHECK(result.attempts() == 3);
+        CHECK_THROWS_AS(result.value(), std::logic_error);
     }
 }
 

@@ -1,10 +1,12 @@
+#include <settle/optimistic.hpp>
 #include <settle/stores/memory_versioned.hpp>
-#include <settle/versioned.hpp>
+#include <settle/transaction.hpp>
 
 #include "settle_test.hpp"
 
 #include <atomic>
 #include <chrono>
+#include <exception>
 #include <optional>
 #include <random>
 #include <stdexcept>
@@ -34,6 +36,13 @@ struct counting_store {
     int loads = 0;
     int writes = 0;
     int failures_left = 0;
+    std::exception_ptr failure =
+        std::make_exception_ptr(settle::error(settle::errc::unavailable, "the database went away"));
+    // Another writer's commit landing between a load and a compare-and-set,
+    // as read committed lets it inside one transaction: the next
+    // compare-and-sets first write this value in tx.
+    int interferences_left = 0;
+    long interference = 0;
 
     transaction begin() { return table.begin(); }
     std::optional<settle::versioned<long>> load(transaction& tx, const std::string& key) {
@@ -48,7 +57,12 @@ struct counting_store {
         ++writes;
         if (failures_left > 0) {
             --failures_left;
-            throw settle::error(settle::errc::unavailable, "the database went away");
+            std::rethrow_exception(failure);
+        }
+        if (interferences_left > 0) {
+            --interferences_left;
+            const auto current = table.load(tx, key);
+            REQUIRE(table.compare_and_set(tx, key, current->stamp, interference).is_applied());
         }
         auto written = table.compare_and_set(tx, key, expected, value);
         if (written.outcome() == settle::write_outcome::conflict && !return_current_value) {
@@ -59,6 +73,48 @@ struct counting_store {
     settle::write_result<long> erase(transaction& tx, const std::string& key,
                                      version_stamp expected) {
         return table.erase(tx, key, expected);
+    }
+};
+
+// A store whose commit of a write reports a lost connection after the write
+// took effect: the commit that is in doubt.
+struct doubtful_commit_store {
+    using key_type = std::string;
+    using value_type = long;
+    struct transaction {
+        memory::transaction tx;
+        int* failures_left;
+        bool wrote = false;
+
+        void commit() {
+            tx.commit();
+            if (wrote && *failures_left > 0) {
+                --*failures_left;
+                throw settle::error(settle::errc::unavailable, "connection lost during commit");
+            }
+        }
+    };
+
+    counter_table& table;
+    int failures_left = 0;
+
+    transaction begin() { return transaction{table.begin(), &failures_left}; }
+    std::optional<settle::versioned<long>> load(transaction& tx, const std::string& key) {
+        return table.load(tx.tx, key);
+    }
+    settle::write_result<long> insert(transaction& tx, const std::string& key, long value) {
+        tx.wrote = true;
+        return table.insert(tx.tx, key, value);
+    }
+    settle::write_result<long> compare_and_set(transaction& tx, const std::string& key,
+                                               version_stamp expected, long value) {
+        tx.wrote = true;
+        return table.compare_and_set(tx.tx, key, expected, value);
+    }
+    settle::write_result<long> erase(transaction& tx, const std::string& key,
+                                     version_stamp expected) {
+        tx.wrote = true;
+        return table.erase(tx.tx, key, expected);
     }
 };
 
@@ -249,33 +305,210 @@ TEST_CASE("an exception from fn propagates without a retry", "[version]") {
     CHECK(b.read("alice") == std::optional(settle::versioned<long>{100, opened}));
 }
 
-TEST_CASE("store failures are retried only when the policy's classifier says so", "[version]") {
+TEST_CASE("store failures are retried unless they are a bug", "[version]") {
     bank b;
     b.open("alice", 100);
     counting_store store{b.balances};
     const auto add_one = [](const long& v) { return v + 1; };
 
-    store.failures_left = 1;
-    CHECK_THROWS_AS(settle::optimistic_update(store, "alice", add_one, no_wait, b.clock, b.sleeper),
-                    settle::error);
-    CHECK(store.writes == 1);
-    CHECK(b.read("alice")->value == 100);
+    SECTION("a transient failure is retried without a classifier") {
+        store.failures_left = 2;
+        const auto r =
+            settle::optimistic_update(store, "alice", add_one, no_wait, b.clock, b.sleeper);
+        CHECK(r.outcome() == update_outcome::applied);
+        CHECK(r.attempts() == 3);
+        CHECK(store.writes == 3);
+        CHECK(b.read("alice")->value == 101);
+    }
+    SECTION("a bug is not retried without a classifier") {
+        for (const std::exception_ptr& bug :
+             {std::make_exception_ptr(std::logic_error("bug")),
+              std::make_exception_ptr(settle::error(settle::errc::invalid_argument, "x")),
+              std::make_exception_ptr(settle::error(settle::errc::malformed_input, "x")),
+              std::make_exception_ptr(settle::error(settle::errc::decode_failed, "x"))}) {
+            store.failure = bug;
+            store.failures_left = 1;
+            store.writes = 0;
+            CHECK_THROWS(
+                settle::optimistic_update(store, "alice", add_one, no_wait, b.clock, b.sleeper));
+            CHECK(store.writes == 1);
+        }
+        CHECK(b.read("alice")->value == 100);
+    }
+    SECTION("the policy's classifier decides when it has one") {
+        store.failures_left = 1;
+        const auto never = no_wait.retry_if([](const std::exception_ptr&) { return false; });
+        CHECK_THROWS_AS(
+            settle::optimistic_update(store, "alice", add_one, never, b.clock, b.sleeper),
+            settle::error);
+        CHECK(store.writes == 1);
 
-    store.failures_left = 2;
-    const auto r = settle::optimistic_update(store, "alice", add_one,
+        store.failure = std::make_exception_ptr(std::logic_error("retried on purpose"));
+        store.failures_left = 1;
+        const auto r = settle::optimistic_update(
+            store, "alice", add_one, no_wait.retry_if(settle::retry_on<std::logic_error>{}),
+            b.clock, b.sleeper);
+        CHECK(r.attempts() == 2);
+        CHECK(b.read("alice")->value == 101);
+    }
+    SECTION("the last failure propagates once retrying stops") {
+        store.failures_left = 10;
+        CHECK_THROWS_AS(settle::optimistic_update(store, "alice", add_one,
+                                                  no_wait.with_max_attempts(3), b.clock, b.sleeper),
+                        settle::error);
+        CHECK(store.writes == 3);
+        CHECK(b.read("alice")->value == 100);
+    }
+}
+
+TEST_CASE("a commit that fails after writing is not retried without a classifier", "[version]") {
+    bank b;
+    b.open("alice", 100);
+    doubtful_commit_store store{b.balances};
+    int calls = 0;
+    const auto debit_30 = [&](const long& v) {
+        ++calls;
+        return v - 30;
+    };
+
+    store.failures_left = 1;
+    CHECK_THROWS_AS(
+        settle::optimistic_update(store, "alice", debit_30, no_wait, b.clock, b.sleeper),
+        settle::error);
+    CHECK(calls == 1);
+    CHECK(b.read("alice")->value == 70);  // debited once, not twice
+
+    // A classifier that retries it takes the risk: here the debit is applied again.
+    store.failures_left = 1;
+    calls = 0;
+    const auto r = settle::optimistic_update(store, "alice", debit_30,
                                              no_wait.retry_if(settle::retry_on<settle::error>{}),
                                              b.clock, b.sleeper);
-    CHECK(r.outcome() == update_outcome::applied);
-    CHECK(r.attempts() == 3);
-    CHECK(b.read("alice")->value == 101);
+    CHECK(r.attempts() == 2);
+    CHECK(calls == 2);
+    CHECK(b.read("alice")->value == 10);
+}
 
-    store.failures_left = 10;
-    CHECK_THROWS_AS(settle::optimistic_update(
-                        store, "alice", add_one,
-                        no_wait.with_max_attempts(3).retry_if(settle::retry_on<settle::error>{}),
-                        b.clock, b.sleeper),
-                    settle::error);
-    CHECK(b.read("alice")->value == 101);
+TEST_CASE("optimistic update in the caller's transaction commits or rolls back with it",
+          "[version]") {
+    bank b;
+    const version_stamp opened = b.open("alice", 100);
+    const bool commit = GENERATE(true, false);
+    CAPTURE(commit);
+    {
+        memory::transaction tx = b.db.begin();
+        const auto r = settle::optimistic_update(b.balances, tx, "alice",
+                                                 [](const long& v) { return v - 30; });
+        CHECK(r.outcome() == update_outcome::applied);
+        CHECK(r.value() == std::optional<long>(70));
+        CHECK(r.stamp() > opened);
+        CHECK(r.attempts() == 1);
+        CHECK(r.reason() == settle::retry_outcome::succeeded);
+        CHECK(b.balances.load(tx, "alice") ==
+              std::optional(settle::versioned<long>{70, r.stamp()}));
+        REQUIRE(b.balances.insert(tx, "ledger", -30).is_applied());  // the caller's own row
+        if (commit) {
+            tx.commit();
+        }
+    }
+    if (commit) {
+        CHECK(b.read("alice")->value == 70);
+        CHECK(b.read("ledger")->value == -30);
+    } else {
+        CHECK(b.read("alice") == std::optional(settle::versioned<long>{100, opened}));
+        CHECK_FALSE(b.read("ledger").has_value());
+    }
+}
+
+TEST_CASE("optimistic update in the caller's transaction reports unchanged and missing",
+          "[version]") {
+    bank b;
+    const version_stamp opened = b.open("alice", 20);
+    settle::in_transaction(b.balances, [&](memory::transaction& tx) {
+        const auto declined = settle::optimistic_update(
+            b.balances, tx, "alice", [](const long&) -> std::optional<long> { return {}; });
+        CHECK(declined.outcome() == update_outcome::unchanged);
+        CHECK(declined.value() == std::optional<long>(20));
+        CHECK(declined.stamp() == opened);
+        int calls = 0;
+        const auto absent = settle::optimistic_update(b.balances, tx, "nobody", [&](const long& v) {
+            ++calls;
+            return v;
+        });
+        CHECK(absent.outcome() == update_outcome::missing);
+        CHECK(absent.stamp() == version_stamp(0));
+        CHECK(calls == 0);
+    });
+    CHECK(b.read("alice") == std::optional(settle::versioned<long>{20, opened}));
+}
+
+TEST_CASE("in the caller's transaction a conflict runs fn again at once on the newer value",
+          "[version]") {
+    bank b;
+    b.open("alice", 100);
+    counting_store store{b.balances};
+    const bool value_in_conflict = GENERATE(true, false);
+    CAPTURE(value_in_conflict);
+    store.return_current_value = value_in_conflict;
+    store.interferences_left = 1;
+    store.interference = 500;
+    std::vector<long> seen;
+    settle::in_transaction(store, [&](memory::transaction& tx) {
+        const auto r = settle::optimistic_update(store, tx, "alice", [&](const long& v) {
+            seen.push_back(v);
+            return v + 1;
+        });
+        CHECK(r.outcome() == update_outcome::applied);
+        CHECK(r.value() == std::optional<long>(501));
+        CHECK(r.attempts() == 2);
+    });
+    CHECK(seen == std::vector<long>{100, 500});
+    CHECK(store.loads == (value_in_conflict ? 1 : 2));
+    CHECK(b.read("alice")->value == 501);
+    CHECK(b.sleeper.sleeps() == 0);
+}
+
+TEST_CASE("in the caller's transaction endless conflicts are reported as a broken backend",
+          "[version]") {
+    bank b;
+    b.open("alice", 100);
+    counting_store store{b.balances};
+    store.interferences_left = 1000;
+    store.interference = 7;
+    memory::transaction tx = b.db.begin();
+    try {
+        (void)settle::optimistic_update(store, tx, "alice", [](const long& v) { return v + 1; });
+        FAIL("no exception");
+    } catch (const settle::error& e) {
+        CHECK(e.code() == settle::errc::backend_failure);
+    }
+    CHECK(store.writes == 64);
+}
+
+TEST_CASE("in the caller's transaction exceptions propagate at once", "[version]") {
+    bank b;
+    b.open("alice", 100);
+    counting_store store{b.balances};
+    store.failures_left = 1;  // unavailable: the own-transaction form would retry it
+    {
+        memory::transaction tx = b.db.begin();
+        CHECK_THROWS_AS(
+            settle::optimistic_update(store, tx, "alice", [](const long& v) { return v + 1; }),
+            settle::error);
+        CHECK(store.writes == 1);
+    }
+    {
+        memory::transaction tx = b.db.begin();
+        int calls = 0;
+        CHECK_THROWS_AS(settle::optimistic_update(b.balances, tx, "alice",
+                                                  [&](const long&) -> long {
+                                                      ++calls;
+                                                      throw std::runtime_error("pricing down");
+                                                  }),
+                        std::runtime_error);
+        CHECK(calls == 1);
+    }
+    CHECK(b.read("alice")->value == 100);
 }
 
 TEST_CASE("optimistic update reports missing when the key is erased meanwhile", "[version]") {
@@ -354,4 +587,11 @@ TEST_CASE("threads incrementing one counter lose no update", "[version][concurre
     const long total =
         db.transact([&](memory::transaction& tx) { return counters.load(tx, "hits")->value; });
     CHECK(total == threads * increments);
+}
+
+TEST_CASE("update outcomes have stable names", "[version]") {
+    STATIC_REQUIRE(settle::to_string(update_outcome::applied) == "applied");
+    STATIC_REQUIRE(settle::to_string(update_outcome::unchanged) == "unchanged");
+    STATIC_REQUIRE(settle::to_string(update_outcome::gave_up) == "gave_up");
+    STATIC_REQUIRE(settle::to_string(update_outcome::missing) == "missing");
 }

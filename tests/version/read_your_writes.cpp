@@ -1,13 +1,16 @@
+#include <settle/optimistic.hpp>
 #include <settle/stores/memory_versioned.hpp>
-#include <settle/versioned.hpp>
+#include <settle/transaction.hpp>
 
 #include "settle_test.hpp"
 
 #include <chrono>
 #include <cstddef>
+#include <exception>
 #include <map>
 #include <optional>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -33,6 +36,8 @@ struct lagging_replica {
     std::map<std::string, settle::versioned<std::string>> rows;
     int reads = 0;
     int failures_left = 0;
+    std::exception_ptr failure =
+        std::make_exception_ptr(settle::error(settle::errc::unavailable, "replica unreachable"));
 
     version_stamp write(const std::string& key, const std::string& value) {
         const version_stamp stamp(log.size() + 1);
@@ -50,7 +55,7 @@ struct lagging_replica {
         ++reads;
         if (failures_left > 0) {
             --failures_left;
-            throw settle::error(settle::errc::unavailable, "replica unreachable");
+            std::rethrow_exception(failure);
         }
         const auto it = rows.find(key);
         return it == rows.end() ? std::nullopt : std::optional(it->second);
@@ -183,6 +188,25 @@ TEST_CASE("read failures are retried and the last one propagates", "[version]") 
     CHECK(replica.reads == 1);
 }
 
+TEST_CASE("a read that fails with a bug is not retried", "[version]") {
+    lagging_replica replica;
+    const version_stamp mine = replica.write("order-7", "paid");
+    replica.catch_up(1);
+    settle::manual_clock clock;
+    replicating_sleeper sleeper{&clock, &replica, 0};
+    for (const std::exception_ptr& bug :
+         {std::make_exception_ptr(std::logic_error("bug")),
+          std::make_exception_ptr(settle::error(settle::errc::invalid_argument, "x")),
+          std::make_exception_ptr(settle::error(settle::errc::malformed_input, "x")),
+          std::make_exception_ptr(settle::error(settle::errc::decode_failed, "x"))}) {
+        replica.failure = bug;
+        replica.failures_left = 1;
+        replica.reads = 0;
+        CHECK_THROWS(settle::read_at_least(replica, "order-7", mine, patient, clock, sleeper));
+        CHECK(replica.reads == 1);
+    }
+}
+
 TEST_CASE("read your writes through the in-memory versioned table", "[version]") {
     memory::database db;
     memory::versioned_table<std::string, std::string> orders(db);
@@ -201,6 +225,60 @@ TEST_CASE("read your writes through the in-memory versioned table", "[version]")
     CHECK(ahead.outcome() == read_outcome::stale);
     CHECK(ahead.attempts() == 3);
     CHECK(sleeper.sleeps() == 2);
+}
+
+TEST_CASE("in the caller's transaction repeated reads see what committed meanwhile", "[version]") {
+    // Each of the replica's reads sees what it has applied so far, as a read
+    // committed transaction on a hot standby does.
+    lagging_replica replica;
+    (void)replica.write("order-7", "created");
+    replica.catch_up(1);
+    const version_stamp mine = replica.write("order-7", "paid");
+    settle::manual_clock clock;
+    replicating_sleeper sleeper{&clock, &replica, 1};
+    lagging_replica::transaction tx = replica.begin();
+    const auto r = settle::read_at_least(replica, tx, "order-7", mine, patient, clock, sleeper);
+    CHECK(r.is_fresh());
+    CHECK(r.seen() == std::optional(settle::versioned<std::string>{"paid", mine}));
+    CHECK(r.attempts() == 2);
+}
+
+TEST_CASE("in the caller's transaction a failed read propagates at once", "[version]") {
+    lagging_replica replica;
+    const version_stamp mine = replica.write("order-7", "paid");
+    replica.catch_up(1);
+    settle::manual_clock clock;
+    replicating_sleeper sleeper{&clock, &replica, 0};
+    replica.failures_left = 1;  // unavailable: the own-transaction form would retry it
+    lagging_replica::transaction tx = replica.begin();
+    CHECK_THROWS_AS(settle::read_at_least(replica, tx, "order-7", mine, patient, clock, sleeper),
+                    settle::error);
+    CHECK(replica.reads == 1);
+}
+
+TEST_CASE("in an in-memory transaction a read that is behind stays behind", "[version]") {
+    memory::database db;
+    memory::versioned_table<std::string, std::string> orders(db);
+    const version_stamp mine = db.transact(
+        [&](memory::transaction& tx) { return orders.insert(tx, "order-7", "created").stamp(); });
+    settle::manual_clock clock;
+    settle::manual_sleeper sleeper(clock);
+    std::mt19937 random(1);
+    const auto jittery = settle::retry_policy{
+        settle::jittered{settle::constant_backoff{10ms}, settle::jitter::equal}, 3};
+    settle::in_transaction(orders, [&](memory::transaction& tx) {
+        const auto r = settle::read_at_least(orders, tx, "order-7", mine,
+                                             jittery.with_max_attempts(1), clock, sleeper, random);
+        CHECK(r.is_fresh());
+        CHECK(r.attempts() == 1);
+        // No other transaction can commit while this one is open: every read sees the first's.
+        const auto ahead = settle::read_at_least(orders, tx, "order-7", mine.next(), jittery, clock,
+                                                 sleeper, random);
+        CHECK(ahead.outcome() == read_outcome::stale);
+        CHECK(ahead.reason() == settle::retry_outcome::exhausted);
+        CHECK(ahead.seen() == std::optional(settle::versioned<std::string>{"created", mine}));
+        CHECK(ahead.attempts() == 3);
+    });
 }
 
 TEST_CASE("read outcomes have stable names", "[version]") {

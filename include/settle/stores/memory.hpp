@@ -259,4 +259,17 @@ private:
 
 SETTLE_END_NAMESPACE
 
+// This one include brings every in-memory table: idempotency_table,
+// outbox_table, inbox_table, versioned_table, lease_table and fence_table.
+// Each table's header includes this one; memory_versioned.hpp does so before
+// it defines versioned_table, on which lease_table and fence_table are built,
+// so a translation unit that includes memory_versioned.hpp before this header
+// gets those two from memory_lease.hpp only.
+#include <settle/stores/memory_idempotency.hpp>
+#include <settle/stores/memory_outbox.hpp>
+#ifndef SETTLE_STORES_MEMORY_VERSIONED_HPP
+#include <settle/stores/memory_lease.hpp>
+#include <settle/stores/memory_versioned.hpp>
+#endif
+
 #endif  // SETTLE_STORES_MEMORY_HPP
