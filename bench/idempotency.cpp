@@ -85,7 +85,7 @@ public:
         std::uint64_t token = 0;
         {
             const std::lock_guard lock(mutex_);
-            const time_point now = clock_->now();
+            const time_point now = settle::to_stored_time(clock_->now());
             auto [it, inserted] = rows_.try_emplace(id);
             if (!inserted && now < it->second.expires_at) {
                 if (it->second.fingerprint != fingerprint) {
@@ -105,7 +105,7 @@ public:
             const auto it = rows_.find(id);
             if (it != rows_.end() && !it->second.completed && it->second.token == token) {
                 it->second.completed = true;
-                it->second.expires_at = clock_->now() + retention;
+                it->second.expires_at = settle::to_stored_time(clock_->now()) + retention;
                 it->second.response = response;
             }
         }

@@ -7,6 +7,7 @@
 
 #include <settle/clock.hpp>
 #include <settle/retry.hpp>
+#include <settle/sleeper.hpp>
 #include <settle/versioned.hpp>
 
 #include <concepts>

@@ -8,9 +8,9 @@
 // uuid.hpp comes before codec.hpp: its parameters named `bytes` would
 // otherwise shadow settle::bytes under -Wshadow.
 #include <settle/clock.hpp>
-#include <settle/sleeper.hpp>
 #include <settle/error.hpp>
 #include <settle/retry.hpp>
+#include <settle/sleeper.hpp>
 #include <settle/token.hpp>
 #include <settle/transaction.hpp>
 #include <settle/uuid.hpp>

@@ -6,9 +6,9 @@
 #include <settle/version.hpp>
 
 #include <settle/clock.hpp>
-#include <settle/sleeper.hpp>
 #include <settle/detail/retry_math.hpp>
 #include <settle/error.hpp>
+#include <settle/sleeper.hpp>
 
 #include <array>
 #include <atomic>

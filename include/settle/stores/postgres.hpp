@@ -12,13 +12,13 @@
 #include <settle/version.hpp>
 
 #include <settle/clock.hpp>
-#include <settle/sleeper.hpp>
 #include <settle/codec.hpp>
 #include <settle/error.hpp>
 #include <settle/idempotency.hpp>
 #include <settle/inbox.hpp>
 #include <settle/lease.hpp>
 #include <settle/outbox.hpp>
+#include <settle/sleeper.hpp>
 #include <settle/stores/detail/sql.hpp>
 #include <settle/uuid.hpp>
 #include <settle/versioned.hpp>
