@@ -9,6 +9,7 @@
 // records, with the timer paused) and each iteration moves one batch. Also:
 // appending a record in a transaction, against a push_back under a mutex.
 #include <settle/outbox.hpp>
+#include <settle/outbox_relay.hpp>
 #include <settle/retry.hpp>
 #include <settle/stores/memory.hpp>
 #include <settle/stores/memory_outbox.hpp>

@@ -23,6 +23,7 @@
 // Outboxes are filled with the timer paused; each relay iteration moves one batch.
 #include <settle/idempotency.hpp>
 #include <settle/outbox.hpp>
+#include <settle/outbox_relay.hpp>
 #include <settle/retry.hpp>
 #include <settle/stores/postgres.hpp>
 

@@ -5,6 +5,7 @@
 
 #include <settle/idempotency.hpp>
 #include <settle/outbox.hpp>
+#include <settle/outbox_relay.hpp>
 #include <settle/retry.hpp>
 #include <settle/uuid.hpp>
 

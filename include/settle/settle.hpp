@@ -18,6 +18,7 @@
 #include <settle/lease.hpp>
 #include <settle/optimistic.hpp>
 #include <settle/outbox.hpp>
+#include <settle/outbox_relay.hpp>
 #include <settle/retry.hpp>
 #include <settle/sha256.hpp>
 #include <settle/sleeper.hpp>

@@ -14,6 +14,7 @@
 //       lost round ("unavailable: ...") to stderr.
 #include <settle/inbox.hpp>
 #include <settle/outbox.hpp>
+#include <settle/outbox_relay.hpp>
 #include <settle/stores/postgres.hpp>
 
 #include <sys/prctl.h>

@@ -1,6 +1,7 @@
 // Appending in the caller's transaction, the operator's tasks, and the
 // vocabulary: records, results, seeds, names.
 #include <settle/outbox.hpp>
+#include <settle/outbox_relay.hpp>
 
 #include "settle_test.hpp"
 

@@ -3,6 +3,7 @@
 // once per SETTLE_CASE; case 0 is the control and must compile, so a broken
 // include path cannot pass for a refusal.
 #include <settle/outbox.hpp>
+#include <settle/outbox_relay.hpp>
 
 #include <cstddef>
 #include <optional>

@@ -1,6 +1,7 @@
 // Two relays on one store, in two threads: while claims are live, no record
 // is published twice, and per-key order holds.
 #include <settle/outbox.hpp>
+#include <settle/outbox_relay.hpp>
 
 #include "outbox/ids.hpp"
 #include "settle_test.hpp"

@@ -4,6 +4,7 @@
 // committed record must be delivered, none lost, none of a rolled-back
 // transaction ever published, and with the inbox each effect applied once.
 #include <settle/outbox.hpp>
+#include <settle/outbox_relay.hpp>
 
 #include "settle_test.hpp"
 

@@ -5,6 +5,7 @@
 #include "settle_test.hpp"
 
 #include <settle/outbox.hpp>
+#include <settle/outbox_relay.hpp>
 #include <settle/retry.hpp>
 #include <settle/stores/memory.hpp>
 #include <settle/stores/memory_outbox.hpp>

@@ -1,5 +1,6 @@
 // The relay: claims, publishes, records outcomes on the retry schedule.
 #include <settle/outbox.hpp>
+#include <settle/outbox_relay.hpp>
 
 #include "outbox/ids.hpp"
 #include "settle_test.hpp"

@@ -10,6 +10,7 @@
 #include <settle/clock.hpp>
 #include <settle/idempotency.hpp>
 #include <settle/outbox.hpp>
+#include <settle/outbox_relay.hpp>
 #include <settle/retry.hpp>
 #include <settle/sha256.hpp>
 #include <settle/stores/memory_outbox.hpp>

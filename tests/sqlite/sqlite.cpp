@@ -11,6 +11,7 @@
 #include "settle_test.hpp"
 #include "temp_database.hpp"
 
+#include <settle/outbox_relay.hpp>
 #include <settle/stores/memory_outbox.hpp>
 
 #include <array>

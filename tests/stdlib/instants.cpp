@@ -7,8 +7,17 @@
 //
 //   instants write <file>   create the tables and write one record of each kind
 //   instants read <file>    check every stored instant; exit 1 on a mismatch
-#include <settle/settle.hpp>
+// Only the headers a service that appends and consumes needs: the relay and
+// the retry loops wait on std::stop_token, which libc++ 14 does not have.
+#include <settle/clock.hpp>
+#include <settle/idempotency.hpp>
+#include <settle/inbox.hpp>
+#include <settle/lease.hpp>
+#include <settle/outbox.hpp>
+#include <settle/sha256.hpp>
 #include <settle/stores/sqlite.hpp>
+#include <settle/transaction.hpp>
+#include <settle/uuid.hpp>
 
 #include <sqlite3.h>
 
