@@ -259,7 +259,7 @@ void retry_first_time(benchmark::State& state) {
     for (auto _ : state) {
         auto result =
             settle::retry(policy, clock, sleeper, random, [&] { return operation(value); });
-        int used = result.succeeded() ? result.value() : 0;
+        int used = result.is_succeeded() ? result.value() : 0;
         benchmark::DoNotOptimize(used);
     }
 }
@@ -280,7 +280,7 @@ void retry_first_time_optional(benchmark::State& state) {
     for (auto _ : state) {
         auto result = settle::retry(policy, clock, sleeper, random,
                                     [&] { return std::optional<int>(operation(value)); });
-        int used = result.succeeded() ? *result.value() : 0;
+        int used = result.is_succeeded() ? *result.value() : 0;
         benchmark::DoNotOptimize(used);
     }
 }
@@ -313,7 +313,7 @@ void retry_first_time_work(benchmark::State& state) {
     int value = 1;
     for (auto _ : state) {
         auto result = settle::retry(policy, clock, sleeper, random, [&] { return work(value); });
-        int used = result.succeeded() ? result.value() : 0;
+        int used = result.is_succeeded() ? result.value() : 0;
         benchmark::DoNotOptimize(used);
     }
 }
@@ -336,7 +336,7 @@ void retry_first_time_with_budget(benchmark::State& state) {
     for (auto _ : state) {
         auto result =
             settle::retry(policy, clock, sleeper, random, [&] { return operation(value); });
-        int used = result.succeeded() ? result.value() : 0;
+        int used = result.is_succeeded() ? result.value() : 0;
         benchmark::DoNotOptimize(used);
     }
 }
@@ -362,7 +362,7 @@ void retry_first_time_with_deadline(benchmark::State& state) {
     for (auto _ : state) {
         auto result =
             settle::retry(policy, clock, sleeper, random, [&] { return operation(value); });
-        int used = result.succeeded() ? result.value() : 0;
+        int used = result.is_succeeded() ? result.value() : 0;
         benchmark::DoNotOptimize(used);
     }
 }

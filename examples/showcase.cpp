@@ -179,7 +179,7 @@ int main() {
     std::printf("   relay delivered %zu, broker delivered %d, shipments made %d\n", sent.delivered,
                 deliveries, shipments_made);
 
-    const bool ok = orders_created == 1 && captures == 1 && reserved.succeeded() &&
+    const bool ok = orders_created == 1 && captures == 1 && reserved.is_succeeded() &&
                     sent.delivered == 1 && shipments_made == 1;
     std::printf("\n%s\n", ok ? "every repeat was harmless" : "SOMETHING WENT WRONG");
     return ok ? 0 : 1;

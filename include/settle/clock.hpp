@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <limits>
 
+#include <settle/detail/macro_scope.hpp>
+
 SETTLE_BEGIN_NAMESPACE
 
 namespace detail {
@@ -108,5 +110,7 @@ private:
 };
 
 SETTLE_END_NAMESPACE
+
+#include <settle/detail/macro_unscope.hpp>
 
 #endif  // SETTLE_CLOCK_HPP

@@ -19,6 +19,8 @@
 #include <type_traits>
 #include <vector>
 
+#include <settle/detail/macro_scope.hpp>
+
 SETTLE_BEGIN_NAMESPACE
 
 // A persisted payload: what an outbox record carries, what an idempotency
@@ -271,5 +273,7 @@ struct codec<F> {
 };
 
 SETTLE_END_NAMESPACE
+
+#include <settle/detail/macro_unscope.hpp>
 
 #endif  // SETTLE_CODEC_HPP

@@ -13,6 +13,8 @@
 #include <utility>
 #include <variant>
 
+#include <settle/detail/macro_scope.hpp>
+
 SETTLE_BEGIN_NAMESPACE
 
 // Failures, as opposed to outcomes. A duplicate request or a version conflict
@@ -142,5 +144,7 @@ private:
 };
 
 SETTLE_END_NAMESPACE
+
+#include <settle/detail/macro_unscope.hpp>
 
 #endif  // SETTLE_ERROR_HPP

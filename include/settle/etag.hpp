@@ -16,6 +16,8 @@
 #include <utility>
 #include <vector>
 
+#include <settle/detail/macro_scope.hpp>
+
 // HTTP validators from version stamps (RFC 9110 §8.8.3, §13.1.1, §13.1.2,
 // §13.2.2): entity-tags, their strong and weak comparison, and the If-Match /
 // If-None-Match preconditions that turn a stale write into a 412 and a
@@ -430,5 +432,7 @@ inline parse_result<precondition> evaluate_preconditions(const conditional_reque
 }
 
 SETTLE_END_NAMESPACE
+
+#include <settle/detail/macro_unscope.hpp>
 
 #endif  // SETTLE_ETAG_HPP

@@ -29,6 +29,8 @@
 #include <type_traits>
 #include <utility>
 
+#include <settle/detail/macro_scope.hpp>
+
 // Idempotency keys and the guard that makes an operation run at most once per
 // (scope, key): the client sends a key with a request; the first request with
 // that key runs and its response is stored; a repeat gets the stored response
@@ -844,5 +846,7 @@ private:
 };
 
 SETTLE_END_NAMESPACE
+
+#include <settle/detail/macro_unscope.hpp>
 
 #endif  // SETTLE_IDEMPOTENCY_HPP

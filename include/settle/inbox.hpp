@@ -19,6 +19,8 @@
 #include <string_view>
 #include <utility>
 
+#include <settle/detail/macro_scope.hpp>
+
 // The inbox: the consumer's side of effectively-once delivery. A relay
 // publishes at least once, so a message may arrive twice; the consumer
 // records every message id it applied, in the same transaction as the
@@ -258,5 +260,7 @@ private:
 };
 
 SETTLE_END_NAMESPACE
+
+#include <settle/detail/macro_unscope.hpp>
 
 #endif  // SETTLE_INBOX_HPP

@@ -21,6 +21,8 @@
 #include <string_view>
 #include <utility>
 
+#include <settle/detail/macro_scope.hpp>
+
 // Leases with fencing tokens: the distributed lock, done safely.
 //
 // A lease says "holder H may work on key K until time T". It cannot stop H
@@ -260,7 +262,7 @@ constexpr bool check_fence_store() {
 //     auto tx = lease_table.begin();
 //     auto got = grants.acquire(tx, "report-42", "worker-1", 30s);
 //     tx.commit();
-//     if (got.acquired()) do_work(got.current.token);
+//     if (got) do_work(got.current().token);
 template <class Store, wall_clock Clock>
 class leases {
     static_assert(detail::check_lease_store<Store>());
@@ -482,5 +484,7 @@ private:
 };
 
 SETTLE_END_NAMESPACE
+
+#include <settle/detail/macro_unscope.hpp>
 
 #endif  // SETTLE_LEASE_HPP

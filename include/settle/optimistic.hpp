@@ -21,6 +21,8 @@
 #include <type_traits>
 #include <utility>
 
+#include <settle/detail/macro_scope.hpp>
+
 // The retry loops over versioned values: optimistic_update (read, change,
 // compare-and-set, again on conflict) and read_at_least (read-your-writes
 // from a source that lags). Each has a form that opens its own transactions
@@ -69,7 +71,7 @@ auto retry_with(const retry_policy<B, Cl, P>& policy, Classify classify, C& cloc
 // Optimistic update.
 
 // How optimistic_update ended. Exhaustive.
-enum class update_outcome {
+enum class [[nodiscard]] update_outcome{
     applied,    // fn's value was written
     unchanged,  // fn declined to write: nothing was written, no stamp was used
     gave_up,    // every compare-and-set the policy allowed met a newer stamp
@@ -109,6 +111,12 @@ public:
 
     [[nodiscard]] update_outcome outcome() const noexcept { return outcome_; }
     [[nodiscard]] bool is_applied() const noexcept { return outcome_ == update_outcome::applied; }
+    [[nodiscard]] bool is_unchanged() const noexcept {
+        return outcome_ == update_outcome::unchanged;
+    }
+    [[nodiscard]] bool is_gave_up() const noexcept { return outcome_ == update_outcome::gave_up; }
+    [[nodiscard]] bool is_missing() const noexcept { return outcome_ == update_outcome::missing; }
+    explicit operator bool() const noexcept { return is_applied(); }
     [[nodiscard]] const std::optional<T>& value() const& noexcept { return value_; }
     [[nodiscard]] std::optional<T>&& value() && noexcept { return std::move(value_); }
     [[nodiscard]] version_stamp stamp() const noexcept { return stamp_; }
@@ -404,7 +412,7 @@ template <class S, class F>
 // Read-your-writes.
 
 // What read_at_least found. Exhaustive.
-enum class read_outcome {
+enum class [[nodiscard]] read_outcome{
     fresh,  // a version at least as new as asked for
     stale,  // the source had not caught up when retrying stopped
 };
@@ -432,6 +440,8 @@ public:
 
     [[nodiscard]] read_outcome outcome() const noexcept { return outcome_; }
     [[nodiscard]] bool is_fresh() const noexcept { return outcome_ == read_outcome::fresh; }
+    [[nodiscard]] bool is_stale() const noexcept { return outcome_ == read_outcome::stale; }
+    explicit operator bool() const noexcept { return is_fresh(); }
     [[nodiscard]] const std::optional<versioned<T>>& seen() const& noexcept { return seen_; }
     [[nodiscard]] std::optional<versioned<T>>&& seen() && noexcept { return std::move(seen_); }
     [[nodiscard]] std::uint32_t attempts() const noexcept { return attempts_; }
@@ -588,5 +598,7 @@ template <class S, backoff B, class Cl, class P, clock C, sleeper Sl,
 }
 
 SETTLE_END_NAMESPACE
+
+#include <settle/detail/macro_unscope.hpp>
 
 #endif  // SETTLE_OPTIMISTIC_HPP

@@ -29,6 +29,8 @@
 #include <utility>
 #include <vector>
 
+#include <settle/detail/macro_scope.hpp>
+
 // The transactional outbox: a message is written in the same local
 // transaction as the business change it announces, and a relay publishes it
 // afterwards, retrying on a persisted schedule until the publisher takes it.
@@ -629,5 +631,7 @@ private:
 };
 
 SETTLE_END_NAMESPACE
+
+#include <settle/detail/macro_unscope.hpp>
 
 #endif  // SETTLE_OUTBOX_HPP

@@ -27,6 +27,8 @@
 #include <utility>
 #include <vector>
 
+#include <settle/detail/macro_scope.hpp>
+
 // The outbox relay: claims due records of an outbox store under a lease and
 // a fencing token each, publishes them, and records each outcome, retrying
 // on a persisted schedule (settle::persisted_retry) until the publisher takes
@@ -597,5 +599,7 @@ outbox_relay(Store&, Publisher&, persisted_retry<Backoff>, Clock&, outbox_relay_
     -> outbox_relay<Store, Publisher, Backoff, Clock, Observer>;
 
 SETTLE_END_NAMESPACE
+
+#include <settle/detail/macro_unscope.hpp>
 
 #endif  // SETTLE_OUTBOX_RELAY_HPP

@@ -30,6 +30,8 @@
 #include <utility>
 #include <variant>
 
+#include <settle/detail/macro_scope.hpp>
+
 // Retry ladders: when to try again, and when to stop.
 //
 // Attempt numbering, the same everywhere in this header: attempt 0 is the
@@ -466,7 +468,7 @@ enum class retry_decision {
 }
 
 // Why retry() stopped.
-enum class retry_outcome {
+enum class [[nodiscard]] retry_outcome{
     succeeded,      // the last attempt succeeded
     exhausted,      // max_attempts attempts were made and the last one failed
     deadline,       // the next wait would have ended past the deadline, or it had passed
@@ -779,8 +781,10 @@ class [[nodiscard]] retry_result {
 
 public:
     [[nodiscard]] retry_outcome outcome() const noexcept { return outcome_; }
-    [[nodiscard]] bool succeeded() const noexcept { return outcome_ == retry_outcome::succeeded; }
-    explicit operator bool() const noexcept { return succeeded(); }
+    [[nodiscard]] bool is_succeeded() const noexcept {
+        return outcome_ == retry_outcome::succeeded;
+    }
+    explicit operator bool() const noexcept { return is_succeeded(); }
     [[nodiscard]] std::uint32_t attempts() const noexcept { return attempts_; }
 
     // True when the last attempt returned; false when it threw.
@@ -1237,5 +1241,7 @@ private:
 };
 
 SETTLE_END_NAMESPACE
+
+#include <settle/detail/macro_unscope.hpp>
 
 #endif  // SETTLE_RETRY_HPP

@@ -17,6 +17,8 @@
 #include <string>
 #include <string_view>
 
+#include <settle/detail/macro_scope.hpp>
+
 SETTLE_BEGIN_NAMESPACE
 
 // A SHA-256 digest: 32 bytes. Compares and orders bytewise (the order of the
@@ -303,6 +305,8 @@ private:
 };
 
 SETTLE_END_NAMESPACE
+
+#include <settle/detail/macro_unscope.hpp>
 
 // Digests are uniformly distributed, so their first bytes make a good hash.
 template <>

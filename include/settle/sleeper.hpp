@@ -16,6 +16,8 @@
 #include <mutex>
 #include <stop_token>
 
+#include <settle/detail/macro_scope.hpp>
+
 // Where settle waits: between retries, and while a relay is idle. Kept apart
 // from <settle/clock.hpp> so that records and stores, which only read the
 // time, do not need <stop_token>.
@@ -90,5 +92,7 @@ private:
 };
 
 SETTLE_END_NAMESPACE
+
+#include <settle/detail/macro_unscope.hpp>
 
 #endif  // SETTLE_SLEEPER_HPP

@@ -13,6 +13,8 @@
 #include <string_view>
 #include <type_traits>
 
+#include <settle/detail/macro_scope.hpp>
+
 SETTLE_BEGIN_NAMESPACE
 
 // The context of a machine whose rows have no guards.
@@ -423,5 +425,7 @@ consteval auto make_state_machine(const State (&states)[States],
 }
 
 SETTLE_END_NAMESPACE
+
+#include <settle/detail/macro_unscope.hpp>
 
 #endif  // SETTLE_STATE_MACHINE_HPP

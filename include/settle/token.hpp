@@ -13,6 +13,8 @@
 #include <string>
 #include <string_view>
 
+#include <settle/detail/macro_scope.hpp>
+
 // The counters that order writes: version stamps (which version of a value a
 // write was based on) and fencing tokens (which grant of a lease or claim a
 // writer holds). Both are one counter type, told apart by a tag so that a
@@ -95,5 +97,7 @@ enum class [[nodiscard]] fenced_write{
 }
 
 SETTLE_END_NAMESPACE
+
+#include <settle/detail/macro_unscope.hpp>
 
 #endif  // SETTLE_TOKEN_HPP

@@ -10,6 +10,8 @@
 #include <type_traits>
 #include <utility>
 
+#include <settle/detail/macro_scope.hpp>
+
 // What every store has in common: transactions. Each block's store concept
 // starts from settle::transactional and adds the operations that block calls.
 
@@ -90,5 +92,7 @@ constexpr bool check_transactional() {
 }  // namespace detail
 
 SETTLE_END_NAMESPACE
+
+#include <settle/detail/macro_unscope.hpp>
 
 #endif  // SETTLE_TRANSACTION_HPP

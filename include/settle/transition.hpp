@@ -13,6 +13,8 @@
 #include <string_view>
 #include <utility>
 
+#include <settle/detail/macro_scope.hpp>
+
 SETTLE_BEGIN_NAMESPACE
 
 namespace detail::fsm {
@@ -177,5 +179,7 @@ transition(Store& store, typename Store::transaction& tx, const typename Store::
 }
 
 SETTLE_END_NAMESPACE
+
+#include <settle/detail/macro_unscope.hpp>
 
 #endif  // SETTLE_TRANSITION_HPP

@@ -27,6 +27,8 @@
 #include <string_view>
 #include <type_traits>
 
+#include <settle/detail/macro_scope.hpp>
+
 // UUIDs as RFC 9562 defines them, and a generator of version 7: ids that sort
 // by creation time, for outbox records and message ids.
 //
@@ -399,6 +401,8 @@ private:
 };
 
 SETTLE_END_NAMESPACE
+
+#include <settle/detail/macro_unscope.hpp>
 
 // Hashes all 128 bits; equal uuids hash equal. For unordered containers.
 template <>

@@ -13,21 +13,13 @@
 #define SETTLE_VERSION \
     (SETTLE_VERSION_MAJOR * 10000 + SETTLE_VERSION_MINOR * 100 + SETTLE_VERSION_PATCH)
 
-#define SETTLE_DETAIL_CAT6(a, b, c, d, e, f) a##b##c##d##e##f
-#define SETTLE_DETAIL_ABI(major, minor, patch) SETTLE_DETAIL_CAT6(v, major, _, minor, _, patch)
-
 // Every public name lives in an inline namespace named for the exact version
 // (settle::v0_1_0). Users write settle::name; the linker sees the version, so
 // two versions of settle in one program cannot silently share a definition.
-#define SETTLE_ABI_NAMESPACE \
-    SETTLE_DETAIL_ABI(SETTLE_VERSION_MAJOR, SETTLE_VERSION_MINOR, SETTLE_VERSION_PATCH)
+// Kept equal to the three numbers above (tests/core/version.cpp checks it).
+#define SETTLE_ABI_NAMESPACE v0_1_0
 
-#define SETTLE_BEGIN_NAMESPACE \
-    namespace settle {         \
-    inline namespace SETTLE_ABI_NAMESPACE {
-#define SETTLE_END_NAMESPACE \
-    }                        \
-    }
+#include <settle/detail/macro_scope.hpp>
 
 SETTLE_BEGIN_NAMESPACE
 
@@ -42,5 +34,7 @@ inline constexpr version_info version{SETTLE_VERSION_MAJOR, SETTLE_VERSION_MINOR
                                       SETTLE_VERSION_PATCH};
 
 SETTLE_END_NAMESPACE
+
+#include <settle/detail/macro_unscope.hpp>
 
 #endif  // SETTLE_VERSION_HPP

@@ -16,6 +16,8 @@
 #include <type_traits>
 #include <utility>
 
+#include <settle/detail/macro_scope.hpp>
+
 // Optimistic version stamps: "what version did you see, and is it still the
 // current one". A write names the stamp it was based on; a store applies it
 // only if that stamp is still current. Nothing here allocates except where a
@@ -235,5 +237,7 @@ constexpr bool check_versioned_store() {
 }  // namespace detail
 
 SETTLE_END_NAMESPACE
+
+#include <settle/detail/macro_unscope.hpp>
 
 #endif  // SETTLE_VERSIONED_HPP

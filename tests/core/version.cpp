@@ -1,4 +1,6 @@
 #include <settle/settle.hpp>
+#include <settle/stores/memory.hpp>
+#include <settle/testing/conformance.hpp>
 
 #include "settle_test.hpp"
 
@@ -27,3 +29,11 @@ TEST_CASE("public names live in an inline namespace named for the version", "[co
     CHECK(std::string(SETTLE_TEST_STR(SETTLE_ABI_NAMESPACE)) == expected);
     STATIC_REQUIRE(std::is_same_v<settle::error, settle::SETTLE_ABI_NAMESPACE::error>);
 }
+
+// settle's internal macros live only inside its headers: none is left
+// defined in a file that includes them (the umbrella, a backend after it, the
+// conformance kit), so none can clash with a user's. Checked as this file
+// compiles.
+#if defined(SETTLE_BEGIN_NAMESPACE) || defined(SETTLE_END_NAMESPACE)
+#error "settle leaked an internal macro"
+#endif

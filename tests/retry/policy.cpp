@@ -93,7 +93,7 @@ TEST_CASE("retry returns at once when the first attempt succeeds", "[retry]") {
         ++calls;
         return 42;
     });
-    CHECK(result.succeeded());
+    CHECK(result.is_succeeded());
     CHECK(static_cast<bool>(result));
     CHECK(result.outcome() == settle::retry_outcome::succeeded);
     CHECK(result.attempts() == 1);
@@ -118,7 +118,7 @@ TEST_CASE("retry waits the schedule's delays between attempts", "[retry]") {
         }
         return std::string("up");
     });
-    CHECK(result.succeeded());
+    CHECK(result.is_succeeded());
     CHECK(result.attempts() == 5);
     CHECK(result.value() == "up");
     CHECK(seen == std::vector<std::uint32_t>{0, 1, 2, 3, 4});
@@ -134,7 +134,7 @@ TEST_CASE("retry stops after max_attempts and returns the last failure", "[retry
         ++calls;
         throw std::runtime_error("failure " + std::to_string(calls));
     });
-    CHECK_FALSE(result.succeeded());
+    CHECK_FALSE(result.is_succeeded());
     CHECK(result.outcome() == settle::retry_outcome::exhausted);
     CHECK(result.attempts() == 3);
     CHECK(calls == 3);
@@ -166,7 +166,7 @@ TEST_CASE("retry runs operations that throw or return optional expected values o
         auto result = settle::retry(policy, clock, sleeper, [&]() -> std::optional<int> {
             return ++calls < 3 ? std::nullopt : std::optional<int>(9);
         });
-        CHECK(result.succeeded());
+        CHECK(result.is_succeeded());
         CHECK(result.attempts() == 3);
         CHECK(result.value() == std::optional<int>(9));
     }
@@ -181,7 +181,7 @@ TEST_CASE("retry runs operations that throw or return optional expected values o
             return ++calls < 2 ? fetched{std::nullopt, std::make_error_code(std::errc::timed_out)}
                                : fetched{5, {}};
         });
-        CHECK(result.succeeded());
+        CHECK(result.is_succeeded());
         CHECK(result.attempts() == 2);
         CHECK(result.value().value == 5);
     }
@@ -192,19 +192,19 @@ TEST_CASE("retry runs operations that throw or return optional expected values o
             }
             return 3;
         });
-        CHECK(result.succeeded());
+        CHECK(result.is_succeeded());
         CHECK(*result.value() == 3);
     }
     SECTION("a plain value succeeds unless the classifier asks to retry it") {
         auto plain = settle::retry(policy, clock, sleeper, [&] { return ++calls; });
-        CHECK(plain.succeeded());
+        CHECK(plain.is_succeeded());
         CHECK(plain.attempts() == 1);
 
         const auto on_503 = policy.retry_if([](int status) { return status == 503; });
         int status_calls = 0;
         auto http =
             settle::retry(on_503, clock, sleeper, [&] { return ++status_calls < 3 ? 503 : 404; });
-        CHECK(http.succeeded());  // 404 is an answer, not a transient failure
+        CHECK(http.is_succeeded());  // 404 is an answer, not a transient failure
         CHECK(http.attempts() == 3);
         CHECK(http.value() == 404);
 
@@ -218,7 +218,7 @@ TEST_CASE("retry runs operations that throw or return optional expected values o
                 throw std::runtime_error("once");
             }
         });
-        CHECK(result.succeeded());
+        CHECK(result.is_succeeded());
         CHECK(result.attempts() == 2);
         result.value();  // returns: the last attempt did not throw
 
@@ -229,7 +229,7 @@ TEST_CASE("retry runs operations that throw or return optional expected values o
     SECTION("a move-only result") {
         auto result =
             settle::retry(policy, clock, sleeper, [] { return std::make_unique<int>(4); });
-        REQUIRE(result.succeeded());
+        REQUIRE(result.is_succeeded());
         const std::unique_ptr<int> owned = std::move(result).value();
         CHECK(*owned == 4);
     }
@@ -287,7 +287,7 @@ TEST_CASE("a classifier decides which failures are retried", "[retry]") {
             return settle::retry_decision::retry;
         });
         auto result = settle::retry(counting, clock, sleeper, [] { return std::optional<int>(1); });
-        CHECK(result.succeeded());
+        CHECK(result.is_succeeded());
         CHECK(asked == 0);
     }
     SECTION("an exception classifier taking exception_ptr and returning a decision") {
@@ -410,7 +410,7 @@ TEST_CASE("a pushback hook overrides one delay", "[retry]") {
         default: return calls;
         }
     });
-    CHECK(result.succeeded());
+    CHECK(result.is_succeeded());
     CHECK(sleeper.delays == std::vector<ns>{42s, 5s, 0s, 10s});
 
     SECTION("on returned values too") {
@@ -634,7 +634,7 @@ TEST_CASE("a budget refuses retries but never first attempts", "[retry]") {
 
     // Successes refill it: +1 for a first-time success.
     for (int i = 0; i < 5; ++i) {
-        CHECK(settle::retry(policy, clock, sleeper, [] { return 1; }).succeeded());
+        CHECK(settle::retry(policy, clock, sleeper, [] { return 1; }).is_succeeded());
     }
     CHECK(budget.available() == 5);
     auto one_retry = settle::retry(policy, clock, sleeper, failing);
@@ -665,7 +665,7 @@ TEST_CASE("a success after a retry refunds that retry and timeouts cost more", "
         default: return calls;
         }
     });
-    CHECK(result.succeeded());
+    CHECK(result.is_succeeded());
     CHECK(result.attempts() == 3);
     CHECK(budget.available() == 490);  // 500 - 10 - 5 + 5 (the successful retry's cost back)
 
@@ -721,7 +721,7 @@ TEST_CASE("a retry result can be copied moved and assigned", "[retry]") {
     failure_copy = moved;  // exception -> value
     CHECK(failure_copy.has_value());
     CHECK(failure_copy.value() == "value");
-    CHECK(failure_copy.succeeded());
+    CHECK(failure_copy.is_succeeded());
     moved = failed;  // value -> exception
     CHECK_FALSE(moved.has_value());
     CHECK(moved.attempts() == 2);

@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include <settle/detail/macro_scope.hpp>
+
 SETTLE_BEGIN_NAMESPACE
 
 namespace detail {
@@ -44,5 +46,7 @@ inline constexpr std::array<std::uint8_t, 256> hex_values = [] {
 }  // namespace detail
 
 SETTLE_END_NAMESPACE
+
+#include <settle/detail/macro_unscope.hpp>
 
 #endif  // SETTLE_DETAIL_HEX_HPP

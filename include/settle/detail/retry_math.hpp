@@ -12,6 +12,8 @@
 #include <ratio>
 #include <type_traits>
 
+#include <settle/detail/macro_scope.hpp>
+
 SETTLE_BEGIN_NAMESPACE
 
 namespace detail {
@@ -189,5 +191,7 @@ template <std::uniform_random_bit_generator G>
 }  // namespace detail
 
 SETTLE_END_NAMESPACE
+
+#include <settle/detail/macro_unscope.hpp>
 
 #endif  // SETTLE_DETAIL_RETRY_MATH_HPP

@@ -6,7 +6,7 @@
 #include <settle/version.hpp>
 
 #include <settle/idempotency.hpp>
-#include <settle/stores/memory.hpp>
+#include <settle/stores/memory_database.hpp>
 
 #include <compare>
 #include <cstddef>
@@ -17,6 +17,8 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include <settle/detail/macro_scope.hpp>
 
 SETTLE_BEGIN_NAMESPACE
 
@@ -180,5 +182,7 @@ static_assert(settle::purgeable_idempotency_store<idempotency_table>);
 }  // namespace memory
 
 SETTLE_END_NAMESPACE
+
+#include <settle/detail/macro_unscope.hpp>
 
 #endif  // SETTLE_STORES_MEMORY_IDEMPOTENCY_HPP

@@ -11,6 +11,8 @@
 #include <chrono>
 #include <functional>
 
+#include <settle/detail/macro_scope.hpp>
+
 SETTLE_BEGIN_NAMESPACE
 
 namespace memory {
@@ -28,5 +30,7 @@ using fence_table = versioned_table<Key, fencing_token, Compare>;
 }  // namespace memory
 
 SETTLE_END_NAMESPACE
+
+#include <settle/detail/macro_unscope.hpp>
 
 #endif  // SETTLE_STORES_MEMORY_LEASE_HPP

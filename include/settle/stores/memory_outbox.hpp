@@ -7,7 +7,7 @@
 
 #include <settle/inbox.hpp>
 #include <settle/outbox.hpp>
-#include <settle/stores/memory.hpp>
+#include <settle/stores/memory_database.hpp>
 
 #include <algorithm>
 #include <cstddef>
@@ -21,6 +21,8 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include <settle/detail/macro_scope.hpp>
 
 SETTLE_BEGIN_NAMESPACE
 
@@ -510,5 +512,7 @@ static_assert(settle::outbox_publisher<publisher>);
 }  // namespace memory
 
 SETTLE_END_NAMESPACE
+
+#include <settle/detail/macro_unscope.hpp>
 
 #endif  // SETTLE_STORES_MEMORY_OUTBOX_HPP

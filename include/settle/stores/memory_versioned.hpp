@@ -6,7 +6,7 @@
 #include <settle/version.hpp>
 
 #include <settle/error.hpp>
-#include <settle/stores/memory.hpp>
+#include <settle/stores/memory_database.hpp>
 #include <settle/versioned.hpp>
 
 #include <concepts>
@@ -15,6 +15,8 @@
 #include <functional>
 #include <optional>
 #include <utility>
+
+#include <settle/detail/macro_scope.hpp>
 
 SETTLE_BEGIN_NAMESPACE
 
@@ -130,5 +132,7 @@ private:
 }  // namespace memory
 
 SETTLE_END_NAMESPACE
+
+#include <settle/detail/macro_unscope.hpp>
 
 #endif  // SETTLE_STORES_MEMORY_VERSIONED_HPP

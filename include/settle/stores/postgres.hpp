@@ -47,6 +47,8 @@
 #include <utility>
 #include <vector>
 
+#include <settle/detail/macro_scope.hpp>
+
 SETTLE_BEGIN_NAMESPACE
 
 namespace postgres {
@@ -1518,5 +1520,7 @@ static_assert(settle::purgeable_inbox_store<inbox_table>);
 }  // namespace postgres
 
 SETTLE_END_NAMESPACE
+
+#include <settle/detail/macro_unscope.hpp>
 
 #endif  // SETTLE_STORES_POSTGRES_HPP

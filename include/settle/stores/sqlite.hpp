@@ -53,6 +53,8 @@
 #include <utility>
 #include <vector>
 
+#include <settle/detail/macro_scope.hpp>
+
 SETTLE_BEGIN_NAMESPACE
 
 namespace sqlite {
@@ -1206,5 +1208,7 @@ static_assert(settle::purgeable_inbox_store<inbox_table>);
 }  // namespace sqlite
 
 SETTLE_END_NAMESPACE
+
+#include <settle/detail/macro_unscope.hpp>
 
 #endif  // SETTLE_STORES_SQLITE_HPP

@@ -19,6 +19,8 @@
 #include <string>
 #include <string_view>
 
+#include <settle/detail/macro_scope.hpp>
+
 SETTLE_BEGIN_NAMESPACE
 
 namespace conformance {
@@ -54,6 +56,8 @@ namespace detail {
 }  // namespace conformance
 
 SETTLE_END_NAMESPACE
+
+#include <settle/detail/macro_unscope.hpp>
 
 // Inside a conformance case: throws settle::conformance::failure unless the
 // condition holds. The optional second argument says more ("after rollback").

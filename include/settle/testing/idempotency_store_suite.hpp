@@ -27,6 +27,8 @@
 #include <type_traits>
 #include <utility>
 
+#include <settle/detail/macro_scope.hpp>
+
 SETTLE_BEGIN_NAMESPACE
 
 namespace conformance {
@@ -522,5 +524,7 @@ inline constexpr auto idempotency_store_suite = detail::idempotency_suite_of<Fix
 }  // namespace conformance
 
 SETTLE_END_NAMESPACE
+
+#include <settle/detail/macro_unscope.hpp>
 
 #endif  // SETTLE_TESTING_IDEMPOTENCY_STORE_SUITE_HPP

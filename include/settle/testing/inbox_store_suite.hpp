@@ -24,6 +24,8 @@
 #include <string_view>
 #include <type_traits>
 
+#include <settle/detail/macro_scope.hpp>
+
 SETTLE_BEGIN_NAMESPACE
 
 namespace conformance {
@@ -168,5 +170,7 @@ inline constexpr std::array<test_case<Fixture>, 3> inbox_purge_suite{{
 }  // namespace conformance
 
 SETTLE_END_NAMESPACE
+
+#include <settle/detail/macro_unscope.hpp>
 
 #endif  // SETTLE_TESTING_INBOX_STORE_SUITE_HPP

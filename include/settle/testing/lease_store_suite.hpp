@@ -29,6 +29,8 @@
 #include <type_traits>
 #include <vector>
 
+#include <settle/detail/macro_scope.hpp>
+
 SETTLE_BEGIN_NAMESPACE
 
 namespace conformance {
@@ -263,5 +265,7 @@ inline constexpr std::array<test_case<Fixture>, 12> lease_store_suite{{
 }  // namespace conformance
 
 SETTLE_END_NAMESPACE
+
+#include <settle/detail/macro_unscope.hpp>
 
 #endif  // SETTLE_TESTING_LEASE_STORE_SUITE_HPP

@@ -33,6 +33,8 @@
 #include <utility>
 #include <vector>
 
+#include <settle/detail/macro_scope.hpp>
+
 SETTLE_BEGIN_NAMESPACE
 
 namespace conformance {
@@ -805,5 +807,7 @@ inline constexpr std::array<test_case<Fixture>, 30> outbox_store_suite{{
 }  // namespace conformance
 
 SETTLE_END_NAMESPACE
+
+#include <settle/detail/macro_unscope.hpp>
 
 #endif  // SETTLE_TESTING_OUTBOX_STORE_SUITE_HPP

@@ -21,6 +21,8 @@
 #include <optional>
 #include <type_traits>
 
+#include <settle/detail/macro_scope.hpp>
+
 SETTLE_BEGIN_NAMESPACE
 
 namespace conformance {
@@ -272,5 +274,7 @@ inline constexpr std::array<test_case<Fixture>, 14> versioned_store_suite{{
 }  // namespace conformance
 
 SETTLE_END_NAMESPACE
+
+#include <settle/detail/macro_unscope.hpp>
 
 #endif  // SETTLE_TESTING_VERSIONED_STORE_SUITE_HPP

@@ -17,6 +17,8 @@
 #include <string>
 #include <string_view>
 
+#include <settle/detail/macro_scope.hpp>
+
 SETTLE_BEGIN_NAMESPACE
 
 namespace detail {
@@ -79,5 +81,7 @@ inline constexpr std::size_t sql_identifier_max = 55;
 }  // namespace detail
 
 SETTLE_END_NAMESPACE
+
+#include <settle/detail/macro_unscope.hpp>
 
 #endif  // SETTLE_STORES_DETAIL_SQL_HPP
