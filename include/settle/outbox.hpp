@@ -535,6 +535,14 @@ namespace detail {
 // ---------------------------------------------------------------------------
 // The outbox: appends and operator tasks
 
+// How an outbox keeps its records.
+struct outbox_options {
+    // How long a delivered record is kept (counted from its delivery) before
+    // purge may remove it; zero removes it at the first purge after delivery.
+    // Pending, in-flight and dead records are never purged.
+    std::chrono::microseconds retention = std::chrono::hours(24 * 7);
+};
+
 // The caller's handle on an outbox's store: appends inside the caller's
 // transaction, reading the time from a wall clock; and the operator's tasks.
 // Appending needs only an outbox_appender; each operator task needs the
@@ -557,7 +565,15 @@ public:
     using store_type = Store;
     using transaction = typename Store::transaction;
 
-    outbox(Store& store, Clock& clock) noexcept : store_(&store), clock_(&clock) {}
+    // Throws settle::error (errc::invalid_argument) for a negative retention.
+    outbox(Store& store, Clock& clock, outbox_options options = {})
+        : store_(&store), clock_(&clock), options_(options) {
+        if (options_.retention < std::chrono::microseconds::zero()) {
+            throw error(errc::invalid_argument, "outbox: the retention is negative");
+        }
+    }
+
+    [[nodiscard]] const outbox_options& options() const noexcept { return options_; }
 
     // Appends the message in tx, due at once: appended with its sequence,
     // published only if tx commits; or duplicate if a record with its id
@@ -599,20 +615,16 @@ public:
         return count;
     }
 
-    // Removes at most `limit` delivered records older than `retention`
+    // Removes at most `limit` delivered records older than the retention
     // (counted from their delivery); returns how many. Call it on a schedule,
     // until it returns less than the limit. Pending, in-flight and dead
     // records are never purged.
-    // Throws settle::error (errc::invalid_argument) for a negative retention.
-    std::size_t purge(transaction& tx, std::chrono::microseconds retention, std::size_t limit) {
+    std::size_t purge(transaction& tx, std::size_t limit) {
         static_assert(detail::outbox_store_has_purge<Store>,
                       "settle::outbox::purge: `purge(tx, delivered_before, limit)` missing or "
                       "wrong signature; expected `std::size_t purge(transaction&, stored_time "
                       "delivered_before, std::size_t limit)`");
-        if (retention < std::chrono::microseconds::zero()) {
-            throw error(errc::invalid_argument, "outbox::purge: the retention is negative");
-        }
-        return store_->purge(tx, detail::outbox_after(now(), -retention), limit);
+        return store_->purge(tx, detail::outbox_after(now(), -options_.retention), limit);
     }
 
     [[nodiscard]] outbox_statistics statistics(transaction& tx) {
@@ -628,6 +640,7 @@ private:
 
     Store* store_;
     Clock* clock_;
+    outbox_options options_;
 };
 
 SETTLE_END_NAMESPACE

@@ -181,6 +181,7 @@ TEST_CASE("statistics report the backlog the live claims the dead letters and th
 
 TEST_CASE("purge keeps delivered records for the retention", "[outbox]") {
     service s;
+    settle::outbox<memory::outbox_table, settle::manual_clock> outbox{s.store, s.clock, {1h}};
     for (int order = 1; order <= 3; ++order) {
         auto tx = s.db.begin();
         (void)s.place(tx, 10 * order);
@@ -188,17 +189,13 @@ TEST_CASE("purge keeps delivered records for the retention", "[outbox]") {
     }
     CHECK(s.relay.run_once().delivered == 3);
     s.clock.advance(30min);
-    CHECK(settle::in_transaction(s.store, [&](auto& tx) { return s.outbox.purge(tx, 1h, 10); }) ==
-          0);
+    CHECK(settle::in_transaction(s.store, [&](auto& tx) { return outbox.purge(tx, 10); }) == 0);
     s.clock.advance(31min);
-    CHECK(settle::in_transaction(s.store, [&](auto& tx) { return s.outbox.purge(tx, 1h, 2); }) ==
-          2);
-    CHECK(settle::in_transaction(s.store, [&](auto& tx) { return s.outbox.purge(tx, 1h, 2); }) ==
-          1);
-    CHECK(settle::in_transaction(s.store, [&](auto& tx) { return s.outbox.purge(tx, 1h, 2); }) ==
-          0);
+    CHECK(settle::in_transaction(s.store, [&](auto& tx) { return outbox.purge(tx, 2); }) == 2);
+    CHECK(settle::in_transaction(s.store, [&](auto& tx) { return outbox.purge(tx, 2); }) == 1);
+    CHECK(settle::in_transaction(s.store, [&](auto& tx) { return outbox.purge(tx, 2); }) == 0);
     CHECK_THROWS_AS(
-        settle::in_transaction(s.store, [&](auto& tx) { return s.outbox.purge(tx, -1s, 2); }),
+        (settle::outbox<memory::outbox_table, settle::manual_clock>{s.store, s.clock, {-1s}}),
         settle::error);
     auto tx = s.db.begin();
     CHECK(s.store.size(tx) == 0);

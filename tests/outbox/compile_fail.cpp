@@ -77,7 +77,7 @@ std::size_t fails() {
 }
 #elif SETTLE_CASE == 4  // purge over a store that only appends
 std::size_t fails(settle::outbox<appender, settle::manual_clock>& outbox, transaction& tx) {
-    return outbox.purge(tx, std::chrono::hours(1), 100);
+    return outbox.purge(tx, 100);
 }
 #elif SETTLE_CASE == 5  // an observer that takes statistics, over a store without them
 std::size_t fails() {
