@@ -157,7 +157,9 @@ bool chance(std::string_view what, std::uint64_t seed, double rate) {
 // ---------------------------------------------------------------------------
 // Your own SQL, in settle's transaction: the business rows.
 
-void sql(const sqlite::transaction& tx, const char* text, std::vector<std::string> args = {}) {
+// Runs one statement with text parameters; returns its rows, each column as text.
+std::vector<std::vector<std::string>> sql(const sqlite::transaction& tx, const char* text,
+                                          const std::vector<std::string>& args = {}) {
     sqlite3_stmt* s = nullptr;
     if (sqlite3_prepare_v2(tx.native(), text, -1, &s, nullptr) != SQLITE_OK) {
         throw std::runtime_error(sqlite3_errmsg(tx.native()));
@@ -165,21 +167,9 @@ void sql(const sqlite::transaction& tx, const char* text, std::vector<std::strin
     for (std::size_t i = 0; i < args.size(); ++i) {
         sqlite3_bind_text(s, static_cast<int>(i + 1), args[i].c_str(), -1, SQLITE_TRANSIENT);
     }
-    const int rc = sqlite3_step(s);
-    sqlite3_finalize(s);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-        throw std::runtime_error(sqlite3_errmsg(tx.native()));
-    }
-}
-
-// Every row of a query, each column as text.
-std::vector<std::vector<std::string>> rows(const sqlite::transaction& tx, const char* text) {
-    sqlite3_stmt* s = nullptr;
-    if (sqlite3_prepare_v2(tx.native(), text, -1, &s, nullptr) != SQLITE_OK) {
-        throw std::runtime_error(sqlite3_errmsg(tx.native()));
-    }
     std::vector<std::vector<std::string>> out;
-    while (sqlite3_step(s) == SQLITE_ROW) {
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         auto& row = out.emplace_back();
         for (int c = 0; c < sqlite3_column_count(s); ++c) {
             const auto* v = sqlite3_column_text(s, c);
@@ -187,10 +177,13 @@ std::vector<std::vector<std::string>> rows(const sqlite::transaction& tx, const 
         }
     }
     sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) {
+        throw std::runtime_error(sqlite3_errmsg(tx.native()));
+    }
     return out;
 }
 long long number(const sqlite::transaction& tx, const char* text) {
-    const auto r = rows(tx, text);
+    const auto r = sql(tx, text);
     return r.empty() || r[0].empty() ? 0 : std::atoll(r[0][0].c_str());
 }
 
@@ -298,9 +291,8 @@ private:
         if (!t)
             return;
         if (e == cancel) {  // the compensation: the reserved stock goes back
-            const auto line = rows(
-                tx,
-                ("SELECT sku, quantity FROM order_lines WHERE order_id = '" + order + "'").c_str());
+            const auto line =
+                sql(tx, "SELECT sku, quantity FROM order_lines WHERE order_id = ?1", {order});
             const std::int64_t quantity = std::atoll(line.at(0)[1].c_str());
             (void)settle::optimistic_update(s_.stock, tx, line.at(0)[0],
                                             [&](std::int64_t have) { return have + quantity; });
@@ -762,8 +754,7 @@ bool run(const options& o, const std::string& path) {
         const std::int64_t left = console.stock.load(tx, sku)->value;
         std::int64_t sold = 0;
         for (const auto& row :
-             rows(tx, ("SELECT order_id, quantity FROM order_lines WHERE sku = '" + sku + "'")
-                          .c_str())) {
+             sql(tx, "SELECT order_id, quantity FROM order_lines WHERE sku = ?1", {sku})) {
             const auto state = console.orders.load(tx, row[0]);
             if (state && state->value != cancelled)
                 sold += std::atoll(row[1].c_str());
@@ -808,7 +799,7 @@ bool run(const options& o, const std::string& path) {
 
     // Every order in a final state, and charged exactly when shipped.
     long long shipped = 0, cancelled_orders = 0, other = 0;
-    for (const auto& row : rows(tx, "SELECT order_id FROM order_lines")) {
+    for (const auto& row : sql(tx, "SELECT order_id FROM order_lines")) {
         const auto state = console.orders.load(tx, row[0]);
         if (!state || !order_machine.is_terminal(state->value))
             ++other;
