@@ -79,7 +79,8 @@ int main() {
         const http_response response = api.post(request);
         std::printf("%-34s -> %d %s%s\n", what, response.status, response.body.c_str(),
                     response.replayed ? " (Idempotent-Replayed: true)" : "");
-        if (response.status != expected) ok = false;
+        if (response.status != expected)
+            ok = false;
     };
 
     const http_request pay{"acct-7", R"("pay-0001")", R"({"amount":2500})"};
@@ -88,10 +89,8 @@ int main() {
     send("POST again while the first runs", pay, 409);  // a double click
     first.join();
     send("POST again (the answer was lost)", pay, 201);
-    send("POST, same key, another amount", {"acct-7", R"("pay-0001")", R"({"amount":9900})"},
-         422);
-    send("POST, same key, another account", {"acct-9", R"("pay-0001")", R"({"amount":2500})"},
-         201);
+    send("POST, same key, another amount", {"acct-7", R"("pay-0001")", R"({"amount":9900})"}, 422);
+    send("POST, same key, another account", {"acct-9", R"("pay-0001")", R"({"amount":2500})"}, 201);
     send("POST without a key", {"acct-7", "", R"({"amount":2500})"}, 400);
     send("POST with a malformed key", {"acct-7", "pay-0002", R"({"amount":2500})"}, 400);
 

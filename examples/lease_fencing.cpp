@@ -43,7 +43,8 @@ int main() {
     const auto a = acquire("worker-a");
     std::printf("worker-a: %s, token %llu\n", settle::to_string(a.outcome()).data(),
                 static_cast<unsigned long long>(a.current().token.value()));
-    std::printf("worker-b: %s (held by %s)\n", settle::to_string(acquire("worker-b").outcome()).data(),
+    std::printf("worker-b: %s (held by %s)\n",
+                settle::to_string(acquire("worker-b").outcome()).data(),
                 a.current().holder.c_str());
 
     clock.advance(15s);  // worker-a pauses for 15 s: its lease ends meanwhile
@@ -56,8 +57,9 @@ int main() {
     std::printf("worker-b writes: %s; worker-a writes with its old token: %s\n",
                 b_wrote ? "admitted" : "refused", a_wrote ? "admitted" : "refused (stale)");
 
-    const auto report = settle::in_transaction(
-        fence_rows, [&](settle::memory::transaction& tx) { return *reports.find(tx, "report-42"); });
+    const auto report = settle::in_transaction(fence_rows, [&](settle::memory::transaction& tx) {
+        return *reports.find(tx, "report-42");
+    });
     std::printf("report-42: %s\n", report.c_str());
     return a && !b.is_held() && b && b_wrote && !a_wrote ? 0 : 1;
 }

@@ -48,8 +48,9 @@ int main() {
         w.join();
     }
 
-    const auto final = settle::in_transaction(
-        counters, [&](settle::memory::transaction& tx) { return *counters.load(tx, "page-views"); });
+    const auto final = settle::in_transaction(counters, [&](settle::memory::transaction& tx) {
+        return *counters.load(tx, "page-views");
+    });
     std::printf("%d threads x %d increments: counter %lld at stamp %llu, %ld conflicts retried\n",
                 threads, increments, static_cast<long long>(final.value),
                 static_cast<unsigned long long>(final.stamp.value()), retries.load());

@@ -8,6 +8,7 @@
 // - every change writes its event to an outbox in the same transaction;
 // - a relay publishes the outbox, and the shipping service applies each
 //   message once through its inbox, however often it arrives.
+// [setup]
 #include <settle/settle.hpp>
 #include <settle/stores/sqlite.hpp>
 
@@ -23,6 +24,7 @@ namespace sqlite = settle::sqlite;
 
 using clock_type = std::chrono::system_clock;
 using id_generator = settle::uuid_v7_generator<clock_type, std::mt19937_64>;
+// [setup]
 
 // [order-machine]
 enum class order_state { awaiting_payment, paid, shipped, cancelled };
@@ -37,12 +39,12 @@ constexpr auto order_machine = settle::make_state_machine<order_state, order_eve
      {order_state::paid, order_event::ship, order_state::shipped}});
 // [order-machine]
 
-struct response {
+// [order-service]
+struct response {  // what the HTTP layer sends back
     int status;
     std::string body;
 };
 
-// [order-service]
 class order_service {
 public:
     order_service(sqlite::connection& db, clock_type& clock, id_generator& ids)
@@ -60,9 +62,7 @@ public:
             outbox_rows_.create_tables(tx);
         });
     }
-
-    sqlite::outbox_table& outbox_rows() { return outbox_rows_; }
-// [order-service]
+    // [order-service]
 
     // [create-order]
     // POST /orders, with an Idempotency-Key header.
@@ -107,7 +107,7 @@ public:
     }
     // [payment-received]
 
-// [order-service-members]
+    // [order-service-members]
 private:
     id_generator& ids_;
     sqlite::idempotency_table requests_;
@@ -201,16 +201,18 @@ int main() {
         const response other = orders.create_order(R"("order-key-1")", R"({"sku":"pen"})");
         std::printf("POST /orders: %d %s; again: %d %s; other body: %d\n", first.status,
                     first.body.c_str(), again.status, again.body.c_str(), other.status);
-        expect(first.status == 201 && again.body == first.body, "a repeated request gets the same order");
-        expect(other.status == 422, "the same key for another request is refused");
 
         const auto paid = orders.payment_received(first.body);
-        const auto paid_again = orders.payment_received(first.body);
+        const auto paid_again = orders.payment_received(first.body);  // the provider retried
         std::printf("payment callback: %s, again: %s\n", settle::to_string(paid).data(),
                     settle::to_string(paid_again).data());
-        expect(paid_again == settle::stored_transition_outcome::duplicate,
-               "a repeated callback is a duplicate");
         // [use]
+        expect(first.status == 201 && again.body == first.body,
+               "a repeated request gets the same order");
+        expect(other.status == 422, "the same key for another request is refused");
+        expect(paid == settle::stored_transition_outcome::applied &&
+                   paid_again == settle::stored_transition_outcome::duplicate,
+               "a repeated callback is a duplicate");
 
         // [relay]
         // The relay runs on a connection of its own; a service runs it in a
@@ -219,8 +221,8 @@ int main() {
         sqlite::outbox_table relay_rows(relay_db, "outbox");
         broker to_shipping{shipping};
         settle::outbox_relay relay(relay_rows, to_shipping,
-                                   settle::persisted_retry{settle::message_queue_ladder, 19},
-                                   clock, {.owner = "order-service-relay"});
+                                   settle::persisted_retry{settle::message_queue_ladder, 19}, clock,
+                                   {.owner = "order-service-relay"});
         std::size_t delivered = 0;
         for (auto r = relay.run_once(); !r.idle(); r = relay.run_once()) {
             delivered += r.delivered;  // one event of an order per round: they go out in order

@@ -30,8 +30,9 @@ int main() {
     });
     std::printf("flaky: %s after %u attempts, waited %lld ms, reservation %d, budget %u\n",
                 settle::to_string(reserved.outcome()).data(), reserved.attempts(),
-                static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(sleeper.total()).count()), *reserved.value(),
-                budget.available());
+                static_cast<long long>(
+                    std::chrono::duration_cast<std::chrono::milliseconds>(sleeper.total()).count()),
+                *reserved.value(), budget.available());
 
     // 2. The dependency goes down. Each request still makes its first attempt,
     //    but retries stop once the budget is spent.
