@@ -10,6 +10,8 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -31,11 +33,16 @@ int main() {
         workers.emplace_back([&] {
             std::chrono::steady_clock clock;
             settle::system_sleeper sleeper;
-            const auto policy = settle::retry_policy{settle::constant_backoff{0ms}, 100};
+            std::mt19937_64 random{std::random_device{}()};
+            // After a conflict, wait a random while (full jitter), so that the
+            // losers do not collide again at once.
+            const auto policy = settle::retry_policy{
+                settle::jittered{settle::exponential_backoff{20us, 2.0, 2ms}, settle::jitter::full},
+                100};
             for (int i = 0; i < increments; ++i) {
                 const auto r = settle::optimistic_update(
                     counters, "page-views", [](std::int64_t n) { return n + 1; }, policy, clock,
-                    sleeper);
+                    sleeper, random);
                 if (!r.is_applied()) {
                     std::printf("gave up: %s\n", settle::to_string(r.outcome()).data());
                     std::exit(1);

@@ -526,9 +526,11 @@ void client_thread(int index, const std::string& path, const std::vector<purchas
                     (void)events.append(tx, ids(), "orders.placed", order, order);
                 });
             } catch (...) {  // give the stock back, then let the guard free the key
-                (void)settle::optimistic_update(
-                    s.stock, p.sku, [&](std::int64_t have) { return have + quantity; },
-                    stock_policy, clock_, sleeper);
+                while (!settle::optimistic_update(
+                            s.stock, p.sku, [&](std::int64_t have) { return have + quantity; },
+                            stock_policy, clock_, sleeper)
+                            .is_applied()) {
+                }
                 throw;
             }
             return order;
