@@ -65,7 +65,8 @@ int main() {
     const auto take_stock = [&](memory::transaction& tx, const order_line& line) {
         return settle::optimistic_update(stock, tx, line.sku,
                                          [&](std::int64_t have) -> std::optional<std::int64_t> {
-                                             if (have < line.quantity) return std::nullopt;
+                                             if (have < line.quantity)
+                                                 return std::nullopt;
                                              return have - line.quantity;
                                          })
             .is_applied();
@@ -75,7 +76,8 @@ int main() {
     // [local-message-table]
     // The order, invisible until confirmed, and its messages: one transaction.
     const auto place_order = [&](const std::string& order, order_line line) {
-        if (!in_stock(line.sku, line.quantity)) return false;
+        if (!in_stock(line.sku, line.quantity))
+            return false;
         db.transact([&](memory::transaction& tx) {
             (void)orders.insert(tx, order, order_state::pending);
             lines.put(tx, order, std::move(line));
@@ -107,11 +109,11 @@ int main() {
             if (m.topic == "stock.reserve") {
                 reply(tx, take_stock(tx, line) ? "payment.charge" : "orders.no_stock", order);
             } else if (m.topic == "stock.release") {
-                (void)settle::optimistic_update(stock, tx, line.sku, [&](std::int64_t have) {
-                    return have + line.quantity;
-                });
+                (void)settle::optimistic_update(
+                    stock, tx, line.sku, [&](std::int64_t have) { return have + line.quantity; });
             } else if (m.topic == "payment.charge") {
-                if (line.cents > 100000) return;  // the provider never answers this one
+                if (line.cents > 100000)
+                    return;  // the provider never answers this one
                 reply(tx, line.cents <= 5000 ? "orders.paid" : "orders.declined", order);
             } else if (m.topic == "orders.paid") {
                 (void)move(tx, order, order_event::confirm);  // now the customer sees it
@@ -133,9 +135,11 @@ int main() {
                             const std::string& order) -> settle::publish_result {
         const auto due = m.created_at + std::chrono::microseconds(30min);
         const auto now = settle::to_stored_time(clock.now());
-        if (now < due) return settle::publish_result::retryable("not due", due - now);
+        if (now < due)
+            return settle::publish_result::retryable("not due", due - now);
         (void)order_service.consume(m.id, [&](memory::transaction& tx) {
-            if (move(tx, order, order_event::cancel)) reply(tx, "stock.release", order);
+            if (move(tx, order, order_event::cancel))
+                reply(tx, "stock.release", order);
         });
         return settle::publish_result::delivered();
     };
@@ -143,35 +147,36 @@ int main() {
 
     memory::publisher broker([&](const settle::outbox_record& m) {
         const auto order = settle::decode<std::string>(m.payload);
-        if (m.topic == "orders.expire") return expire(m, order);
+        if (m.topic == "orders.expire")
+            return expire(m, order);
         apply(m, order);
         return settle::publish_result::delivered();
     });
-    settle::outbox_relay relay(outbox_rows, broker, settle::persisted_retry{settle::message_queue_ladder, 19},
-                               clock, {.owner = "relay"});
+    settle::outbox_relay relay(outbox_rows, broker,
+                               settle::persisted_retry{settle::message_queue_ladder, 19}, clock,
+                               {.owner = "relay"});
     const auto drain = [&] {
         while (!relay.run_once().idle()) {
         }
     };
 
-    const bool placed = place_order("order-1", {"lamp", 2, 2500}) &&   // paid: confirmed
-                        place_order("order-2", {"lamp", 2, 9900}) &&   // declined: compensated
+    const bool placed = place_order("order-1", {"lamp", 2, 2500}) &&  // paid: confirmed
+                        place_order("order-2", {"lamp", 2, 9900}) &&  // declined: compensated
                         place_order("order-3", {"lamp", 1, 250000});  // never answered: expires
-    const bool refused = !place_order("order-4", {"lamp", 9, 100});    // first check refuses
+    const bool refused = !place_order("order-4", {"lamp", 9, 100});   // first check refuses
     drain();
     clock.advance(31min);
     drain();
 
     const auto state = [&](const char* order) {
-        return db.transact([&](memory::transaction& tx) {
-            return orders.load(tx, order)->value;
-        });
+        return db.transact([&](memory::transaction& tx) { return orders.load(tx, order)->value; });
     };
     const auto lamps =
         db.transact([&](memory::transaction& tx) { return stock.load(tx, "lamp")->value; });
     const char* names[] = {"pending", "confirmed", "cancelled"};
     std::printf("order-1 %s, order-2 %s, order-3 %s, order-4 refused: %s; lamps left %lld of 5\n",
-                names[static_cast<int>(state("order-1"))], names[static_cast<int>(state("order-2"))],
+                names[static_cast<int>(state("order-1"))],
+                names[static_cast<int>(state("order-2"))],
                 names[static_cast<int>(state("order-3"))], refused ? "yes" : "no",
                 static_cast<long long>(lamps));
     return placed && refused && state("order-1") == order_state::confirmed &&

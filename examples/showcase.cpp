@@ -659,7 +659,9 @@ bool run(const options& o, const std::string& path) {
     const bool tty = isatty(1) != 0;
     auto last_line = std::chrono::steady_clock::now();
     bool finished = false;
-    for (int round = 0; !finished; ++round) {
+    long delivered_seen = 0;
+    auto last_progress = std::chrono::steady_clock::now();
+    while (!finished) {
         std::this_thread::sleep_for(20ms);
         for (auto& d : children) {
             char buffer[4096];
@@ -685,17 +687,23 @@ bool run(const options& o, const std::string& path) {
             console.outbox_rows, [&](sqlite::transaction& tx) { return outbox.statistics(tx); });
         const bool all_killed =
             std::all_of(children.begin(), children.end(), [](const doomed& d) { return d.done; });
-        if (clients_done == o.clients && all_killed && stats.backlog == 0) {
-            if (stats.dead == 0) {
-                finished = true;
-            } else {  // the operator reads the dead letters, deploys the fix, requeues
-                poison_fixed = true;
-                c.requeued += static_cast<long>(
-                    settle::in_transaction(console.outbox_rows, [&](sqlite::transaction& tx) {
-                        return outbox.requeue_dead_letters(tx, 1000);
-                    }));
-            }
+        // A dead letter holds up the younger records of its order, so the
+        // operator steps in once the clients are done and deliveries stall.
+        if (c.delivered != delivered_seen) {
+            delivered_seen = c.delivered;
+            last_progress = std::chrono::steady_clock::now();
         }
+        const bool stalled = std::chrono::steady_clock::now() - last_progress > 2 * relay_lease;
+        if (clients_done == o.clients && all_killed && stats.dead > 0 &&
+            (stats.backlog == 0 || stalled)) {
+            // The operator reads the dead letters, deploys the fix, requeues them.
+            poison_fixed = true;
+            c.requeued += static_cast<long>(settle::in_transaction(
+                console.outbox_rows,
+                [&](sqlite::transaction& tx) { return outbox.requeue_dead_letters(tx, 1000); }));
+            last_progress = std::chrono::steady_clock::now();
+        }
+        finished = clients_done == o.clients && all_killed && stats.backlog == 0 && stats.dead == 0;
         const auto now = std::chrono::steady_clock::now();
         if (!o.quiet && (finished || now - last_line >= (tty ? 100ms : 1s))) {
             last_line = now;
@@ -851,6 +859,10 @@ int main(int argc, char** argv) {
     const options o = parse(argc, argv);
     std::filesystem::path dir;
     std::string path = o.db;
+    if (!path.empty() && std::filesystem::exists(path)) {
+        usage(("--db: " + path + " exists; the showcase checks its invariants on a new database")
+                  .c_str());
+    }
     if (path.empty()) {
         dir = std::filesystem::temp_directory_path() /
               ("settle-showcase-" + std::to_string(getpid()));
