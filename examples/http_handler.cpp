@@ -58,10 +58,13 @@ public:
     }
 
     int charges() const { return charges_; }
+    bool charging() const { return charging_; }
 
 private:
     std::string charge(const http_request& request) {
+        charging_ = true;
         std::this_thread::sleep_for(200ms);  // the payment provider is slow
+        charging_ = false;
         return "payment " + std::to_string(++charges_) + " for " + request.body;
     }
 
@@ -69,6 +72,7 @@ private:
     settle::memory::idempotency_table requests_{db_};
     settle::idempotency_guard<settle::memory::idempotency_table, std::chrono::system_clock> guard_;
     int charges_ = 0;
+    std::atomic<bool> charging_ = false;
 };
 
 int main() {
@@ -85,7 +89,9 @@ int main() {
 
     const http_request pay{"acct-7", R"("pay-0001")", R"({"amount":2500})"};
     std::thread first([&] { send("POST, key pay-0001", pay, 201); });
-    std::this_thread::sleep_for(50ms);
+    while (!api.charging()) {
+        std::this_thread::sleep_for(1ms);
+    }
     send("POST again while the first runs", pay, 409);  // a double click
     first.join();
     send("POST again (the answer was lost)", pay, 201);
