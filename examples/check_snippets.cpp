@@ -8,7 +8,8 @@
 //
 // must equal, line by line, the lines of examples/order_service.cpp between
 // two `// [create-order]` lines (leading and trailing spaces aside, since a
-// snippet is shown unindented). Usage: settle_check_snippets <guide> <examples dir>
+// snippet is shown unindented; the markers of other snippets inside it are
+// left out). Usage: settle_check_snippets <guide> <examples dir>
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -47,7 +48,13 @@ std::vector<std::string> lines(const std::string& text) {
     return out;
 }
 
-// The lines between the two marker lines `// [name]`, trimmed.
+// A marker line, `// [name]`: other snippets' markers inside a region are not shown.
+bool is_marker(const std::string& line) {
+    return line.size() > 5 && line.starts_with("// [") && line.ends_with("]") &&
+           line.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-", 4) == line.size() - 1;
+}
+
+// The lines between the two marker lines `// [name]`, trimmed, without other markers.
 std::vector<std::string> region(const std::vector<std::string>& source, const std::string& name) {
     const std::string marker = "// [" + name + "]";
     std::vector<std::string> out;
@@ -57,7 +64,7 @@ std::vector<std::string> region(const std::vector<std::string>& source, const st
             if (++seen == 2) {
                 return out;
             }
-        } else if (seen == 1) {
+        } else if (seen == 1 && !is_marker(line)) {
             out.push_back(line);
         }
     }
