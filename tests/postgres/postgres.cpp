@@ -841,3 +841,146 @@ TEST_CASE("two relays on separate connections deliver every record exactly once"
         store.statistics(tx, std::chrono::floor<std::chrono::microseconds>(clock.now())).backlog ==
         0);
 }
+
+namespace {
+
+// Makes every lock wait on `conn`'s session a failure after 1 s: a statement
+// that should skip locked rows but waits for them throws instead of hanging.
+void refuse_lock_waits(pg::connection& conn) {
+    run(conn.native(), "SET lock_timeout = '1s'");
+}
+
+}  // namespace
+
+TEST_CASE("an outbox claim skips records another transaction holds, without waiting",
+          "[postgres][outbox]") {
+    scratch_table name("outbox");
+    pg::connection conn(conninfo());
+    pg::connection other_conn(conninfo());
+    pg::outbox_table store(conn, name.name());
+    pg::outbox_table other(other_conn, name.name());
+    create_tables(store);
+    {
+        auto tx = store.begin();
+        for (unsigned n = 1; n <= 4; ++n) {
+            (void)store.append(tx, message_of(n), t0);
+        }
+        tx.commit();
+    }
+    refuse_lock_waits(conn);
+    // Another relay's claim of 1 and 2, its transaction still open.
+    auto held = other.begin();
+    const auto theirs = other.claim(held, "relay-a", t0, t0 + 30s, 2);
+    REQUIRE(theirs.size() == 2);
+    std::set<settle::uuid> taken;
+    for (const auto& r : theirs) {
+        taken.insert(r.id);
+    }
+    CHECK(taken == std::set<settle::uuid>{id_of(1), id_of(2)});
+
+    auto tx = store.begin();
+    const auto ours = store.claim(tx, "relay-b", t0, t0 + 30s, 10);
+    tx.commit();
+    std::set<settle::uuid> got;
+    for (const auto& r : ours) {
+        got.insert(r.id);
+    }
+    CHECK(got == std::set<settle::uuid>{id_of(3), id_of(4)});
+    held.rollback();
+    auto after = store.begin();
+    CHECK(store.claim(after, "relay-b", t0, t0 + 30s, 10).size() == 2);  // 1 and 2, let go
+    after.commit();
+}
+
+TEST_CASE("an outbox purge skips records another transaction holds, without waiting",
+          "[postgres][outbox]") {
+    scratch_table name("outbox");
+    pg::connection conn(conninfo());
+    pg::connection other_conn(conninfo());
+    pg::outbox_table store(conn, name.name());
+    pg::outbox_table other(other_conn, name.name());
+    create_tables(store);
+    {
+        auto tx = store.begin();
+        for (unsigned n = 1; n <= 4; ++n) {
+            (void)store.append(tx, message_of(n), t0);
+        }
+        for (const auto& r : store.claim(tx, "relay", t0, t0 + 30s, 10)) {
+            REQUIRE(store.mark_delivered(tx, r.id, r.claim_token, t0 + 1s) ==
+                    settle::fenced_write::applied);
+        }
+        tx.commit();
+    }
+    refuse_lock_waits(conn);
+    auto held = other.begin();  // another purge, still running
+    REQUIRE(other.purge(held, t0 + 1h, 2) == 2);
+
+    auto tx = store.begin();
+    CHECK(store.purge(tx, t0 + 1h, 10) == 2);
+    tx.commit();
+    held.rollback();
+    auto after = store.begin();
+    CHECK(store.purge(after, t0 + 1h, 10) == 2);  // the two the other purge let go
+    after.commit();
+}
+
+TEST_CASE("an idempotency purge skips records another transaction holds, without waiting",
+          "[postgres][idempotency]") {
+    scratch_table name("idem");
+    pg::connection conn(conninfo());
+    pg::connection other_conn(conninfo());
+    pg::idempotency_table store(conn, name.name());
+    pg::idempotency_table other(other_conn, name.name());
+    create_tables(store);
+    const settle::idempotency_scope scope{"tenant", "orders.create"};
+    const auto now = settle::stored_time(std::chrono::seconds(1'700'000'000));
+    {
+        auto tx = store.begin();
+        for (int n = 1; n <= 4; ++n) {
+            const auto key = settle::idempotency_key::parse("order-" + std::to_string(n)).value();
+            REQUIRE(store.claim(tx, scope, key, settle::sha256::hash("request"), now, now + 1s)
+                        .claimed);
+        }
+        tx.commit();
+    }
+    refuse_lock_waits(conn);
+    auto held = other.begin();  // another purge, still running
+    REQUIRE(other.purge(held, now + 1h, 2) == 2);
+
+    auto tx = store.begin();
+    CHECK(store.purge(tx, now + 1h, 10) == 2);
+    tx.commit();
+    held.rollback();
+    auto after = store.begin();
+    CHECK(store.purge(after, now + 1h, 10) == 2);  // the two the other purge let go
+    after.commit();
+}
+
+TEST_CASE("an inbox purge skips marks another transaction holds, without waiting",
+          "[postgres][outbox]") {
+    scratch_table name("inbox");
+    pg::connection conn(conninfo());
+    pg::connection other_conn(conninfo());
+    pg::inbox_table store(conn, name.name());
+    pg::inbox_table other(other_conn, name.name());
+    create_tables(store);
+    {
+        auto tx = store.begin();
+        for (int n = 1; n <= 4; ++n) {
+            REQUIRE(store.mark(tx, "billing", "message-" + std::to_string(n), t0) ==
+                    settle::inbox_mark::first_time);
+        }
+        tx.commit();
+    }
+    refuse_lock_waits(conn);
+    auto held = other.begin();  // another purge, still running
+    REQUIRE(other.purge(held, "billing", t0 + 1h, 2) == 2);
+
+    auto tx = store.begin();
+    CHECK(store.purge(tx, "billing", t0 + 1h, 10) == 2);
+    tx.commit();
+    held.rollback();
+    auto after = store.begin();
+    CHECK(store.purge(after, "billing", t0 + 1h, 10) == 2);  // the two the other purge let go
+    after.commit();
+}
