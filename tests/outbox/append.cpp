@@ -175,8 +175,16 @@ TEST_CASE("statistics report the backlog the live claims the dead letters and th
     CHECK(stats.in_flight == 1);
     CHECK(stats.dead == 1);
     CHECK(stats.oldest_pending_age == 20s);
-    s.clock.advance(61s);
-    CHECK(s.statistics().in_flight == 0);  // the claim's lease ended
+    s.clock.advance(60s - 1us);
+    CHECK(s.statistics().in_flight == 1);  // the last instant of the claim's lease
+    s.clock.advance(1us);
+    // The lease ends now: the record is claimable again, so no longer in flight.
+    CHECK(s.statistics().in_flight == 0);
+    CHECK(s.statistics().backlog == 2);
+    auto again = s.store.begin();
+    CHECK(s.store.claim(again, "someone else", at(s.clock.now()), at(s.clock.now()) + 60s, 2)
+              .size() == 2);
+    again.commit();
 }
 
 TEST_CASE("purge keeps delivered records for the retention", "[outbox]") {

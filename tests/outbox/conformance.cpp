@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -111,6 +112,34 @@ struct leaseless_store : settle::memory::outbox_table {
                                              settle::stored_time now, settle::stored_time,
                                              std::size_t limit) {
         return base::claim(tx, owner, now, now, limit);
+    }
+};
+
+// And statistics that count a claim whose lease ends at `now` as in flight,
+// though a claim at `now` takes the record again.
+struct late_lease_end_store : settle::memory::outbox_table {
+    using base = settle::memory::outbox_table;
+    using base::base;
+    std::set<settle::uuid> claimed;  // every record ever claimed
+
+    std::vector<settle::outbox_record> claim(transaction& tx, std::string_view owner,
+                                             settle::stored_time now,
+                                             settle::stored_time lease_until, std::size_t limit) {
+        auto records = base::claim(tx, owner, now, lease_until, limit);
+        for (const auto& r : records) {
+            claimed.insert(r.id);
+        }
+        return records;
+    }
+    settle::outbox_statistics statistics(transaction& tx, settle::stored_time now) const {
+        settle::outbox_statistics s = base::statistics(tx, now);
+        for (const settle::uuid& id : claimed) {
+            const auto r = find(tx, id);
+            if (r && r->status == settle::outbox_status::in_flight && r->claim_expires_at == now) {
+                ++s.in_flight;
+            }
+        }
+        return s;
     }
 };
 
@@ -252,6 +281,17 @@ TEST_CASE("an outbox store without leases fails the cases that check leases", "[
                         "a record waits while an older record with its ordering key is undelivered",
                         "claims and outcomes roll back with their transaction",
                         "statistics count the backlog the live claims and the dead letters",
+                        "statistics stop counting a claim as in flight the instant its lease ends",
+                    });
+}
+
+TEST_CASE("outbox statistics that count an ended lease as in flight fail the case that checks it",
+          "[outbox]") {
+    const auto failed = failing_cases<broken_fixture<late_lease_end_store>>(
+        settle::conformance::outbox_store_suite<broken_fixture<late_lease_end_store>>,
+        "outbox_store_suite.hpp:");
+    CHECK(failed == std::vector<std::string>{
+                        "statistics stop counting a claim as in flight the instant its lease ends",
                     });
 }
 

@@ -25,6 +25,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <stdexcept>
 #include <stop_token>
 #include <string>
 #include <string_view>
@@ -68,6 +69,30 @@ bool contains(std::string_view text, std::string_view part) {
 
 int count_of(PGconn* conn, const std::string& sql) {
     return std::stoi(scalar(conn, sql));
+}
+
+// How many relations (tables, indexes, sequences) a statement built from
+// `name` could have made: those whose name begins with `name` as the server
+// would store it (cut to 63 bytes), or is where `name` begins (the "orders"
+// of "orders; DROP TABLE x"). 0 for an empty name.
+int relations_named_like(PGconn* conn, const std::string& name) {
+    if (name.empty()) {
+        return 0;
+    }
+    const std::string stored = name.substr(0, 63);
+    const char* values[] = {stored.c_str()};
+    PGresult* r =
+        PQexecParams(conn,
+                     "SELECT count(*) FROM pg_class WHERE starts_with(relname::text, $1) OR "
+                     "starts_with($1, relname::text)",
+                     1, nullptr, values, nullptr, nullptr, 0);
+    const bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+    const std::string value = ok ? PQgetvalue(r, 0, 0) : PQresultErrorMessage(r);
+    PQclear(r);
+    if (!ok) {
+        throw std::runtime_error("relations_named_like: " + value);
+    }
+    return std::stoi(value);
 }
 
 // Holds every insert into `table` from `conn`'s session up for 0.5 s after
@@ -156,8 +181,6 @@ TEST_CASE("an append of an existing id is a duplicate and leaves the transaction
 TEST_CASE("table names that are not plain identifiers are refused and nothing is created",
           "[postgres]") {
     pg::connection conn(conninfo());
-    const std::string count_relations = "SELECT count(*) FROM pg_class";
-    const int before = count_of(conn.native(), count_relations);
     const std::vector<std::string> names = {
         "orders; DROP TABLE x", "a\"b", "", std::string(64, 'a'), std::string(56, 'a'), "1abc",
         "caf\xc3\xa9",          "a b"};
@@ -174,8 +197,9 @@ TEST_CASE("table names that are not plain identifiers are refused and nothing is
         CHECK(thrown([&] { pg::outbox_table(conn, name); }).first ==
               settle::errc::invalid_argument);
         CHECK(thrown([&] { pg::inbox_table(conn, name); }).first == settle::errc::invalid_argument);
+        // Only the names tried: other tests create tables meanwhile.
+        CHECK(relations_named_like(conn.native(), name) == 0);
     }
-    CHECK(count_of(conn.native(), count_relations) == before);
     // The longest name allowed, 55 bytes, with its case kept.
     scratch_table longest("Long", 55);
     REQUIRE(longest.name().size() == 55);
@@ -816,4 +840,147 @@ TEST_CASE("two relays on separate connections deliver every record exactly once"
     CHECK(
         store.statistics(tx, std::chrono::floor<std::chrono::microseconds>(clock.now())).backlog ==
         0);
+}
+
+namespace {
+
+// Makes every lock wait on `conn`'s session a failure after 1 s: a statement
+// that should skip locked rows but waits for them throws instead of hanging.
+void refuse_lock_waits(pg::connection& conn) {
+    run(conn.native(), "SET lock_timeout = '1s'");
+}
+
+}  // namespace
+
+TEST_CASE("an outbox claim skips records another transaction holds, without waiting",
+          "[postgres][outbox]") {
+    scratch_table name("outbox");
+    pg::connection conn(conninfo());
+    pg::connection other_conn(conninfo());
+    pg::outbox_table store(conn, name.name());
+    pg::outbox_table other(other_conn, name.name());
+    create_tables(store);
+    {
+        auto tx = store.begin();
+        for (unsigned n = 1; n <= 4; ++n) {
+            (void)store.append(tx, message_of(n), t0);
+        }
+        tx.commit();
+    }
+    refuse_lock_waits(conn);
+    // Another relay's claim of 1 and 2, its transaction still open.
+    auto held = other.begin();
+    const auto theirs = other.claim(held, "relay-a", t0, t0 + 30s, 2);
+    REQUIRE(theirs.size() == 2);
+    std::set<settle::uuid> taken;
+    for (const auto& r : theirs) {
+        taken.insert(r.id);
+    }
+    CHECK(taken == std::set<settle::uuid>{id_of(1), id_of(2)});
+
+    auto tx = store.begin();
+    const auto ours = store.claim(tx, "relay-b", t0, t0 + 30s, 10);
+    tx.commit();
+    std::set<settle::uuid> got;
+    for (const auto& r : ours) {
+        got.insert(r.id);
+    }
+    CHECK(got == std::set<settle::uuid>{id_of(3), id_of(4)});
+    held.rollback();
+    auto after = store.begin();
+    CHECK(store.claim(after, "relay-b", t0, t0 + 30s, 10).size() == 2);  // 1 and 2, let go
+    after.commit();
+}
+
+TEST_CASE("an outbox purge skips records another transaction holds, without waiting",
+          "[postgres][outbox]") {
+    scratch_table name("outbox");
+    pg::connection conn(conninfo());
+    pg::connection other_conn(conninfo());
+    pg::outbox_table store(conn, name.name());
+    pg::outbox_table other(other_conn, name.name());
+    create_tables(store);
+    {
+        auto tx = store.begin();
+        for (unsigned n = 1; n <= 4; ++n) {
+            (void)store.append(tx, message_of(n), t0);
+        }
+        for (const auto& r : store.claim(tx, "relay", t0, t0 + 30s, 10)) {
+            REQUIRE(store.mark_delivered(tx, r.id, r.claim_token, t0 + 1s) ==
+                    settle::fenced_write::applied);
+        }
+        tx.commit();
+    }
+    refuse_lock_waits(conn);
+    auto held = other.begin();  // another purge, still running
+    REQUIRE(other.purge(held, t0 + 1h, 2) == 2);
+
+    auto tx = store.begin();
+    CHECK(store.purge(tx, t0 + 1h, 10) == 2);
+    tx.commit();
+    held.rollback();
+    auto after = store.begin();
+    CHECK(store.purge(after, t0 + 1h, 10) == 2);  // the two the other purge let go
+    after.commit();
+}
+
+TEST_CASE("an idempotency purge skips records another transaction holds, without waiting",
+          "[postgres][idempotency]") {
+    scratch_table name("idem");
+    pg::connection conn(conninfo());
+    pg::connection other_conn(conninfo());
+    pg::idempotency_table store(conn, name.name());
+    pg::idempotency_table other(other_conn, name.name());
+    create_tables(store);
+    const settle::idempotency_scope scope{"tenant", "orders.create"};
+    const auto now = settle::stored_time(std::chrono::seconds(1'700'000'000));
+    {
+        auto tx = store.begin();
+        for (int n = 1; n <= 4; ++n) {
+            const auto key = settle::idempotency_key::parse("order-" + std::to_string(n)).value();
+            REQUIRE(store.claim(tx, scope, key, settle::sha256::hash("request"), now, now + 1s)
+                        .claimed);
+        }
+        tx.commit();
+    }
+    refuse_lock_waits(conn);
+    auto held = other.begin();  // another purge, still running
+    REQUIRE(other.purge(held, now + 1h, 2) == 2);
+
+    auto tx = store.begin();
+    CHECK(store.purge(tx, now + 1h, 10) == 2);
+    tx.commit();
+    held.rollback();
+    auto after = store.begin();
+    CHECK(store.purge(after, now + 1h, 10) == 2);  // the two the other purge let go
+    after.commit();
+}
+
+TEST_CASE("an inbox purge skips marks another transaction holds, without waiting",
+          "[postgres][outbox]") {
+    scratch_table name("inbox");
+    pg::connection conn(conninfo());
+    pg::connection other_conn(conninfo());
+    pg::inbox_table store(conn, name.name());
+    pg::inbox_table other(other_conn, name.name());
+    create_tables(store);
+    {
+        auto tx = store.begin();
+        for (int n = 1; n <= 4; ++n) {
+            REQUIRE(store.mark(tx, "billing", "message-" + std::to_string(n), t0) ==
+                    settle::inbox_mark::first_time);
+        }
+        tx.commit();
+    }
+    refuse_lock_waits(conn);
+    auto held = other.begin();  // another purge, still running
+    REQUIRE(other.purge(held, "billing", t0 + 1h, 2) == 2);
+
+    auto tx = store.begin();
+    CHECK(store.purge(tx, "billing", t0 + 1h, 10) == 2);
+    tx.commit();
+    held.rollback();
+    auto after = store.begin();
+    CHECK(store.purge(after, "billing", t0 + 1h, 10) == 2);  // the two the other purge let go
+    after.commit();
 }

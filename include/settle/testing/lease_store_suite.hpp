@@ -149,6 +149,26 @@ struct lease_store_cases {
         SETTLE_EXPECT(current(f, 0) == std::optional<lease_type>(c));
     }
 
+    // A lease is its grant, not its holder's name: a holder that lost the
+    // key and took it again holds a new grant, and its old handle is stale.
+    static void renew_superseded_same_holder(Fixture& f) {
+        const lease_type first = acquired(f, 0, "a");
+        f.clock.advance(ttl);  // first ends, and "a" takes the key again
+        const lease_type second = acquired(f, 0, "a");
+        SETTLE_EXPECT(second.token > first.token);
+        SETTLE_EXPECT(renew(f, first).outcome() == renew_outcome::stale,
+                      "the expired grant's handle, though its holder holds the key again");
+        SETTLE_EXPECT(current(f, 0) == std::optional<lease_type>(second),
+                      "the new grant keeps its expiry");
+        SETTLE_EXPECT(release(f, second).outcome() == release_outcome::released);
+        const lease_type third = acquired(f, 0, "a");
+        SETTLE_EXPECT(renew(f, second).outcome() == renew_outcome::stale,
+                      "the released grant's handle, though its holder holds the key again");
+        SETTLE_EXPECT(current(f, 0) == std::optional<lease_type>(third));
+        SETTLE_EXPECT(renew(f, third).outcome() == renew_outcome::renewed,
+                      "the new grant's own handle renews");
+    }
+
     static void release_frees(Fixture& f) {
         const lease_type a = acquired(f, 0, "a");
         SETTLE_EXPECT(release(f, a).outcome() == release_outcome::released);
@@ -167,6 +187,23 @@ struct lease_store_cases {
         SETTLE_EXPECT(release(f, a).outcome() == release_outcome::stale);
         SETTLE_EXPECT(current(f, 0) == std::optional<lease_type>(b),
                       "the new holder keeps its lease");
+    }
+
+    static void release_superseded_same_holder(Fixture& f) {
+        const lease_type first = acquired(f, 0, "a");
+        f.clock.advance(ttl);  // first ends, and "a" takes the key again
+        const lease_type second = acquired(f, 0, "a");
+        SETTLE_EXPECT(release(f, first).outcome() == release_outcome::stale,
+                      "the expired grant's handle, though its holder holds the key again");
+        SETTLE_EXPECT(current(f, 0) == std::optional<lease_type>(second),
+                      "the new grant survives the old handle's release");
+        SETTLE_EXPECT(release(f, second).outcome() == release_outcome::released);
+        const lease_type third = acquired(f, 0, "a");
+        SETTLE_EXPECT(release(f, second).outcome() == release_outcome::stale,
+                      "the released grant's handle, though its holder holds the key again");
+        SETTLE_EXPECT(current(f, 0) == std::optional<lease_type>(third));
+        SETTLE_EXPECT(acquire(f, 0, "b").outcome() == acquire_outcome::held,
+                      "nobody else gets the key");
     }
 
     static void tokens_increase(Fixture& f) {
@@ -238,7 +275,7 @@ struct lease_store_cases {
 }  // namespace detail
 
 template <class Fixture>
-inline constexpr std::array<test_case<Fixture>, 12> lease_store_suite{{
+inline constexpr std::array<test_case<Fixture>, 14> lease_store_suite{{
     {"the first grant of a key gets the first token",
      &detail::lease_store_cases<Fixture>::first_grant},
     {"a live lease is not granted again", &detail::lease_store_cases<Fixture>::live_lease_held},
@@ -248,10 +285,14 @@ inline constexpr std::array<test_case<Fixture>, 12> lease_store_suite{{
      &detail::lease_store_cases<Fixture>::renew_extends},
     {"renew of an expired or superseded lease is lost",
      &detail::lease_store_cases<Fixture>::renew_after_expiry},
+    {"renew of a superseded grant is lost though its holder holds the key again",
+     &detail::lease_store_cases<Fixture>::renew_superseded_same_holder},
     {"release frees the key and the token keeps counting",
      &detail::lease_store_cases<Fixture>::release_frees},
     {"release of a superseded lease changes nothing",
      &detail::lease_store_cases<Fixture>::release_superseded},
+    {"release of a superseded grant leaves its holder's new grant alone",
+     &detail::lease_store_cases<Fixture>::release_superseded_same_holder},
     {"tokens strictly increase over every grant",
      &detail::lease_store_cases<Fixture>::tokens_increase},
     {"a rolled back grant holds nothing", &detail::lease_store_cases<Fixture>::rolled_back_grant},

@@ -200,7 +200,7 @@ inline bool outbox_same_set(std::vector<uuid> a, std::vector<uuid> b) {
 
 // The cases, each with the promise it checks as its name.
 template <class Fixture>
-inline constexpr std::array<test_case<Fixture>, 30> outbox_store_suite{{
+inline constexpr std::array<test_case<Fixture>, 31> outbox_store_suite{{
     {"an appended record is pending and due at once",
      [](Fixture& f) {
          using namespace detail;
@@ -800,6 +800,31 @@ inline constexpr std::array<test_case<Fixture>, 30> outbox_store_suite{{
          SETTLE_EXPECT(at_50.in_flight == 1, "4's lease ended at 45");
          SETTLE_EXPECT(at_50.dead == 1);
          SETTLE_EXPECT(at_50.oldest_pending_age == std::chrono::seconds(30), "3, created at 20");
+         tx.commit();
+     }},
+    {"statistics stop counting a claim as in flight the instant its lease ends",
+     [](Fixture& f) {
+         using namespace detail;
+         outbox_append(f.store, 1, outbox_t0());
+         outbox_append(f.store, 2, outbox_t0());
+         (void)outbox_claim(f.store, "relay-a", outbox_t0(), outbox_at(30), 1);  // 1
+         {
+             auto tx = f.store.begin();
+             const outbox_statistics before =
+                 f.store.statistics(tx, outbox_at(30) - std::chrono::microseconds(1));
+             SETTLE_EXPECT(before.in_flight == 1, "live until the last instant of its lease");
+             const outbox_statistics at_end = f.store.statistics(tx, outbox_at(30));
+             SETTLE_EXPECT(at_end.in_flight == 0,
+                           "a claim whose lease ends now is claimable again, so not in flight");
+             SETTLE_EXPECT(at_end.backlog == 2, "it stays in the backlog");
+             tx.commit();
+         }
+         const auto taken = outbox_claim(f.store, "relay-b", outbox_at(30), outbox_at(60));
+         SETTLE_EXPECT(outbox_same_set(outbox_ids(taken), outbox_ids_of({1, 2})),
+                       "the claim agrees: the record is due again at that instant");
+         auto tx = f.store.begin();
+         SETTLE_EXPECT(f.store.statistics(tx, outbox_at(30)).in_flight == 2);
+         SETTLE_EXPECT(f.store.statistics(tx, outbox_at(60)).in_flight == 0);
          tx.commit();
      }},
 }};
