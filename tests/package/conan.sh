@@ -78,6 +78,15 @@ for backend in sqlite postgres; do
         { echo "FAILED: the test package did not run its $backend program"; exit 1; }
 done
 
+# settle::settle is the core alone, as in settle's own CMake package: CMakeDeps'
+# target for the whole package (linking every component) must be another one.
+targets=$(find "$work/test_package" -path '*gcc*' -name 'settle-Target-release.cmake')
+[[ -n "$targets" ]] || { echo "FAILED: no CMakeDeps files for settle under $work/test_package"; exit 1; }
+if grep -q 'TARGET settle::settle APPEND PROPERTY INTERFACE_LINK_LIBRARIES settle::' $targets; then
+    echo "FAILED: with CMakeDeps, settle::settle links the backends"
+    exit 1
+fi
+
 step "conan create, sqlite and postgres (Clang)"
 run "$work/create-clang.log" conan create "$recipe" "${clang[@]}" "${both[@]}" --build=missing
 grep "^settle" "$work/create-clang.log"
