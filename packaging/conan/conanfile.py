@@ -4,8 +4,8 @@ import re
 from conan import ConanFile
 from conan.errors import ConanInvalidConfiguration
 from conan.tools.build import check_min_cppstd
-from conan.tools.cmake import CMake, CMakeToolchain, cmake_layout
-from conan.tools.files import copy, load, rmdir
+from conan.tools.files import copy, load
+from conan.tools.layout import basic_layout
 from conan.tools.scm import Version
 
 required_conan_version = ">=2.0"
@@ -45,12 +45,12 @@ class SettleConan(ConanFile):
         self.version = self.version or ".".join(parts)
 
     def export_sources(self):
-        # What the install needs: the build script, its cmake/ inputs, the headers, the license.
-        for pattern in ("CMakeLists.txt", "LICENSE", "cmake/*", "include/*"):
+        # What the package holds: the headers and the license.
+        for pattern in ("LICENSE", "include/*"):
             copy(self, pattern, self._repository, self.export_sources_folder)
 
     def layout(self):
-        cmake_layout(self, src_folder=".")
+        basic_layout(self, src_folder=".")
 
     def requirements(self):
         # A header-only package: the client library's headers and libraries reach the consumer.
@@ -75,26 +75,13 @@ class SettleConan(ConanFile):
                 f"settle needs C++20 as {compiler} {minimum} or later implements it; "
                 f"this is {compiler} {self.settings.compiler.version}")
 
-    def generate(self):
-        toolchain = CMakeToolchain(self)
-        toolchain.cache_variables["SETTLE_INSTALL"] = True
-        for part in ("TESTS", "BENCHMARKS", "EXAMPLES", "FUZZERS"):
-            toolchain.cache_variables[f"SETTLE_BUILD_{part}"] = False
-        toolchain.generate()
-
-    def build(self):
-        pass  # nothing to compile
-
     def package(self):
-        # settle's own install rules put the headers in place. Its CMake and
-        # pkg-config files are left out: CMakeDeps and PkgConfigDeps write the
-        # consumer's from package_info(), under the same names.
-        cmake = CMake(self)
-        cmake.configure()
-        cmake.install()
+        # The headers, laid out as settle's own install lays them out. Its CMake
+        # and pkg-config files are not needed: CMakeDeps and PkgConfigDeps write
+        # the consumer's from package_info(), under the same names.
+        copy(self, "*.hpp", os.path.join(self.source_folder, "include"),
+             os.path.join(self.package_folder, "include"))
         copy(self, "LICENSE", self.source_folder, os.path.join(self.package_folder, "licenses"))
-        rmdir(self, os.path.join(self.package_folder, "share"))
-        rmdir(self, os.path.join(self.package_folder, "lib"))
 
     def package_info(self):
         # The names of settle's own CMake package and pkg-config files. CMakeDeps
