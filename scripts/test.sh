@@ -29,12 +29,16 @@ if ! command -v vcpkg >/dev/null 2>&1 || ! command -v conan >/dev/null 2>&1; the
             break
         fi
     done
-    if [[ -z "$pkgtools" && -x ../shared/pkgtools/setup.sh ]]; then
-        pkgtools=/opt/pkgtools
-        [[ $(id -u) -eq 0 ]] || pkgtools=$PWD/build/pkgtools
-        echo "==> setting up vcpkg and conan in $pkgtools"
-        ../shared/pkgtools/setup.sh "$pkgtools" || pkgtools=""
-    fi
+    # next to the repository (a worktree one level further down finds them too)
+    for setup in ../shared/pkgtools/setup.sh ../../shared/pkgtools/setup.sh; do
+        if [[ -z "$pkgtools" && -x $setup ]]; then
+            pkgtools=/opt/pkgtools
+            [[ $(id -u) -eq 0 ]] || pkgtools=$PWD/build/pkgtools
+            echo "==> setting up vcpkg and conan in $pkgtools"
+            "$setup" "$pkgtools" || pkgtools=""
+            break
+        fi
+    done
     if [[ -n "$pkgtools" ]]; then
         # shellcheck disable=SC1091
         . "$pkgtools/env.sh"
