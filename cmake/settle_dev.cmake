@@ -16,6 +16,24 @@ elseif(MSVC)
                                               $<$<BOOL:${SETTLE_WARNINGS_AS_ERRORS}>:/WX>)
 endif()
 
+# settle_find_package(<package> [<find_package arguments>...] NEEDED_BY <what>
+#                     DEBIAN <Debian package> SWITCH <option>)
+# find_package for what settle's own tests, benchmarks and examples use. When
+# the package is missing, the configure stops saying which Debian package has
+# it and which switch builds settle without the part that needs it.
+macro(settle_find_package _settle_name)
+  cmake_parse_arguments(_settle_find "" "NEEDED_BY;DEBIAN;SWITCH" "" ${ARGN})
+  find_package(${_settle_name} ${_settle_find_UNPARSED_ARGUMENTS} QUIET)
+  if(NOT ${_settle_name}_FOUND)
+    message(FATAL_ERROR
+      "${_settle_find_NEEDED_BY} need ${_settle_name}, which find_package did not find.\n"
+      "On Debian or Ubuntu: sudo apt-get install ${_settle_find_DEBIAN} (scripts/deps.sh "
+      "${_settle_find_DEBIAN} does it as root); elsewhere install it with your package manager, "
+      "vcpkg or conan and point CMAKE_PREFIX_PATH at it.\n"
+      "Or build without them: -D${_settle_find_SWITCH}=OFF")
+  endif()
+endmacro()
+
 # A throwaway PostgreSQL server for the tests and benchmarks that need one,
 # started and stopped by CTest itself: the fixture `postgres` runs
 # scripts/postgres.sh start before the first test that requires it and stop

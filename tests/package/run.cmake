@@ -1,9 +1,10 @@
 # cmake -D SOURCE_DIR=... -D BINARY_DIR=... -D WORK_DIR=... -D GENERATOR=... -P run.cmake
 #
 # Installs settle from BINARY_DIR into a fresh prefix, then builds and runs the
-# consumer in consumer/ with GCC and with Clang, four ways: find_package,
-# add_subdirectory, FetchContent and pkg-config. Also checks that a pkg-config file written
-# for an absolute include directory points at it.
+# consumer in consumer/ with GCC and with Clang, six ways: find_package with the
+# SQL components and without any, add_subdirectory, FetchContent, pkg-config and
+# the single header (single_include/ alone on the include path). Also checks
+# that a pkg-config file written for an absolute include directory points at it.
 
 function(run)
   execute_process(COMMAND ${ARGV} RESULT_VARIABLE result OUTPUT_VARIABLE out ERROR_VARIABLE out)
@@ -28,10 +29,11 @@ run("${PKG_CONFIG}" --cflags --libs settle-sqlite settle-postgres)
 string(STRIP "${output}" sql_flags)
 separate_arguments(sql_flags UNIX_COMMAND "${sql_flags}")
 
+set(strict -Wall -Wextra -Wpedantic -Wconversion -Wshadow -Werror)
 foreach(compiler IN ITEMS g++ clang++)
   find_program(cxx_${compiler} NAMES ${compiler} REQUIRED)
   set(cxx "${cxx_${compiler}}")
-  foreach(mode IN ITEMS find_package add_subdirectory fetch_content)
+  foreach(mode IN ITEMS find_package find_package_core add_subdirectory fetch_content)
     set(build "${WORK_DIR}/${compiler}-${mode}")
     run("${CMAKE_COMMAND}" -S "${consumer}" -B "${build}" -G "${GENERATOR}"
         "-DCMAKE_CXX_COMPILER=${cxx}" "-DCMAKE_PREFIX_PATH=${prefix}" "-DSETTLE_CONSUME=${mode}"
@@ -39,17 +41,23 @@ foreach(compiler IN ITEMS g++ clang++)
     run("${CMAKE_COMMAND}" --build "${build}")
     run("${build}/consumer")
     message(STATUS "${compiler} ${mode}: ${output}")
-    run("${build}/consumer_sql")
-    message(STATUS "${compiler} ${mode}: ${output}")
+    if(NOT mode STREQUAL "find_package_core")
+      run("${build}/consumer_sql")
+      message(STATUS "${compiler} ${mode}: ${output}")
+    endif()
   endforeach()
 
-  set(exe "${WORK_DIR}/${compiler}-pkg-config")
-  run("${cxx}" -std=c++20 -Wall -Wextra -Wpedantic -Werror ${cflags} "${consumer}/main.cpp" -o
+  set(exe "${WORK_DIR}/${compiler}-single-header")
+  run("${cxx}" -std=c++20 ${strict} "-I${SOURCE_DIR}/single_include" "${consumer}/main.cpp" -o
       "${exe}")
   run("${exe}")
+  message(STATUS "${compiler} single header: ${output}")
+
+  set(exe "${WORK_DIR}/${compiler}-pkg-config")
+  run("${cxx}" -std=c++20 ${strict} ${cflags} "${consumer}/main.cpp" -o "${exe}")
+  run("${exe}")
   message(STATUS "${compiler} pkg-config: ${output}")
-  run("${cxx}" -std=c++20 -Wall -Wextra -Wpedantic -Werror "${consumer}/main_sql.cpp" ${sql_flags}
-      -o "${exe}_sql")
+  run("${cxx}" -std=c++20 ${strict} "${consumer}/main_sql.cpp" ${sql_flags} -o "${exe}_sql")
   run("${exe}_sql")
   message(STATUS "${compiler} pkg-config: ${output}")
 endforeach()

@@ -1,0 +1,23 @@
+# Stand-in for the real port's wrapper: vcpkg's toolchain runs this for
+# find_package(SQLite3), which then means unofficial-sqlite3 and gives the
+# target CMake's FindSQLite3 would, SQLite::SQLite3.
+if("MODULE" IN_LIST ARGS)
+  _find_package(${ARGS})
+  return()
+endif()
+if("REQUIRED" IN_LIST ARGS)
+  _find_package(unofficial-sqlite3 CONFIG REQUIRED)
+else()
+  _find_package(unofficial-sqlite3 CONFIG)
+endif()
+if(TARGET unofficial::sqlite3::sqlite3)
+  set(SQLite3_FOUND TRUE)
+  set(SQLite3_LIBRARIES unofficial::sqlite3::sqlite3)
+  get_target_property(SQLite3_INCLUDE_DIRS unofficial::sqlite3::sqlite3 INTERFACE_INCLUDE_DIRECTORIES)
+  if(NOT TARGET SQLite::SQLite3)
+    add_library(SQLite::SQLite3 INTERFACE IMPORTED)
+    set_target_properties(SQLite::SQLite3 PROPERTIES INTERFACE_LINK_LIBRARIES unofficial::sqlite3::sqlite3)
+  endif()
+else()
+  set(SQLite3_FOUND FALSE)
+endif()
