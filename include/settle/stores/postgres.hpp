@@ -172,8 +172,37 @@ template <class T, class Element>
     return static_cast<std::int64_t>(h);
 }
 
-[[noreturn]] inline void fail(PGconn* conn, const PGresult* result, std::string_view what) {
+// The SQLSTATE of a failed result, or "" if it has none.
+[[nodiscard]] inline std::string_view sqlstate(const PGresult* result) noexcept {
     const char* state = result != nullptr ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+    return state != nullptr ? state : "";
+}
+
+// 25006, read_only_sql_transaction: a write reached a server that takes none,
+// a standby after a failover, until the session is replaced.
+[[nodiscard]] inline bool read_only_server(std::string_view code) noexcept {
+    return code == "25006";
+}
+
+// The settle::errc of a failure with SQLSTATE `code` on `conn`:
+//   unavailable  the connection is lost (class 08, 57P01-57P03 shutdowns), or
+//                the server is read-only (25006): another session may succeed
+//   aborted      the server gave the transaction up and kept nothing:
+//                serialization failure (40001), deadlock (40P01), lock
+//                timeout (55P03), statement timeout or cancel (57014)
+//   backend_failure  anything else
+[[nodiscard]] inline errc classify(PGconn* conn, std::string_view code) noexcept {
+    if (PQstatus(conn) == CONNECTION_BAD || code.starts_with("08") || code == "57P01" ||
+        code == "57P02" || code == "57P03" || read_only_server(code)) {
+        return errc::unavailable;
+    }
+    if (code == "40001" || code == "40P01" || code == "55P03" || code == "57014") {
+        return errc::aborted;
+    }
+    return errc::backend_failure;
+}
+
+[[noreturn]] inline void fail(PGconn* conn, const PGresult* result, std::string_view what) {
     std::string message = result != nullptr ? PQresultErrorMessage(result) : "";
     if (message.empty()) {
         message = PQerrorMessage(conn);
@@ -181,14 +210,12 @@ template <class T, class Element>
     while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) {
         message.pop_back();
     }
-    const std::string_view code = state != nullptr ? state : "";
-    const bool lost = PQstatus(conn) == CONNECTION_BAD || code.starts_with("08") ||
-                      code == "57P01" || code == "57P02" || code == "57P03";
+    const std::string_view code = sqlstate(result);
     std::string text = std::string(what) + ": " + message;
     if (!code.empty()) {
         text += " (SQLSTATE " + std::string(code) + ")";
     }
-    throw settle::error(lost ? errc::unavailable : errc::backend_failure, text);
+    throw settle::error(classify(conn, code), text);
 }
 
 // A statement's result, in binary format; throws settle::error
@@ -315,11 +342,22 @@ struct bound {
 // statements are parsed and planned once per session, then only executed.
 using prepared_statements = std::unordered_map<std::string, std::string>;
 
-// An open transaction's session: the handle and what is prepared on it.
+// An open transaction's session: the handle, what is prepared on it, and
+// whether it met a read-only server (then replaced before the next BEGIN).
 struct session {
     PGconn* conn;
     prepared_statements* prepared;
+    bool* read_only;
 };
+
+// checked(), noting on the session a refusal by a read-only server.
+[[nodiscard]] inline result checked(const session& s, std::string_view what, PGresult* raw) {
+    if (raw != nullptr && PQresultStatus(raw) == PGRES_FATAL_ERROR &&
+        read_only_server(sqlstate(raw))) {
+        *s.read_only = true;
+    }
+    return checked(s.conn, what, raw);
+}
 
 // Runs one of a store's statements, preparing it (as "settle_<n>") on the
 // session's first use of it; binary results.
@@ -329,11 +367,11 @@ struct session {
     auto found = s.prepared->find(sql);
     if (found == s.prepared->end()) {
         std::string name = "settle_" + std::to_string(s.prepared->size() + 1);
-        (void)checked(s.conn, what,
+        (void)checked(s, what,
                       PQprepare(s.conn, name.c_str(), sql.c_str(), b.count, b.types.data()));
         found = s.prepared->emplace(sql, std::move(name)).first;
     }
-    return checked(s.conn, what,
+    return checked(s, what,
                    PQexecPrepared(s.conn, found->second.c_str(), b.count, b.values.data(),
                                   b.lengths.data(), b.formats.data(), 1));
 }
@@ -393,14 +431,17 @@ private:
         conn_ = fresh;
         session_ = PQbackendPID(fresh);
         prepared_.clear();
+        read_only_ = false;
         ++generation_;
     }
 
-    // Replaces a connection libpq knows is lost, and forgets what was
-    // prepared and listened for on a session libpq replaced by itself
-    // (PQreset on native()); only between transactions.
+    // Replaces a connection libpq knows is lost, or one whose server refused
+    // a write as read-only (a standby after a failover: a new connection may
+    // reach the new primary), and forgets what was prepared and listened for
+    // on a session libpq replaced by itself (PQreset on native()); only
+    // between transactions.
     void reconnect_if_lost() {
-        if (PQstatus(conn_) == CONNECTION_BAD) {
+        if (PQstatus(conn_) == CONNECTION_BAD || read_only_) {
             connect();
         } else if (const int session = PQbackendPID(conn_); session != session_) {
             session_ = session;
@@ -415,6 +456,7 @@ private:
     detail::prepared_statements prepared_;  // on that session
     std::uint64_t generation_ = 0;          // counts sessions: LISTEN is per session
     bool busy_ = false;                     // a settle transaction is open
+    bool read_only_ = false;                // the server refused a write as read-only
 };
 
 template <class Key, class T>
@@ -525,7 +567,7 @@ private:
                                     ": the transaction was ended by a COMMIT or ROLLBACK run on "
                                     "native(); a write now would commit on its own");
         }
-        return {conn_->conn_, &conn_->prepared_};
+        return {conn_->conn_, &conn_->prepared_, &conn_->read_only_};
     }
 
     connection* conn_;
