@@ -387,3 +387,78 @@ TEST_CASE("optimistic_update retries a commit the server aborted", "[postgres][f
     auto tx = table.begin();
     CHECK(table.load(tx, "x")->value == 2);
 }
+
+TEST_CASE("statements lost to DISCARD ALL are aborted, 26000, and prepared again",
+          "[postgres][faults]") {
+    scratch_table name("vs");
+    pg::connection conn(conninfo());
+    pg::versioned_table<std::string, std::string> table(conn, name.name());
+    create_tables(table);
+    {
+        auto tx = table.begin();
+        CHECK_FALSE(table.load(tx, "x").has_value());  // prepared here
+        tx.commit();
+    }
+    run(conn.native(), "DISCARD ALL");
+    const failure f = thrown([&] {
+        auto tx = table.begin();
+        (void)table.load(tx, "x");
+    });
+    CHECK(f.code == settle::errc::aborted);
+    CHECK(contains(f.what, "postgres::versioned_table::load"));
+    CHECK(contains(f.what, "SQLSTATE 26000"));
+
+    auto tx = table.begin();  // prepares again
+    CHECK_FALSE(table.load(tx, "x").has_value());
+    CHECK(table.insert(tx, "x", "1").is_applied());
+    tx.commit();
+}
+
+TEST_CASE("a statement deallocated on its own is prepared again under a new name",
+          "[postgres][faults]") {
+    scratch_table name("vs");
+    pg::connection conn(conninfo());
+    pg::versioned_table<std::string, std::string> table(conn, name.name());
+    create_tables(table);
+    {
+        auto tx = table.begin();
+        CHECK_FALSE(table.load(tx, "x").has_value());
+        CHECK(table.insert(tx, "x", "1").is_applied());
+        tx.commit();
+    }
+    // Lose the insert's statement only: the load's stays prepared.
+    const std::string insert = scalar(
+        conn.native(), "SELECT name FROM pg_prepared_statements WHERE statement LIKE 'INSERT%'");
+    REQUIRE_FALSE(insert.empty());
+    run(conn.native(), "DEALLOCATE \"" + insert + "\"");
+    const failure f = thrown([&] {
+        auto tx = table.begin();
+        (void)table.insert(tx, "y", "1");
+    });
+    CHECK(f.code == settle::errc::aborted);
+    CHECK(contains(f.what, "SQLSTATE 26000"));
+
+    auto tx = table.begin();
+    CHECK(table.load(tx, "x")->value == "1");
+    CHECK(table.insert(tx, "y", "2").is_applied());
+    tx.commit();
+}
+
+TEST_CASE("a relay's run() waits out statements lost to DISCARD ALL and then delivers",
+          "[postgres][faults]") {
+    scratch_table name("outbox");
+    seed_outbox(name.name());
+    pg::connection conn(conninfo());
+    {
+        // Prepares the claim on conn; nothing is due yet at this time.
+        pg::outbox_table store(conn, name.name());
+        auto tx = store.begin();
+        CHECK(store.claim(tx, "relay", t0 - 1h, t0, 1).empty());
+        tx.commit();
+    }
+    run(conn.native(), "DISCARD ALL");
+    const auto seen = relay_until_delivered(conn, name.name());
+    REQUIRE(seen.size() == 1);
+    CHECK(seen[0].code == settle::errc::aborted);
+    CHECK(contains(seen[0].what, "SQLSTATE 26000"));
+}

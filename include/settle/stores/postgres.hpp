@@ -184,19 +184,28 @@ template <class T, class Element>
     return code == "25006";
 }
 
+// 26000, invalid_sql_statement_name: a statement settle prepared on the
+// session is gone (DISCARD ALL, DEALLOCATE, a pooler that moved the client to
+// another server session); the next transaction prepares them again.
+[[nodiscard]] inline bool statements_lost(std::string_view code) noexcept {
+    return code == "26000";
+}
+
 // The settle::errc of a failure with SQLSTATE `code` on `conn`:
 //   unavailable  the connection is lost (class 08, 57P01-57P03 shutdowns), or
 //                the server is read-only (25006): another session may succeed
 //   aborted      the server gave the transaction up and kept nothing:
 //                serialization failure (40001), deadlock (40P01), lock
-//                timeout (55P03), statement timeout or cancel (57014)
+//                timeout (55P03), statement timeout or cancel (57014), a
+//                prepared statement of settle's gone from the session (26000)
 //   backend_failure  anything else
 [[nodiscard]] inline errc classify(PGconn* conn, std::string_view code) noexcept {
     if (PQstatus(conn) == CONNECTION_BAD || code.starts_with("08") || code == "57P01" ||
         code == "57P02" || code == "57P03" || read_only_server(code)) {
         return errc::unavailable;
     }
-    if (code == "40001" || code == "40P01" || code == "55P03" || code == "57014") {
+    if (code == "40001" || code == "40P01" || code == "55P03" || code == "57014" ||
+        statements_lost(code)) {
         return errc::aborted;
     }
     return errc::backend_failure;
@@ -340,21 +349,38 @@ struct bound {
 
 // The statements prepared on one server session, by their SQL text: a store's
 // statements are parsed and planned once per session, then only executed.
-using prepared_statements = std::unordered_map<std::string, std::string>;
+// Names are never reused on a connection: once statements were lost (some
+// of them, say, by a DEALLOCATE), preparing one again cannot meet a name that
+// is still taken.
+struct prepared_statements {
+    std::unordered_map<std::string, std::string> names;
+    std::uint64_t issued = 0;
+
+    void clear() noexcept { names.clear(); }
+};
+
+// What a failed statement said about its session, acted on before the next
+// BEGIN: a read-only server's session is replaced, one that lost settle's
+// prepared statements forgets them (and its LISTEN).
+enum class session_fault { none, read_only, statements_lost };
 
 // An open transaction's session: the handle, what is prepared on it, and
-// whether it met a read-only server (then replaced before the next BEGIN).
+// what a failed statement said about it.
 struct session {
     PGconn* conn;
     prepared_statements* prepared;
-    bool* read_only;
+    session_fault* fault;
 };
 
-// checked(), noting on the session a refusal by a read-only server.
+// checked(), noting on the session what a failure says about it.
 [[nodiscard]] inline result checked(const session& s, std::string_view what, PGresult* raw) {
-    if (raw != nullptr && PQresultStatus(raw) == PGRES_FATAL_ERROR &&
-        read_only_server(sqlstate(raw))) {
-        *s.read_only = true;
+    if (raw != nullptr && PQresultStatus(raw) == PGRES_FATAL_ERROR) {
+        const std::string_view code = sqlstate(raw);
+        if (read_only_server(code)) {
+            *s.fault = session_fault::read_only;
+        } else if (statements_lost(code) && *s.fault == session_fault::none) {
+            *s.fault = session_fault::statements_lost;
+        }
     }
     return checked(s.conn, what, raw);
 }
@@ -364,12 +390,12 @@ struct session {
 [[nodiscard]] inline result exec(const session& s, std::string_view what, const std::string& sql,
                                  std::initializer_list<param> params) {
     const bound b(what, params);
-    auto found = s.prepared->find(sql);
-    if (found == s.prepared->end()) {
-        std::string name = "settle_" + std::to_string(s.prepared->size() + 1);
+    auto found = s.prepared->names.find(sql);
+    if (found == s.prepared->names.end()) {
+        std::string name = "settle_" + std::to_string(++s.prepared->issued);
         (void)checked(s, what,
                       PQprepare(s.conn, name.c_str(), sql.c_str(), b.count, b.types.data()));
-        found = s.prepared->emplace(sql, std::move(name)).first;
+        found = s.prepared->names.emplace(sql, std::move(name)).first;
     }
     return checked(s, what,
                    PQexecPrepared(s.conn, found->second.c_str(), b.count, b.values.data(),
@@ -431,21 +457,24 @@ private:
         conn_ = fresh;
         session_ = PQbackendPID(fresh);
         prepared_.clear();
-        read_only_ = false;
+        fault_ = detail::session_fault::none;
         ++generation_;
     }
 
     // Replaces a connection libpq knows is lost, or one whose server refused
     // a write as read-only (a standby after a failover: a new connection may
     // reach the new primary), and forgets what was prepared and listened for
-    // on a session libpq replaced by itself (PQreset on native()); only
-    // between transactions.
+    // on a session libpq replaced by itself (PQreset on native()) or that
+    // lost settle's prepared statements (DISCARD ALL); only between
+    // transactions.
     void reconnect_if_lost() {
-        if (PQstatus(conn_) == CONNECTION_BAD || read_only_) {
+        if (PQstatus(conn_) == CONNECTION_BAD || fault_ == detail::session_fault::read_only) {
             connect();
-        } else if (const int session = PQbackendPID(conn_); session != session_) {
+        } else if (const int session = PQbackendPID(conn_);
+                   session != session_ || fault_ == detail::session_fault::statements_lost) {
             session_ = session;
             prepared_.clear();
+            fault_ = detail::session_fault::none;
             ++generation_;
         }
     }
@@ -456,7 +485,7 @@ private:
     detail::prepared_statements prepared_;  // on that session
     std::uint64_t generation_ = 0;          // counts sessions: LISTEN is per session
     bool busy_ = false;                     // a settle transaction is open
-    bool read_only_ = false;                // the server refused a write as read-only
+    detail::session_fault fault_ = detail::session_fault::none;  // what a failure said
 };
 
 template <class Key, class T>
@@ -567,7 +596,7 @@ private:
                                     ": the transaction was ended by a COMMIT or ROLLBACK run on "
                                     "native(); a write now would commit on its own");
         }
-        return {conn_->conn_, &conn_->prepared_, &conn_->read_only_};
+        return {conn_->conn_, &conn_->prepared_, &conn_->fault_};
     }
 
     connection* conn_;
