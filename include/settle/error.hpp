@@ -31,6 +31,10 @@ enum class errc {
     malformed_input,
     // An argument or configuration breaks a documented precondition.
     invalid_argument,
+    // The backend gave the transaction up over concurrent work or a time limit
+    // (a deadlock, a serialization failure, a lock or statement timeout) and
+    // kept nothing of it. Running the whole transaction again may succeed.
+    aborted,
 };
 
 SETTLE_END_NAMESPACE
@@ -49,6 +53,7 @@ SETTLE_BEGIN_NAMESPACE
     case errc::decode_failed: return "decode_failed";
     case errc::malformed_input: return "malformed_input";
     case errc::invalid_argument: return "invalid_argument";
+    case errc::aborted: return "aborted";
     }
     return "unknown settle::errc";
 }

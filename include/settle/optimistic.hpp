@@ -143,10 +143,23 @@ struct update_attempt {
     version_stamp stamp;
 };
 
+// True if `e` is settle::error with errc::aborted: the backend kept nothing
+// of the transaction, its commit included.
+[[nodiscard]] inline bool is_aborted(const std::exception_ptr& e) noexcept {
+    try {
+        std::rethrow_exception(e);
+    } catch (const error& failure) {
+        return failure.code() == errc::aborted;
+    } catch (...) {
+        return false;
+    }
+}
+
 // Retries conflicts; asks the policy's own classifier about the store's
 // exceptions, with retry()'s default rule when it has none, except that
 // without a classifier a commit that threw is not retried: it may have
-// written, and a retry would apply fn a second time on top.
+// written, and a retry would apply fn a second time on top. A commit that
+// threw errc::aborted wrote nothing, so it is retried like any other failure.
 template <class Inner>
 struct update_classifier {
     Inner inner;
@@ -159,7 +172,7 @@ struct update_classifier {
     }
     retry_decision operator()(const std::exception_ptr& e) const {
         if constexpr (!std::is_invocable_v<const Inner&, const std::exception_ptr&>) {
-            if (*in_doubt) {
+            if (*in_doubt && !is_aborted(e)) {
                 return retry_decision::stop;
             }
         }
@@ -332,8 +345,9 @@ constexpr bool check_update_function() {
 // settle::error invalid_argument, malformed_input or decode_failed, is not
 // retried; anything else is), with one exception to it: without a classifier,
 // an exception from the commit of the compare-and-set is not retried, because
-// that write may have taken effect and a retry would apply fn to its result.
-// A classifier that retries it accepts that. They propagate once retrying
+// that write may have taken effect and a retry would apply fn to its result;
+// settle::error with errc::aborted is, since the backend kept nothing of that
+// transaction. A classifier that retries the others accepts that. They propagate once retrying
 // stops. The caller must not hold a transaction of the store's
 // database while calling this (the store's begin() may wait for it).
 //

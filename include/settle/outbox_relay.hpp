@@ -101,7 +101,7 @@ private:
 // may have any of
 //     void on_outcome(const settle::outbox_event&);         // every recorded outcome
 //     void on_statistics(const settle::outbox_statistics&);  // once per run_once
-//     void on_unavailable(const settle::error&);             // run(): a round lost the store
+//     void on_unavailable(const settle::error&);             // run(): a round failed, waited out
 // and the relay calls what it has, after the outcomes are committed; it asks
 // the store for statistics (in the claim's transaction, before claiming) only
 // when the observer takes them. What an observer throws propagates out of
@@ -243,14 +243,16 @@ public:
 
     // Runs run_once() until `stop` is stopped: again at once after a run that
     // claimed records, after an idle wait (idle_min, doubling up to idle_max)
-    // after one that found nothing. A run that fails with errc::unavailable
-    // (the store lost its database) is reported to the observer's
-    // on_unavailable, if it has one, and waits like an idle run: the backoff
-    // doubles while the database stays away, and the next run's begin() is
-    // where a store reconnects. Nothing is lost meanwhile: records claimed by
-    // the failed run come back when their lease ends. Returns promptly once
-    // stopped: it checks before every run and the sleeper wakes on the stop
-    // request. Other exceptions from run_once() propagate.
+    // after one that found nothing. A run whose store fails with
+    // errc::unavailable (the store lost its database) or errc::aborted (the
+    // database gave a transaction up: a deadlock, a serialization failure, a
+    // timeout) is reported to the observer's on_unavailable, if it has one,
+    // and waits like an idle run: the backoff doubles while the failures
+    // last, and the next run's begin() is where a store reconnects. Nothing
+    // is lost meanwhile: records claimed by the failed run come back when
+    // their lease ends. Returns promptly once stopped: it checks before every
+    // run and the sleeper wakes on the stop request. Other exceptions from
+    // run_once() propagate.
     template <sleeper Sleeper>
     void run(std::stop_token stop, Sleeper& sleeper) {
         std::chrono::nanoseconds idle = options_.idle_min;
@@ -286,14 +288,16 @@ private:
     };
 
     // What run_once() does. With `survive_unavailable`, a store operation
-    // that fails with errc::unavailable ends the round, counted as idle, with
-    // the error in `lost`; the publisher's and the observer's exceptions, and
-    // the store's other failures, propagate either way. (A flag and a value,
+    // that fails with errc::unavailable or errc::aborted ends the round,
+    // counted as idle, with the error in `lost`; the publisher's and the
+    // observer's exceptions, and the store's other failures, propagate either
+    // way. (A flag and a value,
     // not an out-pointer that may be null: GCC 12's -Wnonnull, with
     // sanitizers, saw a write through the null one run_once passed.)
     round_end round(bool survive_unavailable) {
         const auto survives = [survive_unavailable](const error& e) {
-            return survive_unavailable && e.code() == errc::unavailable;
+            return survive_unavailable &&
+                   (e.code() == errc::unavailable || e.code() == errc::aborted);
         };
         std::vector<outbox_record> batch;
         std::optional<outbox_statistics> statistics;

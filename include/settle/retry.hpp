@@ -620,8 +620,9 @@ struct retry_every_failure {};
 // decides: a retry never repeats a bug. A programming error (std::logic_error
 // and every type derived from it) and settle::error with invalid_argument,
 // malformed_input or decode_failed would fail the same way again: stop.
-// Everything else (settle::error unavailable or backend_failure, every other
-// std::exception, anything else thrown) is retried. `failure` is not null.
+// Everything else (settle::error unavailable, aborted or backend_failure,
+// every other std::exception, anything else thrown) is retried. `failure` is
+// not null.
 [[nodiscard]] inline retry_decision default_exception_decision(
     const std::exception_ptr& failure) noexcept {
     try {

@@ -22,6 +22,7 @@ TEST_CASE("every errc has a distinct name", "[core]") {
     CHECK(settle::to_string(errc::decode_failed) == "decode_failed");
     CHECK(settle::to_string(errc::malformed_input) == "malformed_input");
     CHECK(settle::to_string(errc::invalid_argument) == "invalid_argument");
+    CHECK(settle::to_string(errc::aborted) == "aborted");
     CHECK(settle::to_string(static_cast<errc>(999)) == "unknown settle::errc");
     CHECK(settle::error_category().message(999) == "unknown settle::errc");
 }

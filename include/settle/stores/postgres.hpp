@@ -172,8 +172,46 @@ template <class T, class Element>
     return static_cast<std::int64_t>(h);
 }
 
-[[noreturn]] inline void fail(PGconn* conn, const PGresult* result, std::string_view what) {
+// The SQLSTATE of a failed result, or "" if it has none.
+[[nodiscard]] inline std::string_view sqlstate(const PGresult* result) noexcept {
     const char* state = result != nullptr ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+    return state != nullptr ? state : "";
+}
+
+// 25006, read_only_sql_transaction: a write reached a server that takes none,
+// a standby after a failover, until the session is replaced.
+[[nodiscard]] inline bool read_only_server(std::string_view code) noexcept {
+    return code == "25006";
+}
+
+// 26000, invalid_sql_statement_name: a statement settle prepared on the
+// session is gone (DISCARD ALL, DEALLOCATE, a pooler that moved the client to
+// another server session); the next transaction prepares them again.
+[[nodiscard]] inline bool statements_lost(std::string_view code) noexcept {
+    return code == "26000";
+}
+
+// The settle::errc of a failure with SQLSTATE `code` on `conn`:
+//   unavailable  the connection is lost (class 08, 57P01-57P03 shutdowns), or
+//                the server is read-only (25006): another session may succeed
+//   aborted      the server gave the transaction up and kept nothing:
+//                serialization failure (40001), deadlock (40P01), lock
+//                timeout (55P03), statement timeout or cancel (57014), a
+//                prepared statement of settle's gone from the session (26000)
+//   backend_failure  anything else
+[[nodiscard]] inline errc classify(PGconn* conn, std::string_view code) noexcept {
+    if (PQstatus(conn) == CONNECTION_BAD || code.starts_with("08") || code == "57P01" ||
+        code == "57P02" || code == "57P03" || read_only_server(code)) {
+        return errc::unavailable;
+    }
+    if (code == "40001" || code == "40P01" || code == "55P03" || code == "57014" ||
+        statements_lost(code)) {
+        return errc::aborted;
+    }
+    return errc::backend_failure;
+}
+
+[[noreturn]] inline void fail(PGconn* conn, const PGresult* result, std::string_view what) {
     std::string message = result != nullptr ? PQresultErrorMessage(result) : "";
     if (message.empty()) {
         message = PQerrorMessage(conn);
@@ -181,14 +219,12 @@ template <class T, class Element>
     while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) {
         message.pop_back();
     }
-    const std::string_view code = state != nullptr ? state : "";
-    const bool lost = PQstatus(conn) == CONNECTION_BAD || code.starts_with("08") ||
-                      code == "57P01" || code == "57P02" || code == "57P03";
+    const std::string_view code = sqlstate(result);
     std::string text = std::string(what) + ": " + message;
     if (!code.empty()) {
         text += " (SQLSTATE " + std::string(code) + ")";
     }
-    throw settle::error(lost ? errc::unavailable : errc::backend_failure, text);
+    throw settle::error(classify(conn, code), text);
 }
 
 // A statement's result, in binary format; throws settle::error
@@ -313,27 +349,55 @@ struct bound {
 
 // The statements prepared on one server session, by their SQL text: a store's
 // statements are parsed and planned once per session, then only executed.
-using prepared_statements = std::unordered_map<std::string, std::string>;
+// Names are never reused on a connection: once statements were lost (some
+// of them, say, by a DEALLOCATE), preparing one again cannot meet a name that
+// is still taken.
+struct prepared_statements {
+    std::unordered_map<std::string, std::string> names;
+    std::uint64_t issued = 0;
 
-// An open transaction's session: the handle and what is prepared on it.
+    void clear() noexcept { names.clear(); }
+};
+
+// What a failed statement said about its session, acted on before the next
+// BEGIN: a read-only server's session is replaced, one that lost settle's
+// prepared statements forgets them (and its LISTEN).
+enum class session_fault { none, read_only, statements_lost };
+
+// An open transaction's session: the handle, what is prepared on it, and
+// what a failed statement said about it.
 struct session {
     PGconn* conn;
     prepared_statements* prepared;
+    session_fault* fault;
 };
+
+// checked(), noting on the session what a failure says about it.
+[[nodiscard]] inline result checked(const session& s, std::string_view what, PGresult* raw) {
+    if (raw != nullptr && PQresultStatus(raw) == PGRES_FATAL_ERROR) {
+        const std::string_view code = sqlstate(raw);
+        if (read_only_server(code)) {
+            *s.fault = session_fault::read_only;
+        } else if (statements_lost(code) && *s.fault == session_fault::none) {
+            *s.fault = session_fault::statements_lost;
+        }
+    }
+    return checked(s.conn, what, raw);
+}
 
 // Runs one of a store's statements, preparing it (as "settle_<n>") on the
 // session's first use of it; binary results.
 [[nodiscard]] inline result exec(const session& s, std::string_view what, const std::string& sql,
                                  std::initializer_list<param> params) {
     const bound b(what, params);
-    auto found = s.prepared->find(sql);
-    if (found == s.prepared->end()) {
-        std::string name = "settle_" + std::to_string(s.prepared->size() + 1);
-        (void)checked(s.conn, what,
+    auto found = s.prepared->names.find(sql);
+    if (found == s.prepared->names.end()) {
+        std::string name = "settle_" + std::to_string(++s.prepared->issued);
+        (void)checked(s, what,
                       PQprepare(s.conn, name.c_str(), sql.c_str(), b.count, b.types.data()));
-        found = s.prepared->emplace(sql, std::move(name)).first;
+        found = s.prepared->names.emplace(sql, std::move(name)).first;
     }
-    return checked(s.conn, what,
+    return checked(s, what,
                    PQexecPrepared(s.conn, found->second.c_str(), b.count, b.values.data(),
                                   b.lengths.data(), b.formats.data(), 1));
 }
@@ -393,18 +457,24 @@ private:
         conn_ = fresh;
         session_ = PQbackendPID(fresh);
         prepared_.clear();
+        fault_ = detail::session_fault::none;
         ++generation_;
     }
 
-    // Replaces a connection libpq knows is lost, and forgets what was
-    // prepared and listened for on a session libpq replaced by itself
-    // (PQreset on native()); only between transactions.
+    // Replaces a connection libpq knows is lost, or one whose server refused
+    // a write as read-only (a standby after a failover: a new connection may
+    // reach the new primary), and forgets what was prepared and listened for
+    // on a session libpq replaced by itself (PQreset on native()) or that
+    // lost settle's prepared statements (DISCARD ALL); only between
+    // transactions.
     void reconnect_if_lost() {
-        if (PQstatus(conn_) == CONNECTION_BAD) {
+        if (PQstatus(conn_) == CONNECTION_BAD || fault_ == detail::session_fault::read_only) {
             connect();
-        } else if (const int session = PQbackendPID(conn_); session != session_) {
+        } else if (const int session = PQbackendPID(conn_);
+                   session != session_ || fault_ == detail::session_fault::statements_lost) {
             session_ = session;
             prepared_.clear();
+            fault_ = detail::session_fault::none;
             ++generation_;
         }
     }
@@ -415,6 +485,7 @@ private:
     detail::prepared_statements prepared_;  // on that session
     std::uint64_t generation_ = 0;          // counts sessions: LISTEN is per session
     bool busy_ = false;                     // a settle transaction is open
+    detail::session_fault fault_ = detail::session_fault::none;  // what a failure said
 };
 
 template <class Key, class T>
@@ -525,7 +596,7 @@ private:
                                     ": the transaction was ended by a COMMIT or ROLLBACK run on "
                                     "native(); a write now would commit on its own");
         }
-        return {conn_->conn_, &conn_->prepared_};
+        return {conn_->conn_, &conn_->prepared_, &conn_->fault_};
     }
 
     connection* conn_;
