@@ -294,6 +294,10 @@ enum class errc {
     malformed_input,
     // An argument or configuration breaks a documented precondition.
     invalid_argument,
+    // The backend gave the transaction up over concurrent work or a time limit
+    // (a deadlock, a serialization failure, a lock or statement timeout) and
+    // kept nothing of it. Running the whole transaction again may succeed.
+    aborted,
 };
 
 SETTLE_END_NAMESPACE
@@ -312,6 +316,7 @@ SETTLE_BEGIN_NAMESPACE
     case errc::decode_failed: return "decode_failed";
     case errc::malformed_input: return "malformed_input";
     case errc::invalid_argument: return "invalid_argument";
+    case errc::aborted: return "aborted";
     }
     return "unknown settle::errc";
 }
@@ -4796,8 +4801,9 @@ struct retry_every_failure {};
 // decides: a retry never repeats a bug. A programming error (std::logic_error
 // and every type derived from it) and settle::error with invalid_argument,
 // malformed_input or decode_failed would fail the same way again: stop.
-// Everything else (settle::error unavailable or backend_failure, every other
-// std::exception, anything else thrown) is retried. `failure` is not null.
+// Everything else (settle::error unavailable, aborted or backend_failure,
+// every other std::exception, anything else thrown) is retried. `failure` is
+// not null.
 [[nodiscard]] inline retry_decision default_exception_decision(
     const std::exception_ptr& failure) noexcept {
     try {
@@ -5553,10 +5559,23 @@ struct update_attempt {
     version_stamp stamp;
 };
 
+// True if `e` is settle::error with errc::aborted: the backend kept nothing
+// of the transaction, its commit included.
+[[nodiscard]] inline bool is_aborted(const std::exception_ptr& e) noexcept {
+    try {
+        std::rethrow_exception(e);
+    } catch (const error& failure) {
+        return failure.code() == errc::aborted;
+    } catch (...) {
+        return false;
+    }
+}
+
 // Retries conflicts; asks the policy's own classifier about the store's
 // exceptions, with retry()'s default rule when it has none, except that
 // without a classifier a commit that threw is not retried: it may have
-// written, and a retry would apply fn a second time on top.
+// written, and a retry would apply fn a second time on top. A commit that
+// threw errc::aborted wrote nothing, so it is retried like any other failure.
 template <class Inner>
 struct update_classifier {
     Inner inner;
@@ -5569,7 +5588,7 @@ struct update_classifier {
     }
     retry_decision operator()(const std::exception_ptr& e) const {
         if constexpr (!std::is_invocable_v<const Inner&, const std::exception_ptr&>) {
-            if (*in_doubt) {
+            if (*in_doubt && !is_aborted(e)) {
                 return retry_decision::stop;
             }
         }
@@ -5742,8 +5761,9 @@ constexpr bool check_update_function() {
 // settle::error invalid_argument, malformed_input or decode_failed, is not
 // retried; anything else is), with one exception to it: without a classifier,
 // an exception from the commit of the compare-and-set is not retried, because
-// that write may have taken effect and a retry would apply fn to its result.
-// A classifier that retries it accepts that. They propagate once retrying
+// that write may have taken effect and a retry would apply fn to its result;
+// settle::error with errc::aborted is, since the backend kept nothing of that
+// transaction. A classifier that retries the others accepts that. They propagate once retrying
 // stops. The caller must not hold a transaction of the store's
 // database while calling this (the store's begin() may wait for it).
 //
@@ -6750,7 +6770,7 @@ private:
 // may have any of
 //     void on_outcome(const settle::outbox_event&);         // every recorded outcome
 //     void on_statistics(const settle::outbox_statistics&);  // once per run_once
-//     void on_unavailable(const settle::error&);             // run(): a round lost the store
+//     void on_unavailable(const settle::error&);             // run(): a round failed, waited out
 // and the relay calls what it has, after the outcomes are committed; it asks
 // the store for statistics (in the claim's transaction, before claiming) only
 // when the observer takes them. What an observer throws propagates out of
@@ -6892,14 +6912,16 @@ public:
 
     // Runs run_once() until `stop` is stopped: again at once after a run that
     // claimed records, after an idle wait (idle_min, doubling up to idle_max)
-    // after one that found nothing. A run that fails with errc::unavailable
-    // (the store lost its database) is reported to the observer's
-    // on_unavailable, if it has one, and waits like an idle run: the backoff
-    // doubles while the database stays away, and the next run's begin() is
-    // where a store reconnects. Nothing is lost meanwhile: records claimed by
-    // the failed run come back when their lease ends. Returns promptly once
-    // stopped: it checks before every run and the sleeper wakes on the stop
-    // request. Other exceptions from run_once() propagate.
+    // after one that found nothing. A run whose store fails with
+    // errc::unavailable (the store lost its database) or errc::aborted (the
+    // database gave a transaction up: a deadlock, a serialization failure, a
+    // timeout) is reported to the observer's on_unavailable, if it has one,
+    // and waits like an idle run: the backoff doubles while the failures
+    // last, and the next run's begin() is where a store reconnects. Nothing
+    // is lost meanwhile: records claimed by the failed run come back when
+    // their lease ends. Returns promptly once stopped: it checks before every
+    // run and the sleeper wakes on the stop request. Other exceptions from
+    // run_once() propagate.
     template <sleeper Sleeper>
     void run(std::stop_token stop, Sleeper& sleeper) {
         std::chrono::nanoseconds idle = options_.idle_min;
@@ -6935,14 +6957,16 @@ private:
     };
 
     // What run_once() does. With `survive_unavailable`, a store operation
-    // that fails with errc::unavailable ends the round, counted as idle, with
-    // the error in `lost`; the publisher's and the observer's exceptions, and
-    // the store's other failures, propagate either way. (A flag and a value,
+    // that fails with errc::unavailable or errc::aborted ends the round,
+    // counted as idle, with the error in `lost`; the publisher's and the
+    // observer's exceptions, and the store's other failures, propagate either
+    // way. (A flag and a value,
     // not an out-pointer that may be null: GCC 12's -Wnonnull, with
     // sanitizers, saw a write through the null one run_once passed.)
     round_end round(bool survive_unavailable) {
         const auto survives = [survive_unavailable](const error& e) {
-            return survive_unavailable && e.code() == errc::unavailable;
+            return survive_unavailable &&
+                   (e.code() == errc::unavailable || e.code() == errc::aborted);
         };
         std::vector<outbox_record> batch;
         std::optional<outbox_statistics> statistics;
