@@ -6768,9 +6768,9 @@ private:
 
 // The relay's default observer: observes nothing, costs nothing. An observer
 // may have any of
-//     void on_outcome(const settle::outbox_event&);         // every recorded outcome
-//     void on_statistics(const settle::outbox_statistics&);  // once per run_once
-//     void on_unavailable(const settle::error&);             // run(): a round failed, waited out
+//     void on_outcome(const settle::outbox_event&);          // every recorded outcome
+//     void on_statistics(const settle::outbox_statistics&);   // once per run_once
+//     void on_transient_failure(const settle::error&);        // run(): a round failed, waited out
 // and the relay calls what it has, after the outcomes are committed; it asks
 // the store for statistics (in the claim's transaction, before claiming) only
 // when the observer takes them. What an observer throws propagates out of
@@ -6787,8 +6787,8 @@ concept outbox_observes_statistics = requires(O& o, const outbox_statistics& sta
     o.on_statistics(statistics);
 };
 template <class O>
-concept outbox_observes_unavailable = requires(O& o, const error& e) {
-    o.on_unavailable(e);
+concept outbox_observes_transient_failures = requires(O& o, const error& e) {
+    o.on_transient_failure(e);
 };
 }  // namespace detail
 
@@ -6915,8 +6915,8 @@ public:
     // after one that found nothing. A run whose store fails with
     // errc::unavailable (the store lost its database) or errc::aborted (the
     // database gave a transaction up: a deadlock, a serialization failure, a
-    // timeout) is reported to the observer's on_unavailable, if it has one,
-    // and waits like an idle run: the backoff doubles while the failures
+    // timeout) is reported to the observer's on_transient_failure, if it has
+    // one, and waits like an idle run: the backoff doubles while the failures
     // last, and the next run's begin() is where a store reconnects. Nothing
     // is lost meanwhile: records claimed by the failed run come back when
     // their lease ends. Returns promptly once stopped: it checks before every
@@ -6931,9 +6931,9 @@ public:
                 idle = options_.idle_min;
                 continue;
             }
-            if constexpr (detail::outbox_observes_unavailable<Observer>) {
+            if constexpr (detail::outbox_observes_transient_failures<Observer>) {
                 if (end.lost) {
-                    observer_.on_unavailable(*end.lost);
+                    observer_.on_transient_failure(*end.lost);
                 }
             }
             if (!sleeper.sleep_for(idle, stop)) {

@@ -217,7 +217,7 @@ private:
 };
 
 struct stderr_observer {
-    void on_unavailable(const settle::error& e) {
+    void on_transient_failure(const settle::error& e) {
         std::fprintf(stderr, "unavailable: %s\n", e.what());
         std::fflush(stderr);
     }

@@ -720,7 +720,7 @@ struct unreachable_store : memory::outbox_table {
 
 struct outage_log {
     std::vector<std::string> seen;
-    void on_unavailable(const settle::error& e) { seen.emplace_back(e.what()); }
+    void on_transient_failure(const settle::error& e) { seen.emplace_back(e.what()); }
 };
 
 }  // namespace

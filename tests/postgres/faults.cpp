@@ -135,7 +135,7 @@ private:
 // Records what run() waited out.
 struct failure_log {
     std::vector<failure>* seen;
-    void on_unavailable(const settle::error& e) { seen->push_back(failure_of(e)); }
+    void on_transient_failure(const settle::error& e) { seen->push_back(failure_of(e)); }
 };
 
 // Waits no time: calls `between` on run()'s first wait, and ends run() once
