@@ -850,6 +850,25 @@ void refuse_lock_waits(pg::connection& conn) {
     run(conn.native(), "SET lock_timeout = '1s'");
 }
 
+// Four rows are due for purging. Another transaction's purge (`other`, on its
+// own connection) takes two and stays open: a purge through `store` must
+// take the other two at once, and the first two once that transaction ends.
+// `purge(table, tx, limit)` purges everything due.
+template <class Table, class Purge>
+void check_purge_skips_held_rows(pg::connection& conn, Table& store, Table& other, Purge purge) {
+    refuse_lock_waits(conn);
+    auto held = other.begin();  // another purge, still running
+    REQUIRE(purge(other, held, 2) == 2);
+
+    auto tx = store.begin();
+    CHECK(purge(store, tx, 10) == 2);
+    tx.commit();
+    held.rollback();
+    auto after = store.begin();
+    CHECK(purge(store, after, 10) == 2);  // the two the other purge let go
+    after.commit();
+}
+
 }  // namespace
 
 TEST_CASE("an outbox claim skips records another transaction holds, without waiting",
@@ -911,17 +930,9 @@ TEST_CASE("an outbox purge skips records another transaction holds, without wait
         }
         tx.commit();
     }
-    refuse_lock_waits(conn);
-    auto held = other.begin();  // another purge, still running
-    REQUIRE(other.purge(held, t0 + 1h, 2) == 2);
-
-    auto tx = store.begin();
-    CHECK(store.purge(tx, t0 + 1h, 10) == 2);
-    tx.commit();
-    held.rollback();
-    auto after = store.begin();
-    CHECK(store.purge(after, t0 + 1h, 10) == 2);  // the two the other purge let go
-    after.commit();
+    check_purge_skips_held_rows(conn, store, other, [](auto& table, auto& tx, std::size_t limit) {
+        return table.purge(tx, t0 + 1h, limit);
+    });
 }
 
 TEST_CASE("an idempotency purge skips records another transaction holds, without waiting",
@@ -943,17 +954,10 @@ TEST_CASE("an idempotency purge skips records another transaction holds, without
         }
         tx.commit();
     }
-    refuse_lock_waits(conn);
-    auto held = other.begin();  // another purge, still running
-    REQUIRE(other.purge(held, now + 1h, 2) == 2);
-
-    auto tx = store.begin();
-    CHECK(store.purge(tx, now + 1h, 10) == 2);
-    tx.commit();
-    held.rollback();
-    auto after = store.begin();
-    CHECK(store.purge(after, now + 1h, 10) == 2);  // the two the other purge let go
-    after.commit();
+    check_purge_skips_held_rows(conn, store, other,
+                                [now](auto& table, auto& tx, std::size_t limit) {
+                                    return table.purge(tx, now + 1h, limit);
+                                });
 }
 
 TEST_CASE("an inbox purge skips marks another transaction holds, without waiting",
@@ -972,15 +976,7 @@ TEST_CASE("an inbox purge skips marks another transaction holds, without waiting
         }
         tx.commit();
     }
-    refuse_lock_waits(conn);
-    auto held = other.begin();  // another purge, still running
-    REQUIRE(other.purge(held, "billing", t0 + 1h, 2) == 2);
-
-    auto tx = store.begin();
-    CHECK(store.purge(tx, "billing", t0 + 1h, 10) == 2);
-    tx.commit();
-    held.rollback();
-    auto after = store.begin();
-    CHECK(store.purge(after, "billing", t0 + 1h, 10) == 2);  // the two the other purge let go
-    after.commit();
+    check_purge_skips_held_rows(conn, store, other, [](auto& table, auto& tx, std::size_t limit) {
+        return table.purge(tx, "billing", t0 + 1h, limit);
+    });
 }
