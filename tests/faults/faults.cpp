@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -25,6 +26,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -45,24 +47,43 @@ std::string env(const char* name) {
     return value;
 }
 
-// A child process running the fault worker, its output in a log file.
+// A child process (the fault worker or the fault proxy), its output in a log
+// file; `environment` holds NAME=value entries that replace the test's own.
 class process {
 public:
-    process(const std::vector<std::string>& args, std::string log) : log_(std::move(log)) {
+    process(std::string program, const std::vector<std::string>& args, std::string log,
+            const std::vector<std::string>& environment = {})
+        : log_(std::move(log)) {
         std::vector<char*> argv;
-        std::string worker = SETTLE_FAULT_WORKER;
-        argv.push_back(worker.data());
+        argv.push_back(program.data());
         std::vector<std::string> copies = args;
         for (std::string& a : copies) {
             argv.push_back(a.data());
         }
         argv.push_back(nullptr);
+        std::vector<std::string> entries = environment;
+        for (char** e = environ; *e != nullptr; ++e) {
+            const std::string_view entry = *e;
+            const bool replaced =
+                std::any_of(environment.begin(), environment.end(), [&](const std::string& mine) {
+                    return entry.substr(0, entry.find('=') + 1) ==
+                           mine.substr(0, mine.find('=') + 1);
+                });
+            if (!replaced) {
+                entries.emplace_back(entry);
+            }
+        }
+        std::vector<char*> envp;
+        for (std::string& e : entries) {
+            envp.push_back(e.data());
+        }
+        envp.push_back(nullptr);
         posix_spawn_file_actions_t actions;
         posix_spawn_file_actions_init(&actions);
         posix_spawn_file_actions_addopen(&actions, 1, log_.c_str(), O_WRONLY | O_CREAT | O_APPEND,
                                          0644);
         posix_spawn_file_actions_adddup2(&actions, 1, 2);
-        const int failed = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
+        const int failed = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), envp.data());
         posix_spawn_file_actions_destroy(&actions);
         REQUIRE(failed == 0);
     }
@@ -148,6 +169,8 @@ struct scenario {
     settle::outbox<postgres::outbox_table, std::chrono::system_clock> outbox{store, clock};
     std::vector<std::string> committed;
     std::vector<std::string> rolled_back;
+    // NAME=value entries for the relays and the consumer (another SETTLE_POSTGRES)
+    std::vector<std::string> worker_environment;
 
     explicit scenario(const std::string& name)
         : table(name + "_" + std::to_string(::getpid())),
@@ -201,11 +224,15 @@ struct scenario {
         }
     }
 
-    process consumer() const { return process({"consume", socket, table}, log("consumer")); }
+    process consumer() const {
+        return process(SETTLE_FAULT_WORKER, {"consume", socket, table}, log("consumer"),
+                       worker_environment);
+    }
     process relay(const std::string& owner, int lease_ms, int batch) const {
         return process(
+            SETTLE_FAULT_WORKER,
             {"relay", socket, table, owner, std::to_string(lease_ms), std::to_string(batch)},
-            log(owner));
+            log(owner), worker_environment);
     }
 
     // Waits until nothing is left to deliver, riding out a restarting server.
@@ -386,4 +413,59 @@ TEST_CASE("two relays share an outbox: no record published twice, per-key order 
     }
     CHECK(out_of_order == 0);
     s.report("two relays, ordered", out_of_order, "out of order");
+}
+
+TEST_CASE("lost acknowledgements and cut connections lose nothing and apply nothing twice",
+          "[faults]") {
+    // Relays and the consumer reach PostgreSQL through the fault proxy
+    // (tests/faults/proxy.cpp), which cuts connections right after a COMMIT
+    // ran (neither side learns its outcome), just before one, and at random.
+    scenario s("faults_proxy");
+    const std::string seed = std::to_string(std::random_device{}());
+    process proxy(SETTLE_FAULT_PROXY, {env("SETTLE_POSTGRES_DIR") + "/.s.PGSQL.5432", seed},
+                  s.log("proxy"));
+    std::string port;
+    for (int attempt = 0; attempt < 100 && port.empty(); ++attempt) {
+        const std::string said = proxy.log();
+        if (said.rfind("port ", 0) == 0 && said.find('\n') != std::string::npos) {
+            port = said.substr(5, said.find('\n') - 5);
+        } else {
+            std::this_thread::sleep_for(20ms);
+        }
+    }
+    REQUIRE_FALSE(port.empty());
+    s.worker_environment = {"SETTLE_POSTGRES=host=127.0.0.1 port=" + port +
+                            " user=settle dbname=postgres sslmode=disable gssencmode=disable"};
+    INFO("proxy seed " << seed);
+    process consumer = s.consumer();
+    process first = s.relay("relay-a", 300, 8);
+    process second = s.relay("relay-b", 300, 8);
+    constexpr int rounds = 10;
+    for (int round = 0; round < rounds; ++round) {
+        for (std::uint32_t n = 0; n < 20; ++n) {
+            s.place_order("", n, true);
+        }
+        s.place_order("", 0, false);
+        std::this_thread::sleep_for(150ms);
+        const std::string faults = proxy.log();
+        const std::size_t before_commit = count_lines(faults, "cut-commit");
+        std::printf(
+            "round %d: %zu lost acknowledgements, %zu cut before a commit, %zu other cuts\n", round,
+            count_lines(faults, "lost-ack"), before_commit,
+            count_lines(faults, "cut") - before_commit);
+    }
+    s.wait_until_drained(120s);
+    INFO(first.log() + second.log() + consumer.log());
+    CHECK(first.alive());
+    CHECK(second.alive());
+    CHECK(consumer.alive());
+    first.kill();
+    second.kill();
+    consumer.kill();
+    const std::string faults = proxy.log();
+    proxy.kill();
+    const std::size_t lost_acks = count_lines(faults, "lost-ack");
+    CHECK(lost_acks >= 1);
+    s.check_everything_applied_once();
+    s.report("lost acknowledgements", lost_acks, "commits whose outcome the client never learned");
 }
