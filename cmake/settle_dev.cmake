@@ -56,6 +56,9 @@ function(settle_require_postgres)
     add_test(NAME postgres.server.stop COMMAND "${SETTLE_POSTGRES_SCRIPT}" stop "${SETTLE_POSTGRES_DIR}")
     set_tests_properties(postgres.server.start PROPERTIES FIXTURES_SETUP postgres LABELS postgres)
     set_tests_properties(postgres.server.stop PROPERTIES FIXTURES_CLEANUP postgres LABELS postgres)
+    add_test(NAME postgres.server.fresh_start
+             COMMAND "${PROJECT_SOURCE_DIR}/tests/postgres/fresh_start.sh" "${SETTLE_POSTGRES_SCRIPT}")
+    set_tests_properties(postgres.server.fresh_start PROPERTIES LABELS postgres)
   endif()
   if(ARGN)
     set_tests_properties(${ARGN} PROPERTIES FIXTURES_REQUIRED postgres ENVIRONMENT

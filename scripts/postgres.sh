@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL server for the tests and benchmarks.
 #
-#   scripts/postgres.sh start DIR     initdb into DIR (once), then start the server
+#   scripts/postgres.sh start DIR     initdb into DIR, then start the server; a server
+#                                     left running there (a test run stopped early) is
+#                                     stopped and its data thrown away first
 #   scripts/postgres.sh restart DIR   pg_ctl restart -m fast (the fault tests use it)
 #   scripts/postgres.sh stop DIR      stop it (immediately) and remove DIR
 #   scripts/postgres.sh conninfo DIR  print the libpq connection string
@@ -46,11 +48,12 @@ case "$command" in
     if [[ $(id -u) -eq 0 ]]; then
       chown nobody "$dir"
     fi
-    if [[ ! -f "$dir/data/PG_VERSION" ]]; then
-      as_server "$bindir/initdb" -D "$dir/data" -U settle --auth=trust -E UTF8 --no-locale \
-        >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
+    if [[ -f "$dir/data/PG_VERSION" ]]; then
+      pg_ctl stop -m immediate >/dev/null 2>&1 || true
+      rm -rf "$dir/data"
     fi
-    pg_ctl stop -m immediate >/dev/null 2>&1 || true
+    as_server "$bindir/initdb" -D "$dir/data" -U settle --auth=trust -E UTF8 --no-locale \
+      >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
     pg_ctl start -w -t 60 \
       -o "-k '$dir' -c listen_addresses= -c fsync=off -c full_page_writes=off -c max_connections=200" \
       >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
