@@ -86,7 +86,8 @@ std::uint32_t big_endian(const char* bytes) {
 // One client connection and its server connection.
 class proxied_connection {
 public:
-    proxied_connection(int client, int server, std::uint64_t seed) : client_(client), server_(server), random_(seed) {}
+    proxied_connection(int client, int server, std::uint64_t seed)
+        : client_(client), server_(server), random_(seed) {}
     proxied_connection(const proxied_connection&) = delete;
     proxied_connection& operator=(const proxied_connection&) = delete;
     ~proxied_connection() {

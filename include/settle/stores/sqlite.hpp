@@ -40,6 +40,10 @@
 
 #include <sqlite3.h>
 
+#if SQLITE_VERSION_NUMBER < 3037000
+#error "settle/stores/sqlite.hpp needs SQLite 3.37 or later (RETURNING, sqlite3_changes64)"
+#endif
+
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
