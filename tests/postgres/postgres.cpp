@@ -871,6 +871,66 @@ void check_purge_skips_held_rows(pg::connection& conn, Table& store, Table& othe
 
 }  // namespace
 
+TEST_CASE("a purge racing a relay removes only what was delivered, and each record once",
+          "[postgres][outbox][concurrency]") {
+    scratch_table name("outbox");
+    constexpr std::size_t records = 200;
+    pg::connection setup(conninfo());
+    pg::outbox_table store(setup, name.name());
+    create_tables(store);
+    settle::manual_clock clock{std::chrono::sys_days(std::chrono::year(2024) / 6 / 1)};
+    {
+        settle::outbox outbox(store, clock);
+        auto tx = store.begin();
+        for (unsigned n = 0; n < records; ++n) {
+            REQUIRE(outbox.append(
+                tx, message_of(n, n % 3 == 0 ? "" : "order-" + std::to_string(n % 4))));
+        }
+        tx.commit();
+    }
+    settle::memory::publisher publisher;
+    std::atomic<bool> relay_done{false};
+    std::thread relay_thread([&] {
+        pg::connection conn(conninfo());
+        pg::outbox_table own(conn, name.name());
+        settle::outbox_relay relay(own, publisher,
+                                   settle::persisted_retry{settle::constant_backoff{0s}, 5}, clock,
+                                   {.owner = "relay", .batch_size = 5, .lease = 1h});
+        while (publisher.size() < records && !relay.run_once().idle()) {
+        }
+        relay_done = true;
+    });
+    // Everything delivered is due at once; the purge runs in small batches
+    // on its own connection while the relay claims and marks.
+    pg::connection purge_conn(conninfo());
+    pg::outbox_table purger(purge_conn, name.name());
+    refuse_lock_waits(purge_conn);
+    const settle::stored_time due = settle::to_stored_time(clock.now()) + 1h;
+    std::size_t purged = 0;
+    std::size_t ahead_of_delivery = 0;
+    while (!relay_done || purged < records) {
+        auto tx = purger.begin();
+        const std::size_t removed = purger.purge(tx, due, 3);
+        tx.commit();
+        purged += removed;
+        // A removed record was delivered, so published, before the purge
+        // committed.
+        ahead_of_delivery += purged > publisher.size() ? 1U : 0U;
+        if (removed == 0 && relay_done) {
+            break;
+        }
+    }
+    relay_thread.join();
+    CHECK(ahead_of_delivery == 0);
+    CHECK(purged == records);
+    CHECK(publisher.published().size() == records);
+    CHECK(publisher.attempts() == records);
+    auto tx = store.begin();
+    const auto left = store.statistics(tx, settle::to_stored_time(clock.now()));
+    CHECK(left.backlog == 0);
+    CHECK(left.dead == 0);
+}
+
 TEST_CASE("an outbox claim skips records another transaction holds, without waiting",
           "[postgres][outbox]") {
     scratch_table name("outbox");
