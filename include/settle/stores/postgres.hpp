@@ -55,13 +55,16 @@ namespace postgres {
 
 namespace detail {
 
-// The quoted name of an object that belongs to table `name`.
-[[nodiscard]] inline std::string object_name(std::string_view name, std::string_view suffix) {
-    std::string quoted = "\"";
-    quoted += name;
-    quoted += suffix;
-    quoted += '"';
-    return quoted;
+// A table name as the stores take it: `table` or `schema.table`, each part a
+// plain identifier, spliced as `"table"` or `"schema"."table"`. Throws
+// settle::error (errc::invalid_argument) naming `who` for any other name.
+[[nodiscard]] inline std::string quoted_table_name(std::string_view name, const char* who) {
+    const std::size_t dot = name.find('.');
+    if (dot == std::string_view::npos) {
+        return settle::detail::quoted_sql_identifier(name, who);
+    }
+    return settle::detail::quoted_sql_identifier(name.substr(0, dot), who) + "." +
+           settle::detail::quoted_sql_identifier(name.substr(dot + 1), who);
 }
 
 // The type OIDs of the parameters the stores bind (catalog/pg_type.h).
@@ -153,24 +156,23 @@ template <class T, class Element>
     return int8(static_cast<std::int64_t>(value));
 }
 
-// A stable 64-bit hash (FNV-1a) of length-prefixed parts: the key of a
-// transaction-level advisory lock, the same in every process and release.
-[[nodiscard]] inline std::int64_t lock_key(std::initializer_list<std::string_view> parts) {
-    std::uint64_t h = 0xcbf29ce484222325U;
-    const auto mix = [&h](unsigned char c) {
-        h ^= c;
-        h *= 0x100000001b3U;
-    };
+// The parts of an advisory lock's key, each prefixed with its length, so
+// that no two lists of parts give one text. The server hashes it with the
+// table's OID (lock_statement), so tables in two schemas never share a key.
+[[nodiscard]] inline std::string lock_text(std::initializer_list<std::string_view> parts) {
+    std::string text;
     for (const std::string_view part : parts) {
-        for (const char c : big_endian(part.size(), 8)) {
-            mix(static_cast<unsigned char>(c));
-        }
-        for (const char c : part) {
-            mix(static_cast<unsigned char>(c));
-        }
+        text += std::to_string(part.size());
+        text += ':';
+        text += part;
     }
-    return static_cast<std::int64_t>(h);
+    return text;
 }
+
+// Takes the transaction-level advisory lock of lock_text $1 in table $2 (its
+// quoted name, resolved as the statements resolve it).
+inline constexpr const char* lock_statement =
+    "SELECT pg_advisory_xact_lock(hashtextextended($1, $2::regclass::oid::bigint))";
 
 // The SQLSTATE of a failed result, or "" if it has none.
 [[nodiscard]] inline std::string_view sqlstate(const PGresult* result) noexcept {
@@ -607,11 +609,24 @@ namespace detail {
 // What every store shares: its connection and its validated, quoted name.
 struct table {
     table(connection& c, std::string_view name, const char* who)
-        : conn(&c), plain(name), quoted(settle::detail::quoted_sql_identifier(name, who)) {}
+        : conn(&c), quoted(quoted_table_name(name, who)) {}
 
     connection* conn;
-    std::string plain;
     std::string quoted;
+
+    // The DDL that creates the table with `columns` and its `indexes` (each
+    // "(columns) [WHERE ...]"), once: the indexes go unnamed, so PostgreSQL
+    // picks names no other relation holds.
+    [[nodiscard]] std::string create_once(std::string_view columns,
+                                          std::initializer_list<std::string_view> indexes) const {
+        std::string ddl = "DO $settle$ BEGIN\nIF to_regclass('" + quoted +
+                          "') IS NULL THEN\n    CREATE TABLE " + quoted + " (\n" +
+                          std::string(columns) + "    );\n";
+        for (const std::string_view index : indexes) {
+            ddl += "    CREATE INDEX ON " + quoted + " " + std::string(index) + ";\n";
+        }
+        return ddl + "END IF;\nEND $settle$;\n";
+    }
 };
 
 // Applies a store's DDL in tx, without the server's "already exists" notices.
@@ -623,8 +638,9 @@ inline void create(const session& conn, const std::string& ddl, const char* who)
 }  // namespace detail
 
 // settle::versioned_store over a table of (key, value, stamp): Key and T
-// persist as settle::encode gives them (BYTEA), stamps come from a sequence
-// of the table's own, "<name>_stamp", drawn while the writer holds the row,
+// persist as settle::encode gives them (BYTEA), stamps come from the stamp
+// column's identity sequence (SET stamp = DEFAULT), drawn while the writer
+// holds the row,
 // so a key's stamp is greater than every stamp the key had before, across
 // erase and re-insert; a rolled-back write leaves a gap. A compare-and-set or
 // erase is one UPDATE or DELETE conditioned on the stamp (it waits for a
@@ -650,34 +666,30 @@ public:
     using transaction = postgres::transaction;
 
     // Throws settle::error (errc::invalid_argument) for a name that is not a
-    // plain identifier of at most 55 bytes. Touches no table.
+    // plain identifier of at most 55 bytes, or two joined by a dot (schema and
+    // table). Touches no table.
     versioned_table(connection& c, std::string_view table_name)
         : table_(c, table_name, "postgres::versioned_table"),
-          sequence_(detail::object_name(table_name, "_stamp")),
           select_("SELECT value, stamp FROM " + table_.quoted + " WHERE key = $1"),
           insert_("INSERT INTO " + table_.quoted +
                   " (key, value, stamp) VALUES ($1, $2, 0) ON CONFLICT (key) DO NOTHING RETURNING "
                   "stamp"),
-          stamp_("UPDATE " + table_.quoted + " SET stamp = nextval('" + sequence_ +
-                 "') WHERE key = $1 RETURNING stamp"),
-          update_("UPDATE " + table_.quoted + " SET value = $3, stamp = nextval('" + sequence_ +
-                  "') WHERE key = $1 AND stamp = $2 RETURNING stamp"),
+          stamp_("UPDATE " + table_.quoted + " SET stamp = DEFAULT WHERE key = $1 RETURNING stamp"),
+          update_("UPDATE " + table_.quoted +
+                  " SET value = $3, stamp = DEFAULT WHERE key = $1 AND stamp = $2 RETURNING stamp"),
           delete_("DELETE FROM " + table_.quoted +
                   " WHERE key = $1 AND stamp = $2 RETURNING stamp") {}
 
     [[nodiscard]] transaction begin() { return transaction(*table_.conn); }
 
-    // CREATE TABLE / SEQUENCE IF NOT EXISTS: safe to apply again. The
+    // Creates the table unless it exists: safe to apply again. The stamp's
     // sequence belongs to the table: dropping the table drops it.
     [[nodiscard]] std::string ddl() const {
-        return "CREATE TABLE IF NOT EXISTS " + table_.quoted +
-               " (\n"
-               "    key   BYTEA  PRIMARY KEY,\n"
-               "    value BYTEA  NOT NULL,\n"
-               "    stamp BIGINT NOT NULL\n"
-               ");\n"
-               "CREATE SEQUENCE IF NOT EXISTS " +
-               sequence_ + " AS BIGINT OWNED BY " + table_.quoted + ".stamp;\n";
+        return table_.create_once(
+            "        key   BYTEA  PRIMARY KEY,\n"
+            "        value BYTEA  NOT NULL,\n"
+            "        stamp BIGINT GENERATED BY DEFAULT AS IDENTITY\n",
+            {});
     }
 
     void create_tables(transaction& tx) const {
@@ -765,7 +777,6 @@ private:
     }
 
     detail::table table_;
-    std::string sequence_;
     std::string select_;
     std::string insert_;
     std::string stamp_;
@@ -789,8 +800,8 @@ using fence_table = versioned_table<Key, fencing_token>;
 // be valid in the database's encoding (a NUL byte is not), or the server
 // refuses them (errc::backend_failure).
 //
-// claim takes a transaction-level advisory lock on the key (a hash of table
-// name, tenant, operation and key) before it draws a token, so claims of one
+// claim takes a transaction-level advisory lock on the key (a hash of
+// tenant, operation and key, seeded with the table's OID) before it draws a token, so claims of one
 // key take their tokens in commit order; the lock is held until the claim's
 // transaction ends, so keep that transaction short. It then claims in one
 // INSERT ... ON CONFLICT DO UPDATE WHERE expired statement, and reads the
@@ -804,16 +815,14 @@ public:
                   "settle::postgres::idempotency_table: times persist as a BIGINT tick count");
 
     // Throws settle::error (errc::invalid_argument) for a name that is not a
-    // plain identifier of at most 55 bytes. Touches no table.
+    // plain identifier of at most 55 bytes, or two joined by a dot (schema and
+    // table). Touches no table.
     idempotency_table(connection& c, std::string_view table_name)
         : table_(c, table_name, "postgres::idempotency_table"),
-          sequence_(detail::object_name(table_name, "_token")),
-          index_(detail::object_name(table_name, "_expires")),
           claim_("INSERT INTO " + table_.quoted +
-                 " AS r (tenant, operation, key, state, fingerprint, token, claimed_at, "
-                 "expires_at, body, status) VALUES ($1, $2, $3, 'in_progress', $4, nextval('" +
-                 sequence_ +
-                 "'), $5, $6, '', NULL) ON CONFLICT (tenant, operation, key) DO UPDATE SET state "
+                 " AS r (tenant, operation, key, state, fingerprint, claimed_at, "
+                 "expires_at, body, status) VALUES ($1, $2, $3, 'in_progress', $4, "
+                 "$5, $6, '', NULL) ON CONFLICT (tenant, operation, key) DO UPDATE SET state "
                  "= 'in_progress', fingerprint = EXCLUDED.fingerprint, token = EXCLUDED.token, "
                  "claimed_at = EXCLUDED.claimed_at, expires_at = EXCLUDED.expires_at, body = '', "
                  "status = NULL WHERE r.expires_at <= EXCLUDED.claimed_at RETURNING token"),
@@ -833,27 +842,22 @@ public:
 
     [[nodiscard]] transaction begin() { return transaction(*table_.conn); }
 
-    // CREATE TABLE / SEQUENCE / INDEX IF NOT EXISTS: safe to apply again.
+    // Creates the table and its index unless the table exists: safe to apply
+    // again.
     [[nodiscard]] std::string ddl() const {
-        return "CREATE TABLE IF NOT EXISTS " + table_.quoted +
-               " (\n"
-               "    tenant      TEXT    NOT NULL,\n"
-               "    operation   TEXT    NOT NULL,\n"
-               "    key         TEXT    NOT NULL,\n"
-               "    state       TEXT    NOT NULL CHECK (state IN ('in_progress', 'completed')),\n"
-               "    fingerprint BYTEA   NOT NULL,\n"
-               "    token       BIGINT  NOT NULL,\n"
-               "    claimed_at  BIGINT  NOT NULL,\n"
-               "    expires_at  BIGINT  NOT NULL,\n"
-               "    body        BYTEA   NOT NULL,\n"
-               "    status      INTEGER,\n"
-               "    PRIMARY KEY (tenant, operation, key)\n"
-               ");\n"
-               "CREATE SEQUENCE IF NOT EXISTS " +
-               sequence_ + " AS BIGINT OWNED BY " + table_.quoted +
-               ".token;\n"
-               "CREATE INDEX IF NOT EXISTS " +
-               index_ + " ON " + table_.quoted + " (expires_at);\n";
+        return table_.create_once(
+            "        tenant      TEXT    NOT NULL,\n"
+            "        operation   TEXT    NOT NULL,\n"
+            "        key         TEXT    NOT NULL,\n"
+            "        state       TEXT    NOT NULL CHECK (state IN ('in_progress', 'completed')),\n"
+            "        fingerprint BYTEA   NOT NULL,\n"
+            "        token       BIGINT  GENERATED BY DEFAULT AS IDENTITY,\n"
+            "        claimed_at  BIGINT  NOT NULL,\n"
+            "        expires_at  BIGINT  NOT NULL,\n"
+            "        body        BYTEA   NOT NULL,\n"
+            "        status      INTEGER,\n"
+            "        PRIMARY KEY (tenant, operation, key)\n",
+            {"(expires_at)"});
     }
 
     void create_tables(transaction& tx) const {
@@ -867,9 +871,10 @@ public:
                                                 stored_time lease_end) {
         constexpr const char* who = "postgres::idempotency_table::claim";
         const detail::session conn = tx.joined(table_.conn, who);
-        (void)detail::exec(conn, who, "SELECT pg_advisory_xact_lock($1)",
-                           {detail::int8(detail::lock_key(
-                               {table_.plain, scope.tenant, scope.operation, key.value()}))});
+        (void)detail::exec(
+            conn, who, detail::lock_statement,
+            {detail::text(detail::lock_text({scope.tenant, scope.operation, key.value()})),
+             detail::text(table_.quoted)});
         const auto& digest = fingerprint.bytes();
         for (int passes = 0;; ++passes) {
             const detail::result r =
@@ -972,8 +977,6 @@ private:
     }
 
     detail::table table_;
-    std::string sequence_;
-    std::string index_;
     std::string claim_;
     std::string find_;
     std::string complete_;
@@ -1059,23 +1062,23 @@ enum class wakeup { poll, notify };
 // for byte, since refusing it would lose the whole batch's outcomes.
 //
 // Every operation is one statement at READ COMMITTED, except append with an
-// ordering key, which first takes a transaction-level advisory lock on (table,
-// key): appends for one key are serialised until their transactions end, so a
-// record never commits before an older one of its key. A claim selects due
-// records FOR UPDATE SKIP LOCKED and marks them in flight, each with a
-// claim_token one above its last, in the same statement, so relays on
-// separate connections share the work without waiting for each other. An
-// outcome applies only while the record is in flight under its token. Built with wakeup::notify, a
-// committed append notifies the channel "<name>_append", which wait_for_append listens on.
+// ordering key, which first takes a transaction-level advisory lock on the
+// key (hashed with the table's OID): appends for one key are serialised until their transactions
+// end, so a record never commits before an older one of its key. A claim selects due records FOR
+// UPDATE SKIP LOCKED and marks them in flight, each with a claim_token one above its last, in the
+// same statement, so relays on separate connections share the work without waiting for each other.
+// An outcome applies only while the record is in flight under its token. Built with wakeup::notify,
+// a committed append notifies the channel "<name>_append", which wait_for_append listens on.
 class outbox_table {
 public:
     using transaction = postgres::transaction;
 
     // Throws settle::error (errc::invalid_argument) for a name that is not a
-    // plain identifier of at most 55 bytes. Touches no table.
+    // plain identifier of at most 55 bytes, or two joined by a dot (schema and
+    // table). Touches no table.
     outbox_table(connection& c, std::string_view table_name, wakeup appends = wakeup::poll)
         : table_(c, table_name, "postgres::outbox_table"),
-          channel_(std::string(table_name) + "_append"),
+          channel_(channel_of(table_name)),
           append_(append_statement(table_.quoted, appends, channel_)),
           claim_("WITH due AS (SELECT id FROM " + table_.quoted +
                  " r WHERE r.status IN ('pending', 'in_flight') AND r.next_attempt_at <= $1 AND "
@@ -1117,40 +1120,29 @@ public:
 
     [[nodiscard]] transaction begin() { return transaction(*table_.conn); }
 
-    // CREATE TABLE / INDEX IF NOT EXISTS: safe to apply again.
+    // Creates the table and its indexes unless the table exists: safe to
+    // apply again.
     [[nodiscard]] std::string ddl() const {
-        const std::string& t = table_.quoted;
-        return "CREATE TABLE IF NOT EXISTS " + t +
-               " (\n"
-               "    id               UUID    PRIMARY KEY,\n"
-               "    sequence         BIGINT  GENERATED ALWAYS AS IDENTITY UNIQUE,\n"
-               "    topic            TEXT    NOT NULL,\n"
-               "    ordering_key     TEXT    NOT NULL DEFAULT '',\n"
-               "    payload          BYTEA   NOT NULL,\n"
-               "    headers          BYTEA   NOT NULL,\n"
-               "    created_at       BIGINT  NOT NULL,\n"
-               "    attempts         BIGINT  NOT NULL DEFAULT 0,\n"
-               "    next_attempt_at  BIGINT  NOT NULL,\n"
-               "    status           TEXT    NOT NULL\n"
-               "        CHECK (status IN ('pending', 'in_flight', 'delivered', 'dead')),\n"
-               "    last_error       BYTEA   NOT NULL DEFAULT '',\n"
-               "    claim_owner      TEXT    NOT NULL DEFAULT '',\n"
-               "    claim_token      BIGINT  NOT NULL DEFAULT 0,\n"
-               "    claim_expires_at BIGINT  NOT NULL DEFAULT 0,\n"
-               "    finished_at      BIGINT  NOT NULL DEFAULT 0\n"
-               ");\n"
-               "CREATE INDEX IF NOT EXISTS " +
-               detail::object_name(table_.plain, "_due") + " ON " + t +
-               " (next_attempt_at, sequence)\n"
-               "    WHERE status IN ('pending', 'in_flight');\n"
-               "CREATE INDEX IF NOT EXISTS " +
-               detail::object_name(table_.plain, "_key") + " ON " + t +
-               " (ordering_key, sequence)\n"
-               "    WHERE status <> 'delivered';\n"
-               "CREATE INDEX IF NOT EXISTS " +
-               detail::object_name(table_.plain, "_done") + " ON " + t +
-               " (finished_at)\n"
-               "    WHERE status = 'delivered';\n";
+        return table_.create_once(
+            "        id               UUID    PRIMARY KEY,\n"
+            "        sequence         BIGINT  GENERATED ALWAYS AS IDENTITY UNIQUE,\n"
+            "        topic            TEXT    NOT NULL,\n"
+            "        ordering_key     TEXT    NOT NULL DEFAULT '',\n"
+            "        payload          BYTEA   NOT NULL,\n"
+            "        headers          BYTEA   NOT NULL,\n"
+            "        created_at       BIGINT  NOT NULL,\n"
+            "        attempts         BIGINT  NOT NULL DEFAULT 0,\n"
+            "        next_attempt_at  BIGINT  NOT NULL,\n"
+            "        status           TEXT    NOT NULL\n"
+            "            CHECK (status IN ('pending', 'in_flight', 'delivered', 'dead')),\n"
+            "        last_error       BYTEA   NOT NULL DEFAULT '',\n"
+            "        claim_owner      TEXT    NOT NULL DEFAULT '',\n"
+            "        claim_token      BIGINT  NOT NULL DEFAULT 0,\n"
+            "        claim_expires_at BIGINT  NOT NULL DEFAULT 0,\n"
+            "        finished_at      BIGINT  NOT NULL DEFAULT 0\n",
+            {"(next_attempt_at, sequence) WHERE status IN ('pending', 'in_flight')",
+             "(ordering_key, sequence) WHERE status <> 'delivered'",
+             "(finished_at) WHERE status = 'delivered'"});
     }
 
     void create_tables(transaction& tx) const {
@@ -1167,9 +1159,9 @@ public:
             throw settle::error(errc::invalid_argument, std::string(who) + ": the id is nil");
         }
         if (!message.ordering_key.empty()) {
-            (void)detail::exec(
-                conn, who, "SELECT pg_advisory_xact_lock($1)",
-                {detail::int8(detail::lock_key({table_.plain, message.ordering_key}))});
+            (void)detail::exec(conn, who, detail::lock_statement,
+                               {detail::text(detail::lock_text({message.ordering_key})),
+                                detail::text(table_.quoted)});
         }
         const detail::result r = detail::exec(
             conn, who, append_,
@@ -1339,7 +1331,7 @@ public:
         }
         c.reconnect_if_lost();
         if (listening_ != c.generation_) {
-            (void)detail::exec(c.conn_, who, "LISTEN " + detail::object_name(channel_, ""), {});
+            (void)detail::exec(c.conn_, who, "LISTEN \"" + channel_ + "\"", {});
             listening_ = c.generation_;
         }
         // now + timeout, saturating: a sum past the end of time would wrap
@@ -1392,6 +1384,16 @@ private:
             out += c;
         }
         return out;
+    }
+
+    // "<table>_append", the table's name without its schema: one channel per
+    // database, so tables of one name in two schemas wake each other's
+    // waiters, which then find nothing new and wait again.
+    [[nodiscard]] static std::string channel_of(std::string_view table_name) {
+        const std::size_t dot = table_name.find('.');
+        return std::string(dot == std::string_view::npos ? table_name
+                                                         : table_name.substr(dot + 1)) +
+               "_append";
     }
 
     // The insert, and with wakeup::notify the notification, in one statement.
@@ -1530,7 +1532,8 @@ public:
     using transaction = postgres::transaction;
 
     // Throws settle::error (errc::invalid_argument) for a name that is not a
-    // plain identifier of at most 55 bytes. Touches no table.
+    // plain identifier of at most 55 bytes, or two joined by a dot (schema and
+    // table). Touches no table.
     inbox_table(connection& c, std::string_view table_name)
         : table_(c, table_name, "postgres::inbox_table"),
           mark_("INSERT INTO " + table_.quoted +
@@ -1542,18 +1545,15 @@ public:
 
     [[nodiscard]] transaction begin() { return transaction(*table_.conn); }
 
-    // CREATE TABLE / INDEX IF NOT EXISTS: safe to apply again.
+    // Creates the table and its index unless the table exists: safe to apply
+    // again.
     [[nodiscard]] std::string ddl() const {
-        return "CREATE TABLE IF NOT EXISTS " + table_.quoted +
-               " (\n"
-               "    consumer   TEXT   NOT NULL,\n"
-               "    message_id TEXT   NOT NULL,\n"
-               "    applied_at BIGINT NOT NULL,\n"
-               "    PRIMARY KEY (consumer, message_id)\n"
-               ");\n"
-               "CREATE INDEX IF NOT EXISTS " +
-               detail::object_name(table_.plain, "_purge") + " ON " + table_.quoted +
-               " (consumer, applied_at);\n";
+        return table_.create_once(
+            "        consumer   TEXT   NOT NULL,\n"
+            "        message_id TEXT   NOT NULL,\n"
+            "        applied_at BIGINT NOT NULL,\n"
+            "        PRIMARY KEY (consumer, message_id)\n",
+            {"(consumer, applied_at)"});
     }
 
     void create_tables(transaction& tx) const {
