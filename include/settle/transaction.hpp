@@ -5,8 +5,13 @@
 
 #include <settle/version.hpp>
 
+#include <settle/error.hpp>
+
 #include <concepts>
+#include <cstddef>
 #include <functional>
+#include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 
@@ -30,6 +35,31 @@ concept transactional = requires {
     { s.begin() } -> std::same_as<typename S::transaction>;
     tx.commit();
 };
+
+// The longest key a store indexes, in bytes: an idempotency tenant or
+// operation, an outbox ordering key, an inbox consumer or message id, and a
+// versioned (lease, fence) key as settle::encode writes it. Every backend
+// refuses a longer one when it would store it, with settle::error
+// (errc::invalid_argument) and nothing written, so a key is accepted or
+// refused alike on every backend; looking a longer key up finds nothing.
+// (PostgreSQL's B-tree holds about 2.7 kB per entry, and an idempotency
+// record's key has three parts.)
+inline constexpr std::size_t max_key_size = 512;
+
+namespace detail {
+
+// Refuses a key of `size` bytes longer than max_key_size; `what` names it.
+inline void check_key_size(std::size_t size, std::string_view who, std::string_view what) {
+    if (size > max_key_size) {
+        throw settle::error(errc::invalid_argument,
+                            std::string(who) + ": the " + std::string(what) + " is " +
+                                std::to_string(size) +
+                                " bytes long; stores take keys of at most 512 bytes "
+                                "(settle::max_key_size)");
+    }
+}
+
+}  // namespace detail
 
 // Runs fn(tx) in a new transaction of `store` and commits it, returning what
 // fn returned. If fn throws, the transaction is rolled back and the exception

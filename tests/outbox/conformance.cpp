@@ -148,8 +148,9 @@ struct shared_inbox_store : settle::memory::inbox_table {
     using base = settle::memory::inbox_table;
     using base::base;
 
-    settle::inbox_mark mark(transaction& tx, std::string_view, std::string_view message_id,
+    settle::inbox_mark mark(transaction& tx, std::string_view consumer, std::string_view message_id,
                             settle::stored_time now) {
+        settle::detail::check_key_size(consumer.size(), "shared_inbox_store", "consumer");
         return base::mark(tx, "everyone", message_id, now);
     }
     std::size_t purge(transaction& tx, std::string_view, settle::stored_time applied_before,
@@ -169,6 +170,8 @@ struct purges_everyone_store {
     transaction begin() { return db_->begin(); }
     settle::inbox_mark mark(transaction& tx, std::string_view consumer, std::string_view message_id,
                             settle::stored_time now) {
+        settle::detail::check_key_size(consumer.size(), "purges_everyone_store", "consumer");
+        settle::detail::check_key_size(message_id.size(), "purges_everyone_store", "message id");
         return rows_.insert(tx, {std::string(consumer), std::string(message_id)}, now)
                    ? settle::inbox_mark::first_time
                    : settle::inbox_mark::duplicate;

@@ -86,6 +86,10 @@ public:
                                                 const idempotency_key& key,
                                                 const sha256_digest& fingerprint, stored_time now,
                                                 stored_time lease_end) {
+        settle::detail::check_key_size(scope.tenant.size(), "memory::idempotency_table::claim",
+                                       "tenant");
+        settle::detail::check_key_size(scope.operation.size(), "memory::idempotency_table::claim",
+                                       "operation");
         const detail::idempotency_row_id id = row_id(scope, key);
         const idempotency_record* found = rows_.find(tx, id);
         if (found != nullptr && found->live(now)) {

@@ -105,6 +105,8 @@ public:
         if (message.id == uuid{}) {
             throw error(errc::invalid_argument, "memory::outbox_table::append: the id is nil");
         }
+        settle::detail::check_key_size(message.ordering_key.size(), "memory::outbox_table::append",
+                                       "ordering key");
         if (rows_.find(tx, message.id) != nullptr) {
             return outbox_append_result::duplicate();
         }
@@ -405,6 +407,9 @@ public:
 
     [[nodiscard]] inbox_mark mark(transaction& tx, std::string_view consumer,
                                   std::string_view message_id, stored_time now) {
+        settle::detail::check_key_size(consumer.size(), "memory::inbox_table::mark", "consumer");
+        settle::detail::check_key_size(message_id.size(), "memory::inbox_table::mark",
+                                       "message id");
         return rows_.insert(tx, {std::string(consumer), std::string(message_id)}, now)
                    ? inbox_mark::first_time
                    : inbox_mark::duplicate;

@@ -5,6 +5,7 @@
 
 #include <settle/version.hpp>
 
+#include <settle/codec.hpp>
 #include <settle/error.hpp>
 #include <settle/stores/memory_database.hpp>
 #include <settle/versioned.hpp>
@@ -63,7 +64,13 @@ public:
     }
 
     // Writes the row only if the key is absent.
+    // A codable key whose encoding is longer than settle::max_key_size is
+    // refused (errc::invalid_argument), as every other backend refuses it.
     [[nodiscard]] write_result<T> insert(transaction& tx, const Key& key, T value) {
+        if constexpr (codable<Key>) {
+            settle::detail::check_key_size(settle::encode(key).size(),
+                                           "memory::versioned_table::insert", "key");
+        }
         if (const row* found = rows_.find(tx, key)) {
             return write_result<T>::conflict(found->stamp, found->value);
         }

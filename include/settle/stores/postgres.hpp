@@ -705,8 +705,9 @@ public:
     // Writes the row only if the key is absent.
     [[nodiscard]] write_result<T> insert(transaction& tx, const Key& key, T value) {
         constexpr const char* who = "postgres::versioned_table::insert";
-        const detail::session conn = tx.joined(table_.conn, who);
         const bytes k = settle::encode(key);
+        settle::detail::check_key_size(k.size(), who, "key");
+        const detail::session conn = tx.joined(table_.conn, who);
         const bytes v = settle::encode(value);
         for (int passes = 0;; ++passes) {
             if (detail::exec(conn, who, insert_, {detail::bytea(k), detail::bytea(v)}).rows() ==
@@ -870,6 +871,8 @@ public:
                                                 const sha256_digest& fingerprint, stored_time now,
                                                 stored_time lease_end) {
         constexpr const char* who = "postgres::idempotency_table::claim";
+        settle::detail::check_key_size(scope.tenant.size(), who, "tenant");
+        settle::detail::check_key_size(scope.operation.size(), who, "operation");
         const detail::session conn = tx.joined(table_.conn, who);
         (void)detail::exec(
             conn, who, detail::lock_statement,
@@ -1158,6 +1161,7 @@ public:
         if (message.id == uuid{}) {
             throw settle::error(errc::invalid_argument, std::string(who) + ": the id is nil");
         }
+        settle::detail::check_key_size(message.ordering_key.size(), who, "ordering key");
         if (!message.ordering_key.empty()) {
             (void)detail::exec(conn, who, detail::lock_statement,
                                {detail::text(detail::lock_text({message.ordering_key})),
@@ -1564,6 +1568,8 @@ public:
     [[nodiscard]] inbox_mark mark(transaction& tx, std::string_view consumer,
                                   std::string_view message_id, stored_time now) {
         constexpr const char* who = "postgres::inbox_table::mark";
+        settle::detail::check_key_size(consumer.size(), who, "consumer");
+        settle::detail::check_key_size(message_id.size(), who, "message id");
         const detail::result r =
             detail::exec(tx.joined(table_.conn, who), who, mark_,
                          {detail::text(consumer), detail::text(message_id), detail::micros(now)});

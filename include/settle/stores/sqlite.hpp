@@ -473,6 +473,7 @@ public:
     [[nodiscard]] write_result<T> insert(transaction& tx, const Key& key, T value) {
         constexpr std::string_view who = "sqlite::versioned_table::insert";
         const bytes k = settle::encode(key);
+        settle::detail::check_key_size(k.size(), who, "key");
         const bytes v = settle::encode(value);
         {
             detail::running s(joined(tx, who), insert_, who, name_);
@@ -622,6 +623,8 @@ public:
                                                 const sha256_digest& fingerprint, stored_time now,
                                                 stored_time lease_end) {
         constexpr std::string_view who = "sqlite::idempotency_table::claim";
+        settle::detail::check_key_size(scope.tenant.size(), who, "tenant");
+        settle::detail::check_key_size(scope.operation.size(), who, "operation");
         {
             // Liveness from expires_at alone: an expired row is taken over
             // even if the rest of it does not decode.
@@ -933,6 +936,7 @@ public:
         if (message.id == uuid{}) {
             throw settle::error(errc::invalid_argument, std::string(who) + ": the id is nil");
         }
+        settle::detail::check_key_size(message.ordering_key.size(), who, "ordering key");
         const bytes headers = detail::encode_headers(message.headers);
         detail::running s(joined(tx, who), append_, who, name_);
         s.bind(1, std::span<const std::byte>(message.id.bytes()));
@@ -1180,6 +1184,8 @@ public:
     [[nodiscard]] inbox_mark mark(transaction& tx, std::string_view consumer,
                                   std::string_view message_id, stored_time now) {
         constexpr std::string_view who = "sqlite::inbox_table::mark";
+        settle::detail::check_key_size(consumer.size(), who, "consumer");
+        settle::detail::check_key_size(message_id.size(), who, "message id");
         detail::running s(joined(tx, who), mark_, who, name_);
         s.bind(1, consumer);
         s.bind(2, message_id);

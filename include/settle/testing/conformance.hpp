@@ -15,6 +15,8 @@
 
 #include <settle/version.hpp>
 
+#include <settle/error.hpp>
+
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -50,6 +52,17 @@ namespace detail {
         message += ")";
     }
     throw failure(message);
+}
+
+// Whether fn() throws settle::error with errc::invalid_argument.
+template <class Fn>
+bool refused_as_invalid(Fn&& fn) {
+    try {
+        fn();
+    } catch (const settle::error& e) {
+        return e.code() == errc::invalid_argument;
+    }
+    return false;
 }
 }  // namespace detail
 

@@ -113,7 +113,29 @@ idempotency_store_claim idempotency_peek(S& s, const idempotency_scope& scope,
 
 // The cases every idempotency_store passes.
 template <class Fixture>
-inline constexpr std::array<test_case<Fixture>, 15> idempotency_store_cases{{
+inline constexpr std::array<test_case<Fixture>, 16> idempotency_store_cases{{
+    {"a tenant or operation longer than settle::max_key_size is refused, the transaction kept",
+     [](Fixture& f) {
+         using namespace detail;
+         const auto t0 = idempotency_t0();
+         const auto t1 = t0 + std::chrono::hours(1);
+         const auto key = idempotency_key_of("k1");
+         const std::string longest(max_key_size, 't');
+         const std::string longer(max_key_size + 1, 't');
+         auto tx = f.store.begin();
+         SETTLE_EXPECT(
+             f.store.claim(tx, {longest, longest}, key, idempotency_fp("a"), t0, t1).claimed);
+         for (const idempotency_scope& scope :
+              {idempotency_scope{longer, "op"}, idempotency_scope{"tenant", longer}}) {
+             SETTLE_EXPECT(refused_as_invalid([&] {
+                               (void)f.store.claim(tx, scope, key, idempotency_fp("a"), t0, t1);
+                           }),
+                           "a claim throws settle::error (errc::invalid_argument)");
+         }
+         tx.commit();
+         SETTLE_EXPECT(!idempotency_peek(f.store, {longest, longest}, key, t0).claimed,
+                       "the claim made before the refusals committed");
+     }},
     {"a claim on an unknown key takes it",
      [](Fixture& f) {
          using namespace detail;

@@ -21,6 +21,7 @@
 #include <array>
 #include <chrono>
 #include <cstddef>
+#include <string>
 #include <string_view>
 #include <type_traits>
 
@@ -62,7 +63,24 @@ inbox_mark inbox_peek(S& s, std::string_view consumer, std::string_view message_
 
 // The cases of mark, each with the promise it checks as its name.
 template <class Fixture>
-inline constexpr std::array<test_case<Fixture>, 4> inbox_store_suite{{
+inline constexpr std::array<test_case<Fixture>, 5> inbox_store_suite{{
+    {"a consumer or message id longer than settle::max_key_size is refused, the transaction kept",
+     [](Fixture& f) {
+         using namespace detail;
+         const std::string longest(max_key_size, 'm');
+         const std::string longer(max_key_size + 1, 'm');
+         auto tx = f.store.begin();
+         SETTLE_EXPECT(f.store.mark(tx, longest, longest, inbox_t0()) == inbox_mark::first_time);
+         SETTLE_EXPECT(
+             refused_as_invalid([&] { (void)f.store.mark(tx, longer, "m-1", inbox_t0()); }),
+             "a mark throws settle::error (errc::invalid_argument)");
+         SETTLE_EXPECT(
+             refused_as_invalid([&] { (void)f.store.mark(tx, "billing", longer, inbox_t0()); }),
+             "a mark throws settle::error (errc::invalid_argument)");
+         tx.commit();
+         SETTLE_EXPECT(inbox_peek(f.store, longest, longest) == inbox_mark::duplicate,
+                       "the mark made before the refusals committed");
+     }},
     {"the first mark of a message is first time and every later one a duplicate",
      [](Fixture& f) {
          using namespace detail;

@@ -200,7 +200,7 @@ inline bool outbox_same_set(std::vector<uuid> a, std::vector<uuid> b) {
 
 // The cases, each with the promise it checks as its name.
 template <class Fixture>
-inline constexpr std::array<test_case<Fixture>, 31> outbox_store_suite{{
+inline constexpr std::array<test_case<Fixture>, 32> outbox_store_suite{{
     {"an appended record is pending and due at once",
      [](Fixture& f) {
          using namespace detail;
@@ -256,6 +256,22 @@ inline constexpr std::array<test_case<Fixture>, 31> outbox_store_suite{{
          SETTLE_EXPECT(outbox_ids(outbox_claim(f.store, "relay-a", outbox_t0(), outbox_at(30))) ==
                            outbox_ids_of({3}),
                        "a rolled back record does not block its ordering key");
+     }},
+    {"an ordering key longer than settle::max_key_size is refused, the transaction kept",
+     [](Fixture& f) {
+         using namespace detail;
+         const std::string longest(max_key_size, 'k');
+         auto tx = f.store.begin();
+         (void)f.store.append(tx, outbox_message_of(1, longest), outbox_t0());
+         SETTLE_EXPECT(refused_as_invalid([&] {
+                           (void)f.store.append(
+                               tx, outbox_message_of(2, std::string(max_key_size + 1, 'k')),
+                               outbox_t0());
+                       }),
+                       "an append throws settle::error (errc::invalid_argument)");
+         tx.commit();
+         SETTLE_EXPECT(outbox_ids(outbox_claim(f.store, "relay-a", outbox_t0(), outbox_at(30))) ==
+                       outbox_ids_of({1}));
      }},
     {"a nil id is refused",
      [](Fixture& f) {

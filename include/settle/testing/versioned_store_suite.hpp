@@ -19,6 +19,7 @@
 
 #include <array>
 #include <optional>
+#include <string>
 #include <type_traits>
 
 #include <settle/detail/macro_scope.hpp>
@@ -58,6 +59,26 @@ struct versioned_store_cases {
     }
 
     static void absent_load(Fixture& f) { SETTLE_EXPECT(!load(f, 0).has_value()); }
+
+    // Checked on stores keyed by std::string, whose encoding is the string's
+    // bytes; other key types pass.
+    static void long_key(Fixture& f) {
+        if constexpr (std::is_same_v<typename store_type::key_type, std::string>) {
+            const std::string longest(max_key_size, 'k');
+            auto tx = f.store.begin();
+            SETTLE_EXPECT(f.store.insert(tx, longest, f.value(1)).outcome() ==
+                          write_outcome::applied);
+            SETTLE_EXPECT(refused_as_invalid([&] {
+                              (void)f.store.insert(tx, std::string(max_key_size + 1, 'k'),
+                                                   f.value(2));
+                          }),
+                          "an insert throws settle::error (errc::invalid_argument)");
+            tx.commit();
+            auto check = f.store.begin();
+            SETTLE_EXPECT(f.store.load(check, longest).has_value(),
+                          "the insert made before the refusal committed");
+        }
+    }
 
     static void insert_then_load(Fixture& f) {
         auto tx = f.store.begin();
@@ -241,8 +262,10 @@ struct versioned_store_cases {
 }  // namespace detail
 
 template <class Fixture>
-inline constexpr std::array<test_case<Fixture>, 14> versioned_store_suite{{
+inline constexpr std::array<test_case<Fixture>, 15> versioned_store_suite{{
     {"load of an absent key finds nothing", &detail::versioned_store_cases<Fixture>::absent_load},
+    {"a key longer than settle::max_key_size is refused, the transaction kept",
+     &detail::versioned_store_cases<Fixture>::long_key},
     {"insert stores the value at a stamp that load returns",
      &detail::versioned_store_cases<Fixture>::insert_then_load},
     {"insert of a present key conflicts and changes nothing",
