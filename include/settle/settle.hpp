@@ -9,6 +9,7 @@
 #ifndef SETTLE_SETTLE_HPP
 #define SETTLE_SETTLE_HPP
 
+#include <settle/barrier.hpp>
 #include <settle/clock.hpp>
 #include <settle/codec.hpp>
 #include <settle/error.hpp>

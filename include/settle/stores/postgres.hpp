@@ -6,11 +6,13 @@
 // The PostgreSQL backend (libpq; link with -lpq): versioned tables, lease and
 // fence tables, idempotency records, outbox and inbox, each a table in the
 // user's own database, written through the user's own connection, inside the
-// user's own transaction. Needs PostgreSQL 10 or later. docs/backends.md
+// user's own transaction, and the try/confirm/cancel barrier. Needs
+// PostgreSQL 10 or later. docs/backends.md
 // describes the schema, the isolation and the locks.
 
 #include <settle/version.hpp>
 
+#include <settle/barrier.hpp>
 #include <settle/clock.hpp>
 #include <settle/codec.hpp>
 #include <settle/error.hpp>
@@ -493,6 +495,7 @@ class versioned_table;
 class idempotency_table;
 class outbox_table;
 class inbox_table;
+class barrier_table;
 
 // A transaction on a connection: BEGIN at construction, READ COMMITTED unless
 // the session says otherwise. The user's own statements run on native() and
@@ -579,6 +582,7 @@ private:
     friend class idempotency_table;
     friend class outbox_table;
     friend class inbox_table;
+    friend class barrier_table;
 
     // The session, if this transaction is open and on `owner` (any, if null).
     [[nodiscard]] detail::session joined(const connection* owner, const char* who) const {
@@ -1587,6 +1591,128 @@ private:
 };
 
 static_assert(settle::purgeable_inbox_store<inbox_table>);
+
+// ---------------------------------------------------------------------------
+// Try/confirm/cancel barrier
+
+// settle::barrier_store and settle::purgeable_barrier_store over a table
+// keyed by (transaction_id, branch_id), TEXT, with the branch's state (TEXT:
+// tried, confirmed, cancelled, cancel_marker for an empty cancel) and the
+// time of its last change (BIGINT Unix microseconds), indexed for purge.
+//
+// A try and a cancel insert first (INSERT ... ON CONFLICT DO NOTHING): a call
+// that meets another transaction's uncommitted insert of the branch waits for
+// it, and then finds its record if it committed. A confirm, and a cancel that
+// met a record, update it only while it is tried (UPDATE ... WHERE state =
+// 'tried'), which waits for a concurrent update of that row and checks again.
+// Nothing reads first, and no missing row is locked. A call that changes
+// nothing reads the state once. Under READ COMMITTED a branch that changes
+// between those statements (a purge, or a try committed just then) throws
+// settle::error (errc::aborted): run the transaction again. purge skips
+// records another transaction holds locked.
+class barrier_table {
+public:
+    using transaction = postgres::transaction;
+
+    // Throws settle::error (errc::invalid_argument) for a name that is not a
+    // plain identifier of at most 55 bytes. Touches no table.
+    barrier_table(connection& c, std::string_view table_name)
+        : table_(c, table_name, "postgres::barrier_table"),
+          insert_("INSERT INTO " + table_.quoted +
+                  " (transaction_id, branch_id, state, changed_at) VALUES ($1, $2, $3, $4) "
+                  "ON CONFLICT DO NOTHING"),
+          update_("UPDATE " + table_.quoted +
+                  " SET state = $3, changed_at = $4 WHERE transaction_id = $1 AND branch_id = $2 "
+                  "AND state = 'tried'"),
+          select_("SELECT state FROM " + table_.quoted +
+                  " WHERE transaction_id = $1 AND branch_id = $2"),
+          purge_("DELETE FROM " + table_.quoted + " r USING (SELECT transaction_id, branch_id " +
+                 "FROM " + table_.quoted +
+                 " WHERE state <> 'tried' AND changed_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED) d "
+                 "WHERE r.transaction_id = d.transaction_id AND r.branch_id = d.branch_id") {}
+
+    [[nodiscard]] transaction begin() { return transaction(*table_.conn); }
+
+    // CREATE TABLE / INDEX IF NOT EXISTS: safe to apply again.
+    [[nodiscard]] std::string ddl() const {
+        return "CREATE TABLE IF NOT EXISTS " + table_.quoted +
+               " (\n"
+               "    transaction_id TEXT   NOT NULL,\n"
+               "    branch_id      TEXT   NOT NULL,\n"
+               "    state          TEXT   NOT NULL,\n"
+               "    changed_at     BIGINT NOT NULL,\n"
+               "    PRIMARY KEY (transaction_id, branch_id)\n"
+               ");\n"
+               "CREATE INDEX IF NOT EXISTS " +
+               detail::object_name(table_.plain, "_ended") + " ON " + table_.quoted +
+               " (changed_at);\n";
+    }
+
+    void create_tables(transaction& tx) const {
+        detail::create(tx.joined(table_.conn, "postgres::barrier_table::create_tables"), ddl(),
+                       "postgres::barrier_table::create_tables");
+    }
+
+    [[nodiscard]] barrier_outcome enter(transaction& tx, std::string_view transaction_id,
+                                        std::string_view branch_id, barrier_phase phase,
+                                        stored_time now) {
+        constexpr const char* who = "postgres::barrier_table::enter";
+        const detail::session s = tx.joined(table_.conn, who);
+        using settle::detail::barrier_state;
+        const auto write = [&](const std::string& sql, barrier_state state) {
+            return detail::exec(s, who, sql,
+                                {detail::text(transaction_id), detail::text(branch_id),
+                                 detail::text(settle::detail::barrier_state_text(state)),
+                                 detail::micros(now)})
+                       .affected() == 1;
+        };
+        if (phase != barrier_phase::confirm &&
+            write(insert_, phase == barrier_phase::try_phase ? barrier_state::tried
+                                                             : barrier_state::cancel_marker)) {
+            return settle::detail::step(std::nullopt, phase).outcome;
+        }
+        if (phase != barrier_phase::try_phase &&
+            write(update_, phase == barrier_phase::confirm ? barrier_state::confirmed
+                                                           : barrier_state::cancelled)) {
+            return barrier_outcome::entered;
+        }
+        const detail::result r =
+            detail::exec(s, who, select_, {detail::text(transaction_id), detail::text(branch_id)});
+        std::optional<barrier_state> state;
+        if (r.rows() > 0) {
+            state = settle::detail::barrier_state_from(r.text(0, 0));
+            if (!state) {
+                throw settle::error(errc::decode_failed,
+                                    std::string(who) + " on table " + table_.plain +
+                                        ": a branch has a state settle does not write");
+            }
+        }
+        const settle::detail::barrier_step step = settle::detail::step(state, phase);
+        if (step.next) {
+            throw settle::error(errc::aborted, std::string(who) + " on table " + table_.plain +
+                                                   ": the branch changed while it was entered; "
+                                                   "run the transaction again");
+        }
+        return step.outcome;
+    }
+
+    [[nodiscard]] std::size_t purge(transaction& tx, stored_time ended_before, std::size_t limit) {
+        constexpr const char* who = "postgres::barrier_table::purge";
+        return static_cast<std::size_t>(
+            detail::exec(tx.joined(table_.conn, who), who, purge_,
+                         {detail::micros(ended_before), detail::limit(limit)})
+                .affected());
+    }
+
+private:
+    detail::table table_;
+    std::string insert_;
+    std::string update_;
+    std::string select_;
+    std::string purge_;
+};
+
+static_assert(settle::purgeable_barrier_store<barrier_table>);
 
 }  // namespace postgres
 

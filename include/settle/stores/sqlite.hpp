@@ -13,6 +13,7 @@
 //   versioned_table<Key, T>    settle::versioned_store (lease_table, fence_table)
 //   idempotency_table          settle::idempotency_store
 //   outbox_table, inbox_table  settle::outbox_store, settle::inbox_store
+//   barrier_table              settle::barrier_store (try/confirm/cancel)
 //
 // SQLite runs one writing transaction at a time per database file, and every
 // transaction here is a writing one (BEGIN IMMEDIATE), so transactions on one
@@ -29,6 +30,7 @@
 
 #include <settle/version.hpp>
 
+#include <settle/barrier.hpp>
 #include <settle/codec.hpp>
 #include <settle/error.hpp>
 #include <settle/idempotency.hpp>
@@ -1204,6 +1206,129 @@ private:
 };
 
 static_assert(settle::purgeable_inbox_store<inbox_table>);
+
+// ---------------------------------------------------------------------------
+// Try/confirm/cancel barrier
+
+// settle::barrier_store and settle::purgeable_barrier_store in a SQLite table.
+// Schema:
+//
+//   transaction_id, branch_id  TEXT NOT NULL, the primary key (WITHOUT ROWID)
+//   state                      TEXT NOT NULL: tried, confirmed, cancelled,
+//                              cancel_marker (an empty cancel)
+//   changed_at                 INTEGER: Unix microseconds of the last change
+//   index <name>_ended         (changed_at), for purge
+//
+// A try and a cancel insert first (INSERT ... ON CONFLICT DO NOTHING on the
+// primary key); a confirm, and a cancel that met a record, update the record
+// only while it is tried. A call that changes nothing reads the state once.
+// SQLite runs write transactions one at a time, so no two calls interleave.
+class barrier_table : public detail::table_base {
+public:
+    // Throws settle::error (errc::invalid_argument) if table_name is not a
+    // plain identifier. Touches no table until first used.
+    barrier_table(connection& conn, std::string_view table_name)
+        : table_base(conn, table_name, "sqlite::barrier_table"),
+          insert_("INSERT INTO " + quoted_ +
+                  " (transaction_id, branch_id, state, changed_at) VALUES (?1, ?2, ?3, ?4) "
+                  "ON CONFLICT DO NOTHING"),
+          update_("UPDATE " + quoted_ +
+                  " SET state = ?3, changed_at = ?4 WHERE transaction_id = ?1 AND branch_id = ?2 "
+                  "AND state = 'tried'"),
+          select_("SELECT state FROM " + quoted_ + " WHERE transaction_id = ?1 AND branch_id = ?2"),
+          purge_("DELETE FROM " + quoted_ + " WHERE (transaction_id, branch_id) IN (SELECT " +
+                 "transaction_id, branch_id FROM " + quoted_ +
+                 " WHERE state <> 'tried' AND changed_at < ?1 LIMIT ?2)") {}
+
+    [[nodiscard]] std::string ddl() const {
+        return "CREATE TABLE IF NOT EXISTS " + quoted_ +
+               " (transaction_id TEXT NOT NULL, branch_id TEXT NOT NULL, state TEXT NOT NULL, "
+               "changed_at INTEGER NOT NULL, PRIMARY KEY (transaction_id, branch_id)) "
+               "WITHOUT ROWID;\nCREATE INDEX IF NOT EXISTS " +
+               index_name("ended") + " ON " + quoted_ + " (changed_at);";
+    }
+    void create_tables(transaction& tx) const {
+        apply(tx, ddl(), "sqlite::barrier_table::create_tables");
+    }
+
+    [[nodiscard]] barrier_outcome enter(transaction& tx, std::string_view transaction_id,
+                                        std::string_view branch_id, barrier_phase phase,
+                                        stored_time now) {
+        constexpr std::string_view who = "sqlite::barrier_table::enter";
+        sqlite3* db = joined(tx, who);
+        using settle::detail::barrier_state;
+        if (phase != barrier_phase::confirm) {
+            const barrier_state first = phase == barrier_phase::try_phase
+                                            ? barrier_state::tried
+                                            : barrier_state::cancel_marker;
+            if (write(db, insert_, transaction_id, branch_id, first, now)) {
+                return settle::detail::step(std::nullopt, phase).outcome;
+            }
+        }
+        if (phase != barrier_phase::try_phase) {
+            const barrier_state next = phase == barrier_phase::confirm ? barrier_state::confirmed
+                                                                       : barrier_state::cancelled;
+            if (write(db, update_, transaction_id, branch_id, next, now)) {
+                return barrier_outcome::entered;
+            }
+        }
+        std::optional<barrier_state> state;
+        {
+            detail::running s(db, select_, who, name_);
+            s.bind(1, transaction_id);
+            s.bind(2, branch_id);
+            if (s.step()) {
+                state = settle::detail::barrier_state_from(s.text(0));
+                if (!state) {
+                    throw settle::error(errc::decode_failed,
+                                        std::string(who) + " on table " + name_ +
+                                            ": a branch has a state settle does not write");
+                }
+            }
+        }
+        const settle::detail::barrier_step step = settle::detail::step(state, phase);
+        if (step.next) {
+            throw settle::error(errc::aborted,
+                                std::string(who) + " on table " + name_ +
+                                    ": the branch changed while it was entered; run the "
+                                    "transaction again");
+        }
+        return step.outcome;
+    }
+
+    [[nodiscard]] std::size_t purge(transaction& tx, stored_time ended_before, std::size_t limit) {
+        constexpr std::string_view who = "sqlite::barrier_table::purge";
+        if (limit == 0) {
+            return 0;
+        }
+        detail::running s(joined(tx, who), purge_, who, name_);
+        s.bind(1, settle::detail::to_sql_micros(ended_before));
+        s.bind(2, detail::saturated(limit));
+        (void)s.step();
+        return static_cast<std::size_t>(s.changes());
+    }
+
+private:
+    // Runs the insert or the update; returns whether it changed a row.
+    bool write(sqlite3* db, detail::statement& statement, std::string_view transaction_id,
+               std::string_view branch_id, settle::detail::barrier_state state, stored_time now) {
+        constexpr std::string_view who = "sqlite::barrier_table::enter";
+        detail::running s(db, statement, who, name_);
+        s.bind(1, transaction_id);
+        s.bind(2, branch_id);
+        s.bind(3, settle::detail::barrier_state_text(state));
+        s.bind(4, settle::detail::to_sql_micros(now));
+        (void)s.step();
+        return s.changes() == 1;
+    }
+
+    detail::statement insert_;
+    detail::statement update_;
+    detail::statement select_;
+    detail::statement purge_;
+};
+
+static_assert(settle::purgeable_barrier_store<barrier_table>);
 
 }  // namespace sqlite
 

@@ -1,0 +1,220 @@
+// The try/confirm/cancel barrier on the real databases: the conformance
+// suites on SQLite and PostgreSQL, and racing phases from several
+// connections, where the unique key and the row locks decide.
+#include <settle/stores/postgres.hpp>
+#include <settle/stores/sqlite.hpp>
+#include <settle/testing/barrier_store_suite.hpp>
+
+#include "postgres/postgres_test.hpp"
+#include "settle_test.hpp"
+#include "sqlite/temp_database.hpp"
+
+#include <array>
+#include <cstddef>
+#include <cstdio>
+#include <latch>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace pg = settle::postgres;
+using postgres_test::conninfo;
+using postgres_test::scratch_table;
+
+namespace {
+
+struct sqlite_fixture {
+    settle_test::temp_database file;
+    settle::sqlite::connection conn{file.path()};
+    settle::sqlite::barrier_table store{conn, "branches"};
+
+    sqlite_fixture() {
+        settle::in_transaction(store, [&](auto& tx) { store.create_tables(tx); });
+    }
+};
+
+struct postgres_fixture {
+    scratch_table table{"barrier"};
+    pg::connection conn{conninfo()};
+    pg::barrier_table store{conn, table.name()};
+
+    postgres_fixture() { postgres_test::create_tables(store); }
+};
+
+template <class Fixture, class Suite>
+void run_suite(const Suite& suite) {
+    for (const auto& c : suite) {
+        INFO(std::string(c.name));
+        Fixture fixture;
+        CHECK_NOTHROW(c.run(fixture));
+    }
+}
+
+settle::stored_time at() {
+    return settle::stored_time(std::chrono::sys_days(std::chrono::year(2024) / 1 / 1));
+}
+
+// Runs one phase on each of `phases.size()` connections at once, each in a
+// transaction that also bumps the branch's "work" row when the phase is
+// entered (the business write), and returns what each answered. A
+// transaction the database aborts is run again.
+template <class Store, class Work>
+std::vector<settle::barrier_outcome> race(std::vector<std::unique_ptr<Store>>& stores,
+                                          const std::string& xid,
+                                          const std::vector<settle::barrier_phase>& phases,
+                                          Work work) {
+    std::vector<settle::barrier_outcome> out(phases.size(), settle::barrier_outcome::not_tried);
+    std::latch go(static_cast<std::ptrdiff_t>(phases.size()));
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i < phases.size(); ++i) {
+        threads.emplace_back([&, i] {
+            go.arrive_and_wait();
+            for (;;) {
+                try {
+                    auto tx = stores[i]->begin();
+                    out[i] = stores[i]->enter(tx, xid, "b", phases[i], at());
+                    if (out[i] == settle::barrier_outcome::entered) {
+                        work(tx, phases[i]);
+                    }
+                    tx.commit();
+                    return;
+                } catch (const settle::error& e) {
+                    if (e.code() != settle::errc::aborted &&
+                        e.code() != settle::errc::unavailable) {
+                        throw;
+                    }
+                }
+            }
+        });
+    }
+    for (auto& t : threads) {
+        t.join();
+    }
+    return out;
+}
+
+// What one round of a race must leave: one ending, and every entered try
+// ended by its own phase.
+void check_round(const std::vector<settle::barrier_phase>& phases,
+                 const std::vector<settle::barrier_outcome>& out,
+                 std::map<std::string, int>& seen) {
+    int tried = 0;
+    int confirmed = 0;
+    int undone = 0;
+    int marked = 0;
+    for (std::size_t i = 0; i < out.size(); ++i) {
+        ++seen[std::string(settle::to_string(out[i]))];
+        const bool entered = out[i] == settle::barrier_outcome::entered;
+        tried += phases[i] == settle::barrier_phase::try_phase && entered ? 1 : 0;
+        confirmed += phases[i] == settle::barrier_phase::confirm && entered ? 1 : 0;
+        undone += phases[i] == settle::barrier_phase::cancel && entered ? 1 : 0;
+        marked += out[i] == settle::barrier_outcome::empty_cancel ? 1 : 0;
+    }
+    CHECK(tried <= 1);
+    CHECK(confirmed + undone + marked == 1);
+    CHECK(tried == confirmed + undone);
+}
+
+std::string summary(const std::map<std::string, int>& seen) {
+    std::string out;
+    for (const auto& [name, n] : seen) {
+        out += " " + name + "=" + std::to_string(n);
+    }
+    return out;
+}
+
+const std::vector<settle::barrier_phase> six_calls{
+    settle::barrier_phase::try_phase, settle::barrier_phase::confirm,
+    settle::barrier_phase::cancel,    settle::barrier_phase::try_phase,
+    settle::barrier_phase::confirm,   settle::barrier_phase::cancel};
+
+}  // namespace
+
+TEST_CASE("sqlite::barrier_table passes the barrier store conformance suites", "[twophase]") {
+    run_suite<sqlite_fixture>(settle::conformance::barrier_store_suite<sqlite_fixture>);
+    run_suite<sqlite_fixture>(settle::conformance::barrier_purge_suite<sqlite_fixture>);
+}
+
+TEST_CASE("postgres::barrier_table passes the barrier store conformance suites", "[twophase]") {
+    run_suite<postgres_fixture>(settle::conformance::barrier_store_suite<postgres_fixture>);
+    run_suite<postgres_fixture>(settle::conformance::barrier_purge_suite<postgres_fixture>);
+}
+
+TEST_CASE("barrier tables refuse bad names and keep the schema idempotent", "[twophase]") {
+    settle_test::temp_database file;
+    settle::sqlite::connection conn{file.path()};
+    CHECK_THROWS_AS(settle::sqlite::barrier_table(conn, "no spaces"), settle::error);
+    pg::connection pconn{conninfo()};
+    CHECK_THROWS_AS(pg::barrier_table(pconn, "1st"), settle::error);
+    settle::sqlite::barrier_table store{conn, "branches"};
+    settle::in_transaction(store, [&](auto& tx) {
+        store.create_tables(tx);
+        store.create_tables(tx);
+    });
+}
+
+// Several connections to one PostgreSQL database race try, confirm and cancel
+// on one branch per round; each entered phase writes its business row in the
+// same transaction. The branch ends one way only, and the business rows
+// agree with the outcomes.
+TEST_CASE("postgres: racing try, confirm and cancel end a branch one way only",
+          "[twophase][concurrency]") {
+    scratch_table table{"barrier_race"};
+    scratch_table work_table{"barrier_work"};
+    std::vector<std::unique_ptr<pg::connection>> conns;
+    std::vector<std::unique_ptr<pg::barrier_table>> stores;
+    for (std::size_t i = 0; i < six_calls.size(); ++i) {
+        conns.push_back(std::make_unique<pg::connection>(conninfo()));
+        stores.push_back(std::make_unique<pg::barrier_table>(*conns.back(), table.name()));
+    }
+    postgres_test::create_tables(*stores[0]);
+    postgres_test::run(conns[0]->native(),
+                       "CREATE TABLE \"" + work_table.name() + "\" (xid TEXT, phase TEXT)");
+    std::map<std::string, int> seen;
+    constexpr int rounds = 40;
+    for (int round = 0; round < rounds; ++round) {
+        const std::string xid = "x" + std::to_string(round);
+        const auto out =
+            race(stores, xid, six_calls, [&](pg::transaction& tx, settle::barrier_phase p) {
+                postgres_test::run(tx.native(), "INSERT INTO \"" + work_table.name() +
+                                                    "\" VALUES ('" + xid + "', '" +
+                                                    std::string(settle::to_string(p)) + "')");
+            });
+        INFO(xid);
+        check_round(six_calls, out, seen);
+        int entered = 0;
+        for (const auto o : out) {
+            entered += o == settle::barrier_outcome::entered ? 1 : 0;
+        }
+        CHECK(postgres_test::scalar(conns[0]->native(), "SELECT count(*) FROM \"" +
+                                                            work_table.name() + "\" WHERE xid = '" +
+                                                            xid + "'") == std::to_string(entered));
+    }
+    std::printf("postgres barrier race, %d rounds of 6 connections:%s\n", rounds,
+                summary(seen).c_str());
+}
+
+TEST_CASE("sqlite: racing try, confirm and cancel end a branch one way only",
+          "[twophase][concurrency]") {
+    settle_test::temp_database file;
+    std::vector<std::unique_ptr<settle::sqlite::connection>> conns;
+    std::vector<std::unique_ptr<settle::sqlite::barrier_table>> stores;
+    for (std::size_t i = 0; i < six_calls.size(); ++i) {
+        conns.push_back(std::make_unique<settle::sqlite::connection>(file.path()));
+        stores.push_back(
+            std::make_unique<settle::sqlite::barrier_table>(*conns.back(), "branches"));
+    }
+    settle::in_transaction(*stores[0], [&](auto& tx) { stores[0]->create_tables(tx); });
+    std::map<std::string, int> seen;
+    constexpr int rounds = 40;
+    for (int round = 0; round < rounds; ++round) {
+        const auto out = race(stores, "x" + std::to_string(round), six_calls,
+                              [](settle::sqlite::transaction&, settle::barrier_phase) {});
+        INFO(round);
+        check_round(six_calls, out, seen);
+    }
+    std::printf("sqlite barrier race, %d rounds of 6 connections:%s\n", rounds,
+                summary(seen).c_str());
+}
