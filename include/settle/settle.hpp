@@ -10,6 +10,7 @@
 #define SETTLE_SETTLE_HPP
 
 #include <settle/barrier.hpp>
+#include <settle/check_back.hpp>
 #include <settle/clock.hpp>
 #include <settle/codec.hpp>
 #include <settle/error.hpp>

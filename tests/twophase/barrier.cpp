@@ -2,6 +2,7 @@
 // suites, what tcc_barrier adds (work runs only when a phase is entered, ids
 // checked, purge by retention), and races of the three phases in threads.
 #include <settle/barrier.hpp>
+#include <settle/check_back.hpp>
 
 #include "settle_test.hpp"
 
@@ -245,4 +246,96 @@ TEST_CASE("racing try, confirm and cancel never both confirm and cancel a branch
         summary += " " + name + "=" + std::to_string(n);
     }
     std::printf("barrier race, %d rounds of 6 calls:%s\n", rounds, summary.c_str());
+}
+
+namespace {
+
+// A sender: orders and the fence over its barrier table, in one database.
+struct sender {
+    settle::manual_clock clock{std::chrono::sys_days(std::chrono::year(2024) / 5 / 1)};
+    memory::database db;
+    memory::barrier_table branches{db};
+    memory::table<std::string, int> orders{db};
+    settle::check_back_fence<memory::barrier_table, settle::manual_clock> fence{branches, clock};
+
+    // The sender's transaction: writes the order, seals its message, and
+    // commits only if the seal says so.
+    settle::check_back_result place(const std::string& id) {
+        auto tx = db.begin();
+        orders.put(tx, id, 1);
+        const settle::check_back_result r = fence.seal(tx, id);
+        if (r) {
+            tx.commit();
+        }
+        return r;
+    }
+    settle::check_back_result check(const std::string& id) {
+        return db.transact([&](auto& tx) { return fence.check(tx, id); });
+    }
+    bool has(const std::string& id) {
+        return db.transact([&](auto& tx) { return orders.find(tx, id) != nullptr; });
+    }
+};
+
+}  // namespace
+
+TEST_CASE("check-back: a sealed and committed message is committed, every time", "[twophase]") {
+    sender s;
+    CHECK(s.place("m1").is_committed());
+    CHECK(s.check("m1").is_committed());
+    CHECK(s.check("m1").is_committed());
+    CHECK(s.place("m1").is_committed());  // a repeated seal changes nothing
+}
+
+TEST_CASE("check-back: a rolled back answer is final and refuses the late commit", "[twophase]") {
+    sender s;
+    CHECK(s.check("m1").is_rolled_back());
+    const settle::check_back_result late = s.place("m1");
+    CHECK(late.is_rolled_back());
+    CHECK_FALSE(late);
+    CHECK_FALSE(s.has("m1"));
+    CHECK(s.check("m1").outcome() == settle::local_outcome::rolled_back);
+}
+
+TEST_CASE("check-back: a seal that rolled back leaves the check to decide rolled back",
+          "[twophase]") {
+    sender s;
+    {
+        auto tx = s.db.begin();
+        CHECK(s.fence.seal(tx, "m1").is_committed());
+    }  // the sender's transaction rolls back after all
+    CHECK(s.check("m1").is_rolled_back());
+    CHECK(s.place("m1").is_rolled_back());
+    CHECK(settle::to_string(settle::local_outcome::committed) == "committed");
+}
+
+// Each round, a sender's transaction and a check of its message start at
+// once. Whoever is first, they agree: the order exists exactly when the
+// check answered committed.
+TEST_CASE("check-back: a check racing a late commit never both win", "[twophase][concurrency]") {
+    sender s;
+    constexpr int rounds = 200;
+    int committed = 0;
+    for (int round = 0; round < rounds; ++round) {
+        const std::string id = "m" + std::to_string(round);
+        settle::check_back_result placed(settle::local_outcome::rolled_back);
+        settle::check_back_result checked(settle::local_outcome::rolled_back);
+        std::latch go(2);
+        std::thread a([&] {
+            go.arrive_and_wait();
+            placed = s.place(id);
+        });
+        std::thread b([&] {
+            go.arrive_and_wait();
+            checked = s.check(id);
+        });
+        a.join();
+        b.join();
+        INFO(id);
+        CHECK(placed.outcome() == checked.outcome());
+        CHECK(s.has(id) == checked.is_committed());
+        committed += checked.is_committed() ? 1 : 0;
+    }
+    std::printf("check-back race, %d rounds: committed=%d rolled_back=%d\n", rounds, committed,
+                rounds - committed);
 }

@@ -1,6 +1,8 @@
 // The try/confirm/cancel barrier on the real databases: the conformance
-// suites on SQLite and PostgreSQL, and racing phases from several
-// connections, where the unique key and the row locks decide.
+// suites on SQLite and PostgreSQL, racing phases from several connections,
+// where the unique key and the row locks decide, and the check-back fence
+// racing a late commit.
+#include <settle/check_back.hpp>
 #include <settle/stores/postgres.hpp>
 #include <settle/stores/sqlite.hpp>
 #include <settle/testing/barrier_store_suite.hpp>
@@ -217,4 +219,56 @@ TEST_CASE("sqlite: racing try, confirm and cancel end a branch one way only",
     }
     std::printf("sqlite barrier race, %d rounds of 6 connections:%s\n", rounds,
                 summary(seen).c_str());
+}
+
+// A sender's transaction (its order row, then the seal) and a check of its
+// message, on two connections at once, each round. They agree: the order row
+// exists exactly when the check answered committed; a check that came first
+// refused the late commit on the same unique key.
+TEST_CASE("postgres: a check-back racing a late commit never both win", "[twophase][concurrency]") {
+    scratch_table table{"fence_race"};
+    scratch_table orders{"fence_orders"};
+    pg::connection sender_conn{conninfo()};
+    pg::connection checker_conn{conninfo()};
+    pg::barrier_table sender_store{sender_conn, table.name()};
+    pg::barrier_table checker_store{checker_conn, table.name()};
+    postgres_test::create_tables(sender_store);
+    postgres_test::run(sender_conn.native(), "CREATE TABLE \"" + orders.name() + "\" (id TEXT)");
+    settle::manual_clock clock{std::chrono::sys_days(std::chrono::year(2024) / 1 / 1)};
+    settle::check_back_fence sender(sender_store, clock);
+    settle::check_back_fence checker(checker_store, clock);
+    constexpr int rounds = 60;
+    int committed = 0;
+    for (int round = 0; round < rounds; ++round) {
+        const std::string id = "m" + std::to_string(round);
+        settle::check_back_result placed(settle::local_outcome::rolled_back);
+        settle::check_back_result checked(settle::local_outcome::rolled_back);
+        std::latch go(2);
+        std::thread a([&] {
+            go.arrive_and_wait();
+            pg::transaction tx(sender_conn);
+            postgres_test::run(tx.native(),
+                               "INSERT INTO \"" + orders.name() + "\" VALUES ('" + id + "')");
+            placed = sender.seal(tx, id);
+            if (placed) {
+                tx.commit();
+            }
+        });
+        std::thread b([&] {
+            go.arrive_and_wait();
+            pg::transaction tx(checker_conn);
+            checked = checker.check(tx, id);
+            tx.commit();
+        });
+        a.join();
+        b.join();
+        INFO(id);
+        CHECK(placed.outcome() == checked.outcome());
+        CHECK(postgres_test::scalar(checker_conn.native(),
+                                    "SELECT count(*) FROM \"" + orders.name() + "\" WHERE id = '" +
+                                        id + "'") == (checked.is_committed() ? "1" : "0"));
+        committed += checked.is_committed() ? 1 : 0;
+    }
+    std::printf("postgres check-back race, %d rounds: committed=%d rolled_back=%d\n", rounds,
+                committed, rounds - committed);
 }
