@@ -21,6 +21,7 @@
 #include <settle/optimistic.hpp>
 #include <settle/outbox.hpp>
 #include <settle/outbox_relay.hpp>
+#include <settle/reconcile.hpp>
 #include <settle/retry.hpp>
 #include <settle/sha256.hpp>
 #include <settle/sleeper.hpp>
