@@ -21,6 +21,7 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -33,8 +34,8 @@ using clock_type = settle::manual_clock;
 // A participant: a resource it holds for branches and then uses or releases,
 // its barrier, each in a database of its own.
 struct participant {
-    participant(clock_type& clock, std::string name, int stock)
-        : name(std::move(name)), barrier(branches, clock) {
+    participant(clock_type& clock, std::string service, int stock)
+        : name(std::move(service)), barrier(branches, clock) {
         db.transact([&](auto& tx) { free_units.put(tx, 0, stock); });
     }
 
