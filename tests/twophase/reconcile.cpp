@@ -6,6 +6,7 @@
 #include "settle_test.hpp"
 
 #include <settle/stores/memory.hpp>
+#include <settle/testing/reconcile_store_suite.hpp>
 
 #include <chrono>
 #include <cstdio>
@@ -78,7 +79,20 @@ struct shop {
     }
 };
 
+struct memory_fixture {
+    memory::database db;
+    memory::reconcile_table store{db};
+};
+
 }  // namespace
+
+TEST_CASE("memory::reconcile_table passes the reconcile store conformance suite", "[twophase]") {
+    for (const auto& c : settle::conformance::reconcile_store_suite<memory_fixture>) {
+        INFO(std::string(c.name));
+        memory_fixture fixture;
+        CHECK_NOTHROW(c.run(fixture));
+    }
+}
 
 TEST_CASE("reconciler: records are checked only once uncertain longer than the threshold",
           "[twophase]") {
