@@ -3,9 +3,11 @@
 // where the unique key and the row locks decide, and the check-back fence
 // racing a late commit.
 #include <settle/check_back.hpp>
+#include <settle/reconcile.hpp>
 #include <settle/stores/postgres.hpp>
 #include <settle/stores/sqlite.hpp>
 #include <settle/testing/barrier_store_suite.hpp>
+#include <settle/testing/reconcile_store_suite.hpp>
 
 #include "postgres/postgres_test.hpp"
 #include "settle_test.hpp"
@@ -17,6 +19,7 @@
 #include <latch>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -43,6 +46,24 @@ struct postgres_fixture {
     pg::barrier_table store{conn, table.name()};
 
     postgres_fixture() { postgres_test::create_tables(store); }
+};
+
+struct sqlite_reconcile_fixture {
+    settle_test::temp_database file;
+    settle::sqlite::connection conn{file.path()};
+    settle::sqlite::reconcile_table store{conn, "uncertain"};
+
+    sqlite_reconcile_fixture() {
+        settle::in_transaction(store, [&](auto& tx) { store.create_tables(tx); });
+    }
+};
+
+struct postgres_reconcile_fixture {
+    scratch_table table{"reconcile"};
+    pg::connection conn{conninfo()};
+    pg::reconcile_table store{conn, table.name()};
+
+    postgres_reconcile_fixture() { postgres_test::create_tables(store); }
 };
 
 template <class Fixture, class Suite>
@@ -142,6 +163,14 @@ TEST_CASE("sqlite::barrier_table passes the barrier store conformance suites", "
 TEST_CASE("postgres::barrier_table passes the barrier store conformance suites", "[twophase]") {
     run_suite<postgres_fixture>(settle::conformance::barrier_store_suite<postgres_fixture>);
     run_suite<postgres_fixture>(settle::conformance::barrier_purge_suite<postgres_fixture>);
+}
+
+TEST_CASE("sqlite and postgres reconcile tables pass the reconcile store conformance suite",
+          "[twophase]") {
+    run_suite<sqlite_reconcile_fixture>(
+        settle::conformance::reconcile_store_suite<sqlite_reconcile_fixture>);
+    run_suite<postgres_reconcile_fixture>(
+        settle::conformance::reconcile_store_suite<postgres_reconcile_fixture>);
 }
 
 TEST_CASE("barrier tables refuse bad names and keep the schema idempotent", "[twophase]") {
@@ -271,4 +300,68 @@ TEST_CASE("postgres: a check-back racing a late commit never both win", "[twopha
     }
     std::printf("postgres check-back race, %d rounds: committed=%d rolled_back=%d\n", rounds,
                 committed, rounds - committed);
+}
+
+namespace {
+
+struct always_committed {
+    settle::checked_status status(const settle::uncertain_record&) {
+        return settle::checked_status::committed;
+    }
+};
+
+}  // namespace
+
+// Two reconcilers, each on its own connection, run over the same late
+// records at once: every record is resolved exactly once.
+TEST_CASE("postgres: two reconcilers on one store resolve each record once",
+          "[twophase][concurrency]") {
+    scratch_table table{"reconcile_race"};
+    settle::manual_clock clock{std::chrono::sys_days(std::chrono::year(2024) / 1 / 1)};
+    pg::connection first_conn{conninfo()};
+    pg::connection second_conn{conninfo()};
+    pg::reconcile_table first_store{first_conn, table.name()};
+    pg::reconcile_table second_store{second_conn, table.name()};
+    postgres_test::create_tables(first_store);
+    const settle::persisted_retry checks{settle::ladder{std::chrono::minutes(1)}, 3};
+    const settle::reconcile_options options{.threshold = std::chrono::minutes(1),
+                                            .batch_size = 100};
+    settle::reconciler first(first_store, checks, clock, options);
+    settle::reconciler second(second_store, checks, clock, options);
+    constexpr int records = 60;
+    settle::in_transaction(first_store, [&](auto& tx) {
+        for (int n = 0; n < records; ++n) {
+            REQUIRE(first.watch(tx, "o" + std::to_string(n)));
+        }
+    });
+    clock.advance(std::chrono::minutes(2));
+    std::mutex mutex;
+    std::map<std::string, int> resolved;
+    const auto resolve = [&](auto&, const settle::uncertain_record& r, settle::checked_status) {
+        const std::lock_guard lock(mutex);
+        ++resolved[r.id];
+    };
+    always_committed source;
+    settle::reconcile_run_result a;
+    settle::reconcile_run_result b;
+    std::latch go(2);
+    std::thread ta([&] {
+        go.arrive_and_wait();
+        a = first.run_once(source, resolve);
+    });
+    std::thread tb([&] {
+        go.arrive_and_wait();
+        b = second.run_once(source, resolve);
+    });
+    ta.join();
+    tb.join();
+    CHECK(resolved.size() == records);
+    for (const auto& [id, times] : resolved) {
+        INFO(id);
+        CHECK(times == 1);
+    }
+    CHECK(a.committed + b.committed == records);
+    CHECK(a.checked + b.checked == a.committed + b.committed + a.gone + b.gone);
+    std::printf("postgres reconcilers: first resolved %zu (gone %zu), second %zu (gone %zu)\n",
+                a.committed, a.gone, b.committed, b.gone);
 }

@@ -6,7 +6,7 @@
 // The PostgreSQL backend (libpq; link with -lpq): versioned tables, lease and
 // fence tables, idempotency records, outbox and inbox, each a table in the
 // user's own database, written through the user's own connection, inside the
-// user's own transaction, and the try/confirm/cancel barrier. Needs
+// user's own transaction, the try/confirm/cancel barrier and reconciliation. Needs
 // PostgreSQL 10 or later. docs/backends.md
 // describes the schema, the isolation and the locks.
 
@@ -20,6 +20,7 @@
 #include <settle/inbox.hpp>
 #include <settle/lease.hpp>
 #include <settle/outbox.hpp>
+#include <settle/reconcile.hpp>
 #include <settle/sleeper.hpp>
 #include <settle/stores/detail/sql.hpp>
 #include <settle/uuid.hpp>
@@ -496,6 +497,7 @@ class idempotency_table;
 class outbox_table;
 class inbox_table;
 class barrier_table;
+class reconcile_table;
 
 // A transaction on a connection: BEGIN at construction, READ COMMITTED unless
 // the session says otherwise. The user's own statements run on native() and
@@ -583,6 +585,7 @@ private:
     friend class outbox_table;
     friend class inbox_table;
     friend class barrier_table;
+    friend class reconcile_table;
 
     // The session, if this transaction is open and on `owner` (any, if null).
     [[nodiscard]] detail::session joined(const connection* owner, const char* who) const {
@@ -1713,6 +1716,118 @@ private:
 };
 
 static_assert(settle::purgeable_barrier_store<barrier_table>);
+
+// ---------------------------------------------------------------------------
+// Reconciliation
+
+// settle::reconcile_store over a table keyed by id (TEXT), with the time the
+// record became uncertain, its unknown answers, its next check, and, once
+// escalated, when and why (BIGINT Unix microseconds; reason TEXT), indexed on
+// uncertain_since for due. watch is one INSERT ... ON CONFLICT DO NOTHING (a
+// concurrent watch of the same id waits for the first); due one SELECT,
+// longest uncertain first (then by id); forget one DELETE (of two concurrent
+// forgets, the second waits and then finds nothing); reschedule and escalate
+// one UPDATE each, of a watched record only.
+class reconcile_table {
+public:
+    using transaction = postgres::transaction;
+
+    // Throws settle::error (errc::invalid_argument) for a name that is not a
+    // plain identifier of at most 55 bytes. Touches no table.
+    reconcile_table(connection& c, std::string_view table_name)
+        : table_(c, table_name, "postgres::reconcile_table"),
+          watch_("INSERT INTO " + table_.quoted +
+                 " (id, uncertain_since, unknown_answers, next_check_at) VALUES ($1, $2, 0, $2) "
+                 "ON CONFLICT DO NOTHING"),
+          due_("SELECT id, uncertain_since, unknown_answers, next_check_at FROM " + table_.quoted +
+               " WHERE escalated_at IS NULL AND uncertain_since < $1 AND next_check_at <= $2 "
+               "ORDER BY uncertain_since, id LIMIT $3"),
+          forget_("DELETE FROM " + table_.quoted + " WHERE id = $1"),
+          reschedule_("UPDATE " + table_.quoted +
+                      " SET unknown_answers = $2, next_check_at = $3 WHERE id = $1 AND "
+                      "escalated_at IS NULL"),
+          escalate_("UPDATE " + table_.quoted +
+                    " SET escalated_at = $2, reason = $3 WHERE id = $1 AND escalated_at IS NULL") {}
+
+    [[nodiscard]] transaction begin() { return transaction(*table_.conn); }
+
+    // CREATE TABLE / INDEX IF NOT EXISTS: safe to apply again.
+    [[nodiscard]] std::string ddl() const {
+        return "CREATE TABLE IF NOT EXISTS " + table_.quoted +
+               " (\n"
+               "    id              TEXT   NOT NULL PRIMARY KEY,\n"
+               "    uncertain_since BIGINT NOT NULL,\n"
+               "    unknown_answers BIGINT NOT NULL,\n"
+               "    next_check_at   BIGINT NOT NULL,\n"
+               "    escalated_at    BIGINT,\n"
+               "    reason          TEXT\n"
+               ");\n"
+               "CREATE INDEX IF NOT EXISTS " +
+               detail::object_name(table_.plain, "_due") + " ON " + table_.quoted +
+               " (uncertain_since);\n";
+    }
+
+    void create_tables(transaction& tx) const {
+        detail::create(tx.joined(table_.conn, "postgres::reconcile_table::create_tables"), ddl(),
+                       "postgres::reconcile_table::create_tables");
+    }
+
+    [[nodiscard]] bool watch(transaction& tx, std::string_view id, stored_time now) {
+        constexpr const char* who = "postgres::reconcile_table::watch";
+        return detail::exec(tx.joined(table_.conn, who), who, watch_,
+                            {detail::text(id), detail::micros(now)})
+                   .affected() == 1;
+    }
+
+    [[nodiscard]] std::vector<uncertain_record> due(transaction& tx, stored_time uncertain_before,
+                                                    stored_time now, std::size_t limit) {
+        constexpr const char* who = "postgres::reconcile_table::due";
+        const detail::result r = detail::exec(
+            tx.joined(table_.conn, who), who, due_,
+            {detail::micros(uncertain_before), detail::micros(now), detail::limit(limit)});
+        std::vector<uncertain_record> out;
+        for (int row = 0; row < r.rows(); ++row) {
+            out.push_back({r.text(row, 0), settle::detail::from_sql_micros(r.int8(row, 1)),
+                           static_cast<std::uint32_t>(std::clamp<std::int64_t>(
+                               r.int8(row, 2), 0, std::numeric_limits<std::uint32_t>::max())),
+                           settle::detail::from_sql_micros(r.int8(row, 3))});
+        }
+        return out;
+    }
+
+    [[nodiscard]] bool forget(transaction& tx, std::string_view id) {
+        constexpr const char* who = "postgres::reconcile_table::forget";
+        return detail::exec(tx.joined(table_.conn, who), who, forget_, {detail::text(id)})
+                   .affected() == 1;
+    }
+
+    [[nodiscard]] bool reschedule(transaction& tx, std::string_view id,
+                                  std::uint32_t unknown_answers, stored_time next_check_at) {
+        constexpr const char* who = "postgres::reconcile_table::reschedule";
+        return detail::exec(tx.joined(table_.conn, who), who, reschedule_,
+                            {detail::text(id), detail::int8(std::int64_t{unknown_answers}),
+                             detail::micros(next_check_at)})
+                   .affected() == 1;
+    }
+
+    [[nodiscard]] bool escalate(transaction& tx, std::string_view id, std::string_view reason,
+                                stored_time now) {
+        constexpr const char* who = "postgres::reconcile_table::escalate";
+        return detail::exec(tx.joined(table_.conn, who), who, escalate_,
+                            {detail::text(id), detail::micros(now), detail::text(reason)})
+                   .affected() == 1;
+    }
+
+private:
+    detail::table table_;
+    std::string watch_;
+    std::string due_;
+    std::string forget_;
+    std::string reschedule_;
+    std::string escalate_;
+};
+
+static_assert(settle::reconcile_store<reconcile_table>);
 
 }  // namespace postgres
 

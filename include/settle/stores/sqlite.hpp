@@ -14,6 +14,7 @@
 //   idempotency_table          settle::idempotency_store
 //   outbox_table, inbox_table  settle::outbox_store, settle::inbox_store
 //   barrier_table              settle::barrier_store (try/confirm/cancel)
+//   reconcile_table            settle::reconcile_store (reconciliation)
 //
 // SQLite runs one writing transaction at a time per database file, and every
 // transaction here is a writing one (BEGIN IMMEDIATE), so transactions on one
@@ -37,6 +38,7 @@
 #include <settle/inbox.hpp>
 #include <settle/lease.hpp>
 #include <settle/outbox.hpp>
+#include <settle/reconcile.hpp>
 #include <settle/stores/detail/sql.hpp>
 #include <settle/versioned.hpp>
 
@@ -1329,6 +1331,118 @@ private:
 };
 
 static_assert(settle::purgeable_barrier_store<barrier_table>);
+
+// ---------------------------------------------------------------------------
+// Reconciliation
+
+// settle::reconcile_store in a SQLite table. Schema:
+//
+//   id               TEXT PRIMARY KEY (WITHOUT ROWID)
+//   uncertain_since  INTEGER: Unix microseconds
+//   unknown_answers  INTEGER
+//   next_check_at    INTEGER: Unix microseconds
+//   escalated_at     INTEGER, NULL while watched
+//   reason           TEXT, why it was escalated
+//   index <name>_due (uncertain_since), for due
+//
+// watch is one INSERT ... ON CONFLICT DO NOTHING on the key; due one SELECT,
+// longest uncertain first (then by id); forget one DELETE; reschedule and
+// escalate one UPDATE each, of a watched record only.
+class reconcile_table : public detail::table_base {
+public:
+    // Throws settle::error (errc::invalid_argument) if table_name is not a
+    // plain identifier. Touches no table until first used.
+    reconcile_table(connection& conn, std::string_view table_name)
+        : table_base(conn, table_name, "sqlite::reconcile_table"),
+          watch_("INSERT INTO " + quoted_ +
+                 " (id, uncertain_since, unknown_answers, next_check_at) VALUES (?1, ?2, 0, ?2) "
+                 "ON CONFLICT DO NOTHING"),
+          due_("SELECT id, uncertain_since, unknown_answers, next_check_at FROM " + quoted_ +
+               " WHERE escalated_at IS NULL AND uncertain_since < ?1 AND next_check_at <= ?2 "
+               "ORDER BY uncertain_since, id LIMIT ?3"),
+          forget_("DELETE FROM " + quoted_ + " WHERE id = ?1"),
+          reschedule_("UPDATE " + quoted_ +
+                      " SET unknown_answers = ?2, next_check_at = ?3 WHERE id = ?1 AND "
+                      "escalated_at IS NULL"),
+          escalate_("UPDATE " + quoted_ +
+                    " SET escalated_at = ?2, reason = ?3 WHERE id = ?1 AND escalated_at IS NULL") {}
+
+    [[nodiscard]] std::string ddl() const {
+        return "CREATE TABLE IF NOT EXISTS " + quoted_ +
+               " (id TEXT NOT NULL PRIMARY KEY, uncertain_since INTEGER NOT NULL, "
+               "unknown_answers INTEGER NOT NULL, next_check_at INTEGER NOT NULL, escalated_at "
+               "INTEGER, reason TEXT) WITHOUT ROWID;\nCREATE INDEX IF NOT EXISTS " +
+               index_name("due") + " ON " + quoted_ + " (uncertain_since);";
+    }
+    void create_tables(transaction& tx) const {
+        apply(tx, ddl(), "sqlite::reconcile_table::create_tables");
+    }
+
+    [[nodiscard]] bool watch(transaction& tx, std::string_view id, stored_time now) {
+        constexpr std::string_view who = "sqlite::reconcile_table::watch";
+        detail::running s(joined(tx, who), watch_, who, name_);
+        s.bind(1, id);
+        s.bind(2, settle::detail::to_sql_micros(now));
+        (void)s.step();
+        return s.changes() == 1;
+    }
+
+    [[nodiscard]] std::vector<uncertain_record> due(transaction& tx, stored_time uncertain_before,
+                                                    stored_time now, std::size_t limit) {
+        constexpr std::string_view who = "sqlite::reconcile_table::due";
+        detail::running s(joined(tx, who), due_, who, name_);
+        s.bind(1, settle::detail::to_sql_micros(uncertain_before));
+        s.bind(2, settle::detail::to_sql_micros(now));
+        s.bind(3, detail::saturated(limit));
+        std::vector<uncertain_record> out;
+        while (s.step()) {
+            out.push_back({s.text(0), settle::detail::from_sql_micros(s.integer(1)),
+                           static_cast<std::uint32_t>(std::clamp<std::int64_t>(
+                               s.integer(2), 0, std::numeric_limits<std::uint32_t>::max())),
+                           settle::detail::from_sql_micros(s.integer(3))});
+        }
+        return out;
+    }
+
+    [[nodiscard]] bool forget(transaction& tx, std::string_view id) {
+        constexpr std::string_view who = "sqlite::reconcile_table::forget";
+        detail::running s(joined(tx, who), forget_, who, name_);
+        s.bind(1, id);
+        (void)s.step();
+        return s.changes() == 1;
+    }
+
+    [[nodiscard]] bool reschedule(transaction& tx, std::string_view id,
+                                  std::uint32_t unknown_answers, stored_time next_check_at) {
+        constexpr std::string_view who = "sqlite::reconcile_table::reschedule";
+        detail::running s(joined(tx, who), reschedule_, who, name_);
+        s.bind(1, id);
+        s.bind(2, std::int64_t{unknown_answers});
+        s.bind(3, settle::detail::to_sql_micros(next_check_at));
+        (void)s.step();
+        return s.changes() == 1;
+    }
+
+    [[nodiscard]] bool escalate(transaction& tx, std::string_view id, std::string_view reason,
+                                stored_time now) {
+        constexpr std::string_view who = "sqlite::reconcile_table::escalate";
+        detail::running s(joined(tx, who), escalate_, who, name_);
+        s.bind(1, id);
+        s.bind(2, settle::detail::to_sql_micros(now));
+        s.bind(3, reason);
+        (void)s.step();
+        return s.changes() == 1;
+    }
+
+private:
+    detail::statement watch_;
+    detail::statement due_;
+    detail::statement forget_;
+    detail::statement reschedule_;
+    detail::statement escalate_;
+};
+
+static_assert(settle::reconcile_store<reconcile_table>);
 
 }  // namespace sqlite
 
