@@ -22,6 +22,7 @@
 #include <settle/outbox.hpp>
 #include <settle/outbox_relay.hpp>
 #include <settle/reconcile.hpp>
+#include <settle/reconciler.hpp>
 #include <settle/retry.hpp>
 #include <settle/sha256.hpp>
 #include <settle/sleeper.hpp>

@@ -29,6 +29,7 @@
 //   settle/outbox.hpp
 //   settle/outbox_relay.hpp
 //   settle/reconcile.hpp
+//   settle/reconciler.hpp
 //   settle/state_machine.hpp
 //   settle/transition.hpp
 
@@ -7809,26 +7810,19 @@ SETTLE_END_NAMESPACE
 
 
 
-#include <chrono>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
-#include <functional>
-#include <optional>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 
-// Reconciliation, or double check: records whose outcome is uncertain (a
-// prepared message, a tried branch, an order waiting for a payment callback)
-// are watched from the transaction that made them uncertain; once uncertain
-// longer than a threshold, each is checked against a status source you
-// supply (the payment provider's query API, the other service's records)
-// and resolved by its answer. A record whose answer stays "unknown" is
-// checked on a schedule with a bounded number of checks, then escalated: kept
-// aside for an operator and reported to an observer, never checked forever.
+// Reconciliation, or double check: what a status source answers, the
+// records a reconciler watches, and the store concept that keeps them. The
+// reconciler itself, which checks and retries, is in
+// <settle/reconciler.hpp>, so that a store builds without the retry
+// machinery.
 
 SETTLE_BEGIN_NAMESPACE
 
@@ -7922,16 +7916,6 @@ constexpr bool check_reconcile_store() {
     }
 }
 
-// A stable 64-bit hash (FNV-1a) of a record id: the seed of its jitter.
-[[nodiscard]] constexpr std::uint64_t reconcile_seed(std::string_view id) noexcept {
-    std::uint64_t h = 0xcbf29ce484222325U;
-    for (const char c : id) {
-        h ^= static_cast<unsigned char>(c);
-        h *= 0x100000001b3U;
-    }
-    return h;
-}
-
 }  // namespace detail
 
 // Where a reconciler keeps the records it watches: a settle::transactional
@@ -7957,6 +7941,55 @@ template <class S>
 concept reconcile_store = transactional<S> && detail::reconcile_store_has_watch<S> &&
     detail::reconcile_store_has_due<S> && detail::reconcile_store_has_forget<S> &&
     detail::reconcile_store_has_reschedule<S> && detail::reconcile_store_has_escalate<S>;
+
+SETTLE_END_NAMESPACE
+
+
+#endif  // SETTLE_RECONCILE_HPP
+
+// ---- settle/reconciler.hpp ----
+// settle: consistency primitives for C++20.
+// Distributed under the Boost Software License, Version 1.0.
+#ifndef SETTLE_RECONCILER_HPP
+#define SETTLE_RECONCILER_HPP
+
+
+
+#include <chrono>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+
+// The reconciler: records whose outcome is uncertain (a prepared message, a
+// tried branch, an order waiting for a payment callback) are watched from
+// the transaction that made them uncertain; once uncertain longer than a
+// threshold, each is checked against a status source you supply (the
+// payment provider's query API, the other service's records) and resolved by
+// its answer. A record whose answer stays "unknown" is checked on a schedule
+// with a bounded number of checks, then escalated: kept aside for an
+// operator and reported to an observer, never checked forever.
+
+SETTLE_BEGIN_NAMESPACE
+
+namespace detail {
+
+// A stable 64-bit hash (FNV-1a) of a record id: the seed of its jitter.
+[[nodiscard]] constexpr std::uint64_t reconcile_seed(std::string_view id) noexcept {
+    std::uint64_t h = 0xcbf29ce484222325U;
+    for (const char c : id) {
+        h ^= static_cast<unsigned char>(c);
+        h *= 0x100000001b3U;
+    }
+    return h;
+}
+
+}  // namespace detail
 
 // What one reconciler::run_once() did.
 struct [[nodiscard]] reconcile_run_result {
@@ -8155,7 +8188,7 @@ reconciler(Store&, persisted_retry<Backoff>, Clock&, reconcile_options, Observer
 SETTLE_END_NAMESPACE
 
 
-#endif  // SETTLE_RECONCILE_HPP
+#endif  // SETTLE_RECONCILER_HPP
 
 // ---- settle/state_machine.hpp ----
 // settle: consistency primitives for C++20.

@@ -1,7 +1,7 @@
 // Reconciliation: records watched from the transaction that made them
 // uncertain are checked against a status source once late, resolved once by
 // its answer, and escalated after a bounded number of unknown answers.
-#include <settle/reconcile.hpp>
+#include <settle/reconciler.hpp>
 
 #include "settle_test.hpp"
 

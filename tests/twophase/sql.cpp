@@ -3,7 +3,7 @@
 // where the unique key and the row locks decide, and the check-back fence
 // racing a late commit.
 #include <settle/check_back.hpp>
-#include <settle/reconcile.hpp>
+#include <settle/reconciler.hpp>
 #include <settle/stores/postgres.hpp>
 #include <settle/stores/sqlite.hpp>
 #include <settle/testing/barrier_store_suite.hpp>
