@@ -13,6 +13,10 @@
 #include "settle_test.hpp"
 #include "sqlite/temp_database.hpp"
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <array>
 #include <cstddef>
 #include <cstdio>
@@ -364,4 +368,99 @@ TEST_CASE("postgres: two reconcilers on one store resolve each record once",
     CHECK(a.checked + b.checked == a.committed + b.committed + a.gone + b.gone);
     std::printf("postgres reconcilers: first resolved %zu (gone %zu), second %zu (gone %zu)\n",
                 a.committed, a.gone, b.committed, b.gone);
+}
+
+namespace {
+
+// Forks a child that runs `work` on a connection of its own, which writes
+// one byte to `ready` once its transaction holds what it wrote (uncommitted),
+// and then waits to be killed; kills it with SIGKILL once the byte arrives.
+template <class Work>
+void killed_mid_transaction(Work work) {
+    int ready[2];
+    REQUIRE(::pipe(ready) == 0);
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        ::close(ready[0]);
+        try {
+            work(ready[1]);
+        } catch (...) {
+            ::_exit(2);
+        }
+        ::_exit(3);  // work returned: it should have waited to be killed
+    }
+    ::close(ready[1]);
+    char byte = 0;
+    const ssize_t got = ::read(ready[0], &byte, 1);
+    ::close(ready[0]);
+    ::kill(child, SIGKILL);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    REQUIRE(got == 1);
+    REQUIRE(WIFSIGNALED(status));
+}
+
+// In the child: says the transaction is where the test wants it, then waits.
+[[noreturn]] void signal_and_wait(int fd) {
+    const char byte = 1;
+    (void)::write(fd, &byte, 1);
+    for (;;) {
+        ::pause();
+    }
+}
+
+}  // namespace
+
+// Real process kills between the steps: a participant killed inside its
+// try's transaction, and a sender killed after sealing but before its
+// commit. The server rolls each back; the cancel is then an empty one that
+// fences the late try, and the check answers rolled back for good.
+TEST_CASE("postgres: a process killed mid-phase leaves nothing a later phase trips on",
+          "[twophase]") {
+    scratch_table table{"barrier_kill"};
+    {
+        pg::connection conn{conninfo()};
+        pg::barrier_table store{conn, table.name()};
+        postgres_test::create_tables(store);
+    }
+    settle::manual_clock clock{std::chrono::sys_days(std::chrono::year(2024) / 1 / 1)};
+    killed_mid_transaction([&](int fd) {
+        pg::connection conn{conninfo()};
+        pg::barrier_table store{conn, table.name()};
+        settle::tcc_barrier barrier(store, clock);
+        pg::transaction tx(conn);
+        if (barrier.try_phase(tx, "x1", "stock", [](auto&) {}).is_entered()) {
+            signal_and_wait(fd);
+        }
+    });
+    killed_mid_transaction([&](int fd) {
+        pg::connection conn{conninfo()};
+        pg::barrier_table store{conn, table.name()};
+        settle::check_back_fence fence(store, clock);
+        pg::transaction tx(conn);
+        if (fence.seal(tx, "m1").is_committed()) {
+            signal_and_wait(fd);
+        }
+    });
+    pg::connection conn{conninfo()};
+    pg::barrier_table store{conn, table.name()};
+    settle::tcc_barrier barrier(store, clock);
+    settle::check_back_fence fence(store, clock);
+    const auto in_tx = [&](auto fn) {
+        pg::transaction tx(conn);
+        const auto out = fn(tx);
+        tx.commit();
+        return out;
+    };
+    CHECK(in_tx([&](auto& tx) {
+              return barrier.cancel(tx, "x1", "stock", [](auto&) {}).outcome();
+          }) == settle::barrier_outcome::empty_cancel);
+    CHECK(in_tx([&](auto& tx) {
+              return barrier.try_phase(tx, "x1", "stock", [](auto&) {}).outcome();
+          }) == settle::barrier_outcome::hanging);
+    CHECK(in_tx([&](auto& tx) { return fence.check(tx, "m1").outcome(); }) ==
+          settle::local_outcome::rolled_back);
+    CHECK(in_tx([&](auto& tx) { return fence.seal(tx, "m1").outcome(); }) ==
+          settle::local_outcome::rolled_back);
 }
