@@ -9,6 +9,8 @@
 #ifndef SETTLE_SETTLE_HPP
 #define SETTLE_SETTLE_HPP
 
+#include <settle/barrier.hpp>
+#include <settle/check_back.hpp>
 #include <settle/clock.hpp>
 #include <settle/codec.hpp>
 #include <settle/error.hpp>
@@ -19,6 +21,8 @@
 #include <settle/optimistic.hpp>
 #include <settle/outbox.hpp>
 #include <settle/outbox_relay.hpp>
+#include <settle/reconcile.hpp>
+#include <settle/reconciler.hpp>
 #include <settle/retry.hpp>
 #include <settle/sha256.hpp>
 #include <settle/sleeper.hpp>

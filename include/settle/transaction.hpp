@@ -37,7 +37,8 @@ concept transactional = requires {
 };
 
 // The longest key a store indexes, in bytes: an idempotency tenant or
-// operation, an outbox ordering key, an inbox consumer or message id, and a
+// operation, an outbox ordering key, an inbox consumer or message id, a
+// barrier's transaction or branch id, a reconciled record's id, and a
 // versioned (lease, fence) key as settle::encode writes it. Every backend
 // refuses a longer one when it would store it, with settle::error
 // (errc::invalid_argument) and nothing written, so a key is accepted or

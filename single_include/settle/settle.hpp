@@ -6,16 +6,18 @@
 // #include <settle/settle.hpp> gives: every building block, no backend.
 // Inlined, in this order:
 //   settle/settle.hpp
-//   settle/clock.hpp
+//   settle/barrier.hpp
 //   settle/version.hpp
+//   settle/clock.hpp
+//   settle/error.hpp
+//   settle/transaction.hpp
+//   settle/check_back.hpp
 //   settle/codec.hpp
 //   settle/detail/hex.hpp
-//   settle/error.hpp
 //   settle/etag.hpp
 //   settle/token.hpp
 //   settle/idempotency.hpp
 //   settle/sha256.hpp
-//   settle/transaction.hpp
 //   settle/uuid.hpp
 //   settle/inbox.hpp
 //   settle/lease.hpp
@@ -26,6 +28,8 @@
 //   settle/sleeper.hpp
 //   settle/outbox.hpp
 //   settle/outbox_relay.hpp
+//   settle/reconcile.hpp
+//   settle/reconciler.hpp
 //   settle/state_machine.hpp
 //   settle/transition.hpp
 
@@ -42,11 +46,11 @@
 #define SETTLE_SETTLE_HPP
 
 
-// ---- settle/clock.hpp ----
+// ---- settle/barrier.hpp ----
 // settle: consistency primitives for C++20.
 // Distributed under the Boost Software License, Version 1.0.
-#ifndef SETTLE_CLOCK_HPP
-#define SETTLE_CLOCK_HPP
+#ifndef SETTLE_BARRIER_HPP
+#define SETTLE_BARRIER_HPP
 
 
 // ---- settle/version.hpp ----
@@ -94,6 +98,14 @@ SETTLE_END_NAMESPACE
 
 
 #endif  // SETTLE_VERSION_HPP
+
+
+// ---- settle/clock.hpp ----
+// settle: consistency primitives for C++20.
+// Distributed under the Boost Software License, Version 1.0.
+#ifndef SETTLE_CLOCK_HPP
+#define SETTLE_CLOCK_HPP
+
 
 #include <atomic>
 #include <chrono>
@@ -202,65 +214,6 @@ SETTLE_END_NAMESPACE
 
 
 #endif  // SETTLE_CLOCK_HPP
-
-// ---- settle/codec.hpp ----
-// settle: consistency primitives for C++20.
-// Distributed under the Boost Software License, Version 1.0.
-#ifndef SETTLE_CODEC_HPP
-#define SETTLE_CODEC_HPP
-
-
-
-// ---- settle/detail/hex.hpp ----
-// settle: consistency primitives for C++20.
-// Distributed under the Boost Software License, Version 1.0.
-#ifndef SETTLE_DETAIL_HEX_HPP
-#define SETTLE_DETAIL_HEX_HPP
-
-
-#include <array>
-#include <cstddef>
-#include <cstdint>
-#include <string_view>
-
-
-SETTLE_BEGIN_NAMESPACE
-
-namespace detail {
-
-// Hex text as ids and digests write it: lowercase digits.
-inline constexpr std::string_view hex_digits = "0123456789abcdef";
-
-// What hex_value returns for a character that is not a hex digit.
-inline constexpr unsigned not_hex = 0x10;
-
-// For each byte value: its value as a hex digit in either case, or not_hex.
-inline constexpr std::array<std::uint8_t, 256> hex_values = [] {
-    std::array<std::uint8_t, 256> table{};
-    for (std::size_t c = 0; c < table.size(); ++c) {
-        table[c] = not_hex;
-        if (c >= '0' && c <= '9') {
-            table[c] = static_cast<std::uint8_t>(c - '0');
-        } else if (c >= 'a' && c <= 'f') {
-            table[c] = static_cast<std::uint8_t>(c - 'a' + 10);
-        } else if (c >= 'A' && c <= 'F') {
-            table[c] = static_cast<std::uint8_t>(c - 'A' + 10);
-        }
-    }
-    return table;
-}();
-
-// 0..15 for a hex digit in either case, not_hex for anything else.
-[[nodiscard]] constexpr unsigned hex_value(char c) noexcept {
-    return hex_values[static_cast<unsigned char>(c)];
-}
-
-}  // namespace detail
-
-SETTLE_END_NAMESPACE
-
-
-#endif  // SETTLE_DETAIL_HEX_HPP
 
 // ---- settle/error.hpp ----
 // settle: consistency primitives for C++20.
@@ -415,6 +368,706 @@ SETTLE_END_NAMESPACE
 
 
 #endif  // SETTLE_ERROR_HPP
+
+// ---- settle/transaction.hpp ----
+// settle: consistency primitives for C++20.
+// Distributed under the Boost Software License, Version 1.0.
+#ifndef SETTLE_TRANSACTION_HPP
+#define SETTLE_TRANSACTION_HPP
+
+
+
+#include <concepts>
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+
+// What every store has in common: transactions. Each block's store concept
+// starts from settle::transactional and adds the operations that block calls.
+
+SETTLE_BEGIN_NAMESPACE
+
+// A store whose operations run in its transactions:
+//
+//   typename S::transaction   one transaction; destroying it uncommitted rolls it back
+//   s.begin()                 -> S::transaction, a new transaction
+//   tx.commit()               makes its writes visible to every later transaction
+template <class S>
+concept transactional = requires {
+    typename S::transaction;
+}
+&&requires(S& s, typename S::transaction& tx) {
+    { s.begin() } -> std::same_as<typename S::transaction>;
+    tx.commit();
+};
+
+// The longest key a store indexes, in bytes: an idempotency tenant or
+// operation, an outbox ordering key, an inbox consumer or message id, a
+// barrier's transaction or branch id, a reconciled record's id, and a
+// versioned (lease, fence) key as settle::encode writes it. Every backend
+// refuses a longer one when it would store it, with settle::error
+// (errc::invalid_argument) and nothing written, so a key is accepted or
+// refused alike on every backend; looking a longer key up finds nothing.
+// (PostgreSQL's B-tree holds about 2.7 kB per entry, and an idempotency
+// record's key has three parts.)
+inline constexpr std::size_t max_key_size = 512;
+
+namespace detail {
+
+// Refuses a key of `size` bytes longer than max_key_size; `what` names it.
+inline void check_key_size(std::size_t size, std::string_view who, std::string_view what) {
+    if (size > max_key_size) {
+        throw settle::error(errc::invalid_argument,
+                            std::string(who) + ": the " + std::string(what) + " is " +
+                                std::to_string(size) +
+                                " bytes long; stores take keys of at most 512 bytes "
+                                "(settle::max_key_size)");
+    }
+}
+
+}  // namespace detail
+
+// Runs fn(tx) in a new transaction of `store` and commits it, returning what
+// fn returned. If fn throws, the transaction is rolled back and the exception
+// propagates. settle's operations take the caller's transaction; this is the
+// one way to run one of them on its own:
+//
+//     auto removed = settle::in_transaction(store, [&](auto& tx) {
+//         return guard.purge(tx, 1000);
+//     });
+template <transactional S, class F>
+requires std::invocable<F&, typename S::transaction&>
+decltype(auto) in_transaction(S& store, F&& fn) {
+    typename S::transaction tx = store.begin();
+    if constexpr (std::is_void_v<std::invoke_result_t<F&, typename S::transaction&>>) {
+        std::invoke(fn, tx);
+        tx.commit();
+    } else {
+        decltype(auto) out = std::invoke(fn, tx);
+        tx.commit();
+        return out;
+    }
+}
+
+namespace detail {
+
+template <class S>
+concept names_transaction = requires {
+    typename S::transaction;
+};
+
+template <class S>
+concept begins_transaction = requires(S& s) {
+    { s.begin() } -> std::same_as<typename S::transaction>;
+};
+
+template <class S>
+concept transaction_commits = requires(typename S::transaction& tx) {
+    tx.commit();
+};
+
+// One static_assert per requirement of settle::transactional, each naming the
+// member, so a backend that misses one is told which. The first step of every
+// block's check of its store. Returns whether S is transactional.
+template <class S>
+constexpr bool check_transactional() {
+    static_assert(names_transaction<S>,
+                  "settle store: member type `transaction` missing (a store names the type of "
+                  "its transactions)");
+    if constexpr (names_transaction<S>) {
+        static_assert(begins_transaction<S>,
+                      "settle store: `begin()` missing or wrong signature; expected "
+                      "`transaction begin()`");
+        static_assert(transaction_commits<S>,
+                      "settle store: `transaction::commit()` missing or wrong signature; expected "
+                      "`void commit()`");
+    }
+    return transactional<S>;
+}
+
+}  // namespace detail
+
+SETTLE_END_NAMESPACE
+
+
+#endif  // SETTLE_TRANSACTION_HPP
+
+#include <chrono>
+#include <concepts>
+#include <cstddef>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+
+// The try/confirm/cancel barrier: a participant's guard for one branch of a
+// two-phase business transaction. The coordinator calls try, then confirm or
+// cancel; any call may repeat, arrive late or arrive out of order. The barrier
+// records each branch's phase in the participant's own transaction, with its
+// business write, so that each phase's work runs at most once, a cancel that
+// arrives before its try needs no undo and fences that try off, and a branch
+// is never both confirmed and cancelled.
+
+SETTLE_BEGIN_NAMESPACE
+
+// The three calls a coordinator makes on a branch.
+enum class [[nodiscard]] barrier_phase{
+    try_phase,  // reserve: hold resources for the branch
+    confirm,    // use what the try reserved
+    cancel,     // release what the try reserved, if it ran
+};
+
+[[nodiscard]] constexpr std::string_view to_string(barrier_phase phase) noexcept {
+    switch (phase) {
+    case barrier_phase::try_phase: return "try";
+    case barrier_phase::confirm: return "confirm";
+    case barrier_phase::cancel: return "cancel";
+    }
+    return "unknown settle::barrier_phase";
+}
+
+// What entering a phase found. Exhaustive: switch on it without a default.
+//
+//   phase \ branch  none          tried             confirmed          cancelled
+//   try             entered       duplicate         duplicate          hanging / branch_cancelled
+//   confirm         not_tried     entered           duplicate          branch_cancelled
+//   cancel          empty_cancel  entered           branch_confirmed   duplicate
+//
+// (a try meets `hanging` when the cancel came with no try before it, and
+// `branch_cancelled` when the cancel undid a try.)
+enum class [[nodiscard]] barrier_outcome{
+    entered,           // first time: do this phase's work, in the same transaction
+    empty_cancel,      // a cancel with no try before it: nothing to undo; the
+                       // branch is marked, so a late try is refused
+    duplicate,         // this phase was entered before: do nothing, answer as before
+    hanging,           // a try after a cancel that came with no try: refused
+    branch_cancelled,  // a confirm or try of a cancelled branch: refused
+    branch_confirmed,  // a cancel of a confirmed branch: refused
+    not_tried,         // a confirm with no try before it: refused, nothing recorded
+};
+
+[[nodiscard]] constexpr std::string_view to_string(barrier_outcome outcome) noexcept {
+    switch (outcome) {
+    case barrier_outcome::entered: return "entered";
+    case barrier_outcome::empty_cancel: return "empty_cancel";
+    case barrier_outcome::duplicate: return "duplicate";
+    case barrier_outcome::hanging: return "hanging";
+    case barrier_outcome::branch_cancelled: return "branch_cancelled";
+    case barrier_outcome::branch_confirmed: return "branch_confirmed";
+    case barrier_outcome::not_tried: return "not_tried";
+    }
+    return "unknown settle::barrier_outcome";
+}
+
+// Whether the phase holds after `outcome`: the participant answers the
+// coordinator "done" (entered, empty_cancel, duplicate) or "refused".
+[[nodiscard]] constexpr bool is_refusal(barrier_outcome outcome) noexcept {
+    switch (outcome) {
+    case barrier_outcome::entered:
+    case barrier_outcome::empty_cancel:
+    case barrier_outcome::duplicate: return false;
+    case barrier_outcome::hanging:
+    case barrier_outcome::branch_cancelled:
+    case barrier_outcome::branch_confirmed:
+    case barrier_outcome::not_tried: return true;
+    }
+    return true;
+}
+
+namespace detail {
+
+// Where a branch is, as a backend stores it.
+enum class barrier_state {
+    tried,          // its try was entered
+    confirmed,      // confirmed after its try
+    cancelled,      // cancelled after its try
+    cancel_marker,  // cancelled with no try: a late try is refused
+};
+
+// The text a SQL backend stores for a state, and back (nullopt for text
+// settle never writes).
+[[nodiscard]] constexpr std::string_view barrier_state_text(barrier_state state) noexcept {
+    switch (state) {
+    case barrier_state::tried: return "tried";
+    case barrier_state::confirmed: return "confirmed";
+    case barrier_state::cancelled: return "cancelled";
+    case barrier_state::cancel_marker: return "cancel_marker";
+    }
+    return "";
+}
+
+[[nodiscard]] constexpr std::optional<barrier_state> barrier_state_from(
+    std::string_view text) noexcept {
+    for (const barrier_state s : {barrier_state::tried, barrier_state::confirmed,
+                                  barrier_state::cancelled, barrier_state::cancel_marker}) {
+        if (barrier_state_text(s) == text) {
+            return s;
+        }
+    }
+    return std::nullopt;
+}
+
+// What entering `phase` on a branch found in `state` (nullopt: no record)
+// answers, and the state it leaves (nullopt: unchanged). The one statement
+// of the table at barrier_outcome, shared by every backend.
+struct barrier_step {
+    barrier_outcome outcome;
+    std::optional<barrier_state> next;
+};
+
+[[nodiscard]] constexpr barrier_step step(std::optional<barrier_state> state,
+                                          barrier_phase phase) noexcept {
+    using o = barrier_outcome;
+    using s = barrier_state;
+    if (!state) {
+        switch (phase) {
+        case barrier_phase::try_phase: return {o::entered, s::tried};
+        case barrier_phase::confirm: return {o::not_tried, std::nullopt};
+        case barrier_phase::cancel: return {o::empty_cancel, s::cancel_marker};
+        }
+    }
+    switch (*state) {
+    case s::tried:
+        switch (phase) {
+        case barrier_phase::try_phase: return {o::duplicate, std::nullopt};
+        case barrier_phase::confirm: return {o::entered, s::confirmed};
+        case barrier_phase::cancel: return {o::entered, s::cancelled};
+        }
+        break;
+    case s::confirmed:
+        return {phase == barrier_phase::cancel ? o::branch_confirmed : o::duplicate, std::nullopt};
+    case s::cancelled:
+        return {phase == barrier_phase::cancel ? o::duplicate : o::branch_cancelled, std::nullopt};
+    case s::cancel_marker:
+        switch (phase) {
+        case barrier_phase::try_phase: return {o::hanging, std::nullopt};
+        case barrier_phase::confirm: return {o::branch_cancelled, std::nullopt};
+        case barrier_phase::cancel: return {o::duplicate, std::nullopt};
+        }
+        break;
+    }
+    return {o::branch_cancelled, std::nullopt};
+}
+
+template <class S>
+concept barrier_store_has_enter = requires(S& s, typename S::transaction& tx,
+                                           std::string_view transaction_id,
+                                           std::string_view branch_id, barrier_phase phase,
+                                           stored_time now) {
+    { s.enter(tx, transaction_id, branch_id, phase, now) } -> std::same_as<barrier_outcome>;
+};
+
+template <class S>
+concept barrier_store_has_purge = requires(S& s, typename S::transaction& tx,
+                                           stored_time ended_before, std::size_t limit) {
+    { s.purge(tx, ended_before, limit) } -> std::same_as<std::size_t>;
+};
+
+// One static_assert per requirement of settle::barrier_store, each naming the
+// member. Returns whether S models it.
+template <class S>
+constexpr bool check_barrier_store() {
+    if constexpr (check_transactional<S>()) {
+        static_assert(barrier_store_has_enter<S>,
+                      "settle::barrier_store: `enter(tx, transaction_id, branch_id, phase, now)` "
+                      "missing or wrong signature; expected `settle::barrier_outcome "
+                      "enter(transaction&, std::string_view, std::string_view, "
+                      "settle::barrier_phase, settle::stored_time)`");
+        return barrier_store_has_enter<S>;
+    } else {
+        return false;
+    }
+}
+
+// The same for what settle::purgeable_barrier_store adds to a barrier_store.
+template <class S>
+constexpr bool check_barrier_purge() {
+    static_assert(barrier_store_has_purge<S>,
+                  "settle::purgeable_barrier_store: `purge(tx, ended_before, limit)` missing or "
+                  "wrong signature; expected `std::size_t purge(transaction&, "
+                  "settle::stored_time, std::size_t)`");
+    return barrier_store_has_purge<S>;
+}
+
+}  // namespace detail
+
+// Where a participant records its branches: a settle::transactional store
+// with one operation, atomic within the caller's transaction:
+//
+//   s.enter(tx, transaction_id, branch_id, phase, now) -> barrier_outcome
+//       moves the branch (transaction_id, branch_id) as the table at
+//       barrier_outcome says, recording `now` as the time of the change, and
+//       answers that table's outcome; an outcome other than entered and
+//       empty_cancel changes nothing. The change commits or rolls back with
+//       tx. A try and an empty cancel insert the branch's record first,
+//       relying on a unique key on the pair (never reading first, never
+//       locking a missing row): of two concurrent calls on one branch, the
+//       second waits for, or fails against, the first, and then answers as
+//       if it had come after it.
+//
+// That is all tcc_barrier's phases need.
+template <class S>
+concept barrier_store = transactional<S> && detail::barrier_store_has_enter<S>;
+
+// A barrier store that settle purges, which tcc_barrier::purge needs:
+//
+//   s.purge(tx, ended_before, limit) -> count
+//       removes at most `limit` branches that ended (confirmed, cancelled,
+//       or marked by an empty cancel) before `ended_before`; never a branch
+//       still in its try.
+//
+// settle/testing/barrier_store_suite.hpp checks both concepts on a backend.
+template <class S>
+concept purgeable_barrier_store = barrier_store<S> && detail::barrier_store_has_purge<S>;
+
+// What a tcc_barrier phase did: true when the phase was entered now and its
+// work ran.
+//
+//     if (auto r = barrier.confirm(tx, xid, "stock", work)) { /* work ran */ }
+//     return r.is_refused() ? refused : done;   // the answer to the coordinator
+class [[nodiscard]] barrier_result {
+public:
+    constexpr explicit barrier_result(barrier_outcome outcome) noexcept : outcome_(outcome) {}
+
+    [[nodiscard]] constexpr barrier_outcome outcome() const noexcept { return outcome_; }
+    [[nodiscard]] constexpr bool is_entered() const noexcept {
+        return outcome_ == barrier_outcome::entered;
+    }
+    [[nodiscard]] constexpr bool is_empty_cancel() const noexcept {
+        return outcome_ == barrier_outcome::empty_cancel;
+    }
+    [[nodiscard]] constexpr bool is_duplicate() const noexcept {
+        return outcome_ == barrier_outcome::duplicate;
+    }
+    // hanging, branch_cancelled, branch_confirmed or not_tried: the phase does
+    // not hold; answer the coordinator that it was refused.
+    [[nodiscard]] constexpr bool is_refused() const noexcept { return is_refusal(outcome_); }
+    constexpr explicit operator bool() const noexcept { return is_entered(); }
+
+private:
+    barrier_outcome outcome_;
+};
+
+struct barrier_options {
+    // How long ended branches are kept before purge removes them. A branch's
+    // record is what refuses a repeated or late call: a try that arrives
+    // after its empty cancel was purged is entered (and hangs), so keep
+    // records longer than any call can be delayed: the coordinator's whole
+    // retry schedule plus the network's worst delay. Positive.
+    std::chrono::microseconds retention = std::chrono::hours(24 * 7);
+};
+
+// Guards the three phases of a participant's branches: each call records the
+// phase in the caller's transaction and, the first time it is entered, runs
+// the phase's work in that same transaction, so the record and the work
+// commit together or not at all. Commit the transaction whatever the outcome
+// (an empty cancel's marker must persist); a refused phase changed nothing.
+// Holds references to the store and the clock; copyable; as thread-safe as
+// the store.
+//
+//     settle::tcc_barrier barrier(branches, clock);
+//     const settle::barrier_result r = barrier.try_phase(tx, xid, "stock", [&](auto& tx) {
+//         stock.reserve(tx, sku, 1);
+//     });
+//
+// What it cannot protect: work outside the transaction (an e-mail, a call to
+// another service) is not rolled back with it; make such work idempotent on
+// (transaction id, branch id) instead.
+//
+// Store models settle::barrier_store; purge() also needs
+// settle::purgeable_barrier_store.
+template <class Store, class Clock>
+class tcc_barrier {
+    static_assert(detail::check_barrier_store<Store>());
+    static_assert(wall_clock<Clock>,
+                  "settle::tcc_barrier: the clock must be a settle::wall_clock (system_clock "
+                  "time points): records persist wall-clock times");
+
+public:
+    using store_type = Store;
+    using transaction = typename Store::transaction;
+
+    // Throws settle::error (errc::invalid_argument) for a retention that is
+    // not positive.
+    tcc_barrier(Store& store, Clock& clock, barrier_options options = {})
+        : store_(&store), clock_(&clock), options_(options) {
+        if (options_.retention <= std::chrono::microseconds::zero()) {
+            throw error(errc::invalid_argument, "tcc_barrier: the retention is not positive");
+        }
+    }
+
+    [[nodiscard]] const barrier_options& options() const noexcept { return options_; }
+
+    // Enters the try of the branch; the first time, runs work(tx). Refused
+    // (and work not run) once the branch was cancelled. Empty ids throw
+    // settle::error (errc::invalid_argument), as in every phase. If work
+    // throws, the exception propagates: roll tx back, and nothing is kept.
+    template <class Work>
+    requires std::invocable<Work&, transaction&> barrier_result try_phase(
+        transaction& tx, std::string_view transaction_id, std::string_view branch_id, Work&& work) {
+        return enter(tx, transaction_id, branch_id, barrier_phase::try_phase, work);
+    }
+
+    // Enters the confirm of a tried branch; the first time, runs work(tx).
+    template <class Work>
+    requires std::invocable<Work&, transaction&> barrier_result confirm(
+        transaction& tx, std::string_view transaction_id, std::string_view branch_id, Work&& work) {
+        return enter(tx, transaction_id, branch_id, barrier_phase::confirm, work);
+    }
+
+    // Enters the cancel of the branch; runs work(tx) only if the branch was
+    // tried (the first time). A cancel with no try runs nothing, answers
+    // empty_cancel and marks the branch so that its try, if it comes later,
+    // is refused: commit tx.
+    template <class Work>
+    requires std::invocable<Work&, transaction&> barrier_result cancel(
+        transaction& tx, std::string_view transaction_id, std::string_view branch_id, Work&& work) {
+        return enter(tx, transaction_id, branch_id, barrier_phase::cancel, work);
+    }
+
+    // Removes at most `limit` branches that ended longer than the retention
+    // ago (confirmed, cancelled, and empty-cancel markers), and no branch
+    // still in its try; returns how many. Call it on a schedule, in batches,
+    // until it returns less than the limit:
+    //
+    //     while (settle::in_transaction(store, [&](auto& tx) { return barrier.purge(tx, 1000); })
+    //            == 1000) {}
+    std::size_t purge(transaction& tx, std::size_t limit) {
+        static_assert(detail::check_barrier_purge<Store>());
+        const stored_time at = now();
+        const auto earliest = stored_time::min().time_since_epoch();
+        const stored_time cut = at.time_since_epoch() < earliest + options_.retention
+                                    ? stored_time::min()
+                                    : at - options_.retention;
+        return store_->purge(tx, cut, limit);
+    }
+
+private:
+    template <class Work>
+    barrier_result enter(transaction& tx, std::string_view transaction_id,
+                         std::string_view branch_id, barrier_phase phase, Work& work) {
+        if (transaction_id.empty() || branch_id.empty()) {
+            throw error(errc::invalid_argument,
+                        std::string("tcc_barrier::") + std::string(to_string(phase)) +
+                            (transaction_id.empty() ? ": the transaction id is empty"
+                                                    : ": the branch id is empty"));
+        }
+        const barrier_outcome outcome = store_->enter(tx, transaction_id, branch_id, phase, now());
+        if (outcome == barrier_outcome::entered) {
+            std::invoke(work, tx);
+        }
+        return barrier_result(outcome);
+    }
+
+    [[nodiscard]] stored_time now() const { return to_stored_time(clock_->now()); }
+
+    Store* store_;
+    Clock* clock_;
+    barrier_options options_;
+};
+
+SETTLE_END_NAMESPACE
+
+
+#endif  // SETTLE_BARRIER_HPP
+
+// ---- settle/check_back.hpp ----
+// settle: consistency primitives for C++20.
+// Distributed under the Boost Software License, Version 1.0.
+#ifndef SETTLE_CHECK_BACK_HPP
+#define SETTLE_CHECK_BACK_HPP
+
+
+
+#include <string>
+#include <string_view>
+
+
+// The check-back fence: how a sender answers "did the transaction behind
+// this message commit?" when it cannot know yet. A broker holding a prepared
+// (half) message asks the sender back; a reconciler asks about a record left
+// uncertain. The sender's transaction seals the message before it commits;
+// the check looks for the seal and, finding none, decides "rolled back" for
+// good, on the same unique key, so that a transaction still running (or
+// never to commit) can no longer commit behind the answer. A check and a
+// late commit can never both win.
+
+SETTLE_BEGIN_NAMESPACE
+
+// What the transaction behind a message did, as the fence decided it.
+// Exhaustive: switch on it without a default.
+enum class [[nodiscard]] local_outcome{
+    committed,    // the transaction sealed the message and committed: deliver it
+    rolled_back,  // it did not commit before the check, and now never will: drop it
+};
+
+[[nodiscard]] constexpr std::string_view to_string(local_outcome outcome) noexcept {
+    switch (outcome) {
+    case local_outcome::committed: return "committed";
+    case local_outcome::rolled_back: return "rolled_back";
+    }
+    return "unknown settle::local_outcome";
+}
+
+// What seal() or check() answers: true when the transaction committed (for
+// seal: may commit).
+class [[nodiscard]] check_back_result {
+public:
+    constexpr explicit check_back_result(local_outcome outcome) noexcept : outcome_(outcome) {}
+
+    [[nodiscard]] constexpr local_outcome outcome() const noexcept { return outcome_; }
+    [[nodiscard]] constexpr bool is_committed() const noexcept {
+        return outcome_ == local_outcome::committed;
+    }
+    [[nodiscard]] constexpr bool is_rolled_back() const noexcept {
+        return outcome_ == local_outcome::rolled_back;
+    }
+    constexpr explicit operator bool() const noexcept { return is_committed(); }
+
+private:
+    local_outcome outcome_;
+};
+
+// Seals messages in their senders' transactions and answers checks about
+// them. Keeps its records in a settle::barrier_store (one branch per message,
+// named "check-back"), so the barrier's table, its conformance suite and its
+// purge serve it as well; give it a table of its own or share the
+// participant's. Holds references to the store and the clock; copyable; as
+// thread-safe as the store.
+//
+//     settle::check_back_fence fence(branches, clock);
+//     // the sender, in the transaction that writes the order:
+//     if (!fence.seal(tx, message_id)) { return;  /* checked and rolled back: tx rolls back */ }
+//     tx.commit();
+//     // the broker's check-back, in a transaction of its own, committed:
+//     const settle::check_back_result r = fence.check(tx2, message_id);
+//     tx2.commit();
+//     return r.is_committed() ? commit_message : rollback_message;
+template <class Store, class Clock>
+class check_back_fence {
+    static_assert(detail::check_barrier_store<Store>());
+
+public:
+    using store_type = Store;
+    using transaction = typename Store::transaction;
+
+    // The branch id under which the fence keeps its records.
+    static constexpr std::string_view branch_id = "check-back";
+
+    check_back_fence(Store& store, Clock& clock) : barrier_(store, clock) {}
+
+    // In the sender's transaction, before it commits: records that it
+    // commits the message. committed: commit tx. rolled_back: a check already
+    // answered that the transaction rolled back, so it must not commit (roll
+    // tx back; whatever was sent is dropped). A repeated seal in a committed
+    // transaction answers committed. An empty id throws settle::error
+    // (errc::invalid_argument).
+    check_back_result seal(transaction& tx, std::string_view message_id) {
+        const barrier_result tried = barrier_.try_phase(tx, message_id, branch_id, [](auto&) {});
+        if (tried.is_refused()) {
+            return check_back_result(local_outcome::rolled_back);
+        }
+        const barrier_result confirmed = barrier_.confirm(tx, message_id, branch_id, [](auto&) {});
+        return check_back_result(confirmed.is_refused() ? local_outcome::rolled_back
+                                                        : local_outcome::committed);
+    }
+
+    // In a transaction of the checker's own, which it commits: committed if
+    // the message's transaction sealed it and committed; otherwise decides
+    // rolled_back, for good. A seal that is still running is waited for (or
+    // the check fails against it, as the backend does). An empty id throws
+    // settle::error (errc::invalid_argument).
+    check_back_result check(transaction& tx, std::string_view message_id) {
+        const barrier_result r = barrier_.cancel(tx, message_id, branch_id, [](auto&) {});
+        switch (r.outcome()) {
+        case barrier_outcome::branch_confirmed: return check_back_result(local_outcome::committed);
+        case barrier_outcome::empty_cancel:
+        case barrier_outcome::duplicate: return check_back_result(local_outcome::rolled_back);
+        case barrier_outcome::entered:
+        case barrier_outcome::hanging:
+        case barrier_outcome::branch_cancelled:
+        case barrier_outcome::not_tried: break;
+        }
+        // entered: a seal's try without its confirm was committed: not a
+        // record the fence writes.
+        throw error(errc::backend_failure,
+                    "check_back_fence::check: the record of message " + std::string(message_id) +
+                        " was not written by a seal (" + std::string(to_string(r.outcome())) + ")");
+    }
+
+private:
+    tcc_barrier<Store, Clock> barrier_;
+};
+
+SETTLE_END_NAMESPACE
+
+
+#endif  // SETTLE_CHECK_BACK_HPP
+
+// ---- settle/codec.hpp ----
+// settle: consistency primitives for C++20.
+// Distributed under the Boost Software License, Version 1.0.
+#ifndef SETTLE_CODEC_HPP
+#define SETTLE_CODEC_HPP
+
+
+
+// ---- settle/detail/hex.hpp ----
+// settle: consistency primitives for C++20.
+// Distributed under the Boost Software License, Version 1.0.
+#ifndef SETTLE_DETAIL_HEX_HPP
+#define SETTLE_DETAIL_HEX_HPP
+
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+
+SETTLE_BEGIN_NAMESPACE
+
+namespace detail {
+
+// Hex text as ids and digests write it: lowercase digits.
+inline constexpr std::string_view hex_digits = "0123456789abcdef";
+
+// What hex_value returns for a character that is not a hex digit.
+inline constexpr unsigned not_hex = 0x10;
+
+// For each byte value: its value as a hex digit in either case, or not_hex.
+inline constexpr std::array<std::uint8_t, 256> hex_values = [] {
+    std::array<std::uint8_t, 256> table{};
+    for (std::size_t c = 0; c < table.size(); ++c) {
+        table[c] = not_hex;
+        if (c >= '0' && c <= '9') {
+            table[c] = static_cast<std::uint8_t>(c - '0');
+        } else if (c >= 'a' && c <= 'f') {
+            table[c] = static_cast<std::uint8_t>(c - 'a' + 10);
+        } else if (c >= 'A' && c <= 'F') {
+            table[c] = static_cast<std::uint8_t>(c - 'A' + 10);
+        }
+    }
+    return table;
+}();
+
+// 0..15 for a hex digit in either case, not_hex for anything else.
+[[nodiscard]] constexpr unsigned hex_value(char c) noexcept {
+    return hex_values[static_cast<unsigned char>(c)];
+}
+
+}  // namespace detail
+
+SETTLE_END_NAMESPACE
+
+
+#endif  // SETTLE_DETAIL_HEX_HPP
 
 #include <bit>
 #include <concepts>
@@ -1547,132 +2200,6 @@ struct std::hash<settle::sha256_digest> {
 };
 
 #endif  // SETTLE_SHA256_HPP
-
-// ---- settle/transaction.hpp ----
-// settle: consistency primitives for C++20.
-// Distributed under the Boost Software License, Version 1.0.
-#ifndef SETTLE_TRANSACTION_HPP
-#define SETTLE_TRANSACTION_HPP
-
-
-
-#include <concepts>
-#include <cstddef>
-#include <functional>
-#include <string>
-#include <string_view>
-#include <type_traits>
-#include <utility>
-
-
-// What every store has in common: transactions. Each block's store concept
-// starts from settle::transactional and adds the operations that block calls.
-
-SETTLE_BEGIN_NAMESPACE
-
-// A store whose operations run in its transactions:
-//
-//   typename S::transaction   one transaction; destroying it uncommitted rolls it back
-//   s.begin()                 -> S::transaction, a new transaction
-//   tx.commit()               makes its writes visible to every later transaction
-template <class S>
-concept transactional = requires {
-    typename S::transaction;
-}
-&&requires(S& s, typename S::transaction& tx) {
-    { s.begin() } -> std::same_as<typename S::transaction>;
-    tx.commit();
-};
-
-// The longest key a store indexes, in bytes: an idempotency tenant or
-// operation, an outbox ordering key, an inbox consumer or message id, and a
-// versioned (lease, fence) key as settle::encode writes it. Every backend
-// refuses a longer one when it would store it, with settle::error
-// (errc::invalid_argument) and nothing written, so a key is accepted or
-// refused alike on every backend; looking a longer key up finds nothing.
-// (PostgreSQL's B-tree holds about 2.7 kB per entry, and an idempotency
-// record's key has three parts.)
-inline constexpr std::size_t max_key_size = 512;
-
-namespace detail {
-
-// Refuses a key of `size` bytes longer than max_key_size; `what` names it.
-inline void check_key_size(std::size_t size, std::string_view who, std::string_view what) {
-    if (size > max_key_size) {
-        throw settle::error(errc::invalid_argument,
-                            std::string(who) + ": the " + std::string(what) + " is " +
-                                std::to_string(size) +
-                                " bytes long; stores take keys of at most 512 bytes "
-                                "(settle::max_key_size)");
-    }
-}
-
-}  // namespace detail
-
-// Runs fn(tx) in a new transaction of `store` and commits it, returning what
-// fn returned. If fn throws, the transaction is rolled back and the exception
-// propagates. settle's operations take the caller's transaction; this is the
-// one way to run one of them on its own:
-//
-//     auto removed = settle::in_transaction(store, [&](auto& tx) {
-//         return guard.purge(tx, 1000);
-//     });
-template <transactional S, class F>
-requires std::invocable<F&, typename S::transaction&>
-decltype(auto) in_transaction(S& store, F&& fn) {
-    typename S::transaction tx = store.begin();
-    if constexpr (std::is_void_v<std::invoke_result_t<F&, typename S::transaction&>>) {
-        std::invoke(fn, tx);
-        tx.commit();
-    } else {
-        decltype(auto) out = std::invoke(fn, tx);
-        tx.commit();
-        return out;
-    }
-}
-
-namespace detail {
-
-template <class S>
-concept names_transaction = requires {
-    typename S::transaction;
-};
-
-template <class S>
-concept begins_transaction = requires(S& s) {
-    { s.begin() } -> std::same_as<typename S::transaction>;
-};
-
-template <class S>
-concept transaction_commits = requires(typename S::transaction& tx) {
-    tx.commit();
-};
-
-// One static_assert per requirement of settle::transactional, each naming the
-// member, so a backend that misses one is told which. The first step of every
-// block's check of its store. Returns whether S is transactional.
-template <class S>
-constexpr bool check_transactional() {
-    static_assert(names_transaction<S>,
-                  "settle store: member type `transaction` missing (a store names the type of "
-                  "its transactions)");
-    if constexpr (names_transaction<S>) {
-        static_assert(begins_transaction<S>,
-                      "settle store: `begin()` missing or wrong signature; expected "
-                      "`transaction begin()`");
-        static_assert(transaction_commits<S>,
-                      "settle store: `transaction::commit()` missing or wrong signature; expected "
-                      "`void commit()`");
-    }
-    return transactional<S>;
-}
-
-}  // namespace detail
-
-SETTLE_END_NAMESPACE
-
-
-#endif  // SETTLE_TRANSACTION_HPP
 
 // ---- settle/uuid.hpp ----
 // settle: consistency primitives for C++20.
@@ -7304,6 +7831,394 @@ SETTLE_END_NAMESPACE
 
 
 #endif  // SETTLE_OUTBOX_RELAY_HPP
+
+// ---- settle/reconcile.hpp ----
+// settle: consistency primitives for C++20.
+// Distributed under the Boost Software License, Version 1.0.
+#ifndef SETTLE_RECONCILE_HPP
+#define SETTLE_RECONCILE_HPP
+
+
+
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+
+// Reconciliation, or double check: what a status source answers, the
+// records a reconciler watches, and the store concept that keeps them. The
+// reconciler itself, which checks and retries, is in
+// <settle/reconciler.hpp>, so that a store builds without the retry
+// machinery.
+
+SETTLE_BEGIN_NAMESPACE
+
+// What a status source answers. Exhaustive: switch on it without a default.
+enum class [[nodiscard]] checked_status{
+    committed,    // it happened: resolve the record as done
+    rolled_back,  // it did not happen, and will not: resolve the record as undone
+    unknown,      // the source cannot tell yet: check again later
+};
+
+[[nodiscard]] constexpr std::string_view to_string(checked_status status) noexcept {
+    switch (status) {
+    case checked_status::committed: return "committed";
+    case checked_status::rolled_back: return "rolled_back";
+    case checked_status::unknown: return "unknown";
+    }
+    return "unknown settle::checked_status";
+}
+
+// One watched record, as a reconcile_store keeps it.
+struct uncertain_record {
+    std::string id;
+    stored_time uncertain_since{};      // when it was watched
+    std::uint32_t unknown_answers = 0;  // checks that answered unknown so far
+    stored_time next_check_at{};        // not checked before then
+
+    friend bool operator==(const uncertain_record&, const uncertain_record&) = default;
+};
+
+namespace detail {
+
+template <class S>
+concept reconcile_store_has_watch = requires(S& s, typename S::transaction& tx, std::string_view id,
+                                             stored_time now) {
+    { s.watch(tx, id, now) } -> std::same_as<bool>;
+};
+template <class S>
+concept reconcile_store_has_due = requires(S& s, typename S::transaction& tx,
+                                           stored_time uncertain_before, stored_time now,
+                                           std::size_t limit) {
+    { s.due(tx, uncertain_before, now, limit) } -> std::same_as<std::vector<uncertain_record>>;
+};
+template <class S>
+concept reconcile_store_has_forget = requires(S& s, typename S::transaction& tx,
+                                              std::string_view id) {
+    { s.forget(tx, id) } -> std::same_as<bool>;
+};
+template <class S>
+concept reconcile_store_has_reschedule = requires(S& s, typename S::transaction& tx,
+                                                  std::string_view id,
+                                                  std::uint32_t unknown_answers,
+                                                  stored_time next_check_at) {
+    { s.reschedule(tx, id, unknown_answers, next_check_at) } -> std::same_as<bool>;
+};
+template <class S>
+concept reconcile_store_has_escalate = requires(S& s, typename S::transaction& tx,
+                                                std::string_view id, std::string_view reason,
+                                                stored_time now) {
+    { s.escalate(tx, id, reason, now) } -> std::same_as<bool>;
+};
+
+// One static_assert per requirement of settle::reconcile_store, each naming
+// the member. Returns whether S models it.
+template <class S>
+constexpr bool check_reconcile_store() {
+    if constexpr (check_transactional<S>()) {
+        static_assert(reconcile_store_has_watch<S>,
+                      "settle::reconcile_store: `watch(tx, id, now)` missing or wrong signature; "
+                      "expected `bool watch(transaction&, std::string_view, settle::stored_time)`");
+        static_assert(reconcile_store_has_due<S>,
+                      "settle::reconcile_store: `due(tx, uncertain_before, now, limit)` missing or "
+                      "wrong signature; expected `std::vector<settle::uncertain_record> "
+                      "due(transaction&, settle::stored_time, settle::stored_time, std::size_t)`");
+        static_assert(reconcile_store_has_forget<S>,
+                      "settle::reconcile_store: `forget(tx, id)` missing or wrong signature; "
+                      "expected `bool forget(transaction&, std::string_view)`");
+        static_assert(reconcile_store_has_reschedule<S>,
+                      "settle::reconcile_store: `reschedule(tx, id, unknown_answers, "
+                      "next_check_at)` missing or wrong signature; expected `bool "
+                      "reschedule(transaction&, std::string_view, std::uint32_t, "
+                      "settle::stored_time)`");
+        static_assert(reconcile_store_has_escalate<S>,
+                      "settle::reconcile_store: `escalate(tx, id, reason, now)` missing or wrong "
+                      "signature; expected `bool escalate(transaction&, std::string_view, "
+                      "std::string_view, settle::stored_time)`");
+        return reconcile_store_has_watch<S> && reconcile_store_has_due<S> &&
+               reconcile_store_has_forget<S> && reconcile_store_has_reschedule<S> &&
+               reconcile_store_has_escalate<S>;
+    } else {
+        return false;
+    }
+}
+
+}  // namespace detail
+
+// Where a reconciler keeps the records it watches: a settle::transactional
+// store with these operations, each atomic within the caller's transaction:
+//
+//   s.watch(tx, id, now) -> bool
+//       if id is not kept, keeps it: uncertain since `now`, no unknown
+//       answers, next check at `now`; answers whether it did. Unique on id.
+//   s.due(tx, uncertain_before, now, limit) -> vector<uncertain_record>
+//       at most `limit` watched records (not escalated) uncertain since
+//       before `uncertain_before` whose next check is at or before `now`,
+//       the longest uncertain first.
+//   s.forget(tx, id) -> bool
+//       removes id, watched or escalated; answers whether it was kept. Of two
+//       concurrent forgets of one id, one answers true.
+//   s.reschedule(tx, id, unknown_answers, next_check_at) -> bool
+//       sets a watched record's unknown answers and next check; false, and
+//       no change, if id is not watched.
+//   s.escalate(tx, id, reason, now) -> bool
+//       sets a watched record aside with the reason: kept, never due again;
+//       false, and no change, if id is not watched.
+template <class S>
+concept reconcile_store = transactional<S> && detail::reconcile_store_has_watch<S> &&
+    detail::reconcile_store_has_due<S> && detail::reconcile_store_has_forget<S> &&
+    detail::reconcile_store_has_reschedule<S> && detail::reconcile_store_has_escalate<S>;
+
+SETTLE_END_NAMESPACE
+
+
+#endif  // SETTLE_RECONCILE_HPP
+
+// ---- settle/reconciler.hpp ----
+// settle: consistency primitives for C++20.
+// Distributed under the Boost Software License, Version 1.0.
+#ifndef SETTLE_RECONCILER_HPP
+#define SETTLE_RECONCILER_HPP
+
+
+
+#include <chrono>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+
+// The reconciler: records whose outcome is uncertain (a prepared message, a
+// tried branch, an order waiting for a payment callback) are watched from
+// the transaction that made them uncertain; once uncertain longer than a
+// threshold, each is checked against a status source you supply (the
+// payment provider's query API, the other service's records) and resolved by
+// its answer. A record whose answer stays "unknown" is checked on a schedule
+// with a bounded number of checks, then escalated: kept aside for an
+// operator and reported to an observer, never checked forever.
+
+SETTLE_BEGIN_NAMESPACE
+
+namespace detail {
+
+// A stable 64-bit hash (FNV-1a) of a record id: the seed of its jitter.
+[[nodiscard]] constexpr std::uint64_t reconcile_seed(std::string_view id) noexcept {
+    std::uint64_t h = 0xcbf29ce484222325U;
+    for (const char c : id) {
+        h ^= static_cast<unsigned char>(c);
+        h *= 0x100000001b3U;
+    }
+    return h;
+}
+
+}  // namespace detail
+
+// What one reconciler::run_once() did.
+struct [[nodiscard]] reconcile_run_result {
+    std::size_t checked = 0;      // records whose status was asked
+    std::size_t committed = 0;    // resolved as committed
+    std::size_t rolled_back = 0;  // resolved as rolled back
+    std::size_t unknown = 0;      // answered unknown and scheduled for another check
+    std::size_t escalated = 0;    // answered unknown once too often: set aside
+    std::size_t gone = 0;         // forgotten meanwhile (resolved elsewhere): nothing done
+
+    friend bool operator==(const reconcile_run_result&, const reconcile_run_result&) = default;
+};
+
+struct reconcile_options {
+    // How long a record must have been uncertain before it is checked: longer
+    // than the outcome normally takes to arrive by itself (a callback, a
+    // confirm), so the source is asked only about records that are late.
+    // Not negative.
+    std::chrono::microseconds threshold = std::chrono::minutes(5);
+    // Records checked per run_once. At least 1.
+    std::size_t batch_size = 16;
+};
+
+// An observer of a reconciler that hears nothing. An observer of your own has
+//     void on_escalated(const settle::uncertain_record&, std::string_view reason);
+// called after the record is set aside (committed). What it throws propagates
+// out of run_once; the record is already set aside.
+struct no_reconcile_observer {};
+
+// Checks watched records against a status source and resolves them. Holds
+// references to the store and the clock; as thread-safe as the store.
+// Several reconcilers may run on one store: each record is resolved once
+// (the resolution forgets the record in the same transaction, and only one
+// forget of an id succeeds), though two may ask about it at the same time.
+//
+//     settle::reconciler payments(store, settle::persisted_retry{settle::ladder{1min, 5min, 30min},
+//     6},
+//                                 clock, {.threshold = std::chrono::minutes(10)});
+//     payments.watch(tx, order_id);           // with the order that waits for its callback
+//     payments.forget(tx, order_id);          // in the callback's transaction
+//     payments.run_once(provider, [&](auto& tx, const settle::uncertain_record& r,
+//                                      settle::checked_status s) { orders.finish(tx, r.id, s); });
+//
+// `checks` bounds the checks: a record is checked when due, and after an
+// unknown answer again at checks.next_attempt_at(unknown answers so far);
+// once that says no more (max_attempts unknown answers), it is escalated.
+template <class Store, backoff Backoff, class Clock, class Observer = no_reconcile_observer>
+class reconciler {
+    static_assert(detail::check_reconcile_store<Store>());
+    static_assert(wall_clock<Clock>,
+                  "settle::reconciler: the clock must be a settle::wall_clock (system_clock "
+                  "time points): records persist wall-clock times");
+
+public:
+    using store_type = Store;
+    using transaction = typename Store::transaction;
+
+    // Throws settle::error (errc::invalid_argument) for a negative threshold
+    // or a batch size of 0.
+    reconciler(Store& store, persisted_retry<Backoff> checks, Clock& clock,
+               reconcile_options options, Observer observer = Observer{})
+        : store_(&store),
+          checks_(std::move(checks)),
+          clock_(&clock),
+          options_(options),
+          observer_(std::move(observer)) {
+        if (options_.threshold < std::chrono::microseconds::zero()) {
+            throw error(errc::invalid_argument, "reconciler: the threshold is negative");
+        }
+        if (options_.batch_size == 0) {
+            throw error(errc::invalid_argument, "reconciler: the batch size is 0");
+        }
+    }
+
+    [[nodiscard]] const reconcile_options& options() const noexcept { return options_; }
+    [[nodiscard]] Observer& observer() noexcept { return observer_; }
+
+    // In the transaction that leaves `id` uncertain: watches it. False if it
+    // was watched already. An empty id throws settle::error
+    // (errc::invalid_argument).
+    bool watch(transaction& tx, std::string_view id) {
+        check_id(id, "watch");
+        return store_->watch(tx, id, now());
+    }
+
+    // In the transaction that learnt the outcome some other way (the
+    // callback arrived): stops watching `id`, so it is never checked again.
+    // False if it was not watched.
+    bool forget(transaction& tx, std::string_view id) {
+        check_id(id, "forget");
+        return store_->forget(tx, id);
+    }
+
+    // Checks the due records, at most batch_size of them: reads them in one
+    // transaction; asks source.status(record) -> checked_status for each,
+    // outside any transaction; then, in one transaction per record:
+    //   committed / rolled_back: forgets the record and calls
+    //       resolve(tx, record, status) to apply the outcome, both committed
+    //       together (if it was forgotten meanwhile, resolve is not called);
+    //   unknown: schedules the next check, or escalates the record once the
+    //       checks are spent, then tells the observer.
+    // What the source or resolve throws propagates; the record it was about
+    // is left as it was (and checked again when due).
+    template <class Source, class Resolve>
+    requires std::invocable<Resolve&, transaction&, const uncertain_record&, checked_status>
+        reconcile_run_result run_once(Source& source, Resolve&& resolve) {
+        static_assert(
+            requires(Source & s, const uncertain_record& r) {
+                { s.status(r) } -> std::same_as<checked_status>;
+            },
+            "settle::reconciler: the status source needs `settle::checked_status status(const "
+            "settle::uncertain_record&)`");
+        const stored_time at = now();
+        const auto earliest = stored_time::min().time_since_epoch();
+        const stored_time cut = at.time_since_epoch() < earliest + options_.threshold
+                                    ? stored_time::min()
+                                    : at - options_.threshold;
+        std::vector<uncertain_record> batch;
+        {
+            transaction tx = store_->begin();
+            batch = store_->due(tx, cut, at, options_.batch_size);
+            tx.commit();
+        }
+        reconcile_run_result result;
+        for (const uncertain_record& record : batch) {
+            const checked_status status = source.status(record);
+            ++result.checked;
+            transaction tx = store_->begin();
+            switch (status) {
+            case checked_status::committed:
+            case checked_status::rolled_back:
+                if (!store_->forget(tx, record.id)) {
+                    ++result.gone;
+                    continue;
+                }
+                std::invoke(resolve, tx, record, status);
+                tx.commit();
+                ++(status == checked_status::committed ? result.committed : result.rolled_back);
+                continue;
+            case checked_status::unknown: break;
+            }
+            const std::uint32_t answers = record.unknown_answers + 1;
+            const stored_time checked_at = now();
+            if (const auto next = checks_.next_attempt_at(answers, checked_at,
+                                                          detail::reconcile_seed(record.id))) {
+                if (store_->reschedule(tx, record.id, answers, *next)) {
+                    tx.commit();
+                    ++result.unknown;
+                } else {
+                    ++result.gone;
+                }
+                continue;
+            }
+            const std::string reason =
+                "status still unknown after " + std::to_string(answers) + " checks";
+            if (!store_->escalate(tx, record.id, reason, checked_at)) {
+                ++result.gone;
+                continue;
+            }
+            tx.commit();
+            ++result.escalated;
+            if constexpr (requires(Observer & o) { o.on_escalated(record, std::string_view()); }) {
+                uncertain_record escalated = record;
+                escalated.unknown_answers = answers;
+                observer_.on_escalated(escalated, reason);
+            }
+        }
+        return result;
+    }
+
+private:
+    static void check_id(std::string_view id, const char* what) {
+        if (id.empty()) {
+            throw error(errc::invalid_argument,
+                        std::string("reconciler::") + what + ": the record id is empty");
+        }
+    }
+
+    [[nodiscard]] stored_time now() const { return to_stored_time(clock_->now()); }
+
+    Store* store_;
+    persisted_retry<Backoff> checks_;
+    Clock* clock_;
+    reconcile_options options_;
+    Observer observer_;
+};
+
+template <class Store, class Backoff, class Clock>
+reconciler(Store&, persisted_retry<Backoff>, Clock&, reconcile_options)
+    -> reconciler<Store, Backoff, Clock>;
+
+template <class Store, class Backoff, class Clock, class Observer>
+reconciler(Store&, persisted_retry<Backoff>, Clock&, reconcile_options, Observer)
+    -> reconciler<Store, Backoff, Clock, Observer>;
+
+SETTLE_END_NAMESPACE
+
+
+#endif  // SETTLE_RECONCILER_HPP
 
 // ---- settle/state_machine.hpp ----
 // settle: consistency primitives for C++20.

@@ -6,11 +6,13 @@
 // The PostgreSQL backend (libpq; link with -lpq): versioned tables, lease and
 // fence tables, idempotency records, outbox and inbox, each a table in the
 // user's own database, written through the user's own connection, inside the
-// user's own transaction. Needs PostgreSQL 10 or later. docs/backends.md
+// user's own transaction, the try/confirm/cancel barrier and reconciliation. Needs
+// PostgreSQL 10 or later. docs/backends.md
 // describes the schema, the isolation and the locks.
 
 #include <settle/version.hpp>
 
+#include <settle/barrier.hpp>
 #include <settle/clock.hpp>
 #include <settle/codec.hpp>
 #include <settle/error.hpp>
@@ -18,6 +20,7 @@
 #include <settle/inbox.hpp>
 #include <settle/lease.hpp>
 #include <settle/outbox.hpp>
+#include <settle/reconcile.hpp>
 #include <settle/sleeper.hpp>
 #include <settle/stores/detail/sql.hpp>
 #include <settle/uuid.hpp>
@@ -495,6 +498,8 @@ class versioned_table;
 class idempotency_table;
 class outbox_table;
 class inbox_table;
+class barrier_table;
+class reconcile_table;
 
 // A transaction on a connection: BEGIN at construction, READ COMMITTED unless
 // the session says otherwise. The user's own statements run on native() and
@@ -581,6 +586,8 @@ private:
     friend class idempotency_table;
     friend class outbox_table;
     friend class inbox_table;
+    friend class barrier_table;
+    friend class reconcile_table;
 
     // The session, if this transaction is open and on `owner` (any, if null).
     [[nodiscard]] detail::session joined(const connection* owner, const char* who) const {
@@ -1593,6 +1600,237 @@ private:
 };
 
 static_assert(settle::purgeable_inbox_store<inbox_table>);
+
+// ---------------------------------------------------------------------------
+// Try/confirm/cancel barrier
+
+// settle::barrier_store and settle::purgeable_barrier_store over a table
+// keyed by (transaction_id, branch_id), TEXT, with the branch's state (TEXT:
+// tried, confirmed, cancelled, cancel_marker for an empty cancel) and the
+// time of its last change (BIGINT Unix microseconds), indexed for purge.
+//
+// A try and a cancel insert first (INSERT ... ON CONFLICT DO NOTHING): a call
+// that meets another transaction's uncommitted insert of the branch waits for
+// it, and then finds its record if it committed. A confirm, and a cancel that
+// met a record, update it only while it is tried (UPDATE ... WHERE state =
+// 'tried'), which waits for a concurrent update of that row and checks again.
+// Nothing reads first, and no missing row is locked. A call that changes
+// nothing reads the state once. Under READ COMMITTED a branch that changes
+// between those statements (a purge, or a try committed just then) throws
+// settle::error (errc::aborted): run the transaction again. purge skips
+// records another transaction holds locked.
+class barrier_table {
+public:
+    using transaction = postgres::transaction;
+
+    // Throws settle::error (errc::invalid_argument) for a name that is not a
+    // plain identifier of at most 55 bytes. Touches no table.
+    barrier_table(connection& c, std::string_view table_name)
+        : table_(c, table_name, "postgres::barrier_table"),
+          insert_("INSERT INTO " + table_.quoted +
+                  " (transaction_id, branch_id, state, changed_at) VALUES ($1, $2, $3, $4) "
+                  "ON CONFLICT DO NOTHING"),
+          update_("UPDATE " + table_.quoted +
+                  " SET state = $3, changed_at = $4 WHERE transaction_id = $1 AND branch_id = $2 "
+                  "AND state = 'tried'"),
+          select_("SELECT state FROM " + table_.quoted +
+                  " WHERE transaction_id = $1 AND branch_id = $2"),
+          purge_("DELETE FROM " + table_.quoted + " r USING (SELECT transaction_id, branch_id " +
+                 "FROM " + table_.quoted +
+                 " WHERE state <> 'tried' AND changed_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED) d "
+                 "WHERE r.transaction_id = d.transaction_id AND r.branch_id = d.branch_id") {}
+
+    [[nodiscard]] transaction begin() { return transaction(*table_.conn); }
+
+    // Creates the table and its index unless the table exists: safe to apply
+    // again.
+    [[nodiscard]] std::string ddl() const {
+        return table_.create_once(
+            "        transaction_id TEXT   NOT NULL,\n"
+            "        branch_id      TEXT   NOT NULL,\n"
+            "        state          TEXT   NOT NULL,\n"
+            "        changed_at     BIGINT NOT NULL,\n"
+            "        PRIMARY KEY (transaction_id, branch_id)\n",
+            {"(changed_at)"});
+    }
+
+    void create_tables(transaction& tx) const {
+        detail::create(tx.joined(table_.conn, "postgres::barrier_table::create_tables"), ddl(),
+                       "postgres::barrier_table::create_tables");
+    }
+
+    [[nodiscard]] barrier_outcome enter(transaction& tx, std::string_view transaction_id,
+                                        std::string_view branch_id, barrier_phase phase,
+                                        stored_time now) {
+        constexpr const char* who = "postgres::barrier_table::enter";
+        settle::detail::check_key_size(transaction_id.size(), who, "transaction id");
+        settle::detail::check_key_size(branch_id.size(), who, "branch id");
+        const detail::session s = tx.joined(table_.conn, who);
+        using settle::detail::barrier_state;
+        const auto write = [&](const std::string& sql, barrier_state state) {
+            return detail::exec(s, who, sql,
+                                {detail::text(transaction_id), detail::text(branch_id),
+                                 detail::text(settle::detail::barrier_state_text(state)),
+                                 detail::micros(now)})
+                       .affected() == 1;
+        };
+        if (phase != barrier_phase::confirm &&
+            write(insert_, phase == barrier_phase::try_phase ? barrier_state::tried
+                                                             : barrier_state::cancel_marker)) {
+            return settle::detail::step(std::nullopt, phase).outcome;
+        }
+        if (phase != barrier_phase::try_phase &&
+            write(update_, phase == barrier_phase::confirm ? barrier_state::confirmed
+                                                           : barrier_state::cancelled)) {
+            return barrier_outcome::entered;
+        }
+        const detail::result r =
+            detail::exec(s, who, select_, {detail::text(transaction_id), detail::text(branch_id)});
+        std::optional<barrier_state> state;
+        if (r.rows() > 0) {
+            state = settle::detail::barrier_state_from(r.text(0, 0));
+            if (!state) {
+                throw settle::error(errc::decode_failed,
+                                    std::string(who) + " on table " + table_.quoted +
+                                        ": a branch has a state settle does not write");
+            }
+        }
+        const settle::detail::barrier_step step = settle::detail::step(state, phase);
+        if (step.next) {
+            throw settle::error(errc::aborted, std::string(who) + " on table " + table_.quoted +
+                                                   ": the branch changed while it was entered; "
+                                                   "run the transaction again");
+        }
+        return step.outcome;
+    }
+
+    [[nodiscard]] std::size_t purge(transaction& tx, stored_time ended_before, std::size_t limit) {
+        constexpr const char* who = "postgres::barrier_table::purge";
+        return static_cast<std::size_t>(
+            detail::exec(tx.joined(table_.conn, who), who, purge_,
+                         {detail::micros(ended_before), detail::limit(limit)})
+                .affected());
+    }
+
+private:
+    detail::table table_;
+    std::string insert_;
+    std::string update_;
+    std::string select_;
+    std::string purge_;
+};
+
+static_assert(settle::purgeable_barrier_store<barrier_table>);
+
+// ---------------------------------------------------------------------------
+// Reconciliation
+
+// settle::reconcile_store over a table keyed by id (TEXT), with the time the
+// record became uncertain, its unknown answers, its next check, and, once
+// escalated, when and why (BIGINT Unix microseconds; reason TEXT), indexed on
+// uncertain_since for due. watch is one INSERT ... ON CONFLICT DO NOTHING (a
+// concurrent watch of the same id waits for the first); due one SELECT,
+// longest uncertain first (then by id); forget one DELETE (of two concurrent
+// forgets, the second waits and then finds nothing); reschedule and escalate
+// one UPDATE each, of a watched record only.
+class reconcile_table {
+public:
+    using transaction = postgres::transaction;
+
+    // Throws settle::error (errc::invalid_argument) for a name that is not a
+    // plain identifier of at most 55 bytes. Touches no table.
+    reconcile_table(connection& c, std::string_view table_name)
+        : table_(c, table_name, "postgres::reconcile_table"),
+          watch_("INSERT INTO " + table_.quoted +
+                 " (id, uncertain_since, unknown_answers, next_check_at) VALUES ($1, $2, 0, $2) "
+                 "ON CONFLICT DO NOTHING"),
+          due_("SELECT id, uncertain_since, unknown_answers, next_check_at FROM " + table_.quoted +
+               " WHERE escalated_at IS NULL AND uncertain_since < $1 AND next_check_at <= $2 "
+               "ORDER BY uncertain_since, id LIMIT $3"),
+          forget_("DELETE FROM " + table_.quoted + " WHERE id = $1"),
+          reschedule_("UPDATE " + table_.quoted +
+                      " SET unknown_answers = $2, next_check_at = $3 WHERE id = $1 AND "
+                      "escalated_at IS NULL"),
+          escalate_("UPDATE " + table_.quoted +
+                    " SET escalated_at = $2, reason = $3 WHERE id = $1 AND escalated_at IS NULL") {}
+
+    [[nodiscard]] transaction begin() { return transaction(*table_.conn); }
+
+    // Creates the table and its index unless the table exists: safe to apply
+    // again.
+    [[nodiscard]] std::string ddl() const {
+        return table_.create_once(
+            "        id              TEXT   NOT NULL PRIMARY KEY,\n"
+            "        uncertain_since BIGINT NOT NULL,\n"
+            "        unknown_answers BIGINT NOT NULL,\n"
+            "        next_check_at   BIGINT NOT NULL,\n"
+            "        escalated_at    BIGINT,\n"
+            "        reason          TEXT\n",
+            {"(uncertain_since)"});
+    }
+
+    void create_tables(transaction& tx) const {
+        detail::create(tx.joined(table_.conn, "postgres::reconcile_table::create_tables"), ddl(),
+                       "postgres::reconcile_table::create_tables");
+    }
+
+    [[nodiscard]] bool watch(transaction& tx, std::string_view id, stored_time now) {
+        constexpr const char* who = "postgres::reconcile_table::watch";
+        settle::detail::check_key_size(id.size(), who, "id");
+        return detail::exec(tx.joined(table_.conn, who), who, watch_,
+                            {detail::text(id), detail::micros(now)})
+                   .affected() == 1;
+    }
+
+    [[nodiscard]] std::vector<uncertain_record> due(transaction& tx, stored_time uncertain_before,
+                                                    stored_time now, std::size_t limit) {
+        constexpr const char* who = "postgres::reconcile_table::due";
+        const detail::result r = detail::exec(
+            tx.joined(table_.conn, who), who, due_,
+            {detail::micros(uncertain_before), detail::micros(now), detail::limit(limit)});
+        std::vector<uncertain_record> out;
+        for (int row = 0; row < r.rows(); ++row) {
+            out.push_back({r.text(row, 0), settle::detail::from_sql_micros(r.int8(row, 1)),
+                           static_cast<std::uint32_t>(std::clamp<std::int64_t>(
+                               r.int8(row, 2), 0, std::numeric_limits<std::uint32_t>::max())),
+                           settle::detail::from_sql_micros(r.int8(row, 3))});
+        }
+        return out;
+    }
+
+    [[nodiscard]] bool forget(transaction& tx, std::string_view id) {
+        constexpr const char* who = "postgres::reconcile_table::forget";
+        return detail::exec(tx.joined(table_.conn, who), who, forget_, {detail::text(id)})
+                   .affected() == 1;
+    }
+
+    [[nodiscard]] bool reschedule(transaction& tx, std::string_view id,
+                                  std::uint32_t unknown_answers, stored_time next_check_at) {
+        constexpr const char* who = "postgres::reconcile_table::reschedule";
+        return detail::exec(tx.joined(table_.conn, who), who, reschedule_,
+                            {detail::text(id), detail::int8(std::int64_t{unknown_answers}),
+                             detail::micros(next_check_at)})
+                   .affected() == 1;
+    }
+
+    [[nodiscard]] bool escalate(transaction& tx, std::string_view id, std::string_view reason,
+                                stored_time now) {
+        constexpr const char* who = "postgres::reconcile_table::escalate";
+        return detail::exec(tx.joined(table_.conn, who), who, escalate_,
+                            {detail::text(id), detail::micros(now), detail::text(reason)})
+                   .affected() == 1;
+    }
+
+private:
+    detail::table table_;
+    std::string watch_;
+    std::string due_;
+    std::string forget_;
+    std::string reschedule_;
+    std::string escalate_;
+};
+
+static_assert(settle::reconcile_store<reconcile_table>);
 
 }  // namespace postgres
 

@@ -13,6 +13,8 @@
 //   versioned_table<Key, T>    settle::versioned_store (lease_table, fence_table)
 //   idempotency_table          settle::idempotency_store
 //   outbox_table, inbox_table  settle::outbox_store, settle::inbox_store
+//   barrier_table              settle::barrier_store (try/confirm/cancel)
+//   reconcile_table            settle::reconcile_store (reconciliation)
 //
 // SQLite runs one writing transaction at a time per database file, and every
 // transaction here is a writing one (BEGIN IMMEDIATE), so transactions on one
@@ -29,12 +31,14 @@
 
 #include <settle/version.hpp>
 
+#include <settle/barrier.hpp>
 #include <settle/codec.hpp>
 #include <settle/error.hpp>
 #include <settle/idempotency.hpp>
 #include <settle/inbox.hpp>
 #include <settle/lease.hpp>
 #include <settle/outbox.hpp>
+#include <settle/reconcile.hpp>
 #include <settle/stores/detail/sql.hpp>
 #include <settle/versioned.hpp>
 
@@ -1214,6 +1218,244 @@ private:
 };
 
 static_assert(settle::purgeable_inbox_store<inbox_table>);
+
+// ---------------------------------------------------------------------------
+// Try/confirm/cancel barrier
+
+// settle::barrier_store and settle::purgeable_barrier_store in a SQLite table.
+// Schema:
+//
+//   transaction_id, branch_id  TEXT NOT NULL, the primary key (WITHOUT ROWID)
+//   state                      TEXT NOT NULL: tried, confirmed, cancelled,
+//                              cancel_marker (an empty cancel)
+//   changed_at                 INTEGER: Unix microseconds of the last change
+//   index <name>_ended         (changed_at), for purge
+//
+// A try and a cancel insert first (INSERT ... ON CONFLICT DO NOTHING on the
+// primary key); a confirm, and a cancel that met a record, update the record
+// only while it is tried. A call that changes nothing reads the state once.
+// SQLite runs write transactions one at a time, so no two calls interleave.
+class barrier_table : public detail::table_base {
+public:
+    // Throws settle::error (errc::invalid_argument) if table_name is not a
+    // plain identifier. Touches no table until first used.
+    barrier_table(connection& conn, std::string_view table_name)
+        : table_base(conn, table_name, "sqlite::barrier_table"),
+          insert_("INSERT INTO " + quoted_ +
+                  " (transaction_id, branch_id, state, changed_at) VALUES (?1, ?2, ?3, ?4) "
+                  "ON CONFLICT DO NOTHING"),
+          update_("UPDATE " + quoted_ +
+                  " SET state = ?3, changed_at = ?4 WHERE transaction_id = ?1 AND branch_id = ?2 "
+                  "AND state = 'tried'"),
+          select_("SELECT state FROM " + quoted_ + " WHERE transaction_id = ?1 AND branch_id = ?2"),
+          purge_("DELETE FROM " + quoted_ + " WHERE (transaction_id, branch_id) IN (SELECT " +
+                 "transaction_id, branch_id FROM " + quoted_ +
+                 " WHERE state <> 'tried' AND changed_at < ?1 LIMIT ?2)") {}
+
+    [[nodiscard]] std::string ddl() const {
+        return "CREATE TABLE IF NOT EXISTS " + quoted_ +
+               " (transaction_id TEXT NOT NULL, branch_id TEXT NOT NULL, state TEXT NOT NULL, "
+               "changed_at INTEGER NOT NULL, PRIMARY KEY (transaction_id, branch_id)) "
+               "WITHOUT ROWID;\nCREATE INDEX IF NOT EXISTS " +
+               index_name("ended") + " ON " + quoted_ + " (changed_at);";
+    }
+    void create_tables(transaction& tx) const {
+        apply(tx, ddl(), "sqlite::barrier_table::create_tables");
+    }
+
+    [[nodiscard]] barrier_outcome enter(transaction& tx, std::string_view transaction_id,
+                                        std::string_view branch_id, barrier_phase phase,
+                                        stored_time now) {
+        constexpr std::string_view who = "sqlite::barrier_table::enter";
+        settle::detail::check_key_size(transaction_id.size(), who, "transaction id");
+        settle::detail::check_key_size(branch_id.size(), who, "branch id");
+        sqlite3* db = joined(tx, who);
+        using settle::detail::barrier_state;
+        if (phase != barrier_phase::confirm) {
+            const barrier_state first = phase == barrier_phase::try_phase
+                                            ? barrier_state::tried
+                                            : barrier_state::cancel_marker;
+            if (write(db, insert_, transaction_id, branch_id, first, now)) {
+                return settle::detail::step(std::nullopt, phase).outcome;
+            }
+        }
+        if (phase != barrier_phase::try_phase) {
+            const barrier_state next = phase == barrier_phase::confirm ? barrier_state::confirmed
+                                                                       : barrier_state::cancelled;
+            if (write(db, update_, transaction_id, branch_id, next, now)) {
+                return barrier_outcome::entered;
+            }
+        }
+        std::optional<barrier_state> state;
+        {
+            detail::running s(db, select_, who, name_);
+            s.bind(1, transaction_id);
+            s.bind(2, branch_id);
+            if (s.step()) {
+                state = settle::detail::barrier_state_from(s.text(0));
+                if (!state) {
+                    throw settle::error(errc::decode_failed,
+                                        std::string(who) + " on table " + name_ +
+                                            ": a branch has a state settle does not write");
+                }
+            }
+        }
+        const settle::detail::barrier_step step = settle::detail::step(state, phase);
+        if (step.next) {
+            throw settle::error(errc::aborted,
+                                std::string(who) + " on table " + name_ +
+                                    ": the branch changed while it was entered; run the "
+                                    "transaction again");
+        }
+        return step.outcome;
+    }
+
+    [[nodiscard]] std::size_t purge(transaction& tx, stored_time ended_before, std::size_t limit) {
+        constexpr std::string_view who = "sqlite::barrier_table::purge";
+        if (limit == 0) {
+            return 0;
+        }
+        detail::running s(joined(tx, who), purge_, who, name_);
+        s.bind(1, settle::detail::to_sql_micros(ended_before));
+        s.bind(2, detail::saturated(limit));
+        (void)s.step();
+        return static_cast<std::size_t>(s.changes());
+    }
+
+private:
+    // Runs the insert or the update; returns whether it changed a row.
+    bool write(sqlite3* db, detail::statement& statement, std::string_view transaction_id,
+               std::string_view branch_id, settle::detail::barrier_state state, stored_time now) {
+        constexpr std::string_view who = "sqlite::barrier_table::enter";
+        detail::running s(db, statement, who, name_);
+        s.bind(1, transaction_id);
+        s.bind(2, branch_id);
+        s.bind(3, settle::detail::barrier_state_text(state));
+        s.bind(4, settle::detail::to_sql_micros(now));
+        (void)s.step();
+        return s.changes() == 1;
+    }
+
+    detail::statement insert_;
+    detail::statement update_;
+    detail::statement select_;
+    detail::statement purge_;
+};
+
+static_assert(settle::purgeable_barrier_store<barrier_table>);
+
+// ---------------------------------------------------------------------------
+// Reconciliation
+
+// settle::reconcile_store in a SQLite table. Schema:
+//
+//   id               TEXT PRIMARY KEY (WITHOUT ROWID)
+//   uncertain_since  INTEGER: Unix microseconds
+//   unknown_answers  INTEGER
+//   next_check_at    INTEGER: Unix microseconds
+//   escalated_at     INTEGER, NULL while watched
+//   reason           TEXT, why it was escalated
+//   index <name>_due (uncertain_since), for due
+//
+// watch is one INSERT ... ON CONFLICT DO NOTHING on the key; due one SELECT,
+// longest uncertain first (then by id); forget one DELETE; reschedule and
+// escalate one UPDATE each, of a watched record only.
+class reconcile_table : public detail::table_base {
+public:
+    // Throws settle::error (errc::invalid_argument) if table_name is not a
+    // plain identifier. Touches no table until first used.
+    reconcile_table(connection& conn, std::string_view table_name)
+        : table_base(conn, table_name, "sqlite::reconcile_table"),
+          watch_("INSERT INTO " + quoted_ +
+                 " (id, uncertain_since, unknown_answers, next_check_at) VALUES (?1, ?2, 0, ?2) "
+                 "ON CONFLICT DO NOTHING"),
+          due_("SELECT id, uncertain_since, unknown_answers, next_check_at FROM " + quoted_ +
+               " WHERE escalated_at IS NULL AND uncertain_since < ?1 AND next_check_at <= ?2 "
+               "ORDER BY uncertain_since, id LIMIT ?3"),
+          forget_("DELETE FROM " + quoted_ + " WHERE id = ?1"),
+          reschedule_("UPDATE " + quoted_ +
+                      " SET unknown_answers = ?2, next_check_at = ?3 WHERE id = ?1 AND "
+                      "escalated_at IS NULL"),
+          escalate_("UPDATE " + quoted_ +
+                    " SET escalated_at = ?2, reason = ?3 WHERE id = ?1 AND escalated_at IS NULL") {}
+
+    [[nodiscard]] std::string ddl() const {
+        return "CREATE TABLE IF NOT EXISTS " + quoted_ +
+               " (id TEXT NOT NULL PRIMARY KEY, uncertain_since INTEGER NOT NULL, "
+               "unknown_answers INTEGER NOT NULL, next_check_at INTEGER NOT NULL, escalated_at "
+               "INTEGER, reason TEXT) WITHOUT ROWID;\nCREATE INDEX IF NOT EXISTS " +
+               index_name("due") + " ON " + quoted_ + " (uncertain_since);";
+    }
+    void create_tables(transaction& tx) const {
+        apply(tx, ddl(), "sqlite::reconcile_table::create_tables");
+    }
+
+    [[nodiscard]] bool watch(transaction& tx, std::string_view id, stored_time now) {
+        constexpr std::string_view who = "sqlite::reconcile_table::watch";
+        settle::detail::check_key_size(id.size(), who, "id");
+        detail::running s(joined(tx, who), watch_, who, name_);
+        s.bind(1, id);
+        s.bind(2, settle::detail::to_sql_micros(now));
+        (void)s.step();
+        return s.changes() == 1;
+    }
+
+    [[nodiscard]] std::vector<uncertain_record> due(transaction& tx, stored_time uncertain_before,
+                                                    stored_time now, std::size_t limit) {
+        constexpr std::string_view who = "sqlite::reconcile_table::due";
+        detail::running s(joined(tx, who), due_, who, name_);
+        s.bind(1, settle::detail::to_sql_micros(uncertain_before));
+        s.bind(2, settle::detail::to_sql_micros(now));
+        s.bind(3, detail::saturated(limit));
+        std::vector<uncertain_record> out;
+        while (s.step()) {
+            out.push_back({s.text(0), settle::detail::from_sql_micros(s.integer(1)),
+                           static_cast<std::uint32_t>(std::clamp<std::int64_t>(
+                               s.integer(2), 0, std::numeric_limits<std::uint32_t>::max())),
+                           settle::detail::from_sql_micros(s.integer(3))});
+        }
+        return out;
+    }
+
+    [[nodiscard]] bool forget(transaction& tx, std::string_view id) {
+        constexpr std::string_view who = "sqlite::reconcile_table::forget";
+        detail::running s(joined(tx, who), forget_, who, name_);
+        s.bind(1, id);
+        (void)s.step();
+        return s.changes() == 1;
+    }
+
+    [[nodiscard]] bool reschedule(transaction& tx, std::string_view id,
+                                  std::uint32_t unknown_answers, stored_time next_check_at) {
+        constexpr std::string_view who = "sqlite::reconcile_table::reschedule";
+        detail::running s(joined(tx, who), reschedule_, who, name_);
+        s.bind(1, id);
+        s.bind(2, std::int64_t{unknown_answers});
+        s.bind(3, settle::detail::to_sql_micros(next_check_at));
+        (void)s.step();
+        return s.changes() == 1;
+    }
+
+    [[nodiscard]] bool escalate(transaction& tx, std::string_view id, std::string_view reason,
+                                stored_time now) {
+        constexpr std::string_view who = "sqlite::reconcile_table::escalate";
+        detail::running s(joined(tx, who), escalate_, who, name_);
+        s.bind(1, id);
+        s.bind(2, settle::detail::to_sql_micros(now));
+        s.bind(3, reason);
+        (void)s.step();
+        return s.changes() == 1;
+    }
+
+private:
+    detail::statement watch_;
+    detail::statement due_;
+    detail::statement forget_;
+    detail::statement reschedule_;
+    detail::statement escalate_;
+};
+
+static_assert(settle::reconcile_store<reconcile_table>);
 
 }  // namespace sqlite
 
