@@ -1,0 +1,805 @@
+// settle: consistency primitives for C++20.
+// Distributed under the Boost Software License, Version 1.0.
+#ifndef SETTLE_TESTING_SIMULATION_HPP
+#define SETTLE_TESTING_SIMULATION_HPP
+
+#include <settle/version.hpp>
+
+#include <settle/clock.hpp>
+#include <settle/error.hpp>
+#include <settle/inbox.hpp>
+#include <settle/transaction.hpp>
+
+#include <array>
+#include <chrono>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <settle/detail/macro_scope.hpp>
+
+// A deterministic, fault-injecting simulation for your own message consumer:
+// it runs seeded schedules of deliveries against your handler, over your own
+// store, with duplicates, reordering, delays, a second worker, crashes around
+// the commit and storage faults, and checks that every message's effect
+// commits exactly once and that your invariants hold. A failing schedule is
+// shrunk to a short one and reported as a timeline with the seed that
+// replays it. Dependency-free; starts no threads; reads no real time.
+
+SETTLE_BEGIN_NAMESPACE
+
+namespace testing {
+
+// ---------------------------------------------------------------------------
+// Fault points
+
+// What a schedule can do to a consumer. Exhaustive: switch on it without a default.
+enum class [[nodiscard]] fault_point{
+    duplicate,            // a message delivered again after it was acknowledged
+    reorder,              // a message delivered while an earlier one waits unacknowledged
+    delay,                // the clock moves on between deliveries
+    second_worker,        // the same message handed to a second worker after the first
+                          // committed and before it acknowledged
+    crash_before_commit,  // the worker dies after the handler ran, before its commit
+    crash_after_commit,   // the worker dies after its commit, before its acknowledgement
+    transient_failure,    // the store refuses the commit (errc::aborted) and keeps nothing
+    commit_unknown,       // the commit throws errc::unavailable; it took effect, or it did not
+};
+
+inline constexpr std::array<fault_point, 8> all_fault_points{
+    fault_point::duplicate,           fault_point::reorder,
+    fault_point::delay,               fault_point::second_worker,
+    fault_point::crash_before_commit, fault_point::crash_after_commit,
+    fault_point::transient_failure,   fault_point::commit_unknown,
+};
+
+[[nodiscard]] constexpr std::string_view to_string(fault_point point) noexcept {
+    switch (point) {
+    case fault_point::duplicate: return "duplicate";
+    case fault_point::reorder: return "reorder";
+    case fault_point::delay: return "delay";
+    case fault_point::second_worker: return "second_worker";
+    case fault_point::crash_before_commit: return "crash_before_commit";
+    case fault_point::crash_after_commit: return "crash_after_commit";
+    case fault_point::transient_failure: return "transient_failure";
+    case fault_point::commit_unknown: return "commit_unknown";
+    }
+    return "unknown settle::testing::fault_point";
+}
+
+// ---------------------------------------------------------------------------
+// A store that fails on request
+
+// How the next commit of a faulty_store fails.
+enum class commit_failure {
+    crash_before,  // the process dies before the commit: nothing kept (throws simulated_crash)
+    crash_after,   // the process dies right after the commit: all kept (throws simulated_crash)
+    aborted,       // the store gives the transaction up: nothing kept (settle::error, aborted)
+    unknown_kept,  // the answer is lost after the commit: all kept (settle::error, unavailable)
+    unknown_lost,  // the answer is lost before the commit: nothing kept (settle::error,
+                   // unavailable)
+};
+
+// What a simulated crash throws: not a std::exception, so that code which
+// handles errors (catch (const std::exception&)) does not survive a crash it
+// could not survive in production. Code that swallows everything
+// (catch (...)) does, and the simulation then reports what that breaks.
+struct simulated_crash {};
+
+// Wraps a store and models the same concepts (settle::transactional, and
+// settle::inbox_store when the wrapped one does), forwarding every operation;
+// a commit fails once, as asked by fail_next_commit(). Its transaction holds
+// the wrapped store's transaction, reachable through inner(), so your own
+// writes join it. Holds a reference to the store.
+template <transactional Store>
+class faulty_store {
+public:
+    class transaction {
+    public:
+        transaction(const transaction&) = delete;
+        transaction& operator=(const transaction&) = delete;
+        ~transaction() = default;
+
+        // Commits the wrapped transaction, or fails as the store was asked to.
+        void commit() {
+            const std::optional<commit_failure> failure = std::exchange(store_->next_, {});
+            if (!failure) {
+                inner_.commit();
+                store_->committed(*this);
+                return;
+            }
+            store_->failed_ = failure;
+            switch (*failure) {
+            case commit_failure::crash_before: throw simulated_crash{};
+            case commit_failure::crash_after:
+                inner_.commit();
+                store_->committed(*this);
+                throw simulated_crash{};
+            case commit_failure::aborted:
+                throw error(errc::aborted, "simulated: the store gave the transaction up");
+            case commit_failure::unknown_kept:
+                inner_.commit();
+                store_->committed(*this);
+                throw error(errc::unavailable,
+                            "simulated: the connection was lost after the commit");
+            case commit_failure::unknown_lost:
+                throw error(errc::unavailable,
+                            "simulated: the connection was lost before the commit");
+            }
+        }
+
+        // The wrapped store's transaction, for your own reads and writes.
+        [[nodiscard]] typename Store::transaction& inner() noexcept { return inner_; }
+
+        // Names what this transaction applied, so that the store can count
+        // what committed (committed_count).
+        void note_applied(std::string what) { applied_.push_back(std::move(what)); }
+
+    private:
+        friend class faulty_store;
+        explicit transaction(faulty_store& store) : store_(&store), inner_(store.store_->begin()) {}
+
+        faulty_store* store_;
+        typename Store::transaction inner_;
+        std::vector<std::string> applied_;
+    };
+
+    explicit faulty_store(Store& store) noexcept : store_(&store) {}
+
+    [[nodiscard]] transaction begin() { return transaction(*this); }
+
+    [[nodiscard]] inbox_mark mark(transaction& tx, std::string_view consumer,
+                                  std::string_view message_id, stored_time now) requires
+        inbox_store<Store> {
+        return store_->mark(tx.inner(), consumer, message_id, now);
+    }
+
+    // The next commit fails this way (none: it succeeds); later ones succeed.
+    void fail_next_commit(std::optional<commit_failure> failure) noexcept { next_ = failure; }
+    // How the last failed commit failed, and forgets it.
+    [[nodiscard]] std::optional<commit_failure> take_failure() noexcept {
+        return std::exchange(failed_, {});
+    }
+    // How many committed transactions noted `what` as applied.
+    [[nodiscard]] std::size_t committed_count(const std::string& what) const {
+        const auto it = committed_.find(what);
+        return it == committed_.end() ? 0 : it->second;
+    }
+
+private:
+    void committed(const transaction& tx) {
+        for (const std::string& what : tx.applied_) {
+            ++committed_[what];
+        }
+    }
+
+    Store* store_;
+    std::optional<commit_failure> next_;
+    std::optional<commit_failure> failed_;
+    std::map<std::string, std::size_t, std::less<>> committed_;
+};
+
+// ---------------------------------------------------------------------------
+// Messages
+
+// One message of a schedule: ids m1, m2, ... in the order they were sent,
+// keys k0, k1, ..., and a payload from your system's payload() (by default a
+// number from 1 to 100, as text).
+struct message {
+    std::string id;
+    std::string key;
+    std::string payload;
+};
+
+// A message as a worker receives it. ack() acknowledges it at once; without
+// it the simulation acknowledges it after the handler's transaction commits,
+// as a consumer should. Calling ack() from a handler models a consumer that
+// acknowledges before it commits.
+class delivery : public message {
+public:
+    delivery(const message& m, bool& acked) : message(m), acked_(&acked) {}
+    void ack() const noexcept { *acked_ = true; }
+
+private:
+    bool* acked_;
+};
+
+// ---------------------------------------------------------------------------
+// Options and report
+
+struct simulation_options {
+    // Schedules first_seed, first_seed + 1, ...: a seed replays its schedule exactly.
+    std::uint64_t first_seed = 1;
+    std::size_t seeds = 1000;
+    // Per schedule: messages sent, distinct keys among them, and steps
+    // (deliveries and delays) before every message left is delivered once
+    // more without faults.
+    std::size_t messages = 6;
+    std::size_t keys = 3;
+    std::size_t steps = 24;
+    // The fault points to inject. The run fails if one of them never happened.
+    std::vector<fault_point> faults{all_fault_points.begin(), all_fault_points.end()};
+};
+
+// The first failing schedule, shrunk: the seed that replays it (unshrunk),
+// what failed, and the shrunk schedule as a readable timeline, one line per event.
+struct simulation_failure {
+    std::uint64_t seed = 0;
+    std::string what;
+    std::size_t steps = 0;           // steps of the shrunk schedule
+    std::size_t original_steps = 0;  // steps of the schedule as the seed made it
+    std::vector<std::string> timeline;
+};
+
+// What a run found. True when every schedule passed and every requested
+// fault point was reached.
+class [[nodiscard]] simulation_report {
+public:
+    [[nodiscard]] bool passed() const noexcept { return !failure && missed.empty(); }
+    explicit operator bool() const noexcept { return passed(); }
+
+    // How often a fault point was reached, over every schedule run.
+    [[nodiscard]] std::size_t reached(fault_point point) const noexcept {
+        return coverage[static_cast<std::size_t>(point)];
+    }
+
+    std::size_t schedules = 0;   // run, up to and including the first that failed
+    std::size_t deliveries = 0;  // handed to a worker, over those schedules
+    std::array<std::size_t, all_fault_points.size()> coverage{};
+    std::vector<fault_point> missed;  // requested but never reached
+    std::optional<simulation_failure> failure;
+};
+
+// The report for a log or a test failure message, several lines.
+[[nodiscard]] inline std::string to_string(const simulation_report& report) {
+    std::string out = "settle simulation: " + std::to_string(report.schedules) + " schedules, " +
+                      std::to_string(report.deliveries) + " deliveries: " +
+                      (report.passed() ? "passed" : "FAILED") + "\nfault points reached:";
+    for (const fault_point point : all_fault_points) {
+        out += " ";
+        out += to_string(point);
+        out += "=" + std::to_string(report.reached(point));
+    }
+    out += "\n";
+    for (const fault_point point : report.missed) {
+        out += "requested but never reached: ";
+        out += to_string(point);
+        out += "\n";
+    }
+    if (report.failure) {
+        const simulation_failure& f = *report.failure;
+        out += "seed " + std::to_string(f.seed) + ": " + f.what + "\n";
+        out += "shrunk from " + std::to_string(f.original_steps) + " steps to " +
+               std::to_string(f.steps) + "; replay with {.first_seed = " + std::to_string(f.seed) +
+               ", .seeds = 1}\n";
+        for (const std::string& line : f.timeline) {
+            out += "  " + line + "\n";
+        }
+    }
+    return out;
+}
+
+// ---------------------------------------------------------------------------
+// Your system
+
+// What simulate_consumer runs, built fresh for every schedule by your
+// factory: your store, your handler as written for production, and your
+// invariants.
+//
+//   s.store()                  -> Store&, a settle::inbox_store (your tables share its
+//                                 transactions)
+//   s.handle(delivery, tx)     applies one message in tx (a Store::transaction&); it is run
+//                              through settle::idempotent_consumer, as in production
+//   s.check(tx, messages)      -> bool: your invariants hold after every message sent
+//                              (std::span<const message>) was applied exactly once
+//   s.payload(random)          optional: the payload of a new message, from a random
+//                              std::uint64_t
+namespace detail {
+
+template <class S>
+using system_store = std::remove_cvref_t<decltype(std::declval<S&>().store())>;
+
+template <class S>
+concept has_store = requires(S& s) {
+    s.store();
+};
+
+template <class S>
+concept has_handle = requires(S& s, const delivery& d, typename system_store<S>::transaction& tx) {
+    s.handle(d, tx);
+};
+
+template <class S>
+concept has_check = requires(S& s, typename system_store<S>::transaction& tx,
+                             std::span<const message> sent) {
+    { s.check(tx, sent) } -> std::convertible_to<bool>;
+};
+
+template <class S>
+concept has_payload = requires(S& s, std::uint64_t random) {
+    { s.payload(random) } -> std::convertible_to<std::string>;
+};
+
+}  // namespace detail
+
+template <class S>
+concept consumer_system = detail::has_store<S> && inbox_store<detail::system_store<S>> &&
+    detail::has_handle<S> && detail::has_check<S>;
+
+namespace detail {
+
+// splitmix64: small, fast, and the same on every platform.
+class random {
+public:
+    explicit random(std::uint64_t seed) noexcept : state_(seed) {}
+    std::uint64_t operator()() noexcept {
+        std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
+        z = (z ^ (z >> 30U)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27U)) * 0x94d049bb133111ebULL;
+        return z ^ (z >> 31U);
+    }
+    std::size_t below(std::size_t n) noexcept {
+        return n == 0 ? 0 : static_cast<std::size_t>((*this)() % n);
+    }
+
+private:
+    std::uint64_t state_;
+};
+
+enum class action { deliver_next, deliver_later, redeliver, delay };
+
+// One step of a schedule. Which message a delivery takes is resolved when the
+// step runs (`pick` among the messages waiting, or among those acknowledged),
+// so that a schedule with steps removed still makes sense.
+struct step {
+    action what = action::deliver_next;
+    std::size_t pick = 0;  // deliver_later, redeliver: which; delay: milliseconds
+    std::optional<commit_failure> failure;
+    bool second_worker = false;
+};
+
+struct schedule {
+    std::vector<message> messages;
+    std::vector<step> steps;
+};
+
+// What one schedule did.
+struct schedule_result {
+    std::optional<std::string> failure;
+    std::size_t deliveries = 0;
+    std::array<std::size_t, all_fault_points.size()> coverage{};
+};
+
+[[nodiscard]] inline bool requested(const simulation_options& options, fault_point point) {
+    for (const fault_point p : options.faults) {
+        if (p == point) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// The messages and steps a seed makes.
+template <class System>
+[[nodiscard]] schedule make_schedule(std::uint64_t seed, const simulation_options& options,
+                                     System& system) {
+    random r(seed);
+    schedule out;
+    for (std::size_t i = 0; i < options.messages; ++i) {
+        message m{"m" + std::to_string(i + 1), "k" + std::to_string(r.below(options.keys)), {}};
+        if constexpr (has_payload<System>) {
+            m.payload = system.payload(r());
+        } else {
+            m.payload = std::to_string(1 + r.below(100));
+        }
+        out.messages.push_back(std::move(m));
+    }
+    std::vector<commit_failure> failures;
+    if (requested(options, fault_point::crash_before_commit)) {
+        failures.push_back(commit_failure::crash_before);
+    }
+    if (requested(options, fault_point::crash_after_commit)) {
+        failures.push_back(commit_failure::crash_after);
+    }
+    if (requested(options, fault_point::transient_failure)) {
+        failures.push_back(commit_failure::aborted);
+    }
+    if (requested(options, fault_point::commit_unknown)) {
+        failures.push_back(commit_failure::unknown_kept);
+        failures.push_back(commit_failure::unknown_lost);
+    }
+    const bool delays = requested(options, fault_point::delay);
+    const bool reorders = requested(options, fault_point::reorder);
+    const bool duplicates = requested(options, fault_point::duplicate);
+    const bool second_workers = requested(options, fault_point::second_worker);
+    for (std::size_t i = 0; i < options.steps; ++i) {
+        step s;
+        const std::size_t roll = r.below(20);
+        s.pick = static_cast<std::size_t>(r() >> 1U);
+        if (delays && roll < 2) {
+            s.what = action::delay;
+            s.pick = 1 + s.pick % 2000;
+        } else {
+            s.what = roll < 13                ? action::deliver_next
+                     : roll < 16 && reorders  ? action::deliver_later
+                     : roll >= 16 && duplicates ? action::redeliver
+                                                : action::deliver_next;
+            const std::size_t fault = r.below(16);
+            if (fault < 8 && !failures.empty()) {
+                s.failure = failures[fault % failures.size()];
+            } else if (fault == 8 && second_workers) {
+                s.second_worker = true;
+            }
+        }
+        out.steps.push_back(s);
+    }
+    return out;
+}
+
+[[nodiscard]] constexpr fault_point point_of(commit_failure failure) noexcept {
+    switch (failure) {
+    case commit_failure::crash_before: return fault_point::crash_before_commit;
+    case commit_failure::crash_after: return fault_point::crash_after_commit;
+    case commit_failure::aborted: return fault_point::transient_failure;
+    case commit_failure::unknown_kept:
+    case commit_failure::unknown_lost: return fault_point::commit_unknown;
+    }
+    return fault_point::commit_unknown;
+}
+
+[[nodiscard]] constexpr std::string_view describe(commit_failure failure) noexcept {
+    switch (failure) {
+    case commit_failure::crash_before: return "the worker crashed before its commit";
+    case commit_failure::crash_after:
+        return "the worker crashed after its commit, before acknowledging";
+    case commit_failure::aborted: return "the commit failed (aborted), nothing kept";
+    case commit_failure::unknown_kept:
+        return "the commit's answer was lost (unavailable); it had taken effect";
+    case commit_failure::unknown_lost:
+        return "the commit's answer was lost (unavailable); it had not taken effect";
+    }
+    return "unknown settle::testing::commit_failure";
+}
+
+[[nodiscard]] inline std::string exception_text(const std::exception_ptr& e) {
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+        return x.what();
+    } catch (...) {
+        return "an exception that is not a std::exception";
+    }
+}
+
+// Runs one schedule against a fresh system; with `timeline`, writes down
+// every event.
+template <class Make>
+[[nodiscard]] schedule_result run_consumer_schedule(Make& make, const schedule& plan,
+                                                    std::vector<std::string>* timeline) {
+    auto system = make();
+    auto& store = system.store();
+    using store_type = std::remove_reference_t<decltype(store)>;
+    faulty_store<store_type> faulty(store);
+    manual_clock clock{std::chrono::sys_days(std::chrono::year(2026) / 1 / 1)};
+    idempotent_consumer consumer(faulty, clock, {.consumer = "simulation"});
+    const std::vector<message>& sent = plan.messages;
+    std::vector<bool> acked(sent.size(), false);
+    schedule_result out;
+    auto note = [&](fault_point point) { ++out.coverage[static_cast<std::size_t>(point)]; };
+    auto trace = [&](std::string line) {
+        if (timeline) {
+            timeline->push_back(std::to_string(timeline->size() + 1) + ". " + std::move(line));
+        }
+    };
+
+    // One delivery of sent[i] to a worker; returns a failure, if the handler
+    // threw something other than a simulated fault.
+    auto deliver = [&](auto& self, std::size_t i, std::optional<commit_failure> failure,
+                       bool second_worker, std::string_view who) -> std::optional<std::string> {
+        ++out.deliveries;
+        std::string line;
+        if (timeline) {
+            line = std::string(who) + "deliver " + sent[i].id + " (key " + sent[i].key +
+                   ", payload " + sent[i].payload + ")";
+        }
+        if (acked[i]) {
+            note(fault_point::duplicate);
+            line += timeline ? " again, after its acknowledgement" : "";
+        } else {
+            for (std::size_t j = 0; j < i; ++j) {
+                if (!acked[j]) {
+                    note(fault_point::reorder);
+                    line += timeline ? " ahead of " + sent[j].id : "";
+                    break;
+                }
+            }
+        }
+        bool ack = false;
+        const delivery d(sent[i], ack);
+        faulty.fail_next_commit(failure);
+        bool applied = false;
+        std::optional<std::string> nested;
+        try {
+            const inbox_result r =
+                consumer.consume(d.id, [&](typename faulty_store<store_type>::transaction& tx) {
+                    applied = true;
+                    tx.note_applied(d.id);
+                    system.handle(d, tx.inner());
+                });
+            faulty.fail_next_commit(std::nullopt);
+            if (timeline) {
+                line += r.is_applied() ? ": applied and committed" : ": a duplicate, skipped";
+            }
+            if (second_worker && r.is_applied()) {
+                note(fault_point::second_worker);
+                trace(line + "; before it is acknowledged, a second worker gets it:");
+                line.clear();
+                nested = self(self, i, std::nullopt, false, "   second worker: ");
+            }
+            ack = true;
+        } catch (...) {
+            const std::exception_ptr e = std::current_exception();
+            faulty.fail_next_commit(std::nullopt);
+            const std::optional<commit_failure> injected = faulty.take_failure();
+            if (!injected) {
+                return "delivering " + sent[i].id + ", the handler threw: " + exception_text(e);
+            }
+            note(point_of(*injected));
+            if (timeline) {
+                line += applied ? ": the handler ran; " : ": ";
+                line += describe(*injected);
+            }
+        }
+        if (timeline) {
+            if (line.empty()) {
+                line = "first worker";
+            }
+            line += ack ? "; acknowledged" : "; not acknowledged, so delivered again later";
+            trace(std::move(line));
+        }
+        acked[i] = acked[i] || ack;
+        return nested;
+    };
+
+    auto waiting = [&] {
+        std::vector<std::size_t> out_indices;
+        for (std::size_t i = 0; i < sent.size(); ++i) {
+            if (!acked[i]) {
+                out_indices.push_back(i);
+            }
+        }
+        return out_indices;
+    };
+
+    for (const step& s : plan.steps) {
+        std::optional<std::size_t> target;
+        switch (s.what) {
+        case action::delay:
+            note(fault_point::delay);
+            clock.advance(std::chrono::milliseconds(s.pick));
+            trace("the clock moves " + std::to_string(s.pick) + " ms on");
+            continue;
+        case action::deliver_next:
+        case action::deliver_later: {
+            const std::vector<std::size_t> w = waiting();
+            if (!w.empty()) {
+                constexpr std::size_t window = 3;
+                target = s.what == action::deliver_next
+                             ? w.front()
+                             : w[s.pick % (w.size() < window ? w.size() : window)];
+            }
+            break;
+        }
+        case action::redeliver: {
+            std::vector<std::size_t> done;
+            for (std::size_t i = 0; i < sent.size(); ++i) {
+                if (acked[i]) {
+                    done.push_back(i);
+                }
+            }
+            if (!done.empty()) {
+                target = done[s.pick % done.size()];
+            }
+            break;
+        }
+        }
+        if (target) {
+            if (auto failed = deliver(deliver, *target, s.failure, s.second_worker, "")) {
+                out.failure = std::move(failed);
+                return out;
+            }
+        }
+    }
+
+    // Every message still waiting is delivered again, without faults, as a
+    // broker redelivers until it is acknowledged.
+    trace("every message still waiting is delivered again, without faults:");
+    for (std::size_t round = 0; round <= sent.size(); ++round) {
+        const std::vector<std::size_t> w = waiting();
+        if (w.empty()) {
+            break;
+        }
+        if (auto failed = deliver(deliver, w.front(), std::nullopt, false, "")) {
+            out.failure = std::move(failed);
+            return out;
+        }
+    }
+    if (const std::vector<std::size_t> w = waiting(); !w.empty()) {
+        out.failure = sent[w.front()].id + " was never acknowledged";
+        return out;
+    }
+    for (const message& m : sent) {
+        const std::size_t count = faulty.committed_count(m.id);
+        if (count == 0) {
+            out.failure = m.id + " was acknowledged but its effect never committed: lost";
+            return out;
+        }
+        if (count > 1) {
+            out.failure = m.id + "'s effect committed " + std::to_string(count) + " times";
+            return out;
+        }
+    }
+    auto tx = store.begin();
+    if (!static_cast<bool>(system.check(tx, std::span<const message>(sent)))) {
+        out.failure = "check() failed after every message was applied once";
+    }
+    return out;
+}
+
+// Removes steps, messages and faults from a failing schedule while it still
+// fails; a bounded number of runs.
+template <class Make>
+[[nodiscard]] schedule shrink_consumer_schedule(Make& make, schedule plan) {
+    std::size_t budget = 2000;
+    auto fails = [&](const schedule& candidate) {
+        if (budget == 0) {
+            return false;
+        }
+        --budget;
+        return run_consumer_schedule(make, candidate, nullptr).failure.has_value();
+    };
+    for (bool progress = true; progress && budget > 0;) {
+        progress = false;
+        for (std::size_t i = plan.steps.size(); i-- > 0;) {
+            schedule candidate = plan;
+            candidate.steps.erase(candidate.steps.begin() + static_cast<std::ptrdiff_t>(i));
+            if (fails(candidate)) {
+                plan = std::move(candidate);
+                progress = true;
+            }
+        }
+        for (std::size_t i = plan.messages.size(); i-- > 0 && plan.messages.size() > 1;) {
+            schedule candidate = plan;
+            candidate.messages.erase(candidate.messages.begin() + static_cast<std::ptrdiff_t>(i));
+            if (fails(candidate)) {
+                plan = std::move(candidate);
+                progress = true;
+            }
+        }
+        for (std::size_t i = 0; i < plan.steps.size(); ++i) {
+            if (!plan.steps[i].failure && !plan.steps[i].second_worker) {
+                continue;
+            }
+            schedule candidate = plan;
+            candidate.steps[i].failure.reset();
+            candidate.steps[i].second_worker = false;
+            if (fails(candidate)) {
+                plan = std::move(candidate);
+                progress = true;
+            }
+        }
+    }
+    return plan;
+}
+
+template <class System>
+constexpr bool check_consumer_system() {
+    static_assert(has_store<System>,
+                  "settle::testing::consumer_system: `store()` missing; expected a member "
+                  "returning your settle::inbox_store by reference");
+    if constexpr (has_store<System>) {
+        static_assert(inbox_store<system_store<System>>,
+                      "settle::testing::consumer_system: `store()` must return a "
+                      "settle::inbox_store");
+        if constexpr (inbox_store<system_store<System>>) {
+            static_assert(has_handle<System>,
+                          "settle::testing::consumer_system: `handle(delivery, tx)` missing or "
+                          "wrong signature; expected `void handle(const "
+                          "settle::testing::delivery&, transaction&)`");
+            static_assert(has_check<System>,
+                          "settle::testing::consumer_system: `check(tx, messages)` missing or "
+                          "wrong signature; expected `bool check(transaction&, "
+                          "std::span<const settle::testing::message>)`");
+        }
+    }
+    return consumer_system<System>;
+}
+
+}  // namespace detail
+
+// Runs options.seeds schedules against the system that make() builds afresh
+// for each one, and reports. A schedule sends options.messages messages and
+// runs options.steps steps, each a delay or a delivery that may meet a fault,
+// then delivers every message still unacknowledged again, without faults.
+// It fails when the handler throws (other than through an injected fault), a
+// message is never acknowledged, an acknowledged message's effect never
+// committed or committed twice, or check() returns false. The first failing
+// schedule is shrunk and ends the run. The consumer is a
+// settle::idempotent_consumer named "simulation", over a faulty_store that
+// wraps your store, on a manual_clock that starts at 2026-01-01. Exceptions
+// of make() and of your store outside the handler propagate. Throws
+// settle::error (errc::invalid_argument) when seeds, messages or keys is 0.
+//
+//     const auto report = settle::testing::simulate_consumer({.seeds = 2000},
+//                                                            [] { return billing{}; });
+//     REQUIRE(report.passed());
+template <class Make>
+requires std::invocable<Make&>
+[[nodiscard]] simulation_report simulate_consumer(const simulation_options& options, Make&& make) {
+    using system_type = std::remove_cvref_t<std::invoke_result_t<Make&>>;
+    static_assert(detail::check_consumer_system<system_type>());
+    if (options.seeds == 0 || options.messages == 0 || options.keys == 0) {
+        throw error(errc::invalid_argument,
+                    "simulate_consumer: seeds, messages and keys must be positive");
+    }
+    simulation_report report;
+    for (std::uint64_t n = 0; n < options.seeds; ++n) {
+        const std::uint64_t seed = options.first_seed + n;
+        detail::schedule plan;
+        {
+            auto system = make();
+            plan = detail::make_schedule(seed, options, system);
+        }
+        const detail::schedule_result r = detail::run_consumer_schedule(make, plan, nullptr);
+        ++report.schedules;
+        report.deliveries += r.deliveries;
+        for (std::size_t i = 0; i < report.coverage.size(); ++i) {
+            report.coverage[i] += r.coverage[i];
+        }
+        if (r.failure) {
+            const detail::schedule shrunk = detail::shrink_consumer_schedule(make, plan);
+            simulation_failure f;
+            f.seed = seed;
+            f.steps = shrunk.steps.size();
+            f.original_steps = plan.steps.size();
+            f.what = *r.failure;
+            std::string messages = "messages sent:";
+            for (const message& m : shrunk.messages) {
+                messages += " " + m.id + " (key " + m.key + ", payload " + m.payload + ")";
+            }
+            const detail::schedule_result again =
+                detail::run_consumer_schedule(make, shrunk, &f.timeline);
+            if (again.failure) {
+                f.what = *again.failure;
+            }
+            f.timeline.insert(f.timeline.begin(), std::move(messages));
+            f.timeline.push_back("fails: " + f.what);
+            report.failure = std::move(f);
+            return report;
+        }
+    }
+    for (const fault_point point : options.faults) {
+        if (report.reached(point) == 0) {
+            report.missed.push_back(point);
+        }
+    }
+    return report;
+}
+
+}  // namespace testing
+
+SETTLE_END_NAMESPACE
+
+#include <settle/detail/macro_unscope.hpp>
+
+#endif  // SETTLE_TESTING_SIMULATION_HPP
