@@ -57,10 +57,14 @@ enum class [[nodiscard]] fault_point{
 };
 
 inline constexpr std::array<fault_point, 8> all_fault_points{
-    fault_point::duplicate,           fault_point::reorder,
-    fault_point::delay,               fault_point::second_worker,
-    fault_point::crash_before_commit, fault_point::crash_after_commit,
-    fault_point::transient_failure,   fault_point::commit_unknown,
+    fault_point::duplicate,
+    fault_point::reorder,
+    fault_point::delay,
+    fault_point::second_worker,
+    fault_point::crash_before_commit,
+    fault_point::crash_after_commit,
+    fault_point::transient_failure,
+    fault_point::commit_unknown,
 };
 
 [[nodiscard]] constexpr std::string_view to_string(fault_point point) noexcept {
@@ -159,8 +163,8 @@ public:
     [[nodiscard]] transaction begin() { return transaction(*this); }
 
     [[nodiscard]] inbox_mark mark(transaction& tx, std::string_view consumer,
-                                  std::string_view message_id, stored_time now) requires
-        inbox_store<Store> {
+                                  std::string_view message_id,
+                                  stored_time now) requires inbox_store<Store> {
         return store_->mark(tx.inner(), consumer, message_id, now);
     }
 
@@ -263,8 +267,9 @@ public:
 // The report for a log or a test failure message, several lines.
 [[nodiscard]] inline std::string to_string(const simulation_report& report) {
     std::string out = "settle simulation: " + std::to_string(report.schedules) + " schedules, " +
-                      std::to_string(report.deliveries) + " deliveries: " +
-                      (report.passed() ? "passed" : "FAILED") + "\nfault points reached:";
+                      std::to_string(report.deliveries) +
+                      " deliveries: " + (report.passed() ? "passed" : "FAILED") +
+                      "\nfault points reached:";
     for (const fault_point point : all_fault_points) {
         out += " ";
         out += to_string(point);
@@ -430,8 +435,8 @@ template <class System>
             s.what = action::delay;
             s.pick = 1 + s.pick % 2000;
         } else {
-            s.what = roll < 13                ? action::deliver_next
-                     : roll < 16 && reorders  ? action::deliver_later
+            s.what = roll < 13                  ? action::deliver_next
+                     : roll < 16 && reorders    ? action::deliver_later
                      : roll >= 16 && duplicates ? action::redeliver
                                                 : action::deliver_next;
             const std::size_t fault = r.below(16);
