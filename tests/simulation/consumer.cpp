@@ -4,96 +4,25 @@
 #include <settle/testing/simulation.hpp>
 
 #include "settle_test.hpp"
+#include "systems.hpp"
 
 #include <settle/inbox.hpp>
 #include <settle/stores/memory.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 namespace memory = settle::memory;
 namespace sim = settle::testing;
 
+using namespace systems;
+
 namespace {
-
-// A billing service: balances per key, and the inbox, in one database.
-struct billing {
-    memory::database db;
-    memory::inbox_table inbox{db};
-    memory::table<std::string, std::int64_t> balances{db};
-
-    memory::inbox_table& store() { return inbox; }
-
-    void handle(const sim::delivery& m, memory::transaction& tx) {
-        const std::int64_t* old = balances.find(tx, m.key);
-        balances.put(tx, m.key, (old ? *old : 0) + std::stoll(m.payload));
-    }
-
-    bool check(memory::transaction& tx, std::span<const sim::message> sent) const {
-        std::map<std::string, std::int64_t> expected;
-        for (const sim::message& m : sent) {
-            expected[m.key] += std::stoll(m.payload);
-        }
-        for (const auto& [key, sum] : expected) {
-            const std::int64_t* got = balances.find(tx, key);
-            if (!got || *got != sum) {
-                return false;
-            }
-        }
-        return balances.size(tx) == expected.size();
-    }
-};
-
-// Planted: the effect is written in a transaction of its own, in a ledger
-// database apart from the inbox.
-struct effect_outside_inbox_transaction : billing {
-    memory::database ledger_db;
-    memory::table<std::string, std::int64_t> ledger{ledger_db};
-
-    void handle(const sim::delivery& m, memory::transaction&) {
-        ledger_db.transact([&](memory::transaction& own) {
-            const std::int64_t* old = ledger.find(own, m.key);
-            ledger.put(own, m.key, (old ? *old : 0) + std::stoll(m.payload));
-        });
-    }
-
-    bool check(memory::transaction&, std::span<const sim::message> sent) {
-        std::int64_t expected = 0;
-        for (const sim::message& m : sent) {
-            expected += std::stoll(m.payload);
-        }
-        return ledger_db.transact([&](memory::transaction& own) {
-            std::int64_t got = 0;
-            ledger.for_each(own, [&](const std::string&, std::int64_t v) { got += v; });
-            return got == expected;
-        });
-    }
-};
-
-// Planted: acknowledges the message before the transaction commits.
-struct ack_before_commit : billing {
-    void handle(const sim::delivery& m, memory::transaction& tx) {
-        m.ack();
-        billing::handle(m, tx);
-    }
-};
-
-// Planted: sends an e-mail (a call to another service) from the handler.
-struct non_idempotent_side_effect : billing {
-    std::vector<std::string> emails_sent;
-
-    void handle(const sim::delivery& m, memory::transaction& tx) {
-        billing::handle(m, tx);
-        emails_sent.push_back(m.id);
-    }
-
-    bool check(memory::transaction& tx, std::span<const sim::message> sent) const {
-        return billing::check(tx, sent) && emails_sent.size() == sent.size();
-    }
-};
 
 template <class System>
 sim::simulation_report planted(std::size_t seeds = 200) {
@@ -134,4 +63,54 @@ TEST_CASE("an acknowledgement before the commit is found and shrunk") {
 
 TEST_CASE("a side effect that is not idempotent is found and shrunk") {
     require_found_and_shrunk(planted<non_idempotent_side_effect>());
+}
+
+TEST_CASE("a run in which a requested fault point was never reached fails") {
+    // One message and one step: no duplicate after an acknowledgement, no
+    // reordering, no second worker can happen.
+    const sim::simulation_report report =
+        sim::simulate_consumer({.seeds = 20, .messages = 1, .steps = 1}, [] { return billing{}; });
+    INFO(to_string(report));
+    CHECK_FALSE(report.passed());
+    CHECK_FALSE(report.failure);
+    CHECK(report.reached(sim::fault_point::reorder) == 0);
+    CHECK(std::find(report.missed.begin(), report.missed.end(), sim::fault_point::reorder) !=
+          report.missed.end());
+    CHECK(to_string(report).find("requested but never reached: reorder") != std::string::npos);
+}
+
+TEST_CASE("only the requested fault points are injected") {
+    const sim::simulation_report report = sim::simulate_consumer(
+        {.seeds = 300,
+         .faults = {sim::fault_point::duplicate, sim::fault_point::transient_failure}},
+        [] { return non_idempotent_side_effect{}; });
+    INFO(to_string(report));
+    REQUIRE(report.failure);
+    for (const sim::fault_point point : sim::all_fault_points) {
+        if (point != sim::fault_point::duplicate && point != sim::fault_point::transient_failure &&
+            point != sim::fault_point::reorder) {
+            CHECK(report.reached(point) == 0);
+        }
+    }
+    CHECK(report.failure->timeline.size() < 8);
+}
+
+TEST_CASE("a handler that throws fails the schedule with what it threw") {
+    struct throwing : billing {
+        void handle(const sim::delivery& m, memory::transaction&) {
+            throw std::runtime_error("cannot parse " + m.payload);
+        }
+    };
+    const sim::simulation_report report =
+        sim::simulate_consumer({.seeds = 5}, [] { return throwing{}; });
+    REQUIRE(report.failure);
+    CHECK(report.failure->seed == 1);
+    CHECK(report.failure->what.find("the handler threw: cannot parse") != std::string::npos);
+}
+
+TEST_CASE("options that cannot make a schedule are refused") {
+    CHECK_THROWS_AS(sim::simulate_consumer({.seeds = 0}, [] { return billing{}; }), settle::error);
+    CHECK_THROWS_AS(sim::simulate_consumer({.messages = 0}, [] { return billing{}; }),
+                    settle::error);
+    CHECK_THROWS_AS(sim::simulate_consumer({.keys = 0}, [] { return billing{}; }), settle::error);
 }

@@ -531,6 +531,7 @@ template <class Make>
         }
         bool ack = false;
         const delivery d(sent[i], ack);
+        bool early = false;
         faulty.fail_next_commit(failure);
         bool applied = false;
         std::optional<std::string> nested;
@@ -542,6 +543,7 @@ template <class Make>
                     system.handle(d, tx.inner());
                 });
             faulty.fail_next_commit(std::nullopt);
+            early = ack;
             if (timeline) {
                 line += r.is_applied() ? ": applied and committed" : ": a duplicate, skipped";
             }
@@ -560,6 +562,7 @@ template <class Make>
                 return "delivering " + sent[i].id + ", the handler threw: " + exception_text(e);
             }
             note(point_of(*injected));
+            early = ack;
             if (timeline) {
                 line += applied ? ": the handler ran; " : ": ";
                 line += describe(*injected);
@@ -569,7 +572,9 @@ template <class Make>
             if (line.empty()) {
                 line = "first worker";
             }
-            line += ack ? "; acknowledged" : "; not acknowledged, so delivered again later";
+            line += early ? "; the handler had acknowledged it"
+                    : ack ? "; acknowledged"
+                          : "; not acknowledged, so delivered again later";
             trace(std::move(line));
         }
         acked[i] = acked[i] || ack;
@@ -628,7 +633,8 @@ template <class Make>
 
     // Every message still waiting is delivered again, without faults, as a
     // broker redelivers until it is acknowledged.
-    trace("every message still waiting is delivered again, without faults:");
+    trace(waiting().empty() ? "no message is left waiting"
+                            : "every message still waiting is delivered again, without faults:");
     for (std::size_t round = 0; round <= sent.size(); ++round) {
         const std::vector<std::size_t> w = waiting();
         if (w.empty()) {
@@ -656,7 +662,7 @@ template <class Make>
     }
     auto tx = store.begin();
     if (!static_cast<bool>(system.check(tx, std::span<const message>(sent)))) {
-        out.failure = "check() failed after every message was applied once";
+        out.failure = "check() returned false after every message's effect committed once";
     }
     return out;
 }
