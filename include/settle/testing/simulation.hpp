@@ -7,6 +7,7 @@
 
 #include <settle/clock.hpp>
 #include <settle/error.hpp>
+#include <settle/idempotency.hpp>
 #include <settle/inbox.hpp>
 #include <settle/transaction.hpp>
 
@@ -28,11 +29,12 @@
 
 #include <settle/detail/macro_scope.hpp>
 
-// A deterministic, fault-injecting simulation for your own message consumer:
-// it runs seeded schedules of deliveries against your handler, over your own
-// store, with duplicates, reordering, delays, a second worker, crashes around
-// the commit and storage faults, and checks that every message's effect
-// commits exactly once and that your invariants hold. A failing schedule is
+// A deterministic, fault-injecting simulation for your own message consumer
+// or idempotent request handler: it runs seeded schedules against your
+// handler, over your own store, with duplicates, reordering, delays, a second
+// worker, a lease that ends mid-operation, crashes around the commit and
+// storage faults, and checks that every message's effect commits exactly
+// once (requests: that every one is answered) and that your invariants hold. A failing schedule is
 // shrunk to a short one and reported as a timeline with the seed that
 // replays it. Dependency-free; starts no threads; reads no real time.
 
@@ -48,19 +50,23 @@ enum class [[nodiscard]] fault_point{
     duplicate,            // a message delivered again after it was acknowledged
     reorder,              // a message delivered while an earlier one waits unacknowledged
     delay,                // the clock moves on between deliveries
-    second_worker,        // the same message handed to a second worker after the first
-                          // committed and before it acknowledged
+    second_worker,        // a second worker gets the same message or request while the first
+                          // holds it (consumer: after the first committed, before it
+                          // acknowledged; requests: between the first's transactions)
+    lease_expiry,         // requests: the first worker's lease ends between its transactions
+                          // and a second worker takes the key over
     crash_before_commit,  // the worker dies after the handler ran, before its commit
     crash_after_commit,   // the worker dies after its commit, before its acknowledgement
     transient_failure,    // the store refuses the commit (errc::aborted) and keeps nothing
     commit_unknown,       // the commit throws errc::unavailable; it took effect, or it did not
 };
 
-inline constexpr std::array<fault_point, 8> all_fault_points{
+inline constexpr std::array<fault_point, 9> all_fault_points{
     fault_point::duplicate,
     fault_point::reorder,
     fault_point::delay,
     fault_point::second_worker,
+    fault_point::lease_expiry,
     fault_point::crash_before_commit,
     fault_point::crash_after_commit,
     fault_point::transient_failure,
@@ -73,6 +79,7 @@ inline constexpr std::array<fault_point, 8> all_fault_points{
     case fault_point::reorder: return "reorder";
     case fault_point::delay: return "delay";
     case fault_point::second_worker: return "second_worker";
+    case fault_point::lease_expiry: return "lease_expiry";
     case fault_point::crash_before_commit: return "crash_before_commit";
     case fault_point::crash_after_commit: return "crash_after_commit";
     case fault_point::transient_failure: return "transient_failure";
@@ -101,10 +108,11 @@ enum class commit_failure {
 struct simulated_crash {};
 
 // Wraps a store and models the same concepts (settle::transactional, and
-// settle::inbox_store when the wrapped one does), forwarding every operation;
-// a commit fails once, as asked by fail_next_commit(). Its transaction holds
-// the wrapped store's transaction, reachable through inner(), so your own
-// writes join it. Holds a reference to the store.
+// settle::inbox_store or settle::idempotency_store when the wrapped one
+// does), forwarding every operation; a commit fails, or a begin() is
+// preceded by your callback, once, when asked. Its transaction holds the
+// wrapped store's transaction and converts to it, so that your own writes
+// join it. Holds a reference to the store; single-threaded.
 template <transactional Store>
 class faulty_store {
 public:
@@ -116,7 +124,10 @@ public:
 
         // Commits the wrapped transaction, or fails as the store was asked to.
         void commit() {
-            const std::optional<commit_failure> failure = std::exchange(store_->next_, {});
+            std::optional<commit_failure> failure;
+            if (store_->next_ && store_->commits_to_skip_-- == 0) {
+                failure = std::exchange(store_->next_, {});
+            }
             if (!failure) {
                 inner_.commit();
                 store_->committed(*this);
@@ -144,6 +155,7 @@ public:
 
         // The wrapped store's transaction, for your own reads and writes.
         [[nodiscard]] typename Store::transaction& inner() noexcept { return inner_; }
+        operator typename Store::transaction &() noexcept { return inner_; }
 
         // Names what this transaction applied, so that the store can count
         // what committed (committed_count).
@@ -160,7 +172,12 @@ public:
 
     explicit faulty_store(Store& store) noexcept : store_(&store) {}
 
-    [[nodiscard]] transaction begin() { return transaction(*this); }
+    [[nodiscard]] transaction begin() {
+        if (interrupt_ && begins_to_skip_-- == 0) {
+            std::exchange(interrupt_, {})();
+        }
+        return transaction(*this);
+    }
 
     [[nodiscard]] inbox_mark mark(transaction& tx, std::string_view consumer,
                                   std::string_view message_id,
@@ -168,8 +185,53 @@ public:
         return store_->mark(tx.inner(), consumer, message_id, now);
     }
 
-    // The next commit fails this way (none: it succeeds); later ones succeed.
-    void fail_next_commit(std::optional<commit_failure> failure) noexcept { next_ = failure; }
+    // Forwards, and remembers the token of every claim taken, so that the
+    // simulation can check that tokens only increase.
+    [[nodiscard]] idempotency_store_claim claim(
+        transaction& tx, const idempotency_scope& scope, const idempotency_key& key,
+        const sha256_digest& fingerprint, stored_time now,
+        stored_time lease_end) requires idempotency_store<Store> {
+        idempotency_store_claim found =
+            store_->claim(tx.inner(), scope, key, fingerprint, now, lease_end);
+        if (found.claimed) {
+            std::string id = scope.tenant;
+            id += '\n';
+            id += scope.operation;
+            id += '\n';
+            id += key.value();
+            auto [last, first] = tokens_.try_emplace(std::move(id), found.record.token);
+            if (!first) {
+                if (!(last->second < found.record.token)) {
+                    ++token_regressions_;
+                }
+                last->second = found.record.token;
+            }
+        }
+        return found;
+    }
+    [[nodiscard]] fenced_write complete(
+        transaction& tx, const idempotency_scope& scope, const idempotency_key& key,
+        fencing_token token, idempotency_response response,
+        stored_time retain_until) requires idempotency_store<Store> {
+        return store_->complete(tx.inner(), scope, key, token, std::move(response), retain_until);
+    }
+    [[nodiscard]] fenced_write abandon(transaction& tx, const idempotency_scope& scope,
+                                       const idempotency_key& key,
+                                       fencing_token token) requires idempotency_store<Store> {
+        return store_->abandon(tx.inner(), scope, key, token);
+    }
+
+    // The commit after `after` more successful ones fails this way (none:
+    // no commit fails); later ones succeed.
+    void fail_commit(std::optional<commit_failure> failure, std::size_t after = 0) noexcept {
+        next_ = failure;
+        commits_to_skip_ = after;
+    }
+    // Runs fn before the begin() after `after` more, once (an empty fn: none).
+    void interrupt_begin(std::function<void()> fn, std::size_t after = 0) noexcept {
+        interrupt_ = std::move(fn);
+        begins_to_skip_ = after;
+    }
     // How the last failed commit failed, and forgets it.
     [[nodiscard]] std::optional<commit_failure> take_failure() noexcept {
         return std::exchange(failed_, {});
@@ -179,6 +241,8 @@ public:
         const auto it = committed_.find(what);
         return it == committed_.end() ? 0 : it->second;
     }
+    // How many claims were given a token not greater than the last one of their key.
+    [[nodiscard]] std::size_t token_regressions() const noexcept { return token_regressions_; }
 
 private:
     void committed(const transaction& tx) {
@@ -189,8 +253,13 @@ private:
 
     Store* store_;
     std::optional<commit_failure> next_;
+    std::size_t commits_to_skip_ = 0;
     std::optional<commit_failure> failed_;
+    std::function<void()> interrupt_;
+    std::size_t begins_to_skip_ = 0;
     std::map<std::string, std::size_t, std::less<>> committed_;
+    std::map<std::string, fencing_token, std::less<>> tokens_;
+    std::size_t token_regressions_ = 0;
 };
 
 // ---------------------------------------------------------------------------
@@ -231,8 +300,10 @@ struct simulation_options {
     std::size_t messages = 6;
     std::size_t keys = 3;
     std::size_t steps = 24;
-    // The fault points to inject. The run fails if one of them never happened.
-    std::vector<fault_point> faults{all_fault_points.begin(), all_fault_points.end()};
+    // The fault points to inject; empty: every one the simulation can inject
+    // (simulate_consumer: all but lease_expiry). The run fails if one of them
+    // never happened.
+    std::vector<fault_point> faults;
 };
 
 // The first failing schedule, shrunk: the seed that replays it (unshrunk),
@@ -349,11 +420,36 @@ concept has_payload = requires(S& s, std::uint64_t random) {
     { s.payload(random) } -> std::convertible_to<std::string>;
 };
 
+template <class S>
+using system_guard = idempotency_guard<faulty_store<system_store<S>>, manual_clock>;
+
+template <class S>
+concept has_request_handle = requires(S& s, const message& request, system_guard<S>& guard,
+                                      faulty_store<system_store<S>>& store) {
+    { s.handle(request, guard, store) } -> std::convertible_to<bool>;
+};
+
 }  // namespace detail
 
 template <class S>
 concept consumer_system = detail::has_store<S> && inbox_store<detail::system_store<S>> &&
     detail::has_handle<S> && detail::has_check<S>;
+
+// What simulate_requests runs, built fresh for every schedule by your
+// factory:
+//
+//   s.store()                      -> Store&, a settle::idempotency_store
+//   s.handle(request, guard, store) -> bool: your request handler as written for
+//                                  production, given a settle::idempotency_guard over
+//                                  `store` (a faulty_store<Store>, whose transactions
+//                                  convert to Store::transaction&); true when the client
+//                                  has its answer, false when it should retry later
+//   s.check(tx, requests)          -> bool: your invariants hold after every request
+//                                  (std::span<const message>) was answered
+//   s.payload(random)              optional, as for a consumer
+template <class S>
+concept request_system = detail::has_store<S> && idempotency_store<detail::system_store<S>> &&
+    detail::has_request_handle<S> && detail::has_check<S>;
 
 namespace detail {
 
@@ -380,11 +476,14 @@ enum class action { deliver_next, deliver_later, redeliver, delay };
 // One step of a schedule. Which message a delivery takes is resolved when the
 // step runs (`pick` among the messages waiting, or among those acknowledged),
 // so that a schedule with steps removed still makes sense.
+enum class interleave { none, second_worker, lease_expiry };
+
 struct step {
     action what = action::deliver_next;
     std::size_t pick = 0;  // deliver_later, redeliver: which; delay: milliseconds
     std::optional<commit_failure> failure;
-    bool second_worker = false;
+    std::size_t commit = 0;  // which of the worker's commits fails (requests: 0 or 1)
+    interleave meanwhile = interleave::none;
 };
 
 struct schedule {
@@ -399,8 +498,8 @@ struct schedule_result {
     std::array<std::size_t, all_fault_points.size()> coverage{};
 };
 
-[[nodiscard]] inline bool requested(const simulation_options& options, fault_point point) {
-    for (const fault_point p : options.faults) {
+[[nodiscard]] inline bool requested(const std::vector<fault_point>& faults, fault_point point) {
+    for (const fault_point p : faults) {
         if (p == point) {
             return true;
         }
@@ -411,12 +510,14 @@ struct schedule_result {
 // The messages and steps a seed makes.
 template <class System>
 [[nodiscard]] schedule make_schedule(std::uint64_t seed, const simulation_options& options,
-                                     System& system) {
+                                     const std::vector<fault_point>& faults,
+                                     std::string_view prefix, System& system) {
     random r(seed);
     schedule out;
     for (std::size_t i = 0; i < options.messages; ++i) {
-        message m{
-            cat("m", std::to_string(i + 1)), cat("k", std::to_string(r.below(options.keys))), {}};
+        message m{cat(prefix, std::to_string(i + 1)),
+                  cat("k", std::to_string(r.below(options.keys))),
+                  {}};
         if constexpr (has_payload<System>) {
             m.payload = system.payload(r());
         } else {
@@ -425,23 +526,24 @@ template <class System>
         out.messages.push_back(std::move(m));
     }
     std::vector<commit_failure> failures;
-    if (requested(options, fault_point::crash_before_commit)) {
+    if (requested(faults, fault_point::crash_before_commit)) {
         failures.push_back(commit_failure::crash_before);
     }
-    if (requested(options, fault_point::crash_after_commit)) {
+    if (requested(faults, fault_point::crash_after_commit)) {
         failures.push_back(commit_failure::crash_after);
     }
-    if (requested(options, fault_point::transient_failure)) {
+    if (requested(faults, fault_point::transient_failure)) {
         failures.push_back(commit_failure::aborted);
     }
-    if (requested(options, fault_point::commit_unknown)) {
+    if (requested(faults, fault_point::commit_unknown)) {
         failures.push_back(commit_failure::unknown_kept);
         failures.push_back(commit_failure::unknown_lost);
     }
-    const bool delays = requested(options, fault_point::delay);
-    const bool reorders = requested(options, fault_point::reorder);
-    const bool duplicates = requested(options, fault_point::duplicate);
-    const bool second_workers = requested(options, fault_point::second_worker);
+    const bool delays = requested(faults, fault_point::delay);
+    const bool reorders = requested(faults, fault_point::reorder);
+    const bool duplicates = requested(faults, fault_point::duplicate);
+    const bool second_workers = requested(faults, fault_point::second_worker);
+    const bool lease_expiries = requested(faults, fault_point::lease_expiry);
     for (std::size_t i = 0; i < options.steps; ++i) {
         step s;
         const std::size_t roll = r.below(20);
@@ -457,8 +559,11 @@ template <class System>
             const std::size_t fault = r.below(16);
             if (fault < 8 && !failures.empty()) {
                 s.failure = failures[fault % failures.size()];
+                s.commit = (s.pick >> 20U) % 2;
             } else if (fault == 8 && second_workers) {
-                s.second_worker = true;
+                s.meanwhile = interleave::second_worker;
+            } else if (fault == 9 && lease_expiries) {
+                s.meanwhile = interleave::lease_expiry;
             }
         }
         out.steps.push_back(s);
@@ -524,7 +629,7 @@ template <class System>
     // One delivery of sent[i] to a worker; returns a failure, if the handler
     // threw something other than a simulated fault.
     auto deliver = [&](auto& self, std::size_t i, std::optional<commit_failure> failure,
-                       bool second_worker, std::string_view who) -> std::optional<std::string> {
+                       interleave meanwhile, std::string_view who) -> std::optional<std::string> {
         ++out.deliveries;
         std::string line;
         if (timeline) {
@@ -546,7 +651,7 @@ template <class System>
         bool ack = false;
         const delivery d(sent[i], ack);
         bool early = false;
-        faulty.fail_next_commit(failure);
+        faulty.fail_commit(failure);
         bool applied = false;
         std::optional<std::string> nested;
         try {
@@ -556,21 +661,21 @@ template <class System>
                     tx.note_applied(d.id);
                     system.handle(d, tx.inner());
                 });
-            faulty.fail_next_commit(std::nullopt);
+            faulty.fail_commit(std::nullopt);
             early = ack;
             if (timeline) {
                 line += r.is_applied() ? ": applied and committed" : ": a duplicate, skipped";
             }
-            if (second_worker && r.is_applied()) {
+            if (meanwhile == interleave::second_worker && r.is_applied()) {
                 note(fault_point::second_worker);
                 trace(cat(line, "; before it is acknowledged, a second worker gets it:"));
                 line.clear();
-                nested = self(self, i, std::nullopt, false, "   second worker: ");
+                nested = self(self, i, std::nullopt, interleave::none, "   second worker: ");
             }
             ack = true;
         } catch (...) {
             const std::exception_ptr e = std::current_exception();
-            faulty.fail_next_commit(std::nullopt);
+            faulty.fail_commit(std::nullopt);
             const std::optional<commit_failure> injected = faulty.take_failure();
             if (!injected) {
                 return cat("delivering ", sent[i].id, ", the handler threw: ", exception_text(e));
@@ -638,7 +743,7 @@ template <class System>
         }
         }
         if (target) {
-            if (auto failed = deliver(deliver, *target, s.failure, s.second_worker, "")) {
+            if (auto failed = deliver(deliver, *target, s.failure, s.meanwhile, "")) {
                 out.failure = std::move(failed);
                 return out;
             }
@@ -654,7 +759,7 @@ template <class System>
         if (w.empty()) {
             break;
         }
-        if (auto failed = deliver(deliver, w.front(), std::nullopt, false, "")) {
+        if (auto failed = deliver(deliver, w.front(), std::nullopt, interleave::none, "")) {
             out.failure = std::move(failed);
             return out;
         }
@@ -682,9 +787,9 @@ template <class System>
 }
 
 // Removes steps, messages and faults from a failing schedule while it still
-// fails; a bounded number of runs.
-template <class Make>
-[[nodiscard]] schedule shrink_consumer_schedule(Make& make, schedule plan) {
+// fails (run(system, plan, nullptr) on a fresh system); a bounded number of runs.
+template <class Make, class Run>
+[[nodiscard]] schedule shrink_schedule(Make& make, Run& run, schedule plan) {
     std::size_t budget = 2000;
     auto fails = [&](const schedule& candidate) {
         if (budget == 0) {
@@ -692,7 +797,7 @@ template <class Make>
         }
         --budget;
         auto system = make();
-        return run_consumer_schedule(system, candidate, nullptr).failure.has_value();
+        return run(system, candidate, nullptr).failure.has_value();
     };
     for (bool progress = true; progress && budget > 0;) {
         progress = false;
@@ -713,12 +818,12 @@ template <class Make>
             }
         }
         for (std::size_t i = 0; i < plan.steps.size(); ++i) {
-            if (!plan.steps[i].failure && !plan.steps[i].second_worker) {
+            if (!plan.steps[i].failure && plan.steps[i].meanwhile == interleave::none) {
                 continue;
             }
             schedule candidate = plan;
             candidate.steps[i].failure.reset();
-            candidate.steps[i].second_worker = false;
+            candidate.steps[i].meanwhile = interleave::none;
             if (fails(candidate)) {
                 plan = std::move(candidate);
                 progress = true;
@@ -726,6 +831,202 @@ template <class Make>
         }
     }
     return plan;
+}
+
+// Runs one schedule of requests against a fresh system; with `timeline`,
+// writes down every event.
+template <class System>
+[[nodiscard]] schedule_result run_request_schedule(System& system, const schedule& plan,
+                                                   std::vector<std::string>* timeline) {
+    auto& store = system.store();
+    using store_type = std::remove_reference_t<decltype(store)>;
+    using guard_type = idempotency_guard<faulty_store<store_type>, manual_clock>;
+    manual_clock clock{std::chrono::sys_days(std::chrono::year(2026) / 1 / 1)};
+    faulty_store<store_type> faulty(store);
+    guard_type guard(faulty, clock);
+    const std::chrono::microseconds past_lease = guard.options().lease + std::chrono::seconds(1);
+    const std::vector<message>& sent = plan.messages;
+    std::vector<bool> answered(sent.size(), false);
+    schedule_result out;
+    auto note = [&](fault_point point) { ++out.coverage[static_cast<std::size_t>(point)]; };
+    auto trace = [&](std::string_view line) {
+        if (timeline) {
+            timeline->push_back(cat(std::to_string(timeline->size() + 1), ". ", line));
+        }
+    };
+
+    // One attempt at sent[i] by a worker with its own wrapper of the store;
+    // returns a failure, if the handler threw something other than a
+    // simulated fault.
+    auto send = [&](auto& self, faulty_store<store_type>& worker, guard_type& worker_guard,
+                    std::size_t i, const step& s,
+                    std::string_view who) -> std::optional<std::string> {
+        ++out.deliveries;
+        std::string line;
+        if (timeline) {
+            line = cat(who, "send ", sent[i].id, " (key ", sent[i].key, ", payload ",
+                       sent[i].payload, ")");
+        }
+        if (answered[i]) {
+            note(fault_point::duplicate);
+            line += timeline ? " again, after it was answered" : "";
+        } else {
+            for (std::size_t j = 0; j < i; ++j) {
+                if (!answered[j]) {
+                    note(fault_point::reorder);
+                    line += timeline ? cat(" ahead of ", sent[j].id) : "";
+                    break;
+                }
+            }
+        }
+        std::optional<std::string> nested;
+        worker.fail_commit(s.failure, s.commit);
+        if (s.meanwhile != interleave::none) {
+            // Before the worker's second transaction: its operation is running.
+            worker.interrupt_begin(
+                [&] {
+                    const bool expire = s.meanwhile == interleave::lease_expiry;
+                    note(expire ? fault_point::lease_expiry : fault_point::second_worker);
+                    if (expire) {
+                        clock.advance(past_lease);
+                    }
+                    trace(cat(line, expire ? ": while it runs, its lease ends and a second worker "
+                                             "gets the request:"
+                                           : ": while it runs, a second worker gets the request:"));
+                    line = "   first worker";
+                    faulty_store<store_type> other(store);
+                    guard_type other_guard(other, clock);
+                    nested = self(self, other, other_guard, i, step{}, "   second worker: ");
+                },
+                1);
+        }
+        bool ok = false;
+        try {
+            ok = static_cast<bool>(system.handle(sent[i], worker_guard, worker));
+            if (timeline) {
+                line += ok ? ": answered" : ": told to retry later";
+            }
+        } catch (...) {
+            const std::exception_ptr e = std::current_exception();
+            const std::optional<commit_failure> injected = worker.take_failure();
+            if (!injected) {
+                worker.fail_commit(std::nullopt);
+                worker.interrupt_begin({});
+                return cat("sending ", sent[i].id, ", the handler threw: ", exception_text(e));
+            }
+            note(point_of(*injected));
+            if (timeline) {
+                line += cat(": ", describe(*injected), "; no answer, so sent again later");
+            }
+        }
+        worker.fail_commit(std::nullopt);
+        worker.interrupt_begin({});
+        trace(line);
+        answered[i] = answered[i] || ok;
+        return nested;
+    };
+
+    auto waiting = [&] {
+        std::vector<std::size_t> indices;
+        for (std::size_t i = 0; i < sent.size(); ++i) {
+            if (!answered[i]) {
+                indices.push_back(i);
+            }
+        }
+        return indices;
+    };
+
+    for (const step& s : plan.steps) {
+        std::optional<std::size_t> target;
+        switch (s.what) {
+        case action::delay:
+            note(fault_point::delay);
+            clock.advance(std::chrono::milliseconds(s.pick));
+            trace(cat("the clock moves ", std::to_string(s.pick), " ms on"));
+            continue;
+        case action::deliver_next:
+        case action::deliver_later: {
+            const std::vector<std::size_t> w = waiting();
+            if (!w.empty()) {
+                constexpr std::size_t window = 3;
+                target = s.what == action::deliver_next
+                             ? w.front()
+                             : w[s.pick % (w.size() < window ? w.size() : window)];
+            }
+            break;
+        }
+        case action::redeliver: {
+            std::vector<std::size_t> done;
+            for (std::size_t i = 0; i < sent.size(); ++i) {
+                if (answered[i]) {
+                    done.push_back(i);
+                }
+            }
+            if (!done.empty()) {
+                target = done[s.pick % done.size()];
+            }
+            break;
+        }
+        }
+        if (target) {
+            if (auto failed = send(send, faulty, guard, *target, s, "")) {
+                out.failure = std::move(failed);
+                return out;
+            }
+        }
+    }
+
+    // Every request not yet answered is sent again, without faults; between
+    // rounds the clock moves past the lease, as a client backs off.
+    for (std::size_t round = 0; round < 3 && !waiting().empty(); ++round) {
+        if (round > 0) {
+            clock.advance(past_lease);
+            trace("the clock moves past the lease");
+        }
+        trace("every request not yet answered is sent again, without faults:");
+        for (const std::size_t i : waiting()) {
+            if (auto failed = send(send, faulty, guard, i, step{}, "")) {
+                out.failure = std::move(failed);
+                return out;
+            }
+        }
+    }
+    if (const std::vector<std::size_t> w = waiting(); !w.empty()) {
+        out.failure = cat(sent[w.front()].id, " was never answered");
+        return out;
+    }
+    if (faulty.token_regressions() != 0) {
+        out.failure = "a claim's fencing token was not greater than the one before it";
+        return out;
+    }
+    auto tx = store.begin();
+    if (!static_cast<bool>(system.check(tx, std::span<const message>(sent)))) {
+        out.failure = "check() returned false after every request was answered";
+    }
+    return out;
+}
+
+template <class System>
+constexpr bool check_request_system() {
+    static_assert(has_store<System>,
+                  "settle::testing::request_system: `store()` missing; expected a member "
+                  "returning your settle::idempotency_store by reference");
+    if constexpr (has_store<System>) {
+        static_assert(idempotency_store<system_store<System>>,
+                      "settle::testing::request_system: `store()` must return a "
+                      "settle::idempotency_store");
+        if constexpr (idempotency_store<system_store<System>>) {
+            static_assert(has_request_handle<System>,
+                          "settle::testing::request_system: `handle(request, guard, store)` "
+                          "missing or wrong signature; expected `bool handle(const "
+                          "settle::testing::message&, Guard&, Store&)`");
+            static_assert(has_check<System>,
+                          "settle::testing::request_system: `check(tx, requests)` missing or "
+                          "wrong signature; expected `bool check(transaction&, "
+                          "std::span<const settle::testing::message>)`");
+        }
+    }
+    return request_system<System>;
 }
 
 template <class System>
@@ -753,18 +1054,73 @@ constexpr bool check_consumer_system() {
 
 }  // namespace detail
 
-// Runs options.seeds schedules against the system that make() builds afresh
-// for each one, and reports. A schedule sends options.messages messages and
-// runs options.steps steps, each a delay or a delivery that may meet a fault,
-// then delivers every message still unacknowledged again, without faults.
-// It fails when the handler throws (other than through an injected fault), a
-// message is never acknowledged, an acknowledged message's effect never
-// committed or committed twice, or check() returns false. The first failing
-// schedule is shrunk and ends the run. The consumer is a
-// settle::idempotent_consumer named "simulation", over a faulty_store that
-// wraps your store, on a manual_clock that starts at 2026-01-01. Exceptions
-// of make() and of your store outside the handler propagate. Throws
-// settle::error (errc::invalid_argument) when seeds, messages or keys is 0.
+namespace detail {
+
+// Runs the schedules of options.seeds seeds; shrinks the first that fails.
+template <class Make, class Run>
+[[nodiscard]] simulation_report simulate(const simulation_options& options,
+                                         std::vector<fault_point> faults, std::string_view prefix,
+                                         Make& make, Run run) {
+    if (options.seeds == 0 || options.messages == 0 || options.keys == 0) {
+        throw error(errc::invalid_argument,
+                    "settle::testing: seeds, messages and keys must be positive");
+    }
+    if (!options.faults.empty()) {
+        faults = options.faults;
+    }
+    simulation_report report;
+    for (std::uint64_t n = 0; n < options.seeds; ++n) {
+        const std::uint64_t seed = options.first_seed + n;
+        auto system = make();
+        const schedule plan = make_schedule(seed, options, faults, prefix, system);
+        const schedule_result r = run(system, plan, nullptr);
+        ++report.schedules;
+        report.deliveries += r.deliveries;
+        for (std::size_t i = 0; i < report.coverage.size(); ++i) {
+            report.coverage[i] += r.coverage[i];
+        }
+        if (r.failure) {
+            const schedule shrunk = shrink_schedule(make, run, plan);
+            simulation_failure f;
+            f.seed = seed;
+            f.steps = shrunk.steps.size();
+            f.original_steps = plan.steps.size();
+            f.what = *r.failure;
+            std::string sent = "sent:";
+            for (const message& m : shrunk.messages) {
+                sent += cat(" ", m.id, " (key ", m.key, ", payload ", m.payload, ")");
+            }
+            auto fresh = make();
+            const schedule_result again = run(fresh, shrunk, &f.timeline);
+            f.timeline.insert(f.timeline.begin(), std::move(sent));
+            f.timeline.push_back(cat("fails: ", again.failure.value_or(f.what)));
+            report.failure = std::move(f);
+            return report;
+        }
+    }
+    for (const fault_point point : faults) {
+        if (report.reached(point) == 0) {
+            report.missed.push_back(point);
+        }
+    }
+    return report;
+}
+
+}  // namespace detail
+
+// Runs options.seeds schedules against the consumer that make() builds
+// afresh for each one, and reports. A schedule sends options.messages
+// messages and runs options.steps steps, each a delay or a delivery that may
+// meet a fault, then delivers every message still unacknowledged again,
+// without faults. It fails when the handler throws (other than through an
+// injected fault), a message is never acknowledged, an acknowledged
+// message's effect never committed or committed twice, or check() returns
+// false. The first failing schedule is shrunk and ends the run. The handler
+// runs in a settle::idempotent_consumer named "simulation", over a
+// faulty_store that wraps your store, on a manual_clock that starts at
+// 2026-01-01. Exceptions of make() and of your store outside the handler
+// propagate. Throws settle::error (errc::invalid_argument) when seeds,
+// messages or keys is 0.
 //
 //     const auto report = settle::testing::simulate_consumer({.seeds = 2000},
 //                                                            [] { return billing{}; });
@@ -774,47 +1130,45 @@ requires std::invocable<Make&>
 [[nodiscard]] simulation_report simulate_consumer(const simulation_options& options, Make&& make) {
     using system_type = std::remove_cvref_t<std::invoke_result_t<Make&>>;
     static_assert(detail::check_consumer_system<system_type>());
-    if (options.seeds == 0 || options.messages == 0 || options.keys == 0) {
-        throw error(errc::invalid_argument,
-                    "simulate_consumer: seeds, messages and keys must be positive");
-    }
-    simulation_report report;
-    for (std::uint64_t n = 0; n < options.seeds; ++n) {
-        const std::uint64_t seed = options.first_seed + n;
-        auto system = make();
-        const detail::schedule plan = detail::make_schedule(seed, options, system);
-        const detail::schedule_result r = detail::run_consumer_schedule(system, plan, nullptr);
-        ++report.schedules;
-        report.deliveries += r.deliveries;
-        for (std::size_t i = 0; i < report.coverage.size(); ++i) {
-            report.coverage[i] += r.coverage[i];
-        }
-        if (r.failure) {
-            const detail::schedule shrunk = detail::shrink_consumer_schedule(make, plan);
-            simulation_failure f;
-            f.seed = seed;
-            f.steps = shrunk.steps.size();
-            f.original_steps = plan.steps.size();
-            f.what = *r.failure;
-            std::string messages = "messages sent:";
-            for (const message& m : shrunk.messages) {
-                messages += detail::cat(" ", m.id, " (key ", m.key, ", payload ", m.payload, ")");
-            }
-            auto fresh = make();
-            const detail::schedule_result again =
-                detail::run_consumer_schedule(fresh, shrunk, &f.timeline);
-            f.timeline.insert(f.timeline.begin(), std::move(messages));
-            f.timeline.push_back(detail::cat("fails: ", again.failure.value_or(f.what)));
-            report.failure = std::move(f);
-            return report;
+    std::vector<fault_point> faults;
+    for (const fault_point point : all_fault_points) {
+        if (point != fault_point::lease_expiry) {
+            faults.push_back(point);
         }
     }
-    for (const fault_point point : options.faults) {
-        if (report.reached(point) == 0) {
-            report.missed.push_back(point);
-        }
-    }
-    return report;
+    return detail::simulate(
+        options, std::move(faults), "m", make,
+        [](system_type& system, const detail::schedule& plan, std::vector<std::string>* timeline) {
+            return detail::run_consumer_schedule(system, plan, timeline);
+        });
+}
+
+// Runs options.seeds schedules of requests against the request handler of
+// the system that make() builds afresh for each one, and reports. Each
+// request (ids r1, r2, ...: use the id as the idempotency key) is sent until
+// handle() answers true; a schedule sends them in options.steps steps, each a
+// delay or a request that may meet a fault, then sends every request not yet
+// answered again without faults, the clock moving past the lease between
+// rounds. It fails when the handler throws (other than through an injected
+// fault), a request is never answered, a claim's token did not increase, or
+// check() returns false. The guard is a settle::idempotency_guard with the
+// default options (a one-minute lease), over a faulty_store that wraps your
+// store, on a manual_clock that starts at 2026-01-01. Throws settle::error
+// (errc::invalid_argument) when seeds, messages or keys is 0.
+//
+//     const auto report = settle::testing::simulate_requests({.seeds = 2000},
+//                                                            [] { return payments{}; });
+template <class Make>
+requires std::invocable<Make&>
+[[nodiscard]] simulation_report simulate_requests(const simulation_options& options, Make&& make) {
+    using system_type = std::remove_cvref_t<std::invoke_result_t<Make&>>;
+    static_assert(detail::check_request_system<system_type>());
+    return detail::simulate(
+        options, std::vector<fault_point>(all_fault_points.begin(), all_fault_points.end()), "r",
+        make,
+        [](system_type& system, const detail::schedule& plan, std::vector<std::string>* timeline) {
+            return detail::run_request_schedule(system, plan, timeline);
+        });
 }
 
 }  // namespace testing
