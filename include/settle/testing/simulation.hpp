@@ -303,7 +303,7 @@ struct simulation_options {
     // The fault points to inject; empty: every one the simulation can inject
     // (simulate_consumer: all but lease_expiry). The run fails if one of them
     // never happened.
-    std::vector<fault_point> faults;
+    std::vector<fault_point> faults{};
 };
 
 // The first failing schedule, shrunk: the seed that replays it (unshrunk),
