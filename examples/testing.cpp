@@ -1,8 +1,11 @@
-// Tests a message consumer's handler under duplicates, reordering, crashes and
-// storage faults: 2000 seeded schedules through the deterministic simulation.
+// Tests a message consumer's handler and an idempotent request handler under
+// duplicates, reordering, crashes, leases that end mid-operation and storage
+// faults: 2000 seeded schedules each through the deterministic simulation.
 // Exits non-zero, printing the shrunk failing schedule, if one of them fails.
 #include <settle/testing/simulation.hpp>
 
+#include <settle/idempotency.hpp>
+#include <settle/sha256.hpp>
 #include <settle/stores/memory.hpp>
 
 #include <cstdio>
@@ -34,11 +37,56 @@ struct billing {  // your service, built afresh for every schedule
 };
 // [consumer-under-test]
 
+// [requests-under-test]
+struct payments {  // charges each request's account once
+    settle::memory::database db;
+    settle::memory::idempotency_table requests{db};
+    settle::memory::table<std::string, long> charged{db};
+
+    settle::memory::idempotency_table& store() { return requests; }
+
+    bool handle(const settle::testing::message& r, auto& guard, auto& store) {
+        const settle::idempotency_scope scope{r.key, "payments.charge"};
+        const auto key = settle::idempotency_key::parse(r.id).value();
+        const auto claim = settle::in_transaction(store, [&](auto& tx) {
+            return guard.claim(tx, scope, key, settle::sha256::hash(r.payload));
+        });
+        if (!claim) {
+            return claim.is_replay();  // in progress elsewhere: the client retries later
+        }
+        auto tx = store.begin();  // the charge and the stored response commit together
+        const long* old = charged.find(tx, r.key);
+        charged.put(tx, r.key, (old ? *old : 0) + std::stol(r.payload));
+        if (guard.complete(tx, *claim.claim(), std::string("charged")) ==
+            settle::fenced_write::stale) {
+            return false;  // the lease ended and another worker took over: roll back
+        }
+        tx.commit();
+        return true;
+    }
+
+    bool check(settle::memory::transaction& tx, std::span<const settle::testing::message> sent) {
+        long sent_total = 0;
+        long charged_total = 0;
+        for (const settle::testing::message& r : sent) {
+            sent_total += std::stol(r.payload);
+        }
+        charged.for_each(tx, [&](const std::string&, long c) { charged_total += c; });
+        return charged_total == sent_total;
+    }
+};
+// [requests-under-test]
+
 int main() {
     // [run-the-simulation]
     const settle::testing::simulation_report report =
         settle::testing::simulate_consumer({.seeds = 2000}, [] { return billing{}; });
     std::fputs(to_string(report).c_str(), stdout);
-    return report.passed() ? 0 : 1;
     // [run-the-simulation]
+    // [run-the-requests]
+    const auto requests =
+        settle::testing::simulate_requests({.seeds = 2000}, [] { return payments{}; });
+    std::fputs(to_string(requests).c_str(), stdout);
+    // [run-the-requests]
+    return report.passed() && requests.passed() ? 0 : 1;
 }

@@ -355,6 +355,9 @@ template <class... Parts>
                                   " deliveries: ", report.passed() ? "passed" : "FAILED",
                                   "\nfault points reached:");
     for (const fault_point point : all_fault_points) {
+        if (report.reached(point) == 0) {
+            continue;  // not requested, or listed below as never reached
+        }
         out += " ";
         out += to_string(point);
         out += "=";
