@@ -9,7 +9,11 @@
 #include <settle/error.hpp>
 #include <settle/idempotency.hpp>
 #include <settle/inbox.hpp>
+#include <settle/outbox.hpp>
+#include <settle/outbox_relay.hpp>
+#include <settle/retry.hpp>
 #include <settle/transaction.hpp>
+#include <settle/uuid.hpp>
 
 #include <array>
 #include <chrono>
@@ -59,9 +63,11 @@ enum class [[nodiscard]] fault_point{
     crash_after_commit,   // the worker dies after its commit, before its acknowledgement
     transient_failure,    // the store refuses the commit (errc::aborted) and keeps nothing
     commit_unknown,       // the commit throws errc::unavailable; it took effect, or it did not
+    publish_failure,      // relay: the broker is unreachable, or takes the message and its
+                          // answer is lost
 };
 
-inline constexpr std::array<fault_point, 9> all_fault_points{
+inline constexpr std::array<fault_point, 10> all_fault_points{
     fault_point::duplicate,
     fault_point::reorder,
     fault_point::delay,
@@ -71,6 +77,7 @@ inline constexpr std::array<fault_point, 9> all_fault_points{
     fault_point::crash_after_commit,
     fault_point::transient_failure,
     fault_point::commit_unknown,
+    fault_point::publish_failure,
 };
 
 [[nodiscard]] constexpr std::string_view to_string(fault_point point) noexcept {
@@ -84,6 +91,7 @@ inline constexpr std::array<fault_point, 9> all_fault_points{
     case fault_point::crash_after_commit: return "crash_after_commit";
     case fault_point::transient_failure: return "transient_failure";
     case fault_point::commit_unknown: return "commit_unknown";
+    case fault_point::publish_failure: return "publish_failure";
     }
     return "unknown settle::testing::fault_point";
 }
@@ -221,6 +229,34 @@ public:
         return store_->abandon(tx.inner(), scope, key, token);
     }
 
+    [[nodiscard]] outbox_append_result append(transaction& tx, outbox_message message,
+                                              stored_time now) requires outbox_appender<Store> {
+        return store_->append(tx.inner(), std::move(message), now);
+    }
+    [[nodiscard]] std::vector<outbox_record> claim(transaction& tx, std::string_view owner,
+                                                   stored_time now, stored_time lease_until,
+                                                   std::size_t limit) requires outbox_store<Store> {
+        return store_->claim(tx.inner(), owner, now, lease_until, limit);
+    }
+    [[nodiscard]] fenced_write mark_delivered(transaction& tx, const uuid& id, fencing_token token,
+                                              stored_time now) requires outbox_store<Store> {
+        return store_->mark_delivered(tx.inner(), id, token, now);
+    }
+    [[nodiscard]] fenced_write reschedule(
+        transaction& tx, const uuid& id, fencing_token token, std::string_view why,
+        stored_time next_attempt_at) requires outbox_store<Store> {
+        return store_->reschedule(tx.inner(), id, token, why, next_attempt_at);
+    }
+    [[nodiscard]] fenced_write dead_letter(transaction& tx, const uuid& id, fencing_token token,
+                                           std::string_view reason,
+                                           stored_time now) requires outbox_store<Store> {
+        return store_->dead_letter(tx.inner(), id, token, reason, now);
+    }
+    [[nodiscard]] fenced_write release(transaction& tx, const uuid& id,
+                                       fencing_token token) requires outbox_store<Store> {
+        return store_->release(tx.inner(), id, token);
+    }
+
     // The commit after `after` more successful ones fails this way (none:
     // no commit fails); later ones succeed.
     void fail_commit(std::optional<commit_failure> failure, std::size_t after = 0) noexcept {
@@ -285,6 +321,44 @@ public:
 
 private:
     bool* acked_;
+};
+
+// What a relay's publisher sends to in simulate_relay: a broker that takes
+// messages, or, when the schedule says so, is unreachable (nothing taken) or
+// takes a message and loses its answer. Either way send() throws
+// settle::error (errc::unavailable), as a broker client does.
+class broker {
+public:
+    // Takes the record, or fails as the schedule says.
+    void send(const outbox_record& record) {
+        const std::optional<bool> fault = std::exchange(fault_, {});
+        if (fault) {
+            failed_ = true;
+        }
+        if (fault && !*fault) {
+            throw error(errc::unavailable, "simulated: the broker is unreachable");
+        }
+        ++received_[record.id];
+        if (fault) {
+            throw error(errc::unavailable, "simulated: the broker's answer was lost");
+        }
+    }
+
+    // How many times the broker took the record with this id.
+    [[nodiscard]] std::size_t received(const uuid& id) const {
+        const auto it = received_.find(id);
+        return it == received_.end() ? 0 : it->second;
+    }
+
+    // The next send() fails: taken (true) or not (false); none: it succeeds.
+    void fail_next_send(std::optional<bool> taken) noexcept { fault_ = taken; }
+    // Whether a send() failed since the last call, and forgets it.
+    [[nodiscard]] bool take_failure() noexcept { return std::exchange(failed_, false); }
+
+private:
+    std::map<uuid, std::size_t> received_;
+    std::optional<bool> fault_;
+    bool failed_ = false;
 };
 
 // ---------------------------------------------------------------------------
@@ -432,6 +506,11 @@ concept has_request_handle = requires(S& s, const message& request, system_guard
     { s.handle(request, guard, store) } -> std::convertible_to<bool>;
 };
 
+template <class S>
+concept has_publish = requires(S& s, const outbox_record& record, broker& to) {
+    { s.publish(record, to) } -> std::same_as<publish_result>;
+};
+
 }  // namespace detail
 
 template <class S>
@@ -450,6 +529,16 @@ concept consumer_system = detail::has_store<S> && inbox_store<detail::system_sto
 //   s.check(tx, requests)          -> bool: your invariants hold after every request
 //                                  (std::span<const message>) was answered
 //   s.payload(random)              optional, as for a consumer
+// What simulate_relay runs, built fresh for every schedule by your factory:
+//
+//   s.store()                  -> Store&, a settle::outbox_store and settle::outbox_appender
+//   s.publish(record, broker)  -> settle::publish_result: your publisher as written for
+//                                 production, sending to the simulated broker
+//   s.payload(random)          optional, as for a consumer
+template <class S>
+concept relay_system = detail::has_store<S> && outbox_store<detail::system_store<S>> &&
+    outbox_appender<detail::system_store<S>> && detail::has_publish<S>;
+
 template <class S>
 concept request_system = detail::has_store<S> && idempotency_store<detail::system_store<S>> &&
     detail::has_request_handle<S> && detail::has_check<S>;
@@ -487,6 +576,7 @@ struct step {
     std::optional<commit_failure> failure;
     std::size_t commit = 0;  // which of the worker's commits fails (requests: 0 or 1)
     interleave meanwhile = interleave::none;
+    std::optional<bool> broker_fault;  // relay: the broker fails, the message taken or not
 };
 
 struct schedule {
@@ -547,6 +637,7 @@ template <class System>
     const bool duplicates = requested(faults, fault_point::duplicate);
     const bool second_workers = requested(faults, fault_point::second_worker);
     const bool lease_expiries = requested(faults, fault_point::lease_expiry);
+    const bool publish_failures = requested(faults, fault_point::publish_failure);
     for (std::size_t i = 0; i < options.steps; ++i) {
         step s;
         const std::size_t roll = r.below(20);
@@ -567,6 +658,9 @@ template <class System>
                 s.meanwhile = interleave::second_worker;
             } else if (fault == 9 && lease_expiries) {
                 s.meanwhile = interleave::lease_expiry;
+            }
+            if (publish_failures && (s.pick >> 24U) % 4 < 2) {
+                s.broker_fault = (s.pick >> 24U) % 4 == 1;
             }
         }
         out.steps.push_back(s);
@@ -1032,6 +1126,217 @@ constexpr bool check_request_system() {
     return request_system<System>;
 }
 
+// The publisher the relay runs in simulate_relay: your publish(), given the
+// simulated broker.
+template <class System>
+struct simulated_publisher {
+    System* system;
+    broker* to;
+    publish_result publish(const outbox_record& record) { return system->publish(record, *to); }
+};
+
+// Runs one schedule of appends and relay runs against a fresh system; with
+// `timeline`, writes down every event.
+template <class System>
+[[nodiscard]] schedule_result run_relay_schedule(System& system, const schedule& plan,
+                                                 std::vector<std::string>* timeline) {
+    auto& store = system.store();
+    using store_type = std::remove_reference_t<decltype(store)>;
+    manual_clock clock{std::chrono::sys_days(std::chrono::year(2026) / 1 / 1)};
+    faulty_store<store_type> faulty(store);
+    outbox appender(faulty, clock);
+    broker to;
+    simulated_publisher<System> publisher{&system, &to};
+    const persisted_retry<constant_backoff> retry{constant_backoff(std::chrono::seconds(1)), 1000};
+    using relay_type = outbox_relay<faulty_store<store_type>, simulated_publisher<System>,
+                                    constant_backoff, manual_clock>;
+    relay_type relay(faulty, publisher, retry, clock, {.owner = "simulation", .batch_size = 2});
+    const std::chrono::microseconds past_lease = relay.options().lease + std::chrono::seconds(1);
+    const std::vector<message>& sent = plan.messages;
+    std::vector<uuid> ids;
+    for (std::size_t i = 0; i < sent.size(); ++i) {
+        std::array<std::byte, 16> octets{};
+        octets[6] = std::byte{0x70};  // version 7
+        octets[8] = std::byte{0x80};  // RFC 9562 variant
+        octets[15] = static_cast<std::byte>(i + 1);
+        ids.emplace_back(std::span<const std::byte, 16>(octets));
+    }
+    auto name = [&](const uuid& id) {
+        for (std::size_t i = 0; i < ids.size(); ++i) {
+            if (ids[i] == id) {
+                return sent[i].id;
+            }
+        }
+        return id.to_string();
+    };
+    std::vector<bool> appended(sent.size(), false);  // as the producer knows it
+    schedule_result out;
+    auto note = [&](fault_point point) { ++out.coverage[static_cast<std::size_t>(point)]; };
+    auto trace = [&](std::string_view line) {
+        if (timeline) {
+            timeline->push_back(cat(std::to_string(timeline->size() + 1), ". ", line));
+        }
+    };
+    // Runs fn; an injected fault (a crash, a failed commit, the broker's
+    // error) is noted and traced, anything else is the schedule's failure.
+    auto guarded = [&](faulty_store<store_type>& store_of, std::string& line,
+                       auto&& fn) -> std::optional<std::string> {
+        try {
+            fn();
+        } catch (...) {
+            const std::exception_ptr e = std::current_exception();
+            const std::optional<commit_failure> injected = store_of.take_failure();
+            if (injected) {
+                note(point_of(*injected));
+                line += cat("; ", describe(*injected));
+            } else if (!to.take_failure()) {
+                return cat(line, ": threw ", exception_text(e));
+            } else {
+                line += "; the publisher threw the broker's error";
+            }
+        }
+        return std::nullopt;
+    };
+    auto append = [&](std::size_t i, const step& s) -> std::optional<std::string> {
+        ++out.deliveries;
+        std::string line =
+            cat("append ", sent[i].id, " (key ", sent[i].key, ", payload ", sent[i].payload, ")");
+        faulty.fail_commit(s.failure, 0);
+        bool done = false;
+        auto failed = guarded(faulty, line, [&] {
+            auto tx = faulty.begin();
+            tx.note_applied(sent[i].id);
+            (void)appender.append(tx, ids[i], "simulation", sent[i].payload, sent[i].key);
+            tx.commit();
+            done = true;
+        });
+        faulty.fail_commit(std::nullopt);
+        appended[i] = appended[i] || done;
+        trace(done ? cat(line, ": committed") : line);
+        return failed;
+    };
+    auto run_relay = [&](auto& self, faulty_store<store_type>& store_of, relay_type& which,
+                         const step& s, std::string_view who) -> std::optional<std::string> {
+        std::string line = cat(who, "the relay runs once");
+        std::optional<std::string> nested;
+        store_of.fail_commit(s.failure, s.commit);
+        to.fail_next_send(s.broker_fault);
+        if (s.meanwhile != interleave::none) {
+            // Before the relay records the outcomes: the batch is published.
+            store_of.interrupt_begin(
+                [&] {
+                    const bool expire = s.meanwhile == interleave::lease_expiry;
+                    note(expire ? fault_point::lease_expiry : fault_point::second_worker);
+                    if (expire) {
+                        clock.advance(past_lease);
+                    }
+                    trace(cat(line, expire ? ": before it records what it published, its lease "
+                                             "ends and a second relay runs:"
+                                           : ": before it records what it published, a second "
+                                             "relay runs:"));
+                    line = "   first relay";
+                    faulty_store<store_type> other(store);
+                    relay_type second(other, publisher, retry, clock,
+                                      {.owner = "simulation-2", .batch_size = 2});
+                    nested = self(self, other, second, step{}, "   second relay: ");
+                },
+                1);
+        }
+        std::size_t claimed = 0;
+        auto failed = guarded(store_of, line, [&] {
+            const outbox_run_result r = which.run_once();
+            claimed = r.claimed;
+        });
+        if (to.take_failure()) {
+            note(fault_point::publish_failure);
+            line += s.broker_fault && *s.broker_fault
+                        ? "; the broker took a message and its answer was lost"
+                        : "; the broker was unreachable";
+        }
+        store_of.fail_commit(std::nullopt);
+        store_of.interrupt_begin({});
+        to.fail_next_send(std::nullopt);
+        if (timeline && !failed) {
+            line += cat("; claimed ", std::to_string(claimed));
+            trace(line);
+        }
+        return failed ? failed : nested;
+    };
+
+    std::size_t next = 0;
+    for (const step& s : plan.steps) {
+        std::optional<std::string> failed;
+        if (s.what == action::delay) {
+            note(fault_point::delay);
+            clock.advance(std::chrono::milliseconds(s.pick));
+            trace(cat("the clock moves ", std::to_string(s.pick), " ms on"));
+            continue;
+        }
+        if (s.what == action::deliver_next && next < sent.size()) {
+            failed = append(next++, s);
+        } else {
+            failed = run_relay(run_relay, faulty, relay, s, "");
+        }
+        if (failed) {
+            out.failure = std::move(failed);
+            return out;
+        }
+    }
+
+    // The producer appends again what it does not know committed (a
+    // duplicate changes nothing); the relay runs, the clock moving past its
+    // lease and its retry delay, until it finds nothing more.
+    trace(
+        "the producer appends again what it does not know committed, and the relay runs on "
+        "without faults:");
+    for (std::size_t i = 0; i < sent.size(); ++i) {
+        if (!appended[i]) {
+            if (auto failed = append(i, step{})) {
+                out.failure = std::move(failed);
+                return out;
+            }
+        }
+    }
+    for (std::size_t round = 0; round < 4 * sent.size() + 4; ++round) {
+        clock.advance(past_lease);
+        std::size_t claimed = 0;
+        try {
+            claimed = relay.run_once().claimed;
+        } catch (...) {
+            out.failure = cat("the relay threw: ", exception_text(std::current_exception()));
+            return out;
+        }
+        if (claimed == 0) {
+            break;
+        }
+    }
+    for (std::size_t i = 0; i < sent.size(); ++i) {
+        if (faulty.committed_count(sent[i].id) > 0 && to.received(ids[i]) == 0) {
+            out.failure = cat(name(ids[i]),
+                              " was committed to the outbox but never reached the broker: lost");
+            return out;
+        }
+    }
+    return out;
+}
+
+template <class System>
+constexpr bool check_relay_system() {
+    static_assert(has_store<System>,
+                  "settle::testing::relay_system: `store()` missing; expected a member "
+                  "returning your settle::outbox_store by reference");
+    if constexpr (has_store<System>) {
+        static_assert(outbox_store<system_store<System>> && outbox_appender<system_store<System>>,
+                      "settle::testing::relay_system: `store()` must return a "
+                      "settle::outbox_store that is also a settle::outbox_appender");
+        static_assert(has_publish<System>,
+                      "settle::testing::relay_system: `publish(record, broker)` missing or "
+                      "wrong signature; expected `settle::publish_result publish(const "
+                      "settle::outbox_record&, settle::testing::broker&)`");
+    }
+    return relay_system<System>;
+}
+
 template <class System>
 constexpr bool check_consumer_system() {
     static_assert(has_store<System>,
@@ -1135,7 +1440,7 @@ requires std::invocable<Make&>
     static_assert(detail::check_consumer_system<system_type>());
     std::vector<fault_point> faults;
     for (const fault_point point : all_fault_points) {
-        if (point != fault_point::lease_expiry) {
+        if (point != fault_point::lease_expiry && point != fault_point::publish_failure) {
             faults.push_back(point);
         }
     }
@@ -1166,11 +1471,48 @@ requires std::invocable<Make&>
 [[nodiscard]] simulation_report simulate_requests(const simulation_options& options, Make&& make) {
     using system_type = std::remove_cvref_t<std::invoke_result_t<Make&>>;
     static_assert(detail::check_request_system<system_type>());
+    std::vector<fault_point> faults;
+    for (const fault_point point : all_fault_points) {
+        if (point != fault_point::publish_failure) {
+            faults.push_back(point);
+        }
+    }
     return detail::simulate(
-        options, std::vector<fault_point>(all_fault_points.begin(), all_fault_points.end()), "r",
-        make,
+        options, std::move(faults), "r", make,
         [](system_type& system, const detail::schedule& plan, std::vector<std::string>* timeline) {
             return detail::run_request_schedule(system, plan, timeline);
+        });
+}
+
+// Runs options.seeds schedules of appends and relay runs against the
+// publisher of the system that make() builds afresh for each one, and
+// reports. Each message (m1, m2, ...) is appended in a transaction of its
+// own; a schedule runs options.steps steps, each a delay, an append, or one
+// run of a settle::outbox_relay (batch 2, a 30 s lease, retries every second)
+// that may meet a fault: a failed commit, a crash, the broker failing, a
+// second relay, a lease that ends before the outcomes are recorded. Then the
+// producer appends again what it does not know committed and the relay runs
+// until it finds nothing more. It fails when a message committed to the
+// outbox never reached the broker, or something other than an injected fault
+// was thrown.
+//
+//     const auto report = settle::testing::simulate_relay({.seeds = 2000},
+//                                                         [] { return orders{}; });
+template <class Make>
+requires std::invocable<Make&>
+[[nodiscard]] simulation_report simulate_relay(const simulation_options& options, Make&& make) {
+    using system_type = std::remove_cvref_t<std::invoke_result_t<Make&>>;
+    static_assert(detail::check_relay_system<system_type>());
+    std::vector<fault_point> faults;
+    for (const fault_point point : all_fault_points) {
+        if (point != fault_point::duplicate && point != fault_point::reorder) {
+            faults.push_back(point);
+        }
+    }
+    return detail::simulate(
+        options, std::move(faults), "m", make,
+        [](system_type& system, const detail::schedule& plan, std::vector<std::string>* timeline) {
+            return detail::run_relay_schedule(system, plan, timeline);
         });
 }
 
