@@ -1,10 +1,12 @@
-// Tests a message consumer's handler and an idempotent request handler under
-// duplicates, reordering, crashes, leases that end mid-operation and storage
-// faults: 2000 seeded schedules each through the deterministic simulation.
+// Tests a message consumer's handler, an idempotent request handler and an
+// outbox publisher under duplicates, reordering, crashes, leases that end
+// mid-operation, a failing broker and storage faults: 2000 seeded schedules
+// each through the deterministic simulation.
 // Exits non-zero, printing the shrunk failing schedule, if one of them fails.
 #include <settle/testing/simulation.hpp>
 
 #include <settle/idempotency.hpp>
+#include <settle/outbox.hpp>
 #include <settle/sha256.hpp>
 #include <settle/stores/memory.hpp>
 
@@ -77,6 +79,25 @@ struct payments {  // charges each request's account once
 };
 // [requests-under-test]
 
+// [publisher-under-test]
+struct orders {  // an outbox, and the publisher that sends it to the broker
+    settle::memory::database db;
+    settle::memory::outbox_table outbox{db};
+
+    settle::memory::outbox_table& store() { return outbox; }
+
+    settle::publish_result publish(const settle::outbox_record& record,
+                                   settle::testing::broker& broker) {
+        try {
+            broker.send(record);  // returns once the broker has the message
+            return settle::publish_result::delivered();
+        } catch (const settle::error& e) {
+            return settle::publish_result::retryable(e.what());
+        }
+    }
+};
+// [publisher-under-test]
+
 int main() {
     // [run-the-simulation]
     const settle::testing::simulation_report report =
@@ -88,5 +109,9 @@ int main() {
         settle::testing::simulate_requests({.seeds = 2000}, [] { return payments{}; });
     std::fputs(to_string(requests).c_str(), stdout);
     // [run-the-requests]
-    return report.passed() && requests.passed() ? 0 : 1;
+    // [run-the-relay]
+    const auto relay = settle::testing::simulate_relay({.seeds = 2000}, [] { return orders{}; });
+    std::fputs(to_string(relay).c_str(), stdout);
+    // [run-the-relay]
+    return report.passed() && requests.passed() && relay.passed() ? 0 : 1;
 }
