@@ -33,14 +33,16 @@
 
 #include <settle/detail/macro_scope.hpp>
 
-// A deterministic, fault-injecting simulation for your own message consumer
-// or idempotent request handler: it runs seeded schedules against your
-// handler, over your own store, with duplicates, reordering, delays, a second
-// worker, a lease that ends mid-operation, crashes around the commit and
-// storage faults, and checks that every message's effect commits exactly
-// once (requests: that every one is answered) and that your invariants hold. A failing schedule is
-// shrunk to a short one and reported as a timeline with the seed that
-// replays it. Dependency-free; starts no threads; reads no real time.
+// A deterministic, fault-injecting simulation for your own handlers: a
+// message consumer, an idempotent request handler, an outbox publisher. It
+// runs seeded schedules against your handler, over your own store, with
+// duplicates, reordering, delays, a second worker, a lease that ends
+// mid-operation, crashes around the commit, storage faults and a failing
+// broker, and checks what settle promises (each message's effect committed
+// exactly once, each request answered, each committed message published)
+// and your own invariants. A failing schedule is shrunk to a short one and
+// reported as a timeline with the seed that replays it. Dependency-free;
+// starts no threads; reads no real time.
 
 SETTLE_BEGIN_NAMESPACE
 
@@ -116,11 +118,11 @@ enum class commit_failure {
 struct simulated_crash {};
 
 // Wraps a store and models the same concepts (settle::transactional, and
-// settle::inbox_store or settle::idempotency_store when the wrapped one
-// does), forwarding every operation; a commit fails, or a begin() is
-// preceded by your callback, once, when asked. Its transaction holds the
-// wrapped store's transaction and converts to it, so that your own writes
-// join it. Holds a reference to the store; single-threaded.
+// settle::inbox_store, settle::idempotency_store, settle::outbox_appender and
+// settle::outbox_store when the wrapped one does), forwarding every operation; a commit fails, or a
+// begin() is preceded by your callback, once, when asked. Its transaction holds the wrapped store's
+// transaction and converts to it, so that your own writes join it. Holds a reference to the store;
+// single-threaded.
 template <transactional Store>
 class faulty_store {
 public:
@@ -403,7 +405,7 @@ public:
     }
 
     std::size_t schedules = 0;   // run, up to and including the first that failed
-    std::size_t deliveries = 0;  // handed to a worker, over those schedules
+    std::size_t deliveries = 0;  // messages delivered, requests sent, or appends made
     std::array<std::size_t, all_fault_points.size()> coverage{};
     std::vector<fault_point> missed;  // requested but never reached
     std::optional<simulation_failure> failure;
