@@ -5,8 +5,10 @@
 
 // The Redis backend (hiredis 0.14 or later; link with -lhiredis): versioned
 // tables, lease and fence tables and idempotency records, each under a key
-// prefix of its own, written through the user's connection. Needs Redis 5 or
-// later (Lua scripts; the streams of <settle/stores/redis_stream.hpp> need 6.2).
+// prefix of its own, written through the user's connection; and a broker path
+// over a Redis stream: a publisher for the outbox relay, and a consumer that
+// applies each message through an inbox in your own database. Needs Redis
+// 6.2 or later (XAUTOCLAIM, XTRIM MINID).
 //
 // Redis cannot join the transaction of the database that holds your business
 // rows, and it has no rollback: every operation of these stores is applied on
@@ -19,7 +21,9 @@
 #include <settle/codec.hpp>
 #include <settle/error.hpp>
 #include <settle/idempotency.hpp>
+#include <settle/inbox.hpp>
 #include <settle/lease.hpp>
+#include <settle/outbox.hpp>
 #include <settle/sha256.hpp>
 #include <settle/token.hpp>
 #include <settle/versioned.hpp>
@@ -32,11 +36,13 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <functional>
 #include <initializer_list>
+#include <iterator>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -712,6 +718,314 @@ private:
     std::string prefix_;
     std::string counter_;
     std::chrono::milliseconds margin_;
+};
+
+// ---------------------------------------------------------------------------
+// The broker path: outbox -> relay -> stream_publisher -> Redis stream ->
+// stream_consumer -> inbox.
+
+// An outbox record as a stream entry carries it: the record's id (what the
+// inbox deduplicates by), topic, ordering key and payload, and each header as
+// a field "header:<name>".
+struct stream_message {
+    std::string entry_id;  // the stream entry's id, "<milliseconds>-<sequence>"
+    std::string record_id;
+    std::string topic;
+    std::string ordering_key;
+    bytes payload;
+    outbox_headers headers;
+
+    friend bool operator==(const stream_message&, const stream_message&) = default;
+};
+
+// A settle::outbox_publisher that appends each record to one stream (XADD,
+// one round trip). Delivered once XADD answered; a lost connection is
+// retryable (the entry may have been added: the inbox drops the repeat).
+// Other failures propagate. The stream grows until stream_consumer::trim.
+class stream_publisher {
+public:
+    // Throws settle::error (errc::invalid_argument) for an empty stream name.
+    stream_publisher(connection& c, std::string stream) : conn_(&c), stream_(std::move(stream)) {
+        if (stream_.empty()) {
+            throw settle::error(errc::invalid_argument,
+                                "redis::stream_publisher: the stream name is empty");
+        }
+    }
+
+    [[nodiscard]] publish_result publish(const outbox_record& record) {
+        const std::string id = record.id.to_string();
+        std::vector<std::string> header_fields;
+        header_fields.reserve(record.headers.size());
+        std::vector<std::string_view> argv{"XADD",
+                                           stream_,
+                                           "*",
+                                           "id",
+                                           id,
+                                           "topic",
+                                           record.topic,
+                                           "key",
+                                           record.ordering_key,
+                                           "payload",
+                                           detail::as_view(record.payload)};
+        for (const outbox_header& h : record.headers) {
+            header_fields.push_back("header:" + h.name);
+        }
+        for (std::size_t i = 0; i < record.headers.size(); ++i) {
+            argv.push_back(header_fields[i]);
+            argv.push_back(record.headers[i].value);
+        }
+        try {
+            (void)detail::access::checked(*conn_, argv, "redis::stream_publisher::publish");
+        } catch (const settle::error& e) {
+            if (e.code() != errc::unavailable) {
+                throw;
+            }
+            return publish_result::retryable(e.what());
+        }
+        return publish_result::delivered();
+    }
+
+private:
+    connection* conn_;
+    std::string stream_;
+};
+
+struct stream_consumer_options {
+    // The consumer group: every group gets every message once; the consumers
+    // of one group share them. Not empty.
+    std::string group;
+    // This consumer's name in the group, unique among its live consumers.
+    // Not empty.
+    std::string consumer;
+    // Entries read per poll, at most. At least 1.
+    std::size_t batch_size = 16;
+    // How long an entry stays pending (read, not acknowledged) before another
+    // consumer takes it over: longer than applying a batch can take. A crashed
+    // consumer's entries are applied that long after its crash. Positive.
+    std::chrono::milliseconds reclaim_idle = std::chrono::seconds(30);
+};
+
+// Reads a stream through a consumer group and applies each message through
+// an inbox (settle::idempotent_consumer): the first time, the handler runs in
+// the inbox's transaction, which records the message's record id; the entry
+// is acknowledged (XACK) only after that transaction committed, or the inbox
+// found the message applied before. So a consumer that dies at any point
+// leaves its entry pending; another consumer takes it over (XAUTOCLAIM) after
+// reclaim_idle, and the inbox turns a second delivery into a duplicate: every
+// message's effect is applied once. Not thread-safe: one per thread.
+//
+//     settle::redis::stream_consumer consumer(redis, "orders", inbox,
+//                                             {.group = "billing", .consumer = "billing-1"});
+//     consumer.create_group();
+//     while (running) {
+//         if (consumer.poll([&](auto& tx, const settle::redis::stream_message& m) {
+//                 bill(tx, settle::decode<order_placed>(m.payload));
+//             }) == 0) {
+//             sleep_a_little();
+//         }
+//     }
+template <class InboxStore, class Clock>
+class stream_consumer {
+public:
+    using inbox_type = idempotent_consumer<InboxStore, Clock>;
+    using transaction = typename InboxStore::transaction;
+
+    // Holds references to c and inbox, which must outlive it. Throws
+    // settle::error (errc::invalid_argument) for an empty stream, group or
+    // consumer name, a batch size of 0 or an idle time that is not positive.
+    stream_consumer(connection& c, std::string stream, inbox_type& inbox,
+                    stream_consumer_options options)
+        : conn_(&c),
+          stream_(std::move(stream)),
+          inbox_(&inbox),
+          options_(std::move(options)),
+          batch_(std::to_string(options_.batch_size)),
+          idle_(std::to_string(options_.reclaim_idle.count())) {
+        if (stream_.empty() || options_.group.empty() || options_.consumer.empty()) {
+            throw settle::error(errc::invalid_argument,
+                                "redis::stream_consumer: the stream, group and consumer names "
+                                "must not be empty");
+        }
+        if (options_.batch_size == 0 || options_.reclaim_idle <= options_.reclaim_idle.zero()) {
+            throw settle::error(errc::invalid_argument,
+                                "redis::stream_consumer: the batch size and the idle time must "
+                                "be positive");
+        }
+    }
+
+    // Creates the group at the start of the stream, and the stream, unless
+    // the group exists. Safe to call from every consumer at start-up.
+    void create_group() {
+        try {
+            (void)detail::access::checked(
+                *conn_, {"XGROUP", "CREATE", stream_, options_.group, "0", "MKSTREAM"},
+                "redis::stream_consumer::create_group");
+        } catch (const settle::error& e) {
+            if (std::string_view(e.what()).find("BUSYGROUP") == std::string_view::npos) {
+                throw;
+            }
+        }
+    }
+
+    // One round: takes over up to batch_size entries that other consumers
+    // (or this one, before a restart) left pending longer than reclaim_idle,
+    // then reads new entries up to batch_size in all, and applies and
+    // acknowledges each in turn. Returns how many it acknowledged. Never
+    // blocks on an empty stream: sleep when it returns 0.
+    //
+    // If handler(tx, message) throws, its transaction rolls back, the entry
+    // stays pending (another poll takes it over after reclaim_idle) and the
+    // exception propagates. An entry that is not a settle message (no id
+    // field) throws settle::error (errc::decode_failed) and stays pending.
+    // A lost connection throws errc::unavailable; poll again.
+    template <class Handler>
+    requires std::invocable<Handler&, transaction&, const stream_message&> std::size_t poll(
+        Handler&& handler) {
+        std::vector<stream_message> batch = reclaim();
+        if (batch.size() < options_.batch_size) {
+            std::vector<stream_message> fresh = read(options_.batch_size - batch.size());
+            batch.insert(batch.end(), std::make_move_iterator(fresh.begin()),
+                         std::make_move_iterator(fresh.end()));
+        }
+        std::size_t acknowledged = 0;
+        for (const stream_message& m : batch) {
+            if (m.record_id.empty()) {
+                throw settle::error(errc::decode_failed,
+                                    "redis::stream_consumer::poll: the entry " + m.entry_id +
+                                        " has no id field; it stays pending");
+            }
+            (void)inbox_->consume(m.record_id, [&](transaction& tx) { handler(tx, m); });
+            (void)detail::access::checked(*conn_, {"XACK", stream_, options_.group, m.entry_id},
+                                          "redis::stream_consumer::poll");
+            ++acknowledged;
+        }
+        return acknowledged;
+    }
+
+    // Removes the entries that every group of the stream has acknowledged
+    // (XTRIM MINID), and no other: the oldest entry kept is the oldest one
+    // pending in any group, or the last one delivered to a group that has
+    // none pending. Entries no group has read yet stay. A stream without
+    // groups is left as it is. Returns how many entries it removed. Call it on
+    // a schedule; one script, reading each group's pending summary.
+    std::size_t trim() {
+        static constexpr detail::script script{"trim", R"(
+local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
+if #groups == 0 then return 0 end
+local function parse(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+local function less(a, b)
+  local am, as = parse(a)
+  local bm, bs = parse(b)
+  return am < bm or (am == bm and as < bs)
+end
+local keep = nil
+for _, g in ipairs(groups) do
+  local name, pending, last
+  for i = 1, #g, 2 do
+    if g[i] == 'name' then name = g[i + 1]
+    elseif g[i] == 'pending' then pending = g[i + 1]
+    elseif g[i] == 'last-delivered-id' then last = g[i + 1] end
+  end
+  local oldest = last
+  if pending > 0 then oldest = redis.call('XPENDING', KEYS[1], name)[2] end
+  if keep == nil or less(oldest, keep) then keep = oldest end
+end
+return redis.call('XTRIM', KEYS[1], 'MINID', keep))"};
+        const detail::reply r =
+            detail::access::eval(*conn_, script, {stream_}, {}, "redis::stream_consumer::trim");
+        return static_cast<std::size_t>(
+            detail::int_of(*r, "redis::stream_consumer::trim", "count"));
+    }
+
+private:
+    static constexpr const char* who = "redis::stream_consumer::poll";
+
+    // XAUTOCLAIM's entries, continuing from where the last call stopped.
+    std::vector<stream_message> reclaim() {
+        const detail::reply r =
+            detail::access::checked(*conn_,
+                                    {"XAUTOCLAIM", stream_, options_.group, options_.consumer,
+                                     idle_, cursor_, "COUNT", batch_},
+                                    who);
+        if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
+            r->element[0]->type != REDIS_REPLY_STRING) {
+            throw settle::error(errc::backend_failure,
+                                std::string(who) + ": unexpected XAUTOCLAIM reply");
+        }
+        cursor_ = std::string(detail::text_of(*r->element[0]));
+        return entries(*r->element[1]);
+    }
+
+    std::vector<stream_message> read(std::size_t count) {
+        const std::string n = std::to_string(count);
+        const detail::reply r =
+            detail::access::checked(*conn_,
+                                    {"XREADGROUP", "GROUP", options_.group, options_.consumer,
+                                     "COUNT", n, "STREAMS", stream_, ">"},
+                                    who);
+        if (r->type == REDIS_REPLY_NIL) {
+            return {};
+        }
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 1 ||
+            r->element[0]->type != REDIS_REPLY_ARRAY || r->element[0]->elements != 2) {
+            throw settle::error(errc::backend_failure,
+                                std::string(who) + ": unexpected XREADGROUP reply");
+        }
+        return entries(*r->element[0]->element[1]);
+    }
+
+    // [[id, [field, value, ...]], ...]; an entry deleted while pending has no
+    // fields, and is acknowledged (nothing is left of it to apply).
+    std::vector<stream_message> entries(const redisReply& list) {
+        std::vector<stream_message> out;
+        if (list.type != REDIS_REPLY_ARRAY) {
+            return out;
+        }
+        for (std::size_t i = 0; i < list.elements; ++i) {
+            const redisReply& entry = *list.element[i];
+            if (entry.type != REDIS_REPLY_ARRAY || entry.elements != 2 ||
+                entry.element[0]->type != REDIS_REPLY_STRING) {
+                throw settle::error(errc::backend_failure,
+                                    std::string(who) + ": unexpected stream entry");
+            }
+            stream_message m;
+            m.entry_id = std::string(detail::text_of(*entry.element[0]));
+            const redisReply& fields = *entry.element[1];
+            if (fields.type != REDIS_REPLY_ARRAY) {
+                (void)detail::access::checked(*conn_, {"XACK", stream_, options_.group, m.entry_id},
+                                              who);
+                continue;
+            }
+            for (std::size_t f = 0; f + 1 < fields.elements; f += 2) {
+                const std::string_view name = detail::text_of(*fields.element[f]);
+                const std::string_view value = detail::text_of(*fields.element[f + 1]);
+                if (name == "id") {
+                    m.record_id = std::string(value);
+                } else if (name == "topic") {
+                    m.topic = std::string(value);
+                } else if (name == "key") {
+                    m.ordering_key = std::string(value);
+                } else if (name == "payload") {
+                    m.payload = detail::to_bytes(value);
+                } else if (name.substr(0, 7) == "header:") {
+                    m.headers.push_back({std::string(name.substr(7)), std::string(value)});
+                }
+            }
+            out.push_back(std::move(m));
+        }
+        return out;
+    }
+
+    connection* conn_;
+    std::string stream_;
+    inbox_type* inbox_;
+    stream_consumer_options options_;
+    std::string batch_;
+    std::string idle_;
+    std::string cursor_ = "0-0";
 };
 
 }  // namespace redis
