@@ -139,6 +139,11 @@ TEST_CASE("redis: a record that does not decode is reported and kept", "[redis][
           settle::errc::decode_failed);
     CHECK(server.text("HGET", record, "claimed_at") == "yesterday");
     CHECK(server.text("HGET", record, "state") == "in_progress");
+    // An expiry that is not a number cannot say whether the record is live.
+    REQUIRE(server.integer("HSET", record, "expires_at", "soon") == 0);
+    CHECK(redis_test::thrown([&] { (void)claim(store, scope, key, t0(), t0() + 30s); }) ==
+          settle::errc::decode_failed);
+    CHECK(server.text("HGET", record, "expires_at") == "soon");
 }
 
 TEST_CASE("redis: Redis keeps a record for its own expiry plus the margin, no less",

@@ -575,8 +575,10 @@ public:
         static constexpr detail::script script{"claim", R"(
 local r = redis.call('HMGET', KEYS[1], 'state', 'fingerprint', 'token', 'claimed_at',
                      'expires_at', 'status', 'body')
-if r[1] and tonumber(ARGV[2]) < tonumber(r[5]) then
-  return {0, r[1], r[2], r[3], r[4], r[5], r[6], r[7]}
+if r[1] then
+  local expires = tonumber(r[5])
+  if not expires then return {2} end
+  if tonumber(ARGV[2]) < expires then return {0, r[1], r[2], r[3], r[4], r[5], r[6], r[7]} end
 end
 local t = redis.call('INCR', KEYS[2])
 redis.call('DEL', KEYS[1])
@@ -593,10 +595,17 @@ return {1, t})"};
             {std::string_view(reinterpret_cast<const char*>(fp.data()), fp.size()), at, until,
              detail::cleanup_ttl(now, lease_end, margin_)},
             who);
-        if (r->type != REDIS_REPLY_ARRAY || r->elements < 2) {
+        if (r->type != REDIS_REPLY_ARRAY || r->elements < 1) {
             throw settle::error(errc::backend_failure, std::string(who) + ": unexpected reply");
         }
-        if (detail::int_of(*r->element[0], who, "outcome") == 1) {
+        const std::int64_t outcome = detail::int_of(*r->element[0], who, "outcome");
+        if (outcome == 2) {
+            throw settle::error(errc::decode_failed,
+                                std::string(who) +
+                                    ": the stored expires_at is not a number; the "
+                                    "record is kept");
+        }
+        if (outcome == 1 && r->elements == 2) {
             idempotency_record record;
             record.state = idempotency_state::in_progress;
             record.fingerprint = fingerprint;
