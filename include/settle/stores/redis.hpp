@@ -147,9 +147,9 @@ struct script {
 
 // hiredis writes with plain send(): a server that closed the connection
 // raises SIGPIPE, which ends a process that did not ignore it. While one
-// exists, SIGPIPE is blocked on this thread; a SIGPIPE the command raised is
-// taken off the thread before the old mask returns. Changes no process-wide
-// state.
+// exists, SIGPIPE is blocked on this thread; after a failed command, a
+// SIGPIPE it raised is taken off the thread before the old mask returns (a
+// command that succeeded raised none). Changes no process-wide state.
 class sigpipe_blocked {
 public:
     sigpipe_blocked() noexcept {
@@ -161,7 +161,7 @@ public:
     sigpipe_blocked& operator=(const sigpipe_blocked&) = delete;
     ~sigpipe_blocked() {
         // Blocked before: whatever is pending was the caller's, and stays.
-        if (sigismember(&old_, SIGPIPE) == 0) {
+        if (failed_ && sigismember(&old_, SIGPIPE) == 0) {
             sigset_t pending;
             sigemptyset(&pending);
             if (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1) {
@@ -172,9 +172,12 @@ public:
         pthread_sigmask(SIG_SETMASK, &old_, nullptr);
     }
 
+    void failed() noexcept { failed_ = true; }
+
 private:
     sigset_t pipe_{};
     sigset_t old_{};
+    bool failed_ = false;
 };
 
 struct access;
@@ -254,9 +257,12 @@ private:
         }
         detail::reply r;
         {
-            const detail::sigpipe_blocked blocked;
+            detail::sigpipe_blocked blocked;
             r.reset(static_cast<redisReply*>(redisCommandArgv(
                 context_.get(), static_cast<int>(argv.size()), argv.data(), lengths.data())));
+            if (!r) {
+                blocked.failed();
+            }
         }
         if (!r) {
             const std::string message =
