@@ -65,3 +65,29 @@ function(settle_require_postgres)
                          "SETTLE_POSTGRES=${SETTLE_POSTGRES_CONNINFO};SETTLE_POSTGRES_DIR=${SETTLE_POSTGRES_DIR};SETTLE_POSTGRES_SCRIPT=${SETTLE_POSTGRES_SCRIPT}")
   endif()
 endfunction()
+
+# A throwaway Redis server, the same way: the fixture `redis` runs
+# scripts/redis.sh start before the first test that requires it and stop
+# after the last, even when tests fail. It listens only on a Unix socket in a
+# directory of its own, named after this build tree. Tests get the socket's
+# path in SETTLE_REDIS, the server directory in SETTLE_REDIS_DIR and the
+# script in SETTLE_REDIS_SCRIPT (the broker tests restart the server).
+# settle_require_redis(<test>...) makes other tests (benchmarks) use it.
+set(SETTLE_REDIS_DIR "/tmp/settle-redis-${_settle_build_hash}")
+set(SETTLE_REDIS_SOCKET "${SETTLE_REDIS_DIR}/redis.sock")
+set(SETTLE_REDIS_SCRIPT "${PROJECT_SOURCE_DIR}/scripts/redis.sh")
+
+function(settle_require_redis)
+  get_property(defined GLOBAL PROPERTY SETTLE_REDIS_FIXTURE)
+  if(NOT defined)
+    set_property(GLOBAL PROPERTY SETTLE_REDIS_FIXTURE TRUE)
+    add_test(NAME redis.server.start COMMAND "${SETTLE_REDIS_SCRIPT}" start "${SETTLE_REDIS_DIR}")
+    add_test(NAME redis.server.stop COMMAND "${SETTLE_REDIS_SCRIPT}" stop "${SETTLE_REDIS_DIR}")
+    set_tests_properties(redis.server.start PROPERTIES FIXTURES_SETUP redis LABELS redis)
+    set_tests_properties(redis.server.stop PROPERTIES FIXTURES_CLEANUP redis LABELS redis)
+  endif()
+  if(ARGN)
+    set_tests_properties(${ARGN} PROPERTIES FIXTURES_REQUIRED redis ENVIRONMENT
+                         "SETTLE_REDIS=${SETTLE_REDIS_SOCKET};SETTLE_REDIS_DIR=${SETTLE_REDIS_DIR};SETTLE_REDIS_SCRIPT=${SETTLE_REDIS_SCRIPT}")
+  endif()
+endfunction()

@@ -27,9 +27,10 @@ vcpkg_cmake_install()
 # settle installs its CMake package under share/cmake/settle; vcpkg wants share/settle.
 vcpkg_cmake_config_fixup(CONFIG_PATH share/cmake/settle)
 
-# A backend's pkg-config file requires its client library (sqlite3, libpq),
-# which only the matching feature installs; without it the file would not resolve.
-foreach(backend IN ITEMS sqlite postgres)
+# A backend's pkg-config file requires its client library (sqlite3, libpq,
+# hiredis), which only the matching feature installs; without it the file
+# would not resolve. redis has no feature yet, so its file always goes.
+foreach(backend IN ITEMS sqlite postgres redis)
     if(NOT backend IN_LIST FEATURES)
         file(REMOVE "${CURRENT_PACKAGES_DIR}/share/pkgconfig/settle-${backend}.pc")
     endif()
