@@ -16,6 +16,7 @@ cd "$(dirname "$0")/.."
 
 scripts/deps.sh cmake ninja-build pkg-config g++ clang libclang-rt-14-dev clang-format \
     catch2 libbenchmark-dev libssl-dev libsqlite3-dev libpq-dev postgresql \
+    libmariadb-dev mariadb-server \
     libc++-14-dev libc++abi-14-dev python3
 
 # vcpkg and conan for the package tests: the offline clients in ../shared/pkgtools,
