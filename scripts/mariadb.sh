@@ -8,8 +8,10 @@
 #
 # The server listens only on DIR/mysqld.sock (--skip-networking: no TCP port,
 # so two builds never collide); the user `settle` connects without a password
-# and owns the database `settle`. Durability is off (no flush at commit, no
-# doublewrite, small buffers): its data is thrown away. mariadbd refuses to
+# and owns the database `settle`. Commits reach the operating system, not the
+# disk (innodb-flush-log-at-trx-commit=2, no doublewrite, small buffers): a
+# killed server keeps every commit, a crashed machine would not; its data is
+# thrown away. mariadbd refuses to
 # run as root, so as root it runs as the user `nobody`, which then owns DIR.
 set -euo pipefail
 
@@ -45,7 +47,7 @@ launch() {
   as_server "$server" --no-defaults --datadir="$dir/data" --socket="$socket" \
     --pid-file="$dir/mysqld.pid" --skip-networking --log-error="$dir/server.log" \
     --innodb-buffer-pool-size=32M --innodb-log-file-size=16M \
-    --innodb-flush-log-at-trx-commit=0 --innodb-doublewrite=0 --sync-binlog=0 \
+    --innodb-flush-log-at-trx-commit=2 --innodb-doublewrite=0 --sync-binlog=0 \
     --innodb-flush-method=nosync --skip-log-bin --max-connections=200 \
     --character-set-server=utf8mb4 --collation-server=utf8mb4_bin \
     --innodb-lock-wait-timeout=10 </dev/null >/dev/null 2>&1 &

@@ -15,8 +15,8 @@
 #include <string>
 
 namespace my = settle::mysql;
-using mysql_test::options;
 using mysql_test::create_tables;
+using mysql_test::options;
 using mysql_test::scratch_table;
 
 namespace {
@@ -97,8 +97,7 @@ TEST_CASE("mysql::idempotency_table passes the idempotency store conformance sui
         settle::conformance::idempotency_store_suite<idempotency_fixture>);
 }
 
-TEST_CASE("mysql::outbox_table passes the outbox store conformance suite",
-          "[mysql][outbox]") {
+TEST_CASE("mysql::outbox_table passes the outbox store conformance suite", "[mysql][outbox]") {
     run_suite<outbox_fixture>(settle::conformance::outbox_store_suite<outbox_fixture>);
 }
 

@@ -75,16 +75,16 @@ using c_bool = std::remove_pointer_t<decltype(MYSQL_BIND{}.is_null)>;
 
 // Server and client error numbers (mysqld_error.h, errmsg.h), spelled out:
 // MySQL's and MariaDB's headers do not define the same set of names.
-inline constexpr unsigned duplicate_entry = 1062;         // ER_DUP_ENTRY
-inline constexpr unsigned lock_wait_timeout = 1205;       // ER_LOCK_WAIT_TIMEOUT
-inline constexpr unsigned deadlock = 1213;                // ER_LOCK_DEADLOCK
-inline constexpr unsigned unknown_statement = 1243;       // ER_UNKNOWN_STMT_HANDLER
-inline constexpr unsigned read_only = 1290;               // ER_OPTION_PREVENTS_STATEMENT
-inline constexpr unsigned query_interrupted = 1317;       // ER_QUERY_INTERRUPTED
-inline constexpr unsigned server_shutdown = 1053;         // ER_SERVER_SHUTDOWN
-inline constexpr unsigned connection_killed = 1927;       // ER_CONNECTION_KILLED (MariaDB)
-inline constexpr unsigned statement_timeout = 1969;       // ER_STATEMENT_TIMEOUT (MariaDB)
-inline constexpr unsigned query_timeout = 3024;           // ER_QUERY_TIMEOUT (MySQL)
+inline constexpr unsigned duplicate_entry = 1062;             // ER_DUP_ENTRY
+inline constexpr unsigned lock_wait_timeout = 1205;           // ER_LOCK_WAIT_TIMEOUT
+inline constexpr unsigned deadlock = 1213;                    // ER_LOCK_DEADLOCK
+inline constexpr unsigned unknown_statement = 1243;           // ER_UNKNOWN_STMT_HANDLER
+inline constexpr unsigned read_only = 1290;                   // ER_OPTION_PREVENTS_STATEMENT
+inline constexpr unsigned query_interrupted = 1317;           // ER_QUERY_INTERRUPTED
+inline constexpr unsigned server_shutdown = 1053;             // ER_SERVER_SHUTDOWN
+inline constexpr unsigned connection_killed = 1927;           // ER_CONNECTION_KILLED (MariaDB)
+inline constexpr unsigned statement_timeout = 1969;           // ER_STATEMENT_TIMEOUT (MariaDB)
+inline constexpr unsigned query_timeout = 3024;               // ER_QUERY_TIMEOUT (MySQL)
 inline constexpr unsigned client_interaction_timeout = 4031;  // MySQL 8.0.24+
 
 // The client's own errors: connection refused, gone, lost, ... (CR_*, 2000-2999).
@@ -138,7 +138,9 @@ struct param {
     std::string data;
 };
 
-[[nodiscard]] inline param int8(std::int64_t value) { return {param::kind::integer, value, {}}; }
+[[nodiscard]] inline param int8(std::int64_t value) {
+    return {param::kind::integer, value, {}};
+}
 
 // An instant as stored: BIGINT Unix microseconds.
 [[nodiscard]] inline param micros(stored_time t) {
@@ -164,8 +166,8 @@ struct param {
                                 const char* field, param::kind as = param::kind::text) {
     if (value.size() > most) {
         throw settle::error(errc::invalid_argument, std::string(who) + ": the " + field +
-                                                        " is longer than " +
-                                                        std::to_string(most) + " bytes");
+                                                        " is longer than " + std::to_string(most) +
+                                                        " bytes");
     }
     return {as, 0, std::string(value)};
 }
@@ -189,9 +191,13 @@ inline constexpr std::size_t key_text_max = 255;
     return {param::kind::bytes, 0, std::string(value)};
 }
 
-[[nodiscard]] inline param uuid_param(const uuid& id) { return blob(id.bytes()); }
+[[nodiscard]] inline param uuid_param(const uuid& id) {
+    return blob(id.bytes());
+}
 
-[[nodiscard]] inline param null() { return {param::kind::null, 0, {}}; }
+[[nodiscard]] inline param null() {
+    return {param::kind::null, 0, {}};
+}
 
 // One fetched value: NULL, an integer column, or the bytes of any other.
 struct cell {
@@ -330,8 +336,7 @@ struct session {
                     throw settle::error(errc::invalid_argument,
                                         std::string(what) + ": a value is 4 GiB or larger");
                 }
-                b.buffer_type =
-                    p.type == param::kind::text ? MYSQL_TYPE_STRING : MYSQL_TYPE_BLOB;
+                b.buffer_type = p.type == param::kind::text ? MYSQL_TYPE_STRING : MYSQL_TYPE_BLOB;
                 b.buffer = p.data.data();
                 lengths[i] = static_cast<unsigned long>(p.data.size());
                 b.buffer_length = lengths[i];
@@ -699,8 +704,7 @@ private:
         }
         detail::session& s = conn_->s_;
         if (s.fault == detail::session_fault::lost) {
-            throw settle::error(errc::unavailable,
-                                std::string(who) + ": the connection was lost");
+            throw settle::error(errc::unavailable, std::string(who) + ": the connection was lost");
         }
         if ((s.conn->server_status & SERVER_STATUS_IN_TRANS) == 0) {
             throw settle::error(errc::aborted,
@@ -732,8 +736,7 @@ struct table {
 // is begun after the last, so the caller's transaction stays open.
 inline void create(session& s, const std::string& ddl, const char* who) {
     std::size_t from = 0;
-    for (std::size_t end = ddl.find(";\n"); end != std::string::npos;
-         end = ddl.find(";\n", from)) {
+    for (std::size_t end = ddl.find(";\n"); end != std::string::npos; end = ddl.find(";\n", from)) {
         s.query(who, ddl.substr(from, end - from));
         from = end + 2;
     }
@@ -831,7 +834,8 @@ public:
           update_("UPDATE " + table_.quoted +
                   " SET value = ?, stamp = 0 WHERE `key` = ? AND stamp = ? AND stamp > 0"),
           stamp_("UPDATE " + table_.quoted + " SET stamp = ? WHERE `key` = ?"),
-          delete_("DELETE FROM " + table_.quoted + " WHERE `key` = ? AND stamp = ? AND stamp > 0") {}
+          delete_("DELETE FROM " + table_.quoted + " WHERE `key` = ? AND stamp = ? AND stamp > 0") {
+    }
 
     [[nodiscard]] transaction begin() { return transaction(*table_.conn); }
 
@@ -1060,24 +1064,21 @@ public:
         } else {
             token = draw(s, take_over_, {fp}, scope, key, who, now, lease_end);
         }
-        return {true, idempotency_record{idempotency_state::in_progress, fingerprint, *token, now,
-                                         lease_end, {}}};
+        return {true, idempotency_record{
+                          idempotency_state::in_progress, fingerprint, *token, now, lease_end, {}}};
     }
 
     [[nodiscard]] fenced_write complete(transaction& tx, const idempotency_scope& scope,
                                         const idempotency_key& key, fencing_token token,
                                         idempotency_response response, stored_time retain_until) {
         constexpr const char* who = "mysql::idempotency_table::complete";
-        const detail::result r = tx.joined(table_.conn, who)
-                                     .exec(who, complete_,
-                                           {detail::micros(retain_until),
-                                            detail::blob(response.body),
-                                            response.status ? detail::int8(*response.status)
-                                                            : detail::null(),
-                                            text(scope.tenant, who, "tenant"),
-                                            text(scope.operation, who, "operation"),
-                                            text(key.value(), who, "key"),
-                                            detail::unsigned8(token.value())});
+        const detail::result r =
+            tx.joined(table_.conn, who)
+                .exec(who, complete_,
+                      {detail::micros(retain_until), detail::blob(response.body),
+                       response.status ? detail::int8(*response.status) : detail::null(),
+                       text(scope.tenant, who, "tenant"), text(scope.operation, who, "operation"),
+                       text(key.value(), who, "key"), detail::unsigned8(token.value())});
         return r.affected() == 1 ? fenced_write::applied : fenced_write::stale;
     }
 
@@ -1144,8 +1145,7 @@ private:
         return fencing_token(static_cast<std::uint64_t>(token));
     }
 
-    [[nodiscard]] std::optional<idempotency_record> find(detail::session& s,
-                                                         const std::string& sql,
+    [[nodiscard]] std::optional<idempotency_record> find(detail::session& s, const std::string& sql,
                                                          const idempotency_scope& scope,
                                                          const idempotency_key& key,
                                                          const char* who) const {
@@ -1273,10 +1273,13 @@ namespace detail {
 // UPDATE: insert-first, never a gap lock), held until its transaction ends:
 // appends for one key are serialised, so a record never commits before an
 // older one of its key. A claim picks due records, each the oldest
-// undelivered record of its key, from one consistent snapshot, locks those
-// still due FOR UPDATE SKIP LOCKED and marks them in flight, each with a
-// claim_token one above its last, so relays on separate connections share
-// the work without waiting for each other. An outcome applies only while the
+// undelivered record of its key, from one consistent snapshot (a plain
+// SELECT: no locks), then locks those still due FOR UPDATE SKIP LOCKED by id
+// and marks them in flight, each with a claim_token one above its last, so
+// relays on separate connections share the work without waiting for each
+// other. Records another relay holds are skipped, not replaced: a claim may
+// return fewer than `limit` while others are in flight, and claims at most
+// 256 at a time. An outcome applies only while the
 // record is in flight under its token.
 class outbox_table {
 public:
@@ -1294,16 +1297,16 @@ public:
                   " (id, topic, ordering_key, payload, headers, created_at, next_attempt_at, "
                   "status) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending') ON DUPLICATE KEY UPDATE id = "
                   "id"),
+          due_("SELECT r.id FROM " + table_.quoted +
+               " r WHERE r.status IN ('pending', 'in_flight') AND r.next_attempt_at <= ? AND "
+               "(r.status = 'pending' OR r.claim_expires_at <= ?) AND (r.ordering_key = '' OR "
+               "NOT EXISTS (SELECT 1 FROM " +
+               table_.quoted +
+               " o WHERE o.ordering_key = r.ordering_key AND o.sequence < r.sequence AND "
+               "o.status <> 'delivered')) ORDER BY r.next_attempt_at, r.sequence LIMIT ?"),
           claim_("SELECT " + columns("") + " FROM " + table_.quoted +
-                 " WHERE id IN (SELECT id FROM (SELECT r.id FROM " + table_.quoted +
-                 " r WHERE r.status IN ('pending', 'in_flight') AND r.next_attempt_at <= ? AND "
-                 "(r.status = 'pending' OR r.claim_expires_at <= ?) AND (r.ordering_key = '' OR "
-                 "NOT EXISTS (SELECT 1 FROM " +
-                 table_.quoted +
-                 " o WHERE o.ordering_key = r.ordering_key AND o.sequence < r.sequence AND "
-                 "o.status <> 'delivered')) ORDER BY r.next_attempt_at, r.sequence LIMIT ?) due) "
-                 "AND status IN ('pending', 'in_flight') AND next_attempt_at <= ? AND (status = "
-                 "'pending' OR claim_expires_at <= ?) FOR UPDATE SKIP LOCKED"),
+                 " WHERE status IN ('pending', 'in_flight') AND next_attempt_at <= ? AND (status "
+                 "= 'pending' OR claim_expires_at <= ?) AND id IN "),
           mark_claimed_("UPDATE " + table_.quoted +
                         " SET status = 'in_flight', attempts = LEAST(attempts + 1, 4294967295), "
                         "claim_owner = ?, claim_token = claim_token + 1, claim_expires_at = ? "
@@ -1319,11 +1322,12 @@ public:
                      " WHERE status = 'delivered' AND finished_at < ? ORDER BY finished_at "
                      "LIMIT ? FOR UPDATE SKIP LOCKED"),
           purge_("DELETE FROM " + table_.quoted + " WHERE id IN "),
-          statistics_("SELECT COUNT(CASE WHEN status IN ('pending', 'in_flight') THEN 1 END), "
-                      "COUNT(CASE WHEN status = 'in_flight' AND claim_expires_at > ? THEN 1 END), "
-                      "COUNT(CASE WHEN status = 'dead' THEN 1 END), MIN(CASE WHEN status IN "
-                      "('pending', 'in_flight') THEN created_at END) FROM " +
-                      table_.quoted + " WHERE status <> 'delivered'"),
+          statistics_(
+              "SELECT COUNT(CASE WHEN status IN ('pending', 'in_flight') THEN 1 END), "
+              "COUNT(CASE WHEN status = 'in_flight' AND claim_expires_at > ? THEN 1 END), "
+              "COUNT(CASE WHEN status = 'dead' THEN 1 END), MIN(CASE WHEN status IN "
+              "('pending', 'in_flight') THEN created_at END) FROM " +
+              table_.quoted + " WHERE status <> 'delivered'"),
           find_("SELECT " + columns("") + " FROM " + table_.quoted + " WHERE id = ?"),
           dead_letters_("SELECT " + columns("") + " FROM " + table_.quoted +
                         " WHERE status = 'dead' AND sequence > ? ORDER BY sequence LIMIT ?") {}
@@ -1386,8 +1390,7 @@ public:
             throw settle::error(errc::invalid_argument, std::string(who) + ": the id is nil");
         }
         const detail::param topic = detail::text(message.topic, detail::key_text_max, who, "topic");
-        const detail::param key =
-            detail::key_text(message.ordering_key, who, "ordering key");
+        const detail::param key = detail::key_text(message.ordering_key, who, "ordering key");
         if (!message.ordering_key.empty()) {
             (void)s.exec(who, lock_key_, {key});
         }
@@ -1411,10 +1414,21 @@ public:
             throw settle::error(errc::invalid_argument, std::string(who) + ": the owner is empty");
         }
         const detail::param claimer = detail::text(owner, detail::key_text_max, who, "owner");
-        const detail::result due =
-            s.exec(who, claim_,
-                   {detail::micros(now), detail::micros(now), detail::limit(limit),
-                    detail::micros(now), detail::micros(now)});
+        const detail::result candidates =
+            s.exec(who, due_,
+                   {detail::micros(now), detail::micros(now),
+                    detail::limit(std::min(limit, detail::list_most))});
+        if (candidates.rows() == 0) {
+            return {};
+        }
+        const std::size_t size = detail::list_size(candidates.cells.size());
+        std::vector<detail::param> params{detail::micros(now), detail::micros(now)};
+        for (std::size_t i = 0; i < size; ++i) {
+            params.push_back(
+                detail::blob(candidates.cells[std::min(i, candidates.cells.size() - 1)][0].data));
+        }
+        const detail::result due = s.exec(
+            who, claim_ + detail::markers(size) + " FOR UPDATE SKIP LOCKED", std::move(params));
         std::vector<outbox_record> claimed = records(due);
         if (claimed.empty()) {
             return claimed;
@@ -1424,7 +1438,7 @@ public:
         for (outbox_record& r : claimed) {
             r.status = outbox_status::in_flight;
             r.attempts = r.attempts == std::numeric_limits<std::uint32_t>::max() ? r.attempts
-                                                                                  : r.attempts + 1;
+                                                                                 : r.attempts + 1;
             r.claim_owner = std::string(owner);
             r.claim_token = fencing_token(r.claim_token.value() + 1);
             r.claim_expires_at = lease_until;
@@ -1439,16 +1453,16 @@ public:
 
     [[nodiscard]] fenced_write mark_delivered(transaction& tx, const uuid& id, fencing_token token,
                                               stored_time now) {
-        return write(tx, delivered_, "mysql::outbox_table::mark_delivered",
-                     {detail::micros(now), detail::uuid_param(id),
-                      detail::unsigned8(token.value())});
+        return write(
+            tx, delivered_, "mysql::outbox_table::mark_delivered",
+            {detail::micros(now), detail::uuid_param(id), detail::unsigned8(token.value())});
     }
 
     [[nodiscard]] fenced_write reschedule(transaction& tx, const uuid& id, fencing_token token,
                                           std::string_view reason, stored_time next_attempt_at) {
         return write(tx, reschedule_, "mysql::outbox_table::reschedule",
-                     {detail::micros(next_attempt_at), detail::blob(reason),
-                      detail::uuid_param(id), detail::unsigned8(token.value())});
+                     {detail::micros(next_attempt_at), detail::blob(reason), detail::uuid_param(id),
+                      detail::unsigned8(token.value())});
     }
 
     [[nodiscard]] fenced_write dead_letter(transaction& tx, const uuid& id, fencing_token token,
@@ -1580,6 +1594,7 @@ private:
     std::string keys_;
     std::string lock_key_;
     std::string append_;
+    std::string due_;
     std::string claim_;
     std::string mark_claimed_;
     std::string delivered_;
@@ -1650,8 +1665,7 @@ public:
             tx.joined(table_.conn, who)
                 .exec(who, mark_,
                       {detail::key_text(consumer, who, "consumer"),
-                       detail::key_text(message_id, who, "message id"),
-                       detail::micros(now)});
+                       detail::key_text(message_id, who, "message id"), detail::micros(now)});
         return r.affected() == 1 ? inbox_mark::first_time : inbox_mark::duplicate;
     }
 
