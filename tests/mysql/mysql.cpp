@@ -135,8 +135,7 @@ TEST_CASE("mysql: a deadlock between two business transactions is aborted and a 
     CHECK(second_done);
     CHECK(aborted >= 1);
     raw_connection raw;
-    CHECK(scalar(raw.get(), "SELECT COUNT(*) FROM `" + name.name() + "` WHERE value = 'y'") !=
-          "0");
+    CHECK(scalar(raw.get(), "SELECT COUNT(*) FROM `" + name.name() + "` WHERE value = 'y'") != "0");
 }
 
 TEST_CASE("mysql: appends for one ordering key commit in sequence order",
@@ -198,9 +197,10 @@ TEST_CASE("mysql: a claim skips records another transaction holds, without waiti
     held.commit();
 }
 
-TEST_CASE("mysql: a server restart is unavailable, then the next transaction reconnects and "
-          "prepares its statements again",
-          "[mysql][outbox]") {
+TEST_CASE(
+    "mysql: a server restart is unavailable, then the next transaction reconnects and "
+    "prepares its statements again",
+    "[mysql][outbox]") {
     const char* script = std::getenv("SETTLE_MYSQL_SCRIPT");
     const char* dir = std::getenv("SETTLE_MYSQL_DIR");
     REQUIRE(script != nullptr);

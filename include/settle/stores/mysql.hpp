@@ -79,7 +79,7 @@ inline constexpr unsigned duplicate_entry = 1062;             // ER_DUP_ENTRY
 inline constexpr unsigned lock_wait_timeout = 1205;           // ER_LOCK_WAIT_TIMEOUT
 inline constexpr unsigned deadlock = 1213;                    // ER_LOCK_DEADLOCK
 inline constexpr unsigned unknown_statement = 1243;           // ER_UNKNOWN_STMT_HANDLER
-inline constexpr unsigned read_only = 1290;                   // ER_OPTION_PREVENTS_STATEMENT
+inline constexpr unsigned read_only_server = 1290;            // ER_OPTION_PREVENTS_STATEMENT
 inline constexpr unsigned query_interrupted = 1317;           // ER_QUERY_INTERRUPTED
 inline constexpr unsigned server_shutdown = 1053;             // ER_SERVER_SHUTDOWN
 inline constexpr unsigned connection_killed = 1927;           // ER_CONNECTION_KILLED (MariaDB)
@@ -105,7 +105,7 @@ inline constexpr unsigned client_interaction_timeout = 4031;  // MySQL 8.0.24+
 //                1317), a prepared statement of settle's gone (1243)
 //   backend_failure  anything else
 [[nodiscard]] constexpr errc classify(unsigned code) noexcept {
-    if (connection_lost(code) || code == read_only) {
+    if (connection_lost(code) || code == read_only_server) {
         return errc::unavailable;
     }
     if (code == deadlock || code == lock_wait_timeout || code == statement_timeout ||
@@ -291,7 +291,7 @@ struct session {
                            std::string_view what) {
         if (connection_lost(code)) {
             fault = session_fault::lost;
-        } else if (code == read_only && fault == session_fault::none) {
+        } else if (code == read_only_server && fault == session_fault::none) {
             fault = session_fault::read_only;
         } else if (code == unknown_statement && fault == session_fault::none) {
             fault = session_fault::statements_lost;
