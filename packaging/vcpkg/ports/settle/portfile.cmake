@@ -28,8 +28,9 @@ vcpkg_cmake_install()
 vcpkg_cmake_config_fixup(CONFIG_PATH share/cmake/settle)
 
 # A backend's pkg-config file requires its client library (sqlite3, libpq),
-# which only the matching feature installs; without it the file would not resolve.
-foreach(backend IN ITEMS sqlite postgres)
+# which only the matching feature installs; without it the file would not resolve
+# (the port has no mysql feature yet: settle-mysql.pc always goes).
+foreach(backend IN ITEMS sqlite postgres mysql)
     if(NOT backend IN_LIST FEATURES)
         file(REMOVE "${CURRENT_PACKAGES_DIR}/share/pkgconfig/settle-${backend}.pc")
     endif()
