@@ -25,7 +25,9 @@ namespace faults {
 
 inline constexpr const char* counter_column = "BIGINT AUTO_INCREMENT PRIMARY KEY";
 
-inline backend::connection_options connect() { return mysql_test::options(); }
+inline backend::connection_options connect() {
+    return mysql_test::options();
+}
 
 inline std::vector<std::string> query(MYSQL* conn, const std::string& sql,
                                       const std::vector<std::string>& params = {}) {
@@ -45,9 +47,9 @@ inline std::vector<std::string> query(MYSQL* conn, const std::string& sql,
     std::vector<std::string> rows;
     if (mysql_real_query(conn, text.data(), static_cast<unsigned long>(text.size())) != 0) {
         const unsigned code = mysql_errno(conn);
-        throw settle::error(code >= 2000 && code < 3000 ? settle::errc::unavailable
-                                                        : settle::errc::backend_failure,
-                            text + ": " + mysql_error(conn));
+        throw settle::error(
+            code >= 2000 && code < 3000 ? settle::errc::unavailable : settle::errc::backend_failure,
+            text + ": " + mysql_error(conn));
     }
     if (MYSQL_RES* result = mysql_store_result(conn)) {
         while (MYSQL_ROW row = mysql_fetch_row(result)) {

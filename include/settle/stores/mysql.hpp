@@ -1312,6 +1312,11 @@ public:
                         "claim_owner = ?, claim_token = claim_token + 1, claim_expires_at = ? "
                         "WHERE id IN "),
           delivered_(outcome("status = 'delivered', finished_at = ?")),
+          in_flight_("SELECT id, claim_token FROM " + table_.quoted +
+                     " WHERE status = 'in_flight' AND id IN "),
+          delivered_listed_("UPDATE " + table_.quoted +
+                            " SET status = 'delivered', finished_at = ?, claim_owner = '', "
+                            "claim_expires_at = 0 WHERE id IN "),
           reschedule_(outcome("status = 'pending', next_attempt_at = ?, last_error = ?")),
           dead_(outcome("status = 'dead', last_error = ?, finished_at = ?")),
           release_(outcome("status = 'pending', attempts = GREATEST(attempts, 1) - 1")),
@@ -1458,6 +1463,64 @@ public:
             {detail::micros(now), detail::uuid_param(id), detail::unsigned8(token.value())});
     }
 
+    // mark_delivered for each of `claims`: one statement locking the records
+    // in flight among them (FOR UPDATE), one marking those whose token is the
+    // claim's (one statement for a single claim); the answers in their order
+    // (a claim given twice is applied once, then stale).
+    [[nodiscard]] std::vector<fenced_write> mark_delivered(transaction& tx,
+                                                           std::span<const outbox_claim> claims,
+                                                           stored_time now) {
+        constexpr const char* who = "mysql::outbox_table::mark_delivered";
+        if (claims.size() == 1) {
+            return {mark_delivered(tx, claims[0].id, claims[0].token, now)};
+        }
+        detail::session& s = tx.joined(table_.conn, who);
+        using applied_claim = std::pair<uuid, std::uint64_t>;
+        std::vector<applied_claim> given;
+        given.reserve(claims.size());
+        for (const outbox_claim& claim : claims) {
+            given.emplace_back(claim.id, claim.token.value());
+        }
+        std::sort(given.begin(), given.end());
+        std::vector<applied_claim> applied;
+        for (std::size_t from = 0; from < claims.size(); from += detail::list_most) {
+            const std::size_t n = std::min(claims.size() - from, detail::list_most);
+            const std::size_t size = detail::list_size(n);
+            std::vector<detail::param> ids;
+            for (std::size_t i = 0; i < size; ++i) {
+                ids.push_back(detail::uuid_param(claims[from + std::min(i, n - 1)].id));
+            }
+            const detail::result held =
+                s.exec(who, in_flight_ + detail::markers(size) + " FOR UPDATE", std::move(ids));
+            detail::result matching;  // the ids to mark: in flight under a claim given
+            for (int i = 0; i < held.rows(); ++i) {
+                const applied_claim found{held.uuid_at(i, 0),
+                                          static_cast<std::uint64_t>(held.int8(i, 1))};
+                if (std::binary_search(given.begin(), given.end(), found)) {
+                    applied.push_back(found);
+                    matching.cells.push_back(held.cells[static_cast<std::size_t>(i)]);
+                }
+            }
+            (void)detail::run_listed(s, who, delivered_listed_, matching,
+                                     detail::param::kind::bytes, {detail::micros(now)});
+        }
+        std::sort(applied.begin(), applied.end());
+        std::vector<bool> answered(applied.size());
+        std::vector<fenced_write> out;
+        out.reserve(claims.size());
+        for (const outbox_claim& claim : claims) {
+            const applied_claim key{claim.id, claim.token.value()};
+            const auto found = std::lower_bound(applied.begin(), applied.end(), key);
+            const auto at = static_cast<std::size_t>(found - applied.begin());
+            const bool first = found != applied.end() && *found == key && !answered[at];
+            if (first) {
+                answered[at] = true;
+            }
+            out.push_back(first ? fenced_write::applied : fenced_write::stale);
+        }
+        return out;
+    }
+
     [[nodiscard]] fenced_write reschedule(transaction& tx, const uuid& id, fencing_token token,
                                           std::string_view reason, stored_time next_attempt_at) {
         return write(tx, reschedule_, "mysql::outbox_table::reschedule",
@@ -1598,6 +1661,8 @@ private:
     std::string claim_;
     std::string mark_claimed_;
     std::string delivered_;
+    std::string in_flight_;
+    std::string delivered_listed_;
     std::string reschedule_;
     std::string dead_;
     std::string release_;
