@@ -1263,8 +1263,10 @@ namespace detail {
 // primary key, sequence an AUTO_INCREMENT column, times BIGINT Unix
 // microseconds, payload, headers and last_error LONGBLOB (a failure's reason
 // is kept byte for byte), topic and owner VARCHAR(255) utf8mb4, ordering key
-// VARBINARY(255), and indexes for claims (status, next_attempt_at),
-// ordering keys (ordering_key, sequence) and purge (status, finished_at); and
+// VARBINARY(255), and indexes for claims (due_at, sequence: due_at is a
+// stored column, next_attempt_at while pending or in flight, else NULL, so
+// delivered records stay out of the claims' index), ordering keys
+// (ordering_key, sequence) and purge (status, finished_at); and
 // a table "<name>_keys" of one row per ordering key ever used, whose row an
 // append with that key locks.
 //
@@ -1298,15 +1300,12 @@ public:
                   "status) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending') ON DUPLICATE KEY UPDATE id = "
                   "id"),
           due_("SELECT r.id FROM " + table_.quoted +
-               " r WHERE r.status IN ('pending', 'in_flight') AND r.next_attempt_at <= ? AND "
-               "(r.status = 'pending' OR r.claim_expires_at <= ?) AND (r.ordering_key = '' OR "
-               "NOT EXISTS (SELECT 1 FROM " +
+               " r WHERE r.due_at <= ? AND (r.status = 'pending' OR r.claim_expires_at <= ?) AND "
+               "(r.ordering_key = '' OR NOT EXISTS (SELECT 1 FROM " +
                table_.quoted +
                " o WHERE o.ordering_key = r.ordering_key AND o.sequence < r.sequence AND "
-               "o.status <> 'delivered')) ORDER BY r.next_attempt_at, r.sequence LIMIT ?"),
-          claim_("SELECT " + columns("") + " FROM " + table_.quoted +
-                 " WHERE status IN ('pending', 'in_flight') AND next_attempt_at <= ? AND (status "
-                 "= 'pending' OR claim_expires_at <= ?) AND id IN "),
+               "o.status <> 'delivered')) ORDER BY r.due_at, r.sequence LIMIT ?"),
+          claim_("SELECT " + columns("") + " FROM " + table_.quoted + " WHERE id IN "),
           mark_claimed_("UPDATE " + table_.quoted +
                         " SET status = 'in_flight', attempts = LEAST(attempts + 1, 4294967295), "
                         "claim_owner = ?, claim_token = claim_token + 1, claim_expires_at = ? "
@@ -1361,9 +1360,11 @@ public:
                "    claim_token      BIGINT          NOT NULL DEFAULT 0,\n"
                "    claim_expires_at BIGINT          NOT NULL DEFAULT 0,\n"
                "    finished_at      BIGINT          NOT NULL DEFAULT 0,\n"
+               "    due_at           BIGINT AS (CASE WHEN status IN ('pending', 'in_flight')\n"
+               "        THEN next_attempt_at END) STORED,\n"
                "    INDEX " +
                detail::object_name(table_.plain, "_due") +
-               " (status, next_attempt_at, sequence),\n"
+               " (due_at, sequence),\n"
                "    INDEX " +
                detail::object_name(table_.plain, "_key") +
                " (ordering_key, sequence),\n"
@@ -1427,14 +1428,31 @@ public:
             return {};
         }
         const std::size_t size = detail::list_size(candidates.cells.size());
-        std::vector<detail::param> params{detail::micros(now), detail::micros(now)};
+        std::vector<detail::param> params;
         for (std::size_t i = 0; i < size; ++i) {
             params.push_back(
                 detail::blob(candidates.cells[std::min(i, candidates.cells.size() - 1)][0].data));
         }
-        const detail::result due = s.exec(
+        // Locked by id (a primary key lookup each), then checked again: a
+        // record claimed or finished since the snapshot stays as it is.
+        const detail::result locked = s.exec(
             who, claim_ + detail::markers(size) + " FOR UPDATE SKIP LOCKED", std::move(params));
-        std::vector<outbox_record> claimed = records(due);
+        std::vector<outbox_record> claimed = records(locked);
+        detail::result due;
+        std::size_t kept = 0;
+        for (std::size_t i = 0; i < claimed.size(); ++i) {
+            const outbox_record& r = claimed[i];
+            if ((r.status == outbox_status::pending ||
+                 (r.status == outbox_status::in_flight && r.claim_expires_at <= now)) &&
+                r.next_attempt_at <= now) {
+                due.cells.push_back(locked.cells[i]);
+                if (kept != i) {
+                    claimed[kept] = std::move(claimed[i]);
+                }
+                ++kept;
+            }
+        }
+        claimed.resize(kept);
         if (claimed.empty()) {
             return claimed;
         }
