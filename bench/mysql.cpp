@@ -51,8 +51,9 @@ constexpr std::size_t statements_per_transaction = 512;
 mysql::connection_options options() {
     const char* value = std::getenv("SETTLE_MYSQL");
     if (value == nullptr) {
-        std::fprintf(stderr, "settle_bench_mysql: set SETTLE_MYSQL (scripts/mariadb.sh start DIR; "
-                             "scripts/mariadb.sh conninfo DIR)\n");
+        std::fprintf(stderr,
+                     "settle_bench_mysql: set SETTLE_MYSQL (scripts/mariadb.sh start DIR; "
+                     "scripts/mariadb.sh conninfo DIR)\n");
         std::exit(2);
     }
     mysql::connection_options o;
@@ -205,11 +206,12 @@ void baseline_relay(benchmark::State& state) {
     statement insert(c, "INSERT INTO " + table +
                             " (id, topic, ordering_key, payload, created_at, next_attempt_at) "
                             "VALUES (?, ?, ?, ?, ?, ?)");
-    statement claim(c, "SELECT id, sequence, topic, ordering_key, payload, created_at, attempts, "
-                       "next_attempt_at FROM " +
-                           table +
-                           " WHERE status = 0 AND next_attempt_at <= ? ORDER BY "
-                           "next_attempt_at, sequence LIMIT ? FOR UPDATE SKIP LOCKED");
+    statement claim(c,
+                    "SELECT id, sequence, topic, ordering_key, payload, created_at, attempts, "
+                    "next_attempt_at FROM " +
+                        table +
+                        " WHERE status = 0 AND next_attempt_at <= ? ORDER BY "
+                        "next_attempt_at, sequence LIMIT ? FOR UPDATE SKIP LOCKED");
     std::uint64_t next = 0;
     std::int64_t pending = 0;
     std::int64_t delivered = 0;
@@ -232,7 +234,8 @@ void baseline_relay(benchmark::State& state) {
         const auto claimed = claim.run({now, batch});
         const std::string list = in_list(claimed);
         if (!claimed.empty()) {
-            sql(c, "UPDATE " + table + " SET status = 1, claim_owner = 'bench', claim_expires_at = " +
+            sql(c, "UPDATE " + table +
+                       " SET status = 1, claim_owner = 'bench', claim_expires_at = " +
                        std::to_string(now + 30'000'000) +
                        ", attempts = attempts + 1 WHERE sequence IN " + list);
         }
@@ -242,9 +245,10 @@ void baseline_relay(benchmark::State& state) {
         }
         sql(c, "START TRANSACTION");
         if (!claimed.empty()) {
-            sql(c, "UPDATE " + table +
-                       " SET status = 2, claim_owner = '', claim_expires_at = 0 WHERE sequence IN " +
-                       list + " AND claim_owner = 'bench'");
+            sql(c,
+                "UPDATE " + table +
+                    " SET status = 2, claim_owner = '', claim_expires_at = 0 WHERE sequence IN " +
+                    list + " AND claim_owner = 'bench'");
         }
         sql(c, "COMMIT");
         pending -= static_cast<std::int64_t>(claimed.size());
@@ -345,8 +349,8 @@ void baseline_idempotency(benchmark::State& state) {
         const std::int64_t token = std::stoll(token_of.run({}).at(0).at(0));
         sql(c, "COMMIT");
         sql(c, "START TRANSACTION");
-        (void)complete.run({body, std::int64_t{201}, now + 86'400'000'000,
-                            std::string("tenant"), std::string("orders.create"), key, token});
+        (void)complete.run({body, std::int64_t{201}, now + 86'400'000'000, std::string("tenant"),
+                            std::string("orders.create"), key, token});
         sql(c, "COMMIT");
     }
     state.SetItemsProcessed(state.iterations());
@@ -355,9 +359,24 @@ void baseline_idempotency(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(relay)->Name("relay")->Arg(1)->Arg(16)->Arg(256)->Unit(benchmark::kMicrosecond)->UseRealTime();
-BENCHMARK(baseline_relay)->Name("baseline/relay_sql")->Arg(1)->Arg(16)->Arg(256)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(relay)
+    ->Name("relay")
+    ->Arg(1)
+    ->Arg(16)
+    ->Arg(256)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+BENCHMARK(baseline_relay)
+    ->Name("baseline/relay_sql")
+    ->Arg(1)
+    ->Arg(16)
+    ->Arg(256)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
 BENCHMARK(append)->Name("append")->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(baseline_insert)->Name("baseline/insert")->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(idempotency)->Name("idempotency")->Unit(benchmark::kMicrosecond)->UseRealTime();
-BENCHMARK(baseline_idempotency)->Name("baseline/idempotency_sql")->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(baseline_idempotency)
+    ->Name("baseline/idempotency_sql")
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();

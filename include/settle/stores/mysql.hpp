@@ -75,7 +75,6 @@ using c_bool = std::remove_pointer_t<decltype(MYSQL_BIND{}.is_null)>;
 
 // Server and client error numbers (mysqld_error.h, errmsg.h), spelled out:
 // MySQL's and MariaDB's headers do not define the same set of names.
-inline constexpr unsigned duplicate_entry = 1062;             // ER_DUP_ENTRY
 inline constexpr unsigned lock_wait_timeout = 1205;           // ER_LOCK_WAIT_TIMEOUT
 inline constexpr unsigned deadlock = 1213;                    // ER_LOCK_DEADLOCK
 inline constexpr unsigned unknown_statement = 1243;           // ER_UNKNOWN_STMT_HANDLER
