@@ -91,3 +91,27 @@ function(settle_require_redis)
                          "SETTLE_REDIS=${SETTLE_REDIS_SOCKET};SETTLE_REDIS_DIR=${SETTLE_REDIS_DIR};SETTLE_REDIS_SCRIPT=${SETTLE_REDIS_SCRIPT}")
   endif()
 endfunction()
+
+# The same for MariaDB: the fixture `mysql` runs scripts/mariadb.sh start
+# before the first test that requires it and stop after the last. Tests get
+# the connection settings in SETTLE_MYSQL ("socket=... user=... database=..."),
+# the server directory in SETTLE_MYSQL_DIR and the script in
+# SETTLE_MYSQL_SCRIPT (the fault tests restart the server through it).
+set(SETTLE_MYSQL_DIR "/tmp/settle-mariadb-${_settle_build_hash}")
+set(SETTLE_MYSQL_CONNINFO "socket=${SETTLE_MYSQL_DIR}/mysqld.sock user=settle database=settle")
+set(SETTLE_MYSQL_SCRIPT "${PROJECT_SOURCE_DIR}/scripts/mariadb.sh")
+
+function(settle_require_mysql)
+  get_property(defined GLOBAL PROPERTY SETTLE_MYSQL_FIXTURE)
+  if(NOT defined)
+    set_property(GLOBAL PROPERTY SETTLE_MYSQL_FIXTURE TRUE)
+    add_test(NAME mysql.server.start COMMAND "${SETTLE_MYSQL_SCRIPT}" start "${SETTLE_MYSQL_DIR}")
+    add_test(NAME mysql.server.stop COMMAND "${SETTLE_MYSQL_SCRIPT}" stop "${SETTLE_MYSQL_DIR}")
+    set_tests_properties(mysql.server.start PROPERTIES FIXTURES_SETUP mysql LABELS mysql)
+    set_tests_properties(mysql.server.stop PROPERTIES FIXTURES_CLEANUP mysql LABELS mysql)
+  endif()
+  if(ARGN)
+    set_tests_properties(${ARGN} PROPERTIES FIXTURES_REQUIRED mysql ENVIRONMENT
+                         "SETTLE_MYSQL=${SETTLE_MYSQL_CONNINFO};SETTLE_MYSQL_DIR=${SETTLE_MYSQL_DIR};SETTLE_MYSQL_SCRIPT=${SETTLE_MYSQL_SCRIPT}")
+  endif()
+endfunction()

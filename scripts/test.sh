@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 
 scripts/deps.sh cmake ninja-build pkg-config g++ clang libclang-rt-14-dev clang-format \
     catch2 libbenchmark-dev libssl-dev libsqlite3-dev libpq-dev postgresql \
-    redis-server libhiredis-dev \
+    libmariadb-dev mariadb-server redis-server libhiredis-dev \
     libc++-14-dev libc++abi-14-dev python3
 
 # vcpkg and conan for the package tests: the offline clients in ../shared/pkgtools,

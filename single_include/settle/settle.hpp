@@ -411,7 +411,7 @@ concept transactional = requires {
 // versioned (lease, fence) key as settle::encode writes it. Every backend
 // refuses a longer one when it would store it, with settle::error
 // (errc::invalid_argument) and nothing written, so a key is accepted or
-// refused alike on every backend; looking a longer key up finds nothing.
+// refused alike on every backend.
 // (PostgreSQL's B-tree holds about 2.7 kB per entry, and an idempotency
 // record's key has three parts.)
 inline constexpr std::size_t max_key_size = 512;

@@ -1,7 +1,8 @@
 // The processes the fault tests kill and restart: a relay that publishes an
 // outbox to a consumer process over a Unix socket, and that consumer, which
 // applies each message through its inbox in a PostgreSQL transaction of its
-// own. Both connect with the conninfo in SETTLE_POSTGRES.
+// own. Both connect to the server the tests name (SETTLE_POSTGRES, or
+// SETTLE_MYSQL when built with SETTLE_FAULTS_MYSQL).
 //
 //   fault_worker consume <socket> <table>
 //       serves relays on <socket>; for each message line "<id> <key> <n>"
@@ -15,7 +16,8 @@
 #include <settle/inbox.hpp>
 #include <settle/outbox.hpp>
 #include <settle/outbox_relay.hpp>
-#include <settle/stores/postgres.hpp>
+
+#include "faults/backend.hpp"
 
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -36,19 +38,9 @@
 #include <thread>
 #include <vector>
 
-namespace postgres = settle::postgres;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::string conninfo() {
-    const char* value = std::getenv("SETTLE_POSTGRES");
-    if (value == nullptr) {
-        std::fprintf(stderr, "fault_worker: SETTLE_POSTGRES is not set\n");
-        std::exit(2);
-    }
-    return value;
-}
 
 sockaddr_un address_of(const std::string& path) {
     sockaddr_un address{};
@@ -88,27 +80,10 @@ bool write_all(int fd, std::string_view text) {
     return true;
 }
 
-void exec(PGconn* conn, const std::string& sql, std::initializer_list<std::string> params) {
-    std::vector<const char*> values;
-    for (const std::string& p : params) {
-        values.push_back(p.c_str());
-    }
-    PGresult* result = PQexecParams(conn, sql.c_str(), static_cast<int>(values.size()), nullptr,
-                                    values.data(), nullptr, nullptr, 0);
-    const auto status = PQresultStatus(result);
-    std::string message = PQresultErrorMessage(result);
-    PQclear(result);
-    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-        throw settle::error(PQstatus(conn) == CONNECTION_BAD ? settle::errc::unavailable
-                                                             : settle::errc::backend_failure,
-                            "fault_worker: " + message);
-    }
-}
-
 // One relay's connection: applies what it sends, one message at a time.
 void serve(int fd, const std::string& table) {
-    std::optional<postgres::connection> conn;
-    std::optional<postgres::inbox_table> inbox;
+    std::optional<backend::connection> conn;
+    std::optional<backend::inbox_table> inbox;
     std::chrono::system_clock clock;
     while (const auto line = read_line(fd)) {
         const auto space = line->find(' ');
@@ -119,22 +94,24 @@ void serve(int fd, const std::string& table) {
         std::string answer;
         try {
             if (!conn) {
-                conn.emplace(conninfo());
+                conn.emplace(faults::connect());
                 inbox.emplace(*conn, table + "_inbox");
             }
             {
-                postgres::transaction receipt(
+                backend::transaction receipt(
                     *conn);  // begins, reconnecting if the server went away
-                exec(receipt.native(),
-                     "INSERT INTO " + table + "_receipts (message_id) VALUES ($1)", {id});
+                (void)faults::query(receipt.native(),
+                                    "INSERT INTO " + table + "_receipts (message_id) VALUES ($1)",
+                                    {id});
                 receipt.commit();
             }
             settle::idempotent_consumer consumer(*inbox, clock, {.consumer = "faults"});
-            const auto result = consumer.consume(id, [&](postgres::transaction& tx) {
-                exec(tx.native(),
-                     "INSERT INTO " + table +
-                         "_effects (message_id, ordering_key, number) VALUES ($1, $2, $3)",
-                     {id, key, number});
+            const auto result = consumer.consume(id, [&](backend::transaction& tx) {
+                (void)faults::query(
+                    tx.native(),
+                    "INSERT INTO " + table +
+                        "_effects (message_id, ordering_key, number) VALUES ($1, $2, $3)",
+                    {id, key, number});
             });
             answer = std::string(settle::to_string(result.outcome()));
         } catch (const std::exception& e) {
@@ -225,10 +202,8 @@ struct stderr_observer {
 
 int relay(const std::string& path, const std::string& table, const std::string& owner, int lease_ms,
           int batch) {
-    const std::string info = conninfo();
-    postgres::connection conn(
-        postgres::connection::factory([info] { return PQconnectdb(info.c_str()); }));
-    postgres::outbox_table store(conn, table);
+    backend::connection conn(faults::connect());
+    backend::outbox_table store(conn, table);
     socket_publisher publisher(path);
     std::chrono::system_clock clock;
     settle::outbox_relay relay(

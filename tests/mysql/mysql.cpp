@@ -1,0 +1,231 @@
+// The MySQL backend's own rules, beyond the conformance suites: the
+// transaction wrapper, refused input, the errors a service rides out (a
+// deadlock, a server restart), per-key append order and SKIP LOCKED claims.
+#include <settle/stores/mysql.hpp>
+
+#include "mysql/mysql_test.hpp"
+#include "outbox/ids.hpp"
+#include "settle_test.hpp"
+
+#include <settle/clock.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <string>
+#include <thread>
+
+using namespace std::chrono_literals;
+namespace my = settle::mysql;
+using mysql_test::create_tables;
+using mysql_test::options;
+using mysql_test::raw_connection;
+using mysql_test::run;
+using mysql_test::scalar;
+using mysql_test::scratch_table;
+using outbox_test::message_of;
+
+namespace {
+
+const settle::stored_time t0 = std::chrono::sys_days(std::chrono::year(2024) / 1 / 1);
+
+template <class F>
+settle::errc thrown(F&& fn) {
+    try {
+        fn();
+    } catch (const settle::error& e) {
+        return static_cast<settle::errc>(e.code().value());
+    }
+    FAIL("expected a settle::error");
+    return {};
+}
+
+}  // namespace
+
+TEST_CASE("mysql: misuse of transactions is refused and an open one rolls back when destroyed",
+          "[mysql]") {
+    scratch_table name("vs");
+    my::connection conn(options());
+    my::versioned_table<std::string, std::string> store(conn, name.name());
+    create_tables(store);
+    {
+        auto tx = store.begin();
+        CHECK(store.insert(tx, "a", "1").is_applied());
+        CHECK(thrown([&] { (void)store.begin(); }) == settle::errc::invalid_argument);
+    }  // destroyed open: rolled back
+    {
+        auto tx = store.begin();
+        CHECK_FALSE(store.load(tx, "a"));
+        tx.commit();
+        CHECK(thrown([&] { (void)store.load(tx, "a"); }) == settle::errc::invalid_argument);
+    }
+    run(conn.native(), "START TRANSACTION");
+    CHECK(thrown([&] { (void)store.begin(); }) == settle::errc::invalid_argument);
+    run(conn.native(), "ROLLBACK");
+    auto tx = store.begin();
+    run(tx.native(), "COMMIT");
+    CHECK(thrown([&] { (void)store.insert(tx, "b", "2"); }) == settle::errc::aborted);
+}
+
+TEST_CASE("mysql: bad names and over-long keys are refused and nothing is stored", "[mysql]") {
+    my::connection conn(options());
+    for (const char* bad : {"", "1abc", "a-b", "a`b", "x; DROP TABLE y"}) {
+        CHECK(thrown([&] { my::inbox_table(conn, bad); }) == settle::errc::invalid_argument);
+    }
+    scratch_table name("inbox");
+    my::inbox_table inbox(conn, name.name());
+    create_tables(inbox);
+    auto tx = inbox.begin();
+    CHECK(thrown([&] {
+              (void)inbox.mark(tx, "c", std::string(settle::max_key_size + 1, 'm'), t0);
+          }) == settle::errc::invalid_argument);
+    CHECK(inbox.mark(tx, "c", std::string(settle::max_key_size, 'm'), t0) ==
+          settle::inbox_mark::first_time);
+    tx.commit();
+    raw_connection raw;
+    CHECK(scalar(raw.get(), "SELECT COUNT(*) FROM `" + name.name() + "`") == "1");
+}
+
+TEST_CASE("mysql: a deadlock between two business transactions is aborted and a retry commits",
+          "[mysql][concurrency]") {
+    scratch_table name("vs");
+    my::connection first_conn(options());
+    my::connection second_conn(options());
+    my::versioned_table<std::string, std::string> first(first_conn, name.name());
+    my::versioned_table<std::string, std::string> second(second_conn, name.name());
+    create_tables(first);
+    {
+        auto tx = first.begin();
+        REQUIRE(first.insert(tx, "a", "0").is_applied());
+        REQUIRE(first.insert(tx, "b", "0").is_applied());
+        tx.commit();
+    }
+    // Each locks one row, then wants the other's: InnoDB gives one of them up.
+    std::atomic<int> aborted{0};
+    std::atomic<int> locked{0};
+    const auto business = [&](my::versioned_table<std::string, std::string>& store,
+                              const std::string& mine, const std::string& theirs) -> bool {
+        for (int attempt = 0; attempt < 10; ++attempt) {
+            try {
+                auto tx = store.begin();
+                const auto own = store.load(tx, mine);
+                if (!store.compare_and_set(tx, mine, own->stamp, "x").is_applied()) {
+                    continue;  // the other committed to it meanwhile: start again
+                }
+                if (attempt == 0) {
+                    ++locked;
+                    while (locked.load() < 2) {
+                        std::this_thread::yield();
+                    }
+                }
+                const auto other = store.load(tx, theirs);
+                (void)store.compare_and_set(tx, theirs, other->stamp, "y");
+                tx.commit();
+                return true;
+            } catch (const settle::error& e) {
+                REQUIRE(e.code() == settle::errc::aborted);
+                ++aborted;
+            }
+        }
+        return false;
+    };
+    bool second_done = false;
+    std::thread other([&] { second_done = business(second, "b", "a"); });
+    const bool first_done = business(first, "a", "b");
+    other.join();
+    CHECK(first_done);
+    CHECK(second_done);
+    CHECK(aborted >= 1);
+    raw_connection raw;
+    CHECK(scalar(raw.get(), "SELECT COUNT(*) FROM `" + name.name() + "` WHERE value = 'y'") != "0");
+}
+
+TEST_CASE("mysql: appends for one ordering key commit in sequence order",
+          "[mysql][outbox][concurrency]") {
+    scratch_table name("outbox");
+    my::connection first_conn(options());
+    my::connection second_conn(options());
+    my::outbox_table first(first_conn, name.name());
+    my::outbox_table second(second_conn, name.name());
+    create_tables(first);
+
+    auto tx = first.begin();
+    const std::uint64_t older = first.append(tx, message_of(1, "order-1"), t0).sequence();
+    std::atomic<bool> committed{false};
+    std::atomic<bool> waited{false};
+    std::uint64_t younger = 0;
+    std::thread thread([&] {
+        auto other = second.begin();
+        (void)second.append(other, message_of(3), t0);  // no key: not held up
+        younger = second.append(other, message_of(2, "order-1"), t0).sequence();
+        waited = committed.load();
+        other.commit();
+    });
+    std::this_thread::sleep_for(200ms);  // the second append waits for this transaction
+    committed = true;
+    tx.commit();
+    thread.join();
+    CHECK(waited);
+    CHECK(younger > older);
+}
+
+TEST_CASE("mysql: a claim skips records another transaction holds, without waiting",
+          "[mysql][outbox][concurrency]") {
+    scratch_table name("outbox");
+    my::connection first_conn(options());
+    my::connection second_conn(options());
+    my::outbox_table first(first_conn, name.name());
+    my::outbox_table second(second_conn, name.name());
+    create_tables(first);
+    {
+        auto tx = first.begin();
+        for (std::uint32_t n = 1; n <= 4; ++n) {
+            REQUIRE(first.append(tx, message_of(n), t0).is_appended());
+        }
+        tx.commit();
+    }
+    auto held = first.begin();
+    const auto mine = first.claim(held, "relay-1", t0, t0 + 30s, 2);
+    REQUIRE(mine.size() == 2);
+    auto tx = second.begin();
+    const auto theirs = second.claim(tx, "relay-2", t0, t0 + 30s, 4);  // would wait if locked
+    REQUIRE(theirs.size() == 2);
+    for (const auto& r : theirs) {
+        for (const auto& m : mine) {
+            CHECK(r.id != m.id);
+        }
+    }
+    tx.commit();
+    held.commit();
+}
+
+TEST_CASE(
+    "mysql: a server restart is unavailable, then the next transaction reconnects and "
+    "prepares its statements again",
+    "[mysql][outbox]") {
+    const char* script = std::getenv("SETTLE_MYSQL_SCRIPT");
+    const char* dir = std::getenv("SETTLE_MYSQL_DIR");
+    REQUIRE(script != nullptr);
+    REQUIRE(dir != nullptr);
+    scratch_table name("outbox");
+    my::connection conn(options());
+    my::outbox_table store(conn, name.name());
+    create_tables(store);
+    {
+        auto tx = store.begin();
+        REQUIRE(store.append(tx, message_of(1), t0).is_appended());
+        tx.commit();
+    }
+    {
+        auto tx = store.begin();
+        REQUIRE(store.append(tx, message_of(2), t0).is_appended());
+        REQUIRE(std::system((std::string(script) + " restart " + dir).c_str()) == 0);
+        CHECK(thrown([&] { (void)store.append(tx, message_of(3), t0); }) ==
+              settle::errc::unavailable);
+    }
+    auto tx = store.begin();  // reconnects; the statements are prepared on the new session
+    CHECK(store.append(tx, message_of(4), t0).is_appended());
+    CHECK(store.find(tx, outbox_test::id_of(1)));
+    CHECK_FALSE(store.find(tx, outbox_test::id_of(2)));  // its transaction never committed
+    tx.commit();
+}
