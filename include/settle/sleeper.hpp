@@ -24,16 +24,16 @@
 
 SETTLE_BEGIN_NAMESPACE
 
-// Where settle waits. sleep_for returns true after waiting the whole duration,
-// false as soon as the stop token is stopped (possibly before waiting at all).
+/// Where settle waits. sleep_for returns true after waiting the whole duration,
+/// false as soon as the stop token is stopped (possibly before waiting at all).
 template <class S>
 concept sleeper = requires(S& s, std::chrono::nanoseconds d, std::stop_token token) {
     { s.sleep_for(d, token) } -> std::same_as<bool>;
 };
 
-// Sleeps the calling thread; wakes early when the stop token is stopped. A
-// duration too long to add to the current time (nanoseconds::max(), say)
-// waits until the stop request: it never wraps into a wait that ends at once.
+/// Sleeps the calling thread; wakes early when the stop token is stopped. A
+/// duration too long to add to the current time (nanoseconds::max(), say)
+/// waits until the stop request: it never wraps into a wait that ends at once.
 class system_sleeper {
 public:
     bool sleep_for(std::chrono::nanoseconds d, std::stop_token token) {
@@ -50,10 +50,10 @@ public:
     }
 };
 
-// Does not wait: moves a manual_clock forward by the requested duration, so
-// code under test sees the time pass. Counts the sleeps and their total (which
-// saturates rather than wrapping). Thread-safe, like manual_clock: threads may
-// sleep on one sleeper and read its counters at the same time.
+/// Does not wait: moves a manual_clock forward by the requested duration, so
+/// code under test sees the time pass. Counts the sleeps and their total (which
+/// saturates rather than wrapping). Thread-safe, like manual_clock: threads may
+/// sleep on one sleeper and read its counters at the same time.
 class manual_sleeper {
 public:
     explicit manual_sleeper(manual_clock& clock) noexcept : clock_(&clock) {}

@@ -23,13 +23,13 @@ SETTLE_BEGIN_NAMESPACE
 
 namespace memory {
 
-// settle::reconcile_store in a memory::table keyed by record id. due looks
-// at every record: for tests and tools, not for millions of rows.
+/// settle::reconcile_store in a memory::table keyed by record id. due looks
+/// at every record: for tests and tools, not for millions of rows.
 class reconcile_table {
 public:
     using transaction = memory::transaction;
 
-    // A record set aside by escalate, with the reason.
+    /// A record set aside by escalate, with the reason.
     struct escalated_record {
         uncertain_record record;
         std::string reason;
@@ -92,7 +92,7 @@ public:
         return true;
     }
 
-    // The records set aside, in id order. For operators and tests.
+    /// The records set aside, in id order. For operators and tests.
     [[nodiscard]] std::vector<escalated_record> escalated(const transaction& tx) const {
         std::vector<escalated_record> out;
         rows_.for_each(tx, [&](const std::string&, const row& r) {
@@ -103,7 +103,7 @@ public:
         return out;
     }
 
-    // How many records are kept, watched or escalated.
+    /// How many records are kept, watched or escalated.
     [[nodiscard]] std::size_t size(const transaction& tx) const { return rows_.size(tx); }
 
 private:
