@@ -247,6 +247,8 @@ concept purgeable_barrier_store = barrier_store<S> && detail::barrier_store_has_
 ///     return r.is_refused() ? refused : done;   // the answer to the coordinator
 class [[nodiscard]] barrier_result {
 public:
+    ///@{
+    /// The outcome, and one test for each of its values; true when the phase was entered.
     constexpr explicit barrier_result(barrier_outcome outcome) noexcept : outcome_(outcome) {}
 
     [[nodiscard]] constexpr barrier_outcome outcome() const noexcept { return outcome_; }
@@ -263,11 +265,13 @@ public:
     /// not hold; answer the coordinator that it was refused.
     [[nodiscard]] constexpr bool is_refused() const noexcept { return is_refusal(outcome_); }
     constexpr explicit operator bool() const noexcept { return is_entered(); }
+    ///@}
 
 private:
     barrier_outcome outcome_;
 };
 
+/// What a tcc_barrier is configured with.
 struct barrier_options {
     /// How long ended branches are kept before purge removes them. A branch's
     /// record is what refuses a repeated or late call: a try that arrives
@@ -304,8 +308,11 @@ class tcc_barrier {
                   "time points): records persist wall-clock times");
 
 public:
+    ///@{
+    /// The store and its transaction type.
     using store_type = Store;
     using transaction = typename Store::transaction;
+    ///@}
 
     /// Throws settle::error (errc::invalid_argument) for a retention that is
     /// not positive.
@@ -316,6 +323,7 @@ public:
         }
     }
 
+    /// The options the barrier was made with.
     [[nodiscard]] const barrier_options& options() const noexcept { return options_; }
 
     /// Enters the try of the branch; the first time, runs work(tx). Refused

@@ -44,6 +44,8 @@ enum class [[nodiscard]] local_outcome{
 /// seal: may commit).
 class [[nodiscard]] check_back_result {
 public:
+    ///@{
+    /// The outcome, and one test for each of its values; true when the local transaction committed.
     constexpr explicit check_back_result(local_outcome outcome) noexcept : outcome_(outcome) {}
 
     [[nodiscard]] constexpr local_outcome outcome() const noexcept { return outcome_; }
@@ -54,6 +56,7 @@ public:
         return outcome_ == local_outcome::rolled_back;
     }
     constexpr explicit operator bool() const noexcept { return is_committed(); }
+    ///@}
 
 private:
     local_outcome outcome_;
@@ -79,6 +82,8 @@ class check_back_fence {
     static_assert(detail::check_barrier_store<Store>());
 
 public:
+    ///@{
+    /// The store and its transaction type; the fence checks through a tcc_barrier over the store.
     using store_type = Store;
     using transaction = typename Store::transaction;
 
@@ -86,6 +91,7 @@ public:
     static constexpr std::string_view branch_id = "check-back";
 
     check_back_fence(Store& store, Clock& clock) : barrier_(store, clock) {}
+    ///@}
 
     /// In the sender's transaction, before it commits: records that it
     /// commits the message. committed: commit tx. rolled_back: a check already

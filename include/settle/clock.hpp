@@ -74,6 +74,9 @@ template <class Duration>
 /// in for the wall clock in ids and persisted times. Thread-safe.
 class manual_clock {
 public:
+    ///@{
+    /// The std::chrono clock interface (system_clock's representation; not steady); made at a given
+    /// start time; now() reads the current time.
     using duration = std::chrono::system_clock::duration;
     using rep = duration::rep;
     using period = duration::period;
@@ -89,6 +92,7 @@ public:
     [[nodiscard]] time_point now() const noexcept {
         return time_point(duration(ticks_.load(std::memory_order_acquire)));
     }
+    ///@}
     /// Moves the clock by d; saturates at the ends of time_point's range.
     void advance(duration d) noexcept {
         rep ticks = ticks_.load(std::memory_order_relaxed);
@@ -99,6 +103,7 @@ public:
                                                                   : ticks + d.count();
         } while (!ticks_.compare_exchange_weak(ticks, next, std::memory_order_acq_rel));
     }
+    /// Sets the current time (forwards or backwards).
     void set(time_point t) noexcept {
         ticks_.store(t.time_since_epoch().count(), std::memory_order_release);
     }

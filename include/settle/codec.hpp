@@ -194,6 +194,8 @@ using float_bits = std::conditional_t<sizeof(F) == 4, std::uint32_t, std::uint64
 /// Pass-through: the string's bytes, any content. Costs one copy.
 template <>
 struct codec<std::string> {
+    ///@{
+    /// Encodes or decodes a std::string: its bytes, as they are.
     [[nodiscard]] static bytes encode(const std::string& value) {
         const auto* first = reinterpret_cast<const std::byte*>(value.data());
         return bytes(first, first + value.size());
@@ -201,20 +203,26 @@ struct codec<std::string> {
     [[nodiscard]] static std::string decode(std::span<const std::byte> in) {
         return std::string(reinterpret_cast<const char*>(in.data()), in.size());
     }
+    ///@}
 };
 
 /// Pass-through. Costs one copy.
 template <>
 struct codec<bytes> {
+    ///@{
+    /// Encodes or decodes settle::bytes: a copy.
     [[nodiscard]] static bytes encode(const bytes& value) { return value; }
     [[nodiscard]] static bytes decode(std::span<const std::byte> in) {
         return bytes(in.begin(), in.end());
     }
+    ///@}
 };
 
 /// One byte: 0x00 for false, 0x01 for true. Any other byte is refused.
 template <>
 struct codec<bool> {
+    ///@{
+    /// Encodes or decodes a bool: one byte, 0 or 1.
     [[nodiscard]] static bytes encode(bool value) {
         return bytes{value ? std::byte{1} : std::byte{0}};
     }
@@ -230,26 +238,33 @@ struct codec<bool> {
                                  detail::hex_digits[value >> 4] + detail::hex_digits[value & 0xfu];
         detail::throw_decode_error("bool", what);
     }
+    ///@}
 };
 
 /// sizeof(T) bytes, two's complement, big-endian. No allocation beyond the result.
 template <detail::integer T>
 struct codec<T> {
+    ///@{
+    /// Encodes or decodes an integer: its value, big-endian, in the type's size.
     [[nodiscard]] static bytes encode(T value) { return detail::encode_integer(value); }
     [[nodiscard]] static T decode(std::span<const std::byte> in) {
         return detail::decode_integer<T>(in);
     }
+    ///@}
 };
 
 /// The underlying integer's encoding. Any value of the underlying type decodes.
 template <detail::fixed_enum E>
 struct codec<E> {
+    ///@{
+    /// Encodes or decodes an enumeration: its underlying integer's value.
     [[nodiscard]] static bytes encode(E value) {
         return detail::encode_integer(static_cast<std::underlying_type_t<E>>(value));
     }
     [[nodiscard]] static E decode(std::span<const std::byte> in) {
         return static_cast<E>(detail::decode_integer<std::underlying_type_t<E>>(in, "enum as "));
     }
+    ///@}
 };
 
 /// IEEE 754 binary32 (float) or binary64 (double), the bit pattern big-endian.
@@ -259,6 +274,8 @@ struct codec<F> {
     static_assert(std::numeric_limits<F>::is_iec559, "settle::codec needs IEEE 754 floats");
     static_assert(sizeof(F) == sizeof(detail::float_bits<F>));
 
+    ///@{
+    /// Encodes or decodes a floating-point number: its bit pattern, big-endian.
     [[nodiscard]] static bytes encode(F value) {
         bytes out(sizeof(F));
         detail::store_big_endian(std::bit_cast<detail::float_bits<F>>(value), out.data());
@@ -270,6 +287,7 @@ struct codec<F> {
         }
         return std::bit_cast<F>(detail::load_big_endian<detail::float_bits<F>>(in.data()));
     }
+    ///@}
 };
 
 SETTLE_END_NAMESPACE

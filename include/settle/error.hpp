@@ -39,9 +39,11 @@ enum class errc {
 
 SETTLE_END_NAMESPACE
 
-/// Declared before any use, so settle::errc converts to std::error_code everywhere.
+/// \cond
+// Declared before any use, so settle::errc converts to std::error_code everywhere.
 template <>
 struct std::is_error_code_enum<settle::errc> : std::true_type {};
+/// \endcond
 
 SETTLE_BEGIN_NAMESPACE
 
@@ -85,8 +87,11 @@ public:
 /// what exactly went wrong ("uuid: position 8: expected '-'").
 class error : public std::system_error {
 public:
+    ///@{
+    /// Made from an error code and a message.
     error(std::error_code code, const std::string& what) : std::system_error(code, what) {}
     error(errc code, const std::string& what) : std::system_error(make_error_code(code), what) {}
+    ///@}
 };
 
 /// Why a piece of text was refused: what was being parsed, where, and what was
@@ -101,6 +106,7 @@ struct parse_error {
         return std::string(subject) + ": position " + std::to_string(position) + ": " +
                std::string(reason);
     }
+    /// Equal when every field is equal.
     friend bool operator==(const parse_error&, const parse_error&) = default;
 };
 
@@ -114,6 +120,9 @@ struct parse_error {
 template <class T>
 class [[nodiscard]] parse_result {
 public:
+    ///@{
+    /// A value or a parse_error. has_value() and operator bool say which; *, -> and value() give
+    /// the value (value() throws settle::error on a parse error).
     constexpr parse_result(T value) noexcept(std::is_nothrow_move_constructible_v<T>)
         : state_(std::in_place_index<0>, std::move(value)) {}
     constexpr parse_result(parse_error error) noexcept : state_(std::in_place_index<1>, error) {}
@@ -134,6 +143,7 @@ public:
         check();
         return std::get<0>(std::move(state_));
     }
+    ///@}
 
     /// Precondition: !has_value(); std::bad_variant_access otherwise.
     [[nodiscard]] constexpr const parse_error& error() const { return std::get<1>(state_); }

@@ -49,6 +49,7 @@ public:
     /// opaque text may hold any visible ASCII but '"', and bytes 0x80-0xFF.
     [[nodiscard]] static parse_result<entity_tag> parse(std::string_view text);
 
+    /// Whether the tag is weak (W/"...").
     [[nodiscard]] bool is_weak() const noexcept { return weak_; }
     /// The text between the quotes.
     [[nodiscard]] std::string_view opaque() const noexcept { return opaque_; }
@@ -91,6 +92,8 @@ class etag_list {
 public:
     /// "*"
     [[nodiscard]] static etag_list any() { return etag_list(true, {}); }
+    ///@{
+    /// A list of the given tags; is_any() tells "*"; equal when both are.
     [[nodiscard]] static etag_list of(std::vector<entity_tag> tags) {
         return etag_list(false, std::move(tags));
     }
@@ -100,6 +103,7 @@ public:
     [[nodiscard]] const std::vector<entity_tag>& tags() const noexcept { return tags_; }
 
     friend bool operator==(const etag_list&, const etag_list&) = default;
+    ///@}
 
 private:
     etag_list(bool any, std::vector<entity_tag> tags) : tags_(std::move(tags)), any_(any) {}
@@ -146,9 +150,13 @@ enum class precondition {
 /// The entity-tag preconditions of a request: each field's value, if the
 /// request carries that field, and whether the method is GET or HEAD.
 struct conditional_request {
+    ///@{
+    /// The request's conditional header fields (absent when not sent) and whether the request is a
+    /// GET or a HEAD.
     std::optional<std::string_view> if_match{};
     std::optional<std::string_view> if_none_match{};
     bool get_or_head = false;
+    ///@}
 };
 
 /// RFC 9110 §13.2.2, steps 1 and 3, for the resource whose current tag is

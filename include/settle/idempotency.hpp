@@ -65,6 +65,7 @@ namespace detail {
 /// Holds one std::string.
 class idempotency_key {
 public:
+    /// The longest key, in characters.
     static constexpr std::size_t max_size = 255;
 
     /// The uuid's canonical text: always a valid key. With a UUIDv7 generator,
@@ -156,6 +157,7 @@ public:
         return idempotency_key(std::move(value));
     }
 
+    /// The key's text.
     [[nodiscard]] const std::string& value() const noexcept { return value_; }
 
     /// The key as an Idempotency-Key header value: in double quotes, with a
@@ -175,11 +177,14 @@ public:
         return out;
     }
 
+    ///@{
+    /// Compared and ordered byte by byte.
     friend bool operator==(const idempotency_key&, const idempotency_key&) = default;
     friend std::strong_ordering operator<=>(const idempotency_key& a,
                                             const idempotency_key& b) noexcept {
         return a.value_.compare(b.value_) <=> 0;
     }
+    ///@}
 
     /// Streams the key as it is (for logs and test diagnostics).
     template <class Traits>
@@ -200,10 +205,13 @@ private:
 /// ("orders.create"), so that renaming a function does not change stored keys.
 /// Both are compared exactly; the tenant may be empty in a single-tenant service.
 struct idempotency_scope {
+    ///@{
+    /// The tenant and the operation; equal when both are.
     std::string tenant;
     std::string operation;
 
     friend bool operator==(const idempotency_scope&, const idempotency_scope&) = default;
+    ///@}
 };
 
 /// The fingerprint of the request fields that matter, in order: SHA-256 over
@@ -243,16 +251,21 @@ enum class idempotency_state {
 /// A stored response: the encoded value, and a status if the caller stores one
 /// (an HTTP status, an application code) so it can be read without decoding.
 struct idempotency_response {
+    ///@{
+    /// The body and the status; equal when both are.
     bytes body;
     std::optional<int> status;
 
     friend bool operator==(const idempotency_response&, const idempotency_response&) = default;
+    ///@}
 };
 
 /// What a store keeps per (scope, key). A record is live while now < expires_at
 /// and counts as absent from that instant on: expiry is computed from the
 /// record's own times, never left to a backend's lazy TTL.
 struct idempotency_record {
+    ///@{
+    /// The record's state; live() is true while now < expires_at; equal when every field is.
     idempotency_state state = idempotency_state::in_progress;
     sha256_digest fingerprint{};  ///< of the request that claimed the key
     fencing_token token{0};       ///< the claim that wrote this record (0: none yet)
@@ -263,13 +276,17 @@ struct idempotency_record {
     [[nodiscard]] bool live(stored_time now) const noexcept { return now < expires_at; }
 
     friend bool operator==(const idempotency_record&, const idempotency_record&) = default;
+    ///@}
 };
 
 /// What a store's claim() did: took the key (record is the new in-progress
 /// record, with its token) or found a live record (returned as stored).
 struct [[nodiscard]] idempotency_store_claim {
+    ///@{
+    /// Whether the key was claimed, and the record as stored afterwards.
     bool claimed = false;
     idempotency_record record{};
+    ///@}
 };
 
 // ---------------------------------------------------------------------------
@@ -434,9 +451,12 @@ enum class [[nodiscard]] idempotency_outcome{
 /// abandon(). The token fences it: once another claim takes the key over, this
 /// one can no longer write.
 struct idempotency_claim {
+    ///@{
+    /// The scope and key claimed, and the claim's fencing token.
     idempotency_scope scope;
     idempotency_key key;
     fencing_token token;
+    ///@}
     stored_time lease_expires_at;  ///< finish before this, or be taken over
 };
 
@@ -449,6 +469,9 @@ class idempotency_guard;
 /// `if (auto r = guard.claim(tx, ...))` is true when the key is yours.
 class [[nodiscard]] idempotency_claim_result {
 public:
+    ///@{
+    /// The outcome, and one test for each of its values; true when the key was claimed. claim() is
+    /// the claim when claimed; record() the stored record.
     [[nodiscard]] idempotency_claim_outcome outcome() const noexcept { return outcome_; }
     [[nodiscard]] bool is_claimed() const noexcept {
         return outcome_ == idempotency_claim_outcome::claimed;
@@ -471,6 +494,7 @@ public:
     }
     [[nodiscard]] const idempotency_record& record() const& noexcept { return record_; }
     [[nodiscard]] idempotency_record&& record() && noexcept { return std::move(record_); }
+    ///@}
 
 private:
     template <class, class>
@@ -489,8 +513,11 @@ private:
 /// What run() stores of op's result: whether to store it for replays, and the
 /// status to store with it. A keep-policy returns this, or just a bool.
 struct idempotency_store_decision {
+    ///@{
+    /// Whether to store the response, and the status to store with it.
     bool store = true;
     std::optional<int> status{};
+    ///@}
 };
 
 /// What idempotency_guard::run returns, for an op returning T:
@@ -508,6 +535,9 @@ struct idempotency_store_decision {
 template <class T>
 class [[nodiscard]] idempotency_result {
 public:
+    ///@{
+    /// The outcome, one test for each of its values (true when the operation ran now), and what the
+    /// run left: the response, its status, whether it was stored, and the record read.
     [[nodiscard]] idempotency_outcome outcome() const noexcept { return outcome_; }
     [[nodiscard]] bool is_executed() const noexcept {
         return outcome_ == idempotency_outcome::executed;
@@ -534,6 +564,7 @@ public:
     [[nodiscard]] std::optional<idempotency_record>&& record() && noexcept {
         return std::move(record_);
     }
+    ///@}
 
 private:
     template <class, class>
@@ -662,9 +693,12 @@ class idempotency_guard {
                   "(system_clock time points): records persist wall-clock times");
 
 public:
+    ///@{
+    /// The store, the clock and the transaction type.
     using store_type = Store;
     using clock_type = Clock;
     using transaction = typename Store::transaction;
+    ///@}
 
     /// Throws settle::error (errc::invalid_argument) unless lease and retention
     /// are positive.
@@ -677,6 +711,7 @@ public:
         }
     }
 
+    /// The options the guard was made with.
     [[nodiscard]] const idempotency_options& options() const noexcept { return options_; }
 
     /// Runs op once for (scope, key): claims the key in a short transaction of

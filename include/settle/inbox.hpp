@@ -130,6 +130,8 @@ enum class [[nodiscard]] inbox_outcome{
 ///     if (auto r = consumer.consume(id, handler)) { /* applied */ }
 class [[nodiscard]] inbox_result {
 public:
+    ///@{
+    /// The outcome, and one test for each of its values; true when the message was applied now.
     constexpr explicit inbox_result(inbox_outcome outcome) noexcept : outcome_(outcome) {}
 
     [[nodiscard]] constexpr inbox_outcome outcome() const noexcept { return outcome_; }
@@ -140,11 +142,13 @@ public:
         return outcome_ == inbox_outcome::duplicate;
     }
     constexpr explicit operator bool() const noexcept { return is_applied(); }
+    ///@}
 
 private:
     inbox_outcome outcome_;
 };
 
+/// What an idempotent_consumer is configured with.
 struct inbox_options {
     /// Names the consumer: each consumer of a message keeps its own records,
     /// so two services (or two handlers) can both apply it once. Not empty.
@@ -177,8 +181,11 @@ class idempotent_consumer {
                   "(system_clock time points): records persist wall-clock times");
 
 public:
+    ///@{
+    /// The store and its transaction type.
     using store_type = Store;
     using transaction = typename Store::transaction;
+    ///@}
 
     /// Throws settle::error (errc::invalid_argument) for an empty consumer
     /// name or a retention that is not positive.
@@ -193,6 +200,7 @@ public:
         }
     }
 
+    /// The options the consumer was made with.
     [[nodiscard]] const inbox_options& options() const noexcept { return options_; }
 
     /// A protocol in a transaction of its own: marks the message; the first

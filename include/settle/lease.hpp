@@ -40,17 +40,22 @@ SETTLE_BEGIN_NAMESPACE
 /// token keeps counting across releases. The lease is free when holder is
 /// empty or expires_at has passed.
 struct lease_record {
+    ///@{
+    /// The holder, its token and the lease's end; equal when every field is.
     std::string holder;
     fencing_token token;
     stored_time expires_at;
 
     friend bool operator==(const lease_record&, const lease_record&) = default;
+    ///@}
 };
 
 /// A fencing token persists as its value: 8 bytes, big-endian. Zero, which no
 /// grant carries, is refused.
 template <>
 struct codec<fencing_token> {
+    ///@{
+    /// Encodes or decodes a fencing token: its value.
     [[nodiscard]] static bytes encode(fencing_token token) { return settle::encode(token.value()); }
     [[nodiscard]] static fencing_token decode(std::span<const std::byte> in) {
         const auto value = settle::decode<fencing_token::rep>(in);
@@ -59,6 +64,7 @@ struct codec<fencing_token> {
         }
         return fencing_token(value);
     }
+    ///@}
 };
 
 /// A lease record persists as its token and its expiry in Unix microseconds
@@ -66,6 +72,9 @@ struct codec<fencing_token> {
 /// versioned table stores for a lease store.
 template <>
 struct codec<lease_record> {
+    ///@{
+    /// Encodes or decodes a lease record: the token, the end time and the holder, in `fixed` bytes
+    /// plus the holder's.
     static constexpr std::size_t fixed = sizeof(fencing_token::rep) + sizeof(std::int64_t);
 
     [[nodiscard]] static bytes encode(const lease_record& record) {
@@ -88,17 +97,21 @@ struct codec<lease_record> {
                             stored_time(std::chrono::microseconds(settle::decode<std::int64_t>(
                                 in.subspan(sizeof(fencing_token::rep), sizeof(std::int64_t)))))};
     }
+    ///@}
 };
 
 /// A lease: who holds which key, with which token, until when.
 template <class Key>
 struct lease {
+    ///@{
+    /// The leased key, the holder, its token and the lease's end; equal when every field is.
     Key key;
     std::string holder;
     fencing_token token;
     stored_time expires_at;
 
     friend bool operator==(const lease&, const lease&) = default;
+    ///@}
 };
 
 /// A lease store: a versioned_store of lease_record. Any backend of
@@ -160,6 +173,9 @@ class leases;
 template <class Key>
 class [[nodiscard]] acquire_result {
 public:
+    ///@{
+    /// The outcome, and one test for each of its values; true when acquired now. current() is the
+    /// lease as stored afterwards.
     [[nodiscard]] acquire_outcome outcome() const noexcept { return outcome_; }
     [[nodiscard]] bool is_acquired() const noexcept {
         return outcome_ == acquire_outcome::acquired;
@@ -167,6 +183,7 @@ public:
     [[nodiscard]] bool is_held() const noexcept { return outcome_ == acquire_outcome::held; }
     explicit operator bool() const noexcept { return is_acquired(); }
     [[nodiscard]] const lease<Key>& current() const noexcept { return current_; }
+    ///@}
 
 private:
     template <class S, wall_clock C>
@@ -184,11 +201,15 @@ private:
 template <class Key>
 class [[nodiscard]] renew_result {
 public:
+    ///@{
+    /// The outcome, and one test for each of its values; true when renewed. current() is the lease
+    /// as stored afterwards.
     [[nodiscard]] renew_outcome outcome() const noexcept { return outcome_; }
     [[nodiscard]] bool is_renewed() const noexcept { return outcome_ == renew_outcome::renewed; }
     [[nodiscard]] bool is_stale() const noexcept { return outcome_ == renew_outcome::stale; }
     explicit operator bool() const noexcept { return is_renewed(); }
     [[nodiscard]] const lease<Key>& current() const noexcept { return current_; }
+    ///@}
 
 private:
     template <class S, wall_clock C>
@@ -204,12 +225,15 @@ private:
 /// What leases::release returns: whether the key was freed.
 class [[nodiscard]] release_result {
 public:
+    ///@{
+    /// The outcome, and one test for each of its values; true when released.
     [[nodiscard]] release_outcome outcome() const noexcept { return outcome_; }
     [[nodiscard]] bool is_released() const noexcept {
         return outcome_ == release_outcome::released;
     }
     [[nodiscard]] bool is_stale() const noexcept { return outcome_ == release_outcome::stale; }
     explicit operator bool() const noexcept { return is_released(); }
+    ///@}
 
 private:
     template <class S, wall_clock C>
@@ -268,11 +292,14 @@ class leases {
     static_assert(detail::check_lease_store<Store>());
 
 public:
+    ///@{
+    /// The store's key and transaction types, and the time types of leases.
     using key_type = typename Store::key_type;
     using transaction = typename Store::transaction;
     using time_point = stored_time;
     using duration = std::chrono::microseconds;
     using lease_type = lease<key_type>;
+    ///@}
 
     /// Both must outlive this object.
     leases(Store& store, Clock& clock) noexcept : store_(&store), clock_(&clock) {}
@@ -409,11 +436,15 @@ class fence;
 /// stale: highest() is the higher token that was seen before.
 class [[nodiscard]] fence_result {
 public:
+    ///@{
+    /// The outcome, and one test for each of its values; true when the token was admitted.
+    /// highest() is the highest token the fence has seen.
     [[nodiscard]] fence_outcome outcome() const noexcept { return outcome_; }
     [[nodiscard]] bool is_admitted() const noexcept { return outcome_ == fence_outcome::admitted; }
     [[nodiscard]] bool is_stale() const noexcept { return outcome_ == fence_outcome::stale; }
     explicit operator bool() const noexcept { return is_admitted(); }
     [[nodiscard]] fencing_token highest() const noexcept { return highest_; }
+    ///@}
 
 private:
     template <class S>
@@ -445,10 +476,13 @@ class fence {
     static_assert(detail::check_fence_store<Store>());
 
 public:
+    ///@{
+    /// The store's key and transaction types; the fence works over that store.
     using key_type = typename Store::key_type;
     using transaction = typename Store::transaction;
 
     explicit fence(Store& store) noexcept : store_(&store) {}
+    ///@}
 
     /// Admits `token` if no higher token has been admitted for `resource`,
     /// and records it as the highest.

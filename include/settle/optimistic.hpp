@@ -101,6 +101,9 @@ enum class [[nodiscard]] update_outcome{
 template <class T>
 class [[nodiscard]] update_result {
 public:
+    ///@{
+    /// The outcome, one test for each of its values (true when applied), the value and stamp as
+    /// they ended, the attempts made and why the retries stopped.
     update_result(update_outcome outcome, std::optional<T> value, version_stamp stamp,
                   std::uint32_t attempts, retry_outcome reason)
         : outcome_(outcome),
@@ -122,6 +125,7 @@ public:
     [[nodiscard]] version_stamp stamp() const noexcept { return stamp_; }
     [[nodiscard]] std::uint32_t attempts() const noexcept { return attempts_; }
     [[nodiscard]] retry_outcome reason() const noexcept { return reason_; }
+    ///@}
 
 private:
     update_outcome outcome_;
@@ -448,6 +452,9 @@ enum class [[nodiscard]] read_outcome{
 template <class T>
 class [[nodiscard]] read_result {
 public:
+    ///@{
+    /// The outcome, one test for each of its values (true when fresh), the value last seen, the
+    /// attempts made and why the retries stopped.
     read_result(read_outcome outcome, std::optional<versioned<T>> seen, std::uint32_t attempts,
                 retry_outcome reason)
         : outcome_(outcome), seen_(std::move(seen)), attempts_(attempts), reason_(reason) {}
@@ -460,6 +467,7 @@ public:
     [[nodiscard]] std::optional<versioned<T>>&& seen() && noexcept { return std::move(seen_); }
     [[nodiscard]] std::uint32_t attempts() const noexcept { return attempts_; }
     [[nodiscard]] retry_outcome reason() const noexcept { return reason_; }
+    ///@}
 
 private:
     read_outcome outcome_;

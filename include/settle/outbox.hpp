@@ -78,10 +78,13 @@ enum class outbox_status {
 /// A message header, passed to the publisher as it is ("content-type",
 /// "trace-id").
 struct outbox_header {
+    ///@{
+    /// The header's name and value; equal when both are.
     std::string name;
     std::string value;
 
     friend bool operator==(const outbox_header&, const outbox_header&) = default;
+    ///@}
 };
 
 using outbox_headers = std::vector<outbox_header>;
@@ -90,6 +93,8 @@ using outbox_headers = std::vector<outbox_header>;
 /// settle::uuid_v7_generator, which consumers also use as the message id their
 /// inbox deduplicates on.
 struct outbox_message {
+    ///@{
+    /// The message's id, payload and headers; equal when every field is.
     uuid id;
     std::string topic;         ///< where to publish it, or the event's type
     std::string ordering_key;  ///< the aggregate id; empty: no ordering with other records
@@ -97,6 +102,7 @@ struct outbox_message {
     outbox_headers headers;
 
     friend bool operator==(const outbox_message&, const outbox_message&) = default;
+    ///@}
 };
 
 /// A message with its payload encoded by settle::codec<T>.
@@ -129,6 +135,8 @@ template <codable T>
 ///   claim_expires_at  TIMESTAMP: the end of that claim's lease; zero otherwise
 ///   finished_at       TIMESTAMP: when it became delivered or dead; zero otherwise
 struct outbox_record {
+    ///@{
+    /// The record's fields, as the store keeps them; equal when every field is.
     uuid id;
     std::uint64_t sequence = 0;
     std::string topic;
@@ -146,14 +154,18 @@ struct outbox_record {
     stored_time finished_at{};
 
     friend bool operator==(const outbox_record&, const outbox_record&) = default;
+    ///@}
 };
 
 /// One claim on one record, as a relay holds it: what an outcome is fenced by.
 struct outbox_claim {
+    ///@{
+    /// The claimed record's id and the claim's fencing token; equal when both are.
     uuid id;
     fencing_token token{0};
 
     friend bool operator==(const outbox_claim&, const outbox_claim&) = default;
+    ///@}
 };
 
 /// What an append found. Exhaustive: switch on it without a default.
@@ -176,6 +188,9 @@ enum class [[nodiscard]] outbox_append_outcome{
 /// appended.
 class [[nodiscard]] outbox_append_result {
 public:
+    ///@{
+    /// An appended result (with the sequence given) or a duplicate; the outcome and one test for
+    /// each of its values (true when appended); equal when both are.
     [[nodiscard]] static constexpr outbox_append_result appended(std::uint64_t sequence) noexcept {
         return outbox_append_result(outbox_append_outcome::appended, sequence);
     }
@@ -195,6 +210,7 @@ public:
     [[nodiscard]] constexpr std::uint64_t sequence() const noexcept { return sequence_; }
 
     friend constexpr bool operator==(outbox_append_result, outbox_append_result) noexcept = default;
+    ///@}
 
 private:
     constexpr outbox_append_result(outbox_append_outcome outcome, std::uint64_t sequence) noexcept
@@ -213,6 +229,7 @@ struct outbox_statistics {
     /// the backlog is empty.
     std::chrono::microseconds oldest_pending_age{0};
 
+    /// Equal when every count is equal.
     friend bool operator==(const outbox_statistics&, const outbox_statistics&) = default;
 };
 
@@ -415,6 +432,9 @@ enum class [[nodiscard]] publish_outcome{
 /// or permanent(). True when delivered.
 class [[nodiscard]] publish_result {
 public:
+    ///@{
+    /// A result for each outcome (retryable and permanent with the reason); the outcome and one
+    /// test for each of its values (true when delivered); the reason; equal when both are.
     [[nodiscard]] static publish_result delivered() noexcept { return publish_result(); }
     /// `after`: a delay the other side asked for (Retry-After); replaces the
     /// schedule's delay for this retry. Negative counts as zero.
@@ -446,6 +466,7 @@ public:
     }
 
     friend bool operator==(const publish_result&, const publish_result&) = default;
+    ///@}
 
 private:
     publish_result() noexcept = default;
@@ -562,8 +583,11 @@ class outbox {
                   "points): records persist wall-clock times");
 
 public:
+    ///@{
+    /// The store and its transaction type.
     using store_type = Store;
     using transaction = typename Store::transaction;
+    ///@}
 
     /// Throws settle::error (errc::invalid_argument) for a negative retention.
     outbox(Store& store, Clock& clock, outbox_options options = {})
@@ -573,6 +597,7 @@ public:
         }
     }
 
+    /// The options the outbox was made with.
     [[nodiscard]] const outbox_options& options() const noexcept { return options_; }
 
     /// Appends the message in tx, due at once: appended with its sequence,
@@ -627,6 +652,7 @@ public:
         return store_->purge(tx, detail::outbox_after(now(), -options_.retention), limit);
     }
 
+    /// The counts of records by status, read in the caller's transaction.
     [[nodiscard]] outbox_statistics statistics(transaction& tx) {
         static_assert(detail::outbox_store_has_statistics<Store>,
                       "settle::outbox::statistics: `statistics(tx, now)` missing or wrong "

@@ -66,6 +66,9 @@ enum class [[nodiscard]] outbox_outcome{
 /// refers to the relay's batch: valid during the on_outcome call only.
 class outbox_event {
 public:
+    ///@{
+    /// What happened to one record: the record, the outcome, one test for each of its values (true
+    /// when delivered).
     outbox_event(const outbox_record& record, outbox_outcome outcome, std::string_view reason,
                  stored_time next_attempt_at) noexcept
         : record_(&record), outcome_(outcome), reason_(reason), next_attempt_at_(next_attempt_at) {}
@@ -85,6 +88,7 @@ public:
     [[nodiscard]] bool is_released() const noexcept { return outcome_ == outbox_outcome::released; }
     [[nodiscard]] bool is_stale() const noexcept { return outcome_ == outbox_outcome::stale; }
     explicit operator bool() const noexcept { return is_delivered(); }
+    ///@}
     /// rescheduled, dead_lettered: the stored reason; empty otherwise.
     [[nodiscard]] std::string_view reason() const noexcept { return reason_; }
     /// rescheduled: when it is due again; zero otherwise.
@@ -123,6 +127,7 @@ concept outbox_observes_transient_failures = requires(O& o, const error& e) {
 };
 }  // namespace detail
 
+/// What an outbox_relay is configured with.
 struct outbox_relay_options {
     /// Names this relay's claims (claim_owner) for whoever reads the table:
     /// host and process, say. Not empty. It fences nothing: each claim is
@@ -136,12 +141,16 @@ struct outbox_relay_options {
     /// run(): the first wait after a run that found nothing to do, doubling on
     /// each further idle run up to idle_max; reset by a run that claimed work.
     std::chrono::nanoseconds idle_min = std::chrono::milliseconds(10);
+    /// run(): the longest wait between idle runs.
     std::chrono::nanoseconds idle_max = std::chrono::seconds(1);
 };
 
 /// What one run_once() did: how many records it claimed, and how many of
 /// them ended each way (released records are counted only as claimed).
 struct [[nodiscard]] outbox_run_result {
+    ///@{
+    /// The counts of one run: records claimed, delivered, rescheduled, dead-lettered and found
+    /// stale; equal when every count is.
     std::size_t claimed = 0;
     std::size_t delivered = 0;
     std::size_t rescheduled = 0;
@@ -152,6 +161,7 @@ struct [[nodiscard]] outbox_run_result {
     [[nodiscard]] bool idle() const noexcept { return claimed == 0; }
 
     friend bool operator==(const outbox_run_result&, const outbox_run_result&) = default;
+    ///@}
 };
 
 /// Moves records from an outbox_store to a publisher: claims a batch of due
@@ -195,9 +205,12 @@ class outbox_relay {
                   "time points): records persist wall-clock times");
 
 public:
+    ///@{
+    /// The store, the publisher and the transaction type.
     using store_type = Store;
     using publisher_type = Publisher;
     using transaction = typename Store::transaction;
+    ///@}
 
     /// Throws settle::error (errc::invalid_argument) for an empty owner, a
     /// batch size of 0, a lease or idle_min that is not positive, or idle_max
@@ -226,10 +239,13 @@ public:
         }
     }
 
+    ///@{
+    /// The options, the retry ladder and the observer the relay was made with.
     [[nodiscard]] const outbox_relay_options& options() const noexcept { return options_; }
     [[nodiscard]] const persisted_retry<Backoff>& retry() const noexcept { return retry_; }
     [[nodiscard]] Observer& observer() noexcept { return observer_; }
     [[nodiscard]] const Observer& observer() const noexcept { return observer_; }
+    ///@}
 
     /// Claims at most batch_size due records, publishes them and records their
     /// outcomes; returns the counts. Failures of the store propagate; the

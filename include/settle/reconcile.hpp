@@ -43,12 +43,15 @@ enum class [[nodiscard]] checked_status{
 
 /// One watched record, as a reconcile_store keeps it.
 struct uncertain_record {
+    ///@{
+    /// The record's id; equal when every field is.
     std::string id;
     stored_time uncertain_since{};      ///< when it was watched
     std::uint32_t unknown_answers = 0;  ///< checks that answered unknown so far
     stored_time next_check_at{};        ///< not checked before then
 
     friend bool operator==(const uncertain_record&, const uncertain_record&) = default;
+    ///@}
 };
 
 namespace detail {

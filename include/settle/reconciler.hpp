@@ -56,9 +56,11 @@ struct [[nodiscard]] reconcile_run_result {
     std::size_t escalated = 0;    ///< answered unknown once too often: set aside
     std::size_t gone = 0;         ///< forgotten meanwhile (resolved elsewhere): nothing done
 
+    /// Equal when every count is equal.
     friend bool operator==(const reconcile_run_result&, const reconcile_run_result&) = default;
 };
 
+/// What a reconciler is configured with.
 struct reconcile_options {
     /// How long a record must have been uncertain before it is checked: longer
     /// than the outcome normally takes to arrive by itself (a callback, a
@@ -100,8 +102,11 @@ class reconciler {
                   "time points): records persist wall-clock times");
 
 public:
+    ///@{
+    /// The store and its transaction type.
     using store_type = Store;
     using transaction = typename Store::transaction;
+    ///@}
 
     /// Throws settle::error (errc::invalid_argument) for a negative threshold
     /// or a batch size of 0.
@@ -120,8 +125,11 @@ public:
         }
     }
 
+    ///@{
+    /// The options and the observer the reconciler was made with.
     [[nodiscard]] const reconcile_options& options() const noexcept { return options_; }
     [[nodiscard]] Observer& observer() noexcept { return observer_; }
+    ///@}
 
     /// In the transaction that leaves `id` uncertain: watches it. False if it
     /// was watched already. An empty id throws settle::error

@@ -103,6 +103,8 @@ public:
         check();
     }
 
+    ///@{
+    /// The delay before retry n, the number of steps, and the steps.
     [[nodiscard]] constexpr std::chrono::nanoseconds delay(std::uint32_t n) const noexcept {
         return steps_[n < size_ ? n : size_ - 1];
     }
@@ -110,6 +112,7 @@ public:
     [[nodiscard]] constexpr std::span<const std::chrono::nanoseconds> steps() const noexcept {
         return {steps_.data(), size_};
     }
+    ///@}
 
 private:
     constexpr void check() const {
@@ -140,6 +143,8 @@ inline constexpr ladder<18> message_queue_ladder{
 /// The same delay every time: delay(n) = d. d >= 0.
 class constant_backoff {
 public:
+    ///@{
+    /// The same delay before every retry.
     constexpr explicit constant_backoff(std::chrono::nanoseconds d) : delay_(d) {
         if (d < std::chrono::nanoseconds(0)) {
             detail::reject_retry_config("settle::constant_backoff: the delay is negative");
@@ -148,6 +153,7 @@ public:
     [[nodiscard]] constexpr std::chrono::nanoseconds delay(std::uint32_t) const noexcept {
         return delay_;
     }
+    ///@}
 
 private:
     std::chrono::nanoseconds delay_;
@@ -157,6 +163,8 @@ private:
 /// Requires 0 <= base <= cap and step >= 0.
 class linear_backoff {
 public:
+    ///@{
+    /// A delay growing by the same step at each retry, up to a cap.
     constexpr linear_backoff(std::chrono::nanoseconds base, std::chrono::nanoseconds step,
                              std::chrono::nanoseconds cap)
         : base_(base), step_(step), cap_(cap), last_below_cap_(0) {
@@ -178,6 +186,7 @@ public:
         }
         return base_ + step_ * static_cast<std::int64_t>(n);
     }
+    ///@}
 
 private:
     std::chrono::nanoseconds base_;
@@ -193,6 +202,9 @@ private:
 /// multiplier >= 1 (finite) and cap >= base.
 class exponential_backoff {
 public:
+    ///@{
+    /// A delay multiplied at each retry, up to a cap: the delay before retry n, and the base,
+    /// multiplier and cap it was made with.
     constexpr exponential_backoff(std::chrono::nanoseconds base, double multiplier,
                                   std::chrono::nanoseconds cap)
         : base_(base), cap_(cap), multiplier_(multiplier), base_d_(0), overshoot_(0) {
@@ -240,6 +252,7 @@ public:
     [[nodiscard]] constexpr std::chrono::nanoseconds base() const noexcept { return base_; }
     [[nodiscard]] constexpr double multiplier() const noexcept { return multiplier_; }
     [[nodiscard]] constexpr std::chrono::nanoseconds cap() const noexcept { return cap_; }
+    ///@}
 
 private:
     std::chrono::nanoseconds base_;
@@ -279,6 +292,9 @@ enum class jitter {
 template <schedule S>
 class jittered {
 public:
+    ///@{
+    /// A schedule with jitter: the delay before retry n drawn from the random generator; the
+    /// schedule and the kind of jitter it was made with.
     constexpr jittered(S delays, jitter spread) : schedule_(std::move(delays)), kind_(spread) {
         // Each kind as lo + U[0, width) with lo = (e >> shift) & lo_mask and
         // width = (e - lo) & width_mask, so delay() does not branch on the kind.
@@ -307,6 +323,7 @@ public:
 
     [[nodiscard]] constexpr const S& schedule() const noexcept { return schedule_; }
     [[nodiscard]] constexpr jitter kind() const noexcept { return kind_; }
+    ///@}
 
 private:
     S schedule_;
@@ -323,6 +340,7 @@ private:
 /// the previous delay and pays O(1) an attempt. Requires 0 < base <= cap.
 class decorrelated_jitter {
 public:
+    /// Decorrelated jitter between base and cap.
     constexpr decorrelated_jitter(std::chrono::nanoseconds base, std::chrono::nanoseconds cap)
         : base_(base), cap_(cap) {
         if (base <= std::chrono::nanoseconds(0)) {
@@ -353,8 +371,11 @@ public:
         return d;
     }
 
+    ///@{
+    /// The base and the cap it was made with.
     [[nodiscard]] constexpr std::chrono::nanoseconds base() const noexcept { return base_; }
     [[nodiscard]] constexpr std::chrono::nanoseconds cap() const noexcept { return cap_; }
+    ///@}
 
 private:
     std::chrono::nanoseconds base_;
@@ -372,6 +393,9 @@ private:
 /// 0 < base <= cap.
 class smooth_decorrelated_jitter {
 public:
+    ///@{
+    /// Decorrelated jitter without its long runs at the cap: the delay before retry n, and the base
+    /// and cap it was made with.
     smooth_decorrelated_jitter(std::chrono::nanoseconds base, std::chrono::nanoseconds cap)
         : base_(base), cap_(cap) {
         if (base <= std::chrono::nanoseconds(0)) {
@@ -399,6 +423,7 @@ public:
 
     [[nodiscard]] std::chrono::nanoseconds base() const noexcept { return base_; }
     [[nodiscard]] std::chrono::nanoseconds cap() const noexcept { return cap_; }
+    ///@}
 
 private:
     static double f(double t) noexcept { return std::pow(2.0, t) * std::tanh(std::sqrt(4.0 * t)); }
@@ -567,10 +592,13 @@ public:
         }
     }
 
+    ///@{
+    /// The retries available now, and the options the budget was made with.
     [[nodiscard]] std::uint32_t available() const noexcept {
         return tokens_.load(std::memory_order_acquire);
     }
     [[nodiscard]] const retry_budget_options& options() const noexcept { return options_; }
+    ///@}
 
 private:
     retry_budget_options options_;
@@ -589,6 +617,7 @@ template <class... E>
 struct retry_on {
     static_assert(sizeof...(E) > 0, "settle::retry_on: name at least one exception type");
 
+    /// True when the failure is worth retrying.
     [[nodiscard]] bool operator()(const std::exception_ptr& failure) const noexcept {
         return failure != nullptr && matches<E...>(failure);
     }
@@ -717,6 +746,9 @@ public:
         return retry_policy<B, Classifier, P>(backoff_, classifier_, std::move(hook), *this);
     }
 
+    ///@{
+    /// What the policy was made with: its backoff, attempt limit, deadline and what happens at it,
+    /// budget, classifier and pushback.
     [[nodiscard]] constexpr const B& backoff() const noexcept { return backoff_; }
     [[nodiscard]] constexpr std::uint32_t max_attempts() const noexcept { return max_attempts_; }
     [[nodiscard]] constexpr std::optional<std::chrono::nanoseconds> deadline() const noexcept {
@@ -726,6 +758,7 @@ public:
     [[nodiscard]] constexpr retry_budget* budget() const noexcept { return budget_; }
     [[nodiscard]] constexpr const Classifier& classifier() const noexcept { return classifier_; }
     [[nodiscard]] constexpr const Pushback& pushback() const noexcept { return pushback_; }
+    ///@}
 
 private:
     template <::settle::backoff, class, class>
@@ -781,12 +814,15 @@ class [[nodiscard]] retry_result {
     static constexpr bool nothrow_move = std::is_nothrow_move_constructible_v<stored>;
 
 public:
+    ///@{
+    /// The outcome, a test for success (and operator bool), and the attempts made.
     [[nodiscard]] retry_outcome outcome() const noexcept { return outcome_; }
     [[nodiscard]] bool is_succeeded() const noexcept {
         return outcome_ == retry_outcome::succeeded;
     }
     explicit operator bool() const noexcept { return is_succeeded(); }
     [[nodiscard]] std::uint32_t attempts() const noexcept { return attempts_; }
+    ///@}
 
     /// True when the last attempt returned; false when it threw.
     [[nodiscard]] bool has_value() const noexcept { return !threw_; }
@@ -798,6 +834,8 @@ public:
         rethrow_if_thrown();
         return value_;
     }
+    ///@{
+    /// The value the call returned (for a call that returns one); copied and moved as the value is.
     [[nodiscard]] stored& value() & requires(!std::is_void_v<R>) {
         rethrow_if_thrown();
         return value_;
@@ -842,6 +880,7 @@ public:
         retry_result copy(other);
         return *this = std::move(copy);
     }
+    ///@}
     ~retry_result() { destroy(); }
 
 private:
@@ -1205,6 +1244,7 @@ public:
                                                            std::uint64_t seed) const noexcept {
         return detail::backoff_delay(backoff_, n, seed);
     }
+    /// The delay before the n-th retry of a stored record.
     [[nodiscard]] constexpr std::chrono::nanoseconds delay(
         std::uint32_t n) const noexcept requires schedule<B> {
         return backoff_.delay(n);
@@ -1226,6 +1266,9 @@ public:
         }
         return detail::saturating_later(now, delay(attempts_so_far - 1, seed));
     }
+    ///@{
+    /// When the record's next attempt is due (empty when no attempt is left), and the backoff and
+    /// attempt limit the ladder was made with.
     template <class Clock, class Duration>
     [[nodiscard]] constexpr std::optional<std::chrono::time_point<Clock, Duration>> next_attempt_at(
         std::uint32_t attempts_so_far,
@@ -1235,6 +1278,7 @@ public:
 
     [[nodiscard]] constexpr const B& backoff() const noexcept { return backoff_; }
     [[nodiscard]] constexpr std::uint32_t max_attempts() const noexcept { return max_attempts_; }
+    ///@}
 
 private:
     B backoff_;

@@ -25,6 +25,9 @@ SETTLE_BEGIN_NAMESPACE
 /// hex text). A value type: no allocation, trivially copyable.
 class sha256_digest {
 public:
+    ///@{
+    /// A digest's size in bytes and in hex characters, its byte array type, and a digest made from
+    /// such an array.
     static constexpr std::size_t byte_size = 32;
     static constexpr std::size_t hex_size = 64;
     using bytes_type = std::array<std::uint8_t, byte_size>;
@@ -32,6 +35,7 @@ public:
     /// All zero bytes: a placeholder, not the digest of any known message.
     constexpr sha256_digest() noexcept = default;
     constexpr explicit sha256_digest(const bytes_type& value) noexcept : bytes_(value) {}
+    ///@}
 
     /// The 32 bytes, in the order FIPS 180-4 writes them (H0 big-endian first).
     [[nodiscard]] constexpr const bytes_type& bytes() const noexcept { return bytes_; }
@@ -77,9 +81,12 @@ public:
         return sha256_digest(digest);
     }
 
+    ///@{
+    /// Compared and ordered byte by byte.
     friend constexpr bool operator==(const sha256_digest&, const sha256_digest&) noexcept = default;
     friend constexpr std::strong_ordering operator<=>(const sha256_digest&,
                                                       const sha256_digest&) noexcept = default;
+    ///@}
 
 private:
     bytes_type bytes_{};
@@ -244,6 +251,7 @@ public:
         detail::sha256_absorb(state_, block_, length_, data.data(), data.size());
         return *this;
     }
+    /// Adds bytes to the hash; returns the hasher.
     constexpr sha256& update(std::span<const std::uint8_t> data) {
         detail::sha256_absorb(state_, block_, length_, data.data(), data.size());
         return *this;
@@ -291,12 +299,15 @@ public:
     [[nodiscard]] static constexpr sha256_digest hash(std::span<const std::byte> data) {
         return sha256{}.update(data).finish();
     }
+    ///@{
+    /// The digest of bytes, or of a text's bytes, in one call.
     [[nodiscard]] static constexpr sha256_digest hash(std::span<const std::uint8_t> data) {
         return sha256{}.update(data).finish();
     }
     [[nodiscard]] static constexpr sha256_digest hash(std::string_view text) {
         return sha256{}.update(text).finish();
     }
+    ///@}
 
 private:
     std::array<std::uint32_t, 8> state_ = detail::sha256_initial;
@@ -308,7 +319,8 @@ SETTLE_END_NAMESPACE
 
 #include <settle/detail/macro_unscope.hpp>
 
-/// Digests are uniformly distributed, so their first bytes make a good hash.
+/// \cond
+// Digests are uniformly distributed, so their first bytes make a good hash.
 template <>
 struct std::hash<settle::sha256_digest> {
     [[nodiscard]] std::size_t operator()(const settle::sha256_digest& digest) const noexcept {
@@ -319,5 +331,6 @@ struct std::hash<settle::sha256_digest> {
         return value;
     }
 };
+/// \endcond
 
 #endif  // SETTLE_SHA256_HPP

@@ -36,6 +36,7 @@ concept sleeper = requires(S& s, std::chrono::nanoseconds d, std::stop_token tok
 /// waits until the stop request: it never wraps into a wait that ends at once.
 class system_sleeper {
 public:
+    /// Sleeps for d, or until the stop token is stopped; true unless stopped.
     bool sleep_for(std::chrono::nanoseconds d, std::stop_token token) {
         using steady = std::chrono::steady_clock;
         const steady::time_point now = steady::now();
@@ -56,6 +57,9 @@ public:
 /// sleep on one sleeper and read its counters at the same time.
 class manual_sleeper {
 public:
+    ///@{
+    /// A sleeper moving the given manual_clock; sleep_for moves it by d and returns true unless
+    /// stopped; the number of sleeps and their total.
     explicit manual_sleeper(manual_clock& clock) noexcept : clock_(&clock) {}
     manual_sleeper(const manual_sleeper&) = delete;
     manual_sleeper& operator=(const manual_sleeper&) = delete;
@@ -81,6 +85,7 @@ public:
     [[nodiscard]] manual_clock::duration total() const noexcept {
         return manual_clock::duration(total_.load(std::memory_order_relaxed));
     }
+    ///@}
 
 private:
     using rep = manual_clock::rep;

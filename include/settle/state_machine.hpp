@@ -26,6 +26,7 @@ template <class Context>
 class transition_guard {
 public:
     constexpr transition_guard() noexcept = default;
+    /// A guard from a function, or a lambda without captures, taking const Context&.
     template <class F>
     requires(
         !std::is_same_v<std::remove_cvref_t<F>, std::nullptr_t> &&
@@ -37,8 +38,11 @@ public:
                                                                                      // naturally
         : fn_(guard), present_(true) {}
 
+    ///@{
+    /// Whether the row has a guard, and calls it.
     constexpr explicit operator bool() const noexcept { return present_; }
     constexpr bool operator()(const Context& context) const { return fn_(context); }
+    ///@}
 
 private:
     // present_ and not fn_ != nullptr says whether there is a guard: GCC
@@ -52,10 +56,13 @@ private:
 /// `to`, provided `guard` (if any) holds for the caller's context.
 template <class State, class Event, class Context = no_context>
 struct transition_row {
+    ///@{
+    /// The state the row leaves, the event, the state it enters, and its guard (none by default).
     State from;
     Event event;
     State to;
     transition_guard<Context> guard{};
+    ///@}
 };
 
 /// What a transition check found. Exhaustive: switch on it without a default.
@@ -82,6 +89,9 @@ enum class [[nodiscard]] transition_outcome{
 template <class State, class Event>
 class [[nodiscard]] transition_result {
 public:
+    ///@{
+    /// The outcome, one test for each of its values (true when applied), the state checked, the
+    /// event, the state afterwards; equal when every field is.
     constexpr transition_result(transition_outcome outcome, State from, Event event,
                                 State to) noexcept
         : outcome_(outcome), from_(from), event_(event), to_(to) {}
@@ -102,6 +112,7 @@ public:
     [[nodiscard]] constexpr State to() const noexcept { return to_; }
 
     friend constexpr bool operator==(const transition_result&, const transition_result&) = default;
+    ///@}
 
 private:
     transition_outcome outcome_;
@@ -164,6 +175,8 @@ class state_machine {
                   "settle::state_machine: states and events are enumerations");
 
 public:
+    ///@{
+    /// The table's types; the machine is made with make_state_machine.
     using state_type = State;
     using event_type = Event;
     using context_type = Context;
@@ -246,6 +259,7 @@ public:
             }
         }
     }
+    ///@}
 
     /// The check for a machine with guards over a context.
     [[nodiscard]] constexpr result_type next(State from, Event event,
@@ -282,6 +296,8 @@ public:
 
     /// The first declared state: where a new entity starts.
     [[nodiscard]] constexpr State initial() const noexcept { return states_[0]; }
+    ///@{
+    /// The declared states, the terminal states, the rows, and whether a state is terminal.
     [[nodiscard]] constexpr std::span<const State> states() const noexcept { return states_; }
     [[nodiscard]] constexpr std::span<const State> terminal_states() const noexcept {
         return terminal_;
@@ -300,6 +316,7 @@ public:
         }
         return false;
     }
+    ///@}
 
     /// The table as a Mermaid state diagram. States and events are named by
     /// to_string found by argument-dependent lookup, else by their value.

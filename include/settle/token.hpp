@@ -29,6 +29,7 @@ SETTLE_BEGIN_NAMESPACE
 template <class Tag>
 class counter {
 public:
+    /// The integer type of the value.
     using rep = std::uint64_t;
 
     /// A value read back from storage or from a client. Any value is representable.
@@ -41,8 +42,11 @@ public:
         return counter(std::numeric_limits<rep>::max());
     }
 
+    ///@{
+    /// The value; whether a next value exists.
     [[nodiscard]] constexpr rep value() const noexcept { return value_; }
     [[nodiscard]] constexpr bool has_next() const noexcept { return *this != last(); }
+    ///@}
 
     /// The value after this one. Throws settle::error (errc::invalid_argument)
     /// at last() instead of wrapping to 0; at a billion a second that takes
@@ -55,17 +59,24 @@ public:
         return counter(value_ + 1);
     }
 
+    ///@{
+    /// Compared and ordered by value.
     friend constexpr bool operator==(counter, counter) noexcept = default;
     friend constexpr std::strong_ordering operator<=>(counter, counter) noexcept = default;
+    ///@}
 
 private:
     rep value_;
 };
 
+/// Tells version_stamp apart from other counters.
 struct version_stamp_tag {
+    /// The name in messages.
     static constexpr std::string_view name = "version_stamp";
 };
+/// Tells fencing_token apart from other counters.
 struct fencing_token_tag {
+    /// The name in messages.
     static constexpr std::string_view name = "fencing_token";
 };
 

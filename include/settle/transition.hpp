@@ -59,6 +59,9 @@ enum class [[nodiscard]] stored_transition_outcome{
 template <class State, class Event>
 class [[nodiscard]] stored_transition_result {
 public:
+    ///@{
+    /// The outcome, one test for each of its values (true when applied), the machine's answer, and
+    /// the stamp (see the guide).
     [[nodiscard]] constexpr stored_transition_outcome outcome() const noexcept {
         if (!check_) {
             return stored_transition_outcome::missing;
@@ -87,6 +90,7 @@ public:
         return check_;
     }
     [[nodiscard]] constexpr version_stamp stamp() const noexcept { return stamp_; }
+    ///@}
 
 private:
     friend struct detail::fsm::result_access;

@@ -143,6 +143,7 @@ public:
         std::copy(octets.begin(), octets.end(), bytes_.begin());
     }
 
+    /// The 16 bytes.
     [[nodiscard]] constexpr const std::array<std::byte, 16>& bytes() const noexcept {
         return bytes_;
     }
@@ -221,8 +222,11 @@ public:
         return parse_slowly(text);
     }
 
+    ///@{
+    /// Compared and ordered byte by byte.
     friend constexpr bool operator==(const uuid&, const uuid&) noexcept = default;
     friend constexpr std::strong_ordering operator<=>(const uuid&, const uuid&) noexcept = default;
+    ///@}
 
     /// Streams the canonical text (for logs and test diagnostics).
     template <class Traits>
@@ -358,8 +362,11 @@ public:
 
     uuid_v7_generator(const uuid_v7_generator&) = delete;
     uuid_v7_generator& operator=(const uuid_v7_generator&) = delete;
+    ///@{
+    /// Movable.
     uuid_v7_generator(uuid_v7_generator&&) noexcept = default;
     uuid_v7_generator& operator=(uuid_v7_generator&&) noexcept = default;
+    ///@}
     ~uuid_v7_generator() = default;
 
     /// The next id. Throws settle::error (errc::invalid_argument) when the clock
@@ -404,7 +411,8 @@ SETTLE_END_NAMESPACE
 
 #include <settle/detail/macro_unscope.hpp>
 
-/// Hashes all 128 bits; equal uuids hash equal. For unordered containers.
+/// \cond
+// Hashes all 128 bits; equal uuids hash equal. For unordered containers.
 template <>
 struct std::hash<settle::uuid> {
     [[nodiscard]] std::size_t operator()(const settle::uuid& id) const noexcept {
@@ -419,5 +427,6 @@ struct std::hash<settle::uuid> {
         return static_cast<std::size_t>(h);
     }
 };
+/// \endcond
 
 #endif  // SETTLE_UUID_HPP

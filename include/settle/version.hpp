@@ -3,11 +3,16 @@
 #ifndef SETTLE_VERSION_HPP
 #define SETTLE_VERSION_HPP
 
+/// \file
+/// The version of settle: macros for the preprocessor, and settle::version.
+
+///@{
 /// The release this header belongs to. CMake reads these three lines, so the
 /// package version and the macros cannot drift apart.
 #define SETTLE_VERSION_MAJOR 0
 #define SETTLE_VERSION_MINOR 1
 #define SETTLE_VERSION_PATCH 0
+///@}
 
 /// One integer for preprocessor comparisons: major * 10000 + minor * 100 + patch.
 #define SETTLE_VERSION \
@@ -23,10 +28,14 @@
 
 SETTLE_BEGIN_NAMESPACE
 
+/// A version as three numbers.
 struct version_info {
+    ///@{
+    /// The major, minor and patch numbers.
     int major;
     int minor;
     int patch;
+    ///@}
 };
 
 /// The version of the headers this translation unit was compiled against.

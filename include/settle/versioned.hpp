@@ -32,10 +32,13 @@ SETTLE_BEGIN_NAMESPACE
 /// A value together with the stamp it was read at (or written with).
 template <class T>
 struct versioned {
+    ///@{
+    /// The value and its stamp; equal when both are.
     T value;
     version_stamp stamp;
 
     friend bool operator==(const versioned&, const versioned&) = default;
+    ///@}
 };
 
 template <class T>
@@ -69,6 +72,9 @@ enum class [[nodiscard]] write_outcome{
 template <class T>
 class [[nodiscard]] write_result {
 public:
+    ///@{
+    /// A result for each outcome; the outcome and one test for each of its values (true when
+    /// applied); the stamp; the value stored now, on a conflict.
     [[nodiscard]] static constexpr write_result applied(version_stamp stamp) noexcept {
         return write_result(write_outcome::applied, stamp, std::nullopt);
     }
@@ -98,6 +104,7 @@ public:
     [[nodiscard]] constexpr std::optional<T>&& current_value() && noexcept {
         return std::move(current_);
     }
+    ///@}
 
 private:
     constexpr write_result(

@@ -59,11 +59,16 @@
 #ifndef SETTLE_VERSION_HPP
 #define SETTLE_VERSION_HPP
 
+/// \file
+/// The version of settle: macros for the preprocessor, and settle::version.
+
+///@{
 /// The release this header belongs to. CMake reads these three lines, so the
 /// package version and the macros cannot drift apart.
 #define SETTLE_VERSION_MAJOR 0
 #define SETTLE_VERSION_MINOR 1
 #define SETTLE_VERSION_PATCH 0
+///@}
 
 /// One integer for preprocessor comparisons: major * 10000 + minor * 100 + patch.
 #define SETTLE_VERSION \
@@ -84,10 +89,14 @@
 
 SETTLE_BEGIN_NAMESPACE
 
+/// A version as three numbers.
 struct version_info {
+    ///@{
+    /// The major, minor and patch numbers.
     int major;
     int minor;
     int patch;
+    ///@}
 };
 
 /// The version of the headers this translation unit was compiled against.
@@ -175,6 +184,9 @@ template <class Duration>
 /// in for the wall clock in ids and persisted times. Thread-safe.
 class manual_clock {
 public:
+    ///@{
+    /// The std::chrono clock interface (system_clock's representation; not steady); made at a given
+    /// start time; now() reads the current time.
     using duration = std::chrono::system_clock::duration;
     using rep = duration::rep;
     using period = duration::period;
@@ -190,6 +202,7 @@ public:
     [[nodiscard]] time_point now() const noexcept {
         return time_point(duration(ticks_.load(std::memory_order_acquire)));
     }
+    ///@}
     /// Moves the clock by d; saturates at the ends of time_point's range.
     void advance(duration d) noexcept {
         rep ticks = ticks_.load(std::memory_order_relaxed);
@@ -200,6 +213,7 @@ public:
                                                                   : ticks + d.count();
         } while (!ticks_.compare_exchange_weak(ticks, next, std::memory_order_acq_rel));
     }
+    /// Sets the current time (forwards or backwards).
     void set(time_point t) noexcept {
         ticks_.store(t.time_since_epoch().count(), std::memory_order_release);
     }
@@ -255,9 +269,11 @@ enum class errc {
 
 SETTLE_END_NAMESPACE
 
-/// Declared before any use, so settle::errc converts to std::error_code everywhere.
+/// \cond
+// Declared before any use, so settle::errc converts to std::error_code everywhere.
 template <>
 struct std::is_error_code_enum<settle::errc> : std::true_type {};
+/// \endcond
 
 SETTLE_BEGIN_NAMESPACE
 
@@ -301,8 +317,11 @@ public:
 /// what exactly went wrong ("uuid: position 8: expected '-'").
 class error : public std::system_error {
 public:
+    ///@{
+    /// Made from an error code and a message.
     error(std::error_code code, const std::string& what) : std::system_error(code, what) {}
     error(errc code, const std::string& what) : std::system_error(make_error_code(code), what) {}
+    ///@}
 };
 
 /// Why a piece of text was refused: what was being parsed, where, and what was
@@ -317,6 +336,7 @@ struct parse_error {
         return std::string(subject) + ": position " + std::to_string(position) + ": " +
                std::string(reason);
     }
+    /// Equal when every field is equal.
     friend bool operator==(const parse_error&, const parse_error&) = default;
 };
 
@@ -330,6 +350,9 @@ struct parse_error {
 template <class T>
 class [[nodiscard]] parse_result {
 public:
+    ///@{
+    /// A value or a parse_error. has_value() and operator bool say which; *, -> and value() give
+    /// the value (value() throws settle::error on a parse error).
     constexpr parse_result(T value) noexcept(std::is_nothrow_move_constructible_v<T>)
         : state_(std::in_place_index<0>, std::move(value)) {}
     constexpr parse_result(parse_error error) noexcept : state_(std::in_place_index<1>, error) {}
@@ -350,6 +373,7 @@ public:
         check();
         return std::get<0>(std::move(state_));
     }
+    ///@}
 
     /// Precondition: !has_value(); std::bad_variant_access otherwise.
     [[nodiscard]] constexpr const parse_error& error() const { return std::get<1>(state_); }
@@ -733,6 +757,8 @@ concept purgeable_barrier_store = barrier_store<S> && detail::barrier_store_has_
 ///     return r.is_refused() ? refused : done;   // the answer to the coordinator
 class [[nodiscard]] barrier_result {
 public:
+    ///@{
+    /// The outcome, and one test for each of its values; true when the phase was entered.
     constexpr explicit barrier_result(barrier_outcome outcome) noexcept : outcome_(outcome) {}
 
     [[nodiscard]] constexpr barrier_outcome outcome() const noexcept { return outcome_; }
@@ -749,11 +775,13 @@ public:
     /// not hold; answer the coordinator that it was refused.
     [[nodiscard]] constexpr bool is_refused() const noexcept { return is_refusal(outcome_); }
     constexpr explicit operator bool() const noexcept { return is_entered(); }
+    ///@}
 
 private:
     barrier_outcome outcome_;
 };
 
+/// What a tcc_barrier is configured with.
 struct barrier_options {
     /// How long ended branches are kept before purge removes them. A branch's
     /// record is what refuses a repeated or late call: a try that arrives
@@ -790,8 +818,11 @@ class tcc_barrier {
                   "time points): records persist wall-clock times");
 
 public:
+    ///@{
+    /// The store and its transaction type.
     using store_type = Store;
     using transaction = typename Store::transaction;
+    ///@}
 
     /// Throws settle::error (errc::invalid_argument) for a retention that is
     /// not positive.
@@ -802,6 +833,7 @@ public:
         }
     }
 
+    /// The options the barrier was made with.
     [[nodiscard]] const barrier_options& options() const noexcept { return options_; }
 
     /// Enters the try of the branch; the first time, runs work(tx). Refused
@@ -919,6 +951,8 @@ enum class [[nodiscard]] local_outcome{
 /// seal: may commit).
 class [[nodiscard]] check_back_result {
 public:
+    ///@{
+    /// The outcome, and one test for each of its values; true when the local transaction committed.
     constexpr explicit check_back_result(local_outcome outcome) noexcept : outcome_(outcome) {}
 
     [[nodiscard]] constexpr local_outcome outcome() const noexcept { return outcome_; }
@@ -929,6 +963,7 @@ public:
         return outcome_ == local_outcome::rolled_back;
     }
     constexpr explicit operator bool() const noexcept { return is_committed(); }
+    ///@}
 
 private:
     local_outcome outcome_;
@@ -954,6 +989,8 @@ class check_back_fence {
     static_assert(detail::check_barrier_store<Store>());
 
 public:
+    ///@{
+    /// The store and its transaction type; the fence checks through a tcc_barrier over the store.
     using store_type = Store;
     using transaction = typename Store::transaction;
 
@@ -961,6 +998,7 @@ public:
     static constexpr std::string_view branch_id = "check-back";
 
     check_back_fence(Store& store, Clock& clock) : barrier_(store, clock) {}
+    ///@}
 
     /// In the sender's transaction, before it commits: records that it
     /// commits the message. committed: commit tx. rolled_back: a check already
@@ -1254,6 +1292,8 @@ using float_bits = std::conditional_t<sizeof(F) == 4, std::uint32_t, std::uint64
 /// Pass-through: the string's bytes, any content. Costs one copy.
 template <>
 struct codec<std::string> {
+    ///@{
+    /// Encodes or decodes a std::string: its bytes, as they are.
     [[nodiscard]] static bytes encode(const std::string& value) {
         const auto* first = reinterpret_cast<const std::byte*>(value.data());
         return bytes(first, first + value.size());
@@ -1261,20 +1301,26 @@ struct codec<std::string> {
     [[nodiscard]] static std::string decode(std::span<const std::byte> in) {
         return std::string(reinterpret_cast<const char*>(in.data()), in.size());
     }
+    ///@}
 };
 
 /// Pass-through. Costs one copy.
 template <>
 struct codec<bytes> {
+    ///@{
+    /// Encodes or decodes settle::bytes: a copy.
     [[nodiscard]] static bytes encode(const bytes& value) { return value; }
     [[nodiscard]] static bytes decode(std::span<const std::byte> in) {
         return bytes(in.begin(), in.end());
     }
+    ///@}
 };
 
 /// One byte: 0x00 for false, 0x01 for true. Any other byte is refused.
 template <>
 struct codec<bool> {
+    ///@{
+    /// Encodes or decodes a bool: one byte, 0 or 1.
     [[nodiscard]] static bytes encode(bool value) {
         return bytes{value ? std::byte{1} : std::byte{0}};
     }
@@ -1290,26 +1336,33 @@ struct codec<bool> {
                                  detail::hex_digits[value >> 4] + detail::hex_digits[value & 0xfu];
         detail::throw_decode_error("bool", what);
     }
+    ///@}
 };
 
 /// sizeof(T) bytes, two's complement, big-endian. No allocation beyond the result.
 template <detail::integer T>
 struct codec<T> {
+    ///@{
+    /// Encodes or decodes an integer: its value, big-endian, in the type's size.
     [[nodiscard]] static bytes encode(T value) { return detail::encode_integer(value); }
     [[nodiscard]] static T decode(std::span<const std::byte> in) {
         return detail::decode_integer<T>(in);
     }
+    ///@}
 };
 
 /// The underlying integer's encoding. Any value of the underlying type decodes.
 template <detail::fixed_enum E>
 struct codec<E> {
+    ///@{
+    /// Encodes or decodes an enumeration: its underlying integer's value.
     [[nodiscard]] static bytes encode(E value) {
         return detail::encode_integer(static_cast<std::underlying_type_t<E>>(value));
     }
     [[nodiscard]] static E decode(std::span<const std::byte> in) {
         return static_cast<E>(detail::decode_integer<std::underlying_type_t<E>>(in, "enum as "));
     }
+    ///@}
 };
 
 /// IEEE 754 binary32 (float) or binary64 (double), the bit pattern big-endian.
@@ -1319,6 +1372,8 @@ struct codec<F> {
     static_assert(std::numeric_limits<F>::is_iec559, "settle::codec needs IEEE 754 floats");
     static_assert(sizeof(F) == sizeof(detail::float_bits<F>));
 
+    ///@{
+    /// Encodes or decodes a floating-point number: its bit pattern, big-endian.
     [[nodiscard]] static bytes encode(F value) {
         bytes out(sizeof(F));
         detail::store_big_endian(std::bit_cast<detail::float_bits<F>>(value), out.data());
@@ -1330,6 +1385,7 @@ struct codec<F> {
         }
         return std::bit_cast<F>(detail::load_big_endian<detail::float_bits<F>>(in.data()));
     }
+    ///@}
 };
 
 SETTLE_END_NAMESPACE
@@ -1374,6 +1430,7 @@ SETTLE_BEGIN_NAMESPACE
 template <class Tag>
 class counter {
 public:
+    /// The integer type of the value.
     using rep = std::uint64_t;
 
     /// A value read back from storage or from a client. Any value is representable.
@@ -1386,8 +1443,11 @@ public:
         return counter(std::numeric_limits<rep>::max());
     }
 
+    ///@{
+    /// The value; whether a next value exists.
     [[nodiscard]] constexpr rep value() const noexcept { return value_; }
     [[nodiscard]] constexpr bool has_next() const noexcept { return *this != last(); }
+    ///@}
 
     /// The value after this one. Throws settle::error (errc::invalid_argument)
     /// at last() instead of wrapping to 0; at a billion a second that takes
@@ -1400,17 +1460,24 @@ public:
         return counter(value_ + 1);
     }
 
+    ///@{
+    /// Compared and ordered by value.
     friend constexpr bool operator==(counter, counter) noexcept = default;
     friend constexpr std::strong_ordering operator<=>(counter, counter) noexcept = default;
+    ///@}
 
 private:
     rep value_;
 };
 
+/// Tells version_stamp apart from other counters.
 struct version_stamp_tag {
+    /// The name in messages.
     static constexpr std::string_view name = "version_stamp";
 };
+/// Tells fencing_token apart from other counters.
 struct fencing_token_tag {
+    /// The name in messages.
     static constexpr std::string_view name = "fencing_token";
 };
 
@@ -1486,6 +1553,7 @@ public:
     /// opaque text may hold any visible ASCII but '"', and bytes 0x80-0xFF.
     [[nodiscard]] static parse_result<entity_tag> parse(std::string_view text);
 
+    /// Whether the tag is weak (W/"...").
     [[nodiscard]] bool is_weak() const noexcept { return weak_; }
     /// The text between the quotes.
     [[nodiscard]] std::string_view opaque() const noexcept { return opaque_; }
@@ -1528,6 +1596,8 @@ class etag_list {
 public:
     /// "*"
     [[nodiscard]] static etag_list any() { return etag_list(true, {}); }
+    ///@{
+    /// A list of the given tags; is_any() tells "*"; equal when both are.
     [[nodiscard]] static etag_list of(std::vector<entity_tag> tags) {
         return etag_list(false, std::move(tags));
     }
@@ -1537,6 +1607,7 @@ public:
     [[nodiscard]] const std::vector<entity_tag>& tags() const noexcept { return tags_; }
 
     friend bool operator==(const etag_list&, const etag_list&) = default;
+    ///@}
 
 private:
     etag_list(bool any, std::vector<entity_tag> tags) : tags_(std::move(tags)), any_(any) {}
@@ -1583,9 +1654,13 @@ enum class precondition {
 /// The entity-tag preconditions of a request: each field's value, if the
 /// request carries that field, and whether the method is GET or HEAD.
 struct conditional_request {
+    ///@{
+    /// The request's conditional header fields (absent when not sent) and whether the request is a
+    /// GET or a HEAD.
     std::optional<std::string_view> if_match{};
     std::optional<std::string_view> if_none_match{};
     bool get_or_head = false;
+    ///@}
 };
 
 /// RFC 9110 §13.2.2, steps 1 and 3, for the resource whose current tag is
@@ -1905,6 +1980,9 @@ SETTLE_BEGIN_NAMESPACE
 /// hex text). A value type: no allocation, trivially copyable.
 class sha256_digest {
 public:
+    ///@{
+    /// A digest's size in bytes and in hex characters, its byte array type, and a digest made from
+    /// such an array.
     static constexpr std::size_t byte_size = 32;
     static constexpr std::size_t hex_size = 64;
     using bytes_type = std::array<std::uint8_t, byte_size>;
@@ -1912,6 +1990,7 @@ public:
     /// All zero bytes: a placeholder, not the digest of any known message.
     constexpr sha256_digest() noexcept = default;
     constexpr explicit sha256_digest(const bytes_type& value) noexcept : bytes_(value) {}
+    ///@}
 
     /// The 32 bytes, in the order FIPS 180-4 writes them (H0 big-endian first).
     [[nodiscard]] constexpr const bytes_type& bytes() const noexcept { return bytes_; }
@@ -1957,9 +2036,12 @@ public:
         return sha256_digest(digest);
     }
 
+    ///@{
+    /// Compared and ordered byte by byte.
     friend constexpr bool operator==(const sha256_digest&, const sha256_digest&) noexcept = default;
     friend constexpr std::strong_ordering operator<=>(const sha256_digest&,
                                                       const sha256_digest&) noexcept = default;
+    ///@}
 
 private:
     bytes_type bytes_{};
@@ -2124,6 +2206,7 @@ public:
         detail::sha256_absorb(state_, block_, length_, data.data(), data.size());
         return *this;
     }
+    /// Adds bytes to the hash; returns the hasher.
     constexpr sha256& update(std::span<const std::uint8_t> data) {
         detail::sha256_absorb(state_, block_, length_, data.data(), data.size());
         return *this;
@@ -2171,12 +2254,15 @@ public:
     [[nodiscard]] static constexpr sha256_digest hash(std::span<const std::byte> data) {
         return sha256{}.update(data).finish();
     }
+    ///@{
+    /// The digest of bytes, or of a text's bytes, in one call.
     [[nodiscard]] static constexpr sha256_digest hash(std::span<const std::uint8_t> data) {
         return sha256{}.update(data).finish();
     }
     [[nodiscard]] static constexpr sha256_digest hash(std::string_view text) {
         return sha256{}.update(text).finish();
     }
+    ///@}
 
 private:
     std::array<std::uint32_t, 8> state_ = detail::sha256_initial;
@@ -2187,7 +2273,8 @@ private:
 SETTLE_END_NAMESPACE
 
 
-/// Digests are uniformly distributed, so their first bytes make a good hash.
+/// \cond
+// Digests are uniformly distributed, so their first bytes make a good hash.
 template <>
 struct std::hash<settle::sha256_digest> {
     [[nodiscard]] std::size_t operator()(const settle::sha256_digest& digest) const noexcept {
@@ -2198,6 +2285,7 @@ struct std::hash<settle::sha256_digest> {
         return value;
     }
 };
+/// \endcond
 
 #endif  // SETTLE_SHA256_HPP
 
@@ -2342,6 +2430,7 @@ public:
         std::copy(octets.begin(), octets.end(), bytes_.begin());
     }
 
+    /// The 16 bytes.
     [[nodiscard]] constexpr const std::array<std::byte, 16>& bytes() const noexcept {
         return bytes_;
     }
@@ -2420,8 +2509,11 @@ public:
         return parse_slowly(text);
     }
 
+    ///@{
+    /// Compared and ordered byte by byte.
     friend constexpr bool operator==(const uuid&, const uuid&) noexcept = default;
     friend constexpr std::strong_ordering operator<=>(const uuid&, const uuid&) noexcept = default;
+    ///@}
 
     /// Streams the canonical text (for logs and test diagnostics).
     template <class Traits>
@@ -2557,8 +2649,11 @@ public:
 
     uuid_v7_generator(const uuid_v7_generator&) = delete;
     uuid_v7_generator& operator=(const uuid_v7_generator&) = delete;
+    ///@{
+    /// Movable.
     uuid_v7_generator(uuid_v7_generator&&) noexcept = default;
     uuid_v7_generator& operator=(uuid_v7_generator&&) noexcept = default;
+    ///@}
     ~uuid_v7_generator() = default;
 
     /// The next id. Throws settle::error (errc::invalid_argument) when the clock
@@ -2602,7 +2697,8 @@ private:
 SETTLE_END_NAMESPACE
 
 
-/// Hashes all 128 bits; equal uuids hash equal. For unordered containers.
+/// \cond
+// Hashes all 128 bits; equal uuids hash equal. For unordered containers.
 template <>
 struct std::hash<settle::uuid> {
     [[nodiscard]] std::size_t operator()(const settle::uuid& id) const noexcept {
@@ -2617,6 +2713,7 @@ struct std::hash<settle::uuid> {
         return static_cast<std::size_t>(h);
     }
 };
+/// \endcond
 
 #endif  // SETTLE_UUID_HPP
 
@@ -2671,6 +2768,7 @@ namespace detail {
 /// Holds one std::string.
 class idempotency_key {
 public:
+    /// The longest key, in characters.
     static constexpr std::size_t max_size = 255;
 
     /// The uuid's canonical text: always a valid key. With a UUIDv7 generator,
@@ -2762,6 +2860,7 @@ public:
         return idempotency_key(std::move(value));
     }
 
+    /// The key's text.
     [[nodiscard]] const std::string& value() const noexcept { return value_; }
 
     /// The key as an Idempotency-Key header value: in double quotes, with a
@@ -2781,11 +2880,14 @@ public:
         return out;
     }
 
+    ///@{
+    /// Compared and ordered byte by byte.
     friend bool operator==(const idempotency_key&, const idempotency_key&) = default;
     friend std::strong_ordering operator<=>(const idempotency_key& a,
                                             const idempotency_key& b) noexcept {
         return a.value_.compare(b.value_) <=> 0;
     }
+    ///@}
 
     /// Streams the key as it is (for logs and test diagnostics).
     template <class Traits>
@@ -2806,10 +2908,13 @@ private:
 /// ("orders.create"), so that renaming a function does not change stored keys.
 /// Both are compared exactly; the tenant may be empty in a single-tenant service.
 struct idempotency_scope {
+    ///@{
+    /// The tenant and the operation; equal when both are.
     std::string tenant;
     std::string operation;
 
     friend bool operator==(const idempotency_scope&, const idempotency_scope&) = default;
+    ///@}
 };
 
 /// The fingerprint of the request fields that matter, in order: SHA-256 over
@@ -2849,16 +2954,21 @@ enum class idempotency_state {
 /// A stored response: the encoded value, and a status if the caller stores one
 /// (an HTTP status, an application code) so it can be read without decoding.
 struct idempotency_response {
+    ///@{
+    /// The body and the status; equal when both are.
     bytes body;
     std::optional<int> status;
 
     friend bool operator==(const idempotency_response&, const idempotency_response&) = default;
+    ///@}
 };
 
 /// What a store keeps per (scope, key). A record is live while now < expires_at
 /// and counts as absent from that instant on: expiry is computed from the
 /// record's own times, never left to a backend's lazy TTL.
 struct idempotency_record {
+    ///@{
+    /// The record's state; live() is true while now < expires_at; equal when every field is.
     idempotency_state state = idempotency_state::in_progress;
     sha256_digest fingerprint{};  ///< of the request that claimed the key
     fencing_token token{0};       ///< the claim that wrote this record (0: none yet)
@@ -2869,13 +2979,17 @@ struct idempotency_record {
     [[nodiscard]] bool live(stored_time now) const noexcept { return now < expires_at; }
 
     friend bool operator==(const idempotency_record&, const idempotency_record&) = default;
+    ///@}
 };
 
 /// What a store's claim() did: took the key (record is the new in-progress
 /// record, with its token) or found a live record (returned as stored).
 struct [[nodiscard]] idempotency_store_claim {
+    ///@{
+    /// Whether the key was claimed, and the record as stored afterwards.
     bool claimed = false;
     idempotency_record record{};
+    ///@}
 };
 
 // ---------------------------------------------------------------------------
@@ -3040,9 +3154,12 @@ enum class [[nodiscard]] idempotency_outcome{
 /// abandon(). The token fences it: once another claim takes the key over, this
 /// one can no longer write.
 struct idempotency_claim {
+    ///@{
+    /// The scope and key claimed, and the claim's fencing token.
     idempotency_scope scope;
     idempotency_key key;
     fencing_token token;
+    ///@}
     stored_time lease_expires_at;  ///< finish before this, or be taken over
 };
 
@@ -3055,6 +3172,9 @@ class idempotency_guard;
 /// `if (auto r = guard.claim(tx, ...))` is true when the key is yours.
 class [[nodiscard]] idempotency_claim_result {
 public:
+    ///@{
+    /// The outcome, and one test for each of its values; true when the key was claimed. claim() is
+    /// the claim when claimed; record() the stored record.
     [[nodiscard]] idempotency_claim_outcome outcome() const noexcept { return outcome_; }
     [[nodiscard]] bool is_claimed() const noexcept {
         return outcome_ == idempotency_claim_outcome::claimed;
@@ -3077,6 +3197,7 @@ public:
     }
     [[nodiscard]] const idempotency_record& record() const& noexcept { return record_; }
     [[nodiscard]] idempotency_record&& record() && noexcept { return std::move(record_); }
+    ///@}
 
 private:
     template <class, class>
@@ -3095,8 +3216,11 @@ private:
 /// What run() stores of op's result: whether to store it for replays, and the
 /// status to store with it. A keep-policy returns this, or just a bool.
 struct idempotency_store_decision {
+    ///@{
+    /// Whether to store the response, and the status to store with it.
     bool store = true;
     std::optional<int> status{};
+    ///@}
 };
 
 /// What idempotency_guard::run returns, for an op returning T:
@@ -3114,6 +3238,9 @@ struct idempotency_store_decision {
 template <class T>
 class [[nodiscard]] idempotency_result {
 public:
+    ///@{
+    /// The outcome, one test for each of its values (true when the operation ran now), and what the
+    /// run left: the response, its status, whether it was stored, and the record read.
     [[nodiscard]] idempotency_outcome outcome() const noexcept { return outcome_; }
     [[nodiscard]] bool is_executed() const noexcept {
         return outcome_ == idempotency_outcome::executed;
@@ -3140,6 +3267,7 @@ public:
     [[nodiscard]] std::optional<idempotency_record>&& record() && noexcept {
         return std::move(record_);
     }
+    ///@}
 
 private:
     template <class, class>
@@ -3268,9 +3396,12 @@ class idempotency_guard {
                   "(system_clock time points): records persist wall-clock times");
 
 public:
+    ///@{
+    /// The store, the clock and the transaction type.
     using store_type = Store;
     using clock_type = Clock;
     using transaction = typename Store::transaction;
+    ///@}
 
     /// Throws settle::error (errc::invalid_argument) unless lease and retention
     /// are positive.
@@ -3283,6 +3414,7 @@ public:
         }
     }
 
+    /// The options the guard was made with.
     [[nodiscard]] const idempotency_options& options() const noexcept { return options_; }
 
     /// Runs op once for (scope, key): claims the key in a short transaction of
@@ -3583,6 +3715,8 @@ enum class [[nodiscard]] inbox_outcome{
 ///     if (auto r = consumer.consume(id, handler)) { /* applied */ }
 class [[nodiscard]] inbox_result {
 public:
+    ///@{
+    /// The outcome, and one test for each of its values; true when the message was applied now.
     constexpr explicit inbox_result(inbox_outcome outcome) noexcept : outcome_(outcome) {}
 
     [[nodiscard]] constexpr inbox_outcome outcome() const noexcept { return outcome_; }
@@ -3593,11 +3727,13 @@ public:
         return outcome_ == inbox_outcome::duplicate;
     }
     constexpr explicit operator bool() const noexcept { return is_applied(); }
+    ///@}
 
 private:
     inbox_outcome outcome_;
 };
 
+/// What an idempotent_consumer is configured with.
 struct inbox_options {
     /// Names the consumer: each consumer of a message keeps its own records,
     /// so two services (or two handlers) can both apply it once. Not empty.
@@ -3630,8 +3766,11 @@ class idempotent_consumer {
                   "(system_clock time points): records persist wall-clock times");
 
 public:
+    ///@{
+    /// The store and its transaction type.
     using store_type = Store;
     using transaction = typename Store::transaction;
+    ///@}
 
     /// Throws settle::error (errc::invalid_argument) for an empty consumer
     /// name or a retention that is not positive.
@@ -3646,6 +3785,7 @@ public:
         }
     }
 
+    /// The options the consumer was made with.
     [[nodiscard]] const inbox_options& options() const noexcept { return options_; }
 
     /// A protocol in a transaction of its own: marks the message; the first
@@ -3755,10 +3895,13 @@ SETTLE_BEGIN_NAMESPACE
 /// A value together with the stamp it was read at (or written with).
 template <class T>
 struct versioned {
+    ///@{
+    /// The value and its stamp; equal when both are.
     T value;
     version_stamp stamp;
 
     friend bool operator==(const versioned&, const versioned&) = default;
+    ///@}
 };
 
 template <class T>
@@ -3792,6 +3935,9 @@ enum class [[nodiscard]] write_outcome{
 template <class T>
 class [[nodiscard]] write_result {
 public:
+    ///@{
+    /// A result for each outcome; the outcome and one test for each of its values (true when
+    /// applied); the stamp; the value stored now, on a conflict.
     [[nodiscard]] static constexpr write_result applied(version_stamp stamp) noexcept {
         return write_result(write_outcome::applied, stamp, std::nullopt);
     }
@@ -3821,6 +3967,7 @@ public:
     [[nodiscard]] constexpr std::optional<T>&& current_value() && noexcept {
         return std::move(current_);
     }
+    ///@}
 
 private:
     constexpr write_result(
@@ -3993,17 +4140,22 @@ SETTLE_BEGIN_NAMESPACE
 /// token keeps counting across releases. The lease is free when holder is
 /// empty or expires_at has passed.
 struct lease_record {
+    ///@{
+    /// The holder, its token and the lease's end; equal when every field is.
     std::string holder;
     fencing_token token;
     stored_time expires_at;
 
     friend bool operator==(const lease_record&, const lease_record&) = default;
+    ///@}
 };
 
 /// A fencing token persists as its value: 8 bytes, big-endian. Zero, which no
 /// grant carries, is refused.
 template <>
 struct codec<fencing_token> {
+    ///@{
+    /// Encodes or decodes a fencing token: its value.
     [[nodiscard]] static bytes encode(fencing_token token) { return settle::encode(token.value()); }
     [[nodiscard]] static fencing_token decode(std::span<const std::byte> in) {
         const auto value = settle::decode<fencing_token::rep>(in);
@@ -4012,6 +4164,7 @@ struct codec<fencing_token> {
         }
         return fencing_token(value);
     }
+    ///@}
 };
 
 /// A lease record persists as its token and its expiry in Unix microseconds
@@ -4019,6 +4172,9 @@ struct codec<fencing_token> {
 /// versioned table stores for a lease store.
 template <>
 struct codec<lease_record> {
+    ///@{
+    /// Encodes or decodes a lease record: the token, the end time and the holder, in `fixed` bytes
+    /// plus the holder's.
     static constexpr std::size_t fixed = sizeof(fencing_token::rep) + sizeof(std::int64_t);
 
     [[nodiscard]] static bytes encode(const lease_record& record) {
@@ -4041,17 +4197,21 @@ struct codec<lease_record> {
                             stored_time(std::chrono::microseconds(settle::decode<std::int64_t>(
                                 in.subspan(sizeof(fencing_token::rep), sizeof(std::int64_t)))))};
     }
+    ///@}
 };
 
 /// A lease: who holds which key, with which token, until when.
 template <class Key>
 struct lease {
+    ///@{
+    /// The leased key, the holder, its token and the lease's end; equal when every field is.
     Key key;
     std::string holder;
     fencing_token token;
     stored_time expires_at;
 
     friend bool operator==(const lease&, const lease&) = default;
+    ///@}
 };
 
 /// A lease store: a versioned_store of lease_record. Any backend of
@@ -4113,6 +4273,9 @@ class leases;
 template <class Key>
 class [[nodiscard]] acquire_result {
 public:
+    ///@{
+    /// The outcome, and one test for each of its values; true when acquired now. current() is the
+    /// lease as stored afterwards.
     [[nodiscard]] acquire_outcome outcome() const noexcept { return outcome_; }
     [[nodiscard]] bool is_acquired() const noexcept {
         return outcome_ == acquire_outcome::acquired;
@@ -4120,6 +4283,7 @@ public:
     [[nodiscard]] bool is_held() const noexcept { return outcome_ == acquire_outcome::held; }
     explicit operator bool() const noexcept { return is_acquired(); }
     [[nodiscard]] const lease<Key>& current() const noexcept { return current_; }
+    ///@}
 
 private:
     template <class S, wall_clock C>
@@ -4137,11 +4301,15 @@ private:
 template <class Key>
 class [[nodiscard]] renew_result {
 public:
+    ///@{
+    /// The outcome, and one test for each of its values; true when renewed. current() is the lease
+    /// as stored afterwards.
     [[nodiscard]] renew_outcome outcome() const noexcept { return outcome_; }
     [[nodiscard]] bool is_renewed() const noexcept { return outcome_ == renew_outcome::renewed; }
     [[nodiscard]] bool is_stale() const noexcept { return outcome_ == renew_outcome::stale; }
     explicit operator bool() const noexcept { return is_renewed(); }
     [[nodiscard]] const lease<Key>& current() const noexcept { return current_; }
+    ///@}
 
 private:
     template <class S, wall_clock C>
@@ -4157,12 +4325,15 @@ private:
 /// What leases::release returns: whether the key was freed.
 class [[nodiscard]] release_result {
 public:
+    ///@{
+    /// The outcome, and one test for each of its values; true when released.
     [[nodiscard]] release_outcome outcome() const noexcept { return outcome_; }
     [[nodiscard]] bool is_released() const noexcept {
         return outcome_ == release_outcome::released;
     }
     [[nodiscard]] bool is_stale() const noexcept { return outcome_ == release_outcome::stale; }
     explicit operator bool() const noexcept { return is_released(); }
+    ///@}
 
 private:
     template <class S, wall_clock C>
@@ -4221,11 +4392,14 @@ class leases {
     static_assert(detail::check_lease_store<Store>());
 
 public:
+    ///@{
+    /// The store's key and transaction types, and the time types of leases.
     using key_type = typename Store::key_type;
     using transaction = typename Store::transaction;
     using time_point = stored_time;
     using duration = std::chrono::microseconds;
     using lease_type = lease<key_type>;
+    ///@}
 
     /// Both must outlive this object.
     leases(Store& store, Clock& clock) noexcept : store_(&store), clock_(&clock) {}
@@ -4362,11 +4536,15 @@ class fence;
 /// stale: highest() is the higher token that was seen before.
 class [[nodiscard]] fence_result {
 public:
+    ///@{
+    /// The outcome, and one test for each of its values; true when the token was admitted.
+    /// highest() is the highest token the fence has seen.
     [[nodiscard]] fence_outcome outcome() const noexcept { return outcome_; }
     [[nodiscard]] bool is_admitted() const noexcept { return outcome_ == fence_outcome::admitted; }
     [[nodiscard]] bool is_stale() const noexcept { return outcome_ == fence_outcome::stale; }
     explicit operator bool() const noexcept { return is_admitted(); }
     [[nodiscard]] fencing_token highest() const noexcept { return highest_; }
+    ///@}
 
 private:
     template <class S>
@@ -4398,10 +4576,13 @@ class fence {
     static_assert(detail::check_fence_store<Store>());
 
 public:
+    ///@{
+    /// The store's key and transaction types; the fence works over that store.
     using key_type = typename Store::key_type;
     using transaction = typename Store::transaction;
 
     explicit fence(Store& store) noexcept : store_(&store) {}
+    ///@}
 
     /// Admits `token` if no higher token has been admitted for `resource`,
     /// and records it as the highest.
@@ -4689,6 +4870,7 @@ concept sleeper = requires(S& s, std::chrono::nanoseconds d, std::stop_token tok
 /// waits until the stop request: it never wraps into a wait that ends at once.
 class system_sleeper {
 public:
+    /// Sleeps for d, or until the stop token is stopped; true unless stopped.
     bool sleep_for(std::chrono::nanoseconds d, std::stop_token token) {
         using steady = std::chrono::steady_clock;
         const steady::time_point now = steady::now();
@@ -4709,6 +4891,9 @@ public:
 /// sleep on one sleeper and read its counters at the same time.
 class manual_sleeper {
 public:
+    ///@{
+    /// A sleeper moving the given manual_clock; sleep_for moves it by d and returns true unless
+    /// stopped; the number of sleeps and their total.
     explicit manual_sleeper(manual_clock& clock) noexcept : clock_(&clock) {}
     manual_sleeper(const manual_sleeper&) = delete;
     manual_sleeper& operator=(const manual_sleeper&) = delete;
@@ -4734,6 +4919,7 @@ public:
     [[nodiscard]] manual_clock::duration total() const noexcept {
         return manual_clock::duration(total_.load(std::memory_order_relaxed));
     }
+    ///@}
 
 private:
     using rep = manual_clock::rep;
@@ -4841,6 +5027,8 @@ public:
         check();
     }
 
+    ///@{
+    /// The delay before retry n, the number of steps, and the steps.
     [[nodiscard]] constexpr std::chrono::nanoseconds delay(std::uint32_t n) const noexcept {
         return steps_[n < size_ ? n : size_ - 1];
     }
@@ -4848,6 +5036,7 @@ public:
     [[nodiscard]] constexpr std::span<const std::chrono::nanoseconds> steps() const noexcept {
         return {steps_.data(), size_};
     }
+    ///@}
 
 private:
     constexpr void check() const {
@@ -4878,6 +5067,8 @@ inline constexpr ladder<18> message_queue_ladder{
 /// The same delay every time: delay(n) = d. d >= 0.
 class constant_backoff {
 public:
+    ///@{
+    /// The same delay before every retry.
     constexpr explicit constant_backoff(std::chrono::nanoseconds d) : delay_(d) {
         if (d < std::chrono::nanoseconds(0)) {
             detail::reject_retry_config("settle::constant_backoff: the delay is negative");
@@ -4886,6 +5077,7 @@ public:
     [[nodiscard]] constexpr std::chrono::nanoseconds delay(std::uint32_t) const noexcept {
         return delay_;
     }
+    ///@}
 
 private:
     std::chrono::nanoseconds delay_;
@@ -4895,6 +5087,8 @@ private:
 /// Requires 0 <= base <= cap and step >= 0.
 class linear_backoff {
 public:
+    ///@{
+    /// A delay growing by the same step at each retry, up to a cap.
     constexpr linear_backoff(std::chrono::nanoseconds base, std::chrono::nanoseconds step,
                              std::chrono::nanoseconds cap)
         : base_(base), step_(step), cap_(cap), last_below_cap_(0) {
@@ -4916,6 +5110,7 @@ public:
         }
         return base_ + step_ * static_cast<std::int64_t>(n);
     }
+    ///@}
 
 private:
     std::chrono::nanoseconds base_;
@@ -4931,6 +5126,9 @@ private:
 /// multiplier >= 1 (finite) and cap >= base.
 class exponential_backoff {
 public:
+    ///@{
+    /// A delay multiplied at each retry, up to a cap: the delay before retry n, and the base,
+    /// multiplier and cap it was made with.
     constexpr exponential_backoff(std::chrono::nanoseconds base, double multiplier,
                                   std::chrono::nanoseconds cap)
         : base_(base), cap_(cap), multiplier_(multiplier), base_d_(0), overshoot_(0) {
@@ -4978,6 +5176,7 @@ public:
     [[nodiscard]] constexpr std::chrono::nanoseconds base() const noexcept { return base_; }
     [[nodiscard]] constexpr double multiplier() const noexcept { return multiplier_; }
     [[nodiscard]] constexpr std::chrono::nanoseconds cap() const noexcept { return cap_; }
+    ///@}
 
 private:
     std::chrono::nanoseconds base_;
@@ -5017,6 +5216,9 @@ enum class jitter {
 template <schedule S>
 class jittered {
 public:
+    ///@{
+    /// A schedule with jitter: the delay before retry n drawn from the random generator; the
+    /// schedule and the kind of jitter it was made with.
     constexpr jittered(S delays, jitter spread) : schedule_(std::move(delays)), kind_(spread) {
         // Each kind as lo + U[0, width) with lo = (e >> shift) & lo_mask and
         // width = (e - lo) & width_mask, so delay() does not branch on the kind.
@@ -5045,6 +5247,7 @@ public:
 
     [[nodiscard]] constexpr const S& schedule() const noexcept { return schedule_; }
     [[nodiscard]] constexpr jitter kind() const noexcept { return kind_; }
+    ///@}
 
 private:
     S schedule_;
@@ -5061,6 +5264,7 @@ private:
 /// the previous delay and pays O(1) an attempt. Requires 0 < base <= cap.
 class decorrelated_jitter {
 public:
+    /// Decorrelated jitter between base and cap.
     constexpr decorrelated_jitter(std::chrono::nanoseconds base, std::chrono::nanoseconds cap)
         : base_(base), cap_(cap) {
         if (base <= std::chrono::nanoseconds(0)) {
@@ -5091,8 +5295,11 @@ public:
         return d;
     }
 
+    ///@{
+    /// The base and the cap it was made with.
     [[nodiscard]] constexpr std::chrono::nanoseconds base() const noexcept { return base_; }
     [[nodiscard]] constexpr std::chrono::nanoseconds cap() const noexcept { return cap_; }
+    ///@}
 
 private:
     std::chrono::nanoseconds base_;
@@ -5110,6 +5317,9 @@ private:
 /// 0 < base <= cap.
 class smooth_decorrelated_jitter {
 public:
+    ///@{
+    /// Decorrelated jitter without its long runs at the cap: the delay before retry n, and the base
+    /// and cap it was made with.
     smooth_decorrelated_jitter(std::chrono::nanoseconds base, std::chrono::nanoseconds cap)
         : base_(base), cap_(cap) {
         if (base <= std::chrono::nanoseconds(0)) {
@@ -5137,6 +5347,7 @@ public:
 
     [[nodiscard]] std::chrono::nanoseconds base() const noexcept { return base_; }
     [[nodiscard]] std::chrono::nanoseconds cap() const noexcept { return cap_; }
+    ///@}
 
 private:
     static double f(double t) noexcept { return std::pow(2.0, t) * std::tanh(std::sqrt(4.0 * t)); }
@@ -5305,10 +5516,13 @@ public:
         }
     }
 
+    ///@{
+    /// The retries available now, and the options the budget was made with.
     [[nodiscard]] std::uint32_t available() const noexcept {
         return tokens_.load(std::memory_order_acquire);
     }
     [[nodiscard]] const retry_budget_options& options() const noexcept { return options_; }
+    ///@}
 
 private:
     retry_budget_options options_;
@@ -5327,6 +5541,7 @@ template <class... E>
 struct retry_on {
     static_assert(sizeof...(E) > 0, "settle::retry_on: name at least one exception type");
 
+    /// True when the failure is worth retrying.
     [[nodiscard]] bool operator()(const std::exception_ptr& failure) const noexcept {
         return failure != nullptr && matches<E...>(failure);
     }
@@ -5455,6 +5670,9 @@ public:
         return retry_policy<B, Classifier, P>(backoff_, classifier_, std::move(hook), *this);
     }
 
+    ///@{
+    /// What the policy was made with: its backoff, attempt limit, deadline and what happens at it,
+    /// budget, classifier and pushback.
     [[nodiscard]] constexpr const B& backoff() const noexcept { return backoff_; }
     [[nodiscard]] constexpr std::uint32_t max_attempts() const noexcept { return max_attempts_; }
     [[nodiscard]] constexpr std::optional<std::chrono::nanoseconds> deadline() const noexcept {
@@ -5464,6 +5682,7 @@ public:
     [[nodiscard]] constexpr retry_budget* budget() const noexcept { return budget_; }
     [[nodiscard]] constexpr const Classifier& classifier() const noexcept { return classifier_; }
     [[nodiscard]] constexpr const Pushback& pushback() const noexcept { return pushback_; }
+    ///@}
 
 private:
     template <::settle::backoff, class, class>
@@ -5519,12 +5738,15 @@ class [[nodiscard]] retry_result {
     static constexpr bool nothrow_move = std::is_nothrow_move_constructible_v<stored>;
 
 public:
+    ///@{
+    /// The outcome, a test for success (and operator bool), and the attempts made.
     [[nodiscard]] retry_outcome outcome() const noexcept { return outcome_; }
     [[nodiscard]] bool is_succeeded() const noexcept {
         return outcome_ == retry_outcome::succeeded;
     }
     explicit operator bool() const noexcept { return is_succeeded(); }
     [[nodiscard]] std::uint32_t attempts() const noexcept { return attempts_; }
+    ///@}
 
     /// True when the last attempt returned; false when it threw.
     [[nodiscard]] bool has_value() const noexcept { return !threw_; }
@@ -5536,6 +5758,8 @@ public:
         rethrow_if_thrown();
         return value_;
     }
+    ///@{
+    /// The value the call returned (for a call that returns one); copied and moved as the value is.
     [[nodiscard]] stored& value() & requires(!std::is_void_v<R>) {
         rethrow_if_thrown();
         return value_;
@@ -5580,6 +5804,7 @@ public:
         retry_result copy(other);
         return *this = std::move(copy);
     }
+    ///@}
     ~retry_result() { destroy(); }
 
 private:
@@ -5943,6 +6168,7 @@ public:
                                                            std::uint64_t seed) const noexcept {
         return detail::backoff_delay(backoff_, n, seed);
     }
+    /// The delay before the n-th retry of a stored record.
     [[nodiscard]] constexpr std::chrono::nanoseconds delay(
         std::uint32_t n) const noexcept requires schedule<B> {
         return backoff_.delay(n);
@@ -5964,6 +6190,9 @@ public:
         }
         return detail::saturating_later(now, delay(attempts_so_far - 1, seed));
     }
+    ///@{
+    /// When the record's next attempt is due (empty when no attempt is left), and the backoff and
+    /// attempt limit the ladder was made with.
     template <class Clock, class Duration>
     [[nodiscard]] constexpr std::optional<std::chrono::time_point<Clock, Duration>> next_attempt_at(
         std::uint32_t attempts_so_far,
@@ -5973,6 +6202,7 @@ public:
 
     [[nodiscard]] constexpr const B& backoff() const noexcept { return backoff_; }
     [[nodiscard]] constexpr std::uint32_t max_attempts() const noexcept { return max_attempts_; }
+    ///@}
 
 private:
     B backoff_;
@@ -6074,6 +6304,9 @@ enum class [[nodiscard]] update_outcome{
 template <class T>
 class [[nodiscard]] update_result {
 public:
+    ///@{
+    /// The outcome, one test for each of its values (true when applied), the value and stamp as
+    /// they ended, the attempts made and why the retries stopped.
     update_result(update_outcome outcome, std::optional<T> value, version_stamp stamp,
                   std::uint32_t attempts, retry_outcome reason)
         : outcome_(outcome),
@@ -6095,6 +6328,7 @@ public:
     [[nodiscard]] version_stamp stamp() const noexcept { return stamp_; }
     [[nodiscard]] std::uint32_t attempts() const noexcept { return attempts_; }
     [[nodiscard]] retry_outcome reason() const noexcept { return reason_; }
+    ///@}
 
 private:
     update_outcome outcome_;
@@ -6421,6 +6655,9 @@ enum class [[nodiscard]] read_outcome{
 template <class T>
 class [[nodiscard]] read_result {
 public:
+    ///@{
+    /// The outcome, one test for each of its values (true when fresh), the value last seen, the
+    /// attempts made and why the retries stopped.
     read_result(read_outcome outcome, std::optional<versioned<T>> seen, std::uint32_t attempts,
                 retry_outcome reason)
         : outcome_(outcome), seen_(std::move(seen)), attempts_(attempts), reason_(reason) {}
@@ -6433,6 +6670,7 @@ public:
     [[nodiscard]] std::optional<versioned<T>>&& seen() && noexcept { return std::move(seen_); }
     [[nodiscard]] std::uint32_t attempts() const noexcept { return attempts_; }
     [[nodiscard]] retry_outcome reason() const noexcept { return reason_; }
+    ///@}
 
 private:
     read_outcome outcome_;
@@ -6662,10 +6900,13 @@ enum class outbox_status {
 /// A message header, passed to the publisher as it is ("content-type",
 /// "trace-id").
 struct outbox_header {
+    ///@{
+    /// The header's name and value; equal when both are.
     std::string name;
     std::string value;
 
     friend bool operator==(const outbox_header&, const outbox_header&) = default;
+    ///@}
 };
 
 using outbox_headers = std::vector<outbox_header>;
@@ -6674,6 +6915,8 @@ using outbox_headers = std::vector<outbox_header>;
 /// settle::uuid_v7_generator, which consumers also use as the message id their
 /// inbox deduplicates on.
 struct outbox_message {
+    ///@{
+    /// The message's id, payload and headers; equal when every field is.
     uuid id;
     std::string topic;         ///< where to publish it, or the event's type
     std::string ordering_key;  ///< the aggregate id; empty: no ordering with other records
@@ -6681,6 +6924,7 @@ struct outbox_message {
     outbox_headers headers;
 
     friend bool operator==(const outbox_message&, const outbox_message&) = default;
+    ///@}
 };
 
 /// A message with its payload encoded by settle::codec<T>.
@@ -6713,6 +6957,8 @@ template <codable T>
 ///   claim_expires_at  TIMESTAMP: the end of that claim's lease; zero otherwise
 ///   finished_at       TIMESTAMP: when it became delivered or dead; zero otherwise
 struct outbox_record {
+    ///@{
+    /// The record's fields, as the store keeps them; equal when every field is.
     uuid id;
     std::uint64_t sequence = 0;
     std::string topic;
@@ -6730,14 +6976,18 @@ struct outbox_record {
     stored_time finished_at{};
 
     friend bool operator==(const outbox_record&, const outbox_record&) = default;
+    ///@}
 };
 
 /// One claim on one record, as a relay holds it: what an outcome is fenced by.
 struct outbox_claim {
+    ///@{
+    /// The claimed record's id and the claim's fencing token; equal when both are.
     uuid id;
     fencing_token token{0};
 
     friend bool operator==(const outbox_claim&, const outbox_claim&) = default;
+    ///@}
 };
 
 /// What an append found. Exhaustive: switch on it without a default.
@@ -6760,6 +7010,9 @@ enum class [[nodiscard]] outbox_append_outcome{
 /// appended.
 class [[nodiscard]] outbox_append_result {
 public:
+    ///@{
+    /// An appended result (with the sequence given) or a duplicate; the outcome and one test for
+    /// each of its values (true when appended); equal when both are.
     [[nodiscard]] static constexpr outbox_append_result appended(std::uint64_t sequence) noexcept {
         return outbox_append_result(outbox_append_outcome::appended, sequence);
     }
@@ -6779,6 +7032,7 @@ public:
     [[nodiscard]] constexpr std::uint64_t sequence() const noexcept { return sequence_; }
 
     friend constexpr bool operator==(outbox_append_result, outbox_append_result) noexcept = default;
+    ///@}
 
 private:
     constexpr outbox_append_result(outbox_append_outcome outcome, std::uint64_t sequence) noexcept
@@ -6797,6 +7051,7 @@ struct outbox_statistics {
     /// the backlog is empty.
     std::chrono::microseconds oldest_pending_age{0};
 
+    /// Equal when every count is equal.
     friend bool operator==(const outbox_statistics&, const outbox_statistics&) = default;
 };
 
@@ -6999,6 +7254,9 @@ enum class [[nodiscard]] publish_outcome{
 /// or permanent(). True when delivered.
 class [[nodiscard]] publish_result {
 public:
+    ///@{
+    /// A result for each outcome (retryable and permanent with the reason); the outcome and one
+    /// test for each of its values (true when delivered); the reason; equal when both are.
     [[nodiscard]] static publish_result delivered() noexcept { return publish_result(); }
     /// `after`: a delay the other side asked for (Retry-After); replaces the
     /// schedule's delay for this retry. Negative counts as zero.
@@ -7030,6 +7288,7 @@ public:
     }
 
     friend bool operator==(const publish_result&, const publish_result&) = default;
+    ///@}
 
 private:
     publish_result() noexcept = default;
@@ -7146,8 +7405,11 @@ class outbox {
                   "points): records persist wall-clock times");
 
 public:
+    ///@{
+    /// The store and its transaction type.
     using store_type = Store;
     using transaction = typename Store::transaction;
+    ///@}
 
     /// Throws settle::error (errc::invalid_argument) for a negative retention.
     outbox(Store& store, Clock& clock, outbox_options options = {})
@@ -7157,6 +7419,7 @@ public:
         }
     }
 
+    /// The options the outbox was made with.
     [[nodiscard]] const outbox_options& options() const noexcept { return options_; }
 
     /// Appends the message in tx, due at once: appended with its sequence,
@@ -7211,6 +7474,7 @@ public:
         return store_->purge(tx, detail::outbox_after(now(), -options_.retention), limit);
     }
 
+    /// The counts of records by status, read in the caller's transaction.
     [[nodiscard]] outbox_statistics statistics(transaction& tx) {
         static_assert(detail::outbox_store_has_statistics<Store>,
                       "settle::outbox::statistics: `statistics(tx, now)` missing or wrong "
@@ -7292,6 +7556,9 @@ enum class [[nodiscard]] outbox_outcome{
 /// refers to the relay's batch: valid during the on_outcome call only.
 class outbox_event {
 public:
+    ///@{
+    /// What happened to one record: the record, the outcome, one test for each of its values (true
+    /// when delivered).
     outbox_event(const outbox_record& record, outbox_outcome outcome, std::string_view reason,
                  stored_time next_attempt_at) noexcept
         : record_(&record), outcome_(outcome), reason_(reason), next_attempt_at_(next_attempt_at) {}
@@ -7311,6 +7578,7 @@ public:
     [[nodiscard]] bool is_released() const noexcept { return outcome_ == outbox_outcome::released; }
     [[nodiscard]] bool is_stale() const noexcept { return outcome_ == outbox_outcome::stale; }
     explicit operator bool() const noexcept { return is_delivered(); }
+    ///@}
     /// rescheduled, dead_lettered: the stored reason; empty otherwise.
     [[nodiscard]] std::string_view reason() const noexcept { return reason_; }
     /// rescheduled: when it is due again; zero otherwise.
@@ -7349,6 +7617,7 @@ concept outbox_observes_transient_failures = requires(O& o, const error& e) {
 };
 }  // namespace detail
 
+/// What an outbox_relay is configured with.
 struct outbox_relay_options {
     /// Names this relay's claims (claim_owner) for whoever reads the table:
     /// host and process, say. Not empty. It fences nothing: each claim is
@@ -7362,12 +7631,16 @@ struct outbox_relay_options {
     /// run(): the first wait after a run that found nothing to do, doubling on
     /// each further idle run up to idle_max; reset by a run that claimed work.
     std::chrono::nanoseconds idle_min = std::chrono::milliseconds(10);
+    /// run(): the longest wait between idle runs.
     std::chrono::nanoseconds idle_max = std::chrono::seconds(1);
 };
 
 /// What one run_once() did: how many records it claimed, and how many of
 /// them ended each way (released records are counted only as claimed).
 struct [[nodiscard]] outbox_run_result {
+    ///@{
+    /// The counts of one run: records claimed, delivered, rescheduled, dead-lettered and found
+    /// stale; equal when every count is.
     std::size_t claimed = 0;
     std::size_t delivered = 0;
     std::size_t rescheduled = 0;
@@ -7378,6 +7651,7 @@ struct [[nodiscard]] outbox_run_result {
     [[nodiscard]] bool idle() const noexcept { return claimed == 0; }
 
     friend bool operator==(const outbox_run_result&, const outbox_run_result&) = default;
+    ///@}
 };
 
 /// Moves records from an outbox_store to a publisher: claims a batch of due
@@ -7421,9 +7695,12 @@ class outbox_relay {
                   "time points): records persist wall-clock times");
 
 public:
+    ///@{
+    /// The store, the publisher and the transaction type.
     using store_type = Store;
     using publisher_type = Publisher;
     using transaction = typename Store::transaction;
+    ///@}
 
     /// Throws settle::error (errc::invalid_argument) for an empty owner, a
     /// batch size of 0, a lease or idle_min that is not positive, or idle_max
@@ -7452,10 +7729,13 @@ public:
         }
     }
 
+    ///@{
+    /// The options, the retry ladder and the observer the relay was made with.
     [[nodiscard]] const outbox_relay_options& options() const noexcept { return options_; }
     [[nodiscard]] const persisted_retry<Backoff>& retry() const noexcept { return retry_; }
     [[nodiscard]] Observer& observer() noexcept { return observer_; }
     [[nodiscard]] const Observer& observer() const noexcept { return observer_; }
+    ///@}
 
     /// Claims at most batch_size due records, publishes them and records their
     /// outcomes; returns the counts. Failures of the store propagate; the
@@ -7875,12 +8155,15 @@ enum class [[nodiscard]] checked_status{
 
 /// One watched record, as a reconcile_store keeps it.
 struct uncertain_record {
+    ///@{
+    /// The record's id; equal when every field is.
     std::string id;
     stored_time uncertain_since{};      ///< when it was watched
     std::uint32_t unknown_answers = 0;  ///< checks that answered unknown so far
     stored_time next_check_at{};        ///< not checked before then
 
     friend bool operator==(const uncertain_record&, const uncertain_record&) = default;
+    ///@}
 };
 
 namespace detail {
@@ -8031,9 +8314,11 @@ struct [[nodiscard]] reconcile_run_result {
     std::size_t escalated = 0;    ///< answered unknown once too often: set aside
     std::size_t gone = 0;         ///< forgotten meanwhile (resolved elsewhere): nothing done
 
+    /// Equal when every count is equal.
     friend bool operator==(const reconcile_run_result&, const reconcile_run_result&) = default;
 };
 
+/// What a reconciler is configured with.
 struct reconcile_options {
     /// How long a record must have been uncertain before it is checked: longer
     /// than the outcome normally takes to arrive by itself (a callback, a
@@ -8075,8 +8360,11 @@ class reconciler {
                   "time points): records persist wall-clock times");
 
 public:
+    ///@{
+    /// The store and its transaction type.
     using store_type = Store;
     using transaction = typename Store::transaction;
+    ///@}
 
     /// Throws settle::error (errc::invalid_argument) for a negative threshold
     /// or a batch size of 0.
@@ -8095,8 +8383,11 @@ public:
         }
     }
 
+    ///@{
+    /// The options and the observer the reconciler was made with.
     [[nodiscard]] const reconcile_options& options() const noexcept { return options_; }
     [[nodiscard]] Observer& observer() noexcept { return observer_; }
+    ///@}
 
     /// In the transaction that leaves `id` uncertain: watches it. False if it
     /// was watched already. An empty id throws settle::error
@@ -8248,6 +8539,7 @@ template <class Context>
 class transition_guard {
 public:
     constexpr transition_guard() noexcept = default;
+    /// A guard from a function, or a lambda without captures, taking const Context&.
     template <class F>
     requires(
         !std::is_same_v<std::remove_cvref_t<F>, std::nullptr_t> &&
@@ -8259,8 +8551,11 @@ public:
                                                                                      // naturally
         : fn_(guard), present_(true) {}
 
+    ///@{
+    /// Whether the row has a guard, and calls it.
     constexpr explicit operator bool() const noexcept { return present_; }
     constexpr bool operator()(const Context& context) const { return fn_(context); }
+    ///@}
 
 private:
     // present_ and not fn_ != nullptr says whether there is a guard: GCC
@@ -8274,10 +8569,13 @@ private:
 /// `to`, provided `guard` (if any) holds for the caller's context.
 template <class State, class Event, class Context = no_context>
 struct transition_row {
+    ///@{
+    /// The state the row leaves, the event, the state it enters, and its guard (none by default).
     State from;
     Event event;
     State to;
     transition_guard<Context> guard{};
+    ///@}
 };
 
 /// What a transition check found. Exhaustive: switch on it without a default.
@@ -8304,6 +8602,9 @@ enum class [[nodiscard]] transition_outcome{
 template <class State, class Event>
 class [[nodiscard]] transition_result {
 public:
+    ///@{
+    /// The outcome, one test for each of its values (true when applied), the state checked, the
+    /// event, the state afterwards; equal when every field is.
     constexpr transition_result(transition_outcome outcome, State from, Event event,
                                 State to) noexcept
         : outcome_(outcome), from_(from), event_(event), to_(to) {}
@@ -8324,6 +8625,7 @@ public:
     [[nodiscard]] constexpr State to() const noexcept { return to_; }
 
     friend constexpr bool operator==(const transition_result&, const transition_result&) = default;
+    ///@}
 
 private:
     transition_outcome outcome_;
@@ -8386,6 +8688,8 @@ class state_machine {
                   "settle::state_machine: states and events are enumerations");
 
 public:
+    ///@{
+    /// The table's types; the machine is made with make_state_machine.
     using state_type = State;
     using event_type = Event;
     using context_type = Context;
@@ -8468,6 +8772,7 @@ public:
             }
         }
     }
+    ///@}
 
     /// The check for a machine with guards over a context.
     [[nodiscard]] constexpr result_type next(State from, Event event,
@@ -8504,6 +8809,8 @@ public:
 
     /// The first declared state: where a new entity starts.
     [[nodiscard]] constexpr State initial() const noexcept { return states_[0]; }
+    ///@{
+    /// The declared states, the terminal states, the rows, and whether a state is terminal.
     [[nodiscard]] constexpr std::span<const State> states() const noexcept { return states_; }
     [[nodiscard]] constexpr std::span<const State> terminal_states() const noexcept {
         return terminal_;
@@ -8522,6 +8829,7 @@ public:
         }
         return false;
     }
+    ///@}
 
     /// The table as a Mermaid state diagram. States and events are named by
     /// to_string found by argument-dependent lookup, else by their value.
@@ -8709,6 +9017,9 @@ enum class [[nodiscard]] stored_transition_outcome{
 template <class State, class Event>
 class [[nodiscard]] stored_transition_result {
 public:
+    ///@{
+    /// The outcome, one test for each of its values (true when applied), the machine's answer, and
+    /// the stamp (see the guide).
     [[nodiscard]] constexpr stored_transition_outcome outcome() const noexcept {
         if (!check_) {
             return stored_transition_outcome::missing;
@@ -8737,6 +9048,7 @@ public:
         return check_;
     }
     [[nodiscard]] constexpr version_stamp stamp() const noexcept { return stamp_; }
+    ///@}
 
 private:
     friend struct detail::fsm::result_access;

@@ -28,6 +28,9 @@ namespace memory {
 /// purge looks at every branch: for tests and tools, not for millions of rows.
 class barrier_table {
 public:
+    ///@{
+    /// The settle::barrier_store operations on this table (see the concept for what each
+    /// guarantees), in transactions of the database it was made with.
     using transaction = memory::transaction;
 
     explicit barrier_table(database& db) : db_(&db), rows_(db) {}
@@ -67,6 +70,7 @@ public:
         }
         return ended.size();
     }
+    ///@}
 
     /// How many branches are recorded, ended or not. For inspection and tests.
     [[nodiscard]] std::size_t size(const transaction& tx) const { return rows_.size(tx); }

@@ -67,6 +67,7 @@ public:
     /// Undoes every write made through this transaction; does nothing if not open().
     void rollback() noexcept;
 
+    /// Whether the transaction is still open (not committed, rolled back or moved from).
     [[nodiscard]] bool open() const noexcept { return db_ != nullptr; }
 
 private:
@@ -184,6 +185,7 @@ inline void transaction::check(const database& db, const char* operation) const 
 template <class Key, class Value, class Compare = std::less<>>
 class table {
 public:
+    /// A table in the given database.
     explicit table(database& db) : db_(&db) {}
     table(const table&) = delete;
     table& operator=(const table&) = delete;
@@ -247,6 +249,7 @@ public:
         }
     }
 
+    /// The number of rows, as the transaction sees them.
     [[nodiscard]] std::size_t size(const transaction& tx) const {
         tx.check(*db_, "size");
         return rows_.size();

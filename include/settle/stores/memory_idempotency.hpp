@@ -75,6 +75,9 @@ private:
 /// purge. Nothing survives the process.
 class idempotency_table {
 public:
+    ///@{
+    /// The settle::idempotency_store operations on this table (see the concept for what each
+    /// guarantees), in transactions of its database.
     using transaction = memory::transaction;
 
     /// The store keeps its table in db; both must outlive the store's use.
@@ -152,6 +155,7 @@ public:
         }
         return expired.size();
     }
+    ///@}
 
     /// The record stored for (scope, key), live or not, or nullopt. For
     /// inspection and tests; the guard never needs it.

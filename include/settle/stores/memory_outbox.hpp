@@ -94,6 +94,10 @@ struct outbox_uuid_less {
 /// process.
 class outbox_table {
 public:
+    ///@{
+    /// The settle::outbox_store operations on this table (see the concept for what each
+    /// guarantees), in transactions of its database, and what operators read: statistics, one
+    /// record, the dead letters.
     using transaction = memory::transaction;
 
     /// The store keeps its tables in db; both must outlive the store's use.
@@ -324,6 +328,7 @@ public:
         }
         return result;
     }
+    ///@}
 
     /// How many records are stored, whatever their status.
     [[nodiscard]] std::size_t size(const transaction& tx) const { return rows_.size(tx); }
@@ -399,6 +404,9 @@ static_assert(settle::outbox_store<outbox_table>);
 /// one row insert; purge scans every row.
 class inbox_table {
 public:
+    ///@{
+    /// The settle::inbox_store operations on this table (see the concept for what each guarantees),
+    /// in transactions of the database it was made with; size() counts the records.
     using transaction = memory::transaction;
 
     explicit inbox_table(database& db) : db_(&db), rows_(db) {}
@@ -440,6 +448,7 @@ public:
     }
 
     [[nodiscard]] std::size_t size(const transaction& tx) const { return rows_.size(tx); }
+    ///@}
 
 private:
     database* db_;
@@ -453,10 +462,13 @@ static_assert(settle::purgeable_inbox_store<inbox_table>);
 /// function, which it calls (outside its lock) for every record. Thread-safe.
 class publisher {
 public:
+    ///@{
+    /// The function that answers each publish, and a publisher made from it.
     using answer_function = std::function<publish_result(const outbox_record&)>;
 
     publisher() = default;
     explicit publisher(answer_function answer) : answer_(std::move(answer)) {}
+    ///@}
     publisher(const publisher&) = delete;
     publisher& operator=(const publisher&) = delete;
 

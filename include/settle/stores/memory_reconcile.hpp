@@ -27,15 +27,22 @@ namespace memory {
 /// at every record: for tests and tools, not for millions of rows.
 class reconcile_table {
 public:
+    /// The transaction type: the database's.
     using transaction = memory::transaction;
 
     /// A record set aside by escalate, with the reason.
     struct escalated_record {
+        ///@{
+        /// A record set aside: the record, why, and when.
         uncertain_record record;
         std::string reason;
         stored_time escalated_at{};
+        ///@}
     };
 
+    ///@{
+    /// The settle::reconcile_store operations on this table (see the concept for what each
+    /// guarantees), in transactions of the database it was made with.
     explicit reconcile_table(database& db) : db_(&db), rows_(db) {}
 
     [[nodiscard]] transaction begin() { return db_->begin(); }
@@ -91,6 +98,7 @@ public:
         rows_.put(tx, std::string(id), std::move(changed));
         return true;
     }
+    ///@}
 
     /// The records set aside, in id order. For operators and tests.
     [[nodiscard]] std::vector<escalated_record> escalated(const transaction& tx) const {

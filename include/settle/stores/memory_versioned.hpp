@@ -44,6 +44,9 @@ class versioned_table {
                   "copy constructible");
 
 public:
+    ///@{
+    /// The settle::versioned_store operations on this table (see the concept for what each
+    /// guarantees), in transactions of the database it was made with.
     using key_type = Key;
     using value_type = T;
     using transaction = memory::transaction;
@@ -62,6 +65,7 @@ public:
         }
         return versioned<T>{found->value, found->stamp};
     }
+    ///@}
 
     /// Writes the row only if the key is absent.
     /// A codable key whose encoding is longer than settle::max_key_size is
@@ -115,6 +119,7 @@ public:
         });
     }
 
+    /// The number of rows, as the transaction sees them.
     [[nodiscard]] std::size_t size(const transaction& tx) const { return rows_.size(tx); }
 
 private:

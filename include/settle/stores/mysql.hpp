@@ -493,9 +493,12 @@ struct connection_options {
     std::string host;         ///< "" with a socket: the socket
     unsigned port = 0;        ///< 0: the default port
     std::string unix_socket;  ///< "" : the default socket, or TCP to host
+    ///@{
+    /// The account and the database to use.
     std::string user;
     std::string password;
     std::string database;
+    ///@}
 };
 
 /// The user's database handle: owns one MYSQL, made by `make`, which is also
@@ -507,6 +510,7 @@ struct connection_options {
 /// (rows changed), so a handle made with CLIENT_FOUND_ROWS is refused.
 class connection {
 public:
+    /// Makes a new connection handle: what a pool calls when it needs a connection.
     using factory = std::function<MYSQL*()>;
 
     /// Connects at once; settle::error (errc::unavailable) with the client's
@@ -646,6 +650,7 @@ public:
         c.busy_ = true;
     }
 
+    /// Takes over the other transaction, which is ended.
     transaction(transaction&& other) noexcept : conn_(std::exchange(other.conn_, nullptr)) {}
     transaction& operator=(transaction&&) = delete;
     ~transaction() { rollback(); }
@@ -677,6 +682,7 @@ public:
         conn_ = nullptr;
     }
 
+    /// Whether the transaction is still open (not committed, rolled back or moved from).
     [[nodiscard]] bool open() const noexcept { return conn_ != nullptr; }
 
     /// The connection's handle while open, nullptr after.
@@ -814,9 +820,12 @@ class versioned_table {
                   "T must be settle::codable");
 
 public:
+    ///@{
+    /// The key, value and transaction types of the settle::versioned_store this table models.
     using key_type = Key;
     using value_type = T;
     using transaction = mysql::transaction;
+    ///@}
 
     // The longest encoded key.
 
@@ -836,6 +845,7 @@ public:
           delete_("DELETE FROM " + table_.quoted + " WHERE `key` = ? AND stamp = ? AND stamp > 0") {
     }
 
+    /// Begins a transaction on the table's connection.
     [[nodiscard]] transaction begin() { return transaction(*table_.conn); }
 
     /// CREATE TABLE IF NOT EXISTS, for the table and its stamp counter: safe
@@ -857,6 +867,8 @@ public:
                        "mysql::versioned_table::create_tables");
     }
 
+    /// The settle::versioned_store operations (see the concept for what each guarantees), in the
+    /// caller's transaction.
     [[nodiscard]] std::optional<versioned<T>> load(transaction& tx, const Key& key) const {
         constexpr const char* who = "mysql::versioned_table::load";
         return read(tx.joined(table_.conn, who), select_, encoded(key, who), who);
@@ -972,6 +984,7 @@ using fence_table = versioned_table<Key, fencing_token>;
 /// expired records FOR UPDATE SKIP LOCKED, then deletes them.
 class idempotency_table {
 public:
+    /// The transaction type of the settle::idempotency_store this table models.
     using transaction = mysql::transaction;
 
     /// Throws settle::error (errc::invalid_argument) for a name that is not a
@@ -1004,6 +1017,7 @@ public:
           delete_("DELETE FROM " + table_.quoted +
                   " WHERE tenant = ? AND operation = ? AND `key` = ?") {}
 
+    /// Begins a transaction on the table's connection.
     [[nodiscard]] transaction begin() { return transaction(*table_.conn); }
 
     /// CREATE TABLE IF NOT EXISTS, for the table and its token counter: safe
@@ -1037,6 +1051,9 @@ public:
                        "mysql::idempotency_table::create_tables");
     }
 
+    ///@{
+    /// The settle::idempotency_store operations (see the concept for what each guarantees), in the
+    /// caller's transaction.
     [[nodiscard]] idempotency_store_claim claim(transaction& tx, const idempotency_scope& scope,
                                                 const idempotency_key& key,
                                                 const sha256_digest& fingerprint, stored_time now,
@@ -1088,6 +1105,7 @@ public:
                        text(key.value(), who, "key"), detail::unsigned8(token.value())});
         return r.affected() == 1 ? fenced_write::applied : fenced_write::stale;
     }
+    ///@}
 
     /// Skips expired records another transaction holds locked.
     [[nodiscard]] std::size_t purge(transaction& tx, stored_time now, std::size_t limit) {
@@ -1281,6 +1299,7 @@ namespace detail {
 /// record is in flight under its token.
 class outbox_table {
 public:
+    /// The transaction type of the settle::outbox_store this table models.
     using transaction = mysql::transaction;
 
     /// Throws settle::error (errc::invalid_argument) for a name that is not a
@@ -1332,6 +1351,7 @@ public:
           dead_letters_("SELECT " + columns("") + " FROM " + table_.quoted +
                         " WHERE status = 'dead' AND sequence > ? ORDER BY sequence LIMIT ?") {}
 
+    /// Begins a transaction on the table's connection.
     [[nodiscard]] transaction begin() { return transaction(*table_.conn); }
 
     /// CREATE TABLE IF NOT EXISTS, for the table and its ordering keys: safe
@@ -1407,6 +1427,9 @@ public:
         return outbox_append_result::appended(r.insert_id);
     }
 
+    ///@{
+    /// The settle::outbox_store operations (see the concept for what each guarantees), in the
+    /// caller's transaction.
     [[nodiscard]] std::vector<outbox_record> claim(transaction& tx, std::string_view owner,
                                                    stored_time now, stored_time lease_until,
                                                    std::size_t limit) {
@@ -1476,6 +1499,7 @@ public:
             tx, delivered_, "mysql::outbox_table::mark_delivered",
             {detail::micros(now), detail::uuid_param(id), detail::unsigned8(token.value())});
     }
+    ///@}
 
     /// mark_delivered for each of `claims`: one statement locking the records
     /// in flight among them (FOR UPDATE), one marking those whose token is the
@@ -1535,6 +1559,9 @@ public:
         return out;
     }
 
+    ///@{
+    /// The settle::outbox_store operations (see the concept for what each guarantees), in the
+    /// caller's transaction.
     [[nodiscard]] fenced_write reschedule(transaction& tx, const uuid& id, fencing_token token,
                                           std::string_view reason, stored_time next_attempt_at) {
         return write(tx, reschedule_, "mysql::outbox_table::reschedule",
@@ -1560,6 +1587,7 @@ public:
                    .exec(who, requeue_, {detail::micros(now), detail::uuid_param(id)})
                    .affected() == 1;
     }
+    ///@}
 
     /// Skips delivered records another transaction holds locked.
     [[nodiscard]] std::size_t purge(transaction& tx, stored_time delivered_before,
@@ -1571,6 +1599,8 @@ public:
         return detail::run_listed(s, who, purge_, ids, detail::param::kind::bytes);
     }
 
+    ///@{
+    /// What operators read: the counts of records by status, one record, the dead letters.
     [[nodiscard]] outbox_statistics statistics(transaction& tx, stored_time now) const {
         constexpr const char* who = "mysql::outbox_table::statistics";
         const detail::result r =
@@ -1610,6 +1640,7 @@ public:
                            .exec(who, dead_letters_,
                                  {detail::unsigned8(after_sequence), detail::limit(limit)}));
     }
+    ///@}
 
 private:
     // The record columns, in outbox_record's order (id first).
@@ -1700,6 +1731,7 @@ static_assert(settle::outbox_store<outbox_table>);
 /// records FOR UPDATE SKIP LOCKED, then deletes them.
 class inbox_table {
 public:
+    /// The transaction type of the settle::inbox_store this table models.
     using transaction = mysql::transaction;
 
     /// Throws settle::error (errc::invalid_argument) for a name that is not a
@@ -1714,6 +1746,7 @@ public:
                      "UPDATE SKIP LOCKED"),
           purge_("DELETE FROM " + table_.quoted + " WHERE consumer = ? AND message_id IN ") {}
 
+    /// Begins a transaction on the table's connection.
     [[nodiscard]] transaction begin() { return transaction(*table_.conn); }
 
     /// CREATE TABLE IF NOT EXISTS: safe to apply again.
@@ -1737,6 +1770,9 @@ public:
                        "mysql::inbox_table::create_tables");
     }
 
+    ///@{
+    /// The settle::inbox_store operations (see the concept for what each guarantees), in the
+    /// caller's transaction.
     [[nodiscard]] inbox_mark mark(transaction& tx, std::string_view consumer,
                                   std::string_view message_id, stored_time now) {
         constexpr const char* who = "mysql::inbox_table::mark";
@@ -1757,6 +1793,7 @@ public:
             s.exec(who, purgeable_, {c, detail::micros(applied_before), detail::limit(limit)});
         return detail::run_listed(s, who, purge_, ids, detail::param::kind::bytes, {c});
     }
+    ///@}
 
 private:
     detail::table table_;

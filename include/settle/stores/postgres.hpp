@@ -423,6 +423,7 @@ class transaction;
 /// address, so it must outlive them.
 class connection {
 public:
+    /// Makes a new connection handle: what a pool calls when it needs a connection.
     using factory = std::function<PGconn*()>;
 
     /// Connects at once; settle::error (errc::unavailable) with libpq's message
@@ -540,6 +541,7 @@ public:
         c.busy_ = true;
     }
 
+    /// Takes over the other transaction, which is ended.
     transaction(transaction&& other) noexcept : conn_(std::exchange(other.conn_, nullptr)) {}
     transaction& operator=(transaction&&) = delete;
     ~transaction() { rollback(); }
@@ -573,6 +575,7 @@ public:
         conn_ = nullptr;
     }
 
+    /// Whether the transaction is still open (not committed, rolled back or moved from).
     [[nodiscard]] bool open() const noexcept { return conn_ != nullptr; }
 
     /// The connection's handle while open, nullptr after.
@@ -668,9 +671,12 @@ class versioned_table {
                   "T must be settle::codable");
 
 public:
+    ///@{
+    /// The key, value and transaction types of the settle::versioned_store this table models.
     using key_type = Key;
     using value_type = T;
     using transaction = postgres::transaction;
+    ///@}
 
     /// Throws settle::error (errc::invalid_argument) for a name that is not a
     /// plain identifier of at most 55 bytes, or two joined by a dot (schema and
@@ -687,6 +693,7 @@ public:
           delete_("DELETE FROM " + table_.quoted +
                   " WHERE key = $1 AND stamp = $2 RETURNING stamp") {}
 
+    /// Begins a transaction on the table's connection.
     [[nodiscard]] transaction begin() { return transaction(*table_.conn); }
 
     /// Creates the table unless it exists: safe to apply again. The stamp's
@@ -699,6 +706,9 @@ public:
             {});
     }
 
+    ///@{
+    /// Creates the table if it does not exist, then the settle::versioned_store operations (see the
+    /// concept for what each guarantees), in the caller's transaction.
     void create_tables(transaction& tx) const {
         detail::create(tx.joined(table_.conn, "postgres::versioned_table::create_tables"), ddl(),
                        "postgres::versioned_table::create_tables");
@@ -708,6 +718,7 @@ public:
         return current(tx.joined(table_.conn, "postgres::versioned_table::load"),
                        settle::encode(key), "postgres::versioned_table::load");
     }
+    ///@}
 
     /// Writes the row only if the key is absent.
     [[nodiscard]] write_result<T> insert(transaction& tx, const Key& key, T value) {
@@ -817,6 +828,7 @@ using fence_table = versioned_table<Key, fencing_token>;
 /// transaction has locked.
 class idempotency_table {
 public:
+    /// The transaction type of the settle::idempotency_store this table models.
     using transaction = postgres::transaction;
     static_assert(std::is_integral_v<stored_time::rep> && sizeof(stored_time::rep) == 8,
                   "settle::postgres::idempotency_table: times persist as a BIGINT tick count");
@@ -847,6 +859,7 @@ public:
                  " WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED) d WHERE r.tenant = "
                  "d.tenant AND r.operation = d.operation AND r.key = d.key") {}
 
+    /// Begins a transaction on the table's connection.
     [[nodiscard]] transaction begin() { return transaction(*table_.conn); }
 
     /// Creates the table and its index unless the table exists: safe to apply
@@ -867,6 +880,9 @@ public:
             {"(expires_at)"});
     }
 
+    ///@{
+    /// Creates the table if it does not exist, then the settle::idempotency_store operations (see
+    /// the concept for what each guarantees), in the caller's transaction.
     void create_tables(transaction& tx) const {
         detail::create(tx.joined(table_.conn, "postgres::idempotency_table::create_tables"), ddl(),
                        "postgres::idempotency_table::create_tables");
@@ -937,6 +953,7 @@ public:
                                               {detail::micros(now), detail::limit(limit)});
         return static_cast<std::size_t>(r.affected());
     }
+    ///@}
 
     /// The record stored for (scope, key), live or not, or nullopt. For
     /// inspection and tests; the guard never needs it.
@@ -1081,6 +1098,7 @@ enum class wakeup { poll, notify };
 /// listens on.
 class outbox_table {
 public:
+    /// The transaction type of the settle::outbox_store this table models.
     using transaction = postgres::transaction;
 
     /// Throws settle::error (errc::invalid_argument) for a name that is not a
@@ -1128,6 +1146,7 @@ public:
           dead_letters_("SELECT " + columns("") + " FROM " + table_.quoted +
                         " WHERE status = 'dead' AND sequence > $1 ORDER BY sequence LIMIT $2") {}
 
+    /// Begins a transaction on the table's connection.
     [[nodiscard]] transaction begin() { return transaction(*table_.conn); }
 
     /// Creates the table and its indexes unless the table exists: safe to
@@ -1155,6 +1174,7 @@ public:
              "(finished_at) WHERE status = 'delivered'"});
     }
 
+    /// Creates the table if it does not exist, in the caller's transaction.
     void create_tables(transaction& tx) const {
         detail::create(tx.joined(table_.conn, "postgres::outbox_table::create_tables"), ddl(),
                        "postgres::outbox_table::create_tables");
@@ -1185,6 +1205,9 @@ public:
         return outbox_append_result::appended(static_cast<std::uint64_t>(r.int8(0, 0)));
     }
 
+    ///@{
+    /// The settle::outbox_store operations (see the concept for what each guarantees), in the
+    /// caller's transaction.
     [[nodiscard]] std::vector<outbox_record> claim(transaction& tx, std::string_view owner,
                                                    stored_time now, stored_time lease_until,
                                                    std::size_t limit) {
@@ -1211,6 +1234,7 @@ public:
             tx, delivered_, "postgres::outbox_table::mark_delivered",
             {detail::uuid_param(id), detail::unsigned8(token.value()), detail::micros(now)});
     }
+    ///@}
 
     /// mark_delivered for each of `claims` in one statement; the answers in
     /// their order (a claim given twice is applied once, then stale).
@@ -1249,6 +1273,9 @@ public:
         return out;
     }
 
+    ///@{
+    /// The settle::outbox_store operations (see the concept for what each guarantees), in the
+    /// caller's transaction.
     [[nodiscard]] fenced_write reschedule(transaction& tx, const uuid& id, fencing_token token,
                                           std::string_view reason, stored_time next_attempt_at) {
         return write(tx, reschedule_, "postgres::outbox_table::reschedule",
@@ -1274,6 +1301,7 @@ public:
                             {detail::uuid_param(id), detail::micros(now)})
                    .affected() == 1;
     }
+    ///@}
 
     /// Skips delivered records another transaction holds locked.
     [[nodiscard]] std::size_t purge(transaction& tx, stored_time delivered_before,
@@ -1285,6 +1313,8 @@ public:
                 .affected());
     }
 
+    ///@{
+    /// What operators read: the counts of records by status, one record, the dead letters.
     [[nodiscard]] outbox_statistics statistics(transaction& tx, stored_time now) const {
         constexpr const char* who = "postgres::outbox_table::statistics";
         const detail::result r =
@@ -1323,6 +1353,7 @@ public:
         return records(detail::exec(tx.joined(table_.conn, who), who, dead_letters_,
                                     {detail::unsigned8(after_sequence), detail::limit(limit)}));
     }
+    ///@}
 
     /// Waits until an append to this table commits on any connection (true), or
     /// until `timeout` passes (false). Listens on the store's connection from
@@ -1498,6 +1529,7 @@ static_assert(settle::outbox_store<outbox_table>);
 /// of the relay's run().
 class append_waiter {
 public:
+    /// Waits for appends to the given table.
     explicit append_waiter(outbox_table& store) noexcept : store_(&store) {}
 
     /// True when the wait is over, early on an append; false once stopped.
@@ -1540,6 +1572,7 @@ private:
 /// another transaction holds locked.
 class inbox_table {
 public:
+    /// The transaction type of the settle::inbox_store this table models.
     using transaction = postgres::transaction;
 
     /// Throws settle::error (errc::invalid_argument) for a name that is not a
@@ -1554,6 +1587,7 @@ public:
                  " WHERE consumer = $1 AND applied_at < $2 LIMIT $3 FOR UPDATE SKIP LOCKED) d "
                  "WHERE r.consumer = $1 AND r.message_id = d.message_id") {}
 
+    /// Begins a transaction on the table's connection.
     [[nodiscard]] transaction begin() { return transaction(*table_.conn); }
 
     /// Creates the table and its index unless the table exists: safe to apply
@@ -1567,6 +1601,9 @@ public:
             {"(consumer, applied_at)"});
     }
 
+    ///@{
+    /// Creates the table if it does not exist, then the settle::inbox_store operations (see the
+    /// concept for what each guarantees), in the caller's transaction.
     void create_tables(transaction& tx) const {
         detail::create(tx.joined(table_.conn, "postgres::inbox_table::create_tables"), ddl(),
                        "postgres::inbox_table::create_tables");
@@ -1592,6 +1629,7 @@ public:
                 {detail::text(consumer), detail::micros(applied_before), detail::limit(limit)})
                 .affected());
     }
+    ///@}
 
 private:
     detail::table table_;
@@ -1621,6 +1659,7 @@ static_assert(settle::purgeable_inbox_store<inbox_table>);
 /// records another transaction holds locked.
 class barrier_table {
 public:
+    /// The transaction type of the settle::barrier_store this table models.
     using transaction = postgres::transaction;
 
     /// Throws settle::error (errc::invalid_argument) for a name that is not a
@@ -1640,6 +1679,7 @@ public:
                  " WHERE state <> 'tried' AND changed_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED) d "
                  "WHERE r.transaction_id = d.transaction_id AND r.branch_id = d.branch_id") {}
 
+    /// Begins a transaction on the table's connection.
     [[nodiscard]] transaction begin() { return transaction(*table_.conn); }
 
     /// Creates the table and its index unless the table exists: safe to apply
@@ -1654,6 +1694,9 @@ public:
             {"(changed_at)"});
     }
 
+    ///@{
+    /// Creates the table if it does not exist, then the settle::barrier_store operations (see the
+    /// concept for what each guarantees), in the caller's transaction.
     void create_tables(transaction& tx) const {
         detail::create(tx.joined(table_.conn, "postgres::barrier_table::create_tables"), ddl(),
                        "postgres::barrier_table::create_tables");
@@ -1711,6 +1754,7 @@ public:
                          {detail::micros(ended_before), detail::limit(limit)})
                 .affected());
     }
+    ///@}
 
 private:
     detail::table table_;
@@ -1735,6 +1779,7 @@ static_assert(settle::purgeable_barrier_store<barrier_table>);
 /// one UPDATE each, of a watched record only.
 class reconcile_table {
 public:
+    /// The transaction type of the settle::reconcile_store this table models.
     using transaction = postgres::transaction;
 
     /// Throws settle::error (errc::invalid_argument) for a name that is not a
@@ -1754,6 +1799,7 @@ public:
           escalate_("UPDATE " + table_.quoted +
                     " SET escalated_at = $2, reason = $3 WHERE id = $1 AND escalated_at IS NULL") {}
 
+    /// Begins a transaction on the table's connection.
     [[nodiscard]] transaction begin() { return transaction(*table_.conn); }
 
     /// Creates the table and its index unless the table exists: safe to apply
@@ -1769,6 +1815,9 @@ public:
             {"(uncertain_since)"});
     }
 
+    ///@{
+    /// Creates the table if it does not exist, then the settle::reconcile_store operations (see the
+    /// concept for what each guarantees), in the caller's transaction.
     void create_tables(transaction& tx) const {
         detail::create(tx.joined(table_.conn, "postgres::reconcile_table::create_tables"), ddl(),
                        "postgres::reconcile_table::create_tables");
@@ -1820,6 +1869,7 @@ public:
                             {detail::text(id), detail::micros(now), detail::text(reason)})
                    .affected() == 1;
     }
+    ///@}
 
 private:
     detail::table table_;

@@ -195,6 +195,7 @@ struct access;
 /// says what a repeat does.
 class connection {
 public:
+    /// Makes a new connection handle: what a pool calls when it needs a connection.
     using factory = std::function<redisContext*()>;
 
     /// Connects at once; settle::error (errc::unavailable) with hiredis' message
@@ -377,6 +378,7 @@ inline void check_prefix(std::string_view prefix, const char* who) {
 /// lease ends, a lease held until its expiry).
 class transaction {
 public:
+    /// Does nothing: each operation has already taken effect.
     void commit() noexcept {}
 };
 
@@ -399,6 +401,9 @@ class versioned_table {
                   "must be settle::codable");
 
 public:
+    ///@{
+    /// The key, value and transaction types of the settle::versioned_store this table models, and
+    /// its operations (see the concept for what each guarantees).
     using key_type = Key;
     using value_type = T;
     using transaction = redis::transaction;
@@ -425,6 +430,7 @@ public:
         }
         return found(*r->element[0], *r->element[1], who);
     }
+    ///@}
 
     /// Writes the value only if the key is absent.
     [[nodiscard]] write_result<T> insert(transaction&, const Key& key, T value) {
@@ -543,6 +549,7 @@ using fence_table = versioned_table<Key, fencing_token>;
 /// within 285 years of 1970 (Lua's numbers are doubles).
 class idempotency_table {
 public:
+    /// The transaction type of the settle::idempotency_store this table models.
     using transaction = redis::transaction;
 
     /// Throws settle::error (errc::invalid_argument) for an empty prefix or a
@@ -560,6 +567,7 @@ public:
         }
     }
 
+    /// Begins a transaction: an empty one, since each operation is atomic on its own.
     [[nodiscard]] transaction begin() const noexcept { return {}; }
 
     /// The Redis key of (scope, key): the tenant and the operation each after
@@ -576,6 +584,8 @@ public:
         return k;
     }
 
+    ///@{
+    /// The settle::idempotency_store operations (see the concept for what each guarantees).
     [[nodiscard]] idempotency_store_claim claim(transaction&, const idempotency_scope& scope,
                                                 const idempotency_key& key,
                                                 const sha256_digest& fingerprint, stored_time now,
@@ -672,6 +682,7 @@ return 1)"};
                                                      "redis::idempotency_table::abandon");
         return fenced(*r, "redis::idempotency_table::abandon");
     }
+    ///@}
 
 private:
     [[nodiscard]] static fencing_token token_of(const redisReply& r, const char* who) {
@@ -748,6 +759,9 @@ private:
 /// a field "header:<name>".
 struct stream_message {
     std::string entry_id;  ///< the stream entry's id, "<milliseconds>-<sequence>"
+    ///@{
+    /// The entry's fields: the outbox record's id, topic, ordering key, payload and headers; equal
+    /// when every field is.
     std::string record_id;
     std::string topic;
     std::string ordering_key;
@@ -755,6 +769,7 @@ struct stream_message {
     outbox_headers headers;
 
     friend bool operator==(const stream_message&, const stream_message&) = default;
+    ///@}
 };
 
 /// A settle::outbox_publisher that appends each record to one stream (XADD,
@@ -771,6 +786,7 @@ public:
         }
     }
 
+    /// Adds the record to the stream; delivered once the server has it.
     [[nodiscard]] publish_result publish(const outbox_record& record) {
         const std::string id = record.id.to_string();
         std::vector<std::string> header_fields;
@@ -809,6 +825,7 @@ private:
     std::string stream_;
 };
 
+/// What a stream_consumer is configured with.
 struct stream_consumer_options {
     /// The consumer group: every group gets every message once; the consumers
     /// of one group share them. Not empty.
@@ -846,8 +863,11 @@ struct stream_consumer_options {
 template <class InboxStore, class Clock>
 class stream_consumer {
 public:
+    ///@{
+    /// The idempotent consumer that applies each message, and its store's transaction type.
     using inbox_type = idempotent_consumer<InboxStore, Clock>;
     using transaction = typename InboxStore::transaction;
+    ///@}
 
     /// Holds references to c and inbox, which must outlive it. Throws
     /// settle::error (errc::invalid_argument) for an empty stream, group or

@@ -204,6 +204,7 @@ private:
 /// copyable nor movable: stores and transactions refer to it.
 class connection {
 public:
+    /// How long a transaction waits for another connection's write, unless told otherwise.
     static constexpr std::chrono::milliseconds default_busy_timeout{5000};
 
     /// Opens (creating if need be) the database file at `path`. Throws
@@ -243,6 +244,7 @@ public:
     /// Closes the handle; a transaction still open on it is rolled back.
     ~connection() { sqlite3_close_v2(db_); }
 
+    /// The sqlite3 handle, for your own SQL.
     [[nodiscard]] sqlite3* native() const noexcept { return db_; }
 
 private:
@@ -297,6 +299,7 @@ public:
         open_ = true;
     }
 
+    /// Takes over the other transaction, which is ended.
     transaction(transaction&& other) noexcept
         : conn_(other.conn_), open_(std::exchange(other.open_, false)) {}
     transaction& operator=(transaction&&) = delete;
@@ -340,6 +343,7 @@ public:
         }
     }
 
+    /// Whether the transaction is still open (not committed, rolled back or moved from).
     [[nodiscard]] bool open() const noexcept { return open_; }
     /// The connection's handle, for your own statements in this transaction.
     [[nodiscard]] sqlite3* native() const noexcept { return conn_->native(); }
@@ -425,9 +429,9 @@ protected:
 /// settle::versioned_store in a SQLite table: Key and T are stored encoded by
 /// settle::codec (keys are equal when their encodings are). Schema:
 ///
-///   stamp  INTEGER PRIMARY KEY AUTOINCREMENT   the row's version stamp
-///   key    BLOB NOT NULL UNIQUE
-///   value  BLOB NOT NULL
+///     stamp  INTEGER PRIMARY KEY AUTOINCREMENT   the row's version stamp
+///     key    BLOB NOT NULL UNIQUE
+///     value  BLOB NOT NULL
 ///
 /// Every applied write inserts a new row (compare-and-set replaces the row), so
 /// its stamp is a fresh AUTOINCREMENT rowid: greater than any the table ever
@@ -444,6 +448,10 @@ template <class Key, class T>
 requires codable<Key> && codable<T>
 class versioned_table : public detail::table_base {
 public:
+    ///@{
+    /// The key and value types; a table of the given name on the connection; its schema (ddl(), and
+    /// create_tables() runs it in the caller's transaction); and the settle::versioned_store
+    /// operations (see the concept for what each guarantees).
     using key_type = Key;
     using value_type = T;
 
@@ -523,6 +531,7 @@ public:
         }
         return not_applied(tx, k, who);
     }
+    ///@}
 
 private:
     static version_stamp stamp_of(std::int64_t rowid) noexcept {
@@ -568,13 +577,13 @@ using fence_table = versioned_table<Key, fencing_token>;
 
 /// settle::idempotency_store in a SQLite table. Schema:
 ///
-///   token            INTEGER PRIMARY KEY AUTOINCREMENT   the claim's fencing token
-///   tenant, operation, key   TEXT NOT NULL, UNIQUE together
-///   state            TEXT: 'in_progress' or 'completed'
-///   fingerprint      BLOB, 32 bytes
-///   claimed_at, expires_at   INTEGER: Unix microseconds (settle::stored_time)
-///   response         BLOB, response_status INTEGER (NULL: none)
-///   index on expires_at, for purge
+///     token            INTEGER PRIMARY KEY AUTOINCREMENT   the claim's fencing token
+///     tenant, operation, key   TEXT NOT NULL, UNIQUE together
+///     state            TEXT: 'in_progress' or 'completed'
+///     fingerprint      BLOB, 32 bytes
+///     claimed_at, expires_at   INTEGER: Unix microseconds (settle::stored_time)
+///     response         BLOB, response_status INTEGER (NULL: none)
+///     index on expires_at, for purge
 ///
 /// A claim that takes a key (new, or over an expired record) inserts a new row,
 /// so its token is a fresh AUTOINCREMENT rowid: greater than every token the
@@ -609,6 +618,9 @@ public:
           purge_("DELETE FROM " + quoted_ + " WHERE token IN (SELECT token FROM " + quoted_ +
                  " WHERE expires_at <= ?1 LIMIT ?2)") {}
 
+    ///@{
+    /// The table's schema (ddl(), and create_tables() runs it in the caller's transaction), and the
+    /// settle::idempotency_store operations (see the concept for what each guarantees).
     [[nodiscard]] std::string ddl() const {
         return "CREATE TABLE IF NOT EXISTS " + quoted_ +
                " (token INTEGER PRIMARY KEY AUTOINCREMENT, tenant TEXT NOT NULL, operation TEXT "
@@ -693,6 +705,7 @@ public:
         (void)s.step();
         return static_cast<std::size_t>(s.changes());
     }
+    ///@}
 
     /// The record stored for (scope, key), live or not, or nullopt. For
     /// inspection and tests; the guard never needs it.
@@ -844,16 +857,16 @@ inline constexpr const char* outbox_columns =
 /// task, in a SQLite table. Schema (the columns of
 /// settle::outbox_record; times are BIGINT Unix microseconds, 0 for none):
 ///
-///   sequence  INTEGER PRIMARY KEY AUTOINCREMENT   never reused, even after purge
-///   id        BLOB NOT NULL UNIQUE, 16 bytes
-///   topic, ordering_key ('' for none), payload, headers (BLOB, see above),
-///   created_at, attempts, next_attempt_at, status (TEXT), last_error,
-///   claim_owner, claim_token, claim_expires_at, finished_at
-///   indexes: <name>_due (next_attempt_at, sequence) of pending and in-flight
-///            records, for claim; <name>_key (ordering_key, sequence) of
-///            undelivered records, for the ordering check; <name>_done
-///            (finished_at) of delivered records, for purge; <name>_dead
-///            (sequence) of dead letters, for dead_letters and statistics
+///     sequence  INTEGER PRIMARY KEY AUTOINCREMENT   never reused, even after purge
+///     id        BLOB NOT NULL UNIQUE, 16 bytes
+///     topic, ordering_key ('' for none), payload, headers (BLOB, see above),
+///     created_at, attempts, next_attempt_at, status (TEXT), last_error,
+///     claim_owner, claim_token, claim_expires_at, finished_at
+///     indexes: <name>_due (next_attempt_at, sequence) of pending and in-flight
+///              records, for claim; <name>_key (ordering_key, sequence) of
+///              undelivered records, for the ordering check; <name>_done
+///              (finished_at) of delivered records, for purge; <name>_dead
+///              (sequence) of dead letters, for dead_letters and statistics
 ///
 /// Appends run in write transactions, one at a time per database, so sequences
 /// are assigned in commit order: a record never becomes visible before an older
@@ -907,6 +920,8 @@ public:
           dead_letters_(std::string("SELECT ") + detail::outbox_columns + " FROM " + quoted_ +
                         " WHERE status = 'dead' AND sequence > ?1 ORDER BY sequence LIMIT ?2") {}
 
+    ///@{
+    /// The table's schema: ddl(), and create_tables() runs it in the caller's transaction.
     [[nodiscard]] std::string ddl() const {
         return "CREATE TABLE IF NOT EXISTS " + quoted_ +
                " (sequence INTEGER PRIMARY KEY AUTOINCREMENT, id BLOB NOT NULL UNIQUE CHECK "
@@ -932,6 +947,7 @@ public:
     void create_tables(transaction& tx) const {
         apply(tx, ddl(), "sqlite::outbox_table::create_tables");
     }
+    ///@}
 
     /// A nil id throws settle::error (errc::invalid_argument) and stores
     /// nothing; an id already stored is a duplicate.
@@ -955,6 +971,9 @@ public:
         return outbox_append_result::duplicate();  // ON CONFLICT DO NOTHING returned no row
     }
 
+    ///@{
+    /// The settle::outbox_store operations (see the concept for what each guarantees), in the
+    /// caller's transaction, and what operators read: statistics, one record, the dead letters.
     [[nodiscard]] std::vector<outbox_record> claim(transaction& tx, std::string_view owner,
                                                    stored_time now, stored_time lease_until,
                                                    std::size_t limit) {
@@ -1083,6 +1102,7 @@ public:
         }
         return result;
     }
+    ///@}
 
 private:
     // An outcome: `set`, and the claim cleared, while the record is in
@@ -1157,9 +1177,9 @@ static_assert(settle::outbox_store<outbox_table>);
 /// settle::inbox_store and settle::purgeable_inbox_store in a SQLite table.
 /// Schema:
 ///
-///   consumer, message_id   TEXT NOT NULL, the primary key (WITHOUT ROWID)
-///   applied_at             INTEGER: Unix microseconds
-///   index <name>_purge     (consumer, applied_at), for purge
+///     consumer, message_id   TEXT NOT NULL, the primary key (WITHOUT ROWID)
+///     applied_at             INTEGER: Unix microseconds
+///     index <name>_purge     (consumer, applied_at), for purge
 ///
 /// mark is one INSERT ... ON CONFLICT DO NOTHING on the primary key; purge one
 /// DELETE of one consumer's oldest records through the purge index.
@@ -1175,6 +1195,9 @@ public:
                  "message_id FROM " + quoted_ + " WHERE consumer = ?1 AND applied_at < ?2 " +
                  "LIMIT ?3)") {}
 
+    ///@{
+    /// The table's schema (ddl(), and create_tables() runs it in the caller's transaction), and the
+    /// settle::inbox_store operations (see the concept for what each guarantees).
     [[nodiscard]] std::string ddl() const {
         return "CREATE TABLE IF NOT EXISTS " + quoted_ +
                " (consumer TEXT NOT NULL, message_id TEXT NOT NULL, applied_at INTEGER NOT NULL, "
@@ -1211,6 +1234,7 @@ public:
         (void)s.step();
         return static_cast<std::size_t>(s.changes());
     }
+    ///@}
 
 private:
     detail::statement mark_;
@@ -1225,11 +1249,11 @@ static_assert(settle::purgeable_inbox_store<inbox_table>);
 /// settle::barrier_store and settle::purgeable_barrier_store in a SQLite table.
 /// Schema:
 ///
-///   transaction_id, branch_id  TEXT NOT NULL, the primary key (WITHOUT ROWID)
-///   state                      TEXT NOT NULL: tried, confirmed, cancelled,
-///                              cancel_marker (an empty cancel)
-///   changed_at                 INTEGER: Unix microseconds of the last change
-///   index <name>_ended         (changed_at), for purge
+///     transaction_id, branch_id  TEXT NOT NULL, the primary key (WITHOUT ROWID)
+///     state                      TEXT NOT NULL: tried, confirmed, cancelled,
+///                                cancel_marker (an empty cancel)
+///     changed_at                 INTEGER: Unix microseconds of the last change
+///     index <name>_ended         (changed_at), for purge
 ///
 /// A try and a cancel insert first (INSERT ... ON CONFLICT DO NOTHING on the
 /// primary key); a confirm, and a cancel that met a record, update the record
@@ -1252,6 +1276,9 @@ public:
                  "transaction_id, branch_id FROM " + quoted_ +
                  " WHERE state <> 'tried' AND changed_at < ?1 LIMIT ?2)") {}
 
+    ///@{
+    /// The table's schema (ddl(), and create_tables() runs it in the caller's transaction), and the
+    /// settle::barrier_store operations (see the concept for what each guarantees).
     [[nodiscard]] std::string ddl() const {
         return "CREATE TABLE IF NOT EXISTS " + quoted_ +
                " (transaction_id TEXT NOT NULL, branch_id TEXT NOT NULL, state TEXT NOT NULL, "
@@ -1321,6 +1348,7 @@ public:
         (void)s.step();
         return static_cast<std::size_t>(s.changes());
     }
+    ///@}
 
 private:
     // Runs the insert or the update; returns whether it changed a row.
@@ -1349,13 +1377,13 @@ static_assert(settle::purgeable_barrier_store<barrier_table>);
 
 /// settle::reconcile_store in a SQLite table. Schema:
 ///
-///   id               TEXT PRIMARY KEY (WITHOUT ROWID)
-///   uncertain_since  INTEGER: Unix microseconds
-///   unknown_answers  INTEGER
-///   next_check_at    INTEGER: Unix microseconds
-///   escalated_at     INTEGER, NULL while watched
-///   reason           TEXT, why it was escalated
-///   index <name>_due (uncertain_since), for due
+///     id               TEXT PRIMARY KEY (WITHOUT ROWID)
+///     uncertain_since  INTEGER: Unix microseconds
+///     unknown_answers  INTEGER
+///     next_check_at    INTEGER: Unix microseconds
+///     escalated_at     INTEGER, NULL while watched
+///     reason           TEXT, why it was escalated
+///     index <name>_due (uncertain_since), for due
 ///
 /// watch is one INSERT ... ON CONFLICT DO NOTHING on the key; due one SELECT,
 /// longest uncertain first (then by id); forget one DELETE; reschedule and
@@ -1379,6 +1407,9 @@ public:
           escalate_("UPDATE " + quoted_ +
                     " SET escalated_at = ?2, reason = ?3 WHERE id = ?1 AND escalated_at IS NULL") {}
 
+    ///@{
+    /// The table's schema (ddl(), and create_tables() runs it in the caller's transaction), and the
+    /// settle::reconcile_store operations (see the concept for what each guarantees).
     [[nodiscard]] std::string ddl() const {
         return "CREATE TABLE IF NOT EXISTS " + quoted_ +
                " (id TEXT NOT NULL PRIMARY KEY, uncertain_since INTEGER NOT NULL, "
@@ -1446,6 +1477,7 @@ public:
         (void)s.step();
         return s.changes() == 1;
     }
+    ///@}
 
 private:
     detail::statement watch_;

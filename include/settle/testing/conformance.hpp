@@ -37,8 +37,11 @@ public:
 /// One case of a suite, run against a fresh Fixture.
 template <class Fixture>
 struct test_case {
+    ///@{
+    /// The check's name, and the function that runs it on a fixture.
     std::string_view name;
     void (*run)(Fixture&);
+    ///@}
 };
 
 namespace detail {

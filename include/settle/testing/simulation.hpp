@@ -126,6 +126,7 @@ struct simulated_crash {};
 template <transactional Store>
 class faulty_store {
 public:
+    /// The wrapped store's transaction, which a fault may end early.
     class transaction {
     public:
         transaction(const transaction&) = delete;
@@ -165,6 +166,7 @@ public:
 
         /// The wrapped store's transaction, for your own reads and writes.
         [[nodiscard]] typename Store::transaction& inner() noexcept { return inner_; }
+        /// The wrapped store's transaction.
         operator typename Store::transaction &() noexcept { return inner_; }
 
         /// Names what this transaction applied, so that the store can count
@@ -180,6 +182,9 @@ public:
         std::vector<std::string> applied_;
     };
 
+    ///@{
+    /// A store wrapping the given one; its operations are the wrapped store's, each one a point
+    /// where a planned fault may strike.
     explicit faulty_store(Store& store) noexcept : store_(&store) {}
 
     [[nodiscard]] transaction begin() {
@@ -194,6 +199,7 @@ public:
                                   stored_time now) requires inbox_store<Store> {
         return store_->mark(tx.inner(), consumer, message_id, now);
     }
+    ///@}
 
     /// Forwards, and remembers the token of every claim taken, so that the
     /// simulation can check that tokens only increase.
@@ -219,6 +225,8 @@ public:
         }
         return found;
     }
+    ///@{
+    /// The wrapped store's operations, each one a point where a planned fault may strike.
     [[nodiscard]] fenced_write complete(
         transaction& tx, const idempotency_scope& scope, const idempotency_key& key,
         fencing_token token, idempotency_response response,
@@ -258,6 +266,7 @@ public:
                                        fencing_token token) requires outbox_store<Store> {
         return store_->release(tx.inner(), id, token);
     }
+    ///@}
 
     /// The commit after `after` more successful ones fails this way (none:
     /// no commit fails); later ones succeed.
@@ -307,9 +316,12 @@ private:
 /// keys k0, k1, ..., and a payload from your system's payload() (by default a
 /// number from 1 to 100, as text).
 struct message {
+    ///@{
+    /// The message's id, its key and its payload.
     std::string id;
     std::string key;
     std::string payload;
+    ///@}
 };
 
 /// A message as a worker receives it. ack() acknowledges it at once; without
@@ -318,8 +330,11 @@ struct message {
 /// acknowledges before it commits.
 class delivery : public message {
 public:
+    ///@{
+    /// A delivery of the message; ack() acknowledges it.
     delivery(const message& m, bool& acked) : message(m), acked_(&acked) {}
     void ack() const noexcept { *acked_ = true; }
+    ///@}
 
 private:
     bool* acked_;
@@ -366,9 +381,12 @@ private:
 // ---------------------------------------------------------------------------
 // Options and report
 
+/// What simulate runs: how many seeds, keys and steps.
 struct simulation_options {
     /// Schedules first_seed, first_seed + 1, ...: a seed replays its schedule exactly.
     std::uint64_t first_seed = 1;
+    ///@{
+    /// The number of seeds, keys per run and steps per run.
     std::size_t seeds = 1000;
     /// Per schedule: messages sent, distinct keys among them, and steps
     /// (deliveries and delays) before every message left is delivered once
@@ -376,6 +394,7 @@ struct simulation_options {
     std::size_t messages = 6;
     std::size_t keys = 3;
     std::size_t steps = 24;
+    ///@}
     /// The fault points to inject; empty: every one the simulation can inject
     /// (simulate_consumer: all but lease_expiry). The run fails if one of them
     /// never happened.
@@ -385,17 +404,23 @@ struct simulation_options {
 /// The first failing schedule, shrunk: the seed that replays it (unshrunk),
 /// what failed, and the shrunk schedule as a readable timeline, one line per event.
 struct simulation_failure {
+    ///@{
+    /// The seed that failed, what failed, and the timeline of its run.
     std::uint64_t seed = 0;
     std::string what;
     std::size_t steps = 0;           ///< steps of the shrunk schedule
     std::size_t original_steps = 0;  ///< steps of the schedule as the seed made it
     std::vector<std::string> timeline;
+    ///@}
 };
 
 /// What a run found. True when every schedule passed and every requested
 /// fault point was reached.
 class [[nodiscard]] simulation_report {
 public:
+    ///@{
+    /// True when nothing failed and every fault point was reached; how often each fault point was
+    /// reached; the first failure.
     [[nodiscard]] bool passed() const noexcept { return !failure && missed.empty(); }
     explicit operator bool() const noexcept { return passed(); }
 
@@ -409,6 +434,7 @@ public:
     std::array<std::size_t, all_fault_points.size()> coverage{};
     std::vector<fault_point> missed;  ///< requested but never reached
     std::optional<simulation_failure> failure;
+    ///@}
 };
 
 namespace detail {
