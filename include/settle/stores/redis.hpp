@@ -786,7 +786,8 @@ public:
         }
     }
 
-    /// Adds the record to the stream; delivered once the server has it.
+    /// Adds the record to the stream: delivered once the server has it, retryable when the
+    /// command fails.
     [[nodiscard]] publish_result publish(const outbox_record& record) {
         const std::string id = record.id.to_string();
         std::vector<std::string> header_fields;

@@ -419,8 +419,8 @@ struct simulation_failure {
 class [[nodiscard]] simulation_report {
 public:
     ///@{
-    /// True when nothing failed and every fault point was reached; how often each fault point was
-    /// reached; the first failure.
+    /// passed() (and operator bool): nothing failed and every requested fault point was reached;
+    /// how often each fault point was reached; the first failure.
     [[nodiscard]] bool passed() const noexcept { return !failure && missed.empty(); }
     explicit operator bool() const noexcept { return passed(); }
 
