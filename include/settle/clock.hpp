@@ -76,7 +76,7 @@ class manual_clock {
 public:
     ///@{
     /// The std::chrono clock interface (system_clock's representation; not steady); made at a given
-    /// start time; now() reads the current time.
+    /// start time; now() reads the time the clock was set or advanced to.
     using duration = std::chrono::system_clock::duration;
     using rep = duration::rep;
     using period = duration::period;

@@ -363,7 +363,7 @@ public:
     uuid_v7_generator(const uuid_v7_generator&) = delete;
     uuid_v7_generator& operator=(const uuid_v7_generator&) = delete;
     ///@{
-    /// Movable.
+    /// Movable, not copyable.
     uuid_v7_generator(uuid_v7_generator&&) noexcept = default;
     uuid_v7_generator& operator=(uuid_v7_generator&&) noexcept = default;
     ///@}

@@ -186,7 +186,7 @@ class manual_clock {
 public:
     ///@{
     /// The std::chrono clock interface (system_clock's representation; not steady); made at a given
-    /// start time; now() reads the current time.
+    /// start time; now() reads the time the clock was set or advanced to.
     using duration = std::chrono::system_clock::duration;
     using rep = duration::rep;
     using period = duration::period;
@@ -2650,7 +2650,7 @@ public:
     uuid_v7_generator(const uuid_v7_generator&) = delete;
     uuid_v7_generator& operator=(const uuid_v7_generator&) = delete;
     ///@{
-    /// Movable.
+    /// Movable, not copyable.
     uuid_v7_generator(uuid_v7_generator&&) noexcept = default;
     uuid_v7_generator& operator=(uuid_v7_generator&&) noexcept = default;
     ///@}
@@ -5541,7 +5541,7 @@ template <class... E>
 struct retry_on {
     static_assert(sizeof...(E) > 0, "settle::retry_on: name at least one exception type");
 
-    /// True when the failure is worth retrying.
+    /// True when the failure is one of the exception types E (or derived from one).
     [[nodiscard]] bool operator()(const std::exception_ptr& failure) const noexcept {
         return failure != nullptr && matches<E...>(failure);
     }
@@ -6168,7 +6168,7 @@ public:
                                                            std::uint64_t seed) const noexcept {
         return detail::backoff_delay(backoff_, n, seed);
     }
-    /// The delay before the n-th retry of a stored record.
+    /// The wait after attempt n (0-based) failed, for a backoff without jitter (no seed).
     [[nodiscard]] constexpr std::chrono::nanoseconds delay(
         std::uint32_t n) const noexcept requires schedule<B> {
         return backoff_.delay(n);
@@ -6191,8 +6191,8 @@ public:
         return detail::saturating_later(now, delay(attempts_so_far - 1, seed));
     }
     ///@{
-    /// When the record's next attempt is due (empty when no attempt is left), and the backoff and
-    /// attempt limit the ladder was made with.
+    /// When the next attempt is due, for a backoff without jitter (no seed; empty when no attempt
+    /// is left), and the backoff and attempt limit the ladder was made with.
     template <class Clock, class Duration>
     [[nodiscard]] constexpr std::optional<std::chrono::time_point<Clock, Duration>> next_attempt_at(
         std::uint32_t attempts_so_far,

@@ -1529,7 +1529,7 @@ static_assert(settle::outbox_store<outbox_table>);
 /// of the relay's run().
 class append_waiter {
 public:
-    /// Waits for appends to the given table.
+    /// A waiter for appends to the given table.
     explicit append_waiter(outbox_table& store) noexcept : store_(&store) {}
 
     /// True when the wait is over, early on an append; false once stopped.

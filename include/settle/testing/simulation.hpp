@@ -126,7 +126,7 @@ struct simulated_crash {};
 template <transactional Store>
 class faulty_store {
 public:
-    /// The wrapped store's transaction, which a fault may end early.
+    /// The wrapped store's transaction, whose commit fails when a fault is planned for it.
     class transaction {
     public:
         transaction(const transaction&) = delete;
