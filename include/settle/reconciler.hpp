@@ -83,8 +83,8 @@ struct no_reconcile_observer {};
 /// (the resolution forgets the record in the same transaction, and only one
 /// forget of an id succeeds), though two may ask about it at the same time.
 ///
-///     settle::reconciler payments(store, settle::persisted_retry{settle::ladder{1min, 5min,
-///     30min}, 6},
+///     settle::reconciler payments(store,
+///                                 settle::persisted_retry{settle::ladder{1min, 5min, 30min}, 6},
 ///                                 clock, {.threshold = std::chrono::minutes(10)});
 ///     payments.watch(tx, order_id);           // with the order that waits for its callback
 ///     payments.forget(tx, order_id);          // in the callback's transaction

@@ -413,9 +413,8 @@ private:
 /// Builds a transition table at compile time:
 ///
 ///     constexpr auto orders = settle::make_state_machine<order_state, order_event>(
-///         {created, awaiting_payment, paid, shipped, cancelled, refunded},  // states; the first
-///         is initial {shipped, cancelled, refunded},                                   // terminal
-///         states
+///         {created, awaiting_payment, paid, shipped, cancelled, refunded},  // first is initial
+///         {shipped, cancelled, refunded},                                   // terminal states
 ///         {{created, order_event::submit, awaiting_payment},
 ///          {awaiting_payment, order_event::pay, paid}, ...});
 ///

@@ -8341,8 +8341,8 @@ struct no_reconcile_observer {};
 /// (the resolution forgets the record in the same transaction, and only one
 /// forget of an id succeeds), though two may ask about it at the same time.
 ///
-///     settle::reconciler payments(store, settle::persisted_retry{settle::ladder{1min, 5min,
-///     30min}, 6},
+///     settle::reconciler payments(store,
+///                                 settle::persisted_retry{settle::ladder{1min, 5min, 30min}, 6},
 ///                                 clock, {.threshold = std::chrono::minutes(10)});
 ///     payments.watch(tx, order_id);           // with the order that waits for its callback
 ///     payments.forget(tx, order_id);          // in the callback's transaction
@@ -8926,9 +8926,8 @@ private:
 /// Builds a transition table at compile time:
 ///
 ///     constexpr auto orders = settle::make_state_machine<order_state, order_event>(
-///         {created, awaiting_payment, paid, shipped, cancelled, refunded},  // states; the first
-///         is initial {shipped, cancelled, refunded},                                   // terminal
-///         states
+///         {created, awaiting_payment, paid, shipped, cancelled, refunded},  // first is initial
+///         {shipped, cancelled, refunded},                                   // terminal states
 ///         {{created, order_event::submit, awaiting_payment},
 ///          {awaiting_payment, order_event::pay, paid}, ...});
 ///
