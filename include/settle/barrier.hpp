@@ -248,7 +248,8 @@ concept purgeable_barrier_store = barrier_store<S> && detail::barrier_store_has_
 class [[nodiscard]] barrier_result {
 public:
     ///@{
-    /// The outcome, and one test for each of its values; true when the phase was entered.
+    /// Made from an outcome; the outcome, and one test for each of its values; true when the phase
+    /// was entered.
     constexpr explicit barrier_result(barrier_outcome outcome) noexcept : outcome_(outcome) {}
 
     [[nodiscard]] constexpr barrier_outcome outcome() const noexcept { return outcome_; }

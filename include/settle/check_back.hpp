@@ -45,7 +45,8 @@ enum class [[nodiscard]] local_outcome{
 class [[nodiscard]] check_back_result {
 public:
     ///@{
-    /// The outcome, and one test for each of its values; true when the local transaction committed.
+    /// Made from an outcome; the outcome, and one test for each of its values; true when the local
+    /// transaction committed.
     constexpr explicit check_back_result(local_outcome outcome) noexcept : outcome_(outcome) {}
 
     [[nodiscard]] constexpr local_outcome outcome() const noexcept { return outcome_; }

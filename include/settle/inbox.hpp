@@ -131,7 +131,8 @@ enum class [[nodiscard]] inbox_outcome{
 class [[nodiscard]] inbox_result {
 public:
     ///@{
-    /// The outcome, and one test for each of its values; true when the message was applied now.
+    /// Made from an outcome; the outcome, and one test for each of its values; true when the
+    /// message was applied now.
     constexpr explicit inbox_result(inbox_outcome outcome) noexcept : outcome_(outcome) {}
 
     [[nodiscard]] constexpr inbox_outcome outcome() const noexcept { return outcome_; }

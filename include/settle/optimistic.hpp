@@ -102,8 +102,8 @@ template <class T>
 class [[nodiscard]] update_result {
 public:
     ///@{
-    /// The outcome, one test for each of its values (true when applied), the value and stamp as
-    /// they ended, the attempts made and why the retries stopped.
+    /// Made from its parts by the library; the outcome, one test for each of its values (true when
+    /// applied), the value and stamp as they ended, the attempts made and why the retries stopped.
     update_result(update_outcome outcome, std::optional<T> value, version_stamp stamp,
                   std::uint32_t attempts, retry_outcome reason)
         : outcome_(outcome),
@@ -453,8 +453,8 @@ template <class T>
 class [[nodiscard]] read_result {
 public:
     ///@{
-    /// The outcome, one test for each of its values (true when fresh), the value last seen, the
-    /// attempts made and why the retries stopped.
+    /// Made from its parts by the library; the outcome, one test for each of its values (true when
+    /// fresh), the value last seen, the attempts made and why the retries stopped.
     read_result(read_outcome outcome, std::optional<versioned<T>> seen, std::uint32_t attempts,
                 retry_outcome reason)
         : outcome_(outcome), seen_(std::move(seen)), attempts_(attempts), reason_(reason) {}

@@ -67,8 +67,8 @@ enum class [[nodiscard]] outbox_outcome{
 class outbox_event {
 public:
     ///@{
-    /// What happened to one record: the record, the outcome, one test for each of its values (true
-    /// when delivered).
+    /// Made from its parts by the library; what happened to one record: the record, the outcome,
+    /// one test for each of its values (true when delivered).
     outbox_event(const outbox_record& record, outbox_outcome outcome, std::string_view reason,
                  stored_time next_attempt_at) noexcept
         : record_(&record), outcome_(outcome), reason_(reason), next_attempt_at_(next_attempt_at) {}

@@ -90,8 +90,8 @@ template <class State, class Event>
 class [[nodiscard]] transition_result {
 public:
     ///@{
-    /// The outcome, one test for each of its values (true when applied), the state checked, the
-    /// event, the state afterwards; equal when every field is.
+    /// Made from its parts by the library; the outcome, one test for each of its values (true when
+    /// applied), the state checked, the event, the state afterwards; equal when every field is.
     constexpr transition_result(transition_outcome outcome, State from, Event event,
                                 State to) noexcept
         : outcome_(outcome), from_(from), event_(event), to_(to) {}

@@ -758,7 +758,8 @@ concept purgeable_barrier_store = barrier_store<S> && detail::barrier_store_has_
 class [[nodiscard]] barrier_result {
 public:
     ///@{
-    /// The outcome, and one test for each of its values; true when the phase was entered.
+    /// Made from an outcome; the outcome, and one test for each of its values; true when the phase
+    /// was entered.
     constexpr explicit barrier_result(barrier_outcome outcome) noexcept : outcome_(outcome) {}
 
     [[nodiscard]] constexpr barrier_outcome outcome() const noexcept { return outcome_; }
@@ -952,7 +953,8 @@ enum class [[nodiscard]] local_outcome{
 class [[nodiscard]] check_back_result {
 public:
     ///@{
-    /// The outcome, and one test for each of its values; true when the local transaction committed.
+    /// Made from an outcome; the outcome, and one test for each of its values; true when the local
+    /// transaction committed.
     constexpr explicit check_back_result(local_outcome outcome) noexcept : outcome_(outcome) {}
 
     [[nodiscard]] constexpr local_outcome outcome() const noexcept { return outcome_; }
@@ -3716,7 +3718,8 @@ enum class [[nodiscard]] inbox_outcome{
 class [[nodiscard]] inbox_result {
 public:
     ///@{
-    /// The outcome, and one test for each of its values; true when the message was applied now.
+    /// Made from an outcome; the outcome, and one test for each of its values; true when the
+    /// message was applied now.
     constexpr explicit inbox_result(inbox_outcome outcome) noexcept : outcome_(outcome) {}
 
     [[nodiscard]] constexpr inbox_outcome outcome() const noexcept { return outcome_; }
@@ -6305,8 +6308,8 @@ template <class T>
 class [[nodiscard]] update_result {
 public:
     ///@{
-    /// The outcome, one test for each of its values (true when applied), the value and stamp as
-    /// they ended, the attempts made and why the retries stopped.
+    /// Made from its parts by the library; the outcome, one test for each of its values (true when
+    /// applied), the value and stamp as they ended, the attempts made and why the retries stopped.
     update_result(update_outcome outcome, std::optional<T> value, version_stamp stamp,
                   std::uint32_t attempts, retry_outcome reason)
         : outcome_(outcome),
@@ -6656,8 +6659,8 @@ template <class T>
 class [[nodiscard]] read_result {
 public:
     ///@{
-    /// The outcome, one test for each of its values (true when fresh), the value last seen, the
-    /// attempts made and why the retries stopped.
+    /// Made from its parts by the library; the outcome, one test for each of its values (true when
+    /// fresh), the value last seen, the attempts made and why the retries stopped.
     read_result(read_outcome outcome, std::optional<versioned<T>> seen, std::uint32_t attempts,
                 retry_outcome reason)
         : outcome_(outcome), seen_(std::move(seen)), attempts_(attempts), reason_(reason) {}
@@ -7557,8 +7560,8 @@ enum class [[nodiscard]] outbox_outcome{
 class outbox_event {
 public:
     ///@{
-    /// What happened to one record: the record, the outcome, one test for each of its values (true
-    /// when delivered).
+    /// Made from its parts by the library; what happened to one record: the record, the outcome,
+    /// one test for each of its values (true when delivered).
     outbox_event(const outbox_record& record, outbox_outcome outcome, std::string_view reason,
                  stored_time next_attempt_at) noexcept
         : record_(&record), outcome_(outcome), reason_(reason), next_attempt_at_(next_attempt_at) {}
@@ -8603,8 +8606,8 @@ template <class State, class Event>
 class [[nodiscard]] transition_result {
 public:
     ///@{
-    /// The outcome, one test for each of its values (true when applied), the state checked, the
-    /// event, the state afterwards; equal when every field is.
+    /// Made from its parts by the library; the outcome, one test for each of its values (true when
+    /// applied), the state checked, the event, the state afterwards; equal when every field is.
     constexpr transition_result(transition_outcome outcome, State from, Event event,
                                 State to) noexcept
         : outcome_(outcome), from_(from), event_(event), to_(to) {}

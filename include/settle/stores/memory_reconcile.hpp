@@ -41,8 +41,8 @@ public:
     };
 
     ///@{
-    /// The settle::reconcile_store operations on this table (see the concept for what each
-    /// guarantees), in transactions of the database it was made with.
+    /// A table in the given database, and its settle::reconcile_store operations on this table (see
+    /// the concept for what each guarantees), in transactions of the database it was made with.
     explicit reconcile_table(database& db) : db_(&db), rows_(db) {}
 
     [[nodiscard]] transaction begin() { return db_->begin(); }
