@@ -9,7 +9,11 @@
 // must equal, line by line, the lines of examples/order_service.cpp between
 // two `// [create-order]` lines (leading and trailing spaces aside, since a
 // snippet is shown unindented; the markers of other snippets inside it are
-// left out). Usage: settle_check_snippets <guide> <examples dir>
+// left out). A block may be of any language: a ```mermaid block introduced
+// by `<!-- snippet: state_machines.txt#order-machine -->` is compared with
+// what the example state_machines wrote between its markers (a picture drawn
+// from the real table). Usage: settle_check_snippets <guide> <dir>...: each
+// file is looked for in the directories in order.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -71,13 +75,24 @@ std::vector<std::string> region(const std::vector<std::string>& source, const st
     return {};
 }
 
+// The file as found in the first of the directories that has it.
+std::string read_from(const std::vector<std::string>& dirs, const std::string& file) {
+    for (const auto& dir : dirs) {
+        if (std::ifstream(dir + "/" + file)) {
+            return read(dir + "/" + file);
+        }
+    }
+    return read(dirs.front() + "/" + file);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc != 3) {
-        std::fprintf(stderr, "usage: settle_check_snippets <guide.md> <examples dir>\n");
+    if (argc < 3) {
+        std::fprintf(stderr, "usage: settle_check_snippets <guide.md> <dir>...\n");
         return 2;
     }
+    const std::vector<std::string> dirs(argv + 2, argv + argc);
     const std::string guide = read(argv[1]);
     const std::string tag = "<!-- snippet: ";
     int checked = 0, failed = 0;
@@ -86,10 +101,10 @@ int main(int argc, char** argv) {
         const std::string ref = guide.substr(at + tag.size(), end - at - tag.size());
         const auto hash = ref.find('#');
         const std::string file = ref.substr(0, hash), name = ref.substr(hash + 1);
-        const auto open = guide.find("```cpp\n", end);
-        const auto close = guide.find("\n```", open + 7);
-        const auto shown = lines(guide.substr(open + 7, close - open - 7));
-        const auto source = region(lines(read(std::string(argv[2]) + "/" + file)), name);
+        const auto open = guide.find('\n', guide.find("```", end)) + 1;
+        const auto close = guide.find("\n```", open);
+        const auto shown = lines(guide.substr(open, close - open));
+        const auto source = region(lines(read_from(dirs, file)), name);
         ++checked;
         if (source.empty() || shown != source) {
             ++failed;

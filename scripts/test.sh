@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh cmake ninja-build pkg-config g++ clang libclang-rt-14-dev clang-format \
     catch2 libbenchmark-dev libssl-dev libsqlite3-dev libpq-dev postgresql \
     libmariadb-dev mariadb-server redis-server libhiredis-dev \
-    libc++-14-dev libc++abi-14-dev python3
+    libc++-14-dev libc++abi-14-dev python3 doxygen
 
 # vcpkg and conan for the package tests: the offline clients in ../shared/pkgtools,
 # when they are there, set up once (in /opt/pkgtools as root, else in build/pkgtools).

@@ -30,11 +30,11 @@
 
 SETTLE_BEGIN_NAMESPACE
 
-// The three calls a coordinator makes on a branch.
+/// The three calls a coordinator makes on a branch.
 enum class [[nodiscard]] barrier_phase{
-    try_phase,  // reserve: hold resources for the branch
-    confirm,    // use what the try reserved
-    cancel,     // release what the try reserved, if it ran
+    try_phase,  ///< reserve: hold resources for the branch
+    confirm,    ///< use what the try reserved
+    cancel,     ///< release what the try reserved, if it ran
 };
 
 [[nodiscard]] constexpr std::string_view to_string(barrier_phase phase) noexcept {
@@ -46,24 +46,24 @@ enum class [[nodiscard]] barrier_phase{
     return "unknown settle::barrier_phase";
 }
 
-// What entering a phase found. Exhaustive: switch on it without a default.
-//
-//   phase \ branch  none          tried             confirmed          cancelled
-//   try             entered       duplicate         duplicate          hanging / branch_cancelled
-//   confirm         not_tried     entered           duplicate          branch_cancelled
-//   cancel          empty_cancel  entered           branch_confirmed   duplicate
-//
-// (a try meets `hanging` when the cancel came with no try before it, and
-// `branch_cancelled` when the cancel undid a try.)
+/// What entering a phase found. Exhaustive: switch on it without a default.
+///
+///   phase \ branch  none          tried             confirmed          cancelled
+///   try             entered       duplicate         duplicate          hanging / branch_cancelled
+///   confirm         not_tried     entered           duplicate          branch_cancelled
+///   cancel          empty_cancel  entered           branch_confirmed   duplicate
+///
+/// (a try meets `hanging` when the cancel came with no try before it, and
+/// `branch_cancelled` when the cancel undid a try.)
 enum class [[nodiscard]] barrier_outcome{
-    entered,           // first time: do this phase's work, in the same transaction
-    empty_cancel,      // a cancel with no try before it: nothing to undo; the
-                       // branch is marked, so a late try is refused
-    duplicate,         // this phase was entered before: do nothing, answer as before
-    hanging,           // a try after a cancel that came with no try: refused
-    branch_cancelled,  // a confirm or try of a cancelled branch: refused
-    branch_confirmed,  // a cancel of a confirmed branch: refused
-    not_tried,         // a confirm with no try before it: refused, nothing recorded
+    entered,           ///< first time: do this phase's work, in the same transaction
+    empty_cancel,      ///< a cancel with no try before it: nothing to undo; the
+                       ///< branch is marked, so a late try is refused
+    duplicate,         ///< this phase was entered before: do nothing, answer as before
+    hanging,           ///< a try after a cancel that came with no try: refused
+    branch_cancelled,  ///< a confirm or try of a cancelled branch: refused
+    branch_confirmed,  ///< a cancel of a confirmed branch: refused
+    not_tried,         ///< a confirm with no try before it: refused, nothing recorded
 };
 
 [[nodiscard]] constexpr std::string_view to_string(barrier_outcome outcome) noexcept {
@@ -79,8 +79,8 @@ enum class [[nodiscard]] barrier_outcome{
     return "unknown settle::barrier_outcome";
 }
 
-// Whether the phase holds after `outcome`: the participant answers the
-// coordinator "done" (entered, empty_cancel, duplicate) or "refused".
+/// Whether the phase holds after `outcome`: the participant answers the
+/// coordinator "done" (entered, empty_cancel, duplicate) or "refused".
 [[nodiscard]] constexpr bool is_refusal(barrier_outcome outcome) noexcept {
     switch (outcome) {
     case barrier_outcome::entered:
@@ -211,42 +211,45 @@ constexpr bool check_barrier_purge() {
 
 }  // namespace detail
 
-// Where a participant records its branches: a settle::transactional store
-// with one operation, atomic within the caller's transaction:
-//
-//   s.enter(tx, transaction_id, branch_id, phase, now) -> barrier_outcome
-//       moves the branch (transaction_id, branch_id) as the table at
-//       barrier_outcome says, recording `now` as the time of the change, and
-//       answers that table's outcome; an outcome other than entered and
-//       empty_cancel changes nothing. The change commits or rolls back with
-//       tx. A try and an empty cancel insert the branch's record first,
-//       relying on a unique key on the pair (never reading first, never
-//       locking a missing row): of two concurrent calls on one branch, the
-//       second waits for, or fails against, the first, and then answers as
-//       if it had come after it.
-//
-// That is all tcc_barrier's phases need.
+/// Where a participant records its branches: a settle::transactional store
+/// with one operation, atomic within the caller's transaction:
+///
+///   s.enter(tx, transaction_id, branch_id, phase, now) -> barrier_outcome
+///       moves the branch (transaction_id, branch_id) as the table at
+///       barrier_outcome says, recording `now` as the time of the change, and
+///       answers that table's outcome; an outcome other than entered and
+///       empty_cancel changes nothing. The change commits or rolls back with
+///       tx. A try and an empty cancel insert the branch's record first,
+///       relying on a unique key on the pair (never reading first, never
+///       locking a missing row): of two concurrent calls on one branch, the
+///       second waits for, or fails against, the first, and then answers as
+///       if it had come after it.
+///
+/// That is all tcc_barrier's phases need.
 template <class S>
 concept barrier_store = transactional<S> && detail::barrier_store_has_enter<S>;
 
-// A barrier store that settle purges, which tcc_barrier::purge needs:
-//
-//   s.purge(tx, ended_before, limit) -> count
-//       removes at most `limit` branches that ended (confirmed, cancelled,
-//       or marked by an empty cancel) before `ended_before`; never a branch
-//       still in its try.
-//
-// settle/testing/barrier_store_suite.hpp checks both concepts on a backend.
+/// A barrier store that settle purges, which tcc_barrier::purge needs:
+///
+///   s.purge(tx, ended_before, limit) -> count
+///       removes at most `limit` branches that ended (confirmed, cancelled,
+///       or marked by an empty cancel) before `ended_before`; never a branch
+///       still in its try.
+///
+/// settle/testing/barrier_store_suite.hpp checks both concepts on a backend.
 template <class S>
 concept purgeable_barrier_store = barrier_store<S> && detail::barrier_store_has_purge<S>;
 
-// What a tcc_barrier phase did: true when the phase was entered now and its
-// work ran.
-//
-//     if (auto r = barrier.confirm(tx, xid, "stock", work)) { /* work ran */ }
-//     return r.is_refused() ? refused : done;   // the answer to the coordinator
+/// What a tcc_barrier phase did: true when the phase was entered now and its
+/// work ran.
+///
+///     if (auto r = barrier.confirm(tx, xid, "stock", work)) { /* work ran */ }
+///     return r.is_refused() ? refused : done;   // the answer to the coordinator
 class [[nodiscard]] barrier_result {
 public:
+    ///@{
+    /// Made from an outcome; the outcome, and one test for each of its values; true when the phase
+    /// was entered.
     constexpr explicit barrier_result(barrier_outcome outcome) noexcept : outcome_(outcome) {}
 
     [[nodiscard]] constexpr barrier_outcome outcome() const noexcept { return outcome_; }
@@ -259,43 +262,45 @@ public:
     [[nodiscard]] constexpr bool is_duplicate() const noexcept {
         return outcome_ == barrier_outcome::duplicate;
     }
-    // hanging, branch_cancelled, branch_confirmed or not_tried: the phase does
-    // not hold; answer the coordinator that it was refused.
+    /// hanging, branch_cancelled, branch_confirmed or not_tried: the phase does
+    /// not hold; answer the coordinator that it was refused.
     [[nodiscard]] constexpr bool is_refused() const noexcept { return is_refusal(outcome_); }
     constexpr explicit operator bool() const noexcept { return is_entered(); }
+    ///@}
 
 private:
     barrier_outcome outcome_;
 };
 
+/// What a tcc_barrier is configured with.
 struct barrier_options {
-    // How long ended branches are kept before purge removes them. A branch's
-    // record is what refuses a repeated or late call: a try that arrives
-    // after its empty cancel was purged is entered (and hangs), so keep
-    // records longer than any call can be delayed: the coordinator's whole
-    // retry schedule plus the network's worst delay. Positive.
+    /// How long ended branches are kept before purge removes them. A branch's
+    /// record is what refuses a repeated or late call: a try that arrives
+    /// after its empty cancel was purged is entered (and hangs), so keep
+    /// records longer than any call can be delayed: the coordinator's whole
+    /// retry schedule plus the network's worst delay. Positive.
     std::chrono::microseconds retention = std::chrono::hours(24 * 7);
 };
 
-// Guards the three phases of a participant's branches: each call records the
-// phase in the caller's transaction and, the first time it is entered, runs
-// the phase's work in that same transaction, so the record and the work
-// commit together or not at all. Commit the transaction whatever the outcome
-// (an empty cancel's marker must persist); a refused phase changed nothing.
-// Holds references to the store and the clock; copyable; as thread-safe as
-// the store.
-//
-//     settle::tcc_barrier barrier(branches, clock);
-//     const settle::barrier_result r = barrier.try_phase(tx, xid, "stock", [&](auto& tx) {
-//         stock.reserve(tx, sku, 1);
-//     });
-//
-// What it cannot protect: work outside the transaction (an e-mail, a call to
-// another service) is not rolled back with it; make such work idempotent on
-// (transaction id, branch id) instead.
-//
-// Store models settle::barrier_store; purge() also needs
-// settle::purgeable_barrier_store.
+/// Guards the three phases of a participant's branches: each call records the
+/// phase in the caller's transaction and, the first time it is entered, runs
+/// the phase's work in that same transaction, so the record and the work
+/// commit together or not at all. Commit the transaction whatever the outcome
+/// (an empty cancel's marker must persist); a refused phase changed nothing.
+/// Holds references to the store and the clock; copyable; as thread-safe as
+/// the store.
+///
+///     settle::tcc_barrier barrier(branches, clock);
+///     const settle::barrier_result r = barrier.try_phase(tx, xid, "stock", [&](auto& tx) {
+///         stock.reserve(tx, sku, 1);
+///     });
+///
+/// What it cannot protect: work outside the transaction (an e-mail, a call to
+/// another service) is not rolled back with it; make such work idempotent on
+/// (transaction id, branch id) instead.
+///
+/// Store models settle::barrier_store; purge() also needs
+/// settle::purgeable_barrier_store.
 template <class Store, class Clock>
 class tcc_barrier {
     static_assert(detail::check_barrier_store<Store>());
@@ -304,11 +309,14 @@ class tcc_barrier {
                   "time points): records persist wall-clock times");
 
 public:
+    ///@{
+    /// The store and its transaction type.
     using store_type = Store;
     using transaction = typename Store::transaction;
+    ///@}
 
-    // Throws settle::error (errc::invalid_argument) for a retention that is
-    // not positive.
+    /// Throws settle::error (errc::invalid_argument) for a retention that is
+    /// not positive.
     tcc_barrier(Store& store, Clock& clock, barrier_options options = {})
         : store_(&store), clock_(&clock), options_(options) {
         if (options_.retention <= std::chrono::microseconds::zero()) {
@@ -316,42 +324,43 @@ public:
         }
     }
 
+    /// The options the barrier was made with.
     [[nodiscard]] const barrier_options& options() const noexcept { return options_; }
 
-    // Enters the try of the branch; the first time, runs work(tx). Refused
-    // (and work not run) once the branch was cancelled. Empty ids throw
-    // settle::error (errc::invalid_argument), as in every phase. If work
-    // throws, the exception propagates: roll tx back, and nothing is kept.
+    /// Enters the try of the branch; the first time, runs work(tx). Refused
+    /// (and work not run) once the branch was cancelled. Empty ids throw
+    /// settle::error (errc::invalid_argument), as in every phase. If work
+    /// throws, the exception propagates: roll tx back, and nothing is kept.
     template <class Work>
     requires std::invocable<Work&, transaction&> barrier_result try_phase(
         transaction& tx, std::string_view transaction_id, std::string_view branch_id, Work&& work) {
         return enter(tx, transaction_id, branch_id, barrier_phase::try_phase, work);
     }
 
-    // Enters the confirm of a tried branch; the first time, runs work(tx).
+    /// Enters the confirm of a tried branch; the first time, runs work(tx).
     template <class Work>
     requires std::invocable<Work&, transaction&> barrier_result confirm(
         transaction& tx, std::string_view transaction_id, std::string_view branch_id, Work&& work) {
         return enter(tx, transaction_id, branch_id, barrier_phase::confirm, work);
     }
 
-    // Enters the cancel of the branch; runs work(tx) only if the branch was
-    // tried (the first time). A cancel with no try runs nothing, answers
-    // empty_cancel and marks the branch so that its try, if it comes later,
-    // is refused: commit tx.
+    /// Enters the cancel of the branch; runs work(tx) only if the branch was
+    /// tried (the first time). A cancel with no try runs nothing, answers
+    /// empty_cancel and marks the branch so that its try, if it comes later,
+    /// is refused: commit tx.
     template <class Work>
     requires std::invocable<Work&, transaction&> barrier_result cancel(
         transaction& tx, std::string_view transaction_id, std::string_view branch_id, Work&& work) {
         return enter(tx, transaction_id, branch_id, barrier_phase::cancel, work);
     }
 
-    // Removes at most `limit` branches that ended longer than the retention
-    // ago (confirmed, cancelled, and empty-cancel markers), and no branch
-    // still in its try; returns how many. Call it on a schedule, in batches,
-    // until it returns less than the limit:
-    //
-    //     while (settle::in_transaction(store, [&](auto& tx) { return barrier.purge(tx, 1000); })
-    //            == 1000) {}
+    /// Removes at most `limit` branches that ended longer than the retention
+    /// ago (confirmed, cancelled, and empty-cancel markers), and no branch
+    /// still in its try; returns how many. Call it on a schedule, in batches,
+    /// until it returns less than the limit:
+    ///
+    ///     while (settle::in_transaction(store, [&](auto& tx) { return barrier.purge(tx, 1000); })
+    ///            == 1000) {}
     std::size_t purge(transaction& tx, std::size_t limit) {
         static_assert(detail::check_barrier_purge<Store>());
         const stored_time at = now();

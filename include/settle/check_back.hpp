@@ -25,11 +25,11 @@
 
 SETTLE_BEGIN_NAMESPACE
 
-// What the transaction behind a message did, as the fence decided it.
-// Exhaustive: switch on it without a default.
+/// What the transaction behind a message did, as the fence decided it.
+/// Exhaustive: switch on it without a default.
 enum class [[nodiscard]] local_outcome{
-    committed,    // the transaction sealed the message and committed: deliver it
-    rolled_back,  // it did not commit before the check, and now never will: drop it
+    committed,    ///< the transaction sealed the message and committed: deliver it
+    rolled_back,  ///< it did not commit before the check, and now never will: drop it
 };
 
 [[nodiscard]] constexpr std::string_view to_string(local_outcome outcome) noexcept {
@@ -40,10 +40,13 @@ enum class [[nodiscard]] local_outcome{
     return "unknown settle::local_outcome";
 }
 
-// What seal() or check() answers: true when the transaction committed (for
-// seal: may commit).
+/// What seal() or check() answers: true when the transaction committed (for
+/// seal: may commit).
 class [[nodiscard]] check_back_result {
 public:
+    ///@{
+    /// Made from an outcome; the outcome, and one test for each of its values; true when the local
+    /// transaction committed.
     constexpr explicit check_back_result(local_outcome outcome) noexcept : outcome_(outcome) {}
 
     [[nodiscard]] constexpr local_outcome outcome() const noexcept { return outcome_; }
@@ -54,45 +57,49 @@ public:
         return outcome_ == local_outcome::rolled_back;
     }
     constexpr explicit operator bool() const noexcept { return is_committed(); }
+    ///@}
 
 private:
     local_outcome outcome_;
 };
 
-// Seals messages in their senders' transactions and answers checks about
-// them. Keeps its records in a settle::barrier_store (one branch per message,
-// named "check-back"), so the barrier's table, its conformance suite and its
-// purge serve it as well; give it a table of its own or share the
-// participant's. Holds references to the store and the clock; copyable; as
-// thread-safe as the store.
-//
-//     settle::check_back_fence fence(branches, clock);
-//     // the sender, in the transaction that writes the order:
-//     if (!fence.seal(tx, message_id)) { return;  /* checked and rolled back: tx rolls back */ }
-//     tx.commit();
-//     // the broker's check-back, in a transaction of its own, committed:
-//     const settle::check_back_result r = fence.check(tx2, message_id);
-//     tx2.commit();
-//     return r.is_committed() ? commit_message : rollback_message;
+/// Seals messages in their senders' transactions and answers checks about
+/// them. Keeps its records in a settle::barrier_store (one branch per message,
+/// named "check-back"), so the barrier's table, its conformance suite and its
+/// purge serve it as well; give it a table of its own or share the
+/// participant's. Holds references to the store and the clock; copyable; as
+/// thread-safe as the store.
+///
+///     settle::check_back_fence fence(branches, clock);
+///     // the sender, in the transaction that writes the order:
+///     if (!fence.seal(tx, message_id)) { return;  /* checked and rolled back: tx rolls back */ }
+///     tx.commit();
+///     // the broker's check-back, in a transaction of its own, committed:
+///     const settle::check_back_result r = fence.check(tx2, message_id);
+///     tx2.commit();
+///     return r.is_committed() ? commit_message : rollback_message;
 template <class Store, class Clock>
 class check_back_fence {
     static_assert(detail::check_barrier_store<Store>());
 
 public:
+    ///@{
+    /// The store and its transaction type; the fence checks through a tcc_barrier over the store.
     using store_type = Store;
     using transaction = typename Store::transaction;
 
-    // The branch id under which the fence keeps its records.
+    /// The branch id under which the fence keeps its records.
     static constexpr std::string_view branch_id = "check-back";
 
     check_back_fence(Store& store, Clock& clock) : barrier_(store, clock) {}
+    ///@}
 
-    // In the sender's transaction, before it commits: records that it
-    // commits the message. committed: commit tx. rolled_back: a check already
-    // answered that the transaction rolled back, so it must not commit (roll
-    // tx back; whatever was sent is dropped). A repeated seal in a committed
-    // transaction answers committed. An empty id throws settle::error
-    // (errc::invalid_argument).
+    /// In the sender's transaction, before it commits: records that it
+    /// commits the message. committed: commit tx. rolled_back: a check already
+    /// answered that the transaction rolled back, so it must not commit (roll
+    /// tx back; whatever was sent is dropped). A repeated seal in a committed
+    /// transaction answers committed. An empty id throws settle::error
+    /// (errc::invalid_argument).
     check_back_result seal(transaction& tx, std::string_view message_id) {
         const barrier_result tried = barrier_.try_phase(tx, message_id, branch_id, [](auto&) {});
         if (tried.is_refused()) {
@@ -103,11 +110,11 @@ public:
                                                         : local_outcome::committed);
     }
 
-    // In a transaction of the checker's own, which it commits: committed if
-    // the message's transaction sealed it and committed; otherwise decides
-    // rolled_back, for good. A seal that is still running is waited for (or
-    // the check fails against it, as the backend does). An empty id throws
-    // settle::error (errc::invalid_argument).
+    /// In a transaction of the checker's own, which it commits: committed if
+    /// the message's transaction sealed it and committed; otherwise decides
+    /// rolled_back, for good. A seal that is still running is waited for (or
+    /// the check fails against it, as the backend does). An empty id throws
+    /// settle::error (errc::invalid_argument).
     check_back_result check(transaction& tx, std::string_view message_id) {
         const barrier_result r = barrier_.cancel(tx, message_id, branch_id, [](auto&) {});
         switch (r.outcome()) {

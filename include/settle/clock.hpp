@@ -22,10 +22,10 @@ template <class C, class D>
 inline constexpr bool is_time_point<std::chrono::time_point<C, D>> = true;
 }  // namespace detail
 
-// Where settle reads the time. Anything with now() returning a
-// std::chrono::time_point: std::chrono::system_clock, steady_clock,
-// settle::manual_clock, or your own. Components take the clock by reference
-// and never read the time any other way.
+/// Where settle reads the time. Anything with now() returning a
+/// std::chrono::time_point: std::chrono::system_clock, steady_clock,
+/// settle::manual_clock, or your own. Components take the clock by reference
+/// and never read the time any other way.
 template <class C>
 concept clock = requires(const C& c) {
     requires detail::is_time_point<typename C::time_point>;
@@ -47,33 +47,36 @@ template <class TimePoint, class Duration>
 
 }  // namespace detail
 
-// A clock that tells Unix time: its time points are std::chrono::system_clock's
-// (system_clock itself, settle::manual_clock, or any clock whose time_point is
-// a std::chrono::sys_time). Ids and persisted times need one; steady_clock is not.
+/// A clock that tells Unix time: its time points are std::chrono::system_clock's
+/// (system_clock itself, settle::manual_clock, or any clock whose time_point is
+/// a std::chrono::sys_time). Ids and persisted times need one; steady_clock is not.
 template <class C>
 concept wall_clock =
     clock<C> && std::same_as<typename C::time_point::clock, std::chrono::system_clock>;
 
-// Every instant that leaves the process (a SQL column, codec bytes, a record
-// another service reads) is a stored_time: Unix time in whole microseconds.
-// system_clock's own tick differs between standard libraries (nanoseconds
-// with libstdc++, microseconds with libc++), so raw ticks are never stored:
-// two services built differently would misread each other's times by 1000x.
-// Microseconds reach about 292,000 years either side of 1970.
+/// Every instant that leaves the process (a SQL column, codec bytes, a record
+/// another service reads) is a stored_time: Unix time in whole microseconds.
+/// system_clock's own tick differs between standard libraries (nanoseconds
+/// with libstdc++, microseconds with libc++), so raw ticks are never stored:
+/// two services built differently would misread each other's times by 1000x.
+/// Microseconds reach about 292,000 years either side of 1970.
 using stored_time = std::chrono::sys_time<std::chrono::microseconds>;
 
-// A wall-clock time point as stored: rounded down to the microsecond, so a
-// stored instant is never later than the one it stands for.
+/// A wall-clock time point as stored: rounded down to the microsecond, so a
+/// stored instant is never later than the one it stands for.
 template <class Duration>
 [[nodiscard]] constexpr stored_time to_stored_time(std::chrono::sys_time<Duration> t) noexcept {
     return std::chrono::floor<std::chrono::microseconds>(t);
 }
 
-// A clock that moves only when told to: for tests, and for replaying a
-// schedule. Its time points are system_clock's (Unix epoch), so it can stand
-// in for the wall clock in ids and persisted times. Thread-safe.
+/// A clock that moves only when told to: for tests, and for replaying a
+/// schedule. Its time points are system_clock's (Unix epoch), so it can stand
+/// in for the wall clock in ids and persisted times. Thread-safe.
 class manual_clock {
 public:
+    ///@{
+    /// The std::chrono clock interface (system_clock's representation; not steady); made at a given
+    /// start time; now() reads the time the clock was set or advanced to.
     using duration = std::chrono::system_clock::duration;
     using rep = duration::rep;
     using period = duration::period;
@@ -89,7 +92,8 @@ public:
     [[nodiscard]] time_point now() const noexcept {
         return time_point(duration(ticks_.load(std::memory_order_acquire)));
     }
-    // Moves the clock by d; saturates at the ends of time_point's range.
+    ///@}
+    /// Moves the clock by d; saturates at the ends of time_point's range.
     void advance(duration d) noexcept {
         rep ticks = ticks_.load(std::memory_order_relaxed);
         rep next;
@@ -99,6 +103,7 @@ public:
                                                                   : ticks + d.count();
         } while (!ticks_.compare_exchange_weak(ticks, next, std::memory_order_acq_rel));
     }
+    /// Sets the current time (forwards or backwards).
     void set(time_point t) noexcept {
         ticks_.store(t.time_since_epoch().count(), std::memory_order_release);
     }

@@ -23,40 +23,40 @@
 
 SETTLE_BEGIN_NAMESPACE
 
-// A persisted payload: what an outbox record carries, what an idempotency
-// record stores as its response.
+/// A persisted payload: what an outbox record carries, what an idempotency
+/// record stores as its response.
 using bytes = std::vector<std::byte>;
 
-// The customisation point that turns a T into bytes and back. Specialise it
-// for your own types, next to the type and before any use:
-//
-//     template <>
-//     struct settle::codec<order_placed> {
-//         static settle::bytes encode(const order_placed& event);
-//         static order_placed decode(std::span<const std::byte> in);
-//     };
-//
-// decode must accept exactly what encode produces, and refuse anything else by
-// throwing settle::error with errc::decode_failed, never by returning garbage.
-//
-// Built in, each with a fixed format that does not depend on the platform's
-// byte order:
-// - std::string and settle::bytes: the bytes as they are (no UTF-8 check).
-// - bool: one byte, 0x00 or 0x01; any other byte is refused.
-// - every integer type: sizeof(T) bytes, two's complement, big-endian (network
-//   byte order). Use the fixed-width aliases (std::int32_t, ...) for payloads
-//   read on other platforms: long and wchar_t change width between them.
-// - float and double: the IEEE 754 binary32 / binary64 bit pattern as a
-//   big-endian integer; every pattern round-trips, NaN payloads and -0.0
-//   included. long double has no codec: its format varies by platform.
-// - enums with a fixed underlying type (every enum class, and enum E : T): as
-//   their underlying type. Any value of that type is accepted, as the language
-//   allows; specialise codec for the enum to refuse values it does not name.
-//   Enums without a fixed underlying type have no codec, because a value
-//   outside their enumerators' range would be undefined behaviour; nor do
-//   enums over bool (specialise codec for them).
-// A decode that fails names the format and what was wrong:
-// "uint32: expected 4 bytes, got 3". Decoding never reads outside its input.
+/// The customisation point that turns a T into bytes and back. Specialise it
+/// for your own types, next to the type and before any use:
+///
+///     template <>
+///     struct settle::codec<order_placed> {
+///         static settle::bytes encode(const order_placed& event);
+///         static order_placed decode(std::span<const std::byte> in);
+///     };
+///
+/// decode must accept exactly what encode produces, and refuse anything else by
+/// throwing settle::error with errc::decode_failed, never by returning garbage.
+///
+/// Built in, each with a fixed format that does not depend on the platform's
+/// byte order:
+/// - std::string and settle::bytes: the bytes as they are (no UTF-8 check).
+/// - bool: one byte, 0x00 or 0x01; any other byte is refused.
+/// - every integer type: sizeof(T) bytes, two's complement, big-endian (network
+///   byte order). Use the fixed-width aliases (std::int32_t, ...) for payloads
+///   read on other platforms: long and wchar_t change width between them.
+/// - float and double: the IEEE 754 binary32 / binary64 bit pattern as a
+///   big-endian integer; every pattern round-trips, NaN payloads and -0.0
+///   included. long double has no codec: its format varies by platform.
+/// - enums with a fixed underlying type (every enum class, and enum E : T): as
+///   their underlying type. Any value of that type is accepted, as the language
+///   allows; specialise codec for the enum to refuse values it does not name.
+///   Enums without a fixed underlying type have no codec, because a value
+///   outside their enumerators' range would be undefined behaviour; nor do
+///   enums over bool (specialise codec for them).
+/// A decode that fails names the format and what was wrong:
+/// "uint32: expected 4 bytes, got 3". Decoding never reads outside its input.
 template <class T>
 struct codec;
 
@@ -79,22 +79,22 @@ concept codec_decodes_from_bytes = requires(std::span<const std::byte> in) {
 
 }  // namespace detail
 
-// T has a complete codec: codec<T> is specialised, with
-//   static settle::bytes encode(const T&)   and
-//   static T decode(std::span<const std::byte>).
-// When it does not hold, the compiler names which of the three is missing.
+/// T has a complete codec: codec<T> is specialised, with
+///   static settle::bytes encode(const T&)   and
+///   static T decode(std::span<const std::byte>).
+/// When it does not hold, the compiler names which of the three is missing.
 template <class T>
 concept codable = detail::codec_is_specialised<T> && detail::codec_encodes_to_bytes<T> &&
     detail::codec_decodes_from_bytes<T>;
 
-// The bytes that persist `value`; codec<T>::encode.
+/// The bytes that persist `value`; codec<T>::encode.
 template <codable T>
 [[nodiscard]] bytes encode(const T& value) {
     return codec<T>::encode(value);
 }
 
-// The T that `in` holds; codec<T>::decode. Throws settle::error with
-// errc::decode_failed when `in` is not exactly an encoded T.
+/// The T that `in` holds; codec<T>::decode. Throws settle::error with
+/// errc::decode_failed when `in` is not exactly an encoded T.
 template <codable T>
 [[nodiscard]] T decode(std::span<const std::byte> in) {
     return codec<T>::decode(in);
@@ -191,9 +191,11 @@ using float_bits = std::conditional_t<sizeof(F) == 4, std::uint32_t, std::uint64
 
 }  // namespace detail
 
-// Pass-through: the string's bytes, any content. Costs one copy.
+/// Pass-through: the string's bytes, any content. Costs one copy.
 template <>
 struct codec<std::string> {
+    ///@{
+    /// Encodes or decodes a std::string: its bytes, as they are.
     [[nodiscard]] static bytes encode(const std::string& value) {
         const auto* first = reinterpret_cast<const std::byte*>(value.data());
         return bytes(first, first + value.size());
@@ -201,20 +203,26 @@ struct codec<std::string> {
     [[nodiscard]] static std::string decode(std::span<const std::byte> in) {
         return std::string(reinterpret_cast<const char*>(in.data()), in.size());
     }
+    ///@}
 };
 
-// Pass-through. Costs one copy.
+/// Pass-through. Costs one copy.
 template <>
 struct codec<bytes> {
+    ///@{
+    /// Encodes or decodes settle::bytes: a copy.
     [[nodiscard]] static bytes encode(const bytes& value) { return value; }
     [[nodiscard]] static bytes decode(std::span<const std::byte> in) {
         return bytes(in.begin(), in.end());
     }
+    ///@}
 };
 
-// One byte: 0x00 for false, 0x01 for true. Any other byte is refused.
+/// One byte: 0x00 for false, 0x01 for true. Any other byte is refused.
 template <>
 struct codec<bool> {
+    ///@{
+    /// Encodes or decodes a bool: one byte, 0 or 1.
     [[nodiscard]] static bytes encode(bool value) {
         return bytes{value ? std::byte{1} : std::byte{0}};
     }
@@ -230,35 +238,44 @@ struct codec<bool> {
                                  detail::hex_digits[value >> 4] + detail::hex_digits[value & 0xfu];
         detail::throw_decode_error("bool", what);
     }
+    ///@}
 };
 
-// sizeof(T) bytes, two's complement, big-endian. No allocation beyond the result.
+/// sizeof(T) bytes, two's complement, big-endian. No allocation beyond the result.
 template <detail::integer T>
 struct codec<T> {
+    ///@{
+    /// Encodes or decodes an integer: its value, big-endian, in the type's size.
     [[nodiscard]] static bytes encode(T value) { return detail::encode_integer(value); }
     [[nodiscard]] static T decode(std::span<const std::byte> in) {
         return detail::decode_integer<T>(in);
     }
+    ///@}
 };
 
-// The underlying integer's encoding. Any value of the underlying type decodes.
+/// The underlying integer's encoding. Any value of the underlying type decodes.
 template <detail::fixed_enum E>
 struct codec<E> {
+    ///@{
+    /// Encodes or decodes an enumeration: its underlying integer's value.
     [[nodiscard]] static bytes encode(E value) {
         return detail::encode_integer(static_cast<std::underlying_type_t<E>>(value));
     }
     [[nodiscard]] static E decode(std::span<const std::byte> in) {
         return static_cast<E>(detail::decode_integer<std::underlying_type_t<E>>(in, "enum as "));
     }
+    ///@}
 };
 
-// IEEE 754 binary32 (float) or binary64 (double), the bit pattern big-endian.
-// Every bit pattern round-trips exactly, NaN payloads included.
+/// IEEE 754 binary32 (float) or binary64 (double), the bit pattern big-endian.
+/// Every bit pattern round-trips exactly, NaN payloads included.
 template <detail::binary_float F>
 struct codec<F> {
     static_assert(std::numeric_limits<F>::is_iec559, "settle::codec needs IEEE 754 floats");
     static_assert(sizeof(F) == sizeof(detail::float_bits<F>));
 
+    ///@{
+    /// Encodes or decodes a floating-point number: its bit pattern, big-endian.
     [[nodiscard]] static bytes encode(F value) {
         bytes out(sizeof(F));
         detail::store_big_endian(std::bit_cast<detail::float_bits<F>>(value), out.data());
@@ -270,6 +287,7 @@ struct codec<F> {
         }
         return std::bit_cast<F>(detail::load_big_endian<detail::float_bits<F>>(in.data()));
     }
+    ///@}
 };
 
 SETTLE_END_NAMESPACE

@@ -30,35 +30,36 @@ namespace detail::etag {
 struct access;
 }
 
-// An entity-tag: an opaque string, strong or weak (W/"..."). Strong tags
-// promise byte-identical representations, weak ones only equivalent ones.
-// Holds the opaque text in a std::string.
+/// An entity-tag: an opaque string, strong or weak (W/"..."). Strong tags
+/// promise byte-identical representations, weak ones only equivalent ones.
+/// Holds the opaque text in a std::string.
 class entity_tag {
 public:
-    // "17": the strong tag of a version stamp, in decimal.
+    /// "17": the strong tag of a version stamp, in decimal.
     [[nodiscard]] static entity_tag strong(version_stamp stamp) {
         return entity_tag(std::to_string(stamp.value()), false);
     }
-    // W/"17": the weak tag of a version stamp.
+    /// W/"17": the weak tag of a version stamp.
     [[nodiscard]] static entity_tag weak(version_stamp stamp) {
         return entity_tag(std::to_string(stamp.value()), true);
     }
 
-    // Exactly one entity-tag (an ETag field value), surrounding spaces and tabs
-    // allowed: "xyzzy", W/"xyzzy", "". The weak prefix is case-sensitive; the
-    // opaque text may hold any visible ASCII but '"', and bytes 0x80-0xFF.
+    /// Exactly one entity-tag (an ETag field value), surrounding spaces and tabs
+    /// allowed: "xyzzy", W/"xyzzy", "". The weak prefix is case-sensitive; the
+    /// opaque text may hold any visible ASCII but '"', and bytes 0x80-0xFF.
     [[nodiscard]] static parse_result<entity_tag> parse(std::string_view text);
 
+    /// Whether the tag is weak (W/"...").
     [[nodiscard]] bool is_weak() const noexcept { return weak_; }
-    // The text between the quotes.
+    /// The text between the quotes.
     [[nodiscard]] std::string_view opaque() const noexcept { return opaque_; }
-    // The field value: "17" or W/"17".
+    /// The field value: "17" or W/"17".
     [[nodiscard]] std::string to_string() const {
         return (weak_ ? std::string("W/\"") : std::string("\"")) + opaque_ + '"';
     }
 
-    // Identical text (same opaque text, same strength). Use strong_match or
-    // weak_match to compare validators.
+    /// Identical text (same opaque text, same strength). Use strong_match or
+    /// weak_match to compare validators.
     friend bool operator==(const entity_tag&, const entity_tag&) = default;
 
 private:
@@ -70,36 +71,39 @@ private:
     bool weak_;
 };
 
-// RFC 9110 §8.8.3.2: both strong, and the same opaque text.
+/// RFC 9110 §8.8.3.2: both strong, and the same opaque text.
 [[nodiscard]] inline bool strong_match(const entity_tag& a, const entity_tag& b) noexcept {
     return !a.is_weak() && !b.is_weak() && a.opaque() == b.opaque();
 }
 
-// RFC 9110 §8.8.3.2: the same opaque text, whatever either tag's strength.
+/// RFC 9110 §8.8.3.2: the same opaque text, whatever either tag's strength.
 [[nodiscard]] inline bool weak_match(const entity_tag& a, const entity_tag& b) noexcept {
     return a.opaque() == b.opaque();
 }
 
-// The version stamp in a strong tag made by entity_tag::strong: decimal
-// digits without leading zeros, at most 2^64 - 1. Weak tags are refused: they
-// never satisfy If-Match, so they cannot name the version a write expects.
+/// The version stamp in a strong tag made by entity_tag::strong: decimal
+/// digits without leading zeros, at most 2^64 - 1. Weak tags are refused: they
+/// never satisfy If-Match, so they cannot name the version a write expects.
 [[nodiscard]] parse_result<version_stamp> parse_stamp(const entity_tag& tag);
 
-// An If-Match or If-None-Match field value: "*" (any current
-// representation), or a list of entity-tags.
+/// An If-Match or If-None-Match field value: "*" (any current
+/// representation), or a list of entity-tags.
 class etag_list {
 public:
-    // "*"
+    /// "*"
     [[nodiscard]] static etag_list any() { return etag_list(true, {}); }
+    ///@{
+    /// A list of the given tags; is_any() tells "*"; equal when both are.
     [[nodiscard]] static etag_list of(std::vector<entity_tag> tags) {
         return etag_list(false, std::move(tags));
     }
 
     [[nodiscard]] bool is_any() const noexcept { return any_; }
-    // Empty for "*", and for a field holding no element at all.
+    /// Empty for "*", and for a field holding no element at all.
     [[nodiscard]] const std::vector<entity_tag>& tags() const noexcept { return tags_; }
 
     friend bool operator==(const etag_list&, const etag_list&) = default;
+    ///@}
 
 private:
     etag_list(bool any, std::vector<entity_tag> tags) : tags_(std::move(tags)), any_(any) {}
@@ -108,30 +112,30 @@ private:
     bool any_;
 };
 
-// Parses an If-Match / If-None-Match field value (RFC 9110 §13.1.1-2, list
-// syntax §5.6.1): "*" alone, or entity-tags separated by commas with optional
-// spaces and tabs. Empty list elements (", ,") are skipped, as the RFC asks of
-// recipients, so an empty field is an empty list. A request with the field
-// on several lines: join the values with ", " first. Errors name the field.
+/// Parses an If-Match / If-None-Match field value (RFC 9110 §13.1.1-2, list
+/// syntax §5.6.1): "*" alone, or entity-tags separated by commas with optional
+/// spaces and tabs. Empty list elements (", ,") are skipped, as the RFC asks of
+/// recipients, so an empty field is an empty list. A request with the field
+/// on several lines: join the values with ", " first. Errors name the field.
 [[nodiscard]] parse_result<etag_list> parse_if_match(std::string_view field);
 [[nodiscard]] parse_result<etag_list> parse_if_none_match(std::string_view field);
 
-// RFC 9110 §13.1.1: true when `current` (the selected representation's tag;
-// nullopt when the resource has none) satisfies If-Match: "*" and any
-// current representation, or a listed tag that strong-matches it.
+/// RFC 9110 §13.1.1: true when `current` (the selected representation's tag;
+/// nullopt when the resource has none) satisfies If-Match: "*" and any
+/// current representation, or a listed tag that strong-matches it.
 [[nodiscard]] bool if_match_holds(const etag_list& condition,
                                   const std::optional<entity_tag>& current) noexcept;
 
-// RFC 9110 §13.1.2: false when "*" meets a current representation, or a
-// listed tag weak-matches `current`; true otherwise.
+/// RFC 9110 §13.1.2: false when "*" meets a current representation, or a
+/// listed tag weak-matches `current`; true otherwise.
 [[nodiscard]] bool if_none_match_holds(const etag_list& condition,
                                        const std::optional<entity_tag>& current) noexcept;
 
-// What a server does after evaluating a request's preconditions. Exhaustive.
+/// What a server does after evaluating a request's preconditions. Exhaustive.
 enum class precondition {
-    proceed,              // perform the method
-    not_modified,         // answer 304 Not Modified (GET or HEAD whose If-None-Match failed)
-    precondition_failed,  // answer 412 Precondition Failed
+    proceed,              ///< perform the method
+    not_modified,         ///< answer 304 Not Modified (GET or HEAD whose If-None-Match failed)
+    precondition_failed,  ///< answer 412 Precondition Failed
 };
 
 [[nodiscard]] constexpr std::string_view to_string(precondition p) noexcept {
@@ -143,24 +147,28 @@ enum class precondition {
     return "unknown settle::precondition";
 }
 
-// The entity-tag preconditions of a request: each field's value, if the
-// request carries that field, and whether the method is GET or HEAD.
+/// The entity-tag preconditions of a request: each field's value, if the
+/// request carries that field, and whether the method is GET or HEAD.
 struct conditional_request {
+    ///@{
+    /// The request's conditional header fields (absent when not sent) and whether the request is a
+    /// GET or a HEAD.
     std::optional<std::string_view> if_match{};
     std::optional<std::string_view> if_none_match{};
     bool get_or_head = false;
+    ///@}
 };
 
-// RFC 9110 §13.2.2, steps 1 and 3, for the resource whose current tag is
-// `current` (nullopt: it has no current representation):
-//   1. If-Match present and false           -> precondition_failed
-//   3. If-None-Match present and false      -> not_modified for GET/HEAD,
-//                                              precondition_failed otherwise
-//   otherwise                                -> proceed
-// Both fields are parsed before anything is evaluated, so a malformed field is
-// always refused (a parse_error naming it), even when the other one decides.
-// The date preconditions (If-Unmodified-Since, If-Modified-Since) are left to
-// the caller. Allocates nothing.
+/// RFC 9110 §13.2.2, steps 1 and 3, for the resource whose current tag is
+/// `current` (nullopt: it has no current representation):
+///   1. If-Match present and false           -> precondition_failed
+///   3. If-None-Match present and false      -> not_modified for GET/HEAD,
+///                                              precondition_failed otherwise
+///   otherwise                                -> proceed
+/// Both fields are parsed before anything is evaluated, so a malformed field is
+/// always refused (a parse_error naming it), even when the other one decides.
+/// The date preconditions (If-Unmodified-Since, If-Modified-Since) are left to
+/// the caller. Allocates nothing.
 [[nodiscard]] parse_result<precondition> evaluate_preconditions(
     const conditional_request& request, const std::optional<entity_tag>& current);
 

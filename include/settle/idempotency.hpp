@@ -59,22 +59,23 @@ namespace detail {
 
 }  // namespace detail
 
-// What a client sends to make a request safe to repeat: 1 to 255 printable
-// ASCII characters (0x20 to 0x7E, the characters a structured-field string can
-// carry). Compared and ordered exactly, byte by byte: "Key" and "key" differ.
-// Holds one std::string.
+/// What a client sends to make a request safe to repeat: 1 to 255 printable
+/// ASCII characters (0x20 to 0x7E, the characters a structured-field string can
+/// carry). Compared and ordered exactly, byte by byte: "Key" and "key" differ.
+/// Holds one std::string.
 class idempotency_key {
 public:
+    /// The longest key, in characters.
     static constexpr std::size_t max_size = 255;
 
-    // The uuid's canonical text: always a valid key. With a UUIDv7 generator,
-    // a client makes fresh keys that sort by creation time:
-    //     settle::idempotency_key key(ids());
+    /// The uuid's canonical text: always a valid key. With a UUIDv7 generator,
+    /// a client makes fresh keys that sort by creation time:
+    ///     settle::idempotency_key key(ids());
     explicit idempotency_key(const uuid& id) : value_(id.to_string()) {}
 
-    // A key taken as it is (a path segment, a JSON field, a raw header value
-    // as some services send it). Refuses an empty text, a character outside
-    // 0x20..0x7E, and more than 255 characters, saying where.
+    /// A key taken as it is (a path segment, a JSON field, a raw header value
+    /// as some services send it). Refuses an empty text, a character outside
+    /// 0x20..0x7E, and more than 255 characters, saying where.
     [[nodiscard]] static parse_result<idempotency_key> parse(std::string_view text) {
         constexpr std::string_view subject = "idempotency key";
         if (text.empty()) {
@@ -93,13 +94,13 @@ public:
         return idempotency_key(std::string(text));
     }
 
-    // The value of an Idempotency-Key header field, as the IETF draft defines
-    // it: a structured-field string (RFC 8941 section 3.3.3), in double quotes,
-    // where \" and \\ stand for " and \. Spaces and tabs around it are
-    // ignored. Refused, with the position: no opening quote, a character
-    // outside 0x20..0x7E, a backslash before anything but " or \, a missing
-    // closing quote, anything after it (parameters included), and a key that
-    // is empty or longer than 255 characters once unescaped.
+    /// The value of an Idempotency-Key header field, as the IETF draft defines
+    /// it: a structured-field string (RFC 8941 section 3.3.3), in double quotes,
+    /// where \" and \\ stand for " and \. Spaces and tabs around it are
+    /// ignored. Refused, with the position: no opening quote, a character
+    /// outside 0x20..0x7E, a backslash before anything but " or \, a missing
+    /// closing quote, anything after it (parameters included), and a key that
+    /// is empty or longer than 255 characters once unescaped.
     [[nodiscard]] static parse_result<idempotency_key> from_header(std::string_view field_value) {
         constexpr std::string_view subject = "Idempotency-Key header";
         std::size_t i = 0;
@@ -156,11 +157,12 @@ public:
         return idempotency_key(std::move(value));
     }
 
+    /// The key's text.
     [[nodiscard]] const std::string& value() const noexcept { return value_; }
 
-    // The key as an Idempotency-Key header value: in double quotes, with a
-    // backslash before each " and each backslash. from_header(key.to_header())
-    // gives the key back.
+    /// The key as an Idempotency-Key header value: in double quotes, with a
+    /// backslash before each " and each backslash. from_header(key.to_header())
+    /// gives the key back.
     [[nodiscard]] std::string to_header() const {
         std::string out;
         out.reserve(value_.size() + 2);
@@ -175,13 +177,16 @@ public:
         return out;
     }
 
+    ///@{
+    /// Compared and ordered byte by byte.
     friend bool operator==(const idempotency_key&, const idempotency_key&) = default;
     friend std::strong_ordering operator<=>(const idempotency_key& a,
                                             const idempotency_key& b) noexcept {
         return a.value_.compare(b.value_) <=> 0;
     }
+    ///@}
 
-    // Streams the key as it is (for logs and test diagnostics).
+    /// Streams the key as it is (for logs and test diagnostics).
     template <class Traits>
     friend std::basic_ostream<char, Traits>& operator<<(std::basic_ostream<char, Traits>& out,
                                                         const idempotency_key& key) {
@@ -194,22 +199,25 @@ private:
     std::string value_;
 };
 
-// Who may see a stored response, and for which operation. The stored key is
-// (scope, key): one tenant can never replay another's response, nor one
-// operation another's, even with the same key. Name the operation yourself
-// ("orders.create"), so that renaming a function does not change stored keys.
-// Both are compared exactly; the tenant may be empty in a single-tenant service.
+/// Who may see a stored response, and for which operation. The stored key is
+/// (scope, key): one tenant can never replay another's response, nor one
+/// operation another's, even with the same key. Name the operation yourself
+/// ("orders.create"), so that renaming a function does not change stored keys.
+/// Both are compared exactly; the tenant may be empty in a single-tenant service.
 struct idempotency_scope {
+    ///@{
+    /// The tenant and the operation; equal when both are.
     std::string tenant;
     std::string operation;
 
     friend bool operator==(const idempotency_scope&, const idempotency_scope&) = default;
+    ///@}
 };
 
-// The fingerprint of the request fields that matter, in order: SHA-256 over
-// each field's length (8 bytes, big-endian) followed by its bytes, so that
-// ("ab", "c") and ("a", "bc") differ. For a whole payload, settle::sha256::hash
-// does as well. The same key with a different fingerprint is a `mismatch`.
+/// The fingerprint of the request fields that matter, in order: SHA-256 over
+/// each field's length (8 bytes, big-endian) followed by its bytes, so that
+/// ("ab", "c") and ("a", "bc") differ. For a whole payload, settle::sha256::hash
+/// does as well. The same key with a different fingerprint is a `mismatch`.
 [[nodiscard]] constexpr sha256_digest fingerprint_fields(
     std::initializer_list<std::string_view> fields) {
     sha256 hasher;
@@ -228,8 +236,8 @@ struct idempotency_scope {
 // Records
 
 enum class idempotency_state {
-    in_progress,  // claimed: the owner is running the operation; lives until its lease ends
-    completed,    // the response is stored; lives until its retention ends
+    in_progress,  ///< claimed: the owner is running the operation; lives until its lease ends
+    completed,    ///< the response is stored; lives until its retention ends
 };
 
 [[nodiscard]] constexpr std::string_view to_string(idempotency_state state) noexcept {
@@ -240,36 +248,45 @@ enum class idempotency_state {
     return "unknown settle::idempotency_state";
 }
 
-// A stored response: the encoded value, and a status if the caller stores one
-// (an HTTP status, an application code) so it can be read without decoding.
+/// A stored response: the encoded value, and a status if the caller stores one
+/// (an HTTP status, an application code) so it can be read without decoding.
 struct idempotency_response {
+    ///@{
+    /// The body and the status; equal when both are.
     bytes body;
     std::optional<int> status;
 
     friend bool operator==(const idempotency_response&, const idempotency_response&) = default;
+    ///@}
 };
 
-// What a store keeps per (scope, key). A record is live while now < expires_at
-// and counts as absent from that instant on: expiry is computed from the
-// record's own times, never left to a backend's lazy TTL.
+/// What a store keeps per (scope, key). A record is live while now < expires_at
+/// and counts as absent from that instant on: expiry is computed from the
+/// record's own times, never left to a backend's lazy TTL.
 struct idempotency_record {
+    ///@{
+    /// The record's state; live() is true while now < expires_at; equal when every field is.
     idempotency_state state = idempotency_state::in_progress;
-    sha256_digest fingerprint{};  // of the request that claimed the key
-    fencing_token token{0};       // the claim that wrote this record (0: none yet)
-    stored_time claimed_at{};     // when that claim was taken
-    stored_time expires_at{};     // in_progress: the lease's end; completed: the retention's end
-    idempotency_response response{};  // completed only
+    sha256_digest fingerprint{};  ///< of the request that claimed the key
+    fencing_token token{0};       ///< the claim that wrote this record (0: none yet)
+    stored_time claimed_at{};     ///< when that claim was taken
+    stored_time expires_at{};     ///< in_progress: the lease's end; completed: the retention's end
+    idempotency_response response{};  ///< completed only
 
     [[nodiscard]] bool live(stored_time now) const noexcept { return now < expires_at; }
 
     friend bool operator==(const idempotency_record&, const idempotency_record&) = default;
+    ///@}
 };
 
-// What a store's claim() did: took the key (record is the new in-progress
-// record, with its token) or found a live record (returned as stored).
+/// What a store's claim() did: took the key (record is the new in-progress
+/// record, with its token) or found a live record (returned as stored).
 struct [[nodiscard]] idempotency_store_claim {
+    ///@{
+    /// Whether the key was claimed, and the record as stored afterwards.
     bool claimed = false;
     idempotency_record record{};
+    ///@}
 };
 
 // ---------------------------------------------------------------------------
@@ -308,39 +325,39 @@ concept idempotency_store_has_purge = requires(S& s, typename S::transaction& tx
 
 }  // namespace detail
 
-// Where idempotency records live: the smallest set of operations that keeps
-// the guard's promises, each atomic within the caller's transaction. A
-// settle::transactional store with:
-//
-//   s.claim(tx, scope, key, fingerprint, now, lease_end) -> idempotency_store_claim
-//       atomically: if (scope, key) has no live record at `now`, writes an
-//       in_progress record {fingerprint, a new token, claimed_at = now,
-//       expires_at = lease_end} and returns {true, it}; otherwise returns
-//       {false, the live record} and changes nothing. A new token is greater
-//       than every token ever handed out for (scope, key), even after purge.
-//   s.complete(tx, scope, key, token, response, retain_until) -> fenced_write
-//       if the record is in_progress with this token, makes it completed with
-//       the response and expires_at = retain_until; otherwise changes nothing
-//       and returns stale. Whether the lease has ended does not matter: only a
-//       take-over fences a claim off.
-//   s.abandon(tx, scope, key, token) -> fenced_write
-//       if the record is in_progress with this token, removes it; else stale.
-//
-// Records that are not live count as absent, so a backend whose records
-// expire by themselves needs nothing more. One that keeps them until they are
-// removed also models settle::purgeable_idempotency_store.
-//
-// settle/testing/idempotency_store_suite.hpp checks all of this on a backend.
+/// Where idempotency records live: the smallest set of operations that keeps
+/// the guard's promises, each atomic within the caller's transaction. A
+/// settle::transactional store with:
+///
+///   s.claim(tx, scope, key, fingerprint, now, lease_end) -> idempotency_store_claim
+///       atomically: if (scope, key) has no live record at `now`, writes an
+///       in_progress record {fingerprint, a new token, claimed_at = now,
+///       expires_at = lease_end} and returns {true, it}; otherwise returns
+///       {false, the live record} and changes nothing. A new token is greater
+///       than every token ever handed out for (scope, key), even after purge.
+///   s.complete(tx, scope, key, token, response, retain_until) -> fenced_write
+///       if the record is in_progress with this token, makes it completed with
+///       the response and expires_at = retain_until; otherwise changes nothing
+///       and returns stale. Whether the lease has ended does not matter: only a
+///       take-over fences a claim off.
+///   s.abandon(tx, scope, key, token) -> fenced_write
+///       if the record is in_progress with this token, removes it; else stale.
+///
+/// Records that are not live count as absent, so a backend whose records
+/// expire by themselves needs nothing more. One that keeps them until they are
+/// removed also models settle::purgeable_idempotency_store.
+///
+/// settle/testing/idempotency_store_suite.hpp checks all of this on a backend.
 template <class S>
 concept idempotency_store = transactional<S> && detail::idempotency_store_has_claim<S> &&
     detail::idempotency_store_has_complete<S> && detail::idempotency_store_has_abandon<S>;
 
-// An idempotency store whose records must be removed once they are no longer
-// live, which idempotency_guard::purge does:
-//
-//   s.purge(tx, now, limit) -> std::size_t
-//       removes at most `limit` records that are not live at `now`; returns
-//       how many it removed.
+/// An idempotency store whose records must be removed once they are no longer
+/// live, which idempotency_guard::purge does:
+///
+///   s.purge(tx, now, limit) -> std::size_t
+///       removes at most `limit` records that are not live at `now`; returns
+///       how many it removed.
 template <class S>
 concept purgeable_idempotency_store =
     idempotency_store<S> && detail::idempotency_store_has_purge<S>;
@@ -390,12 +407,12 @@ constexpr bool check_purgeable_idempotency_store() {
 // ---------------------------------------------------------------------------
 // Outcomes
 
-// What claim() found. Exhaustive: switch on it without a default.
+/// What claim() found. Exhaustive: switch on it without a default.
 enum class [[nodiscard]] idempotency_claim_outcome{
-    claimed,      // the key is yours: run the operation, then complete() or abandon()
-    replay,       // a completed record for the same request: send its response again
-    in_progress,  // the same request holds the key and its lease has not ended: retry later
-    mismatch,     // a live record for this key was made by a different request
+    claimed,      ///< the key is yours: run the operation, then complete() or abandon()
+    replay,       ///< a completed record for the same request: send its response again
+    in_progress,  ///< the same request holds the key and its lease has not ended: retry later
+    mismatch,     ///< a live record for this key was made by a different request
 };
 
 [[nodiscard]] constexpr std::string_view to_string(idempotency_claim_outcome outcome) noexcept {
@@ -408,15 +425,15 @@ enum class [[nodiscard]] idempotency_claim_outcome{
     return "unknown settle::idempotency_claim_outcome";
 }
 
-// What run() did. Exhaustive: switch on it without a default.
+/// What run() did. Exhaustive: switch on it without a default.
 enum class [[nodiscard]] idempotency_outcome{
-    executed,     // op ran now; its response is in the result
-    replayed,     // op ran before; the stored response is in the result
-    in_progress,  // the same request is running elsewhere: safe to retry later
-    mismatch,     // the key was used for a different request: refuse
-    stale,        // op ran, but its lease ended and another request took the key over before
-                  // op's response could be stored: op may have run twice. The response is in
-                  // the result; replays get the new owner's. Make the lease longer than op.
+    executed,     ///< op ran now; its response is in the result
+    replayed,     ///< op ran before; the stored response is in the result
+    in_progress,  ///< the same request is running elsewhere: safe to retry later
+    mismatch,     ///< the key was used for a different request: refuse
+    stale,        ///< op ran, but its lease ended and another request took the key over before
+                  ///< op's response could be stored: op may have run twice. The response is in
+                  ///< the result; replays get the new owner's. Make the lease longer than op.
 };
 
 [[nodiscard]] constexpr std::string_view to_string(idempotency_outcome outcome) noexcept {
@@ -430,25 +447,31 @@ enum class [[nodiscard]] idempotency_outcome{
     return "unknown settle::idempotency_outcome";
 }
 
-// The right to run an operation once for (scope, key), until complete() or
-// abandon(). The token fences it: once another claim takes the key over, this
-// one can no longer write.
+/// The right to run an operation once for (scope, key), until complete() or
+/// abandon(). The token fences it: once another claim takes the key over, this
+/// one can no longer write.
 struct idempotency_claim {
+    ///@{
+    /// The scope and key claimed, and the claim's fencing token.
     idempotency_scope scope;
     idempotency_key key;
     fencing_token token;
-    stored_time lease_expires_at;  // finish before this, or be taken over
+    ///@}
+    stored_time lease_expires_at;  ///< finish before this, or be taken over
 };
 
 template <class Store, class Clock>
 class idempotency_guard;
 
-// What idempotency_guard::claim returns: the outcome, the claim when it is
-// claimed, and the record: claimed, the new in-progress record; otherwise the
-// live record found (its response for a replay, its expiry for a Retry-After).
-// `if (auto r = guard.claim(tx, ...))` is true when the key is yours.
+/// What idempotency_guard::claim returns: the outcome, the claim when it is
+/// claimed, and the record: claimed, the new in-progress record; otherwise the
+/// live record found (its response for a replay, its expiry for a Retry-After).
+/// `if (auto r = guard.claim(tx, ...))` is true when the key is yours.
 class [[nodiscard]] idempotency_claim_result {
 public:
+    ///@{
+    /// The outcome, and one test for each of its values; true when the key was claimed. claim() is
+    /// the claim when claimed; record() the stored record.
     [[nodiscard]] idempotency_claim_outcome outcome() const noexcept { return outcome_; }
     [[nodiscard]] bool is_claimed() const noexcept {
         return outcome_ == idempotency_claim_outcome::claimed;
@@ -464,13 +487,14 @@ public:
     }
     explicit operator bool() const noexcept { return is_claimed(); }
 
-    // claimed: the claim to complete() or abandon(); empty otherwise.
+    /// claimed: the claim to complete() or abandon(); empty otherwise.
     [[nodiscard]] const std::optional<idempotency_claim>& claim() const& noexcept { return claim_; }
     [[nodiscard]] std::optional<idempotency_claim>&& claim() && noexcept {
         return std::move(claim_);
     }
     [[nodiscard]] const idempotency_record& record() const& noexcept { return record_; }
     [[nodiscard]] idempotency_record&& record() && noexcept { return std::move(record_); }
+    ///@}
 
 private:
     template <class, class>
@@ -486,28 +510,34 @@ private:
     idempotency_record record_;
 };
 
-// What run() stores of op's result: whether to store it for replays, and the
-// status to store with it. A keep-policy returns this, or just a bool.
+/// What run() stores of op's result: whether to store it for replays, and the
+/// status to store with it. A keep-policy returns this, or just a bool.
 struct idempotency_store_decision {
+    ///@{
+    /// Whether to store the response, and the status to store with it.
     bool store = true;
     std::optional<int> status{};
+    ///@}
 };
 
-// What idempotency_guard::run returns, for an op returning T:
-//   response(): executed, stale: op's result; replayed: the stored response,
-//               decoded; in_progress, mismatch: empty.
-//   status():   executed, stale: the status the keep-policy chose; replayed:
-//               the stored one.
-//   stored():   executed: whether the response was stored for replays (false
-//               when the keep-policy said not to). False for the other outcomes.
-//   record():   replayed, in_progress, mismatch: the live record found (for a
-//               Retry-After from its expires_at, or to show a mismatch).
-// `if (auto r = guard.run(...))` is true when op ran now (executed). A
-// replay has a response too but is not executed: check response() to answer
-// either.
+/// What idempotency_guard::run returns, for an op returning T:
+///   response(): executed, stale: op's result; replayed: the stored response,
+///               decoded; in_progress, mismatch: empty.
+///   status():   executed, stale: the status the keep-policy chose; replayed:
+///               the stored one.
+///   stored():   executed: whether the response was stored for replays (false
+///               when the keep-policy said not to). False for the other outcomes.
+///   record():   replayed, in_progress, mismatch: the live record found (for a
+///               Retry-After from its expires_at, or to show a mismatch).
+/// `if (auto r = guard.run(...))` is true when op ran now (executed). A
+/// replay has a response too but is not executed: check response() to answer
+/// either.
 template <class T>
 class [[nodiscard]] idempotency_result {
 public:
+    ///@{
+    /// The outcome, one test for each of its values (true when the operation ran now), and what the
+    /// run left: the response, its status, whether it was stored, and the record read.
     [[nodiscard]] idempotency_outcome outcome() const noexcept { return outcome_; }
     [[nodiscard]] bool is_executed() const noexcept {
         return outcome_ == idempotency_outcome::executed;
@@ -534,6 +564,7 @@ public:
     [[nodiscard]] std::optional<idempotency_record>&& record() && noexcept {
         return std::move(record_);
     }
+    ///@}
 
 private:
     template <class, class>
@@ -555,15 +586,15 @@ private:
     std::optional<idempotency_record> record_;
 };
 
-// HTTP statuses, as the IETF Idempotency-Key draft recommends them, with no
-// HTTP dependency.
+/// HTTP statuses, as the IETF Idempotency-Key draft recommends them, with no
+/// HTTP dependency.
 namespace idempotency_http {
-inline constexpr int bad_key = 400;   // the key is missing or malformed
-inline constexpr int conflict = 409;  // in_progress: the first request is still running
-inline constexpr int mismatch = 422;  // the key was used for a different request
+inline constexpr int bad_key = 400;   ///< the key is missing or malformed
+inline constexpr int conflict = 409;  ///< in_progress: the first request is still running
+inline constexpr int mismatch = 422;  ///< the key was used for a different request
 
-// The status to send: the response's own (response_status) when executed or
-// replayed, 409 when in progress, 422 on a mismatch.
+/// The status to send: the response's own (response_status) when executed or
+/// replayed, 409 when in progress, 422 on a mismatch.
 [[nodiscard]] constexpr int status(idempotency_outcome outcome, int response_status) noexcept {
     switch (outcome) {
     case idempotency_outcome::executed:
@@ -575,17 +606,17 @@ inline constexpr int mismatch = 422;  // the key was used for a different reques
     return 500;
 }
 
-// The same for a run() result: its stored status if it has one, else `ok`.
+/// The same for a run() result: its stored status if it has one, else `ok`.
 template <class T>
 [[nodiscard]] constexpr int status(const idempotency_result<T>& result, int ok = 200) noexcept {
     return status(result.outcome(), result.status().value_or(ok));
 }
 }  // namespace idempotency_http
 
-// The response stored in a completed record, decoded as a T. Throws
-// settle::error with errc::decode_failed when the bytes are not a T, and
-// errc::invalid_argument when the record is not completed; the record is
-// never changed.
+/// The response stored in a completed record, decoded as a T. Throws
+/// settle::error with errc::decode_failed when the bytes are not a T, and
+/// errc::invalid_argument when the record is not completed; the record is
+/// never changed.
 template <codable T>
 [[nodiscard]] T decode_response(const idempotency_record& record) {
     if (record.state != idempotency_state::completed) {
@@ -607,14 +638,14 @@ template <codable T>
 // ---------------------------------------------------------------------------
 // The guard
 
-// How long records live. Both must be positive.
+/// How long records live. Both must be positive.
 struct idempotency_options {
-    // How long a claim holds its key. Choose it longer than the operation can
-    // take: after it, a repeat takes the key over and runs the operation again
-    // (the first owner's result is then fenced off, not stored).
+    /// How long a claim holds its key. Choose it longer than the operation can
+    /// take: after it, a repeat takes the key over and runs the operation again
+    /// (the first owner's result is then fenced off, not stored).
     std::chrono::microseconds lease = std::chrono::minutes(1);
-    // How long a completed response is replayed. After it, the same key starts
-    // a new execution.
+    /// How long a completed response is replayed. After it, the same key starts
+    /// a new execution.
     std::chrono::microseconds retention = std::chrono::hours(24);
 };
 
@@ -640,20 +671,20 @@ struct idempotency_always_false : std::false_type {};
 
 }  // namespace detail
 
-// Runs operations at most once per (scope, key) over an idempotency_store,
-// reading the time from a wall clock (records persist wall-clock times). Holds
-// references to both; copyable; as thread-safe as the store (the in-memory
-// store is). Starts no threads, allocates only what records and keys need.
-//
-//     settle::idempotency_guard guard(store, clock, {.lease = 30s, .retention = 24h});
-//     auto r = guard.run({tenant, "orders.create"}, key, fingerprint,
-//                        [&] { return create_order(request); });
-//
-// Promises, over a conforming store: op runs at most once per (scope, key)
-// while its record lives, unless its lease ends before it finishes; a repeat
-// gets the stored response; a concurrent repeat gets in_progress; the same key
-// with a different fingerprint gets mismatch; a claim that was taken over can
-// no longer store its result.
+/// Runs operations at most once per (scope, key) over an idempotency_store,
+/// reading the time from a wall clock (records persist wall-clock times). Holds
+/// references to both; copyable; as thread-safe as the store (the in-memory
+/// store is). Starts no threads, allocates only what records and keys need.
+///
+///     settle::idempotency_guard guard(store, clock, {.lease = 30s, .retention = 24h});
+///     auto r = guard.run({tenant, "orders.create"}, key, fingerprint,
+///                        [&] { return create_order(request); });
+///
+/// Promises, over a conforming store: op runs at most once per (scope, key)
+/// while its record lives, unless its lease ends before it finishes; a repeat
+/// gets the stored response; a concurrent repeat gets in_progress; the same key
+/// with a different fingerprint gets mismatch; a claim that was taken over can
+/// no longer store its result.
 template <class Store, class Clock>
 class idempotency_guard {
     static_assert(detail::check_idempotency_store<Store>());
@@ -662,12 +693,15 @@ class idempotency_guard {
                   "(system_clock time points): records persist wall-clock times");
 
 public:
+    ///@{
+    /// The store, the clock and the transaction type.
     using store_type = Store;
     using clock_type = Clock;
     using transaction = typename Store::transaction;
+    ///@}
 
-    // Throws settle::error (errc::invalid_argument) unless lease and retention
-    // are positive.
+    /// Throws settle::error (errc::invalid_argument) unless lease and retention
+    /// are positive.
     idempotency_guard(Store& store, Clock& clock, idempotency_options options = {})
         : store_(&store), clock_(&clock), options_(options) {
         if (options_.lease <= options_.lease.zero() ||
@@ -677,19 +711,20 @@ public:
         }
     }
 
+    /// The options the guard was made with.
     [[nodiscard]] const idempotency_options& options() const noexcept { return options_; }
 
-    // Runs op once for (scope, key): claims the key in a short transaction of
-    // its own, runs op outside any transaction, then stores its result in a
-    // second one. Returns exactly one of executed(response), replayed(stored
-    // response), in_progress, mismatch. op returns a value with a
-    // settle::codec; keep(const T&) says whether to store it (a bool, or an
-    // idempotency_store_decision with a status), storing everything by
-    // default. If op (or encoding its result) throws, the claim is abandoned
-    // so a retry can run, and the exception propagates. A stored response that
-    // does not decode as T throws settle::error (errc::decode_failed) and the
-    // record is kept. Failures of the store propagate; the record is then left
-    // in progress until its lease ends.
+    /// Runs op once for (scope, key): claims the key in a short transaction of
+    /// its own, runs op outside any transaction, then stores its result in a
+    /// second one. Returns exactly one of executed(response), replayed(stored
+    /// response), in_progress, mismatch. op returns a value with a
+    /// settle::codec; keep(const T&) says whether to store it (a bool, or an
+    /// idempotency_store_decision with a status), storing everything by
+    /// default. If op (or encoding its result) throws, the claim is abandoned
+    /// so a retry can run, and the exception propagates. A stored response that
+    /// does not decode as T throws settle::error (errc::decode_failed) and the
+    /// record is kept. Failures of the store propagate; the record is then left
+    /// in progress until its lease ends.
     template <class Op, class Keep = detail::idempotency_keep_all>
     requires std::invocable<Op&>
     [[nodiscard]] auto run(const idempotency_scope& scope, const idempotency_key& key,
@@ -756,11 +791,11 @@ public:
                       decision.store, std::nullopt};
     }
 
-    // The claim API: claims (scope, key) in the caller's transaction. When the
-    // outcome is `claimed`, run the operation and then complete() the claim,
-    // in the transaction that makes the business write, or abandon() it. The
-    // claim is visible to other requests once tx commits: commit it before the
-    // operation's slow part, so concurrent repeats see in_progress.
+    /// The claim API: claims (scope, key) in the caller's transaction. When the
+    /// outcome is `claimed`, run the operation and then complete() the claim,
+    /// in the transaction that makes the business write, or abandon() it. The
+    /// claim is visible to other requests once tx commits: commit it before the
+    /// operation's slow part, so concurrent repeats see in_progress.
     [[nodiscard]] idempotency_claim_result claim(transaction& tx, const idempotency_scope& scope,
                                                  const idempotency_key& key,
                                                  const sha256_digest& fingerprint) {
@@ -776,10 +811,10 @@ public:
                                         std::nullopt, std::move(found.record));
     }
 
-    // Stores the response for the claim's key in tx, kept for the retention
-    // from now. stale when the claim was taken over (its lease ended), already
-    // completed or abandoned: nothing was stored, and the caller should roll
-    // back the business write it made in tx.
+    /// Stores the response for the claim's key in tx, kept for the retention
+    /// from now. stale when the claim was taken over (its lease ended), already
+    /// completed or abandoned: nothing was stored, and the caller should roll
+    /// back the business write it made in tx.
     template <codable T>
     [[nodiscard]] fenced_write complete(transaction& tx, const idempotency_claim& claim,
                                         const T& response,
@@ -789,20 +824,20 @@ public:
                                 detail::saturating_add(now(), options_.retention));
     }
 
-    // Gives the key up, so a retry runs the operation. stale when the claim
-    // was taken over or completed: nothing changed.
+    /// Gives the key up, so a retry runs the operation. stale when the claim
+    /// was taken over or completed: nothing changed.
     [[nodiscard]] fenced_write abandon(transaction& tx, const idempotency_claim& claim) {
         return store_->abandon(tx, claim.scope, claim.key, claim.token);
     }
 
-    // Removes at most `limit` records that are no longer live; returns how
-    // many. Call it on a schedule, until it returns less than the limit:
-    //
-    //     while (settle::in_transaction(store, [&](auto& tx) {
-    //                return guard.purge(tx, 1000); }) == 1000) {}
-    //
-    // Needs a store that models settle::purgeable_idempotency_store; one whose
-    // records expire by themselves needs no purge.
+    /// Removes at most `limit` records that are no longer live; returns how
+    /// many. Call it on a schedule, until it returns less than the limit:
+    ///
+    ///     while (settle::in_transaction(store, [&](auto& tx) {
+    ///                return guard.purge(tx, 1000); }) == 1000) {}
+    ///
+    /// Needs a store that models settle::purgeable_idempotency_store; one whose
+    /// records expire by themselves needs no purge.
     [[nodiscard]] std::size_t purge(transaction& tx, std::size_t limit) {
         if constexpr (detail::check_purgeable_idempotency_store<Store>()) {
             return store_->purge(tx, now(), limit);

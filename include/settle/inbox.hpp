@@ -28,10 +28,10 @@
 
 SETTLE_BEGIN_NAMESPACE
 
-// What mark() found. Exhaustive: switch on it without a default.
+/// What mark() found. Exhaustive: switch on it without a default.
 enum class [[nodiscard]] inbox_mark{
-    first_time,  // recorded now: apply the message
-    duplicate,   // already recorded: the message was applied before; do nothing
+    first_time,  ///< recorded now: apply the message
+    duplicate,   ///< already recorded: the message was applied before; do nothing
 };
 
 [[nodiscard]] constexpr std::string_view to_string(inbox_mark mark) noexcept {
@@ -85,35 +85,35 @@ constexpr bool check_inbox_purge() {
 
 }  // namespace detail
 
-// Where a consumer records the messages it applied: a settle::transactional
-// store with one operation, atomic within the caller's transaction:
-//
-//   s.mark(tx, consumer, message_id, now) -> inbox_mark
-//       atomically: if (consumer, message_id) is not recorded, records it as
-//       applied at `now` and answers first_time; otherwise answers duplicate
-//       and changes nothing. The record commits or rolls back with tx; a
-//       concurrent mark of the same pair waits for, or fails against, the
-//       first (a unique key on the pair does this in SQL).
-//
-// That is all idempotent_consumer::consume needs. A store whose records
-// expire by themselves (a key-value store with a time to live) stops here.
+/// Where a consumer records the messages it applied: a settle::transactional
+/// store with one operation, atomic within the caller's transaction:
+///
+///   s.mark(tx, consumer, message_id, now) -> inbox_mark
+///       atomically: if (consumer, message_id) is not recorded, records it as
+///       applied at `now` and answers first_time; otherwise answers duplicate
+///       and changes nothing. The record commits or rolls back with tx; a
+///       concurrent mark of the same pair waits for, or fails against, the
+///       first (a unique key on the pair does this in SQL).
+///
+/// That is all idempotent_consumer::consume needs. A store whose records
+/// expire by themselves (a key-value store with a time to live) stops here.
 template <class S>
 concept inbox_store = transactional<S> && detail::inbox_store_has_mark<S>;
 
-// An inbox store that settle purges, which idempotent_consumer::purge needs:
-//
-//   s.purge(tx, consumer, applied_before, limit) -> count
-//       removes at most `limit` records of `consumer` applied before
-//       `applied_before`, and no record of any other consumer.
-//
-// settle/testing/inbox_store_suite.hpp checks both concepts on a backend.
+/// An inbox store that settle purges, which idempotent_consumer::purge needs:
+///
+///   s.purge(tx, consumer, applied_before, limit) -> count
+///       removes at most `limit` records of `consumer` applied before
+///       `applied_before`, and no record of any other consumer.
+///
+/// settle/testing/inbox_store_suite.hpp checks both concepts on a backend.
 template <class S>
 concept purgeable_inbox_store = inbox_store<S> && detail::inbox_store_has_purge<S>;
 
-// What consume() did. Exhaustive: switch on it without a default.
+/// What consume() did. Exhaustive: switch on it without a default.
 enum class [[nodiscard]] inbox_outcome{
-    applied,    // first time: the handler ran and its writes commit with the mark
-    duplicate,  // applied before: the handler did not run, nothing changed
+    applied,    ///< first time: the handler ran and its writes commit with the mark
+    duplicate,  ///< applied before: the handler did not run, nothing changed
 };
 
 [[nodiscard]] constexpr std::string_view to_string(inbox_outcome outcome) noexcept {
@@ -124,12 +124,15 @@ enum class [[nodiscard]] inbox_outcome{
     return "unknown settle::inbox_outcome";
 }
 
-// What idempotent_consumer::consume answers: true when the message was
-// applied now.
-//
-//     if (auto r = consumer.consume(id, handler)) { /* applied */ }
+/// What idempotent_consumer::consume answers: true when the message was
+/// applied now.
+///
+///     if (auto r = consumer.consume(id, handler)) { /* applied */ }
 class [[nodiscard]] inbox_result {
 public:
+    ///@{
+    /// Made from an outcome; the outcome, and one test for each of its values; true when the
+    /// message was applied now.
     constexpr explicit inbox_result(inbox_outcome outcome) noexcept : outcome_(outcome) {}
 
     [[nodiscard]] constexpr inbox_outcome outcome() const noexcept { return outcome_; }
@@ -140,35 +143,37 @@ public:
         return outcome_ == inbox_outcome::duplicate;
     }
     constexpr explicit operator bool() const noexcept { return is_applied(); }
+    ///@}
 
 private:
     inbox_outcome outcome_;
 };
 
+/// What an idempotent_consumer is configured with.
 struct inbox_options {
-    // Names the consumer: each consumer of a message keeps its own records,
-    // so two services (or two handlers) can both apply it once. Not empty.
+    /// Names the consumer: each consumer of a message keeps its own records,
+    /// so two services (or two handlers) can both apply it once. Not empty.
     std::string consumer;
-    // How long this consumer's records are kept; purge removes this
-    // consumer's records only, so consumers sharing a table each keep theirs
-    // as long as their own retention says. Longer than the longest possible
-    // redelivery: the broker's redelivery window plus the outbox's whole
-    // retry schedule; a message redelivered after its record was purged is
-    // applied again. Positive.
+    /// How long this consumer's records are kept; purge removes this
+    /// consumer's records only, so consumers sharing a table each keep theirs
+    /// as long as their own retention says. Longer than the longest possible
+    /// redelivery: the broker's redelivery window plus the outbox's whole
+    /// retry schedule; a message redelivered after its record was purged is
+    /// applied again. Positive.
     std::chrono::microseconds retention = std::chrono::hours(24 * 14);
 };
 
-// Applies each message at most once per consumer: runs the handler and
-// records the message id in one transaction, so that either both commit or
-// neither does, and a redelivered message changes nothing. Holds references
-// to the store and the clock; copyable; as thread-safe as the store.
-//
-//     settle::idempotent_consumer consumer(inbox, clock, {.consumer = "billing"});
-//     const settle::inbox_result r = consumer.consume(record.id, [&](auto& tx) {
-//         invoices.put(tx, order_id, invoice_for(settle::decode<order_placed>(record.payload)));
-//     });
-//
-// Store models settle::inbox_store; purge() also needs settle::purgeable_inbox_store.
+/// Applies each message at most once per consumer: runs the handler and
+/// records the message id in one transaction, so that either both commit or
+/// neither does, and a redelivered message changes nothing. Holds references
+/// to the store and the clock; copyable; as thread-safe as the store.
+///
+///     settle::idempotent_consumer consumer(inbox, clock, {.consumer = "billing"});
+///     const settle::inbox_result r = consumer.consume(record.id, [&](auto& tx) {
+///         invoices.put(tx, order_id, invoice_for(settle::decode<order_placed>(record.payload)));
+///     });
+///
+/// Store models settle::inbox_store; purge() also needs settle::purgeable_inbox_store.
 template <class Store, class Clock>
 class idempotent_consumer {
     static_assert(detail::check_inbox_store<Store>());
@@ -177,11 +182,14 @@ class idempotent_consumer {
                   "(system_clock time points): records persist wall-clock times");
 
 public:
+    ///@{
+    /// The store and its transaction type.
     using store_type = Store;
     using transaction = typename Store::transaction;
+    ///@}
 
-    // Throws settle::error (errc::invalid_argument) for an empty consumer
-    // name or a retention that is not positive.
+    /// Throws settle::error (errc::invalid_argument) for an empty consumer
+    /// name or a retention that is not positive.
     idempotent_consumer(Store& store, Clock& clock, inbox_options options)
         : store_(&store), clock_(&clock), options_(std::move(options)) {
         if (options_.consumer.empty()) {
@@ -193,14 +201,15 @@ public:
         }
     }
 
+    /// The options the consumer was made with.
     [[nodiscard]] const inbox_options& options() const noexcept { return options_; }
 
-    // A protocol in a transaction of its own: marks the message; the first
-    // time, runs handler(tx) and commits both; a duplicate rolls back and
-    // runs nothing. If the handler throws, nothing is kept (the mark rolls
-    // back with the handler's writes, so a redelivery applies it) and the
-    // exception propagates. An empty message id throws settle::error
-    // (errc::invalid_argument).
+    /// A protocol in a transaction of its own: marks the message; the first
+    /// time, runs handler(tx) and commits both; a duplicate rolls back and
+    /// runs nothing. If the handler throws, nothing is kept (the mark rolls
+    /// back with the handler's writes, so a redelivery applies it) and the
+    /// exception propagates. An empty message id throws settle::error
+    /// (errc::invalid_argument).
     template <class Handler>
     requires std::invocable<Handler&, transaction&> inbox_result
     consume(std::string_view message_id, Handler&& handler) {
@@ -212,7 +221,7 @@ public:
         return result;
     }
 
-    // The message id of an outbox record: its id's canonical text.
+    /// The message id of an outbox record: its id's canonical text.
     template <class Handler>
     requires std::invocable<Handler&, transaction&> inbox_result consume(const uuid& message_id,
                                                                          Handler&& handler) {
@@ -220,9 +229,9 @@ public:
         return consume(message_id.write(text), handler);
     }
 
-    // In the caller's transaction: marks the message and, the first time,
-    // runs handler(tx). The caller commits; until then a concurrent consume
-    // of the same message waits (or fails, as the backend does).
+    /// In the caller's transaction: marks the message and, the first time,
+    /// runs handler(tx). The caller commits; until then a concurrent consume
+    /// of the same message waits (or fails, as the backend does).
     template <class Handler>
     requires std::invocable<Handler&, transaction&> inbox_result
     consume(transaction& tx, std::string_view message_id, Handler&& handler) {
@@ -236,11 +245,11 @@ public:
         return inbox_result(inbox_outcome::applied);
     }
 
-    // Removes at most `limit` of this consumer's records older than its
-    // retention, and no other consumer's; returns how many. Call it on a
-    // schedule, until it returns less than the limit:
-    //
-    //     settle::in_transaction(store, [&](auto& tx) { return consumer.purge(tx, 1000); });
+    /// Removes at most `limit` of this consumer's records older than its
+    /// retention, and no other consumer's; returns how many. Call it on a
+    /// schedule, until it returns less than the limit:
+    ///
+    ///     settle::in_transaction(store, [&](auto& tx) { return consumer.purge(tx, 1000); });
     std::size_t purge(transaction& tx, std::size_t limit) {
         static_assert(detail::check_inbox_purge<Store>());
         const stored_time at = now();

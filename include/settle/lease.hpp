@@ -36,21 +36,26 @@
 
 SETTLE_BEGIN_NAMESPACE
 
-// What a lease store keeps per key: the latest grant. Never erased, so the
-// token keeps counting across releases. The lease is free when holder is
-// empty or expires_at has passed.
+/// What a lease store keeps per key: the latest grant. Never erased, so the
+/// token keeps counting across releases. The lease is free when holder is
+/// empty or expires_at has passed.
 struct lease_record {
+    ///@{
+    /// The holder, its token and the lease's end; equal when every field is.
     std::string holder;
     fencing_token token;
     stored_time expires_at;
 
     friend bool operator==(const lease_record&, const lease_record&) = default;
+    ///@}
 };
 
-// A fencing token persists as its value: 8 bytes, big-endian. Zero, which no
-// grant carries, is refused.
+/// A fencing token persists as its value: 8 bytes, big-endian. Zero, which no
+/// grant carries, is refused.
 template <>
 struct codec<fencing_token> {
+    ///@{
+    /// Encodes or decodes a fencing token: its value.
     [[nodiscard]] static bytes encode(fencing_token token) { return settle::encode(token.value()); }
     [[nodiscard]] static fencing_token decode(std::span<const std::byte> in) {
         const auto value = settle::decode<fencing_token::rep>(in);
@@ -59,13 +64,17 @@ struct codec<fencing_token> {
         }
         return fencing_token(value);
     }
+    ///@}
 };
 
-// A lease record persists as its token and its expiry in Unix microseconds
-// (8 bytes each, big-endian), then the holder's bytes: what a SQL backend's
-// versioned table stores for a lease store.
+/// A lease record persists as its token and its expiry in Unix microseconds
+/// (8 bytes each, big-endian), then the holder's bytes: what a SQL backend's
+/// versioned table stores for a lease store.
 template <>
 struct codec<lease_record> {
+    ///@{
+    /// Encodes or decodes a lease record: the token, the end time and the holder, in `fixed` bytes
+    /// plus the holder's.
     static constexpr std::size_t fixed = sizeof(fencing_token::rep) + sizeof(std::int64_t);
 
     [[nodiscard]] static bytes encode(const lease_record& record) {
@@ -88,42 +97,46 @@ struct codec<lease_record> {
                             stored_time(std::chrono::microseconds(settle::decode<std::int64_t>(
                                 in.subspan(sizeof(fencing_token::rep), sizeof(std::int64_t)))))};
     }
+    ///@}
 };
 
-// A lease: who holds which key, with which token, until when.
+/// A lease: who holds which key, with which token, until when.
 template <class Key>
 struct lease {
+    ///@{
+    /// The leased key, the holder, its token and the lease's end; equal when every field is.
     Key key;
     std::string holder;
     fencing_token token;
     stored_time expires_at;
 
     friend bool operator==(const lease&, const lease&) = default;
+    ///@}
 };
 
-// A lease store: a versioned_store of lease_record. Any backend of
-// versioned_store serves, with this value type.
+/// A lease store: a versioned_store of lease_record. Any backend of
+/// versioned_store serves, with this value type.
 template <class S>
 concept lease_store = versioned_store<S> && std::same_as<typename S::value_type, lease_record>;
 
-// A fence store: a versioned_store of fencing_token, the highest token seen
-// per resource. Any backend of versioned_store serves, with this value type.
+/// A fence store: a versioned_store of fencing_token, the highest token seen
+/// per resource. Any backend of versioned_store serves, with this value type.
 template <class S>
 concept fence_store = versioned_store<S> && std::same_as<typename S::value_type, fencing_token>;
 
 enum class [[nodiscard]] acquire_outcome{
-    acquired,  // the lease is yours, with a new token
-    held,      // a live lease is held (by `current().holder`, possibly you); nothing changed
+    acquired,  ///< the lease is yours, with a new token
+    held,      ///< a live lease is held (by `current().holder`, possibly you); nothing changed
 };
 
 enum class [[nodiscard]] renew_outcome{
-    renewed,  // the lease now runs until the new expiry; same token
-    stale,    // it expired, was released, or was granted again since: stop working
+    renewed,  ///< the lease now runs until the new expiry; same token
+    stale,    ///< it expired, was released, or was granted again since: stop working
 };
 
 enum class [[nodiscard]] release_outcome{
-    released,  // the key is free; the next grant gets a greater token
-    stale,     // the lease was granted again since; nothing changed
+    released,  ///< the key is free; the next grant gets a greater token
+    stale,     ///< the lease was granted again since; nothing changed
 };
 
 [[nodiscard]] constexpr std::string_view to_string(acquire_outcome o) noexcept {
@@ -153,13 +166,16 @@ enum class [[nodiscard]] release_outcome{
 template <class Store, wall_clock Clock>
 class leases;
 
-// What leases::acquire returns. acquired: current() is your new lease.
-// held: current() is the live lease that stands in the way (its holder,
-// token and expiry). `if (auto got = grants.acquire(tx, ...))` is true when
-// the lease is yours.
+/// What leases::acquire returns. acquired: current() is your new lease.
+/// held: current() is the live lease that stands in the way (its holder,
+/// token and expiry). `if (auto got = grants.acquire(tx, ...))` is true when
+/// the lease is yours.
 template <class Key>
 class [[nodiscard]] acquire_result {
 public:
+    ///@{
+    /// The outcome, and one test for each of its values; true when acquired now. current() is the
+    /// lease as stored afterwards.
     [[nodiscard]] acquire_outcome outcome() const noexcept { return outcome_; }
     [[nodiscard]] bool is_acquired() const noexcept {
         return outcome_ == acquire_outcome::acquired;
@@ -167,6 +183,7 @@ public:
     [[nodiscard]] bool is_held() const noexcept { return outcome_ == acquire_outcome::held; }
     explicit operator bool() const noexcept { return is_acquired(); }
     [[nodiscard]] const lease<Key>& current() const noexcept { return current_; }
+    ///@}
 
 private:
     template <class S, wall_clock C>
@@ -179,16 +196,20 @@ private:
     lease<Key> current_;
 };
 
-// What leases::renew returns. renewed: current() is the lease with its new
-// expiry. stale: current() is the lease as given; stop working under it.
+/// What leases::renew returns. renewed: current() is the lease with its new
+/// expiry. stale: current() is the lease as given; stop working under it.
 template <class Key>
 class [[nodiscard]] renew_result {
 public:
+    ///@{
+    /// The outcome, and one test for each of its values; true when renewed. current() is the lease
+    /// as stored afterwards.
     [[nodiscard]] renew_outcome outcome() const noexcept { return outcome_; }
     [[nodiscard]] bool is_renewed() const noexcept { return outcome_ == renew_outcome::renewed; }
     [[nodiscard]] bool is_stale() const noexcept { return outcome_ == renew_outcome::stale; }
     explicit operator bool() const noexcept { return is_renewed(); }
     [[nodiscard]] const lease<Key>& current() const noexcept { return current_; }
+    ///@}
 
 private:
     template <class S, wall_clock C>
@@ -201,15 +222,18 @@ private:
     lease<Key> current_;
 };
 
-// What leases::release returns: whether the key was freed.
+/// What leases::release returns: whether the key was freed.
 class [[nodiscard]] release_result {
 public:
+    ///@{
+    /// The outcome, and one test for each of its values; true when released.
     [[nodiscard]] release_outcome outcome() const noexcept { return outcome_; }
     [[nodiscard]] bool is_released() const noexcept {
         return outcome_ == release_outcome::released;
     }
     [[nodiscard]] bool is_stale() const noexcept { return outcome_ == release_outcome::stale; }
     explicit operator bool() const noexcept { return is_released(); }
+    ///@}
 
 private:
     template <class S, wall_clock C>
@@ -246,42 +270,45 @@ constexpr bool check_fence_store() {
 
 }  // namespace detail
 
-// Grants, renews and releases leases kept in a lease store, reading the time
-// from a clock. Every operation runs in the caller's transaction: commit it
-// before relying on the outcome (a lease nobody else can see protects
-// nothing). Each operation is one load and at most one compare-and-set; if
-// the compare-and-set meets a newer stamp (another contender got there
-// first), it reads again and decides again.
-//
-// Lease records outlive the process and are shared between processes, so
-// they hold wall-clock time (settle::stored_time): every contender's clock
-// must be a settle::wall_clock, with a skew well below the lease duration. Fencing makes a
-// wrong clock cost liveness, never safety: see settle::fence.
-//
-//     settle::leases grants(lease_table, clock);
-//     auto tx = lease_table.begin();
-//     auto got = grants.acquire(tx, "report-42", "worker-1", 30s);
-//     tx.commit();
-//     if (got) do_work(got.current().token);
+/// Grants, renews and releases leases kept in a lease store, reading the time
+/// from a clock. Every operation runs in the caller's transaction: commit it
+/// before relying on the outcome (a lease nobody else can see protects
+/// nothing). Each operation is one load and at most one compare-and-set; if
+/// the compare-and-set meets a newer stamp (another contender got there
+/// first), it reads again and decides again.
+///
+/// Lease records outlive the process and are shared between processes, so
+/// they hold wall-clock time (settle::stored_time): every contender's clock
+/// must be a settle::wall_clock, with a skew well below the lease duration. Fencing makes a
+/// wrong clock cost liveness, never safety: see settle::fence.
+///
+///     settle::leases grants(lease_table, clock);
+///     auto tx = lease_table.begin();
+///     auto got = grants.acquire(tx, "report-42", "worker-1", 30s);
+///     tx.commit();
+///     if (got) do_work(got.current().token);
 template <class Store, wall_clock Clock>
 class leases {
     static_assert(detail::check_lease_store<Store>());
 
 public:
+    ///@{
+    /// The store's key and transaction types, and the time types of leases.
     using key_type = typename Store::key_type;
     using transaction = typename Store::transaction;
     using time_point = stored_time;
     using duration = std::chrono::microseconds;
     using lease_type = lease<key_type>;
+    ///@}
 
-    // Both must outlive this object.
+    /// Both must outlive this object.
     leases(Store& store, Clock& clock) noexcept : store_(&store), clock_(&clock) {}
 
-    // Grants `holder` the lease on `key` until now + ttl, unless a live lease
-    // is held (by anyone, `holder` included: a live lease is never granted
-    // twice). A grant's token is one more than the previous grant's.
-    // Throws settle::error (errc::invalid_argument) for an empty holder or a
-    // ttl that is not positive.
+    /// Grants `holder` the lease on `key` until now + ttl, unless a live lease
+    /// is held (by anyone, `holder` included: a live lease is never granted
+    /// twice). A grant's token is one more than the previous grant's.
+    /// Throws settle::error (errc::invalid_argument) for an empty holder or a
+    /// ttl that is not positive.
     [[nodiscard]] acquire_result<key_type> acquire(transaction& tx, const key_type& key,
                                                    std::string_view holder, duration ttl) {
         if (holder.empty()) {
@@ -308,10 +335,10 @@ public:
         }
     }
 
-    // Extends a live lease to now + ttl, keeping its token. Lost when the
-    // lease expired (even if nobody took it since), was released, or was
-    // granted again. Throws settle::error (errc::invalid_argument) for a ttl
-    // that is not positive.
+    /// Extends a live lease to now + ttl, keeping its token. Lost when the
+    /// lease expired (even if nobody took it since), was released, or was
+    /// granted again. Throws settle::error (errc::invalid_argument) for a ttl
+    /// that is not positive.
     [[nodiscard]] renew_result<key_type> renew(transaction& tx, const lease_type& held,
                                                duration ttl) {
         check_ttl(ttl, "leases::renew: the ttl must be positive");
@@ -333,9 +360,9 @@ public:
         }
     }
 
-    // Frees the key now, if the record still shows this grant (expired or
-    // not), so the next contender need not wait for the expiry. The token is
-    // kept, so the next grant's token is greater.
+    /// Frees the key now, if the record still shows this grant (expired or
+    /// not), so the next contender need not wait for the expiry. The token is
+    /// kept, so the next grant's token is greater.
     [[nodiscard]] release_result release(transaction& tx, const lease_type& held) {
         for (int passes = 0;; ++passes) {
             const time_point now = to_stored_time(clock_->now());
@@ -355,7 +382,7 @@ public:
         }
     }
 
-    // The live lease on `key`, if any.
+    /// The live lease on `key`, if any.
     [[nodiscard]] std::optional<lease_type> current(transaction& tx, const key_type& key) const {
         std::optional<versioned<record>> seen = store_->load(tx, key);
         if (!seen || !is_live(seen->value, to_stored_time(clock_->now()))) {
@@ -390,8 +417,8 @@ private:
 // Fencing: the check on the resource side.
 
 enum class [[nodiscard]] fence_outcome{
-    admitted,  // the token is the highest seen for the resource: go ahead and write
-    stale,     // a higher token was seen: the writer's lease was superseded; write nothing
+    admitted,  ///< the token is the highest seen for the resource: go ahead and write
+    stale,     ///< a higher token was seen: the writer's lease was superseded; write nothing
 };
 
 [[nodiscard]] constexpr std::string_view to_string(fence_outcome o) noexcept {
@@ -405,15 +432,19 @@ enum class [[nodiscard]] fence_outcome{
 template <class Store>
 class fence;
 
-// What fence::admit returns. admitted: highest() is the token admitted.
-// stale: highest() is the higher token that was seen before.
+/// What fence::admit returns. admitted: highest() is the token admitted.
+/// stale: highest() is the higher token that was seen before.
 class [[nodiscard]] fence_result {
 public:
+    ///@{
+    /// The outcome, and one test for each of its values; true when the token was admitted.
+    /// highest() is the highest token the fence has seen.
     [[nodiscard]] fence_outcome outcome() const noexcept { return outcome_; }
     [[nodiscard]] bool is_admitted() const noexcept { return outcome_ == fence_outcome::admitted; }
     [[nodiscard]] bool is_stale() const noexcept { return outcome_ == fence_outcome::stale; }
     explicit operator bool() const noexcept { return is_admitted(); }
     [[nodiscard]] fencing_token highest() const noexcept { return highest_; }
+    ///@}
 
 private:
     template <class S>
@@ -426,32 +457,35 @@ private:
     fencing_token highest_;
 };
 
-// The resource-side guard: remembers, per resource, the highest fencing token
-// that has written to it, in a versioned_store of fencing_token, and refuses
-// writes carrying a lower one. Check in the same transaction as the protected
-// write, so the write and the recorded token commit or roll back together:
-//
-//     settle::fence guard(fence_table);
-//     auto tx = db.begin();
-//     if (guard.admit(tx, "report-42", lease.token)) reports.put(tx, ...);
-//     tx.commit();
-//
-// Tokens compared on one resource must come from one lease key. Costs one
-// load and one compare-and-set per admitted write; the write happens even
-// when the token equals the highest, so two writers checking the same token
-// in concurrent transactions of a weaker-isolated backend are ordered by it.
+/// The resource-side guard: remembers, per resource, the highest fencing token
+/// that has written to it, in a versioned_store of fencing_token, and refuses
+/// writes carrying a lower one. Check in the same transaction as the protected
+/// write, so the write and the recorded token commit or roll back together:
+///
+///     settle::fence guard(fence_table);
+///     auto tx = db.begin();
+///     if (guard.admit(tx, "report-42", lease.token)) reports.put(tx, ...);
+///     tx.commit();
+///
+/// Tokens compared on one resource must come from one lease key. Costs one
+/// load and one compare-and-set per admitted write; the write happens even
+/// when the token equals the highest, so two writers checking the same token
+/// in concurrent transactions of a weaker-isolated backend are ordered by it.
 template <class Store>
 class fence {
     static_assert(detail::check_fence_store<Store>());
 
 public:
+    ///@{
+    /// The store's key and transaction types; the fence works over that store.
     using key_type = typename Store::key_type;
     using transaction = typename Store::transaction;
 
     explicit fence(Store& store) noexcept : store_(&store) {}
+    ///@}
 
-    // Admits `token` if no higher token has been admitted for `resource`,
-    // and records it as the highest.
+    /// Admits `token` if no higher token has been admitted for `resource`,
+    /// and records it as the highest.
     [[nodiscard]] fence_result admit(transaction& tx, const key_type& resource,
                                      fencing_token token) {
         for (int passes = 0;; ++passes) {
@@ -469,7 +503,7 @@ public:
         }
     }
 
-    // The highest token admitted for `resource`, if any.
+    /// The highest token admitted for `resource`, if any.
     [[nodiscard]] std::optional<fencing_token> highest(transaction& tx,
                                                        const key_type& resource) const {
         std::optional<versioned<fencing_token>> seen = store_->load(tx, resource);

@@ -70,12 +70,12 @@ auto retry_with(const retry_policy<B, Cl, P>& policy, Classify classify, C& cloc
 // ---------------------------------------------------------------------------
 // Optimistic update.
 
-// How optimistic_update ended. Exhaustive.
+/// How optimistic_update ended. Exhaustive.
 enum class [[nodiscard]] update_outcome{
-    applied,    // fn's value was written
-    unchanged,  // fn declined to write: nothing was written, no stamp was used
-    gave_up,    // every compare-and-set the policy allowed met a newer stamp
-    missing,    // the key was absent (or erased while the update ran)
+    applied,    ///< fn's value was written
+    unchanged,  ///< fn declined to write: nothing was written, no stamp was used
+    gave_up,    ///< every compare-and-set the policy allowed met a newer stamp
+    missing,    ///< the key was absent (or erased while the update ran)
 };
 
 [[nodiscard]] constexpr std::string_view to_string(update_outcome outcome) noexcept {
@@ -88,19 +88,22 @@ enum class [[nodiscard]] update_outcome{
     return "unknown settle::update_outcome";
 }
 
-// What optimistic_update returns.
-//   applied:   value() is the value written, stamp() its new stamp.
-//   unchanged: value() and stamp() are what fn saw (current at that read).
-//   gave_up:   stamp() is the last stamp seen (the one the last
-//              compare-and-set met); value() holds that version when the
-//              backend returned it with the conflict, else is empty.
-//   missing:   stamp() is version_stamp(0), value() is empty.
-// attempts() counts the attempts made (each a read, a call of fn and a
-// compare-and-set, fewer when one stopped early), at least 1; reason() says
-// why retrying stopped: retry_outcome::succeeded unless gave_up.
+/// What optimistic_update returns.
+///   applied:   value() is the value written, stamp() its new stamp.
+///   unchanged: value() and stamp() are what fn saw (current at that read).
+///   gave_up:   stamp() is the last stamp seen (the one the last
+///              compare-and-set met); value() holds that version when the
+///              backend returned it with the conflict, else is empty.
+///   missing:   stamp() is version_stamp(0), value() is empty.
+/// attempts() counts the attempts made (each a read, a call of fn and a
+/// compare-and-set, fewer when one stopped early), at least 1; reason() says
+/// why retrying stopped: retry_outcome::succeeded unless gave_up.
 template <class T>
 class [[nodiscard]] update_result {
 public:
+    ///@{
+    /// Made from its parts by the library; the outcome, one test for each of its values (true when
+    /// applied), the value and stamp as they ended, the attempts made and why the retries stopped.
     update_result(update_outcome outcome, std::optional<T> value, version_stamp stamp,
                   std::uint32_t attempts, retry_outcome reason)
         : outcome_(outcome),
@@ -122,6 +125,7 @@ public:
     [[nodiscard]] version_stamp stamp() const noexcept { return stamp_; }
     [[nodiscard]] std::uint32_t attempts() const noexcept { return attempts_; }
     [[nodiscard]] retry_outcome reason() const noexcept { return reason_; }
+    ///@}
 
 private:
     update_outcome outcome_;
@@ -322,44 +326,44 @@ constexpr bool check_update_function() {
 
 }  // namespace detail
 
-// Read, modify, compare-and-set, and on conflict read again and retry under
-// `policy`: the optimistic lock, without holding a transaction open while fn
-// works. This form is a whole protocol and opens its own transactions (the
-// form below runs in yours). Each attempt
-//   1. loads the key in a short transaction of its own (skipped when the
-//      previous attempt's conflict returned the current value),
-//   2. calls fn(const T& current) outside any transaction; fn returns the new
-//      value, or std::nullopt to leave the value as it is (no write, no new
-//      stamp),
-//   3. compare-and-sets at the stamp it read, in a second transaction, and
-//      commits.
-// A conflict (another writer got in between) is retried as the policy
-// allows (attempts, deadline, budget, waits through `sleeper`); fn is then
-// called again with the newer value, so fn must be safe to call more than
-// once and should not have side effects. Outcomes: applied, unchanged,
-// gave_up, missing (see update_result).
-//
-// Exceptions: fn's propagate at once, without a retry. The store's are
-// classified like retry()'s: by the policy's classifier when it takes a
-// std::exception_ptr, else by the default rule (a bug, std::logic_error or
-// settle::error invalid_argument, malformed_input or decode_failed, is not
-// retried; anything else is), with one exception to it: without a classifier,
-// an exception from the commit of the compare-and-set is not retried, because
-// that write may have taken effect and a retry would apply fn to its result;
-// settle::error with errc::aborted is, since the backend kept nothing of that
-// transaction. A classifier that retries the others accepts that. They propagate once retrying
-// stops. The caller must not hold a transaction of the store's
-// database while calling this (the store's begin() may wait for it).
-//
-// Costs per attempt: two transactions, one copy of the value read and one of
-// the value written; no other allocation.
-//
-//     auto r = settle::optimistic_update(accounts, "alice",
-//         [](const account& a) -> std::optional<account> {
-//             if (a.balance < 30) return std::nullopt;
-//             return account{a.balance - 30};
-//         },
-//         settle::retry_policy{settle::constant_backoff{0ms}, 10}, clock, sleeper);
+/// Read, modify, compare-and-set, and on conflict read again and retry under
+/// `policy`: the optimistic lock, without holding a transaction open while fn
+/// works. This form is a whole protocol and opens its own transactions (the
+/// form below runs in yours). Each attempt
+///   1. loads the key in a short transaction of its own (skipped when the
+///      previous attempt's conflict returned the current value),
+///   2. calls fn(const T& current) outside any transaction; fn returns the new
+///      value, or std::nullopt to leave the value as it is (no write, no new
+///      stamp),
+///   3. compare-and-sets at the stamp it read, in a second transaction, and
+///      commits.
+/// A conflict (another writer got in between) is retried as the policy
+/// allows (attempts, deadline, budget, waits through `sleeper`); fn is then
+/// called again with the newer value, so fn must be safe to call more than
+/// once and should not have side effects. Outcomes: applied, unchanged,
+/// gave_up, missing (see update_result).
+///
+/// Exceptions: fn's propagate at once, without a retry. The store's are
+/// classified like retry()'s: by the policy's classifier when it takes a
+/// std::exception_ptr, else by the default rule (a bug, std::logic_error or
+/// settle::error invalid_argument, malformed_input or decode_failed, is not
+/// retried; anything else is), with one exception to it: without a classifier,
+/// an exception from the commit of the compare-and-set is not retried, because
+/// that write may have taken effect and a retry would apply fn to its result;
+/// settle::error with errc::aborted is, since the backend kept nothing of that
+/// transaction. A classifier that retries the others accepts that. They propagate once retrying
+/// stops. The caller must not hold a transaction of the store's
+/// database while calling this (the store's begin() may wait for it).
+///
+/// Costs per attempt: two transactions, one copy of the value read and one of
+/// the value written; no other allocation.
+///
+///     auto r = settle::optimistic_update(accounts, "alice",
+///         [](const account& a) -> std::optional<account> {
+///             if (a.balance < 30) return std::nullopt;
+///             return account{a.balance - 30};
+///         },
+///         settle::retry_policy{settle::constant_backoff{0ms}, 10}, clock, sleeper);
 template <class S, class F, backoff B, class Cl, class P, clock C, sleeper Sl>
 requires schedule<B>
 [[nodiscard]] auto optimistic_update(S& store, const typename S::key_type& key, F&& fn,
@@ -373,7 +377,7 @@ requires schedule<B>
     }
 }
 
-// The same, for randomised backoffs (jitter), which draw from `random`.
+/// The same, for randomised backoffs (jitter), which draw from `random`.
 template <class S, class F, backoff B, class Cl, class P, clock C, sleeper Sl,
           std::uniform_random_bit_generator G>
 [[nodiscard]] auto optimistic_update(S& store, const typename S::key_type& key, F&& fn,
@@ -387,31 +391,31 @@ template <class S, class F, backoff B, class Cl, class P, clock C, sleeper Sl,
     }
 }
 
-// The same inside the caller's transaction `tx`: loads the key in tx, calls
-// fn, compare-and-sets in tx; nothing is committed (commit tx to keep the
-// write, with whatever else tx holds). fn runs while tx is open.
-//
-// A conflict here means another transaction committed a newer version
-// between the load and the write: the update runs again at once against that
-// version (taken from the conflict when the store returns it, else loaded
-// again in tx), with no policy and no wait, since each conflict is another
-// writer's progress. That needs an isolation level at which tx reads what
-// others committed after it began (read committed, as settle's SQL backends
-// use); after 64 conflicts in a row the backend is taken to be broken and
-// settle::error (errc::backend_failure) is thrown, as settle::transition does.
-// The in-memory database runs one transaction at a time, so there it never
-// conflicts.
-//
-// Outcomes: applied, unchanged or missing, never gave_up; attempts() counts
-// the passes, reason() is retry_outcome::succeeded. Exceptions, fn's and the
-// store's, propagate at once: a failed statement may have ended tx (PostgreSQL
-// aborts the transaction), so retrying is for whoever retries the whole
-// transaction.
-//
-//     settle::in_transaction(db, [&](auto& tx) {
-//         auto r = settle::optimistic_update(accounts, tx, "alice", debit_30);
-//         if (r.is_applied()) outbox.append(tx, ...);   // commits with the debit
-//     });
+/// The same inside the caller's transaction `tx`: loads the key in tx, calls
+/// fn, compare-and-sets in tx; nothing is committed (commit tx to keep the
+/// write, with whatever else tx holds). fn runs while tx is open.
+///
+/// A conflict here means another transaction committed a newer version
+/// between the load and the write: the update runs again at once against that
+/// version (taken from the conflict when the store returns it, else loaded
+/// again in tx), with no policy and no wait, since each conflict is another
+/// writer's progress. That needs an isolation level at which tx reads what
+/// others committed after it began (read committed, as settle's SQL backends
+/// use); after 64 conflicts in a row the backend is taken to be broken and
+/// settle::error (errc::backend_failure) is thrown, as settle::transition does.
+/// The in-memory database runs one transaction at a time, so there it never
+/// conflicts.
+///
+/// Outcomes: applied, unchanged or missing, never gave_up; attempts() counts
+/// the passes, reason() is retry_outcome::succeeded. Exceptions, fn's and the
+/// store's, propagate at once: a failed statement may have ended tx (PostgreSQL
+/// aborts the transaction), so retrying is for whoever retries the whole
+/// transaction.
+///
+///     settle::in_transaction(db, [&](auto& tx) {
+///         auto r = settle::optimistic_update(accounts, tx, "alice", debit_30);
+///         if (r.is_applied()) outbox.append(tx, ...);   // commits with the debit
+///     });
 template <class S, class F>
 [[nodiscard]] auto optimistic_update(S& store, typename S::transaction& tx,
                                      const typename S::key_type& key, F&& fn) {
@@ -425,10 +429,10 @@ template <class S, class F>
 // ---------------------------------------------------------------------------
 // Read-your-writes.
 
-// What read_at_least found. Exhaustive.
+/// What read_at_least found. Exhaustive.
 enum class [[nodiscard]] read_outcome{
-    fresh,  // a version at least as new as asked for
-    stale,  // the source had not caught up when retrying stopped
+    fresh,  ///< a version at least as new as asked for
+    stale,  ///< the source had not caught up when retrying stopped
 };
 
 [[nodiscard]] constexpr std::string_view to_string(read_outcome outcome) noexcept {
@@ -439,15 +443,18 @@ enum class [[nodiscard]] read_outcome{
     return "unknown settle::read_outcome";
 }
 
-// What read_at_least returns.
-//   fresh: seen() is the version read, its stamp at least the one asked for.
-//   stale: seen() is the last version read, older than asked for, or empty
-//          when the key was absent there. Never to be served as fresh.
-// attempts() counts the reads; reason() says why retrying stopped
-// (retry_outcome::succeeded when fresh).
+/// What read_at_least returns.
+///   fresh: seen() is the version read, its stamp at least the one asked for.
+///   stale: seen() is the last version read, older than asked for, or empty
+///          when the key was absent there. Never to be served as fresh.
+/// attempts() counts the reads; reason() says why retrying stopped
+/// (retry_outcome::succeeded when fresh).
 template <class T>
 class [[nodiscard]] read_result {
 public:
+    ///@{
+    /// Made from its parts by the library; the outcome, one test for each of its values (true when
+    /// fresh), the value last seen, the attempts made and why the retries stopped.
     read_result(read_outcome outcome, std::optional<versioned<T>> seen, std::uint32_t attempts,
                 retry_outcome reason)
         : outcome_(outcome), seen_(std::move(seen)), attempts_(attempts), reason_(reason) {}
@@ -460,6 +467,7 @@ public:
     [[nodiscard]] std::optional<versioned<T>>&& seen() && noexcept { return std::move(seen_); }
     [[nodiscard]] std::uint32_t attempts() const noexcept { return attempts_; }
     [[nodiscard]] retry_outcome reason() const noexcept { return reason_; }
+    ///@}
 
 private:
     read_outcome outcome_;
@@ -527,22 +535,22 @@ auto run_read_at_least(S& source, typename S::transaction* tx, const typename S:
 
 }  // namespace detail
 
-// Read-your-writes against a source that may lag behind the writes (a
-// replica, a cache): reads `key` until the version read is at least
-// `at_least` (the stamp of the caller's own last write), retrying under
-// `policy` (a ladder and a deadline, typically) while the source is behind
-// or the key is not there yet. Reports stale rather than returning old data
-// as fresh. Each read is a short transaction of the source's own (the form
-// below reads in yours); exceptions
-// are classified like retry()'s (by the policy's classifier, else a bug is not
-// retried and anything else is), and propagate when the last read threw. Needs only begin() and
-// load() of the source.
-//
-//     auto r = settle::read_at_least(replica, "order-7", my_last_write,
-//                                    settle::retry_policy{settle::ladder{10ms, 50ms, 200ms}, 10}
-//                                        .with_deadline(1s),
-//                                    clock, sleeper);
-//     if (!r.is_fresh()) return read_from_primary();
+/// Read-your-writes against a source that may lag behind the writes (a
+/// replica, a cache): reads `key` until the version read is at least
+/// `at_least` (the stamp of the caller's own last write), retrying under
+/// `policy` (a ladder and a deadline, typically) while the source is behind
+/// or the key is not there yet. Reports stale rather than returning old data
+/// as fresh. Each read is a short transaction of the source's own (the form
+/// below reads in yours); exceptions
+/// are classified like retry()'s (by the policy's classifier, else a bug is not
+/// retried and anything else is), and propagate when the last read threw. Needs only begin() and
+/// load() of the source.
+///
+///     auto r = settle::read_at_least(replica, "order-7", my_last_write,
+///                                    settle::retry_policy{settle::ladder{10ms, 50ms, 200ms}, 10}
+///                                        .with_deadline(1s),
+///                                    clock, sleeper);
+///     if (!r.is_fresh()) return read_from_primary();
 template <class S, backoff B, class Cl, class P, clock C, sleeper Sl>
 requires schedule<B>
 [[nodiscard]] auto read_at_least(S& source, const typename S::key_type& key, version_stamp at_least,
@@ -554,7 +562,7 @@ requires schedule<B>
     }
 }
 
-// The same, for randomised backoffs (jitter), which draw from `random`.
+/// The same, for randomised backoffs (jitter), which draw from `random`.
 template <class S, backoff B, class Cl, class P, clock C, sleeper Sl,
           std::uniform_random_bit_generator G>
 [[nodiscard]] auto read_at_least(S& source, const typename S::key_type& key, version_stamp at_least,
@@ -567,17 +575,17 @@ template <class S, backoff B, class Cl, class P, clock C, sleeper Sl,
     }
 }
 
-// The same, every read inside the caller's transaction `tx`, which stays open
-// while it waits. What a repeated read in one transaction can see depends on
-// its isolation: at read committed (settle's SQL backends, a PostgreSQL hot
-// standby) each read sees what was committed, or replayed, before it, so
-// the source can catch up; at repeatable read or above, and in the in-memory
-// database (one transaction at a time), every read sees what the first saw,
-// so a read that is behind stays behind: use max_attempts 1 there, or the
-// form above. Exceptions propagate at once, never retried: a failed statement
-// may have ended tx (PostgreSQL aborts the transaction), so retrying is for
-// whoever retries the whole transaction; a policy with a classifier is
-// refused.
+/// The same, every read inside the caller's transaction `tx`, which stays open
+/// while it waits. What a repeated read in one transaction can see depends on
+/// its isolation: at read committed (settle's SQL backends, a PostgreSQL hot
+/// standby) each read sees what was committed, or replayed, before it, so
+/// the source can catch up; at repeatable read or above, and in the in-memory
+/// database (one transaction at a time), every read sees what the first saw,
+/// so a read that is behind stays behind: use max_attempts 1 there, or the
+/// form above. Exceptions propagate at once, never retried: a failed statement
+/// may have ended tx (PostgreSQL aborts the transaction), so retrying is for
+/// whoever retries the whole transaction; a policy with a classifier is
+/// refused.
 template <class S, backoff B, class Cl, class P, clock C, sleeper Sl>
 requires schedule<B>
 [[nodiscard]] auto read_at_least(S& source, typename S::transaction& tx,
@@ -594,7 +602,7 @@ requires schedule<B>
     }
 }
 
-// The same, for randomised backoffs (jitter), which draw from `random`.
+/// The same, for randomised backoffs (jitter), which draw from `random`.
 template <class S, backoff B, class Cl, class P, clock C, sleeper Sl,
           std::uniform_random_bit_generator G>
 [[nodiscard]] auto read_at_least(S& source, typename S::transaction& tx,

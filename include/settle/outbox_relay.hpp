@@ -41,14 +41,14 @@ SETTLE_BEGIN_NAMESPACE
 // ---------------------------------------------------------------------------
 // The relay
 
-// What the relay did with one claimed record. Exhaustive: switch on it
-// without a default.
+/// What the relay did with one claimed record. Exhaustive: switch on it
+/// without a default.
 enum class [[nodiscard]] outbox_outcome{
-    delivered,      // published and marked delivered
-    rescheduled,    // a retryable failure: pending again, due at next_attempt_at
-    dead_lettered,  // a permanent failure, or no attempts left: kept as a dead letter
-    released,       // not attempted (the publisher threw before reaching it): pending again
-    stale,          // a newer claim took the record over meanwhile: its outcome stands
+    delivered,      ///< published and marked delivered
+    rescheduled,    ///< a retryable failure: pending again, due at next_attempt_at
+    dead_lettered,  ///< a permanent failure, or no attempts left: kept as a dead letter
+    released,       ///< not attempted (the publisher threw before reaching it): pending again
+    stale,          ///< a newer claim took the record over meanwhile: its outcome stands
 };
 
 [[nodiscard]] constexpr std::string_view to_string(outbox_outcome outcome) noexcept {
@@ -62,15 +62,18 @@ enum class [[nodiscard]] outbox_outcome{
     return "unknown settle::outbox_outcome";
 }
 
-// One record's outcome, as the observer sees it after it was recorded. It
-// refers to the relay's batch: valid during the on_outcome call only.
+/// One record's outcome, as the observer sees it after it was recorded. It
+/// refers to the relay's batch: valid during the on_outcome call only.
 class outbox_event {
 public:
+    ///@{
+    /// Made from its parts by the library; what happened to one record: the record, the outcome,
+    /// one test for each of its values (true when delivered).
     outbox_event(const outbox_record& record, outbox_outcome outcome, std::string_view reason,
                  stored_time next_attempt_at) noexcept
         : record_(&record), outcome_(outcome), reason_(reason), next_attempt_at_(next_attempt_at) {}
 
-    // As claimed: attempts counts this attempt, claim_token is this claim's.
+    /// As claimed: attempts counts this attempt, claim_token is this claim's.
     [[nodiscard]] const outbox_record& record() const noexcept { return *record_; }
     [[nodiscard]] outbox_outcome outcome() const noexcept { return outcome_; }
     [[nodiscard]] bool is_delivered() const noexcept {
@@ -85,9 +88,10 @@ public:
     [[nodiscard]] bool is_released() const noexcept { return outcome_ == outbox_outcome::released; }
     [[nodiscard]] bool is_stale() const noexcept { return outcome_ == outbox_outcome::stale; }
     explicit operator bool() const noexcept { return is_delivered(); }
-    // rescheduled, dead_lettered: the stored reason; empty otherwise.
+    ///@}
+    /// rescheduled, dead_lettered: the stored reason; empty otherwise.
     [[nodiscard]] std::string_view reason() const noexcept { return reason_; }
-    // rescheduled: when it is due again; zero otherwise.
+    /// rescheduled: when it is due again; zero otherwise.
     [[nodiscard]] stored_time next_attempt_at() const noexcept { return next_attempt_at_; }
 
 private:
@@ -97,15 +101,15 @@ private:
     stored_time next_attempt_at_;
 };
 
-// The relay's default observer: observes nothing, costs nothing. An observer
-// may have any of
-//     void on_outcome(const settle::outbox_event&);          // every recorded outcome
-//     void on_statistics(const settle::outbox_statistics&);   // once per run_once
-//     void on_transient_failure(const settle::error&);        // run(): a round failed, waited out
-// and the relay calls what it has, after the outcomes are committed; it asks
-// the store for statistics (in the claim's transaction, before claiming) only
-// when the observer takes them. What an observer throws propagates out of
-// run_once; the records are already safe by then.
+/// The relay's default observer: observes nothing, costs nothing. An observer
+/// may have any of
+///     void on_outcome(const settle::outbox_event&);          // every recorded outcome
+///     void on_statistics(const settle::outbox_statistics&);   // once per run_once
+///     void on_transient_failure(const settle::error&);        // run(): a round failed, waited out
+/// and the relay calls what it has, after the outcomes are committed; it asks
+/// the store for statistics (in the claim's transaction, before claiming) only
+/// when the observer takes them. What an observer throws propagates out of
+/// run_once; the records are already safe by then.
 struct no_outbox_observer {};
 
 namespace detail {
@@ -123,61 +127,67 @@ concept outbox_observes_transient_failures = requires(O& o, const error& e) {
 };
 }  // namespace detail
 
+/// What an outbox_relay is configured with.
 struct outbox_relay_options {
-    // Names this relay's claims (claim_owner) for whoever reads the table:
-    // host and process, say. Not empty. It fences nothing: each claim is
-    // fenced by its own token, so relays sharing a name stay safe.
+    /// Names this relay's claims (claim_owner) for whoever reads the table:
+    /// host and process, say. Not empty. It fences nothing: each claim is
+    /// fenced by its own token, so relays sharing a name stay safe.
     std::string owner;
-    // Records claimed, published and recorded together. At least 1.
+    /// Records claimed, published and recorded together. At least 1.
     std::size_t batch_size = 16;
-    // How long a claim keeps a batch from other relays. Longer than publishing
-    // a batch can take: after it, another relay may publish the batch again.
+    /// How long a claim keeps a batch from other relays. Longer than publishing
+    /// a batch can take: after it, another relay may publish the batch again.
     std::chrono::microseconds lease = std::chrono::seconds(30);
-    // run(): the first wait after a run that found nothing to do, doubling on
-    // each further idle run up to idle_max; reset by a run that claimed work.
+    /// run(): the first wait after a run that found nothing to do, doubling on
+    /// each further idle run up to idle_max; reset by a run that claimed work.
     std::chrono::nanoseconds idle_min = std::chrono::milliseconds(10);
+    /// run(): the longest wait between idle runs.
     std::chrono::nanoseconds idle_max = std::chrono::seconds(1);
 };
 
-// What one run_once() did: how many records it claimed, and how many of
-// them ended each way (released records are counted only as claimed).
+/// What one run_once() did: how many records it claimed, and how many of
+/// them ended each way (released records are counted only as claimed).
 struct [[nodiscard]] outbox_run_result {
+    ///@{
+    /// The counts of one run: records claimed, delivered, rescheduled, dead-lettered and found
+    /// stale; equal when every count is.
     std::size_t claimed = 0;
     std::size_t delivered = 0;
     std::size_t rescheduled = 0;
     std::size_t dead_lettered = 0;
     std::size_t stale = 0;
 
-    // Nothing was due.
+    /// Nothing was due.
     [[nodiscard]] bool idle() const noexcept { return claimed == 0; }
 
     friend bool operator==(const outbox_run_result&, const outbox_run_result&) = default;
+    ///@}
 };
 
-// Moves records from an outbox_store to a publisher: claims a batch of due
-// records in one short transaction, publishes them outside any transaction,
-// then records every outcome in one more transaction:
-//
-//   delivered            -> mark_delivered
-//   retryable failure    -> reschedule at retry.next_attempt_at(attempts, now,
-//                           outbox_retry_seed(id)), or at now + retry_after
-//                           when the publisher asked for it; dead letter once
-//                           the schedule is exhausted
-//   permanent failure    -> dead letter with the publisher's reason
-//
-// A record claimed more often than the schedule allows (earlier claims ended
-// without an outcome: a relay died, or its lease ran out, every time) is
-// dead-lettered without publishing, so a message that crashes its relay
-// cannot loop for ever. Each outcome is recorded under the claim's fencing
-// token: a relay whose lease ran out and whose records another relay claimed
-// records nothing (stale), whatever the owner names. Several relays may run
-// on one store; a relay object itself is used by one thread at a time.
-// Allocates per batch: the claimed records and their outcomes.
-//
-//     settle::outbox_relay relay(store, publisher,
-//                                settle::persisted_retry{settle::message_queue_ladder, 19},
-//                                clock, {.owner = "relay-" + host});
-//     relay.run(stop_token);
+/// Moves records from an outbox_store to a publisher: claims a batch of due
+/// records in one short transaction, publishes them outside any transaction,
+/// then records every outcome in one more transaction:
+///
+///   delivered            -> mark_delivered
+///   retryable failure    -> reschedule at retry.next_attempt_at(attempts, now,
+///                           outbox_retry_seed(id)), or at now + retry_after
+///                           when the publisher asked for it; dead letter once
+///                           the schedule is exhausted
+///   permanent failure    -> dead letter with the publisher's reason
+///
+/// A record claimed more often than the schedule allows (earlier claims ended
+/// without an outcome: a relay died, or its lease ran out, every time) is
+/// dead-lettered without publishing, so a message that crashes its relay
+/// cannot loop for ever. Each outcome is recorded under the claim's fencing
+/// token: a relay whose lease ran out and whose records another relay claimed
+/// records nothing (stale), whatever the owner names. Several relays may run
+/// on one store; a relay object itself is used by one thread at a time.
+/// Allocates per batch: the claimed records and their outcomes.
+///
+///     settle::outbox_relay relay(store, publisher,
+///                                settle::persisted_retry{settle::message_queue_ladder, 19},
+///                                clock, {.owner = "relay-" + host});
+///     relay.run(stop_token);
 template <class Store, class Publisher, backoff Backoff, class Clock,
           class Observer = no_outbox_observer>
 class outbox_relay {
@@ -195,13 +205,16 @@ class outbox_relay {
                   "time points): records persist wall-clock times");
 
 public:
+    ///@{
+    /// The store, the publisher and the transaction type.
     using store_type = Store;
     using publisher_type = Publisher;
     using transaction = typename Store::transaction;
+    ///@}
 
-    // Throws settle::error (errc::invalid_argument) for an empty owner, a
-    // batch size of 0, a lease or idle_min that is not positive, or idle_max
-    // below idle_min.
+    /// Throws settle::error (errc::invalid_argument) for an empty owner, a
+    /// batch size of 0, a lease or idle_min that is not positive, or idle_max
+    /// below idle_min.
     outbox_relay(Store& store, Publisher& publisher, persisted_retry<Backoff> retry, Clock& clock,
                  outbox_relay_options options, Observer observer = Observer{})
         : store_(&store),
@@ -226,33 +239,36 @@ public:
         }
     }
 
+    ///@{
+    /// The options, the retry ladder and the observer the relay was made with.
     [[nodiscard]] const outbox_relay_options& options() const noexcept { return options_; }
     [[nodiscard]] const persisted_retry<Backoff>& retry() const noexcept { return retry_; }
     [[nodiscard]] Observer& observer() noexcept { return observer_; }
     [[nodiscard]] const Observer& observer() const noexcept { return observer_; }
+    ///@}
 
-    // Claims at most batch_size due records, publishes them and records their
-    // outcomes; returns the counts. Failures of the store propagate; the
-    // claimed records then stay in flight until their lease ends and another
-    // run takes them again, which is safe. If the publisher throws (other
-    // than errc::decode_failed), the outcomes so far are recorded, the record
-    // it threw on is rescheduled like a retryable failure (it may have gone
-    // out), the records after it are released untouched, and the exception
-    // propagates.
+    /// Claims at most batch_size due records, publishes them and records their
+    /// outcomes; returns the counts. Failures of the store propagate; the
+    /// claimed records then stay in flight until their lease ends and another
+    /// run takes them again, which is safe. If the publisher throws (other
+    /// than errc::decode_failed), the outcomes so far are recorded, the record
+    /// it threw on is rescheduled like a retryable failure (it may have gone
+    /// out), the records after it are released untouched, and the exception
+    /// propagates.
     [[nodiscard]] outbox_run_result run_once() { return round(false).result; }
 
-    // Runs run_once() until `stop` is stopped: again at once after a run that
-    // claimed records, after an idle wait (idle_min, doubling up to idle_max)
-    // after one that found nothing. A run whose store fails with
-    // errc::unavailable (the store lost its database) or errc::aborted (the
-    // database gave a transaction up: a deadlock, a serialization failure, a
-    // timeout) is reported to the observer's on_transient_failure, if it has
-    // one, and waits like an idle run: the backoff doubles while the failures
-    // last, and the next run's begin() is where a store reconnects. Nothing
-    // is lost meanwhile: records claimed by the failed run come back when
-    // their lease ends. Returns promptly once stopped: it checks before every
-    // run and the sleeper wakes on the stop request. Other exceptions from
-    // run_once() propagate.
+    /// Runs run_once() until `stop` is stopped: again at once after a run that
+    /// claimed records, after an idle wait (idle_min, doubling up to idle_max)
+    /// after one that found nothing. A run whose store fails with
+    /// errc::unavailable (the store lost its database) or errc::aborted (the
+    /// database gave a transaction up: a deadlock, a serialization failure, a
+    /// timeout) is reported to the observer's on_transient_failure, if it has
+    /// one, and waits like an idle run: the backoff doubles while the failures
+    /// last, and the next run's begin() is where a store reconnects. Nothing
+    /// is lost meanwhile: records claimed by the failed run come back when
+    /// their lease ends. Returns promptly once stopped: it checks before every
+    /// run and the sleeper wakes on the stop request. Other exceptions from
+    /// run_once() propagate.
     template <sleeper Sleeper>
     void run(std::stop_token stop, Sleeper& sleeper) {
         std::chrono::nanoseconds idle = options_.idle_min;
@@ -274,7 +290,7 @@ public:
         }
     }
 
-    // The same, sleeping the calling thread.
+    /// The same, sleeping the calling thread.
     void run(std::stop_token stop) {
         system_sleeper sleeper;
         run(std::move(stop), sleeper);

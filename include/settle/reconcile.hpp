@@ -25,11 +25,11 @@
 
 SETTLE_BEGIN_NAMESPACE
 
-// What a status source answers. Exhaustive: switch on it without a default.
+/// What a status source answers. Exhaustive: switch on it without a default.
 enum class [[nodiscard]] checked_status{
-    committed,    // it happened: resolve the record as done
-    rolled_back,  // it did not happen, and will not: resolve the record as undone
-    unknown,      // the source cannot tell yet: check again later
+    committed,    ///< it happened: resolve the record as done
+    rolled_back,  ///< it did not happen, and will not: resolve the record as undone
+    unknown,      ///< the source cannot tell yet: check again later
 };
 
 [[nodiscard]] constexpr std::string_view to_string(checked_status status) noexcept {
@@ -41,14 +41,17 @@ enum class [[nodiscard]] checked_status{
     return "unknown settle::checked_status";
 }
 
-// One watched record, as a reconcile_store keeps it.
+/// One watched record, as a reconcile_store keeps it.
 struct uncertain_record {
+    ///@{
+    /// The record's id; equal when every field is.
     std::string id;
-    stored_time uncertain_since{};      // when it was watched
-    std::uint32_t unknown_answers = 0;  // checks that answered unknown so far
-    stored_time next_check_at{};        // not checked before then
+    stored_time uncertain_since{};      ///< when it was watched
+    std::uint32_t unknown_answers = 0;  ///< checks that answered unknown so far
+    stored_time next_check_at{};        ///< not checked before then
 
     friend bool operator==(const uncertain_record&, const uncertain_record&) = default;
+    ///@}
 };
 
 namespace detail {
@@ -117,25 +120,25 @@ constexpr bool check_reconcile_store() {
 
 }  // namespace detail
 
-// Where a reconciler keeps the records it watches: a settle::transactional
-// store with these operations, each atomic within the caller's transaction:
-//
-//   s.watch(tx, id, now) -> bool
-//       if id is not kept, keeps it: uncertain since `now`, no unknown
-//       answers, next check at `now`; answers whether it did. Unique on id.
-//   s.due(tx, uncertain_before, now, limit) -> vector<uncertain_record>
-//       at most `limit` watched records (not escalated) uncertain since
-//       before `uncertain_before` whose next check is at or before `now`,
-//       the longest uncertain first.
-//   s.forget(tx, id) -> bool
-//       removes id, watched or escalated; answers whether it was kept. Of two
-//       concurrent forgets of one id, one answers true.
-//   s.reschedule(tx, id, unknown_answers, next_check_at) -> bool
-//       sets a watched record's unknown answers and next check; false, and
-//       no change, if id is not watched.
-//   s.escalate(tx, id, reason, now) -> bool
-//       sets a watched record aside with the reason: kept, never due again;
-//       false, and no change, if id is not watched.
+/// Where a reconciler keeps the records it watches: a settle::transactional
+/// store with these operations, each atomic within the caller's transaction:
+///
+///   s.watch(tx, id, now) -> bool
+///       if id is not kept, keeps it: uncertain since `now`, no unknown
+///       answers, next check at `now`; answers whether it did. Unique on id.
+///   s.due(tx, uncertain_before, now, limit) -> vector<uncertain_record>
+///       at most `limit` watched records (not escalated) uncertain since
+///       before `uncertain_before` whose next check is at or before `now`,
+///       the longest uncertain first.
+///   s.forget(tx, id) -> bool
+///       removes id, watched or escalated; answers whether it was kept. Of two
+///       concurrent forgets of one id, one answers true.
+///   s.reschedule(tx, id, unknown_answers, next_check_at) -> bool
+///       sets a watched record's unknown answers and next check; false, and
+///       no change, if id is not watched.
+///   s.escalate(tx, id, reason, now) -> bool
+///       sets a watched record aside with the reason: kept, never due again;
+///       false, and no change, if id is not watched.
 template <class S>
 concept reconcile_store = transactional<S> && detail::reconcile_store_has_watch<S> &&
     detail::reconcile_store_has_due<S> && detail::reconcile_store_has_forget<S> &&

@@ -47,51 +47,53 @@ namespace detail {
 
 }  // namespace detail
 
-// What one reconciler::run_once() did.
+/// What one reconciler::run_once() did.
 struct [[nodiscard]] reconcile_run_result {
-    std::size_t checked = 0;      // records whose status was asked
-    std::size_t committed = 0;    // resolved as committed
-    std::size_t rolled_back = 0;  // resolved as rolled back
-    std::size_t unknown = 0;      // answered unknown and scheduled for another check
-    std::size_t escalated = 0;    // answered unknown once too often: set aside
-    std::size_t gone = 0;         // forgotten meanwhile (resolved elsewhere): nothing done
+    std::size_t checked = 0;      ///< records whose status was asked
+    std::size_t committed = 0;    ///< resolved as committed
+    std::size_t rolled_back = 0;  ///< resolved as rolled back
+    std::size_t unknown = 0;      ///< answered unknown and scheduled for another check
+    std::size_t escalated = 0;    ///< answered unknown once too often: set aside
+    std::size_t gone = 0;         ///< forgotten meanwhile (resolved elsewhere): nothing done
 
+    /// Equal when every count is equal.
     friend bool operator==(const reconcile_run_result&, const reconcile_run_result&) = default;
 };
 
+/// What a reconciler is configured with.
 struct reconcile_options {
-    // How long a record must have been uncertain before it is checked: longer
-    // than the outcome normally takes to arrive by itself (a callback, a
-    // confirm), so the source is asked only about records that are late.
-    // Not negative.
+    /// How long a record must have been uncertain before it is checked: longer
+    /// than the outcome normally takes to arrive by itself (a callback, a
+    /// confirm), so the source is asked only about records that are late.
+    /// Not negative.
     std::chrono::microseconds threshold = std::chrono::minutes(5);
-    // Records checked per run_once. At least 1.
+    /// Records checked per run_once. At least 1.
     std::size_t batch_size = 16;
 };
 
-// An observer of a reconciler that hears nothing. An observer of your own has
-//     void on_escalated(const settle::uncertain_record&, std::string_view reason);
-// called after the record is set aside (committed). What it throws propagates
-// out of run_once; the record is already set aside.
+/// An observer of a reconciler that hears nothing. An observer of your own has
+///     void on_escalated(const settle::uncertain_record&, std::string_view reason);
+/// called after the record is set aside (committed). What it throws propagates
+/// out of run_once; the record is already set aside.
 struct no_reconcile_observer {};
 
-// Checks watched records against a status source and resolves them. Holds
-// references to the store and the clock; as thread-safe as the store.
-// Several reconcilers may run on one store: each record is resolved once
-// (the resolution forgets the record in the same transaction, and only one
-// forget of an id succeeds), though two may ask about it at the same time.
-//
-//     settle::reconciler payments(store, settle::persisted_retry{settle::ladder{1min, 5min, 30min},
-//     6},
-//                                 clock, {.threshold = std::chrono::minutes(10)});
-//     payments.watch(tx, order_id);           // with the order that waits for its callback
-//     payments.forget(tx, order_id);          // in the callback's transaction
-//     payments.run_once(provider, [&](auto& tx, const settle::uncertain_record& r,
-//                                      settle::checked_status s) { orders.finish(tx, r.id, s); });
-//
-// `checks` bounds the checks: a record is checked when due, and after an
-// unknown answer again at checks.next_attempt_at(unknown answers so far);
-// once that says no more (max_attempts unknown answers), it is escalated.
+/// Checks watched records against a status source and resolves them. Holds
+/// references to the store and the clock; as thread-safe as the store.
+/// Several reconcilers may run on one store: each record is resolved once
+/// (the resolution forgets the record in the same transaction, and only one
+/// forget of an id succeeds), though two may ask about it at the same time.
+///
+///     settle::reconciler payments(store,
+///                                 settle::persisted_retry{settle::ladder{1min, 5min, 30min}, 6},
+///                                 clock, {.threshold = std::chrono::minutes(10)});
+///     payments.watch(tx, order_id);           // with the order that waits for its callback
+///     payments.forget(tx, order_id);          // in the callback's transaction
+///     payments.run_once(provider, [&](auto& tx, const settle::uncertain_record& r,
+///                                      settle::checked_status s) { orders.finish(tx, r.id, s); });
+///
+/// `checks` bounds the checks: a record is checked when due, and after an
+/// unknown answer again at checks.next_attempt_at(unknown answers so far);
+/// once that says no more (max_attempts unknown answers), it is escalated.
 template <class Store, backoff Backoff, class Clock, class Observer = no_reconcile_observer>
 class reconciler {
     static_assert(detail::check_reconcile_store<Store>());
@@ -100,11 +102,14 @@ class reconciler {
                   "time points): records persist wall-clock times");
 
 public:
+    ///@{
+    /// The store and its transaction type.
     using store_type = Store;
     using transaction = typename Store::transaction;
+    ///@}
 
-    // Throws settle::error (errc::invalid_argument) for a negative threshold
-    // or a batch size of 0.
+    /// Throws settle::error (errc::invalid_argument) for a negative threshold
+    /// or a batch size of 0.
     reconciler(Store& store, persisted_retry<Backoff> checks, Clock& clock,
                reconcile_options options, Observer observer = Observer{})
         : store_(&store),
@@ -120,35 +125,38 @@ public:
         }
     }
 
+    ///@{
+    /// The options and the observer the reconciler was made with.
     [[nodiscard]] const reconcile_options& options() const noexcept { return options_; }
     [[nodiscard]] Observer& observer() noexcept { return observer_; }
+    ///@}
 
-    // In the transaction that leaves `id` uncertain: watches it. False if it
-    // was watched already. An empty id throws settle::error
-    // (errc::invalid_argument).
+    /// In the transaction that leaves `id` uncertain: watches it. False if it
+    /// was watched already. An empty id throws settle::error
+    /// (errc::invalid_argument).
     bool watch(transaction& tx, std::string_view id) {
         check_id(id, "watch");
         return store_->watch(tx, id, now());
     }
 
-    // In the transaction that learnt the outcome some other way (the
-    // callback arrived): stops watching `id`, so it is never checked again.
-    // False if it was not watched.
+    /// In the transaction that learnt the outcome some other way (the
+    /// callback arrived): stops watching `id`, so it is never checked again.
+    /// False if it was not watched.
     bool forget(transaction& tx, std::string_view id) {
         check_id(id, "forget");
         return store_->forget(tx, id);
     }
 
-    // Checks the due records, at most batch_size of them: reads them in one
-    // transaction; asks source.status(record) -> checked_status for each,
-    // outside any transaction; then, in one transaction per record:
-    //   committed / rolled_back: forgets the record and calls
-    //       resolve(tx, record, status) to apply the outcome, both committed
-    //       together (if it was forgotten meanwhile, resolve is not called);
-    //   unknown: schedules the next check, or escalates the record once the
-    //       checks are spent, then tells the observer.
-    // What the source or resolve throws propagates; the record it was about
-    // is left as it was (and checked again when due).
+    /// Checks the due records, at most batch_size of them: reads them in one
+    /// transaction; asks source.status(record) -> checked_status for each,
+    /// outside any transaction; then, in one transaction per record:
+    ///   committed / rolled_back: forgets the record and calls
+    ///       resolve(tx, record, status) to apply the outcome, both committed
+    ///       together (if it was forgotten meanwhile, resolve is not called);
+    ///   unknown: schedules the next check, or escalates the record once the
+    ///       checks are spent, then tells the observer.
+    /// What the source or resolve throws propagates; the record it was about
+    /// is left as it was (and checked again when due).
     template <class Source, class Resolve>
     requires std::invocable<Resolve&, transaction&, const uncertain_record&, checked_status>
         reconcile_run_result run_once(Source& source, Resolve&& resolve) {

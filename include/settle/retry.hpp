@@ -60,26 +60,26 @@ namespace detail {
 // ---------------------------------------------------------------------------
 // Schedules: deterministic delays.
 
-// A deterministic schedule: delay(n) is the wait after attempt n fails.
+/// A deterministic schedule: delay(n) is the wait after attempt n fails.
 template <class S>
 concept schedule = std::copy_constructible<S> && requires(const S& s, std::uint32_t n) {
     { s.delay(n) }
     noexcept->std::same_as<std::chrono::nanoseconds>;
 };
 
-// An explicit list of delays: delay(n) = steps[min(n, size - 1)], so past the
-// last step it stays there. Holds up to N steps inline: no allocation, 8 bytes
-// a step. Empty ladders and negative steps are rejected (at compile time when
-// the ladder is a constant).
-//
-//     constexpr settle::ladder quick{100ms, 500ms, 2s};       // ladder<3>
-//     settle::ladder<32> from_config(std::span(steps));       // up to 32, at run time
+/// An explicit list of delays: delay(n) = steps[min(n, size - 1)], so past the
+/// last step it stays there. Holds up to N steps inline: no allocation, 8 bytes
+/// a step. Empty ladders and negative steps are rejected (at compile time when
+/// the ladder is a constant).
+///
+///     constexpr settle::ladder quick{100ms, 500ms, 2s};       // ladder<3>
+///     settle::ladder<32> from_config(std::span(steps));       // up to 32, at run time
 template <std::size_t N>
 class ladder {
     static_assert(N > 0, "settle::ladder: a ladder needs at least one step");
 
 public:
-    // The steps, in order; their count is fixed at compile time.
+    /// The steps, in order; their count is fixed at compile time.
     template <class... D>
     requires(sizeof...(D) >= 1 && sizeof...(D) <= N &&
              (std::convertible_to<D, std::chrono::nanoseconds> && ...)) constexpr ladder(D... steps)
@@ -87,7 +87,7 @@ public:
         check();
     }
 
-    // Steps chosen at run time (from configuration): 1 to N of them.
+    /// Steps chosen at run time (from configuration): 1 to N of them.
     constexpr explicit ladder(std::span<const std::chrono::nanoseconds> steps)
         : steps_{}, size_(0) {
         if (steps.empty()) {
@@ -103,6 +103,8 @@ public:
         check();
     }
 
+    ///@{
+    /// The delay before retry n, the number of steps, and the steps.
     [[nodiscard]] constexpr std::chrono::nanoseconds delay(std::uint32_t n) const noexcept {
         return steps_[n < size_ ? n : size_ - 1];
     }
@@ -110,6 +112,7 @@ public:
     [[nodiscard]] constexpr std::span<const std::chrono::nanoseconds> steps() const noexcept {
         return {steps_.data(), size_};
     }
+    ///@}
 
 private:
     constexpr void check() const {
@@ -127,8 +130,8 @@ private:
 template <class... D>
 ladder(D...) -> ladder<sizeof...(D)>;
 
-// The classic message-queue ladder (RocketMQ's default delay levels), 18 steps:
-// 1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h; then 2h for ever.
+/// The classic message-queue ladder (RocketMQ's default delay levels), 18 steps:
+/// 1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h; then 2h for ever.
 inline constexpr ladder<18> message_queue_ladder{
     std::chrono::seconds(1),  std::chrono::seconds(5),  std::chrono::seconds(10),
     std::chrono::seconds(30), std::chrono::minutes(1),  std::chrono::minutes(2),
@@ -137,9 +140,11 @@ inline constexpr ladder<18> message_queue_ladder{
     std::chrono::minutes(9),  std::chrono::minutes(10), std::chrono::minutes(20),
     std::chrono::minutes(30), std::chrono::hours(1),    std::chrono::hours(2)};
 
-// The same delay every time: delay(n) = d. d >= 0.
+/// The same delay every time: delay(n) = d. d >= 0.
 class constant_backoff {
 public:
+    ///@{
+    /// The same delay before every retry.
     constexpr explicit constant_backoff(std::chrono::nanoseconds d) : delay_(d) {
         if (d < std::chrono::nanoseconds(0)) {
             detail::reject_retry_config("settle::constant_backoff: the delay is negative");
@@ -148,15 +153,18 @@ public:
     [[nodiscard]] constexpr std::chrono::nanoseconds delay(std::uint32_t) const noexcept {
         return delay_;
     }
+    ///@}
 
 private:
     std::chrono::nanoseconds delay_;
 };
 
-// delay(n) = min(cap, base + n * step), exact in integer nanoseconds.
-// Requires 0 <= base <= cap and step >= 0.
+/// delay(n) = min(cap, base + n * step), exact in integer nanoseconds.
+/// Requires 0 <= base <= cap and step >= 0.
 class linear_backoff {
 public:
+    ///@{
+    /// A delay growing by the same step at each retry, up to a cap.
     constexpr linear_backoff(std::chrono::nanoseconds base, std::chrono::nanoseconds step,
                              std::chrono::nanoseconds cap)
         : base_(base), step_(step), cap_(cap), last_below_cap_(0) {
@@ -178,6 +186,7 @@ public:
         }
         return base_ + step_ * static_cast<std::int64_t>(n);
     }
+    ///@}
 
 private:
     std::chrono::nanoseconds base_;
@@ -186,13 +195,16 @@ private:
     std::uint64_t last_below_cap_;
 };
 
-// delay(n) = min(cap, base * multiplier^n), rounded to the nearest nanosecond.
-// Computed in double precision by repeated squaring, so it is constexpr;
-// exact whenever base * multiplier^n is exactly representable (a multiplier of
-// 2 and a delay below 2^53 ns, about 104 days). Requires base > 0,
-// multiplier >= 1 (finite) and cap >= base.
+/// delay(n) = min(cap, base * multiplier^n), rounded to the nearest nanosecond.
+/// Computed in double precision by repeated squaring, so it is constexpr;
+/// exact whenever base * multiplier^n is exactly representable (a multiplier of
+/// 2 and a delay below 2^53 ns, about 104 days). Requires base > 0,
+/// multiplier >= 1 (finite) and cap >= base.
 class exponential_backoff {
 public:
+    ///@{
+    /// A delay multiplied at each retry, up to a cap: the delay before retry n, and the base,
+    /// multiplier and cap it was made with.
     constexpr exponential_backoff(std::chrono::nanoseconds base, double multiplier,
                                   std::chrono::nanoseconds cap)
         : base_(base), cap_(cap), multiplier_(multiplier), base_d_(0), overshoot_(0) {
@@ -240,6 +252,7 @@ public:
     [[nodiscard]] constexpr std::chrono::nanoseconds base() const noexcept { return base_; }
     [[nodiscard]] constexpr double multiplier() const noexcept { return multiplier_; }
     [[nodiscard]] constexpr std::chrono::nanoseconds cap() const noexcept { return cap_; }
+    ///@}
 
 private:
     std::chrono::nanoseconds base_;
@@ -255,12 +268,12 @@ private:
 // output of SplitMix64 started at the seed; U[a, b) maps it onto [a, b) with
 // floor(word * (b - a) / 2^64).
 
-// How a jittered schedule spreads its delay e = schedule.delay(n). Applied to
-// the capped value, so delays spread below the cap instead of piling up on it.
+/// How a jittered schedule spreads its delay e = schedule.delay(n). Applied to
+/// the capped value, so delays spread below the cap instead of piling up on it.
 enum class jitter {
-    none,   // e
-    full,   // U[0, e)                                  ("full jitter")
-    equal,  // floor(e / 2) + U[0, e - floor(e / 2))    ("equal jitter")
+    none,   ///< e
+    full,   ///< U[0, e)                                  ("full jitter")
+    equal,  ///< floor(e / 2) + U[0, e - floor(e / 2))    ("equal jitter")
 };
 
 [[nodiscard]] constexpr std::string_view to_string(jitter kind) noexcept {
@@ -272,13 +285,16 @@ enum class jitter {
     return "unknown settle::jitter";
 }
 
-// A schedule with jitter. delay(n, seed) is a pure function of (n, seed).
-//
-//     constexpr settle::jittered backoff{settle::exponential_backoff{100ms, 2.0, 10s},
-//                                        settle::jitter::full};
+/// A schedule with jitter. delay(n, seed) is a pure function of (n, seed).
+///
+///     constexpr settle::jittered backoff{settle::exponential_backoff{100ms, 2.0, 10s},
+///                                        settle::jitter::full};
 template <schedule S>
 class jittered {
 public:
+    ///@{
+    /// A schedule with jitter: the delay before retry n drawn from the random generator; the
+    /// schedule and the kind of jitter it was made with.
     constexpr jittered(S delays, jitter spread) : schedule_(std::move(delays)), kind_(spread) {
         // Each kind as lo + U[0, width) with lo = (e >> shift) & lo_mask and
         // width = (e - lo) & width_mask, so delay() does not branch on the kind.
@@ -307,6 +323,7 @@ public:
 
     [[nodiscard]] constexpr const S& schedule() const noexcept { return schedule_; }
     [[nodiscard]] constexpr jitter kind() const noexcept { return kind_; }
+    ///@}
 
 private:
     S schedule_;
@@ -316,13 +333,14 @@ private:
     std::uint64_t width_mask_ = 0;
 };
 
-// "Decorrelated jitter" (Marc Brooker, AWS Architecture Blog, 2015):
-//     d(-1) = base,  d(n) = min(cap, U[base, 3 * d(n - 1)))
-// Each delay depends on the one before: delay(n, seed, previous) is one step,
-// O(1); delay(n, seed) replays the chain from attempt 0, O(n). retry() carries
-// the previous delay and pays O(1) an attempt. Requires 0 < base <= cap.
+/// "Decorrelated jitter" (Marc Brooker, AWS Architecture Blog, 2015):
+///     d(-1) = base,  d(n) = min(cap, U[base, 3 * d(n - 1)))
+/// Each delay depends on the one before: delay(n, seed, previous) is one step,
+/// O(1); delay(n, seed) replays the chain from attempt 0, O(n). retry() carries
+/// the previous delay and pays O(1) an attempt. Requires 0 < base <= cap.
 class decorrelated_jitter {
 public:
+    /// Decorrelated jitter between base and cap.
     constexpr decorrelated_jitter(std::chrono::nanoseconds base, std::chrono::nanoseconds cap)
         : base_(base), cap_(cap) {
         if (base <= std::chrono::nanoseconds(0)) {
@@ -333,7 +351,7 @@ public:
         }
     }
 
-    // d(n) given d(n - 1) (pass base for n = 0).
+    /// d(n) given d(n - 1) (pass base for n = 0).
     [[nodiscard]] constexpr std::chrono::nanoseconds delay(
         std::uint32_t n, std::uint64_t seed, std::chrono::nanoseconds previous) const noexcept {
         const std::chrono::nanoseconds high =
@@ -343,7 +361,7 @@ public:
         return d < cap_ ? d : cap_;
     }
 
-    // d(n), replaying d(0) .. d(n). O(n).
+    /// d(n), replaying d(0) .. d(n). O(n).
     [[nodiscard]] constexpr std::chrono::nanoseconds delay(std::uint32_t n,
                                                            std::uint64_t seed) const noexcept {
         std::chrono::nanoseconds d = base_;
@@ -353,25 +371,31 @@ public:
         return d;
     }
 
+    ///@{
+    /// The base and the cap it was made with.
     [[nodiscard]] constexpr std::chrono::nanoseconds base() const noexcept { return base_; }
     [[nodiscard]] constexpr std::chrono::nanoseconds cap() const noexcept { return cap_; }
+    ///@}
 
 private:
     std::chrono::nanoseconds base_;
     std::chrono::nanoseconds cap_;
 };
 
-// The smooth decorrelated variant (George Polevoy's formula, Polly's
-// DecorrelatedJitterBackoffV2): with t(n) = n + u(n), u(n) uniform in [0, 1)
-// and f(t) = 2^t * tanh(sqrt(4 t)),
-//     d(n) = min(cap, (f(t(n)) - f(t(n - 1))) / 1.4 * base),   f(t(-1)) = 0,
-// truncated to whole nanoseconds; cap once f overflows a double (n >= 1024).
-// Medians fall near base for the first two attempts, then near 2 base, 4 base,
-// 8 base, ...: exponential growth with fewer spikes than decorrelated jitter.
-// O(1) for any n; not constexpr (needs std::pow, std::tanh). Requires
-// 0 < base <= cap.
+/// The smooth decorrelated variant (George Polevoy's formula, Polly's
+/// DecorrelatedJitterBackoffV2): with t(n) = n + u(n), u(n) uniform in [0, 1)
+/// and f(t) = 2^t * tanh(sqrt(4 t)),
+///     d(n) = min(cap, (f(t(n)) - f(t(n - 1))) / 1.4 * base),   f(t(-1)) = 0,
+/// truncated to whole nanoseconds; cap once f overflows a double (n >= 1024).
+/// Medians fall near base for the first two attempts, then near 2 base, 4 base,
+/// 8 base, ...: exponential growth with fewer spikes than decorrelated jitter.
+/// O(1) for any n; not constexpr (needs std::pow, std::tanh). Requires
+/// 0 < base <= cap.
 class smooth_decorrelated_jitter {
 public:
+    ///@{
+    /// Decorrelated jitter without its long runs at the cap: the delay before retry n, and the base
+    /// and cap it was made with.
     smooth_decorrelated_jitter(std::chrono::nanoseconds base, std::chrono::nanoseconds cap)
         : base_(base), cap_(cap) {
         if (base <= std::chrono::nanoseconds(0)) {
@@ -399,6 +423,7 @@ public:
 
     [[nodiscard]] std::chrono::nanoseconds base() const noexcept { return base_; }
     [[nodiscard]] std::chrono::nanoseconds cap() const noexcept { return cap_; }
+    ///@}
 
 private:
     static double f(double t) noexcept { return std::pow(2.0, t) * std::tanh(std::sqrt(4.0 * t)); }
@@ -407,10 +432,10 @@ private:
     std::chrono::nanoseconds cap_;
 };
 
-// Anything retry() and persisted_retry can take delays from: a deterministic
-// schedule (delay(n)), or a randomised one with delay(n, seed), a pure function
-// of its arguments. A randomised backoff may also offer delay(n, seed,
-// previous), one step given delay(n - 1, seed), which retry() then uses.
+/// Anything retry() and persisted_retry can take delays from: a deterministic
+/// schedule (delay(n)), or a randomised one with delay(n, seed), a pure function
+/// of its arguments. A randomised backoff may also offer delay(n, seed,
+/// previous), one step given delay(n - 1, seed), which retry() then uses.
 template <class B>
 concept backoff = std::copy_constructible<B> &&
     (schedule<B> || requires(const B& b, std::uint32_t n, std::uint64_t seed) {
@@ -450,12 +475,12 @@ template <class B>
 // ---------------------------------------------------------------------------
 // Policy vocabulary.
 
-// What a classifier says about one failed attempt. A classifier may also
-// return bool: true is `retry`, false is `stop`.
+/// What a classifier says about one failed attempt. A classifier may also
+/// return bool: true is `retry`, false is `stop`.
 enum class retry_decision {
-    stop,           // retrying will not help (for a plain returned value: accept it)
-    retry,          // transient: retry if the policy allows; a budget charges retry_cost
-    retry_timeout,  // transient timeout or throttle: as retry, but a budget charges timeout_cost
+    stop,           ///< retrying will not help (for a plain returned value: accept it)
+    retry,          ///< transient: retry if the policy allows; a budget charges retry_cost
+    retry_timeout,  ///< transient timeout or throttle: as retry, but a budget charges timeout_cost
 };
 
 [[nodiscard]] constexpr std::string_view to_string(retry_decision d) noexcept {
@@ -467,14 +492,14 @@ enum class retry_decision {
     return "unknown settle::retry_decision";
 }
 
-// Why retry() stopped.
+/// Why retry() stopped.
 enum class [[nodiscard]] retry_outcome{
-    succeeded,      // the last attempt succeeded
-    exhausted,      // max_attempts attempts were made and the last one failed
-    deadline,       // the next wait would have ended past the deadline, or it had passed
-    not_retryable,  // the classifier said stop for a failure
-    budget,         // the retry budget refused the next retry
-    cancelled,      // the stop token was stopped while waiting
+    succeeded,      ///< the last attempt succeeded
+    exhausted,      ///< max_attempts attempts were made and the last one failed
+    deadline,       ///< the next wait would have ended past the deadline, or it had passed
+    not_retryable,  ///< the classifier said stop for a failure
+    budget,         ///< the retry budget refused the next retry
+    cancelled,      ///< the stop token was stopped while waiting
 };
 
 [[nodiscard]] constexpr std::string_view to_string(retry_outcome o) noexcept {
@@ -489,10 +514,10 @@ enum class [[nodiscard]] retry_outcome{
     return "unknown settle::retry_outcome";
 }
 
-// What retry() does when the next wait would end past the deadline.
+/// What retry() does when the next wait would end past the deadline.
 enum class deadline_mode {
-    stop,     // stop now, without waiting (outcome deadline)
-    shorten,  // wait only until the deadline and make one last attempt there
+    stop,     ///< stop now, without waiting (outcome deadline)
+    shorten,  ///< wait only until the deadline and make one last attempt there
 };
 
 [[nodiscard]] constexpr std::string_view to_string(deadline_mode m) noexcept {
@@ -506,28 +531,28 @@ enum class deadline_mode {
 // ---------------------------------------------------------------------------
 // Retry budget.
 
-// The defaults are the AWS SDKs' retry quota (standard retry mode): 500 tokens,
-// a retry costs 5, a retry after a timeout costs 10, a success refunds 1 (or,
-// when it came after a retry, that retry's cost). See docs/retry.md.
+/// The defaults are the AWS SDKs' retry quota (standard retry mode): 500 tokens,
+/// a retry costs 5, a retry after a timeout costs 10, a success refunds 1 (or,
+/// when it came after a retry, that retry's cost). See docs/retry.md.
 struct retry_budget_options {
-    std::uint32_t capacity = 500;      // tokens when full, and at the start
-    std::uint32_t retry_cost = 5;      // taken by a retry after retry_decision::retry
-    std::uint32_t timeout_cost = 10;   // taken by a retry after retry_decision::retry_timeout
-    std::uint32_t success_refund = 1;  // returned by a first attempt that succeeds
+    std::uint32_t capacity = 500;      ///< tokens when full, and at the start
+    std::uint32_t retry_cost = 5;      ///< taken by a retry after retry_decision::retry
+    std::uint32_t timeout_cost = 10;   ///< taken by a retry after retry_decision::retry_timeout
+    std::uint32_t success_refund = 1;  ///< returned by a first attempt that succeeds
 };
 
-// A token bucket shared by every caller of one dependency, so a failing
-// dependency gets no retry storm: each retry takes tokens, successes put some
-// back, and when too few are left retries are refused. First attempts never
-// take tokens and are never refused. Thread-safe and lock-free; the count
-// never goes below 0 or above capacity. Costs one atomic read-modify-write per
-// retry and per success (none while the bucket is full).
+/// A token bucket shared by every caller of one dependency, so a failing
+/// dependency gets no retry storm: each retry takes tokens, successes put some
+/// back, and when too few are left retries are refused. First attempts never
+/// take tokens and are never refused. Thread-safe and lock-free; the count
+/// never goes below 0 or above capacity. Costs one atomic read-modify-write per
+/// retry and per success (none while the bucket is full).
 class retry_budget {
 public:
     retry_budget() : retry_budget(retry_budget_options{}) {}
 
-    // Throws settle::error(invalid_argument) when capacity is 0 or a cost
-    // exceeds the capacity (such a retry could never be paid for).
+    /// Throws settle::error(invalid_argument) when capacity is 0 or a cost
+    /// exceeds the capacity (such a retry could never be paid for).
     explicit retry_budget(retry_budget_options settings)
         : options_(settings), tokens_(settings.capacity) {
         if (settings.capacity == 0) {
@@ -541,8 +566,8 @@ public:
     retry_budget(const retry_budget&) = delete;
     retry_budget& operator=(const retry_budget&) = delete;
 
-    // Takes `tokens` if that many are available; otherwise takes nothing and
-    // returns false.
+    /// Takes `tokens` if that many are available; otherwise takes nothing and
+    /// returns false.
     [[nodiscard]] bool try_acquire(std::uint32_t tokens) noexcept {
         std::uint32_t current = tokens_.load(std::memory_order_relaxed);
         while (current >= tokens) {
@@ -554,7 +579,7 @@ public:
         return false;
     }
 
-    // Puts `tokens` back, up to the capacity.
+    /// Puts `tokens` back, up to the capacity.
     void release(std::uint32_t tokens) noexcept {
         std::uint32_t current = tokens_.load(std::memory_order_relaxed);
         while (current < options_.capacity) {
@@ -567,10 +592,13 @@ public:
         }
     }
 
+    ///@{
+    /// The retries available now, and the options the budget was made with.
     [[nodiscard]] std::uint32_t available() const noexcept {
         return tokens_.load(std::memory_order_acquire);
     }
     [[nodiscard]] const retry_budget_options& options() const noexcept { return options_; }
+    ///@}
 
 private:
     retry_budget_options options_;
@@ -580,15 +608,16 @@ private:
 // ---------------------------------------------------------------------------
 // Classifiers.
 
-// A classifier that retries exceptions of the listed types (or types derived
-// from them) and stops on any other exception. Returned values follow the
-// default rules (see retry()).
-//
-//     policy.retry_if(settle::retry_on<std::system_error, timeout_error>{})
+/// A classifier that retries exceptions of the listed types (or types derived
+/// from them) and stops on any other exception. Returned values follow the
+/// default rules (see retry()).
+///
+///     policy.retry_if(settle::retry_on<std::system_error, timeout_error>{})
 template <class... E>
 struct retry_on {
     static_assert(sizeof...(E) > 0, "settle::retry_on: name at least one exception type");
 
+    /// True when the failure is one of the exception types E (or derived from one).
     [[nodiscard]] bool operator()(const std::exception_ptr& failure) const noexcept {
         return failure != nullptr && matches<E...>(failure);
     }
@@ -648,37 +677,37 @@ struct no_pushback {};
 // ---------------------------------------------------------------------------
 // Policy.
 
-// How retry() runs an operation: a backoff, a maximum number of attempts
-// (default 3, the AWS SDKs' standard-mode default), an optional overall
-// deadline, an optional shared budget, a classifier and an optional pushback
-// hook. A value type: copy it freely; it refers to its budget, which must
-// outlive it. Each with_/retry_if call returns a new policy.
-//
-//     const auto policy = settle::retry_policy{backoff, 5}
-//                             .with_deadline(10s)
-//                             .with_budget(budget)
-//                             .retry_if(settle::retry_on<std::system_error>{});
+/// How retry() runs an operation: a backoff, a maximum number of attempts
+/// (default 3, the AWS SDKs' standard-mode default), an optional overall
+/// deadline, an optional shared budget, a classifier and an optional pushback
+/// hook. A value type: copy it freely; it refers to its budget, which must
+/// outlive it. Each with_/retry_if call returns a new policy.
+///
+///     const auto policy = settle::retry_policy{backoff, 5}
+///                             .with_deadline(10s)
+///                             .with_budget(budget)
+///                             .retry_if(settle::retry_on<std::system_error>{});
 template <backoff B, class Classifier = detail::retry_every_failure,
           class Pushback = detail::no_pushback>
 class retry_policy {
 public:
-    // Throws settle::error(invalid_argument) when max_attempts is 0.
+    /// Throws settle::error(invalid_argument) when max_attempts is 0.
     constexpr explicit retry_policy(B delays, std::uint32_t max_attempts = 3) requires(
         std::default_initializable<Classifier>&& std::default_initializable<Pushback>)
         : backoff_(std::move(delays)), classifier_(), pushback_() {
         set_max_attempts(max_attempts);
     }
 
-    // At most n attempts in all (n >= 1); 1 means no retries.
+    /// At most n attempts in all (n >= 1); 1 means no retries.
     [[nodiscard]] constexpr retry_policy with_max_attempts(std::uint32_t n) const {
         retry_policy copy = *this;
         copy.set_max_attempts(n);
         return copy;
     }
 
-    // Stop retrying once `limit` has passed since retry() started, as read
-    // from its clock; never wait past that point (see deadline_mode).
-    // Throws settle::error(invalid_argument) when limit is negative.
+    /// Stop retrying once `limit` has passed since retry() started, as read
+    /// from its clock; never wait past that point (see deadline_mode).
+    /// Throws settle::error(invalid_argument) when limit is negative.
     [[nodiscard]] constexpr retry_policy with_deadline(
         std::chrono::nanoseconds limit, deadline_mode mode = deadline_mode::stop) const {
         if (limit < std::chrono::nanoseconds(0)) {
@@ -693,30 +722,33 @@ public:
         return copy;
     }
 
-    // Draw retries from a shared budget. The budget must outlive the policy.
+    /// Draw retries from a shared budget. The budget must outlive the policy.
     [[nodiscard]] constexpr retry_policy with_budget(retry_budget& shared) const {
         retry_policy copy = *this;
         copy.budget_ = &shared;
         return copy;
     }
 
-    // Decide which failures are retried. The classifier is called with
-    // `const std::exception_ptr&` for an exception and with `const R&` for a
-    // returned value (see retry()); it returns retry_decision or bool.
+    /// Decide which failures are retried. The classifier is called with
+    /// `const std::exception_ptr&` for an exception and with `const R&` for a
+    /// returned value (see retry()); it returns retry_decision or bool.
     template <class C>
     [[nodiscard]] constexpr retry_policy<B, C, Pushback> retry_if(C classify) const {
         return retry_policy<B, C, Pushback>(backoff_, std::move(classify), pushback_, *this);
     }
 
-    // Let a failure override one delay (server pushback, a Retry-After value):
-    // the hook is called like a classifier and returns
-    // std::optional<std::chrono::nanoseconds>; a value replaces that delay
-    // (negative counts as 0); the deadline still applies.
+    /// Let a failure override one delay (server pushback, a Retry-After value):
+    /// the hook is called like a classifier and returns
+    /// std::optional<std::chrono::nanoseconds>; a value replaces that delay
+    /// (negative counts as 0); the deadline still applies.
     template <class P>
     [[nodiscard]] constexpr retry_policy<B, Classifier, P> with_pushback(P hook) const {
         return retry_policy<B, Classifier, P>(backoff_, classifier_, std::move(hook), *this);
     }
 
+    ///@{
+    /// What the policy was made with: its backoff, attempt limit, deadline and what happens at it,
+    /// budget, classifier and pushback.
     [[nodiscard]] constexpr const B& backoff() const noexcept { return backoff_; }
     [[nodiscard]] constexpr std::uint32_t max_attempts() const noexcept { return max_attempts_; }
     [[nodiscard]] constexpr std::optional<std::chrono::nanoseconds> deadline() const noexcept {
@@ -726,6 +758,7 @@ public:
     [[nodiscard]] constexpr retry_budget* budget() const noexcept { return budget_; }
     [[nodiscard]] constexpr const Classifier& classifier() const noexcept { return classifier_; }
     [[nodiscard]] constexpr const Pushback& pushback() const noexcept { return pushback_; }
+    ///@}
 
 private:
     template <::settle::backoff, class, class>
@@ -770,8 +803,8 @@ namespace detail {
 struct retry_access;
 }
 
-// What retry() returns: the last attempt's result (a value, or the exception
-// it threw), how many attempts were made (at least 1) and why it stopped.
+/// What retry() returns: the last attempt's result (a value, or the exception
+/// it threw), how many attempts were made (at least 1) and why it stopped.
 template <class R>
 class [[nodiscard]] retry_result {
     static_assert(!std::is_reference_v<R>,
@@ -781,23 +814,28 @@ class [[nodiscard]] retry_result {
     static constexpr bool nothrow_move = std::is_nothrow_move_constructible_v<stored>;
 
 public:
+    ///@{
+    /// The outcome, a test for success (and operator bool), and the attempts made.
     [[nodiscard]] retry_outcome outcome() const noexcept { return outcome_; }
     [[nodiscard]] bool is_succeeded() const noexcept {
         return outcome_ == retry_outcome::succeeded;
     }
     explicit operator bool() const noexcept { return is_succeeded(); }
     [[nodiscard]] std::uint32_t attempts() const noexcept { return attempts_; }
+    ///@}
 
-    // True when the last attempt returned; false when it threw.
+    /// True when the last attempt returned; false when it threw.
     [[nodiscard]] bool has_value() const noexcept { return !threw_; }
 
-    // The last attempt's returned value: the success, or the last failure (an
-    // empty optional, an error) when the outcome is not succeeded. Rethrows the
-    // last attempt's exception when it threw.
+    /// The last attempt's returned value: the success, or the last failure (an
+    /// empty optional, an error) when the outcome is not succeeded. Rethrows the
+    /// last attempt's exception when it threw.
     [[nodiscard]] const stored& value() const& requires(!std::is_void_v<R>) {
         rethrow_if_thrown();
         return value_;
     }
+    ///@{
+    /// The value the call returned (for a call that returns one); copied and moved as the value is.
     [[nodiscard]] stored& value() & requires(!std::is_void_v<R>) {
         rethrow_if_thrown();
         return value_;
@@ -806,10 +844,10 @@ public:
         rethrow_if_thrown();
         return std::move(value_);
     }
-    // For void operations: returns if the last attempt returned, else rethrows.
+    /// For void operations: returns if the last attempt returned, else rethrows.
     void value() const& requires std::is_void_v<R> { rethrow_if_thrown(); }
 
-    // The last attempt's exception, or null when it returned.
+    /// The last attempt's exception, or null when it returned.
     [[nodiscard]] std::exception_ptr exception() const noexcept {
         return threw_ ? exception_ : std::exception_ptr();
     }
@@ -842,6 +880,7 @@ public:
         retry_result copy(other);
         return *this = std::move(copy);
     }
+    ///@}
     ~retry_result() { destroy(); }
 
 private:
@@ -1132,26 +1171,26 @@ auto retry_loop(const retry_policy<B, Cl, P>& policy, C& clock, S& sleeper, Seed
 
 }  // namespace detail
 
-// Runs `op` under `policy`: attempt 0 at once, then after each failure the
-// policy's delay (waited through `sleeper`), until an attempt succeeds or the
-// policy says stop. Returns the last attempt's result, the number of attempts
-// and the outcome; never throws the operation's exception (value() rethrows
-// it). Exceptions from the classifier, the hook or the sleeper propagate.
-//
-// `op` is called as op() or, if that does not compile, op(attempt). An attempt
-// fails when it throws, or returns a value with has_value() false (optional,
-// expected, parse_result); any other returned value succeeds unless the
-// classifier asks to retry it. Without a classifier every failure is retried,
-// except a bug: an exception that is a std::logic_error, or a settle::error
-// with invalid_argument, malformed_input or decode_failed, stops at once
-// (outcome not_retryable). A classifier taking std::exception_ptr decides
-// instead.
-//
-// The clock is read only when the policy has a deadline; the generator is
-// drawn from (once: a 64-bit seed) only when a randomised backoff needs a
-// delay, so delays equal backoff.delay(n, seed). The stop token interrupts
-// waits; the first attempt always runs. An operation that succeeds first
-// time costs one call, one classification and no allocation.
+/// Runs `op` under `policy`: attempt 0 at once, then after each failure the
+/// policy's delay (waited through `sleeper`), until an attempt succeeds or the
+/// policy says stop. Returns the last attempt's result, the number of attempts
+/// and the outcome; never throws the operation's exception (value() rethrows
+/// it). Exceptions from the classifier, the hook or the sleeper propagate.
+///
+/// `op` is called as op() or, if that does not compile, op(attempt). An attempt
+/// fails when it throws, or returns a value with has_value() false (optional,
+/// expected, parse_result); any other returned value succeeds unless the
+/// classifier asks to retry it. Without a classifier every failure is retried,
+/// except a bug: an exception that is a std::logic_error, or a settle::error
+/// with invalid_argument, malformed_input or decode_failed, stops at once
+/// (outcome not_retryable). A classifier taking std::exception_ptr decides
+/// instead.
+///
+/// The clock is read only when the policy has a deadline; the generator is
+/// drawn from (once: a 64-bit seed) only when a randomised backoff needs a
+/// delay, so delays equal backoff.delay(n, seed). The stop token interrupts
+/// waits; the first attempt always runs. An operation that succeeds first
+/// time costs one call, one classification and no allocation.
 template <backoff B, class Cl, class P, clock C, sleeper S, std::uniform_random_bit_generator G,
           class Op>
 [[nodiscard]] auto retry(const retry_policy<B, Cl, P>& policy, C& clock, S& sleeper, G& random,
@@ -1161,8 +1200,8 @@ template <backoff B, class Cl, class P, clock C, sleeper S, std::uniform_random_
         policy, clock, sleeper, [&random] { return detail::draw_word(random); }, op, stop);
 }
 
-// The same, for deterministic schedules (ladders, constant, linear,
-// exponential without jitter), which need no random generator.
+/// The same, for deterministic schedules (ladders, constant, linear,
+/// exponential without jitter), which need no random generator.
 template <backoff B, class Cl, class P, clock C, sleeper S, class Op>
 requires schedule<B> &&(!std::uniform_random_bit_generator<std::remove_cvref_t<Op>>)
     [[nodiscard]] auto retry(const retry_policy<B, Cl, P>& policy, C& clock, S& sleeper, Op&& op,
@@ -1175,19 +1214,19 @@ requires schedule<B> &&(!std::uniform_random_bit_generator<std::remove_cvref_t<O
 // ---------------------------------------------------------------------------
 // Persisted retries.
 
-// The schedule of a record stored in a database (an outbox row, a
-// compensation task): when its next attempt is due, and when it has had
-// enough. Stateless and deterministic: the delays depend only on (seed,
-// attempt), so a relay that restarts, or another relay, computes the same
-// times. Derive the seed from the record's id.
-//
-//     constexpr settle::persisted_retry plan{settle::message_queue_ladder, 19};
-//     if (auto at = plan.next_attempt_at(row.attempts, now)) row.next_attempt_at = *at;
-//     else dead_letter(row);
+/// The schedule of a record stored in a database (an outbox row, a
+/// compensation task): when its next attempt is due, and when it has had
+/// enough. Stateless and deterministic: the delays depend only on (seed,
+/// attempt), so a relay that restarts, or another relay, computes the same
+/// times. Derive the seed from the record's id.
+///
+///     constexpr settle::persisted_retry plan{settle::message_queue_ladder, 19};
+///     if (auto at = plan.next_attempt_at(row.attempts, now)) row.next_attempt_at = *at;
+///     else dead_letter(row);
 template <backoff B>
 class persisted_retry {
 public:
-    // Throws settle::error(invalid_argument) when max_attempts is 0.
+    /// Throws settle::error(invalid_argument) when max_attempts is 0.
     constexpr persisted_retry(B delays, std::uint32_t max_attempts)
         : backoff_(std::move(delays)), max_attempts_(max_attempts) {
         if (max_attempts == 0) {
@@ -1195,25 +1234,26 @@ public:
         }
     }
 
-    // True once `attempts` attempts leave no more to make.
+    /// True once `attempts` attempts leave no more to make.
     [[nodiscard]] constexpr bool exhausted(std::uint32_t attempts) const noexcept {
         return attempts >= max_attempts_;
     }
 
-    // The wait after attempt n (0-based) failed.
+    /// The wait after attempt n (0-based) failed.
     [[nodiscard]] constexpr std::chrono::nanoseconds delay(std::uint32_t n,
                                                            std::uint64_t seed) const noexcept {
         return detail::backoff_delay(backoff_, n, seed);
     }
+    /// The wait after attempt n (0-based) failed, for a backoff without jitter (no seed).
     [[nodiscard]] constexpr std::chrono::nanoseconds delay(
         std::uint32_t n) const noexcept requires schedule<B> {
         return backoff_.delay(n);
     }
 
-    // When the next attempt is due, given the attempts made so far and the
-    // time the last one failed: `now` for the first attempt, now + delay(
-    // attempts_so_far - 1, seed) after that (rounded up to the time point's
-    // resolution, saturating); nullopt once exhausted(attempts_so_far).
+    /// When the next attempt is due, given the attempts made so far and the
+    /// time the last one failed: `now` for the first attempt, now + delay(
+    /// attempts_so_far - 1, seed) after that (rounded up to the time point's
+    /// resolution, saturating); nullopt once exhausted(attempts_so_far).
     template <class Clock, class Duration>
     [[nodiscard]] constexpr std::optional<std::chrono::time_point<Clock, Duration>> next_attempt_at(
         std::uint32_t attempts_so_far, std::chrono::time_point<Clock, Duration> now,
@@ -1226,6 +1266,9 @@ public:
         }
         return detail::saturating_later(now, delay(attempts_so_far - 1, seed));
     }
+    ///@{
+    /// When the next attempt is due, for a backoff without jitter (no seed; empty when no attempt
+    /// is left), and the backoff and attempt limit the ladder was made with.
     template <class Clock, class Duration>
     [[nodiscard]] constexpr std::optional<std::chrono::time_point<Clock, Duration>> next_attempt_at(
         std::uint32_t attempts_so_far,
@@ -1235,6 +1278,7 @@ public:
 
     [[nodiscard]] constexpr const B& backoff() const noexcept { return backoff_; }
     [[nodiscard]] constexpr std::uint32_t max_attempts() const noexcept { return max_attempts_; }
+    ///@}
 
 private:
     B backoff_;

@@ -21,22 +21,26 @@
 
 SETTLE_BEGIN_NAMESPACE
 
-// A SHA-256 digest: 32 bytes. Compares and orders bytewise (the order of the
-// hex text). A value type: no allocation, trivially copyable.
+/// A SHA-256 digest: 32 bytes. Compares and orders bytewise (the order of the
+/// hex text). A value type: no allocation, trivially copyable.
 class sha256_digest {
 public:
+    ///@{
+    /// A digest's size in bytes and in hex characters, its byte array type, and a digest made from
+    /// such an array.
     static constexpr std::size_t byte_size = 32;
     static constexpr std::size_t hex_size = 64;
     using bytes_type = std::array<std::uint8_t, byte_size>;
 
-    // All zero bytes: a placeholder, not the digest of any known message.
+    /// All zero bytes: a placeholder, not the digest of any known message.
     constexpr sha256_digest() noexcept = default;
     constexpr explicit sha256_digest(const bytes_type& value) noexcept : bytes_(value) {}
+    ///@}
 
-    // The 32 bytes, in the order FIPS 180-4 writes them (H0 big-endian first).
+    /// The 32 bytes, in the order FIPS 180-4 writes them (H0 big-endian first).
     [[nodiscard]] constexpr const bytes_type& bytes() const noexcept { return bytes_; }
 
-    // Writes the 64 lowercase hex digits into out; no terminator, no allocation.
+    /// Writes the 64 lowercase hex digits into out; no terminator, no allocation.
     constexpr void write_hex(std::span<char, hex_size> out) const noexcept {
         for (std::size_t i = 0; i < byte_size; ++i) {
             out[2 * i] = detail::hex_digits[bytes_[i] >> 4];
@@ -44,16 +48,16 @@ public:
         }
     }
 
-    // The 64 lowercase hex digits, as sha256sum and openssl print them.
+    /// The 64 lowercase hex digits, as sha256sum and openssl print them.
     [[nodiscard]] std::string to_hex() const {
         std::string text(hex_size, '0');
         write_hex(std::span<char, hex_size>(text.data(), hex_size));
         return text;
     }
 
-    // Exactly 64 hex digits, upper or lower case. Anything else (a prefix such
-    // as "0x", whitespace, a shorter or longer text) is refused with the
-    // position of the first offending character. Reads only text's characters.
+    /// Exactly 64 hex digits, upper or lower case. Anything else (a prefix such
+    /// as "0x", whitespace, a shorter or longer text) is refused with the
+    /// position of the first offending character. Reads only text's characters.
     [[nodiscard]] static constexpr parse_result<sha256_digest> from_hex(
         std::string_view text) noexcept {
         constexpr std::string_view subject = "sha256 digest";
@@ -77,9 +81,12 @@ public:
         return sha256_digest(digest);
     }
 
+    ///@{
+    /// Compared and ordered byte by byte.
     friend constexpr bool operator==(const sha256_digest&, const sha256_digest&) noexcept = default;
     friend constexpr std::strong_ordering operator<=>(const sha256_digest&,
                                                       const sha256_digest&) noexcept = default;
+    ///@}
 
 private:
     bytes_type bytes_{};
@@ -221,42 +228,43 @@ constexpr void sha256_absorb(std::array<std::uint32_t, 8>& hash,
 
 }  // namespace detail
 
-// SHA-256 as FIPS 180-4 specifies it, portable C++ with no assembly, usable in
-// constant expressions. Feed bytes with update(), as often as you like, then
-// take the digest with finish(); or use hash() for a message you hold whole.
-//
-//     const settle::sha256_digest d = settle::sha256{}.update(scope).update(body).finish();
-//
-// Costs about 3 ns a byte on a current x86-64 core, a third to a fifth of
-// libcrypto's speed where it can use the CPU's SHA instructions, and nothing
-// else: no allocation, no state outside the object (104 bytes). A message may
-// hold up to 2^61 - 1 bytes (2^64 - 1 bits, the standard's limit); update()
-// throws settle::error with errc::invalid_argument rather than go past it.
-// Copying a hasher copies the message so far, so a copy can finish() a prefix
-// while the original goes on.
+/// SHA-256 as FIPS 180-4 specifies it, portable C++ with no assembly, usable in
+/// constant expressions. Feed bytes with update(), as often as you like, then
+/// take the digest with finish(); or use hash() for a message you hold whole.
+///
+///     const settle::sha256_digest d = settle::sha256{}.update(scope).update(body).finish();
+///
+/// Costs about 3 ns a byte on a current x86-64 core, a third to a fifth of
+/// libcrypto's speed where it can use the CPU's SHA instructions, and nothing
+/// else: no allocation, no state outside the object (104 bytes). A message may
+/// hold up to 2^61 - 1 bytes (2^64 - 1 bits, the standard's limit); update()
+/// throws settle::error with errc::invalid_argument rather than go past it.
+/// Copying a hasher copies the message so far, so a copy can finish() a prefix
+/// while the original goes on.
 class sha256 {
 public:
-    // The hasher of the empty message.
+    /// The hasher of the empty message.
     constexpr sha256() noexcept = default;
 
-    // Appends bytes to the message. Returns *this, so calls chain.
+    /// Appends bytes to the message. Returns *this, so calls chain.
     constexpr sha256& update(std::span<const std::byte> data) {
         detail::sha256_absorb(state_, block_, length_, data.data(), data.size());
         return *this;
     }
+    /// Adds bytes to the hash; returns the hasher.
     constexpr sha256& update(std::span<const std::uint8_t> data) {
         detail::sha256_absorb(state_, block_, length_, data.data(), data.size());
         return *this;
     }
-    // Appends the characters of text as bytes, without a terminator.
+    /// Appends the characters of text as bytes, without a terminator.
     constexpr sha256& update(std::string_view text) {
         detail::sha256_absorb(state_, block_, length_, text.data(), text.size());
         return *this;
     }
 
-    // The digest of everything passed to update() since construction or the
-    // last finish(). Afterwards the hasher is as newly constructed, ready for
-    // the next message.
+    /// The digest of everything passed to update() since construction or the
+    /// last finish(). Afterwards the hasher is as newly constructed, ready for
+    /// the next message.
     [[nodiscard]] constexpr sha256_digest finish() noexcept {
         const std::uint64_t bits = length_ * 8;  // cannot wrap: length_ < 2^61
         auto used = static_cast<std::size_t>(length_ % 64);
@@ -287,16 +295,19 @@ public:
         return sha256_digest(out);
     }
 
-    // The digest of one whole message.
+    /// The digest of one whole message.
     [[nodiscard]] static constexpr sha256_digest hash(std::span<const std::byte> data) {
         return sha256{}.update(data).finish();
     }
+    ///@{
+    /// The digest of bytes, or of a text's bytes, in one call.
     [[nodiscard]] static constexpr sha256_digest hash(std::span<const std::uint8_t> data) {
         return sha256{}.update(data).finish();
     }
     [[nodiscard]] static constexpr sha256_digest hash(std::string_view text) {
         return sha256{}.update(text).finish();
     }
+    ///@}
 
 private:
     std::array<std::uint32_t, 8> state_ = detail::sha256_initial;
@@ -308,6 +319,7 @@ SETTLE_END_NAMESPACE
 
 #include <settle/detail/macro_unscope.hpp>
 
+/// \cond
 // Digests are uniformly distributed, so their first bytes make a good hash.
 template <>
 struct std::hash<settle::sha256_digest> {
@@ -319,5 +331,6 @@ struct std::hash<settle::sha256_digest> {
         return value;
     }
 };
+/// \endcond
 
 #endif  // SETTLE_SHA256_HPP

@@ -24,18 +24,19 @@
 
 SETTLE_BEGIN_NAMESPACE
 
-// Where settle waits. sleep_for returns true after waiting the whole duration,
-// false as soon as the stop token is stopped (possibly before waiting at all).
+/// Where settle waits. sleep_for returns true after waiting the whole duration,
+/// false as soon as the stop token is stopped (possibly before waiting at all).
 template <class S>
 concept sleeper = requires(S& s, std::chrono::nanoseconds d, std::stop_token token) {
     { s.sleep_for(d, token) } -> std::same_as<bool>;
 };
 
-// Sleeps the calling thread; wakes early when the stop token is stopped. A
-// duration too long to add to the current time (nanoseconds::max(), say)
-// waits until the stop request: it never wraps into a wait that ends at once.
+/// Sleeps the calling thread; wakes early when the stop token is stopped. A
+/// duration too long to add to the current time (nanoseconds::max(), say)
+/// waits until the stop request: it never wraps into a wait that ends at once.
 class system_sleeper {
 public:
+    /// Sleeps for d, or until the stop token is stopped; true unless stopped.
     bool sleep_for(std::chrono::nanoseconds d, std::stop_token token) {
         using steady = std::chrono::steady_clock;
         const steady::time_point now = steady::now();
@@ -50,12 +51,15 @@ public:
     }
 };
 
-// Does not wait: moves a manual_clock forward by the requested duration, so
-// code under test sees the time pass. Counts the sleeps and their total (which
-// saturates rather than wrapping). Thread-safe, like manual_clock: threads may
-// sleep on one sleeper and read its counters at the same time.
+/// Does not wait: moves a manual_clock forward by the requested duration, so
+/// code under test sees the time pass. Counts the sleeps and their total (which
+/// saturates rather than wrapping). Thread-safe, like manual_clock: threads may
+/// sleep on one sleeper and read its counters at the same time.
 class manual_sleeper {
 public:
+    ///@{
+    /// A sleeper moving the given manual_clock; sleep_for moves it by d and returns true unless
+    /// stopped; the number of sleeps and their total.
     explicit manual_sleeper(manual_clock& clock) noexcept : clock_(&clock) {}
     manual_sleeper(const manual_sleeper&) = delete;
     manual_sleeper& operator=(const manual_sleeper&) = delete;
@@ -81,6 +85,7 @@ public:
     [[nodiscard]] manual_clock::duration total() const noexcept {
         return manual_clock::duration(total_.load(std::memory_order_relaxed));
     }
+    ///@}
 
 private:
     using rep = manual_clock::rep;

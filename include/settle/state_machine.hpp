@@ -17,15 +17,16 @@
 
 SETTLE_BEGIN_NAMESPACE
 
-// The context of a machine whose rows have no guards.
+/// The context of a machine whose rows have no guards.
 struct no_context {};
 
-// A row's optional condition over the caller's context: a function or a
-// lambda without captures. Guards must be pure; next() calls each at most once.
+/// A row's optional condition over the caller's context: a function or a
+/// lambda without captures. Guards must be pure; next() calls each at most once.
 template <class Context>
 class transition_guard {
 public:
     constexpr transition_guard() noexcept = default;
+    /// A guard from a function, or a lambda without captures, taking const Context&.
     template <class F>
     requires(
         !std::is_same_v<std::remove_cvref_t<F>, std::nullptr_t> &&
@@ -37,8 +38,11 @@ public:
                                                                                      // naturally
         : fn_(guard), present_(true) {}
 
+    ///@{
+    /// Whether the row has a guard, and calls it.
     constexpr explicit operator bool() const noexcept { return present_; }
     constexpr bool operator()(const Context& context) const { return fn_(context); }
+    ///@}
 
 private:
     // present_ and not fn_ != nullptr says whether there is a guard: GCC
@@ -48,21 +52,24 @@ private:
     bool present_ = false;
 };
 
-// One row of a transition table: in state `from`, event `event` leads to state
-// `to`, provided `guard` (if any) holds for the caller's context.
+/// One row of a transition table: in state `from`, event `event` leads to state
+/// `to`, provided `guard` (if any) holds for the caller's context.
 template <class State, class Event, class Context = no_context>
 struct transition_row {
+    ///@{
+    /// The state the row leaves, the event, the state it enters, and its guard (none by default).
     State from;
     Event event;
     State to;
     transition_guard<Context> guard{};
+    ///@}
 };
 
-// What a transition check found. Exhaustive: switch on it without a default.
+/// What a transition check found. Exhaustive: switch on it without a default.
 enum class [[nodiscard]] transition_outcome{
-    applied,    // a row applies: move to `to`, and do the transition's side effect
-    duplicate,  // the event already took effect: acknowledge it, do nothing again
-    rejected,   // the event is illegal in this state
+    applied,    ///< a row applies: move to `to`, and do the transition's side effect
+    duplicate,  ///< the event already took effect: acknowledge it, do nothing again
+    rejected,   ///< the event is illegal in this state
 };
 
 [[nodiscard]] constexpr std::string_view to_string(transition_outcome outcome) noexcept {
@@ -74,14 +81,17 @@ enum class [[nodiscard]] transition_outcome{
     return "unknown settle::transition_outcome";
 }
 
-// What state_machine::next returns: the outcome, the state the event was
-// checked against (from()), the event, and to(): applied, the new state;
-// otherwise equal to from(). `if (auto r = machine.next(s, e))` is true when
-// a row applies. Trivially copyable when State and Event are. A hand-written
-// table (a baseline, a test double) builds one with the constructor.
+/// What state_machine::next returns: the outcome, the state the event was
+/// checked against (from()), the event, and to(): applied, the new state;
+/// otherwise equal to from(). `if (auto r = machine.next(s, e))` is true when
+/// a row applies. Trivially copyable when State and Event are. A hand-written
+/// table (a baseline, a test double) builds one with the constructor.
 template <class State, class Event>
 class [[nodiscard]] transition_result {
 public:
+    ///@{
+    /// Made from its parts by the library; the outcome, one test for each of its values (true when
+    /// applied), the state checked, the event, the state afterwards; equal when every field is.
     constexpr transition_result(transition_outcome outcome, State from, Event event,
                                 State to) noexcept
         : outcome_(outcome), from_(from), event_(event), to_(to) {}
@@ -102,6 +112,7 @@ public:
     [[nodiscard]] constexpr State to() const noexcept { return to_; }
 
     friend constexpr bool operator==(const transition_result&, const transition_result&) = default;
+    ///@}
 
 private:
     transition_outcome outcome_;
@@ -144,19 +155,19 @@ std::string name_of(T value) {
 
 }  // namespace detail::fsm
 
-// A transition table checked when it is compiled. Build one with
-// settle::make_state_machine; the rules it enforces are listed there.
-//
-// next(from, event[, context]) answers, in this order:
-//   1. applied(to): the first row, in declaration order, for (from, event)
-//      whose guard holds (or that has none). Guards of later rows are not called.
-//   2. duplicate: no row for (from, event) exists at all, and some row leads to
-//      `from` on `event` (from any state): the event's transition already happened.
-//   3. rejected: otherwise, including when rows for (from, event) exist but no
-//      guard holds, and when `from` is not a declared state.
-// Cost: a few comparisons per row leaving `from` (two array reads to find
-// them when the states' values are 0..N-1, a scan of the states otherwise);
-// no allocation.
+/// A transition table checked when it is compiled. Build one with
+/// settle::make_state_machine; the rules it enforces are listed there.
+///
+/// next(from, event[, context]) answers, in this order:
+///   1. applied(to): the first row, in declaration order, for (from, event)
+///      whose guard holds (or that has none). Guards of later rows are not called.
+///   2. duplicate: no row for (from, event) exists at all, and some row leads to
+///      `from` on `event` (from any state): the event's transition already happened.
+///   3. rejected: otherwise, including when rows for (from, event) exist but no
+///      guard holds, and when `from` is not a declared state.
+/// Cost: a few comparisons per row leaving `from` (two array reads to find
+/// them when the states' values are 0..N-1, a scan of the states otherwise);
+/// no allocation.
 template <class State, class Event, class Context, std::size_t States, std::size_t Terminals,
           std::size_t Rows>
 class state_machine {
@@ -164,6 +175,8 @@ class state_machine {
                   "settle::state_machine: states and events are enumerations");
 
 public:
+    ///@{
+    /// The table's types; the machine is made with make_state_machine.
     using state_type = State;
     using event_type = Event;
     using context_type = Context;
@@ -246,8 +259,9 @@ public:
             }
         }
     }
+    ///@}
 
-    // The check for a machine with guards over a context.
+    /// The check for a machine with guards over a context.
     [[nodiscard]] constexpr result_type next(State from, Event event,
                                              const Context& context) const {
         const std::size_t s = index_of(from);
@@ -274,19 +288,21 @@ public:
         return rejected(from, event);
     }
 
-    // The check for a machine without guards.
+    /// The check for a machine without guards.
     [[nodiscard]] constexpr result_type next(
         State from, Event event) const requires std::is_same_v<Context, no_context> {
         return next(from, event, no_context{});
     }
 
-    // The first declared state: where a new entity starts.
+    /// The first declared state: where a new entity starts.
     [[nodiscard]] constexpr State initial() const noexcept { return states_[0]; }
+    ///@{
+    /// The declared states, the terminal states, the rows, and whether a state is terminal.
     [[nodiscard]] constexpr std::span<const State> states() const noexcept { return states_; }
     [[nodiscard]] constexpr std::span<const State> terminal_states() const noexcept {
         return terminal_;
     }
-    // Every event that appears in a row, in order of first appearance.
+    /// Every event that appears in a row, in order of first appearance.
     [[nodiscard]] constexpr std::span<const Event> events() const noexcept {
         return std::span<const Event>(events_.data(), event_count_);
     }
@@ -300,9 +316,10 @@ public:
         }
         return false;
     }
+    ///@}
 
-    // The table as a Mermaid state diagram. States and events are named by
-    // to_string found by argument-dependent lookup, else by their value.
+    /// The table as a Mermaid state diagram. States and events are named by
+    /// to_string found by argument-dependent lookup, else by their value.
     [[nodiscard]] std::string to_mermaid() const {
         std::string out = "stateDiagram-v2\n    [*] --> " + detail::fsm::name_of(initial()) + "\n";
         for (const row_type& row : rows_) {
@@ -315,7 +332,7 @@ public:
         return out;
     }
 
-    // The table as a Graphviz DOT digraph; terminal states are drawn doubled.
+    /// The table as a Graphviz DOT digraph; terminal states are drawn doubled.
     [[nodiscard]] std::string to_dot(std::string_view graph_name = "state_machine") const {
         using detail::fsm::name_of;
         using detail::fsm::quoted;
@@ -393,20 +410,19 @@ private:
     std::array<std::uint32_t, Rows> by_to_{};
 };
 
-// Builds a transition table at compile time:
-//
-//     constexpr auto orders = settle::make_state_machine<order_state, order_event>(
-//         {created, awaiting_payment, paid, shipped, cancelled, refunded},  // states; the first is
-//         initial {shipped, cancelled, refunded},                                   // terminal
-//         states
-//         {{created, order_event::submit, awaiting_payment},
-//          {awaiting_payment, order_event::pay, paid}, ...});
-//
-// Give a context type third (make_state_machine<State, Event, Context>) for
-// rows with guards. A table that breaks one of these rules does not compile:
-// every state is declared once; terminal states and the states rows name are
-// declared; no row leaves a terminal state; a row without a guard is the last
-// row for its (from, event), since rows after it could never apply.
+/// Builds a transition table at compile time:
+///
+///     constexpr auto orders = settle::make_state_machine<order_state, order_event>(
+///         {created, awaiting_payment, paid, shipped, cancelled, refunded},  // first is initial
+///         {shipped, cancelled, refunded},                                   // terminal states
+///         {{created, order_event::submit, awaiting_payment},
+///          {awaiting_payment, order_event::pay, paid}, ...});
+///
+/// Give a context type third (make_state_machine<State, Event, Context>) for
+/// rows with guards. A table that breaks one of these rules does not compile:
+/// every state is declared once; terminal states and the states rows name are
+/// declared; no row leaves a terminal state; a row without a guard is the last
+/// row for its (from, event), since rows after it could never apply.
 template <class State, class Event, class Context = no_context, std::size_t States,
           std::size_t Terminals, std::size_t Rows>
 consteval auto make_state_machine(const State (&states)[States], const State (&terminal)[Terminals],
@@ -415,7 +431,7 @@ consteval auto make_state_machine(const State (&states)[States], const State (&t
         std::to_array(states), std::to_array(terminal), std::to_array(rows));
 }
 
-// The same, for a machine without terminal states.
+/// The same, for a machine without terminal states.
 template <class State, class Event, class Context = no_context, std::size_t States,
           std::size_t Rows>
 consteval auto make_state_machine(const State (&states)[States],

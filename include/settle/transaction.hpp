@@ -22,11 +22,11 @@
 
 SETTLE_BEGIN_NAMESPACE
 
-// A store whose operations run in its transactions:
-//
-//   typename S::transaction   one transaction; destroying it uncommitted rolls it back
-//   s.begin()                 -> S::transaction, a new transaction
-//   tx.commit()               makes its writes visible to every later transaction
+/// A store whose operations run in its transactions:
+///
+///   typename S::transaction   one transaction; destroying it uncommitted rolls it back
+///   s.begin()                 -> S::transaction, a new transaction
+///   tx.commit()               makes its writes visible to every later transaction
 template <class S>
 concept transactional = requires {
     typename S::transaction;
@@ -36,15 +36,15 @@ concept transactional = requires {
     tx.commit();
 };
 
-// The longest key a store indexes, in bytes: an idempotency tenant or
-// operation, an outbox ordering key, an inbox consumer or message id, a
-// barrier's transaction or branch id, a reconciled record's id, and a
-// versioned (lease, fence) key as settle::encode writes it. Every backend
-// refuses a longer one when it would store it, with settle::error
-// (errc::invalid_argument) and nothing written, so a key is accepted or
-// refused alike on every backend.
-// (PostgreSQL's B-tree holds about 2.7 kB per entry, and an idempotency
-// record's key has three parts.)
+/// The longest key a store indexes, in bytes: an idempotency tenant or
+/// operation, an outbox ordering key, an inbox consumer or message id, a
+/// barrier's transaction or branch id, a reconciled record's id, and a
+/// versioned (lease, fence) key as settle::encode writes it. Every backend
+/// refuses a longer one when it would store it, with settle::error
+/// (errc::invalid_argument) and nothing written, so a key is accepted or
+/// refused alike on every backend.
+/// (PostgreSQL's B-tree holds about 2.7 kB per entry, and an idempotency
+/// record's key has three parts.)
 inline constexpr std::size_t max_key_size = 512;
 
 namespace detail {
@@ -62,14 +62,14 @@ inline void check_key_size(std::size_t size, std::string_view who, std::string_v
 
 }  // namespace detail
 
-// Runs fn(tx) in a new transaction of `store` and commits it, returning what
-// fn returned. If fn throws, the transaction is rolled back and the exception
-// propagates. settle's operations take the caller's transaction; this is the
-// one way to run one of them on its own:
-//
-//     auto removed = settle::in_transaction(store, [&](auto& tx) {
-//         return guard.purge(tx, 1000);
-//     });
+/// Runs fn(tx) in a new transaction of `store` and commits it, returning what
+/// fn returned. If fn throws, the transaction is rolled back and the exception
+/// propagates. settle's operations take the caller's transaction; this is the
+/// one way to run one of them on its own:
+///
+///     auto removed = settle::in_transaction(store, [&](auto& tx) {
+///         return guard.purge(tx, 1000);
+///     });
 template <transactional S, class F>
 requires std::invocable<F&, typename S::transaction&>
 decltype(auto) in_transaction(S& store, F&& fn) {

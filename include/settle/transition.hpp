@@ -30,13 +30,13 @@ struct result_access {
 
 }  // namespace detail::fsm
 
-// What settle::transition did to a stored state. Exhaustive: switch on it
-// without a default.
+/// What settle::transition did to a stored state. Exhaustive: switch on it
+/// without a default.
 enum class [[nodiscard]] stored_transition_outcome{
-    applied,    // this caller moved the state and owns the transition's one-time side effect
-    duplicate,  // the event already took effect: acknowledge it, do nothing again
-    rejected,   // the event is illegal in the stored state
-    missing,    // no state is stored at the key
+    applied,    ///< this caller moved the state and owns the transition's one-time side effect
+    duplicate,  ///< the event already took effect: acknowledge it, do nothing again
+    rejected,   ///< the event is illegal in the stored state
+    missing,    ///< no state is stored at the key
 };
 
 [[nodiscard]] constexpr std::string_view to_string(stored_transition_outcome outcome) noexcept {
@@ -49,16 +49,19 @@ enum class [[nodiscard]] stored_transition_outcome{
     return "unknown settle::stored_transition_outcome";
 }
 
-// What settle::transition returns.
-//   check(): the machine's answer against the state as stored when the
-//            answer was final (its from(), event() and to()); empty when missing.
-//   stamp(): applied, the state's new stamp; duplicate and rejected, the
-//            stamp of the state checked; missing, version_stamp(0).
-// `if (auto t = settle::transition(...))` is true when this caller applied
-// the event. Holds no more than a transition_result and a stamp.
+/// What settle::transition returns.
+///   check(): the machine's answer against the state as stored when the
+///            answer was final (its from(), event() and to()); empty when missing.
+///   stamp(): applied, the state's new stamp; duplicate and rejected, the
+///            stamp of the state checked; missing, version_stamp(0).
+/// `if (auto t = settle::transition(...))` is true when this caller applied
+/// the event. Holds no more than a transition_result and a stamp.
 template <class State, class Event>
 class [[nodiscard]] stored_transition_result {
 public:
+    ///@{
+    /// The outcome, one test for each of its values (true when applied), the machine's answer, and
+    /// the stamp (see the guide).
     [[nodiscard]] constexpr stored_transition_outcome outcome() const noexcept {
         if (!check_) {
             return stored_transition_outcome::missing;
@@ -87,6 +90,7 @@ public:
         return check_;
     }
     [[nodiscard]] constexpr version_stamp stamp() const noexcept { return stamp_; }
+    ///@}
 
 private:
     friend struct detail::fsm::result_access;
@@ -115,27 +119,27 @@ constexpr bool check_transition_store() {
 
 }  // namespace detail::fsm
 
-// Applies `event` to the state stored at `key`, inside the caller's
-// transaction: the persisted form of `UPDATE ... SET status = new WHERE id = ?
-// AND status = old`. Reads the state, checks it with machine.next, and writes
-// the new state with compare_and_set at the stamp it read. `missing` when the
-// key is absent.
-//
-// Of any number of callers racing to apply the same event, exactly one gets
-// `applied`; the others, re-checking against the state the winner wrote, get
-// `duplicate` (or `rejected` if the state has moved elsewhere). A conflicting
-// write makes the check run again against the current state (taken from the
-// conflict when the store returns it, else read again); every conflict means
-// another transaction committed. The store's isolation must let a transaction
-// read what others committed after it began (read committed, as settle's SQL
-// backends use; the in-memory database runs transactions one at a time, so it
-// never conflicts): after 64 conflicts in a row the backend is taken to be
-// broken and settle::error (errc::backend_failure) is thrown.
-//
-// Commit tx to keep the new state, together with whatever side effect the
-// caller wrote in the same transaction (an outbox append, say); the side
-// effect then happens exactly when the state changes. Guards run once per
-// check.
+/// Applies `event` to the state stored at `key`, inside the caller's
+/// transaction: the persisted form of `UPDATE ... SET status = new WHERE id = ?
+/// AND status = old`. Reads the state, checks it with machine.next, and writes
+/// the new state with compare_and_set at the stamp it read. `missing` when the
+/// key is absent.
+///
+/// Of any number of callers racing to apply the same event, exactly one gets
+/// `applied`; the others, re-checking against the state the winner wrote, get
+/// `duplicate` (or `rejected` if the state has moved elsewhere). A conflicting
+/// write makes the check run again against the current state (taken from the
+/// conflict when the store returns it, else read again); every conflict means
+/// another transaction committed. The store's isolation must let a transaction
+/// read what others committed after it began (read committed, as settle's SQL
+/// backends use; the in-memory database runs transactions one at a time, so it
+/// never conflicts): after 64 conflicts in a row the backend is taken to be
+/// broken and settle::error (errc::backend_failure) is thrown.
+///
+/// Commit tx to keep the new state, together with whatever side effect the
+/// caller wrote in the same transaction (an outbox append, say); the side
+/// effect then happens exactly when the state changes. Guards run once per
+/// check.
 template <class Store, class Machine>
 [[nodiscard]] stored_transition_result<typename Machine::state_type, typename Machine::event_type>
 transition(Store& store, typename Store::transaction& tx, const typename Store::key_type& key,
@@ -169,7 +173,7 @@ transition(Store& store, typename Store::transaction& tx, const typename Store::
     return access::make<answer>(std::nullopt, version_stamp(0));
 }
 
-// The same, for a machine without guards.
+/// The same, for a machine without guards.
 template <class Store, class Machine>
 requires std::same_as<typename Machine::context_type, no_context>
 [[nodiscard]] stored_transition_result<typename Machine::state_type, typename Machine::event_type>

@@ -49,15 +49,15 @@
 
 SETTLE_BEGIN_NAMESPACE
 
-// The layout family of a uuid: the variant field, RFC 9562 section 4.1.
+/// The layout family of a uuid: the variant field, RFC 9562 section 4.1.
 enum class uuid_variant {
-    ncs,        // 0xxx: reserved for NCS compatibility; includes the nil uuid
-    rfc9562,    // 10xx: RFC 9562 (and RFC 4122) uuids, versions 1 to 8
-    microsoft,  // 110x: reserved for Microsoft compatibility
-    future,     // 111x: reserved for future definition; includes the max uuid
+    ncs,        ///< 0xxx: reserved for NCS compatibility; includes the nil uuid
+    rfc9562,    ///< 10xx: RFC 9562 (and RFC 4122) uuids, versions 1 to 8
+    microsoft,  ///< 110x: reserved for Microsoft compatibility
+    future,     ///< 111x: reserved for future definition; includes the max uuid
 };
 
-// "ncs", "rfc9562", "microsoft", "future".
+/// "ncs", "rfc9562", "microsoft", "future".
 [[nodiscard]] constexpr std::string_view to_string(uuid_variant variant) noexcept {
     switch (variant) {
     case uuid_variant::ncs: return "ncs";
@@ -126,28 +126,29 @@ inline constexpr std::array<std::size_t, 16> uuid_digit_offsets{0,  2,  4,  6,  
 
 }  // namespace detail
 
-// A 128-bit universally unique identifier: 16 bytes in network order.
-// Trivially copyable, no allocation; default-constructed it is the nil uuid.
-// Comparison is bytewise, which for version 7 ids is the order of their
-// timestamps and, from one generator, exactly their creation order. The
-// canonical text sorts the same way as the bytes.
+/// A 128-bit universally unique identifier: 16 bytes in network order.
+/// Trivially copyable, no allocation; default-constructed it is the nil uuid.
+/// Comparison is bytewise, which for version 7 ids is the order of their
+/// timestamps and, from one generator, exactly their creation order. The
+/// canonical text sorts the same way as the bytes.
 class uuid {
 public:
-    // Characters in the canonical text form, 8-4-4-4-12 hex digits with hyphens.
+    /// Characters in the canonical text form, 8-4-4-4-12 hex digits with hyphens.
     static constexpr std::size_t text_size = 36;
 
-    // The nil uuid, 00000000-0000-0000-0000-000000000000.
+    /// The nil uuid, 00000000-0000-0000-0000-000000000000.
     constexpr uuid() noexcept = default;
-    // The uuid with these 16 bytes, in network (big-endian) order, as stored.
+    /// The uuid with these 16 bytes, in network (big-endian) order, as stored.
     constexpr explicit uuid(std::span<const std::byte, 16> octets) noexcept {
         std::copy(octets.begin(), octets.end(), bytes_.begin());
     }
 
+    /// The 16 bytes.
     [[nodiscard]] constexpr const std::array<std::byte, 16>& bytes() const noexcept {
         return bytes_;
     }
 
-    // The variant field (the top bits of byte 8).
+    /// The variant field (the top bits of byte 8).
     [[nodiscard]] constexpr uuid_variant variant() const noexcept {
         const auto top = std::to_integer<unsigned>(bytes_[8]) >> 5;
         if (top < 0b100) {
@@ -159,15 +160,15 @@ public:
         return top == 0b110 ? uuid_variant::microsoft : uuid_variant::future;
     }
 
-    // The version field, 0 to 15 (the top four bits of byte 6): 7 for ids from
-    // uuid_v7_generator, 4 for random uuids. Means something only when
-    // variant() is uuid_variant::rfc9562.
+    /// The version field, 0 to 15 (the top four bits of byte 6): 7 for ids from
+    /// uuid_v7_generator, 4 for random uuids. Means something only when
+    /// variant() is uuid_variant::rfc9562.
     [[nodiscard]] constexpr int version() const noexcept {
         return std::to_integer<int>(bytes_[6] >> 4);
     }
 
-    // For a version 7 uuid of the RFC 9562 variant, the Unix time in
-    // milliseconds in its first 48 bits; for any other uuid, nullopt.
+    /// For a version 7 uuid of the RFC 9562 variant, the Unix time in
+    /// milliseconds in its first 48 bits; for any other uuid, nullopt.
     [[nodiscard]] constexpr std::optional<std::chrono::sys_time<std::chrono::milliseconds>>
     timestamp() const noexcept {
         if (variant() != uuid_variant::rfc9562 || version() != 7) {
@@ -178,8 +179,8 @@ public:
             std::chrono::milliseconds(static_cast<std::chrono::milliseconds::rep>(ms)));
     }
 
-    // Writes the canonical lowercase text, exactly text_size characters, into
-    // `out` and returns a view of it. No allocation.
+    /// Writes the canonical lowercase text, exactly text_size characters, into
+    /// `out` and returns a view of it. No allocation.
     constexpr std::string_view write(std::span<char, text_size> out) const noexcept {
         for (std::size_t i = 0; i < bytes_.size(); ++i) {
             const auto byte = std::to_integer<unsigned>(bytes_[i]);
@@ -190,18 +191,18 @@ public:
         return {out.data(), out.size()};
     }
 
-    // The canonical lowercase text: "017f22e2-79b0-7cc3-98c4-dc0c0c07398f".
+    /// The canonical lowercase text: "017f22e2-79b0-7cc3-98c4-dc0c0c07398f".
     [[nodiscard]] std::string to_string() const {
         std::string text(text_size, '\0');
         (void)write(std::span<char, text_size>(text.data(), text_size));
         return text;
     }
 
-    // Reads the canonical 36-character form, hex digits in either case. Refuses
-    // everything else (braces, a urn:uuid: prefix, missing or misplaced
-    // hyphens, other lengths, other characters) with the position of the first
-    // offending character, or the input's length when it is too short. Reads
-    // nothing past the end of `text`; no allocation.
+    /// Reads the canonical 36-character form, hex digits in either case. Refuses
+    /// everything else (braces, a urn:uuid: prefix, missing or misplaced
+    /// hyphens, other lengths, other characters) with the position of the first
+    /// offending character, or the input's length when it is too short. Reads
+    /// nothing past the end of `text`; no allocation.
     [[nodiscard]] static constexpr parse_result<uuid> parse(std::string_view text) noexcept {
         if (text.size() == text_size && text[8] == '-' && text[13] == '-' && text[18] == '-' &&
             text[23] == '-') {
@@ -221,10 +222,13 @@ public:
         return parse_slowly(text);
     }
 
+    ///@{
+    /// Compared and ordered byte by byte.
     friend constexpr bool operator==(const uuid&, const uuid&) noexcept = default;
     friend constexpr std::strong_ordering operator<=>(const uuid&, const uuid&) noexcept = default;
+    ///@}
 
-    // Streams the canonical text (for logs and test diagnostics).
+    /// Streams the canonical text (for logs and test diagnostics).
     template <class Traits>
     friend std::basic_ostream<char, Traits>& operator<<(std::basic_ostream<char, Traits>& out,
                                                         const uuid& id) {
@@ -340,32 +344,35 @@ template <int Bits, class Random>
 
 }  // namespace detail
 
-// Makes version 7 uuids from a wall clock and a uniform random bit generator,
-// both borrowed (they must outlive the generator). Every id it returns is
-// greater than the one before, whatever the clock does; see the top of this
-// header for how. Costs one clock read and one 64-bit random draw per id (two
-// in the first id of a millisecond); allocates nothing.
-//
-// Not thread-safe: use one generator per thread, or guard one with a mutex.
-// Ids from different generators are unique (by their random bits) but ordered
-// only by their milliseconds. Not copyable: a copy would hand out the same
-// counter values as the original.
+/// Makes version 7 uuids from a wall clock and a uniform random bit generator,
+/// both borrowed (they must outlive the generator). Every id it returns is
+/// greater than the one before, whatever the clock does; see the top of this
+/// header for how. Costs one clock read and one 64-bit random draw per id (two
+/// in the first id of a millisecond); allocates nothing.
+///
+/// Not thread-safe: use one generator per thread, or guard one with a mutex.
+/// Ids from different generators are unique (by their random bits) but ordered
+/// only by their milliseconds. Not copyable: a copy would hand out the same
+/// counter values as the original.
 template <wall_clock Clock, std::uniform_random_bit_generator Random>
 class uuid_v7_generator {
 public:
-    // Lvalue references, so that a temporary clock or generator cannot dangle.
+    /// Lvalue references, so that a temporary clock or generator cannot dangle.
     uuid_v7_generator(Clock& clock, Random& random) noexcept : clock_(&clock), random_(&random) {}
 
     uuid_v7_generator(const uuid_v7_generator&) = delete;
     uuid_v7_generator& operator=(const uuid_v7_generator&) = delete;
+    ///@{
+    /// Movable, not copyable.
     uuid_v7_generator(uuid_v7_generator&&) noexcept = default;
     uuid_v7_generator& operator=(uuid_v7_generator&&) noexcept = default;
+    ///@}
     ~uuid_v7_generator() = default;
 
-    // The next id. Throws settle::error (errc::invalid_argument) when the clock
-    // reads before 1970 or beyond 48 bits of milliseconds (the year 10889), or
-    // when the counter overflows in the last such millisecond; rethrows what the
-    // clock or the random generator throws. On a throw nothing changes.
+    /// The next id. Throws settle::error (errc::invalid_argument) when the clock
+    /// reads before 1970 or beyond 48 bits of milliseconds (the year 10889), or
+    /// when the counter overflows in the last such millisecond; rethrows what the
+    /// clock or the random generator throws. On a throw nothing changes.
     [[nodiscard]] uuid operator()() {
         const std::uint64_t now = detail::uuid_unix_ms(clock_->now());
         std::uint64_t ms = last_ms_;
@@ -404,6 +411,7 @@ SETTLE_END_NAMESPACE
 
 #include <settle/detail/macro_unscope.hpp>
 
+/// \cond
 // Hashes all 128 bits; equal uuids hash equal. For unordered containers.
 template <>
 struct std::hash<settle::uuid> {
@@ -419,5 +427,6 @@ struct std::hash<settle::uuid> {
         return static_cast<std::size_t>(h);
     }
 };
+/// \endcond
 
 #endif  // SETTLE_UUID_HPP

@@ -29,13 +29,16 @@ SETTLE_BEGIN_NAMESPACE
 // ---------------------------------------------------------------------------
 // Stamps and versioned values.
 
-// A value together with the stamp it was read at (or written with).
+/// A value together with the stamp it was read at (or written with).
 template <class T>
 struct versioned {
+    ///@{
+    /// The value and its stamp; equal when both are.
     T value;
     version_stamp stamp;
 
     friend bool operator==(const versioned&, const versioned&) = default;
+    ///@}
 };
 
 template <class T>
@@ -44,11 +47,12 @@ versioned(T, version_stamp) -> versioned<T>;
 // ---------------------------------------------------------------------------
 // Write outcomes.
 
-// What a conditional write found. Exhaustive: switch on it without a default.
+/// What a conditional write found. Exhaustive: switch on it without a default.
 enum class [[nodiscard]] write_outcome{
-    applied,   // the write took effect
-    conflict,  // the key's stamp is not the expected one (insert: the key exists); nothing changed
-    missing,   // the key is absent; nothing changed
+    applied,   ///< the write took effect
+    conflict,  ///< the key's stamp is not the expected one (insert: the key exists); nothing
+               ///< changed
+    missing,   ///< the key is absent; nothing changed
 };
 
 [[nodiscard]] constexpr std::string_view to_string(write_outcome outcome) noexcept {
@@ -60,14 +64,17 @@ enum class [[nodiscard]] write_outcome{
     return "unknown settle::write_outcome";
 }
 
-// What insert, compare_and_set and erase return.
-//   applied:  stamp() is the key's new stamp (erase: the stamp of the row it removed).
-//   conflict: stamp() is the key's current stamp; current_value() holds the
-//             current value when the backend could return it cheaply.
-//   missing:  stamp() is version_stamp(0); current_value() is empty.
+/// What insert, compare_and_set and erase return.
+///   applied:  stamp() is the key's new stamp (erase: the stamp of the row it removed).
+///   conflict: stamp() is the key's current stamp; current_value() holds the
+///             current value when the backend could return it cheaply.
+///   missing:  stamp() is version_stamp(0); current_value() is empty.
 template <class T>
 class [[nodiscard]] write_result {
 public:
+    ///@{
+    /// A result for each outcome; the outcome and one test for each of its values (true when
+    /// applied); the stamp; the value stored now, on a conflict.
     [[nodiscard]] static constexpr write_result applied(version_stamp stamp) noexcept {
         return write_result(write_outcome::applied, stamp, std::nullopt);
     }
@@ -97,6 +104,7 @@ public:
     [[nodiscard]] constexpr std::optional<T>&& current_value() && noexcept {
         return std::move(current_);
     }
+    ///@}
 
 private:
     constexpr write_result(
@@ -164,32 +172,32 @@ concept vs_has_erase = requires(S& s, typename S::transaction& tx, const typenam
 
 }  // namespace detail
 
-// What a reader of versioned values needs: a settle::transactional store
-// with the types and load. A lagging replica is a versioned_reader.
-//
-//   typename S::key_type, S::value_type
-//   s.load(tx, key)   -> std::optional<settle::versioned<value_type>>
+/// What a reader of versioned values needs: a settle::transactional store
+/// with the types and load. A lagging replica is a versioned_reader.
+///
+///   typename S::key_type, S::value_type
+///   s.load(tx, key)   -> std::optional<settle::versioned<value_type>>
 template <class S>
 concept versioned_reader = transactional<S> && detail::vs_has_types<S> && detail::vs_has_load<S>;
 
-// Storage for versioned values. Every operation runs in the caller's
-// transaction and commits or rolls back with it. Each write is atomic with
-// respect to every other transaction, and returns a write_result<value_type>:
-//
-//   s.insert(tx, key, value)                    only if the key is absent:
-//                                               applied(new stamp) or conflict
-//   s.compare_and_set(tx, key, expected, value) only if the key's stamp equals
-//                                               expected: applied(new stamp),
-//                                               conflict or missing
-//   s.erase(tx, key, expected)                  only at the expected stamp:
-//                                               applied, conflict or missing
-//
-// Guarantees a backend must keep (versioned_store_suite checks them):
-// - a write that does not apply changes nothing;
-// - every applied write gives the key a stamp greater than every stamp it
-//   had before, across erase and re-insert too, so a stamp read before an
-//   erase can never match the key again;
-// - load sees the transaction's own writes and every committed one.
+/// Storage for versioned values. Every operation runs in the caller's
+/// transaction and commits or rolls back with it. Each write is atomic with
+/// respect to every other transaction, and returns a write_result<value_type>:
+///
+///   s.insert(tx, key, value)                    only if the key is absent:
+///                                               applied(new stamp) or conflict
+///   s.compare_and_set(tx, key, expected, value) only if the key's stamp equals
+///                                               expected: applied(new stamp),
+///                                               conflict or missing
+///   s.erase(tx, key, expected)                  only at the expected stamp:
+///                                               applied, conflict or missing
+///
+/// Guarantees a backend must keep (versioned_store_suite checks them):
+/// - a write that does not apply changes nothing;
+/// - every applied write gives the key a stamp greater than every stamp it
+///   had before, across erase and re-insert too, so a stamp read before an
+///   erase can never match the key again;
+/// - load sees the transaction's own writes and every committed one.
 template <class S>
 concept versioned_store = versioned_reader<S> && detail::vs_has_insert<S> &&
     detail::vs_has_compare_and_set<S> && detail::vs_has_erase<S>;

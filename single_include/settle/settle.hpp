@@ -59,20 +59,25 @@
 #ifndef SETTLE_VERSION_HPP
 #define SETTLE_VERSION_HPP
 
-// The release this header belongs to. CMake reads these three lines, so the
-// package version and the macros cannot drift apart.
+/// \file
+/// The version of settle: macros for the preprocessor, and settle::version.
+
+///@{
+/// The release this header belongs to. CMake reads these three lines, so the
+/// package version and the macros cannot drift apart.
 #define SETTLE_VERSION_MAJOR 0
 #define SETTLE_VERSION_MINOR 1
 #define SETTLE_VERSION_PATCH 0
+///@}
 
-// One integer for preprocessor comparisons: major * 10000 + minor * 100 + patch.
+/// One integer for preprocessor comparisons: major * 10000 + minor * 100 + patch.
 #define SETTLE_VERSION \
     (SETTLE_VERSION_MAJOR * 10000 + SETTLE_VERSION_MINOR * 100 + SETTLE_VERSION_PATCH)
 
-// Every public name lives in an inline namespace named for the exact version
-// (settle::v0_1_0). Users write settle::name; the linker sees the version, so
-// two versions of settle in one program cannot silently share a definition.
-// Kept equal to the three numbers above (tests/core/version.cpp checks it).
+/// Every public name lives in an inline namespace named for the exact version
+/// (settle::v0_1_0). Users write settle::name; the linker sees the version, so
+/// two versions of settle in one program cannot silently share a definition.
+/// Kept equal to the three numbers above (tests/core/version.cpp checks it).
 #define SETTLE_ABI_NAMESPACE v0_1_0
 
 #define SETTLE_BEGIN_NAMESPACE \
@@ -84,13 +89,17 @@
 
 SETTLE_BEGIN_NAMESPACE
 
+/// A version as three numbers.
 struct version_info {
+    ///@{
+    /// The major, minor and patch numbers.
     int major;
     int minor;
     int patch;
+    ///@}
 };
 
-// The version of the headers this translation unit was compiled against.
+/// The version of the headers this translation unit was compiled against.
 inline constexpr version_info version{SETTLE_VERSION_MAJOR, SETTLE_VERSION_MINOR,
                                       SETTLE_VERSION_PATCH};
 
@@ -123,10 +132,10 @@ template <class C, class D>
 inline constexpr bool is_time_point<std::chrono::time_point<C, D>> = true;
 }  // namespace detail
 
-// Where settle reads the time. Anything with now() returning a
-// std::chrono::time_point: std::chrono::system_clock, steady_clock,
-// settle::manual_clock, or your own. Components take the clock by reference
-// and never read the time any other way.
+/// Where settle reads the time. Anything with now() returning a
+/// std::chrono::time_point: std::chrono::system_clock, steady_clock,
+/// settle::manual_clock, or your own. Components take the clock by reference
+/// and never read the time any other way.
 template <class C>
 concept clock = requires(const C& c) {
     requires detail::is_time_point<typename C::time_point>;
@@ -148,33 +157,36 @@ template <class TimePoint, class Duration>
 
 }  // namespace detail
 
-// A clock that tells Unix time: its time points are std::chrono::system_clock's
-// (system_clock itself, settle::manual_clock, or any clock whose time_point is
-// a std::chrono::sys_time). Ids and persisted times need one; steady_clock is not.
+/// A clock that tells Unix time: its time points are std::chrono::system_clock's
+/// (system_clock itself, settle::manual_clock, or any clock whose time_point is
+/// a std::chrono::sys_time). Ids and persisted times need one; steady_clock is not.
 template <class C>
 concept wall_clock =
     clock<C> && std::same_as<typename C::time_point::clock, std::chrono::system_clock>;
 
-// Every instant that leaves the process (a SQL column, codec bytes, a record
-// another service reads) is a stored_time: Unix time in whole microseconds.
-// system_clock's own tick differs between standard libraries (nanoseconds
-// with libstdc++, microseconds with libc++), so raw ticks are never stored:
-// two services built differently would misread each other's times by 1000x.
-// Microseconds reach about 292,000 years either side of 1970.
+/// Every instant that leaves the process (a SQL column, codec bytes, a record
+/// another service reads) is a stored_time: Unix time in whole microseconds.
+/// system_clock's own tick differs between standard libraries (nanoseconds
+/// with libstdc++, microseconds with libc++), so raw ticks are never stored:
+/// two services built differently would misread each other's times by 1000x.
+/// Microseconds reach about 292,000 years either side of 1970.
 using stored_time = std::chrono::sys_time<std::chrono::microseconds>;
 
-// A wall-clock time point as stored: rounded down to the microsecond, so a
-// stored instant is never later than the one it stands for.
+/// A wall-clock time point as stored: rounded down to the microsecond, so a
+/// stored instant is never later than the one it stands for.
 template <class Duration>
 [[nodiscard]] constexpr stored_time to_stored_time(std::chrono::sys_time<Duration> t) noexcept {
     return std::chrono::floor<std::chrono::microseconds>(t);
 }
 
-// A clock that moves only when told to: for tests, and for replaying a
-// schedule. Its time points are system_clock's (Unix epoch), so it can stand
-// in for the wall clock in ids and persisted times. Thread-safe.
+/// A clock that moves only when told to: for tests, and for replaying a
+/// schedule. Its time points are system_clock's (Unix epoch), so it can stand
+/// in for the wall clock in ids and persisted times. Thread-safe.
 class manual_clock {
 public:
+    ///@{
+    /// The std::chrono clock interface (system_clock's representation; not steady); made at a given
+    /// start time; now() reads the time the clock was set or advanced to.
     using duration = std::chrono::system_clock::duration;
     using rep = duration::rep;
     using period = duration::period;
@@ -190,7 +202,8 @@ public:
     [[nodiscard]] time_point now() const noexcept {
         return time_point(duration(ticks_.load(std::memory_order_acquire)));
     }
-    // Moves the clock by d; saturates at the ends of time_point's range.
+    ///@}
+    /// Moves the clock by d; saturates at the ends of time_point's range.
     void advance(duration d) noexcept {
         rep ticks = ticks_.load(std::memory_order_relaxed);
         rep next;
@@ -200,6 +213,7 @@ public:
                                                                   : ticks + d.count();
         } while (!ticks_.compare_exchange_weak(ticks, next, std::memory_order_acq_rel));
     }
+    /// Sets the current time (forwards or backwards).
     void set(time_point t) noexcept {
         ticks_.store(t.time_since_epoch().count(), std::memory_order_release);
     }
@@ -233,35 +247,37 @@ SETTLE_END_NAMESPACE
 
 SETTLE_BEGIN_NAMESPACE
 
-// Failures, as opposed to outcomes. A duplicate request or a version conflict
-// is an outcome and comes back as a value; the conditions below mean the
-// operation could not be carried out, and are thrown as settle::error.
+/// Failures, as opposed to outcomes. A duplicate request or a version conflict
+/// is an outcome and comes back as a value; the conditions below mean the
+/// operation could not be carried out, and are thrown as settle::error.
 enum class errc {
-    // The backend could not be reached or lost its connection. Retrying later may help.
+    /// The backend could not be reached or lost its connection. Retrying later may help.
     unavailable = 1,
-    // The backend answered with an error it should not have (a constraint, a schema mismatch).
+    /// The backend answered with an error it should not have (a constraint, a schema mismatch).
     backend_failure,
-    // Stored bytes could not be decoded into the requested type. The record is kept as it was.
+    /// Stored bytes could not be decoded into the requested type. The record is kept as it was.
     decode_failed,
-    // Text from outside (an id, a digest, a header field) is not in the required format.
+    /// Text from outside (an id, a digest, a header field) is not in the required format.
     malformed_input,
-    // An argument or configuration breaks a documented precondition.
+    /// An argument or configuration breaks a documented precondition.
     invalid_argument,
-    // The backend gave the transaction up over concurrent work or a time limit
-    // (a deadlock, a serialization failure, a lock or statement timeout) and
-    // kept nothing of it. Running the whole transaction again may succeed.
+    /// The backend gave the transaction up over concurrent work or a time limit
+    /// (a deadlock, a serialization failure, a lock or statement timeout) and
+    /// kept nothing of it. Running the whole transaction again may succeed.
     aborted,
 };
 
 SETTLE_END_NAMESPACE
 
+/// \cond
 // Declared before any use, so settle::errc converts to std::error_code everywhere.
 template <>
 struct std::is_error_code_enum<settle::errc> : std::true_type {};
+/// \endcond
 
 SETTLE_BEGIN_NAMESPACE
 
-// A short, stable name for logs: "unavailable", "decode_failed", ...
+/// A short, stable name for logs: "unavailable", "decode_failed", ...
 [[nodiscard]] constexpr std::string_view to_string(errc code) noexcept {
     switch (code) {
     case errc::unavailable: return "unavailable";
@@ -287,7 +303,7 @@ public:
 
 }  // namespace detail
 
-// The category of every settle::errc. One object per program.
+/// The category of every settle::errc. One object per program.
 [[nodiscard]] inline const std::error_category& error_category() noexcept {
     static const detail::error_category instance;
     return instance;
@@ -297,39 +313,46 @@ public:
     return {static_cast<int>(code), settle::error_category()};
 }
 
-// The one exception type settle throws. code() says which failure, what() says
-// what exactly went wrong ("uuid: position 8: expected '-'").
+/// The one exception type settle throws. code() says which failure, what() says
+/// what exactly went wrong ("uuid: position 8: expected '-'").
 class error : public std::system_error {
 public:
+    ///@{
+    /// Made from an error code and a message.
     error(std::error_code code, const std::string& what) : std::system_error(code, what) {}
     error(errc code, const std::string& what) : std::system_error(make_error_code(code), what) {}
+    ///@}
 };
 
-// Why a piece of text was refused: what was being parsed, where, and what was
-// wrong there. All three are exact; reason and subject point at static text.
+/// Why a piece of text was refused: what was being parsed, where, and what was
+/// wrong there. All three are exact; reason and subject point at static text.
 struct parse_error {
-    std::string_view subject;  // what was being parsed: "uuid", "sha256 digest"
-    std::size_t position;      // offset of the first offending character, or the input's length
-    std::string_view reason;   // "expected a hex digit", "too short", ...
+    std::string_view subject;  ///< what was being parsed: "uuid", "sha256 digest"
+    std::size_t position;      ///< offset of the first offending character, or the input's length
+    std::string_view reason;   ///< "expected a hex digit", "too short", ...
 
-    // "uuid: position 8: expected '-'"
+    /// "uuid: position 8: expected '-'"
     [[nodiscard]] std::string message() const {
         return std::string(subject) + ": position " + std::to_string(position) + ": " +
                std::string(reason);
     }
+    /// Equal when every field is equal.
     friend bool operator==(const parse_error&, const parse_error&) = default;
 };
 
-// What parsing text from outside returns: the value, or the parse_error that
-// says why there is none. Checking it costs no exception:
-//
-//     auto id = settle::uuid::parse(text);
-//     if (!id) return bad_request(id.error().message());
-//
-// value() on a failed result throws settle::error with errc::malformed_input.
+/// What parsing text from outside returns: the value, or the parse_error that
+/// says why there is none. Checking it costs no exception:
+///
+///     auto id = settle::uuid::parse(text);
+///     if (!id) return bad_request(id.error().message());
+///
+/// value() on a failed result throws settle::error with errc::malformed_input.
 template <class T>
 class [[nodiscard]] parse_result {
 public:
+    ///@{
+    /// A value or a parse_error. has_value() and operator bool say which; *, -> and value() give
+    /// the value (value() throws settle::error on a parse error).
     constexpr parse_result(T value) noexcept(std::is_nothrow_move_constructible_v<T>)
         : state_(std::in_place_index<0>, std::move(value)) {}
     constexpr parse_result(parse_error error) noexcept : state_(std::in_place_index<1>, error) {}
@@ -337,7 +360,7 @@ public:
     [[nodiscard]] constexpr bool has_value() const noexcept { return state_.index() == 0; }
     constexpr explicit operator bool() const noexcept { return has_value(); }
 
-    // Precondition: has_value(); std::bad_variant_access otherwise.
+    /// Precondition: has_value(); std::bad_variant_access otherwise.
     [[nodiscard]] constexpr const T& operator*() const& { return std::get<0>(state_); }
     [[nodiscard]] constexpr T&& operator*() && { return std::get<0>(std::move(state_)); }
     [[nodiscard]] constexpr const T* operator->() const { return &std::get<0>(state_); }
@@ -350,8 +373,9 @@ public:
         check();
         return std::get<0>(std::move(state_));
     }
+    ///@}
 
-    // Precondition: !has_value(); std::bad_variant_access otherwise.
+    /// Precondition: !has_value(); std::bad_variant_access otherwise.
     [[nodiscard]] constexpr const parse_error& error() const { return std::get<1>(state_); }
 
 private:
@@ -391,11 +415,11 @@ SETTLE_END_NAMESPACE
 
 SETTLE_BEGIN_NAMESPACE
 
-// A store whose operations run in its transactions:
-//
-//   typename S::transaction   one transaction; destroying it uncommitted rolls it back
-//   s.begin()                 -> S::transaction, a new transaction
-//   tx.commit()               makes its writes visible to every later transaction
+/// A store whose operations run in its transactions:
+///
+///   typename S::transaction   one transaction; destroying it uncommitted rolls it back
+///   s.begin()                 -> S::transaction, a new transaction
+///   tx.commit()               makes its writes visible to every later transaction
 template <class S>
 concept transactional = requires {
     typename S::transaction;
@@ -405,15 +429,15 @@ concept transactional = requires {
     tx.commit();
 };
 
-// The longest key a store indexes, in bytes: an idempotency tenant or
-// operation, an outbox ordering key, an inbox consumer or message id, a
-// barrier's transaction or branch id, a reconciled record's id, and a
-// versioned (lease, fence) key as settle::encode writes it. Every backend
-// refuses a longer one when it would store it, with settle::error
-// (errc::invalid_argument) and nothing written, so a key is accepted or
-// refused alike on every backend.
-// (PostgreSQL's B-tree holds about 2.7 kB per entry, and an idempotency
-// record's key has three parts.)
+/// The longest key a store indexes, in bytes: an idempotency tenant or
+/// operation, an outbox ordering key, an inbox consumer or message id, a
+/// barrier's transaction or branch id, a reconciled record's id, and a
+/// versioned (lease, fence) key as settle::encode writes it. Every backend
+/// refuses a longer one when it would store it, with settle::error
+/// (errc::invalid_argument) and nothing written, so a key is accepted or
+/// refused alike on every backend.
+/// (PostgreSQL's B-tree holds about 2.7 kB per entry, and an idempotency
+/// record's key has three parts.)
 inline constexpr std::size_t max_key_size = 512;
 
 namespace detail {
@@ -431,14 +455,14 @@ inline void check_key_size(std::size_t size, std::string_view who, std::string_v
 
 }  // namespace detail
 
-// Runs fn(tx) in a new transaction of `store` and commits it, returning what
-// fn returned. If fn throws, the transaction is rolled back and the exception
-// propagates. settle's operations take the caller's transaction; this is the
-// one way to run one of them on its own:
-//
-//     auto removed = settle::in_transaction(store, [&](auto& tx) {
-//         return guard.purge(tx, 1000);
-//     });
+/// Runs fn(tx) in a new transaction of `store` and commits it, returning what
+/// fn returned. If fn throws, the transaction is rolled back and the exception
+/// propagates. settle's operations take the caller's transaction; this is the
+/// one way to run one of them on its own:
+///
+///     auto removed = settle::in_transaction(store, [&](auto& tx) {
+///         return guard.purge(tx, 1000);
+///     });
 template <transactional S, class F>
 requires std::invocable<F&, typename S::transaction&>
 decltype(auto) in_transaction(S& store, F&& fn) {
@@ -516,11 +540,11 @@ SETTLE_END_NAMESPACE
 
 SETTLE_BEGIN_NAMESPACE
 
-// The three calls a coordinator makes on a branch.
+/// The three calls a coordinator makes on a branch.
 enum class [[nodiscard]] barrier_phase{
-    try_phase,  // reserve: hold resources for the branch
-    confirm,    // use what the try reserved
-    cancel,     // release what the try reserved, if it ran
+    try_phase,  ///< reserve: hold resources for the branch
+    confirm,    ///< use what the try reserved
+    cancel,     ///< release what the try reserved, if it ran
 };
 
 [[nodiscard]] constexpr std::string_view to_string(barrier_phase phase) noexcept {
@@ -532,24 +556,24 @@ enum class [[nodiscard]] barrier_phase{
     return "unknown settle::barrier_phase";
 }
 
-// What entering a phase found. Exhaustive: switch on it without a default.
-//
-//   phase \ branch  none          tried             confirmed          cancelled
-//   try             entered       duplicate         duplicate          hanging / branch_cancelled
-//   confirm         not_tried     entered           duplicate          branch_cancelled
-//   cancel          empty_cancel  entered           branch_confirmed   duplicate
-//
-// (a try meets `hanging` when the cancel came with no try before it, and
-// `branch_cancelled` when the cancel undid a try.)
+/// What entering a phase found. Exhaustive: switch on it without a default.
+///
+///   phase \ branch  none          tried             confirmed          cancelled
+///   try             entered       duplicate         duplicate          hanging / branch_cancelled
+///   confirm         not_tried     entered           duplicate          branch_cancelled
+///   cancel          empty_cancel  entered           branch_confirmed   duplicate
+///
+/// (a try meets `hanging` when the cancel came with no try before it, and
+/// `branch_cancelled` when the cancel undid a try.)
 enum class [[nodiscard]] barrier_outcome{
-    entered,           // first time: do this phase's work, in the same transaction
-    empty_cancel,      // a cancel with no try before it: nothing to undo; the
-                       // branch is marked, so a late try is refused
-    duplicate,         // this phase was entered before: do nothing, answer as before
-    hanging,           // a try after a cancel that came with no try: refused
-    branch_cancelled,  // a confirm or try of a cancelled branch: refused
-    branch_confirmed,  // a cancel of a confirmed branch: refused
-    not_tried,         // a confirm with no try before it: refused, nothing recorded
+    entered,           ///< first time: do this phase's work, in the same transaction
+    empty_cancel,      ///< a cancel with no try before it: nothing to undo; the
+                       ///< branch is marked, so a late try is refused
+    duplicate,         ///< this phase was entered before: do nothing, answer as before
+    hanging,           ///< a try after a cancel that came with no try: refused
+    branch_cancelled,  ///< a confirm or try of a cancelled branch: refused
+    branch_confirmed,  ///< a cancel of a confirmed branch: refused
+    not_tried,         ///< a confirm with no try before it: refused, nothing recorded
 };
 
 [[nodiscard]] constexpr std::string_view to_string(barrier_outcome outcome) noexcept {
@@ -565,8 +589,8 @@ enum class [[nodiscard]] barrier_outcome{
     return "unknown settle::barrier_outcome";
 }
 
-// Whether the phase holds after `outcome`: the participant answers the
-// coordinator "done" (entered, empty_cancel, duplicate) or "refused".
+/// Whether the phase holds after `outcome`: the participant answers the
+/// coordinator "done" (entered, empty_cancel, duplicate) or "refused".
 [[nodiscard]] constexpr bool is_refusal(barrier_outcome outcome) noexcept {
     switch (outcome) {
     case barrier_outcome::entered:
@@ -697,42 +721,45 @@ constexpr bool check_barrier_purge() {
 
 }  // namespace detail
 
-// Where a participant records its branches: a settle::transactional store
-// with one operation, atomic within the caller's transaction:
-//
-//   s.enter(tx, transaction_id, branch_id, phase, now) -> barrier_outcome
-//       moves the branch (transaction_id, branch_id) as the table at
-//       barrier_outcome says, recording `now` as the time of the change, and
-//       answers that table's outcome; an outcome other than entered and
-//       empty_cancel changes nothing. The change commits or rolls back with
-//       tx. A try and an empty cancel insert the branch's record first,
-//       relying on a unique key on the pair (never reading first, never
-//       locking a missing row): of two concurrent calls on one branch, the
-//       second waits for, or fails against, the first, and then answers as
-//       if it had come after it.
-//
-// That is all tcc_barrier's phases need.
+/// Where a participant records its branches: a settle::transactional store
+/// with one operation, atomic within the caller's transaction:
+///
+///   s.enter(tx, transaction_id, branch_id, phase, now) -> barrier_outcome
+///       moves the branch (transaction_id, branch_id) as the table at
+///       barrier_outcome says, recording `now` as the time of the change, and
+///       answers that table's outcome; an outcome other than entered and
+///       empty_cancel changes nothing. The change commits or rolls back with
+///       tx. A try and an empty cancel insert the branch's record first,
+///       relying on a unique key on the pair (never reading first, never
+///       locking a missing row): of two concurrent calls on one branch, the
+///       second waits for, or fails against, the first, and then answers as
+///       if it had come after it.
+///
+/// That is all tcc_barrier's phases need.
 template <class S>
 concept barrier_store = transactional<S> && detail::barrier_store_has_enter<S>;
 
-// A barrier store that settle purges, which tcc_barrier::purge needs:
-//
-//   s.purge(tx, ended_before, limit) -> count
-//       removes at most `limit` branches that ended (confirmed, cancelled,
-//       or marked by an empty cancel) before `ended_before`; never a branch
-//       still in its try.
-//
-// settle/testing/barrier_store_suite.hpp checks both concepts on a backend.
+/// A barrier store that settle purges, which tcc_barrier::purge needs:
+///
+///   s.purge(tx, ended_before, limit) -> count
+///       removes at most `limit` branches that ended (confirmed, cancelled,
+///       or marked by an empty cancel) before `ended_before`; never a branch
+///       still in its try.
+///
+/// settle/testing/barrier_store_suite.hpp checks both concepts on a backend.
 template <class S>
 concept purgeable_barrier_store = barrier_store<S> && detail::barrier_store_has_purge<S>;
 
-// What a tcc_barrier phase did: true when the phase was entered now and its
-// work ran.
-//
-//     if (auto r = barrier.confirm(tx, xid, "stock", work)) { /* work ran */ }
-//     return r.is_refused() ? refused : done;   // the answer to the coordinator
+/// What a tcc_barrier phase did: true when the phase was entered now and its
+/// work ran.
+///
+///     if (auto r = barrier.confirm(tx, xid, "stock", work)) { /* work ran */ }
+///     return r.is_refused() ? refused : done;   // the answer to the coordinator
 class [[nodiscard]] barrier_result {
 public:
+    ///@{
+    /// Made from an outcome; the outcome, and one test for each of its values; true when the phase
+    /// was entered.
     constexpr explicit barrier_result(barrier_outcome outcome) noexcept : outcome_(outcome) {}
 
     [[nodiscard]] constexpr barrier_outcome outcome() const noexcept { return outcome_; }
@@ -745,43 +772,45 @@ public:
     [[nodiscard]] constexpr bool is_duplicate() const noexcept {
         return outcome_ == barrier_outcome::duplicate;
     }
-    // hanging, branch_cancelled, branch_confirmed or not_tried: the phase does
-    // not hold; answer the coordinator that it was refused.
+    /// hanging, branch_cancelled, branch_confirmed or not_tried: the phase does
+    /// not hold; answer the coordinator that it was refused.
     [[nodiscard]] constexpr bool is_refused() const noexcept { return is_refusal(outcome_); }
     constexpr explicit operator bool() const noexcept { return is_entered(); }
+    ///@}
 
 private:
     barrier_outcome outcome_;
 };
 
+/// What a tcc_barrier is configured with.
 struct barrier_options {
-    // How long ended branches are kept before purge removes them. A branch's
-    // record is what refuses a repeated or late call: a try that arrives
-    // after its empty cancel was purged is entered (and hangs), so keep
-    // records longer than any call can be delayed: the coordinator's whole
-    // retry schedule plus the network's worst delay. Positive.
+    /// How long ended branches are kept before purge removes them. A branch's
+    /// record is what refuses a repeated or late call: a try that arrives
+    /// after its empty cancel was purged is entered (and hangs), so keep
+    /// records longer than any call can be delayed: the coordinator's whole
+    /// retry schedule plus the network's worst delay. Positive.
     std::chrono::microseconds retention = std::chrono::hours(24 * 7);
 };
 
-// Guards the three phases of a participant's branches: each call records the
-// phase in the caller's transaction and, the first time it is entered, runs
-// the phase's work in that same transaction, so the record and the work
-// commit together or not at all. Commit the transaction whatever the outcome
-// (an empty cancel's marker must persist); a refused phase changed nothing.
-// Holds references to the store and the clock; copyable; as thread-safe as
-// the store.
-//
-//     settle::tcc_barrier barrier(branches, clock);
-//     const settle::barrier_result r = barrier.try_phase(tx, xid, "stock", [&](auto& tx) {
-//         stock.reserve(tx, sku, 1);
-//     });
-//
-// What it cannot protect: work outside the transaction (an e-mail, a call to
-// another service) is not rolled back with it; make such work idempotent on
-// (transaction id, branch id) instead.
-//
-// Store models settle::barrier_store; purge() also needs
-// settle::purgeable_barrier_store.
+/// Guards the three phases of a participant's branches: each call records the
+/// phase in the caller's transaction and, the first time it is entered, runs
+/// the phase's work in that same transaction, so the record and the work
+/// commit together or not at all. Commit the transaction whatever the outcome
+/// (an empty cancel's marker must persist); a refused phase changed nothing.
+/// Holds references to the store and the clock; copyable; as thread-safe as
+/// the store.
+///
+///     settle::tcc_barrier barrier(branches, clock);
+///     const settle::barrier_result r = barrier.try_phase(tx, xid, "stock", [&](auto& tx) {
+///         stock.reserve(tx, sku, 1);
+///     });
+///
+/// What it cannot protect: work outside the transaction (an e-mail, a call to
+/// another service) is not rolled back with it; make such work idempotent on
+/// (transaction id, branch id) instead.
+///
+/// Store models settle::barrier_store; purge() also needs
+/// settle::purgeable_barrier_store.
 template <class Store, class Clock>
 class tcc_barrier {
     static_assert(detail::check_barrier_store<Store>());
@@ -790,11 +819,14 @@ class tcc_barrier {
                   "time points): records persist wall-clock times");
 
 public:
+    ///@{
+    /// The store and its transaction type.
     using store_type = Store;
     using transaction = typename Store::transaction;
+    ///@}
 
-    // Throws settle::error (errc::invalid_argument) for a retention that is
-    // not positive.
+    /// Throws settle::error (errc::invalid_argument) for a retention that is
+    /// not positive.
     tcc_barrier(Store& store, Clock& clock, barrier_options options = {})
         : store_(&store), clock_(&clock), options_(options) {
         if (options_.retention <= std::chrono::microseconds::zero()) {
@@ -802,42 +834,43 @@ public:
         }
     }
 
+    /// The options the barrier was made with.
     [[nodiscard]] const barrier_options& options() const noexcept { return options_; }
 
-    // Enters the try of the branch; the first time, runs work(tx). Refused
-    // (and work not run) once the branch was cancelled. Empty ids throw
-    // settle::error (errc::invalid_argument), as in every phase. If work
-    // throws, the exception propagates: roll tx back, and nothing is kept.
+    /// Enters the try of the branch; the first time, runs work(tx). Refused
+    /// (and work not run) once the branch was cancelled. Empty ids throw
+    /// settle::error (errc::invalid_argument), as in every phase. If work
+    /// throws, the exception propagates: roll tx back, and nothing is kept.
     template <class Work>
     requires std::invocable<Work&, transaction&> barrier_result try_phase(
         transaction& tx, std::string_view transaction_id, std::string_view branch_id, Work&& work) {
         return enter(tx, transaction_id, branch_id, barrier_phase::try_phase, work);
     }
 
-    // Enters the confirm of a tried branch; the first time, runs work(tx).
+    /// Enters the confirm of a tried branch; the first time, runs work(tx).
     template <class Work>
     requires std::invocable<Work&, transaction&> barrier_result confirm(
         transaction& tx, std::string_view transaction_id, std::string_view branch_id, Work&& work) {
         return enter(tx, transaction_id, branch_id, barrier_phase::confirm, work);
     }
 
-    // Enters the cancel of the branch; runs work(tx) only if the branch was
-    // tried (the first time). A cancel with no try runs nothing, answers
-    // empty_cancel and marks the branch so that its try, if it comes later,
-    // is refused: commit tx.
+    /// Enters the cancel of the branch; runs work(tx) only if the branch was
+    /// tried (the first time). A cancel with no try runs nothing, answers
+    /// empty_cancel and marks the branch so that its try, if it comes later,
+    /// is refused: commit tx.
     template <class Work>
     requires std::invocable<Work&, transaction&> barrier_result cancel(
         transaction& tx, std::string_view transaction_id, std::string_view branch_id, Work&& work) {
         return enter(tx, transaction_id, branch_id, barrier_phase::cancel, work);
     }
 
-    // Removes at most `limit` branches that ended longer than the retention
-    // ago (confirmed, cancelled, and empty-cancel markers), and no branch
-    // still in its try; returns how many. Call it on a schedule, in batches,
-    // until it returns less than the limit:
-    //
-    //     while (settle::in_transaction(store, [&](auto& tx) { return barrier.purge(tx, 1000); })
-    //            == 1000) {}
+    /// Removes at most `limit` branches that ended longer than the retention
+    /// ago (confirmed, cancelled, and empty-cancel markers), and no branch
+    /// still in its try; returns how many. Call it on a schedule, in batches,
+    /// until it returns less than the limit:
+    ///
+    ///     while (settle::in_transaction(store, [&](auto& tx) { return barrier.purge(tx, 1000); })
+    ///            == 1000) {}
     std::size_t purge(transaction& tx, std::size_t limit) {
         static_assert(detail::check_barrier_purge<Store>());
         const stored_time at = now();
@@ -900,11 +933,11 @@ SETTLE_END_NAMESPACE
 
 SETTLE_BEGIN_NAMESPACE
 
-// What the transaction behind a message did, as the fence decided it.
-// Exhaustive: switch on it without a default.
+/// What the transaction behind a message did, as the fence decided it.
+/// Exhaustive: switch on it without a default.
 enum class [[nodiscard]] local_outcome{
-    committed,    // the transaction sealed the message and committed: deliver it
-    rolled_back,  // it did not commit before the check, and now never will: drop it
+    committed,    ///< the transaction sealed the message and committed: deliver it
+    rolled_back,  ///< it did not commit before the check, and now never will: drop it
 };
 
 [[nodiscard]] constexpr std::string_view to_string(local_outcome outcome) noexcept {
@@ -915,10 +948,13 @@ enum class [[nodiscard]] local_outcome{
     return "unknown settle::local_outcome";
 }
 
-// What seal() or check() answers: true when the transaction committed (for
-// seal: may commit).
+/// What seal() or check() answers: true when the transaction committed (for
+/// seal: may commit).
 class [[nodiscard]] check_back_result {
 public:
+    ///@{
+    /// Made from an outcome; the outcome, and one test for each of its values; true when the local
+    /// transaction committed.
     constexpr explicit check_back_result(local_outcome outcome) noexcept : outcome_(outcome) {}
 
     [[nodiscard]] constexpr local_outcome outcome() const noexcept { return outcome_; }
@@ -929,45 +965,49 @@ public:
         return outcome_ == local_outcome::rolled_back;
     }
     constexpr explicit operator bool() const noexcept { return is_committed(); }
+    ///@}
 
 private:
     local_outcome outcome_;
 };
 
-// Seals messages in their senders' transactions and answers checks about
-// them. Keeps its records in a settle::barrier_store (one branch per message,
-// named "check-back"), so the barrier's table, its conformance suite and its
-// purge serve it as well; give it a table of its own or share the
-// participant's. Holds references to the store and the clock; copyable; as
-// thread-safe as the store.
-//
-//     settle::check_back_fence fence(branches, clock);
-//     // the sender, in the transaction that writes the order:
-//     if (!fence.seal(tx, message_id)) { return;  /* checked and rolled back: tx rolls back */ }
-//     tx.commit();
-//     // the broker's check-back, in a transaction of its own, committed:
-//     const settle::check_back_result r = fence.check(tx2, message_id);
-//     tx2.commit();
-//     return r.is_committed() ? commit_message : rollback_message;
+/// Seals messages in their senders' transactions and answers checks about
+/// them. Keeps its records in a settle::barrier_store (one branch per message,
+/// named "check-back"), so the barrier's table, its conformance suite and its
+/// purge serve it as well; give it a table of its own or share the
+/// participant's. Holds references to the store and the clock; copyable; as
+/// thread-safe as the store.
+///
+///     settle::check_back_fence fence(branches, clock);
+///     // the sender, in the transaction that writes the order:
+///     if (!fence.seal(tx, message_id)) { return;  /* checked and rolled back: tx rolls back */ }
+///     tx.commit();
+///     // the broker's check-back, in a transaction of its own, committed:
+///     const settle::check_back_result r = fence.check(tx2, message_id);
+///     tx2.commit();
+///     return r.is_committed() ? commit_message : rollback_message;
 template <class Store, class Clock>
 class check_back_fence {
     static_assert(detail::check_barrier_store<Store>());
 
 public:
+    ///@{
+    /// The store and its transaction type; the fence checks through a tcc_barrier over the store.
     using store_type = Store;
     using transaction = typename Store::transaction;
 
-    // The branch id under which the fence keeps its records.
+    /// The branch id under which the fence keeps its records.
     static constexpr std::string_view branch_id = "check-back";
 
     check_back_fence(Store& store, Clock& clock) : barrier_(store, clock) {}
+    ///@}
 
-    // In the sender's transaction, before it commits: records that it
-    // commits the message. committed: commit tx. rolled_back: a check already
-    // answered that the transaction rolled back, so it must not commit (roll
-    // tx back; whatever was sent is dropped). A repeated seal in a committed
-    // transaction answers committed. An empty id throws settle::error
-    // (errc::invalid_argument).
+    /// In the sender's transaction, before it commits: records that it
+    /// commits the message. committed: commit tx. rolled_back: a check already
+    /// answered that the transaction rolled back, so it must not commit (roll
+    /// tx back; whatever was sent is dropped). A repeated seal in a committed
+    /// transaction answers committed. An empty id throws settle::error
+    /// (errc::invalid_argument).
     check_back_result seal(transaction& tx, std::string_view message_id) {
         const barrier_result tried = barrier_.try_phase(tx, message_id, branch_id, [](auto&) {});
         if (tried.is_refused()) {
@@ -978,11 +1018,11 @@ public:
                                                         : local_outcome::committed);
     }
 
-    // In a transaction of the checker's own, which it commits: committed if
-    // the message's transaction sealed it and committed; otherwise decides
-    // rolled_back, for good. A seal that is still running is waited for (or
-    // the check fails against it, as the backend does). An empty id throws
-    // settle::error (errc::invalid_argument).
+    /// In a transaction of the checker's own, which it commits: committed if
+    /// the message's transaction sealed it and committed; otherwise decides
+    /// rolled_back, for good. A seal that is still running is waited for (or
+    /// the check fails against it, as the backend does). An empty id throws
+    /// settle::error (errc::invalid_argument).
     check_back_result check(transaction& tx, std::string_view message_id) {
         const barrier_result r = barrier_.cancel(tx, message_id, branch_id, [](auto&) {});
         switch (r.outcome()) {
@@ -1083,40 +1123,40 @@ SETTLE_END_NAMESPACE
 
 SETTLE_BEGIN_NAMESPACE
 
-// A persisted payload: what an outbox record carries, what an idempotency
-// record stores as its response.
+/// A persisted payload: what an outbox record carries, what an idempotency
+/// record stores as its response.
 using bytes = std::vector<std::byte>;
 
-// The customisation point that turns a T into bytes and back. Specialise it
-// for your own types, next to the type and before any use:
-//
-//     template <>
-//     struct settle::codec<order_placed> {
-//         static settle::bytes encode(const order_placed& event);
-//         static order_placed decode(std::span<const std::byte> in);
-//     };
-//
-// decode must accept exactly what encode produces, and refuse anything else by
-// throwing settle::error with errc::decode_failed, never by returning garbage.
-//
-// Built in, each with a fixed format that does not depend on the platform's
-// byte order:
-// - std::string and settle::bytes: the bytes as they are (no UTF-8 check).
-// - bool: one byte, 0x00 or 0x01; any other byte is refused.
-// - every integer type: sizeof(T) bytes, two's complement, big-endian (network
-//   byte order). Use the fixed-width aliases (std::int32_t, ...) for payloads
-//   read on other platforms: long and wchar_t change width between them.
-// - float and double: the IEEE 754 binary32 / binary64 bit pattern as a
-//   big-endian integer; every pattern round-trips, NaN payloads and -0.0
-//   included. long double has no codec: its format varies by platform.
-// - enums with a fixed underlying type (every enum class, and enum E : T): as
-//   their underlying type. Any value of that type is accepted, as the language
-//   allows; specialise codec for the enum to refuse values it does not name.
-//   Enums without a fixed underlying type have no codec, because a value
-//   outside their enumerators' range would be undefined behaviour; nor do
-//   enums over bool (specialise codec for them).
-// A decode that fails names the format and what was wrong:
-// "uint32: expected 4 bytes, got 3". Decoding never reads outside its input.
+/// The customisation point that turns a T into bytes and back. Specialise it
+/// for your own types, next to the type and before any use:
+///
+///     template <>
+///     struct settle::codec<order_placed> {
+///         static settle::bytes encode(const order_placed& event);
+///         static order_placed decode(std::span<const std::byte> in);
+///     };
+///
+/// decode must accept exactly what encode produces, and refuse anything else by
+/// throwing settle::error with errc::decode_failed, never by returning garbage.
+///
+/// Built in, each with a fixed format that does not depend on the platform's
+/// byte order:
+/// - std::string and settle::bytes: the bytes as they are (no UTF-8 check).
+/// - bool: one byte, 0x00 or 0x01; any other byte is refused.
+/// - every integer type: sizeof(T) bytes, two's complement, big-endian (network
+///   byte order). Use the fixed-width aliases (std::int32_t, ...) for payloads
+///   read on other platforms: long and wchar_t change width between them.
+/// - float and double: the IEEE 754 binary32 / binary64 bit pattern as a
+///   big-endian integer; every pattern round-trips, NaN payloads and -0.0
+///   included. long double has no codec: its format varies by platform.
+/// - enums with a fixed underlying type (every enum class, and enum E : T): as
+///   their underlying type. Any value of that type is accepted, as the language
+///   allows; specialise codec for the enum to refuse values it does not name.
+///   Enums without a fixed underlying type have no codec, because a value
+///   outside their enumerators' range would be undefined behaviour; nor do
+///   enums over bool (specialise codec for them).
+/// A decode that fails names the format and what was wrong:
+/// "uint32: expected 4 bytes, got 3". Decoding never reads outside its input.
 template <class T>
 struct codec;
 
@@ -1139,22 +1179,22 @@ concept codec_decodes_from_bytes = requires(std::span<const std::byte> in) {
 
 }  // namespace detail
 
-// T has a complete codec: codec<T> is specialised, with
-//   static settle::bytes encode(const T&)   and
-//   static T decode(std::span<const std::byte>).
-// When it does not hold, the compiler names which of the three is missing.
+/// T has a complete codec: codec<T> is specialised, with
+///   static settle::bytes encode(const T&)   and
+///   static T decode(std::span<const std::byte>).
+/// When it does not hold, the compiler names which of the three is missing.
 template <class T>
 concept codable = detail::codec_is_specialised<T> && detail::codec_encodes_to_bytes<T> &&
     detail::codec_decodes_from_bytes<T>;
 
-// The bytes that persist `value`; codec<T>::encode.
+/// The bytes that persist `value`; codec<T>::encode.
 template <codable T>
 [[nodiscard]] bytes encode(const T& value) {
     return codec<T>::encode(value);
 }
 
-// The T that `in` holds; codec<T>::decode. Throws settle::error with
-// errc::decode_failed when `in` is not exactly an encoded T.
+/// The T that `in` holds; codec<T>::decode. Throws settle::error with
+/// errc::decode_failed when `in` is not exactly an encoded T.
 template <codable T>
 [[nodiscard]] T decode(std::span<const std::byte> in) {
     return codec<T>::decode(in);
@@ -1251,9 +1291,11 @@ using float_bits = std::conditional_t<sizeof(F) == 4, std::uint32_t, std::uint64
 
 }  // namespace detail
 
-// Pass-through: the string's bytes, any content. Costs one copy.
+/// Pass-through: the string's bytes, any content. Costs one copy.
 template <>
 struct codec<std::string> {
+    ///@{
+    /// Encodes or decodes a std::string: its bytes, as they are.
     [[nodiscard]] static bytes encode(const std::string& value) {
         const auto* first = reinterpret_cast<const std::byte*>(value.data());
         return bytes(first, first + value.size());
@@ -1261,20 +1303,26 @@ struct codec<std::string> {
     [[nodiscard]] static std::string decode(std::span<const std::byte> in) {
         return std::string(reinterpret_cast<const char*>(in.data()), in.size());
     }
+    ///@}
 };
 
-// Pass-through. Costs one copy.
+/// Pass-through. Costs one copy.
 template <>
 struct codec<bytes> {
+    ///@{
+    /// Encodes or decodes settle::bytes: a copy.
     [[nodiscard]] static bytes encode(const bytes& value) { return value; }
     [[nodiscard]] static bytes decode(std::span<const std::byte> in) {
         return bytes(in.begin(), in.end());
     }
+    ///@}
 };
 
-// One byte: 0x00 for false, 0x01 for true. Any other byte is refused.
+/// One byte: 0x00 for false, 0x01 for true. Any other byte is refused.
 template <>
 struct codec<bool> {
+    ///@{
+    /// Encodes or decodes a bool: one byte, 0 or 1.
     [[nodiscard]] static bytes encode(bool value) {
         return bytes{value ? std::byte{1} : std::byte{0}};
     }
@@ -1290,35 +1338,44 @@ struct codec<bool> {
                                  detail::hex_digits[value >> 4] + detail::hex_digits[value & 0xfu];
         detail::throw_decode_error("bool", what);
     }
+    ///@}
 };
 
-// sizeof(T) bytes, two's complement, big-endian. No allocation beyond the result.
+/// sizeof(T) bytes, two's complement, big-endian. No allocation beyond the result.
 template <detail::integer T>
 struct codec<T> {
+    ///@{
+    /// Encodes or decodes an integer: its value, big-endian, in the type's size.
     [[nodiscard]] static bytes encode(T value) { return detail::encode_integer(value); }
     [[nodiscard]] static T decode(std::span<const std::byte> in) {
         return detail::decode_integer<T>(in);
     }
+    ///@}
 };
 
-// The underlying integer's encoding. Any value of the underlying type decodes.
+/// The underlying integer's encoding. Any value of the underlying type decodes.
 template <detail::fixed_enum E>
 struct codec<E> {
+    ///@{
+    /// Encodes or decodes an enumeration: its underlying integer's value.
     [[nodiscard]] static bytes encode(E value) {
         return detail::encode_integer(static_cast<std::underlying_type_t<E>>(value));
     }
     [[nodiscard]] static E decode(std::span<const std::byte> in) {
         return static_cast<E>(detail::decode_integer<std::underlying_type_t<E>>(in, "enum as "));
     }
+    ///@}
 };
 
-// IEEE 754 binary32 (float) or binary64 (double), the bit pattern big-endian.
-// Every bit pattern round-trips exactly, NaN payloads included.
+/// IEEE 754 binary32 (float) or binary64 (double), the bit pattern big-endian.
+/// Every bit pattern round-trips exactly, NaN payloads included.
 template <detail::binary_float F>
 struct codec<F> {
     static_assert(std::numeric_limits<F>::is_iec559, "settle::codec needs IEEE 754 floats");
     static_assert(sizeof(F) == sizeof(detail::float_bits<F>));
 
+    ///@{
+    /// Encodes or decodes a floating-point number: its bit pattern, big-endian.
     [[nodiscard]] static bytes encode(F value) {
         bytes out(sizeof(F));
         detail::store_big_endian(std::bit_cast<detail::float_bits<F>>(value), out.data());
@@ -1330,6 +1387,7 @@ struct codec<F> {
         }
         return std::bit_cast<F>(detail::load_big_endian<detail::float_bits<F>>(in.data()));
     }
+    ///@}
 };
 
 SETTLE_END_NAMESPACE
@@ -1367,31 +1425,35 @@ SETTLE_END_NAMESPACE
 
 SETTLE_BEGIN_NAMESPACE
 
-// A 64-bit counter that only moves up. Stores issue values from first()
-// upward; 0 is never issued, so a backend may use it for "none". Never wraps:
-// next() on last() throws. Trivially copyable, 8 bytes, no allocation.
-// Tag::name names the counter in error messages.
+/// A 64-bit counter that only moves up. Stores issue values from first()
+/// upward; 0 is never issued, so a backend may use it for "none". Never wraps:
+/// next() on last() throws. Trivially copyable, 8 bytes, no allocation.
+/// Tag::name names the counter in error messages.
 template <class Tag>
 class counter {
 public:
+    /// The integer type of the value.
     using rep = std::uint64_t;
 
-    // A value read back from storage or from a client. Any value is representable.
+    /// A value read back from storage or from a client. Any value is representable.
     constexpr explicit counter(rep value) noexcept : value_(value) {}
 
-    // The lowest value a store issues: 1.
+    /// The lowest value a store issues: 1.
     [[nodiscard]] static constexpr counter first() noexcept { return counter(1); }
-    // The highest value there is: 2^64 - 1.
+    /// The highest value there is: 2^64 - 1.
     [[nodiscard]] static constexpr counter last() noexcept {
         return counter(std::numeric_limits<rep>::max());
     }
 
+    ///@{
+    /// The value; whether a next value exists.
     [[nodiscard]] constexpr rep value() const noexcept { return value_; }
     [[nodiscard]] constexpr bool has_next() const noexcept { return *this != last(); }
+    ///@}
 
-    // The value after this one. Throws settle::error (errc::invalid_argument)
-    // at last() instead of wrapping to 0; at a billion a second that takes
-    // 584 years.
+    /// The value after this one. Throws settle::error (errc::invalid_argument)
+    /// at last() instead of wrapping to 0; at a billion a second that takes
+    /// 584 years.
     [[nodiscard]] constexpr counter next() const {
         if (!has_next()) {
             throw settle::error(errc::invalid_argument,
@@ -1400,37 +1462,44 @@ public:
         return counter(value_ + 1);
     }
 
+    ///@{
+    /// Compared and ordered by value.
     friend constexpr bool operator==(counter, counter) noexcept = default;
     friend constexpr std::strong_ordering operator<=>(counter, counter) noexcept = default;
+    ///@}
 
 private:
     rep value_;
 };
 
+/// Tells version_stamp apart from other counters.
 struct version_stamp_tag {
+    /// The name in messages.
     static constexpr std::string_view name = "version_stamp";
 };
+/// Tells fencing_token apart from other counters.
 struct fencing_token_tag {
+    /// The name in messages.
     static constexpr std::string_view name = "fencing_token";
 };
 
-// The version of one key's value. Every write that applies gives the key a
-// stamp greater than any it had before (see settle::versioned_store).
+/// The version of one key's value. Every write that applies gives the key a
+/// stamp greater than any it had before (see settle::versioned_store).
 using version_stamp = counter<version_stamp_tag>;
 
-// The grant a lease or a claim was made with. Each new grant of a key gets a
-// token greater than every earlier grant's, so a resource that remembers the
-// highest token it has seen can refuse a writer whose grant was superseded
-// (see settle::fence). Every claim in settle hands one out: leases,
-// idempotency claims and outbox claims.
+/// The grant a lease or a claim was made with. Each new grant of a key gets a
+/// token greater than every earlier grant's, so a resource that remembers the
+/// highest token it has seen can refuse a writer whose grant was superseded
+/// (see settle::fence). Every claim in settle hands one out: leases,
+/// idempotency claims and outbox claims.
 using fencing_token = counter<fencing_token_tag>;
 
-// What a write made under a grant found: an idempotency completion, an outbox
-// delivery, a reschedule. Exhaustive: switch on it without a default.
+/// What a write made under a grant found: an idempotency completion, an outbox
+/// delivery, a reschedule. Exhaustive: switch on it without a default.
 enum class [[nodiscard]] fenced_write{
-    applied,  // the grant was still the current one: the write was made
-    stale,    // someone newer holds the record (taken over, finished, released or purged):
-              // nothing changed
+    applied,  ///< the grant was still the current one: the write was made
+    stale,    ///< someone newer holds the record (taken over, finished, released or purged):
+              ///< nothing changed
 };
 
 [[nodiscard]] constexpr std::string_view to_string(fenced_write write) noexcept {
@@ -1467,35 +1536,36 @@ namespace detail::etag {
 struct access;
 }
 
-// An entity-tag: an opaque string, strong or weak (W/"..."). Strong tags
-// promise byte-identical representations, weak ones only equivalent ones.
-// Holds the opaque text in a std::string.
+/// An entity-tag: an opaque string, strong or weak (W/"..."). Strong tags
+/// promise byte-identical representations, weak ones only equivalent ones.
+/// Holds the opaque text in a std::string.
 class entity_tag {
 public:
-    // "17": the strong tag of a version stamp, in decimal.
+    /// "17": the strong tag of a version stamp, in decimal.
     [[nodiscard]] static entity_tag strong(version_stamp stamp) {
         return entity_tag(std::to_string(stamp.value()), false);
     }
-    // W/"17": the weak tag of a version stamp.
+    /// W/"17": the weak tag of a version stamp.
     [[nodiscard]] static entity_tag weak(version_stamp stamp) {
         return entity_tag(std::to_string(stamp.value()), true);
     }
 
-    // Exactly one entity-tag (an ETag field value), surrounding spaces and tabs
-    // allowed: "xyzzy", W/"xyzzy", "". The weak prefix is case-sensitive; the
-    // opaque text may hold any visible ASCII but '"', and bytes 0x80-0xFF.
+    /// Exactly one entity-tag (an ETag field value), surrounding spaces and tabs
+    /// allowed: "xyzzy", W/"xyzzy", "". The weak prefix is case-sensitive; the
+    /// opaque text may hold any visible ASCII but '"', and bytes 0x80-0xFF.
     [[nodiscard]] static parse_result<entity_tag> parse(std::string_view text);
 
+    /// Whether the tag is weak (W/"...").
     [[nodiscard]] bool is_weak() const noexcept { return weak_; }
-    // The text between the quotes.
+    /// The text between the quotes.
     [[nodiscard]] std::string_view opaque() const noexcept { return opaque_; }
-    // The field value: "17" or W/"17".
+    /// The field value: "17" or W/"17".
     [[nodiscard]] std::string to_string() const {
         return (weak_ ? std::string("W/\"") : std::string("\"")) + opaque_ + '"';
     }
 
-    // Identical text (same opaque text, same strength). Use strong_match or
-    // weak_match to compare validators.
+    /// Identical text (same opaque text, same strength). Use strong_match or
+    /// weak_match to compare validators.
     friend bool operator==(const entity_tag&, const entity_tag&) = default;
 
 private:
@@ -1507,36 +1577,39 @@ private:
     bool weak_;
 };
 
-// RFC 9110 §8.8.3.2: both strong, and the same opaque text.
+/// RFC 9110 §8.8.3.2: both strong, and the same opaque text.
 [[nodiscard]] inline bool strong_match(const entity_tag& a, const entity_tag& b) noexcept {
     return !a.is_weak() && !b.is_weak() && a.opaque() == b.opaque();
 }
 
-// RFC 9110 §8.8.3.2: the same opaque text, whatever either tag's strength.
+/// RFC 9110 §8.8.3.2: the same opaque text, whatever either tag's strength.
 [[nodiscard]] inline bool weak_match(const entity_tag& a, const entity_tag& b) noexcept {
     return a.opaque() == b.opaque();
 }
 
-// The version stamp in a strong tag made by entity_tag::strong: decimal
-// digits without leading zeros, at most 2^64 - 1. Weak tags are refused: they
-// never satisfy If-Match, so they cannot name the version a write expects.
+/// The version stamp in a strong tag made by entity_tag::strong: decimal
+/// digits without leading zeros, at most 2^64 - 1. Weak tags are refused: they
+/// never satisfy If-Match, so they cannot name the version a write expects.
 [[nodiscard]] parse_result<version_stamp> parse_stamp(const entity_tag& tag);
 
-// An If-Match or If-None-Match field value: "*" (any current
-// representation), or a list of entity-tags.
+/// An If-Match or If-None-Match field value: "*" (any current
+/// representation), or a list of entity-tags.
 class etag_list {
 public:
-    // "*"
+    /// "*"
     [[nodiscard]] static etag_list any() { return etag_list(true, {}); }
+    ///@{
+    /// A list of the given tags; is_any() tells "*"; equal when both are.
     [[nodiscard]] static etag_list of(std::vector<entity_tag> tags) {
         return etag_list(false, std::move(tags));
     }
 
     [[nodiscard]] bool is_any() const noexcept { return any_; }
-    // Empty for "*", and for a field holding no element at all.
+    /// Empty for "*", and for a field holding no element at all.
     [[nodiscard]] const std::vector<entity_tag>& tags() const noexcept { return tags_; }
 
     friend bool operator==(const etag_list&, const etag_list&) = default;
+    ///@}
 
 private:
     etag_list(bool any, std::vector<entity_tag> tags) : tags_(std::move(tags)), any_(any) {}
@@ -1545,30 +1618,30 @@ private:
     bool any_;
 };
 
-// Parses an If-Match / If-None-Match field value (RFC 9110 §13.1.1-2, list
-// syntax §5.6.1): "*" alone, or entity-tags separated by commas with optional
-// spaces and tabs. Empty list elements (", ,") are skipped, as the RFC asks of
-// recipients, so an empty field is an empty list. A request with the field
-// on several lines: join the values with ", " first. Errors name the field.
+/// Parses an If-Match / If-None-Match field value (RFC 9110 §13.1.1-2, list
+/// syntax §5.6.1): "*" alone, or entity-tags separated by commas with optional
+/// spaces and tabs. Empty list elements (", ,") are skipped, as the RFC asks of
+/// recipients, so an empty field is an empty list. A request with the field
+/// on several lines: join the values with ", " first. Errors name the field.
 [[nodiscard]] parse_result<etag_list> parse_if_match(std::string_view field);
 [[nodiscard]] parse_result<etag_list> parse_if_none_match(std::string_view field);
 
-// RFC 9110 §13.1.1: true when `current` (the selected representation's tag;
-// nullopt when the resource has none) satisfies If-Match: "*" and any
-// current representation, or a listed tag that strong-matches it.
+/// RFC 9110 §13.1.1: true when `current` (the selected representation's tag;
+/// nullopt when the resource has none) satisfies If-Match: "*" and any
+/// current representation, or a listed tag that strong-matches it.
 [[nodiscard]] bool if_match_holds(const etag_list& condition,
                                   const std::optional<entity_tag>& current) noexcept;
 
-// RFC 9110 §13.1.2: false when "*" meets a current representation, or a
-// listed tag weak-matches `current`; true otherwise.
+/// RFC 9110 §13.1.2: false when "*" meets a current representation, or a
+/// listed tag weak-matches `current`; true otherwise.
 [[nodiscard]] bool if_none_match_holds(const etag_list& condition,
                                        const std::optional<entity_tag>& current) noexcept;
 
-// What a server does after evaluating a request's preconditions. Exhaustive.
+/// What a server does after evaluating a request's preconditions. Exhaustive.
 enum class precondition {
-    proceed,              // perform the method
-    not_modified,         // answer 304 Not Modified (GET or HEAD whose If-None-Match failed)
-    precondition_failed,  // answer 412 Precondition Failed
+    proceed,              ///< perform the method
+    not_modified,         ///< answer 304 Not Modified (GET or HEAD whose If-None-Match failed)
+    precondition_failed,  ///< answer 412 Precondition Failed
 };
 
 [[nodiscard]] constexpr std::string_view to_string(precondition p) noexcept {
@@ -1580,24 +1653,28 @@ enum class precondition {
     return "unknown settle::precondition";
 }
 
-// The entity-tag preconditions of a request: each field's value, if the
-// request carries that field, and whether the method is GET or HEAD.
+/// The entity-tag preconditions of a request: each field's value, if the
+/// request carries that field, and whether the method is GET or HEAD.
 struct conditional_request {
+    ///@{
+    /// The request's conditional header fields (absent when not sent) and whether the request is a
+    /// GET or a HEAD.
     std::optional<std::string_view> if_match{};
     std::optional<std::string_view> if_none_match{};
     bool get_or_head = false;
+    ///@}
 };
 
-// RFC 9110 §13.2.2, steps 1 and 3, for the resource whose current tag is
-// `current` (nullopt: it has no current representation):
-//   1. If-Match present and false           -> precondition_failed
-//   3. If-None-Match present and false      -> not_modified for GET/HEAD,
-//                                              precondition_failed otherwise
-//   otherwise                                -> proceed
-// Both fields are parsed before anything is evaluated, so a malformed field is
-// always refused (a parse_error naming it), even when the other one decides.
-// The date preconditions (If-Unmodified-Since, If-Modified-Since) are left to
-// the caller. Allocates nothing.
+/// RFC 9110 §13.2.2, steps 1 and 3, for the resource whose current tag is
+/// `current` (nullopt: it has no current representation):
+///   1. If-Match present and false           -> precondition_failed
+///   3. If-None-Match present and false      -> not_modified for GET/HEAD,
+///                                              precondition_failed otherwise
+///   otherwise                                -> proceed
+/// Both fields are parsed before anything is evaluated, so a malformed field is
+/// always refused (a parse_error naming it), even when the other one decides.
+/// The date preconditions (If-Unmodified-Since, If-Modified-Since) are left to
+/// the caller. Allocates nothing.
 [[nodiscard]] parse_result<precondition> evaluate_preconditions(
     const conditional_request& request, const std::optional<entity_tag>& current);
 
@@ -1901,22 +1978,26 @@ SETTLE_END_NAMESPACE
 
 SETTLE_BEGIN_NAMESPACE
 
-// A SHA-256 digest: 32 bytes. Compares and orders bytewise (the order of the
-// hex text). A value type: no allocation, trivially copyable.
+/// A SHA-256 digest: 32 bytes. Compares and orders bytewise (the order of the
+/// hex text). A value type: no allocation, trivially copyable.
 class sha256_digest {
 public:
+    ///@{
+    /// A digest's size in bytes and in hex characters, its byte array type, and a digest made from
+    /// such an array.
     static constexpr std::size_t byte_size = 32;
     static constexpr std::size_t hex_size = 64;
     using bytes_type = std::array<std::uint8_t, byte_size>;
 
-    // All zero bytes: a placeholder, not the digest of any known message.
+    /// All zero bytes: a placeholder, not the digest of any known message.
     constexpr sha256_digest() noexcept = default;
     constexpr explicit sha256_digest(const bytes_type& value) noexcept : bytes_(value) {}
+    ///@}
 
-    // The 32 bytes, in the order FIPS 180-4 writes them (H0 big-endian first).
+    /// The 32 bytes, in the order FIPS 180-4 writes them (H0 big-endian first).
     [[nodiscard]] constexpr const bytes_type& bytes() const noexcept { return bytes_; }
 
-    // Writes the 64 lowercase hex digits into out; no terminator, no allocation.
+    /// Writes the 64 lowercase hex digits into out; no terminator, no allocation.
     constexpr void write_hex(std::span<char, hex_size> out) const noexcept {
         for (std::size_t i = 0; i < byte_size; ++i) {
             out[2 * i] = detail::hex_digits[bytes_[i] >> 4];
@@ -1924,16 +2005,16 @@ public:
         }
     }
 
-    // The 64 lowercase hex digits, as sha256sum and openssl print them.
+    /// The 64 lowercase hex digits, as sha256sum and openssl print them.
     [[nodiscard]] std::string to_hex() const {
         std::string text(hex_size, '0');
         write_hex(std::span<char, hex_size>(text.data(), hex_size));
         return text;
     }
 
-    // Exactly 64 hex digits, upper or lower case. Anything else (a prefix such
-    // as "0x", whitespace, a shorter or longer text) is refused with the
-    // position of the first offending character. Reads only text's characters.
+    /// Exactly 64 hex digits, upper or lower case. Anything else (a prefix such
+    /// as "0x", whitespace, a shorter or longer text) is refused with the
+    /// position of the first offending character. Reads only text's characters.
     [[nodiscard]] static constexpr parse_result<sha256_digest> from_hex(
         std::string_view text) noexcept {
         constexpr std::string_view subject = "sha256 digest";
@@ -1957,9 +2038,12 @@ public:
         return sha256_digest(digest);
     }
 
+    ///@{
+    /// Compared and ordered byte by byte.
     friend constexpr bool operator==(const sha256_digest&, const sha256_digest&) noexcept = default;
     friend constexpr std::strong_ordering operator<=>(const sha256_digest&,
                                                       const sha256_digest&) noexcept = default;
+    ///@}
 
 private:
     bytes_type bytes_{};
@@ -2101,42 +2185,43 @@ constexpr void sha256_absorb(std::array<std::uint32_t, 8>& hash,
 
 }  // namespace detail
 
-// SHA-256 as FIPS 180-4 specifies it, portable C++ with no assembly, usable in
-// constant expressions. Feed bytes with update(), as often as you like, then
-// take the digest with finish(); or use hash() for a message you hold whole.
-//
-//     const settle::sha256_digest d = settle::sha256{}.update(scope).update(body).finish();
-//
-// Costs about 3 ns a byte on a current x86-64 core, a third to a fifth of
-// libcrypto's speed where it can use the CPU's SHA instructions, and nothing
-// else: no allocation, no state outside the object (104 bytes). A message may
-// hold up to 2^61 - 1 bytes (2^64 - 1 bits, the standard's limit); update()
-// throws settle::error with errc::invalid_argument rather than go past it.
-// Copying a hasher copies the message so far, so a copy can finish() a prefix
-// while the original goes on.
+/// SHA-256 as FIPS 180-4 specifies it, portable C++ with no assembly, usable in
+/// constant expressions. Feed bytes with update(), as often as you like, then
+/// take the digest with finish(); or use hash() for a message you hold whole.
+///
+///     const settle::sha256_digest d = settle::sha256{}.update(scope).update(body).finish();
+///
+/// Costs about 3 ns a byte on a current x86-64 core, a third to a fifth of
+/// libcrypto's speed where it can use the CPU's SHA instructions, and nothing
+/// else: no allocation, no state outside the object (104 bytes). A message may
+/// hold up to 2^61 - 1 bytes (2^64 - 1 bits, the standard's limit); update()
+/// throws settle::error with errc::invalid_argument rather than go past it.
+/// Copying a hasher copies the message so far, so a copy can finish() a prefix
+/// while the original goes on.
 class sha256 {
 public:
-    // The hasher of the empty message.
+    /// The hasher of the empty message.
     constexpr sha256() noexcept = default;
 
-    // Appends bytes to the message. Returns *this, so calls chain.
+    /// Appends bytes to the message. Returns *this, so calls chain.
     constexpr sha256& update(std::span<const std::byte> data) {
         detail::sha256_absorb(state_, block_, length_, data.data(), data.size());
         return *this;
     }
+    /// Adds bytes to the hash; returns the hasher.
     constexpr sha256& update(std::span<const std::uint8_t> data) {
         detail::sha256_absorb(state_, block_, length_, data.data(), data.size());
         return *this;
     }
-    // Appends the characters of text as bytes, without a terminator.
+    /// Appends the characters of text as bytes, without a terminator.
     constexpr sha256& update(std::string_view text) {
         detail::sha256_absorb(state_, block_, length_, text.data(), text.size());
         return *this;
     }
 
-    // The digest of everything passed to update() since construction or the
-    // last finish(). Afterwards the hasher is as newly constructed, ready for
-    // the next message.
+    /// The digest of everything passed to update() since construction or the
+    /// last finish(). Afterwards the hasher is as newly constructed, ready for
+    /// the next message.
     [[nodiscard]] constexpr sha256_digest finish() noexcept {
         const std::uint64_t bits = length_ * 8;  // cannot wrap: length_ < 2^61
         auto used = static_cast<std::size_t>(length_ % 64);
@@ -2167,16 +2252,19 @@ public:
         return sha256_digest(out);
     }
 
-    // The digest of one whole message.
+    /// The digest of one whole message.
     [[nodiscard]] static constexpr sha256_digest hash(std::span<const std::byte> data) {
         return sha256{}.update(data).finish();
     }
+    ///@{
+    /// The digest of bytes, or of a text's bytes, in one call.
     [[nodiscard]] static constexpr sha256_digest hash(std::span<const std::uint8_t> data) {
         return sha256{}.update(data).finish();
     }
     [[nodiscard]] static constexpr sha256_digest hash(std::string_view text) {
         return sha256{}.update(text).finish();
     }
+    ///@}
 
 private:
     std::array<std::uint32_t, 8> state_ = detail::sha256_initial;
@@ -2187,6 +2275,7 @@ private:
 SETTLE_END_NAMESPACE
 
 
+/// \cond
 // Digests are uniformly distributed, so their first bytes make a good hash.
 template <>
 struct std::hash<settle::sha256_digest> {
@@ -2198,6 +2287,7 @@ struct std::hash<settle::sha256_digest> {
         return value;
     }
 };
+/// \endcond
 
 #endif  // SETTLE_SHA256_HPP
 
@@ -2248,15 +2338,15 @@ struct std::hash<settle::sha256_digest> {
 
 SETTLE_BEGIN_NAMESPACE
 
-// The layout family of a uuid: the variant field, RFC 9562 section 4.1.
+/// The layout family of a uuid: the variant field, RFC 9562 section 4.1.
 enum class uuid_variant {
-    ncs,        // 0xxx: reserved for NCS compatibility; includes the nil uuid
-    rfc9562,    // 10xx: RFC 9562 (and RFC 4122) uuids, versions 1 to 8
-    microsoft,  // 110x: reserved for Microsoft compatibility
-    future,     // 111x: reserved for future definition; includes the max uuid
+    ncs,        ///< 0xxx: reserved for NCS compatibility; includes the nil uuid
+    rfc9562,    ///< 10xx: RFC 9562 (and RFC 4122) uuids, versions 1 to 8
+    microsoft,  ///< 110x: reserved for Microsoft compatibility
+    future,     ///< 111x: reserved for future definition; includes the max uuid
 };
 
-// "ncs", "rfc9562", "microsoft", "future".
+/// "ncs", "rfc9562", "microsoft", "future".
 [[nodiscard]] constexpr std::string_view to_string(uuid_variant variant) noexcept {
     switch (variant) {
     case uuid_variant::ncs: return "ncs";
@@ -2325,28 +2415,29 @@ inline constexpr std::array<std::size_t, 16> uuid_digit_offsets{0,  2,  4,  6,  
 
 }  // namespace detail
 
-// A 128-bit universally unique identifier: 16 bytes in network order.
-// Trivially copyable, no allocation; default-constructed it is the nil uuid.
-// Comparison is bytewise, which for version 7 ids is the order of their
-// timestamps and, from one generator, exactly their creation order. The
-// canonical text sorts the same way as the bytes.
+/// A 128-bit universally unique identifier: 16 bytes in network order.
+/// Trivially copyable, no allocation; default-constructed it is the nil uuid.
+/// Comparison is bytewise, which for version 7 ids is the order of their
+/// timestamps and, from one generator, exactly their creation order. The
+/// canonical text sorts the same way as the bytes.
 class uuid {
 public:
-    // Characters in the canonical text form, 8-4-4-4-12 hex digits with hyphens.
+    /// Characters in the canonical text form, 8-4-4-4-12 hex digits with hyphens.
     static constexpr std::size_t text_size = 36;
 
-    // The nil uuid, 00000000-0000-0000-0000-000000000000.
+    /// The nil uuid, 00000000-0000-0000-0000-000000000000.
     constexpr uuid() noexcept = default;
-    // The uuid with these 16 bytes, in network (big-endian) order, as stored.
+    /// The uuid with these 16 bytes, in network (big-endian) order, as stored.
     constexpr explicit uuid(std::span<const std::byte, 16> octets) noexcept {
         std::copy(octets.begin(), octets.end(), bytes_.begin());
     }
 
+    /// The 16 bytes.
     [[nodiscard]] constexpr const std::array<std::byte, 16>& bytes() const noexcept {
         return bytes_;
     }
 
-    // The variant field (the top bits of byte 8).
+    /// The variant field (the top bits of byte 8).
     [[nodiscard]] constexpr uuid_variant variant() const noexcept {
         const auto top = std::to_integer<unsigned>(bytes_[8]) >> 5;
         if (top < 0b100) {
@@ -2358,15 +2449,15 @@ public:
         return top == 0b110 ? uuid_variant::microsoft : uuid_variant::future;
     }
 
-    // The version field, 0 to 15 (the top four bits of byte 6): 7 for ids from
-    // uuid_v7_generator, 4 for random uuids. Means something only when
-    // variant() is uuid_variant::rfc9562.
+    /// The version field, 0 to 15 (the top four bits of byte 6): 7 for ids from
+    /// uuid_v7_generator, 4 for random uuids. Means something only when
+    /// variant() is uuid_variant::rfc9562.
     [[nodiscard]] constexpr int version() const noexcept {
         return std::to_integer<int>(bytes_[6] >> 4);
     }
 
-    // For a version 7 uuid of the RFC 9562 variant, the Unix time in
-    // milliseconds in its first 48 bits; for any other uuid, nullopt.
+    /// For a version 7 uuid of the RFC 9562 variant, the Unix time in
+    /// milliseconds in its first 48 bits; for any other uuid, nullopt.
     [[nodiscard]] constexpr std::optional<std::chrono::sys_time<std::chrono::milliseconds>>
     timestamp() const noexcept {
         if (variant() != uuid_variant::rfc9562 || version() != 7) {
@@ -2377,8 +2468,8 @@ public:
             std::chrono::milliseconds(static_cast<std::chrono::milliseconds::rep>(ms)));
     }
 
-    // Writes the canonical lowercase text, exactly text_size characters, into
-    // `out` and returns a view of it. No allocation.
+    /// Writes the canonical lowercase text, exactly text_size characters, into
+    /// `out` and returns a view of it. No allocation.
     constexpr std::string_view write(std::span<char, text_size> out) const noexcept {
         for (std::size_t i = 0; i < bytes_.size(); ++i) {
             const auto byte = std::to_integer<unsigned>(bytes_[i]);
@@ -2389,18 +2480,18 @@ public:
         return {out.data(), out.size()};
     }
 
-    // The canonical lowercase text: "017f22e2-79b0-7cc3-98c4-dc0c0c07398f".
+    /// The canonical lowercase text: "017f22e2-79b0-7cc3-98c4-dc0c0c07398f".
     [[nodiscard]] std::string to_string() const {
         std::string text(text_size, '\0');
         (void)write(std::span<char, text_size>(text.data(), text_size));
         return text;
     }
 
-    // Reads the canonical 36-character form, hex digits in either case. Refuses
-    // everything else (braces, a urn:uuid: prefix, missing or misplaced
-    // hyphens, other lengths, other characters) with the position of the first
-    // offending character, or the input's length when it is too short. Reads
-    // nothing past the end of `text`; no allocation.
+    /// Reads the canonical 36-character form, hex digits in either case. Refuses
+    /// everything else (braces, a urn:uuid: prefix, missing or misplaced
+    /// hyphens, other lengths, other characters) with the position of the first
+    /// offending character, or the input's length when it is too short. Reads
+    /// nothing past the end of `text`; no allocation.
     [[nodiscard]] static constexpr parse_result<uuid> parse(std::string_view text) noexcept {
         if (text.size() == text_size && text[8] == '-' && text[13] == '-' && text[18] == '-' &&
             text[23] == '-') {
@@ -2420,10 +2511,13 @@ public:
         return parse_slowly(text);
     }
 
+    ///@{
+    /// Compared and ordered byte by byte.
     friend constexpr bool operator==(const uuid&, const uuid&) noexcept = default;
     friend constexpr std::strong_ordering operator<=>(const uuid&, const uuid&) noexcept = default;
+    ///@}
 
-    // Streams the canonical text (for logs and test diagnostics).
+    /// Streams the canonical text (for logs and test diagnostics).
     template <class Traits>
     friend std::basic_ostream<char, Traits>& operator<<(std::basic_ostream<char, Traits>& out,
                                                         const uuid& id) {
@@ -2539,32 +2633,35 @@ template <int Bits, class Random>
 
 }  // namespace detail
 
-// Makes version 7 uuids from a wall clock and a uniform random bit generator,
-// both borrowed (they must outlive the generator). Every id it returns is
-// greater than the one before, whatever the clock does; see the top of this
-// header for how. Costs one clock read and one 64-bit random draw per id (two
-// in the first id of a millisecond); allocates nothing.
-//
-// Not thread-safe: use one generator per thread, or guard one with a mutex.
-// Ids from different generators are unique (by their random bits) but ordered
-// only by their milliseconds. Not copyable: a copy would hand out the same
-// counter values as the original.
+/// Makes version 7 uuids from a wall clock and a uniform random bit generator,
+/// both borrowed (they must outlive the generator). Every id it returns is
+/// greater than the one before, whatever the clock does; see the top of this
+/// header for how. Costs one clock read and one 64-bit random draw per id (two
+/// in the first id of a millisecond); allocates nothing.
+///
+/// Not thread-safe: use one generator per thread, or guard one with a mutex.
+/// Ids from different generators are unique (by their random bits) but ordered
+/// only by their milliseconds. Not copyable: a copy would hand out the same
+/// counter values as the original.
 template <wall_clock Clock, std::uniform_random_bit_generator Random>
 class uuid_v7_generator {
 public:
-    // Lvalue references, so that a temporary clock or generator cannot dangle.
+    /// Lvalue references, so that a temporary clock or generator cannot dangle.
     uuid_v7_generator(Clock& clock, Random& random) noexcept : clock_(&clock), random_(&random) {}
 
     uuid_v7_generator(const uuid_v7_generator&) = delete;
     uuid_v7_generator& operator=(const uuid_v7_generator&) = delete;
+    ///@{
+    /// Movable, not copyable.
     uuid_v7_generator(uuid_v7_generator&&) noexcept = default;
     uuid_v7_generator& operator=(uuid_v7_generator&&) noexcept = default;
+    ///@}
     ~uuid_v7_generator() = default;
 
-    // The next id. Throws settle::error (errc::invalid_argument) when the clock
-    // reads before 1970 or beyond 48 bits of milliseconds (the year 10889), or
-    // when the counter overflows in the last such millisecond; rethrows what the
-    // clock or the random generator throws. On a throw nothing changes.
+    /// The next id. Throws settle::error (errc::invalid_argument) when the clock
+    /// reads before 1970 or beyond 48 bits of milliseconds (the year 10889), or
+    /// when the counter overflows in the last such millisecond; rethrows what the
+    /// clock or the random generator throws. On a throw nothing changes.
     [[nodiscard]] uuid operator()() {
         const std::uint64_t now = detail::uuid_unix_ms(clock_->now());
         std::uint64_t ms = last_ms_;
@@ -2602,6 +2699,7 @@ private:
 SETTLE_END_NAMESPACE
 
 
+/// \cond
 // Hashes all 128 bits; equal uuids hash equal. For unordered containers.
 template <>
 struct std::hash<settle::uuid> {
@@ -2617,6 +2715,7 @@ struct std::hash<settle::uuid> {
         return static_cast<std::size_t>(h);
     }
 };
+/// \endcond
 
 #endif  // SETTLE_UUID_HPP
 
@@ -2665,22 +2764,23 @@ namespace detail {
 
 }  // namespace detail
 
-// What a client sends to make a request safe to repeat: 1 to 255 printable
-// ASCII characters (0x20 to 0x7E, the characters a structured-field string can
-// carry). Compared and ordered exactly, byte by byte: "Key" and "key" differ.
-// Holds one std::string.
+/// What a client sends to make a request safe to repeat: 1 to 255 printable
+/// ASCII characters (0x20 to 0x7E, the characters a structured-field string can
+/// carry). Compared and ordered exactly, byte by byte: "Key" and "key" differ.
+/// Holds one std::string.
 class idempotency_key {
 public:
+    /// The longest key, in characters.
     static constexpr std::size_t max_size = 255;
 
-    // The uuid's canonical text: always a valid key. With a UUIDv7 generator,
-    // a client makes fresh keys that sort by creation time:
-    //     settle::idempotency_key key(ids());
+    /// The uuid's canonical text: always a valid key. With a UUIDv7 generator,
+    /// a client makes fresh keys that sort by creation time:
+    ///     settle::idempotency_key key(ids());
     explicit idempotency_key(const uuid& id) : value_(id.to_string()) {}
 
-    // A key taken as it is (a path segment, a JSON field, a raw header value
-    // as some services send it). Refuses an empty text, a character outside
-    // 0x20..0x7E, and more than 255 characters, saying where.
+    /// A key taken as it is (a path segment, a JSON field, a raw header value
+    /// as some services send it). Refuses an empty text, a character outside
+    /// 0x20..0x7E, and more than 255 characters, saying where.
     [[nodiscard]] static parse_result<idempotency_key> parse(std::string_view text) {
         constexpr std::string_view subject = "idempotency key";
         if (text.empty()) {
@@ -2699,13 +2799,13 @@ public:
         return idempotency_key(std::string(text));
     }
 
-    // The value of an Idempotency-Key header field, as the IETF draft defines
-    // it: a structured-field string (RFC 8941 section 3.3.3), in double quotes,
-    // where \" and \\ stand for " and \. Spaces and tabs around it are
-    // ignored. Refused, with the position: no opening quote, a character
-    // outside 0x20..0x7E, a backslash before anything but " or \, a missing
-    // closing quote, anything after it (parameters included), and a key that
-    // is empty or longer than 255 characters once unescaped.
+    /// The value of an Idempotency-Key header field, as the IETF draft defines
+    /// it: a structured-field string (RFC 8941 section 3.3.3), in double quotes,
+    /// where \" and \\ stand for " and \. Spaces and tabs around it are
+    /// ignored. Refused, with the position: no opening quote, a character
+    /// outside 0x20..0x7E, a backslash before anything but " or \, a missing
+    /// closing quote, anything after it (parameters included), and a key that
+    /// is empty or longer than 255 characters once unescaped.
     [[nodiscard]] static parse_result<idempotency_key> from_header(std::string_view field_value) {
         constexpr std::string_view subject = "Idempotency-Key header";
         std::size_t i = 0;
@@ -2762,11 +2862,12 @@ public:
         return idempotency_key(std::move(value));
     }
 
+    /// The key's text.
     [[nodiscard]] const std::string& value() const noexcept { return value_; }
 
-    // The key as an Idempotency-Key header value: in double quotes, with a
-    // backslash before each " and each backslash. from_header(key.to_header())
-    // gives the key back.
+    /// The key as an Idempotency-Key header value: in double quotes, with a
+    /// backslash before each " and each backslash. from_header(key.to_header())
+    /// gives the key back.
     [[nodiscard]] std::string to_header() const {
         std::string out;
         out.reserve(value_.size() + 2);
@@ -2781,13 +2882,16 @@ public:
         return out;
     }
 
+    ///@{
+    /// Compared and ordered byte by byte.
     friend bool operator==(const idempotency_key&, const idempotency_key&) = default;
     friend std::strong_ordering operator<=>(const idempotency_key& a,
                                             const idempotency_key& b) noexcept {
         return a.value_.compare(b.value_) <=> 0;
     }
+    ///@}
 
-    // Streams the key as it is (for logs and test diagnostics).
+    /// Streams the key as it is (for logs and test diagnostics).
     template <class Traits>
     friend std::basic_ostream<char, Traits>& operator<<(std::basic_ostream<char, Traits>& out,
                                                         const idempotency_key& key) {
@@ -2800,22 +2904,25 @@ private:
     std::string value_;
 };
 
-// Who may see a stored response, and for which operation. The stored key is
-// (scope, key): one tenant can never replay another's response, nor one
-// operation another's, even with the same key. Name the operation yourself
-// ("orders.create"), so that renaming a function does not change stored keys.
-// Both are compared exactly; the tenant may be empty in a single-tenant service.
+/// Who may see a stored response, and for which operation. The stored key is
+/// (scope, key): one tenant can never replay another's response, nor one
+/// operation another's, even with the same key. Name the operation yourself
+/// ("orders.create"), so that renaming a function does not change stored keys.
+/// Both are compared exactly; the tenant may be empty in a single-tenant service.
 struct idempotency_scope {
+    ///@{
+    /// The tenant and the operation; equal when both are.
     std::string tenant;
     std::string operation;
 
     friend bool operator==(const idempotency_scope&, const idempotency_scope&) = default;
+    ///@}
 };
 
-// The fingerprint of the request fields that matter, in order: SHA-256 over
-// each field's length (8 bytes, big-endian) followed by its bytes, so that
-// ("ab", "c") and ("a", "bc") differ. For a whole payload, settle::sha256::hash
-// does as well. The same key with a different fingerprint is a `mismatch`.
+/// The fingerprint of the request fields that matter, in order: SHA-256 over
+/// each field's length (8 bytes, big-endian) followed by its bytes, so that
+/// ("ab", "c") and ("a", "bc") differ. For a whole payload, settle::sha256::hash
+/// does as well. The same key with a different fingerprint is a `mismatch`.
 [[nodiscard]] constexpr sha256_digest fingerprint_fields(
     std::initializer_list<std::string_view> fields) {
     sha256 hasher;
@@ -2834,8 +2941,8 @@ struct idempotency_scope {
 // Records
 
 enum class idempotency_state {
-    in_progress,  // claimed: the owner is running the operation; lives until its lease ends
-    completed,    // the response is stored; lives until its retention ends
+    in_progress,  ///< claimed: the owner is running the operation; lives until its lease ends
+    completed,    ///< the response is stored; lives until its retention ends
 };
 
 [[nodiscard]] constexpr std::string_view to_string(idempotency_state state) noexcept {
@@ -2846,36 +2953,45 @@ enum class idempotency_state {
     return "unknown settle::idempotency_state";
 }
 
-// A stored response: the encoded value, and a status if the caller stores one
-// (an HTTP status, an application code) so it can be read without decoding.
+/// A stored response: the encoded value, and a status if the caller stores one
+/// (an HTTP status, an application code) so it can be read without decoding.
 struct idempotency_response {
+    ///@{
+    /// The body and the status; equal when both are.
     bytes body;
     std::optional<int> status;
 
     friend bool operator==(const idempotency_response&, const idempotency_response&) = default;
+    ///@}
 };
 
-// What a store keeps per (scope, key). A record is live while now < expires_at
-// and counts as absent from that instant on: expiry is computed from the
-// record's own times, never left to a backend's lazy TTL.
+/// What a store keeps per (scope, key). A record is live while now < expires_at
+/// and counts as absent from that instant on: expiry is computed from the
+/// record's own times, never left to a backend's lazy TTL.
 struct idempotency_record {
+    ///@{
+    /// The record's state; live() is true while now < expires_at; equal when every field is.
     idempotency_state state = idempotency_state::in_progress;
-    sha256_digest fingerprint{};  // of the request that claimed the key
-    fencing_token token{0};       // the claim that wrote this record (0: none yet)
-    stored_time claimed_at{};     // when that claim was taken
-    stored_time expires_at{};     // in_progress: the lease's end; completed: the retention's end
-    idempotency_response response{};  // completed only
+    sha256_digest fingerprint{};  ///< of the request that claimed the key
+    fencing_token token{0};       ///< the claim that wrote this record (0: none yet)
+    stored_time claimed_at{};     ///< when that claim was taken
+    stored_time expires_at{};     ///< in_progress: the lease's end; completed: the retention's end
+    idempotency_response response{};  ///< completed only
 
     [[nodiscard]] bool live(stored_time now) const noexcept { return now < expires_at; }
 
     friend bool operator==(const idempotency_record&, const idempotency_record&) = default;
+    ///@}
 };
 
-// What a store's claim() did: took the key (record is the new in-progress
-// record, with its token) or found a live record (returned as stored).
+/// What a store's claim() did: took the key (record is the new in-progress
+/// record, with its token) or found a live record (returned as stored).
 struct [[nodiscard]] idempotency_store_claim {
+    ///@{
+    /// Whether the key was claimed, and the record as stored afterwards.
     bool claimed = false;
     idempotency_record record{};
+    ///@}
 };
 
 // ---------------------------------------------------------------------------
@@ -2914,39 +3030,39 @@ concept idempotency_store_has_purge = requires(S& s, typename S::transaction& tx
 
 }  // namespace detail
 
-// Where idempotency records live: the smallest set of operations that keeps
-// the guard's promises, each atomic within the caller's transaction. A
-// settle::transactional store with:
-//
-//   s.claim(tx, scope, key, fingerprint, now, lease_end) -> idempotency_store_claim
-//       atomically: if (scope, key) has no live record at `now`, writes an
-//       in_progress record {fingerprint, a new token, claimed_at = now,
-//       expires_at = lease_end} and returns {true, it}; otherwise returns
-//       {false, the live record} and changes nothing. A new token is greater
-//       than every token ever handed out for (scope, key), even after purge.
-//   s.complete(tx, scope, key, token, response, retain_until) -> fenced_write
-//       if the record is in_progress with this token, makes it completed with
-//       the response and expires_at = retain_until; otherwise changes nothing
-//       and returns stale. Whether the lease has ended does not matter: only a
-//       take-over fences a claim off.
-//   s.abandon(tx, scope, key, token) -> fenced_write
-//       if the record is in_progress with this token, removes it; else stale.
-//
-// Records that are not live count as absent, so a backend whose records
-// expire by themselves needs nothing more. One that keeps them until they are
-// removed also models settle::purgeable_idempotency_store.
-//
-// settle/testing/idempotency_store_suite.hpp checks all of this on a backend.
+/// Where idempotency records live: the smallest set of operations that keeps
+/// the guard's promises, each atomic within the caller's transaction. A
+/// settle::transactional store with:
+///
+///   s.claim(tx, scope, key, fingerprint, now, lease_end) -> idempotency_store_claim
+///       atomically: if (scope, key) has no live record at `now`, writes an
+///       in_progress record {fingerprint, a new token, claimed_at = now,
+///       expires_at = lease_end} and returns {true, it}; otherwise returns
+///       {false, the live record} and changes nothing. A new token is greater
+///       than every token ever handed out for (scope, key), even after purge.
+///   s.complete(tx, scope, key, token, response, retain_until) -> fenced_write
+///       if the record is in_progress with this token, makes it completed with
+///       the response and expires_at = retain_until; otherwise changes nothing
+///       and returns stale. Whether the lease has ended does not matter: only a
+///       take-over fences a claim off.
+///   s.abandon(tx, scope, key, token) -> fenced_write
+///       if the record is in_progress with this token, removes it; else stale.
+///
+/// Records that are not live count as absent, so a backend whose records
+/// expire by themselves needs nothing more. One that keeps them until they are
+/// removed also models settle::purgeable_idempotency_store.
+///
+/// settle/testing/idempotency_store_suite.hpp checks all of this on a backend.
 template <class S>
 concept idempotency_store = transactional<S> && detail::idempotency_store_has_claim<S> &&
     detail::idempotency_store_has_complete<S> && detail::idempotency_store_has_abandon<S>;
 
-// An idempotency store whose records must be removed once they are no longer
-// live, which idempotency_guard::purge does:
-//
-//   s.purge(tx, now, limit) -> std::size_t
-//       removes at most `limit` records that are not live at `now`; returns
-//       how many it removed.
+/// An idempotency store whose records must be removed once they are no longer
+/// live, which idempotency_guard::purge does:
+///
+///   s.purge(tx, now, limit) -> std::size_t
+///       removes at most `limit` records that are not live at `now`; returns
+///       how many it removed.
 template <class S>
 concept purgeable_idempotency_store =
     idempotency_store<S> && detail::idempotency_store_has_purge<S>;
@@ -2996,12 +3112,12 @@ constexpr bool check_purgeable_idempotency_store() {
 // ---------------------------------------------------------------------------
 // Outcomes
 
-// What claim() found. Exhaustive: switch on it without a default.
+/// What claim() found. Exhaustive: switch on it without a default.
 enum class [[nodiscard]] idempotency_claim_outcome{
-    claimed,      // the key is yours: run the operation, then complete() or abandon()
-    replay,       // a completed record for the same request: send its response again
-    in_progress,  // the same request holds the key and its lease has not ended: retry later
-    mismatch,     // a live record for this key was made by a different request
+    claimed,      ///< the key is yours: run the operation, then complete() or abandon()
+    replay,       ///< a completed record for the same request: send its response again
+    in_progress,  ///< the same request holds the key and its lease has not ended: retry later
+    mismatch,     ///< a live record for this key was made by a different request
 };
 
 [[nodiscard]] constexpr std::string_view to_string(idempotency_claim_outcome outcome) noexcept {
@@ -3014,15 +3130,15 @@ enum class [[nodiscard]] idempotency_claim_outcome{
     return "unknown settle::idempotency_claim_outcome";
 }
 
-// What run() did. Exhaustive: switch on it without a default.
+/// What run() did. Exhaustive: switch on it without a default.
 enum class [[nodiscard]] idempotency_outcome{
-    executed,     // op ran now; its response is in the result
-    replayed,     // op ran before; the stored response is in the result
-    in_progress,  // the same request is running elsewhere: safe to retry later
-    mismatch,     // the key was used for a different request: refuse
-    stale,        // op ran, but its lease ended and another request took the key over before
-                  // op's response could be stored: op may have run twice. The response is in
-                  // the result; replays get the new owner's. Make the lease longer than op.
+    executed,     ///< op ran now; its response is in the result
+    replayed,     ///< op ran before; the stored response is in the result
+    in_progress,  ///< the same request is running elsewhere: safe to retry later
+    mismatch,     ///< the key was used for a different request: refuse
+    stale,        ///< op ran, but its lease ended and another request took the key over before
+                  ///< op's response could be stored: op may have run twice. The response is in
+                  ///< the result; replays get the new owner's. Make the lease longer than op.
 };
 
 [[nodiscard]] constexpr std::string_view to_string(idempotency_outcome outcome) noexcept {
@@ -3036,25 +3152,31 @@ enum class [[nodiscard]] idempotency_outcome{
     return "unknown settle::idempotency_outcome";
 }
 
-// The right to run an operation once for (scope, key), until complete() or
-// abandon(). The token fences it: once another claim takes the key over, this
-// one can no longer write.
+/// The right to run an operation once for (scope, key), until complete() or
+/// abandon(). The token fences it: once another claim takes the key over, this
+/// one can no longer write.
 struct idempotency_claim {
+    ///@{
+    /// The scope and key claimed, and the claim's fencing token.
     idempotency_scope scope;
     idempotency_key key;
     fencing_token token;
-    stored_time lease_expires_at;  // finish before this, or be taken over
+    ///@}
+    stored_time lease_expires_at;  ///< finish before this, or be taken over
 };
 
 template <class Store, class Clock>
 class idempotency_guard;
 
-// What idempotency_guard::claim returns: the outcome, the claim when it is
-// claimed, and the record: claimed, the new in-progress record; otherwise the
-// live record found (its response for a replay, its expiry for a Retry-After).
-// `if (auto r = guard.claim(tx, ...))` is true when the key is yours.
+/// What idempotency_guard::claim returns: the outcome, the claim when it is
+/// claimed, and the record: claimed, the new in-progress record; otherwise the
+/// live record found (its response for a replay, its expiry for a Retry-After).
+/// `if (auto r = guard.claim(tx, ...))` is true when the key is yours.
 class [[nodiscard]] idempotency_claim_result {
 public:
+    ///@{
+    /// The outcome, and one test for each of its values; true when the key was claimed. claim() is
+    /// the claim when claimed; record() the stored record.
     [[nodiscard]] idempotency_claim_outcome outcome() const noexcept { return outcome_; }
     [[nodiscard]] bool is_claimed() const noexcept {
         return outcome_ == idempotency_claim_outcome::claimed;
@@ -3070,13 +3192,14 @@ public:
     }
     explicit operator bool() const noexcept { return is_claimed(); }
 
-    // claimed: the claim to complete() or abandon(); empty otherwise.
+    /// claimed: the claim to complete() or abandon(); empty otherwise.
     [[nodiscard]] const std::optional<idempotency_claim>& claim() const& noexcept { return claim_; }
     [[nodiscard]] std::optional<idempotency_claim>&& claim() && noexcept {
         return std::move(claim_);
     }
     [[nodiscard]] const idempotency_record& record() const& noexcept { return record_; }
     [[nodiscard]] idempotency_record&& record() && noexcept { return std::move(record_); }
+    ///@}
 
 private:
     template <class, class>
@@ -3092,28 +3215,34 @@ private:
     idempotency_record record_;
 };
 
-// What run() stores of op's result: whether to store it for replays, and the
-// status to store with it. A keep-policy returns this, or just a bool.
+/// What run() stores of op's result: whether to store it for replays, and the
+/// status to store with it. A keep-policy returns this, or just a bool.
 struct idempotency_store_decision {
+    ///@{
+    /// Whether to store the response, and the status to store with it.
     bool store = true;
     std::optional<int> status{};
+    ///@}
 };
 
-// What idempotency_guard::run returns, for an op returning T:
-//   response(): executed, stale: op's result; replayed: the stored response,
-//               decoded; in_progress, mismatch: empty.
-//   status():   executed, stale: the status the keep-policy chose; replayed:
-//               the stored one.
-//   stored():   executed: whether the response was stored for replays (false
-//               when the keep-policy said not to). False for the other outcomes.
-//   record():   replayed, in_progress, mismatch: the live record found (for a
-//               Retry-After from its expires_at, or to show a mismatch).
-// `if (auto r = guard.run(...))` is true when op ran now (executed). A
-// replay has a response too but is not executed: check response() to answer
-// either.
+/// What idempotency_guard::run returns, for an op returning T:
+///   response(): executed, stale: op's result; replayed: the stored response,
+///               decoded; in_progress, mismatch: empty.
+///   status():   executed, stale: the status the keep-policy chose; replayed:
+///               the stored one.
+///   stored():   executed: whether the response was stored for replays (false
+///               when the keep-policy said not to). False for the other outcomes.
+///   record():   replayed, in_progress, mismatch: the live record found (for a
+///               Retry-After from its expires_at, or to show a mismatch).
+/// `if (auto r = guard.run(...))` is true when op ran now (executed). A
+/// replay has a response too but is not executed: check response() to answer
+/// either.
 template <class T>
 class [[nodiscard]] idempotency_result {
 public:
+    ///@{
+    /// The outcome, one test for each of its values (true when the operation ran now), and what the
+    /// run left: the response, its status, whether it was stored, and the record read.
     [[nodiscard]] idempotency_outcome outcome() const noexcept { return outcome_; }
     [[nodiscard]] bool is_executed() const noexcept {
         return outcome_ == idempotency_outcome::executed;
@@ -3140,6 +3269,7 @@ public:
     [[nodiscard]] std::optional<idempotency_record>&& record() && noexcept {
         return std::move(record_);
     }
+    ///@}
 
 private:
     template <class, class>
@@ -3161,15 +3291,15 @@ private:
     std::optional<idempotency_record> record_;
 };
 
-// HTTP statuses, as the IETF Idempotency-Key draft recommends them, with no
-// HTTP dependency.
+/// HTTP statuses, as the IETF Idempotency-Key draft recommends them, with no
+/// HTTP dependency.
 namespace idempotency_http {
-inline constexpr int bad_key = 400;   // the key is missing or malformed
-inline constexpr int conflict = 409;  // in_progress: the first request is still running
-inline constexpr int mismatch = 422;  // the key was used for a different request
+inline constexpr int bad_key = 400;   ///< the key is missing or malformed
+inline constexpr int conflict = 409;  ///< in_progress: the first request is still running
+inline constexpr int mismatch = 422;  ///< the key was used for a different request
 
-// The status to send: the response's own (response_status) when executed or
-// replayed, 409 when in progress, 422 on a mismatch.
+/// The status to send: the response's own (response_status) when executed or
+/// replayed, 409 when in progress, 422 on a mismatch.
 [[nodiscard]] constexpr int status(idempotency_outcome outcome, int response_status) noexcept {
     switch (outcome) {
     case idempotency_outcome::executed:
@@ -3181,17 +3311,17 @@ inline constexpr int mismatch = 422;  // the key was used for a different reques
     return 500;
 }
 
-// The same for a run() result: its stored status if it has one, else `ok`.
+/// The same for a run() result: its stored status if it has one, else `ok`.
 template <class T>
 [[nodiscard]] constexpr int status(const idempotency_result<T>& result, int ok = 200) noexcept {
     return status(result.outcome(), result.status().value_or(ok));
 }
 }  // namespace idempotency_http
 
-// The response stored in a completed record, decoded as a T. Throws
-// settle::error with errc::decode_failed when the bytes are not a T, and
-// errc::invalid_argument when the record is not completed; the record is
-// never changed.
+/// The response stored in a completed record, decoded as a T. Throws
+/// settle::error with errc::decode_failed when the bytes are not a T, and
+/// errc::invalid_argument when the record is not completed; the record is
+/// never changed.
 template <codable T>
 [[nodiscard]] T decode_response(const idempotency_record& record) {
     if (record.state != idempotency_state::completed) {
@@ -3213,14 +3343,14 @@ template <codable T>
 // ---------------------------------------------------------------------------
 // The guard
 
-// How long records live. Both must be positive.
+/// How long records live. Both must be positive.
 struct idempotency_options {
-    // How long a claim holds its key. Choose it longer than the operation can
-    // take: after it, a repeat takes the key over and runs the operation again
-    // (the first owner's result is then fenced off, not stored).
+    /// How long a claim holds its key. Choose it longer than the operation can
+    /// take: after it, a repeat takes the key over and runs the operation again
+    /// (the first owner's result is then fenced off, not stored).
     std::chrono::microseconds lease = std::chrono::minutes(1);
-    // How long a completed response is replayed. After it, the same key starts
-    // a new execution.
+    /// How long a completed response is replayed. After it, the same key starts
+    /// a new execution.
     std::chrono::microseconds retention = std::chrono::hours(24);
 };
 
@@ -3246,20 +3376,20 @@ struct idempotency_always_false : std::false_type {};
 
 }  // namespace detail
 
-// Runs operations at most once per (scope, key) over an idempotency_store,
-// reading the time from a wall clock (records persist wall-clock times). Holds
-// references to both; copyable; as thread-safe as the store (the in-memory
-// store is). Starts no threads, allocates only what records and keys need.
-//
-//     settle::idempotency_guard guard(store, clock, {.lease = 30s, .retention = 24h});
-//     auto r = guard.run({tenant, "orders.create"}, key, fingerprint,
-//                        [&] { return create_order(request); });
-//
-// Promises, over a conforming store: op runs at most once per (scope, key)
-// while its record lives, unless its lease ends before it finishes; a repeat
-// gets the stored response; a concurrent repeat gets in_progress; the same key
-// with a different fingerprint gets mismatch; a claim that was taken over can
-// no longer store its result.
+/// Runs operations at most once per (scope, key) over an idempotency_store,
+/// reading the time from a wall clock (records persist wall-clock times). Holds
+/// references to both; copyable; as thread-safe as the store (the in-memory
+/// store is). Starts no threads, allocates only what records and keys need.
+///
+///     settle::idempotency_guard guard(store, clock, {.lease = 30s, .retention = 24h});
+///     auto r = guard.run({tenant, "orders.create"}, key, fingerprint,
+///                        [&] { return create_order(request); });
+///
+/// Promises, over a conforming store: op runs at most once per (scope, key)
+/// while its record lives, unless its lease ends before it finishes; a repeat
+/// gets the stored response; a concurrent repeat gets in_progress; the same key
+/// with a different fingerprint gets mismatch; a claim that was taken over can
+/// no longer store its result.
 template <class Store, class Clock>
 class idempotency_guard {
     static_assert(detail::check_idempotency_store<Store>());
@@ -3268,12 +3398,15 @@ class idempotency_guard {
                   "(system_clock time points): records persist wall-clock times");
 
 public:
+    ///@{
+    /// The store, the clock and the transaction type.
     using store_type = Store;
     using clock_type = Clock;
     using transaction = typename Store::transaction;
+    ///@}
 
-    // Throws settle::error (errc::invalid_argument) unless lease and retention
-    // are positive.
+    /// Throws settle::error (errc::invalid_argument) unless lease and retention
+    /// are positive.
     idempotency_guard(Store& store, Clock& clock, idempotency_options options = {})
         : store_(&store), clock_(&clock), options_(options) {
         if (options_.lease <= options_.lease.zero() ||
@@ -3283,19 +3416,20 @@ public:
         }
     }
 
+    /// The options the guard was made with.
     [[nodiscard]] const idempotency_options& options() const noexcept { return options_; }
 
-    // Runs op once for (scope, key): claims the key in a short transaction of
-    // its own, runs op outside any transaction, then stores its result in a
-    // second one. Returns exactly one of executed(response), replayed(stored
-    // response), in_progress, mismatch. op returns a value with a
-    // settle::codec; keep(const T&) says whether to store it (a bool, or an
-    // idempotency_store_decision with a status), storing everything by
-    // default. If op (or encoding its result) throws, the claim is abandoned
-    // so a retry can run, and the exception propagates. A stored response that
-    // does not decode as T throws settle::error (errc::decode_failed) and the
-    // record is kept. Failures of the store propagate; the record is then left
-    // in progress until its lease ends.
+    /// Runs op once for (scope, key): claims the key in a short transaction of
+    /// its own, runs op outside any transaction, then stores its result in a
+    /// second one. Returns exactly one of executed(response), replayed(stored
+    /// response), in_progress, mismatch. op returns a value with a
+    /// settle::codec; keep(const T&) says whether to store it (a bool, or an
+    /// idempotency_store_decision with a status), storing everything by
+    /// default. If op (or encoding its result) throws, the claim is abandoned
+    /// so a retry can run, and the exception propagates. A stored response that
+    /// does not decode as T throws settle::error (errc::decode_failed) and the
+    /// record is kept. Failures of the store propagate; the record is then left
+    /// in progress until its lease ends.
     template <class Op, class Keep = detail::idempotency_keep_all>
     requires std::invocable<Op&>
     [[nodiscard]] auto run(const idempotency_scope& scope, const idempotency_key& key,
@@ -3362,11 +3496,11 @@ public:
                       decision.store, std::nullopt};
     }
 
-    // The claim API: claims (scope, key) in the caller's transaction. When the
-    // outcome is `claimed`, run the operation and then complete() the claim,
-    // in the transaction that makes the business write, or abandon() it. The
-    // claim is visible to other requests once tx commits: commit it before the
-    // operation's slow part, so concurrent repeats see in_progress.
+    /// The claim API: claims (scope, key) in the caller's transaction. When the
+    /// outcome is `claimed`, run the operation and then complete() the claim,
+    /// in the transaction that makes the business write, or abandon() it. The
+    /// claim is visible to other requests once tx commits: commit it before the
+    /// operation's slow part, so concurrent repeats see in_progress.
     [[nodiscard]] idempotency_claim_result claim(transaction& tx, const idempotency_scope& scope,
                                                  const idempotency_key& key,
                                                  const sha256_digest& fingerprint) {
@@ -3382,10 +3516,10 @@ public:
                                         std::nullopt, std::move(found.record));
     }
 
-    // Stores the response for the claim's key in tx, kept for the retention
-    // from now. stale when the claim was taken over (its lease ended), already
-    // completed or abandoned: nothing was stored, and the caller should roll
-    // back the business write it made in tx.
+    /// Stores the response for the claim's key in tx, kept for the retention
+    /// from now. stale when the claim was taken over (its lease ended), already
+    /// completed or abandoned: nothing was stored, and the caller should roll
+    /// back the business write it made in tx.
     template <codable T>
     [[nodiscard]] fenced_write complete(transaction& tx, const idempotency_claim& claim,
                                         const T& response,
@@ -3395,20 +3529,20 @@ public:
                                 detail::saturating_add(now(), options_.retention));
     }
 
-    // Gives the key up, so a retry runs the operation. stale when the claim
-    // was taken over or completed: nothing changed.
+    /// Gives the key up, so a retry runs the operation. stale when the claim
+    /// was taken over or completed: nothing changed.
     [[nodiscard]] fenced_write abandon(transaction& tx, const idempotency_claim& claim) {
         return store_->abandon(tx, claim.scope, claim.key, claim.token);
     }
 
-    // Removes at most `limit` records that are no longer live; returns how
-    // many. Call it on a schedule, until it returns less than the limit:
-    //
-    //     while (settle::in_transaction(store, [&](auto& tx) {
-    //                return guard.purge(tx, 1000); }) == 1000) {}
-    //
-    // Needs a store that models settle::purgeable_idempotency_store; one whose
-    // records expire by themselves needs no purge.
+    /// Removes at most `limit` records that are no longer live; returns how
+    /// many. Call it on a schedule, until it returns less than the limit:
+    ///
+    ///     while (settle::in_transaction(store, [&](auto& tx) {
+    ///                return guard.purge(tx, 1000); }) == 1000) {}
+    ///
+    /// Needs a store that models settle::purgeable_idempotency_store; one whose
+    /// records expire by themselves needs no purge.
     [[nodiscard]] std::size_t purge(transaction& tx, std::size_t limit) {
         if constexpr (detail::check_purgeable_idempotency_store<Store>()) {
             return store_->purge(tx, now(), limit);
@@ -3481,10 +3615,10 @@ SETTLE_END_NAMESPACE
 
 SETTLE_BEGIN_NAMESPACE
 
-// What mark() found. Exhaustive: switch on it without a default.
+/// What mark() found. Exhaustive: switch on it without a default.
 enum class [[nodiscard]] inbox_mark{
-    first_time,  // recorded now: apply the message
-    duplicate,   // already recorded: the message was applied before; do nothing
+    first_time,  ///< recorded now: apply the message
+    duplicate,   ///< already recorded: the message was applied before; do nothing
 };
 
 [[nodiscard]] constexpr std::string_view to_string(inbox_mark mark) noexcept {
@@ -3538,35 +3672,35 @@ constexpr bool check_inbox_purge() {
 
 }  // namespace detail
 
-// Where a consumer records the messages it applied: a settle::transactional
-// store with one operation, atomic within the caller's transaction:
-//
-//   s.mark(tx, consumer, message_id, now) -> inbox_mark
-//       atomically: if (consumer, message_id) is not recorded, records it as
-//       applied at `now` and answers first_time; otherwise answers duplicate
-//       and changes nothing. The record commits or rolls back with tx; a
-//       concurrent mark of the same pair waits for, or fails against, the
-//       first (a unique key on the pair does this in SQL).
-//
-// That is all idempotent_consumer::consume needs. A store whose records
-// expire by themselves (a key-value store with a time to live) stops here.
+/// Where a consumer records the messages it applied: a settle::transactional
+/// store with one operation, atomic within the caller's transaction:
+///
+///   s.mark(tx, consumer, message_id, now) -> inbox_mark
+///       atomically: if (consumer, message_id) is not recorded, records it as
+///       applied at `now` and answers first_time; otherwise answers duplicate
+///       and changes nothing. The record commits or rolls back with tx; a
+///       concurrent mark of the same pair waits for, or fails against, the
+///       first (a unique key on the pair does this in SQL).
+///
+/// That is all idempotent_consumer::consume needs. A store whose records
+/// expire by themselves (a key-value store with a time to live) stops here.
 template <class S>
 concept inbox_store = transactional<S> && detail::inbox_store_has_mark<S>;
 
-// An inbox store that settle purges, which idempotent_consumer::purge needs:
-//
-//   s.purge(tx, consumer, applied_before, limit) -> count
-//       removes at most `limit` records of `consumer` applied before
-//       `applied_before`, and no record of any other consumer.
-//
-// settle/testing/inbox_store_suite.hpp checks both concepts on a backend.
+/// An inbox store that settle purges, which idempotent_consumer::purge needs:
+///
+///   s.purge(tx, consumer, applied_before, limit) -> count
+///       removes at most `limit` records of `consumer` applied before
+///       `applied_before`, and no record of any other consumer.
+///
+/// settle/testing/inbox_store_suite.hpp checks both concepts on a backend.
 template <class S>
 concept purgeable_inbox_store = inbox_store<S> && detail::inbox_store_has_purge<S>;
 
-// What consume() did. Exhaustive: switch on it without a default.
+/// What consume() did. Exhaustive: switch on it without a default.
 enum class [[nodiscard]] inbox_outcome{
-    applied,    // first time: the handler ran and its writes commit with the mark
-    duplicate,  // applied before: the handler did not run, nothing changed
+    applied,    ///< first time: the handler ran and its writes commit with the mark
+    duplicate,  ///< applied before: the handler did not run, nothing changed
 };
 
 [[nodiscard]] constexpr std::string_view to_string(inbox_outcome outcome) noexcept {
@@ -3577,12 +3711,15 @@ enum class [[nodiscard]] inbox_outcome{
     return "unknown settle::inbox_outcome";
 }
 
-// What idempotent_consumer::consume answers: true when the message was
-// applied now.
-//
-//     if (auto r = consumer.consume(id, handler)) { /* applied */ }
+/// What idempotent_consumer::consume answers: true when the message was
+/// applied now.
+///
+///     if (auto r = consumer.consume(id, handler)) { /* applied */ }
 class [[nodiscard]] inbox_result {
 public:
+    ///@{
+    /// Made from an outcome; the outcome, and one test for each of its values; true when the
+    /// message was applied now.
     constexpr explicit inbox_result(inbox_outcome outcome) noexcept : outcome_(outcome) {}
 
     [[nodiscard]] constexpr inbox_outcome outcome() const noexcept { return outcome_; }
@@ -3593,35 +3730,37 @@ public:
         return outcome_ == inbox_outcome::duplicate;
     }
     constexpr explicit operator bool() const noexcept { return is_applied(); }
+    ///@}
 
 private:
     inbox_outcome outcome_;
 };
 
+/// What an idempotent_consumer is configured with.
 struct inbox_options {
-    // Names the consumer: each consumer of a message keeps its own records,
-    // so two services (or two handlers) can both apply it once. Not empty.
+    /// Names the consumer: each consumer of a message keeps its own records,
+    /// so two services (or two handlers) can both apply it once. Not empty.
     std::string consumer;
-    // How long this consumer's records are kept; purge removes this
-    // consumer's records only, so consumers sharing a table each keep theirs
-    // as long as their own retention says. Longer than the longest possible
-    // redelivery: the broker's redelivery window plus the outbox's whole
-    // retry schedule; a message redelivered after its record was purged is
-    // applied again. Positive.
+    /// How long this consumer's records are kept; purge removes this
+    /// consumer's records only, so consumers sharing a table each keep theirs
+    /// as long as their own retention says. Longer than the longest possible
+    /// redelivery: the broker's redelivery window plus the outbox's whole
+    /// retry schedule; a message redelivered after its record was purged is
+    /// applied again. Positive.
     std::chrono::microseconds retention = std::chrono::hours(24 * 14);
 };
 
-// Applies each message at most once per consumer: runs the handler and
-// records the message id in one transaction, so that either both commit or
-// neither does, and a redelivered message changes nothing. Holds references
-// to the store and the clock; copyable; as thread-safe as the store.
-//
-//     settle::idempotent_consumer consumer(inbox, clock, {.consumer = "billing"});
-//     const settle::inbox_result r = consumer.consume(record.id, [&](auto& tx) {
-//         invoices.put(tx, order_id, invoice_for(settle::decode<order_placed>(record.payload)));
-//     });
-//
-// Store models settle::inbox_store; purge() also needs settle::purgeable_inbox_store.
+/// Applies each message at most once per consumer: runs the handler and
+/// records the message id in one transaction, so that either both commit or
+/// neither does, and a redelivered message changes nothing. Holds references
+/// to the store and the clock; copyable; as thread-safe as the store.
+///
+///     settle::idempotent_consumer consumer(inbox, clock, {.consumer = "billing"});
+///     const settle::inbox_result r = consumer.consume(record.id, [&](auto& tx) {
+///         invoices.put(tx, order_id, invoice_for(settle::decode<order_placed>(record.payload)));
+///     });
+///
+/// Store models settle::inbox_store; purge() also needs settle::purgeable_inbox_store.
 template <class Store, class Clock>
 class idempotent_consumer {
     static_assert(detail::check_inbox_store<Store>());
@@ -3630,11 +3769,14 @@ class idempotent_consumer {
                   "(system_clock time points): records persist wall-clock times");
 
 public:
+    ///@{
+    /// The store and its transaction type.
     using store_type = Store;
     using transaction = typename Store::transaction;
+    ///@}
 
-    // Throws settle::error (errc::invalid_argument) for an empty consumer
-    // name or a retention that is not positive.
+    /// Throws settle::error (errc::invalid_argument) for an empty consumer
+    /// name or a retention that is not positive.
     idempotent_consumer(Store& store, Clock& clock, inbox_options options)
         : store_(&store), clock_(&clock), options_(std::move(options)) {
         if (options_.consumer.empty()) {
@@ -3646,14 +3788,15 @@ public:
         }
     }
 
+    /// The options the consumer was made with.
     [[nodiscard]] const inbox_options& options() const noexcept { return options_; }
 
-    // A protocol in a transaction of its own: marks the message; the first
-    // time, runs handler(tx) and commits both; a duplicate rolls back and
-    // runs nothing. If the handler throws, nothing is kept (the mark rolls
-    // back with the handler's writes, so a redelivery applies it) and the
-    // exception propagates. An empty message id throws settle::error
-    // (errc::invalid_argument).
+    /// A protocol in a transaction of its own: marks the message; the first
+    /// time, runs handler(tx) and commits both; a duplicate rolls back and
+    /// runs nothing. If the handler throws, nothing is kept (the mark rolls
+    /// back with the handler's writes, so a redelivery applies it) and the
+    /// exception propagates. An empty message id throws settle::error
+    /// (errc::invalid_argument).
     template <class Handler>
     requires std::invocable<Handler&, transaction&> inbox_result
     consume(std::string_view message_id, Handler&& handler) {
@@ -3665,7 +3808,7 @@ public:
         return result;
     }
 
-    // The message id of an outbox record: its id's canonical text.
+    /// The message id of an outbox record: its id's canonical text.
     template <class Handler>
     requires std::invocable<Handler&, transaction&> inbox_result consume(const uuid& message_id,
                                                                          Handler&& handler) {
@@ -3673,9 +3816,9 @@ public:
         return consume(message_id.write(text), handler);
     }
 
-    // In the caller's transaction: marks the message and, the first time,
-    // runs handler(tx). The caller commits; until then a concurrent consume
-    // of the same message waits (or fails, as the backend does).
+    /// In the caller's transaction: marks the message and, the first time,
+    /// runs handler(tx). The caller commits; until then a concurrent consume
+    /// of the same message waits (or fails, as the backend does).
     template <class Handler>
     requires std::invocable<Handler&, transaction&> inbox_result
     consume(transaction& tx, std::string_view message_id, Handler&& handler) {
@@ -3689,11 +3832,11 @@ public:
         return inbox_result(inbox_outcome::applied);
     }
 
-    // Removes at most `limit` of this consumer's records older than its
-    // retention, and no other consumer's; returns how many. Call it on a
-    // schedule, until it returns less than the limit:
-    //
-    //     settle::in_transaction(store, [&](auto& tx) { return consumer.purge(tx, 1000); });
+    /// Removes at most `limit` of this consumer's records older than its
+    /// retention, and no other consumer's; returns how many. Call it on a
+    /// schedule, until it returns less than the limit:
+    ///
+    ///     settle::in_transaction(store, [&](auto& tx) { return consumer.purge(tx, 1000); });
     std::size_t purge(transaction& tx, std::size_t limit) {
         static_assert(detail::check_inbox_purge<Store>());
         const stored_time at = now();
@@ -3752,13 +3895,16 @@ SETTLE_BEGIN_NAMESPACE
 // ---------------------------------------------------------------------------
 // Stamps and versioned values.
 
-// A value together with the stamp it was read at (or written with).
+/// A value together with the stamp it was read at (or written with).
 template <class T>
 struct versioned {
+    ///@{
+    /// The value and its stamp; equal when both are.
     T value;
     version_stamp stamp;
 
     friend bool operator==(const versioned&, const versioned&) = default;
+    ///@}
 };
 
 template <class T>
@@ -3767,11 +3913,12 @@ versioned(T, version_stamp) -> versioned<T>;
 // ---------------------------------------------------------------------------
 // Write outcomes.
 
-// What a conditional write found. Exhaustive: switch on it without a default.
+/// What a conditional write found. Exhaustive: switch on it without a default.
 enum class [[nodiscard]] write_outcome{
-    applied,   // the write took effect
-    conflict,  // the key's stamp is not the expected one (insert: the key exists); nothing changed
-    missing,   // the key is absent; nothing changed
+    applied,   ///< the write took effect
+    conflict,  ///< the key's stamp is not the expected one (insert: the key exists); nothing
+               ///< changed
+    missing,   ///< the key is absent; nothing changed
 };
 
 [[nodiscard]] constexpr std::string_view to_string(write_outcome outcome) noexcept {
@@ -3783,14 +3930,17 @@ enum class [[nodiscard]] write_outcome{
     return "unknown settle::write_outcome";
 }
 
-// What insert, compare_and_set and erase return.
-//   applied:  stamp() is the key's new stamp (erase: the stamp of the row it removed).
-//   conflict: stamp() is the key's current stamp; current_value() holds the
-//             current value when the backend could return it cheaply.
-//   missing:  stamp() is version_stamp(0); current_value() is empty.
+/// What insert, compare_and_set and erase return.
+///   applied:  stamp() is the key's new stamp (erase: the stamp of the row it removed).
+///   conflict: stamp() is the key's current stamp; current_value() holds the
+///             current value when the backend could return it cheaply.
+///   missing:  stamp() is version_stamp(0); current_value() is empty.
 template <class T>
 class [[nodiscard]] write_result {
 public:
+    ///@{
+    /// A result for each outcome; the outcome and one test for each of its values (true when
+    /// applied); the stamp; the value stored now, on a conflict.
     [[nodiscard]] static constexpr write_result applied(version_stamp stamp) noexcept {
         return write_result(write_outcome::applied, stamp, std::nullopt);
     }
@@ -3820,6 +3970,7 @@ public:
     [[nodiscard]] constexpr std::optional<T>&& current_value() && noexcept {
         return std::move(current_);
     }
+    ///@}
 
 private:
     constexpr write_result(
@@ -3887,32 +4038,32 @@ concept vs_has_erase = requires(S& s, typename S::transaction& tx, const typenam
 
 }  // namespace detail
 
-// What a reader of versioned values needs: a settle::transactional store
-// with the types and load. A lagging replica is a versioned_reader.
-//
-//   typename S::key_type, S::value_type
-//   s.load(tx, key)   -> std::optional<settle::versioned<value_type>>
+/// What a reader of versioned values needs: a settle::transactional store
+/// with the types and load. A lagging replica is a versioned_reader.
+///
+///   typename S::key_type, S::value_type
+///   s.load(tx, key)   -> std::optional<settle::versioned<value_type>>
 template <class S>
 concept versioned_reader = transactional<S> && detail::vs_has_types<S> && detail::vs_has_load<S>;
 
-// Storage for versioned values. Every operation runs in the caller's
-// transaction and commits or rolls back with it. Each write is atomic with
-// respect to every other transaction, and returns a write_result<value_type>:
-//
-//   s.insert(tx, key, value)                    only if the key is absent:
-//                                               applied(new stamp) or conflict
-//   s.compare_and_set(tx, key, expected, value) only if the key's stamp equals
-//                                               expected: applied(new stamp),
-//                                               conflict or missing
-//   s.erase(tx, key, expected)                  only at the expected stamp:
-//                                               applied, conflict or missing
-//
-// Guarantees a backend must keep (versioned_store_suite checks them):
-// - a write that does not apply changes nothing;
-// - every applied write gives the key a stamp greater than every stamp it
-//   had before, across erase and re-insert too, so a stamp read before an
-//   erase can never match the key again;
-// - load sees the transaction's own writes and every committed one.
+/// Storage for versioned values. Every operation runs in the caller's
+/// transaction and commits or rolls back with it. Each write is atomic with
+/// respect to every other transaction, and returns a write_result<value_type>:
+///
+///   s.insert(tx, key, value)                    only if the key is absent:
+///                                               applied(new stamp) or conflict
+///   s.compare_and_set(tx, key, expected, value) only if the key's stamp equals
+///                                               expected: applied(new stamp),
+///                                               conflict or missing
+///   s.erase(tx, key, expected)                  only at the expected stamp:
+///                                               applied, conflict or missing
+///
+/// Guarantees a backend must keep (versioned_store_suite checks them):
+/// - a write that does not apply changes nothing;
+/// - every applied write gives the key a stamp greater than every stamp it
+///   had before, across erase and re-insert too, so a stamp read before an
+///   erase can never match the key again;
+/// - load sees the transaction's own writes and every committed one.
 template <class S>
 concept versioned_store = versioned_reader<S> && detail::vs_has_insert<S> &&
     detail::vs_has_compare_and_set<S> && detail::vs_has_erase<S>;
@@ -3988,21 +4139,26 @@ SETTLE_END_NAMESPACE
 
 SETTLE_BEGIN_NAMESPACE
 
-// What a lease store keeps per key: the latest grant. Never erased, so the
-// token keeps counting across releases. The lease is free when holder is
-// empty or expires_at has passed.
+/// What a lease store keeps per key: the latest grant. Never erased, so the
+/// token keeps counting across releases. The lease is free when holder is
+/// empty or expires_at has passed.
 struct lease_record {
+    ///@{
+    /// The holder, its token and the lease's end; equal when every field is.
     std::string holder;
     fencing_token token;
     stored_time expires_at;
 
     friend bool operator==(const lease_record&, const lease_record&) = default;
+    ///@}
 };
 
-// A fencing token persists as its value: 8 bytes, big-endian. Zero, which no
-// grant carries, is refused.
+/// A fencing token persists as its value: 8 bytes, big-endian. Zero, which no
+/// grant carries, is refused.
 template <>
 struct codec<fencing_token> {
+    ///@{
+    /// Encodes or decodes a fencing token: its value.
     [[nodiscard]] static bytes encode(fencing_token token) { return settle::encode(token.value()); }
     [[nodiscard]] static fencing_token decode(std::span<const std::byte> in) {
         const auto value = settle::decode<fencing_token::rep>(in);
@@ -4011,13 +4167,17 @@ struct codec<fencing_token> {
         }
         return fencing_token(value);
     }
+    ///@}
 };
 
-// A lease record persists as its token and its expiry in Unix microseconds
-// (8 bytes each, big-endian), then the holder's bytes: what a SQL backend's
-// versioned table stores for a lease store.
+/// A lease record persists as its token and its expiry in Unix microseconds
+/// (8 bytes each, big-endian), then the holder's bytes: what a SQL backend's
+/// versioned table stores for a lease store.
 template <>
 struct codec<lease_record> {
+    ///@{
+    /// Encodes or decodes a lease record: the token, the end time and the holder, in `fixed` bytes
+    /// plus the holder's.
     static constexpr std::size_t fixed = sizeof(fencing_token::rep) + sizeof(std::int64_t);
 
     [[nodiscard]] static bytes encode(const lease_record& record) {
@@ -4040,42 +4200,46 @@ struct codec<lease_record> {
                             stored_time(std::chrono::microseconds(settle::decode<std::int64_t>(
                                 in.subspan(sizeof(fencing_token::rep), sizeof(std::int64_t)))))};
     }
+    ///@}
 };
 
-// A lease: who holds which key, with which token, until when.
+/// A lease: who holds which key, with which token, until when.
 template <class Key>
 struct lease {
+    ///@{
+    /// The leased key, the holder, its token and the lease's end; equal when every field is.
     Key key;
     std::string holder;
     fencing_token token;
     stored_time expires_at;
 
     friend bool operator==(const lease&, const lease&) = default;
+    ///@}
 };
 
-// A lease store: a versioned_store of lease_record. Any backend of
-// versioned_store serves, with this value type.
+/// A lease store: a versioned_store of lease_record. Any backend of
+/// versioned_store serves, with this value type.
 template <class S>
 concept lease_store = versioned_store<S> && std::same_as<typename S::value_type, lease_record>;
 
-// A fence store: a versioned_store of fencing_token, the highest token seen
-// per resource. Any backend of versioned_store serves, with this value type.
+/// A fence store: a versioned_store of fencing_token, the highest token seen
+/// per resource. Any backend of versioned_store serves, with this value type.
 template <class S>
 concept fence_store = versioned_store<S> && std::same_as<typename S::value_type, fencing_token>;
 
 enum class [[nodiscard]] acquire_outcome{
-    acquired,  // the lease is yours, with a new token
-    held,      // a live lease is held (by `current().holder`, possibly you); nothing changed
+    acquired,  ///< the lease is yours, with a new token
+    held,      ///< a live lease is held (by `current().holder`, possibly you); nothing changed
 };
 
 enum class [[nodiscard]] renew_outcome{
-    renewed,  // the lease now runs until the new expiry; same token
-    stale,    // it expired, was released, or was granted again since: stop working
+    renewed,  ///< the lease now runs until the new expiry; same token
+    stale,    ///< it expired, was released, or was granted again since: stop working
 };
 
 enum class [[nodiscard]] release_outcome{
-    released,  // the key is free; the next grant gets a greater token
-    stale,     // the lease was granted again since; nothing changed
+    released,  ///< the key is free; the next grant gets a greater token
+    stale,     ///< the lease was granted again since; nothing changed
 };
 
 [[nodiscard]] constexpr std::string_view to_string(acquire_outcome o) noexcept {
@@ -4105,13 +4269,16 @@ enum class [[nodiscard]] release_outcome{
 template <class Store, wall_clock Clock>
 class leases;
 
-// What leases::acquire returns. acquired: current() is your new lease.
-// held: current() is the live lease that stands in the way (its holder,
-// token and expiry). `if (auto got = grants.acquire(tx, ...))` is true when
-// the lease is yours.
+/// What leases::acquire returns. acquired: current() is your new lease.
+/// held: current() is the live lease that stands in the way (its holder,
+/// token and expiry). `if (auto got = grants.acquire(tx, ...))` is true when
+/// the lease is yours.
 template <class Key>
 class [[nodiscard]] acquire_result {
 public:
+    ///@{
+    /// The outcome, and one test for each of its values; true when acquired now. current() is the
+    /// lease as stored afterwards.
     [[nodiscard]] acquire_outcome outcome() const noexcept { return outcome_; }
     [[nodiscard]] bool is_acquired() const noexcept {
         return outcome_ == acquire_outcome::acquired;
@@ -4119,6 +4286,7 @@ public:
     [[nodiscard]] bool is_held() const noexcept { return outcome_ == acquire_outcome::held; }
     explicit operator bool() const noexcept { return is_acquired(); }
     [[nodiscard]] const lease<Key>& current() const noexcept { return current_; }
+    ///@}
 
 private:
     template <class S, wall_clock C>
@@ -4131,16 +4299,20 @@ private:
     lease<Key> current_;
 };
 
-// What leases::renew returns. renewed: current() is the lease with its new
-// expiry. stale: current() is the lease as given; stop working under it.
+/// What leases::renew returns. renewed: current() is the lease with its new
+/// expiry. stale: current() is the lease as given; stop working under it.
 template <class Key>
 class [[nodiscard]] renew_result {
 public:
+    ///@{
+    /// The outcome, and one test for each of its values; true when renewed. current() is the lease
+    /// as stored afterwards.
     [[nodiscard]] renew_outcome outcome() const noexcept { return outcome_; }
     [[nodiscard]] bool is_renewed() const noexcept { return outcome_ == renew_outcome::renewed; }
     [[nodiscard]] bool is_stale() const noexcept { return outcome_ == renew_outcome::stale; }
     explicit operator bool() const noexcept { return is_renewed(); }
     [[nodiscard]] const lease<Key>& current() const noexcept { return current_; }
+    ///@}
 
 private:
     template <class S, wall_clock C>
@@ -4153,15 +4325,18 @@ private:
     lease<Key> current_;
 };
 
-// What leases::release returns: whether the key was freed.
+/// What leases::release returns: whether the key was freed.
 class [[nodiscard]] release_result {
 public:
+    ///@{
+    /// The outcome, and one test for each of its values; true when released.
     [[nodiscard]] release_outcome outcome() const noexcept { return outcome_; }
     [[nodiscard]] bool is_released() const noexcept {
         return outcome_ == release_outcome::released;
     }
     [[nodiscard]] bool is_stale() const noexcept { return outcome_ == release_outcome::stale; }
     explicit operator bool() const noexcept { return is_released(); }
+    ///@}
 
 private:
     template <class S, wall_clock C>
@@ -4198,42 +4373,45 @@ constexpr bool check_fence_store() {
 
 }  // namespace detail
 
-// Grants, renews and releases leases kept in a lease store, reading the time
-// from a clock. Every operation runs in the caller's transaction: commit it
-// before relying on the outcome (a lease nobody else can see protects
-// nothing). Each operation is one load and at most one compare-and-set; if
-// the compare-and-set meets a newer stamp (another contender got there
-// first), it reads again and decides again.
-//
-// Lease records outlive the process and are shared between processes, so
-// they hold wall-clock time (settle::stored_time): every contender's clock
-// must be a settle::wall_clock, with a skew well below the lease duration. Fencing makes a
-// wrong clock cost liveness, never safety: see settle::fence.
-//
-//     settle::leases grants(lease_table, clock);
-//     auto tx = lease_table.begin();
-//     auto got = grants.acquire(tx, "report-42", "worker-1", 30s);
-//     tx.commit();
-//     if (got) do_work(got.current().token);
+/// Grants, renews and releases leases kept in a lease store, reading the time
+/// from a clock. Every operation runs in the caller's transaction: commit it
+/// before relying on the outcome (a lease nobody else can see protects
+/// nothing). Each operation is one load and at most one compare-and-set; if
+/// the compare-and-set meets a newer stamp (another contender got there
+/// first), it reads again and decides again.
+///
+/// Lease records outlive the process and are shared between processes, so
+/// they hold wall-clock time (settle::stored_time): every contender's clock
+/// must be a settle::wall_clock, with a skew well below the lease duration. Fencing makes a
+/// wrong clock cost liveness, never safety: see settle::fence.
+///
+///     settle::leases grants(lease_table, clock);
+///     auto tx = lease_table.begin();
+///     auto got = grants.acquire(tx, "report-42", "worker-1", 30s);
+///     tx.commit();
+///     if (got) do_work(got.current().token);
 template <class Store, wall_clock Clock>
 class leases {
     static_assert(detail::check_lease_store<Store>());
 
 public:
+    ///@{
+    /// The store's key and transaction types, and the time types of leases.
     using key_type = typename Store::key_type;
     using transaction = typename Store::transaction;
     using time_point = stored_time;
     using duration = std::chrono::microseconds;
     using lease_type = lease<key_type>;
+    ///@}
 
-    // Both must outlive this object.
+    /// Both must outlive this object.
     leases(Store& store, Clock& clock) noexcept : store_(&store), clock_(&clock) {}
 
-    // Grants `holder` the lease on `key` until now + ttl, unless a live lease
-    // is held (by anyone, `holder` included: a live lease is never granted
-    // twice). A grant's token is one more than the previous grant's.
-    // Throws settle::error (errc::invalid_argument) for an empty holder or a
-    // ttl that is not positive.
+    /// Grants `holder` the lease on `key` until now + ttl, unless a live lease
+    /// is held (by anyone, `holder` included: a live lease is never granted
+    /// twice). A grant's token is one more than the previous grant's.
+    /// Throws settle::error (errc::invalid_argument) for an empty holder or a
+    /// ttl that is not positive.
     [[nodiscard]] acquire_result<key_type> acquire(transaction& tx, const key_type& key,
                                                    std::string_view holder, duration ttl) {
         if (holder.empty()) {
@@ -4260,10 +4438,10 @@ public:
         }
     }
 
-    // Extends a live lease to now + ttl, keeping its token. Lost when the
-    // lease expired (even if nobody took it since), was released, or was
-    // granted again. Throws settle::error (errc::invalid_argument) for a ttl
-    // that is not positive.
+    /// Extends a live lease to now + ttl, keeping its token. Lost when the
+    /// lease expired (even if nobody took it since), was released, or was
+    /// granted again. Throws settle::error (errc::invalid_argument) for a ttl
+    /// that is not positive.
     [[nodiscard]] renew_result<key_type> renew(transaction& tx, const lease_type& held,
                                                duration ttl) {
         check_ttl(ttl, "leases::renew: the ttl must be positive");
@@ -4285,9 +4463,9 @@ public:
         }
     }
 
-    // Frees the key now, if the record still shows this grant (expired or
-    // not), so the next contender need not wait for the expiry. The token is
-    // kept, so the next grant's token is greater.
+    /// Frees the key now, if the record still shows this grant (expired or
+    /// not), so the next contender need not wait for the expiry. The token is
+    /// kept, so the next grant's token is greater.
     [[nodiscard]] release_result release(transaction& tx, const lease_type& held) {
         for (int passes = 0;; ++passes) {
             const time_point now = to_stored_time(clock_->now());
@@ -4307,7 +4485,7 @@ public:
         }
     }
 
-    // The live lease on `key`, if any.
+    /// The live lease on `key`, if any.
     [[nodiscard]] std::optional<lease_type> current(transaction& tx, const key_type& key) const {
         std::optional<versioned<record>> seen = store_->load(tx, key);
         if (!seen || !is_live(seen->value, to_stored_time(clock_->now()))) {
@@ -4342,8 +4520,8 @@ private:
 // Fencing: the check on the resource side.
 
 enum class [[nodiscard]] fence_outcome{
-    admitted,  // the token is the highest seen for the resource: go ahead and write
-    stale,     // a higher token was seen: the writer's lease was superseded; write nothing
+    admitted,  ///< the token is the highest seen for the resource: go ahead and write
+    stale,     ///< a higher token was seen: the writer's lease was superseded; write nothing
 };
 
 [[nodiscard]] constexpr std::string_view to_string(fence_outcome o) noexcept {
@@ -4357,15 +4535,19 @@ enum class [[nodiscard]] fence_outcome{
 template <class Store>
 class fence;
 
-// What fence::admit returns. admitted: highest() is the token admitted.
-// stale: highest() is the higher token that was seen before.
+/// What fence::admit returns. admitted: highest() is the token admitted.
+/// stale: highest() is the higher token that was seen before.
 class [[nodiscard]] fence_result {
 public:
+    ///@{
+    /// The outcome, and one test for each of its values; true when the token was admitted.
+    /// highest() is the highest token the fence has seen.
     [[nodiscard]] fence_outcome outcome() const noexcept { return outcome_; }
     [[nodiscard]] bool is_admitted() const noexcept { return outcome_ == fence_outcome::admitted; }
     [[nodiscard]] bool is_stale() const noexcept { return outcome_ == fence_outcome::stale; }
     explicit operator bool() const noexcept { return is_admitted(); }
     [[nodiscard]] fencing_token highest() const noexcept { return highest_; }
+    ///@}
 
 private:
     template <class S>
@@ -4378,32 +4560,35 @@ private:
     fencing_token highest_;
 };
 
-// The resource-side guard: remembers, per resource, the highest fencing token
-// that has written to it, in a versioned_store of fencing_token, and refuses
-// writes carrying a lower one. Check in the same transaction as the protected
-// write, so the write and the recorded token commit or roll back together:
-//
-//     settle::fence guard(fence_table);
-//     auto tx = db.begin();
-//     if (guard.admit(tx, "report-42", lease.token)) reports.put(tx, ...);
-//     tx.commit();
-//
-// Tokens compared on one resource must come from one lease key. Costs one
-// load and one compare-and-set per admitted write; the write happens even
-// when the token equals the highest, so two writers checking the same token
-// in concurrent transactions of a weaker-isolated backend are ordered by it.
+/// The resource-side guard: remembers, per resource, the highest fencing token
+/// that has written to it, in a versioned_store of fencing_token, and refuses
+/// writes carrying a lower one. Check in the same transaction as the protected
+/// write, so the write and the recorded token commit or roll back together:
+///
+///     settle::fence guard(fence_table);
+///     auto tx = db.begin();
+///     if (guard.admit(tx, "report-42", lease.token)) reports.put(tx, ...);
+///     tx.commit();
+///
+/// Tokens compared on one resource must come from one lease key. Costs one
+/// load and one compare-and-set per admitted write; the write happens even
+/// when the token equals the highest, so two writers checking the same token
+/// in concurrent transactions of a weaker-isolated backend are ordered by it.
 template <class Store>
 class fence {
     static_assert(detail::check_fence_store<Store>());
 
 public:
+    ///@{
+    /// The store's key and transaction types; the fence works over that store.
     using key_type = typename Store::key_type;
     using transaction = typename Store::transaction;
 
     explicit fence(Store& store) noexcept : store_(&store) {}
+    ///@}
 
-    // Admits `token` if no higher token has been admitted for `resource`,
-    // and records it as the highest.
+    /// Admits `token` if no higher token has been admitted for `resource`,
+    /// and records it as the highest.
     [[nodiscard]] fence_result admit(transaction& tx, const key_type& resource,
                                      fencing_token token) {
         for (int passes = 0;; ++passes) {
@@ -4421,7 +4606,7 @@ public:
         }
     }
 
-    // The highest token admitted for `resource`, if any.
+    /// The highest token admitted for `resource`, if any.
     [[nodiscard]] std::optional<fencing_token> highest(transaction& tx,
                                                        const key_type& resource) const {
         std::optional<versioned<fencing_token>> seen = store_->load(tx, resource);
@@ -4676,18 +4861,19 @@ SETTLE_END_NAMESPACE
 
 SETTLE_BEGIN_NAMESPACE
 
-// Where settle waits. sleep_for returns true after waiting the whole duration,
-// false as soon as the stop token is stopped (possibly before waiting at all).
+/// Where settle waits. sleep_for returns true after waiting the whole duration,
+/// false as soon as the stop token is stopped (possibly before waiting at all).
 template <class S>
 concept sleeper = requires(S& s, std::chrono::nanoseconds d, std::stop_token token) {
     { s.sleep_for(d, token) } -> std::same_as<bool>;
 };
 
-// Sleeps the calling thread; wakes early when the stop token is stopped. A
-// duration too long to add to the current time (nanoseconds::max(), say)
-// waits until the stop request: it never wraps into a wait that ends at once.
+/// Sleeps the calling thread; wakes early when the stop token is stopped. A
+/// duration too long to add to the current time (nanoseconds::max(), say)
+/// waits until the stop request: it never wraps into a wait that ends at once.
 class system_sleeper {
 public:
+    /// Sleeps for d, or until the stop token is stopped; true unless stopped.
     bool sleep_for(std::chrono::nanoseconds d, std::stop_token token) {
         using steady = std::chrono::steady_clock;
         const steady::time_point now = steady::now();
@@ -4702,12 +4888,15 @@ public:
     }
 };
 
-// Does not wait: moves a manual_clock forward by the requested duration, so
-// code under test sees the time pass. Counts the sleeps and their total (which
-// saturates rather than wrapping). Thread-safe, like manual_clock: threads may
-// sleep on one sleeper and read its counters at the same time.
+/// Does not wait: moves a manual_clock forward by the requested duration, so
+/// code under test sees the time pass. Counts the sleeps and their total (which
+/// saturates rather than wrapping). Thread-safe, like manual_clock: threads may
+/// sleep on one sleeper and read its counters at the same time.
 class manual_sleeper {
 public:
+    ///@{
+    /// A sleeper moving the given manual_clock; sleep_for moves it by d and returns true unless
+    /// stopped; the number of sleeps and their total.
     explicit manual_sleeper(manual_clock& clock) noexcept : clock_(&clock) {}
     manual_sleeper(const manual_sleeper&) = delete;
     manual_sleeper& operator=(const manual_sleeper&) = delete;
@@ -4733,6 +4922,7 @@ public:
     [[nodiscard]] manual_clock::duration total() const noexcept {
         return manual_clock::duration(total_.load(std::memory_order_relaxed));
     }
+    ///@}
 
 private:
     using rep = manual_clock::rep;
@@ -4797,26 +4987,26 @@ namespace detail {
 // ---------------------------------------------------------------------------
 // Schedules: deterministic delays.
 
-// A deterministic schedule: delay(n) is the wait after attempt n fails.
+/// A deterministic schedule: delay(n) is the wait after attempt n fails.
 template <class S>
 concept schedule = std::copy_constructible<S> && requires(const S& s, std::uint32_t n) {
     { s.delay(n) }
     noexcept->std::same_as<std::chrono::nanoseconds>;
 };
 
-// An explicit list of delays: delay(n) = steps[min(n, size - 1)], so past the
-// last step it stays there. Holds up to N steps inline: no allocation, 8 bytes
-// a step. Empty ladders and negative steps are rejected (at compile time when
-// the ladder is a constant).
-//
-//     constexpr settle::ladder quick{100ms, 500ms, 2s};       // ladder<3>
-//     settle::ladder<32> from_config(std::span(steps));       // up to 32, at run time
+/// An explicit list of delays: delay(n) = steps[min(n, size - 1)], so past the
+/// last step it stays there. Holds up to N steps inline: no allocation, 8 bytes
+/// a step. Empty ladders and negative steps are rejected (at compile time when
+/// the ladder is a constant).
+///
+///     constexpr settle::ladder quick{100ms, 500ms, 2s};       // ladder<3>
+///     settle::ladder<32> from_config(std::span(steps));       // up to 32, at run time
 template <std::size_t N>
 class ladder {
     static_assert(N > 0, "settle::ladder: a ladder needs at least one step");
 
 public:
-    // The steps, in order; their count is fixed at compile time.
+    /// The steps, in order; their count is fixed at compile time.
     template <class... D>
     requires(sizeof...(D) >= 1 && sizeof...(D) <= N &&
              (std::convertible_to<D, std::chrono::nanoseconds> && ...)) constexpr ladder(D... steps)
@@ -4824,7 +5014,7 @@ public:
         check();
     }
 
-    // Steps chosen at run time (from configuration): 1 to N of them.
+    /// Steps chosen at run time (from configuration): 1 to N of them.
     constexpr explicit ladder(std::span<const std::chrono::nanoseconds> steps)
         : steps_{}, size_(0) {
         if (steps.empty()) {
@@ -4840,6 +5030,8 @@ public:
         check();
     }
 
+    ///@{
+    /// The delay before retry n, the number of steps, and the steps.
     [[nodiscard]] constexpr std::chrono::nanoseconds delay(std::uint32_t n) const noexcept {
         return steps_[n < size_ ? n : size_ - 1];
     }
@@ -4847,6 +5039,7 @@ public:
     [[nodiscard]] constexpr std::span<const std::chrono::nanoseconds> steps() const noexcept {
         return {steps_.data(), size_};
     }
+    ///@}
 
 private:
     constexpr void check() const {
@@ -4864,8 +5057,8 @@ private:
 template <class... D>
 ladder(D...) -> ladder<sizeof...(D)>;
 
-// The classic message-queue ladder (RocketMQ's default delay levels), 18 steps:
-// 1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h; then 2h for ever.
+/// The classic message-queue ladder (RocketMQ's default delay levels), 18 steps:
+/// 1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h; then 2h for ever.
 inline constexpr ladder<18> message_queue_ladder{
     std::chrono::seconds(1),  std::chrono::seconds(5),  std::chrono::seconds(10),
     std::chrono::seconds(30), std::chrono::minutes(1),  std::chrono::minutes(2),
@@ -4874,9 +5067,11 @@ inline constexpr ladder<18> message_queue_ladder{
     std::chrono::minutes(9),  std::chrono::minutes(10), std::chrono::minutes(20),
     std::chrono::minutes(30), std::chrono::hours(1),    std::chrono::hours(2)};
 
-// The same delay every time: delay(n) = d. d >= 0.
+/// The same delay every time: delay(n) = d. d >= 0.
 class constant_backoff {
 public:
+    ///@{
+    /// The same delay before every retry.
     constexpr explicit constant_backoff(std::chrono::nanoseconds d) : delay_(d) {
         if (d < std::chrono::nanoseconds(0)) {
             detail::reject_retry_config("settle::constant_backoff: the delay is negative");
@@ -4885,15 +5080,18 @@ public:
     [[nodiscard]] constexpr std::chrono::nanoseconds delay(std::uint32_t) const noexcept {
         return delay_;
     }
+    ///@}
 
 private:
     std::chrono::nanoseconds delay_;
 };
 
-// delay(n) = min(cap, base + n * step), exact in integer nanoseconds.
-// Requires 0 <= base <= cap and step >= 0.
+/// delay(n) = min(cap, base + n * step), exact in integer nanoseconds.
+/// Requires 0 <= base <= cap and step >= 0.
 class linear_backoff {
 public:
+    ///@{
+    /// A delay growing by the same step at each retry, up to a cap.
     constexpr linear_backoff(std::chrono::nanoseconds base, std::chrono::nanoseconds step,
                              std::chrono::nanoseconds cap)
         : base_(base), step_(step), cap_(cap), last_below_cap_(0) {
@@ -4915,6 +5113,7 @@ public:
         }
         return base_ + step_ * static_cast<std::int64_t>(n);
     }
+    ///@}
 
 private:
     std::chrono::nanoseconds base_;
@@ -4923,13 +5122,16 @@ private:
     std::uint64_t last_below_cap_;
 };
 
-// delay(n) = min(cap, base * multiplier^n), rounded to the nearest nanosecond.
-// Computed in double precision by repeated squaring, so it is constexpr;
-// exact whenever base * multiplier^n is exactly representable (a multiplier of
-// 2 and a delay below 2^53 ns, about 104 days). Requires base > 0,
-// multiplier >= 1 (finite) and cap >= base.
+/// delay(n) = min(cap, base * multiplier^n), rounded to the nearest nanosecond.
+/// Computed in double precision by repeated squaring, so it is constexpr;
+/// exact whenever base * multiplier^n is exactly representable (a multiplier of
+/// 2 and a delay below 2^53 ns, about 104 days). Requires base > 0,
+/// multiplier >= 1 (finite) and cap >= base.
 class exponential_backoff {
 public:
+    ///@{
+    /// A delay multiplied at each retry, up to a cap: the delay before retry n, and the base,
+    /// multiplier and cap it was made with.
     constexpr exponential_backoff(std::chrono::nanoseconds base, double multiplier,
                                   std::chrono::nanoseconds cap)
         : base_(base), cap_(cap), multiplier_(multiplier), base_d_(0), overshoot_(0) {
@@ -4977,6 +5179,7 @@ public:
     [[nodiscard]] constexpr std::chrono::nanoseconds base() const noexcept { return base_; }
     [[nodiscard]] constexpr double multiplier() const noexcept { return multiplier_; }
     [[nodiscard]] constexpr std::chrono::nanoseconds cap() const noexcept { return cap_; }
+    ///@}
 
 private:
     std::chrono::nanoseconds base_;
@@ -4992,12 +5195,12 @@ private:
 // output of SplitMix64 started at the seed; U[a, b) maps it onto [a, b) with
 // floor(word * (b - a) / 2^64).
 
-// How a jittered schedule spreads its delay e = schedule.delay(n). Applied to
-// the capped value, so delays spread below the cap instead of piling up on it.
+/// How a jittered schedule spreads its delay e = schedule.delay(n). Applied to
+/// the capped value, so delays spread below the cap instead of piling up on it.
 enum class jitter {
-    none,   // e
-    full,   // U[0, e)                                  ("full jitter")
-    equal,  // floor(e / 2) + U[0, e - floor(e / 2))    ("equal jitter")
+    none,   ///< e
+    full,   ///< U[0, e)                                  ("full jitter")
+    equal,  ///< floor(e / 2) + U[0, e - floor(e / 2))    ("equal jitter")
 };
 
 [[nodiscard]] constexpr std::string_view to_string(jitter kind) noexcept {
@@ -5009,13 +5212,16 @@ enum class jitter {
     return "unknown settle::jitter";
 }
 
-// A schedule with jitter. delay(n, seed) is a pure function of (n, seed).
-//
-//     constexpr settle::jittered backoff{settle::exponential_backoff{100ms, 2.0, 10s},
-//                                        settle::jitter::full};
+/// A schedule with jitter. delay(n, seed) is a pure function of (n, seed).
+///
+///     constexpr settle::jittered backoff{settle::exponential_backoff{100ms, 2.0, 10s},
+///                                        settle::jitter::full};
 template <schedule S>
 class jittered {
 public:
+    ///@{
+    /// A schedule with jitter: the delay before retry n drawn from the random generator; the
+    /// schedule and the kind of jitter it was made with.
     constexpr jittered(S delays, jitter spread) : schedule_(std::move(delays)), kind_(spread) {
         // Each kind as lo + U[0, width) with lo = (e >> shift) & lo_mask and
         // width = (e - lo) & width_mask, so delay() does not branch on the kind.
@@ -5044,6 +5250,7 @@ public:
 
     [[nodiscard]] constexpr const S& schedule() const noexcept { return schedule_; }
     [[nodiscard]] constexpr jitter kind() const noexcept { return kind_; }
+    ///@}
 
 private:
     S schedule_;
@@ -5053,13 +5260,14 @@ private:
     std::uint64_t width_mask_ = 0;
 };
 
-// "Decorrelated jitter" (Marc Brooker, AWS Architecture Blog, 2015):
-//     d(-1) = base,  d(n) = min(cap, U[base, 3 * d(n - 1)))
-// Each delay depends on the one before: delay(n, seed, previous) is one step,
-// O(1); delay(n, seed) replays the chain from attempt 0, O(n). retry() carries
-// the previous delay and pays O(1) an attempt. Requires 0 < base <= cap.
+/// "Decorrelated jitter" (Marc Brooker, AWS Architecture Blog, 2015):
+///     d(-1) = base,  d(n) = min(cap, U[base, 3 * d(n - 1)))
+/// Each delay depends on the one before: delay(n, seed, previous) is one step,
+/// O(1); delay(n, seed) replays the chain from attempt 0, O(n). retry() carries
+/// the previous delay and pays O(1) an attempt. Requires 0 < base <= cap.
 class decorrelated_jitter {
 public:
+    /// Decorrelated jitter between base and cap.
     constexpr decorrelated_jitter(std::chrono::nanoseconds base, std::chrono::nanoseconds cap)
         : base_(base), cap_(cap) {
         if (base <= std::chrono::nanoseconds(0)) {
@@ -5070,7 +5278,7 @@ public:
         }
     }
 
-    // d(n) given d(n - 1) (pass base for n = 0).
+    /// d(n) given d(n - 1) (pass base for n = 0).
     [[nodiscard]] constexpr std::chrono::nanoseconds delay(
         std::uint32_t n, std::uint64_t seed, std::chrono::nanoseconds previous) const noexcept {
         const std::chrono::nanoseconds high =
@@ -5080,7 +5288,7 @@ public:
         return d < cap_ ? d : cap_;
     }
 
-    // d(n), replaying d(0) .. d(n). O(n).
+    /// d(n), replaying d(0) .. d(n). O(n).
     [[nodiscard]] constexpr std::chrono::nanoseconds delay(std::uint32_t n,
                                                            std::uint64_t seed) const noexcept {
         std::chrono::nanoseconds d = base_;
@@ -5090,25 +5298,31 @@ public:
         return d;
     }
 
+    ///@{
+    /// The base and the cap it was made with.
     [[nodiscard]] constexpr std::chrono::nanoseconds base() const noexcept { return base_; }
     [[nodiscard]] constexpr std::chrono::nanoseconds cap() const noexcept { return cap_; }
+    ///@}
 
 private:
     std::chrono::nanoseconds base_;
     std::chrono::nanoseconds cap_;
 };
 
-// The smooth decorrelated variant (George Polevoy's formula, Polly's
-// DecorrelatedJitterBackoffV2): with t(n) = n + u(n), u(n) uniform in [0, 1)
-// and f(t) = 2^t * tanh(sqrt(4 t)),
-//     d(n) = min(cap, (f(t(n)) - f(t(n - 1))) / 1.4 * base),   f(t(-1)) = 0,
-// truncated to whole nanoseconds; cap once f overflows a double (n >= 1024).
-// Medians fall near base for the first two attempts, then near 2 base, 4 base,
-// 8 base, ...: exponential growth with fewer spikes than decorrelated jitter.
-// O(1) for any n; not constexpr (needs std::pow, std::tanh). Requires
-// 0 < base <= cap.
+/// The smooth decorrelated variant (George Polevoy's formula, Polly's
+/// DecorrelatedJitterBackoffV2): with t(n) = n + u(n), u(n) uniform in [0, 1)
+/// and f(t) = 2^t * tanh(sqrt(4 t)),
+///     d(n) = min(cap, (f(t(n)) - f(t(n - 1))) / 1.4 * base),   f(t(-1)) = 0,
+/// truncated to whole nanoseconds; cap once f overflows a double (n >= 1024).
+/// Medians fall near base for the first two attempts, then near 2 base, 4 base,
+/// 8 base, ...: exponential growth with fewer spikes than decorrelated jitter.
+/// O(1) for any n; not constexpr (needs std::pow, std::tanh). Requires
+/// 0 < base <= cap.
 class smooth_decorrelated_jitter {
 public:
+    ///@{
+    /// Decorrelated jitter without its long runs at the cap: the delay before retry n, and the base
+    /// and cap it was made with.
     smooth_decorrelated_jitter(std::chrono::nanoseconds base, std::chrono::nanoseconds cap)
         : base_(base), cap_(cap) {
         if (base <= std::chrono::nanoseconds(0)) {
@@ -5136,6 +5350,7 @@ public:
 
     [[nodiscard]] std::chrono::nanoseconds base() const noexcept { return base_; }
     [[nodiscard]] std::chrono::nanoseconds cap() const noexcept { return cap_; }
+    ///@}
 
 private:
     static double f(double t) noexcept { return std::pow(2.0, t) * std::tanh(std::sqrt(4.0 * t)); }
@@ -5144,10 +5359,10 @@ private:
     std::chrono::nanoseconds cap_;
 };
 
-// Anything retry() and persisted_retry can take delays from: a deterministic
-// schedule (delay(n)), or a randomised one with delay(n, seed), a pure function
-// of its arguments. A randomised backoff may also offer delay(n, seed,
-// previous), one step given delay(n - 1, seed), which retry() then uses.
+/// Anything retry() and persisted_retry can take delays from: a deterministic
+/// schedule (delay(n)), or a randomised one with delay(n, seed), a pure function
+/// of its arguments. A randomised backoff may also offer delay(n, seed,
+/// previous), one step given delay(n - 1, seed), which retry() then uses.
 template <class B>
 concept backoff = std::copy_constructible<B> &&
     (schedule<B> || requires(const B& b, std::uint32_t n, std::uint64_t seed) {
@@ -5187,12 +5402,12 @@ template <class B>
 // ---------------------------------------------------------------------------
 // Policy vocabulary.
 
-// What a classifier says about one failed attempt. A classifier may also
-// return bool: true is `retry`, false is `stop`.
+/// What a classifier says about one failed attempt. A classifier may also
+/// return bool: true is `retry`, false is `stop`.
 enum class retry_decision {
-    stop,           // retrying will not help (for a plain returned value: accept it)
-    retry,          // transient: retry if the policy allows; a budget charges retry_cost
-    retry_timeout,  // transient timeout or throttle: as retry, but a budget charges timeout_cost
+    stop,           ///< retrying will not help (for a plain returned value: accept it)
+    retry,          ///< transient: retry if the policy allows; a budget charges retry_cost
+    retry_timeout,  ///< transient timeout or throttle: as retry, but a budget charges timeout_cost
 };
 
 [[nodiscard]] constexpr std::string_view to_string(retry_decision d) noexcept {
@@ -5204,14 +5419,14 @@ enum class retry_decision {
     return "unknown settle::retry_decision";
 }
 
-// Why retry() stopped.
+/// Why retry() stopped.
 enum class [[nodiscard]] retry_outcome{
-    succeeded,      // the last attempt succeeded
-    exhausted,      // max_attempts attempts were made and the last one failed
-    deadline,       // the next wait would have ended past the deadline, or it had passed
-    not_retryable,  // the classifier said stop for a failure
-    budget,         // the retry budget refused the next retry
-    cancelled,      // the stop token was stopped while waiting
+    succeeded,      ///< the last attempt succeeded
+    exhausted,      ///< max_attempts attempts were made and the last one failed
+    deadline,       ///< the next wait would have ended past the deadline, or it had passed
+    not_retryable,  ///< the classifier said stop for a failure
+    budget,         ///< the retry budget refused the next retry
+    cancelled,      ///< the stop token was stopped while waiting
 };
 
 [[nodiscard]] constexpr std::string_view to_string(retry_outcome o) noexcept {
@@ -5226,10 +5441,10 @@ enum class [[nodiscard]] retry_outcome{
     return "unknown settle::retry_outcome";
 }
 
-// What retry() does when the next wait would end past the deadline.
+/// What retry() does when the next wait would end past the deadline.
 enum class deadline_mode {
-    stop,     // stop now, without waiting (outcome deadline)
-    shorten,  // wait only until the deadline and make one last attempt there
+    stop,     ///< stop now, without waiting (outcome deadline)
+    shorten,  ///< wait only until the deadline and make one last attempt there
 };
 
 [[nodiscard]] constexpr std::string_view to_string(deadline_mode m) noexcept {
@@ -5243,28 +5458,28 @@ enum class deadline_mode {
 // ---------------------------------------------------------------------------
 // Retry budget.
 
-// The defaults are the AWS SDKs' retry quota (standard retry mode): 500 tokens,
-// a retry costs 5, a retry after a timeout costs 10, a success refunds 1 (or,
-// when it came after a retry, that retry's cost). See docs/retry.md.
+/// The defaults are the AWS SDKs' retry quota (standard retry mode): 500 tokens,
+/// a retry costs 5, a retry after a timeout costs 10, a success refunds 1 (or,
+/// when it came after a retry, that retry's cost). See docs/retry.md.
 struct retry_budget_options {
-    std::uint32_t capacity = 500;      // tokens when full, and at the start
-    std::uint32_t retry_cost = 5;      // taken by a retry after retry_decision::retry
-    std::uint32_t timeout_cost = 10;   // taken by a retry after retry_decision::retry_timeout
-    std::uint32_t success_refund = 1;  // returned by a first attempt that succeeds
+    std::uint32_t capacity = 500;      ///< tokens when full, and at the start
+    std::uint32_t retry_cost = 5;      ///< taken by a retry after retry_decision::retry
+    std::uint32_t timeout_cost = 10;   ///< taken by a retry after retry_decision::retry_timeout
+    std::uint32_t success_refund = 1;  ///< returned by a first attempt that succeeds
 };
 
-// A token bucket shared by every caller of one dependency, so a failing
-// dependency gets no retry storm: each retry takes tokens, successes put some
-// back, and when too few are left retries are refused. First attempts never
-// take tokens and are never refused. Thread-safe and lock-free; the count
-// never goes below 0 or above capacity. Costs one atomic read-modify-write per
-// retry and per success (none while the bucket is full).
+/// A token bucket shared by every caller of one dependency, so a failing
+/// dependency gets no retry storm: each retry takes tokens, successes put some
+/// back, and when too few are left retries are refused. First attempts never
+/// take tokens and are never refused. Thread-safe and lock-free; the count
+/// never goes below 0 or above capacity. Costs one atomic read-modify-write per
+/// retry and per success (none while the bucket is full).
 class retry_budget {
 public:
     retry_budget() : retry_budget(retry_budget_options{}) {}
 
-    // Throws settle::error(invalid_argument) when capacity is 0 or a cost
-    // exceeds the capacity (such a retry could never be paid for).
+    /// Throws settle::error(invalid_argument) when capacity is 0 or a cost
+    /// exceeds the capacity (such a retry could never be paid for).
     explicit retry_budget(retry_budget_options settings)
         : options_(settings), tokens_(settings.capacity) {
         if (settings.capacity == 0) {
@@ -5278,8 +5493,8 @@ public:
     retry_budget(const retry_budget&) = delete;
     retry_budget& operator=(const retry_budget&) = delete;
 
-    // Takes `tokens` if that many are available; otherwise takes nothing and
-    // returns false.
+    /// Takes `tokens` if that many are available; otherwise takes nothing and
+    /// returns false.
     [[nodiscard]] bool try_acquire(std::uint32_t tokens) noexcept {
         std::uint32_t current = tokens_.load(std::memory_order_relaxed);
         while (current >= tokens) {
@@ -5291,7 +5506,7 @@ public:
         return false;
     }
 
-    // Puts `tokens` back, up to the capacity.
+    /// Puts `tokens` back, up to the capacity.
     void release(std::uint32_t tokens) noexcept {
         std::uint32_t current = tokens_.load(std::memory_order_relaxed);
         while (current < options_.capacity) {
@@ -5304,10 +5519,13 @@ public:
         }
     }
 
+    ///@{
+    /// The retries available now, and the options the budget was made with.
     [[nodiscard]] std::uint32_t available() const noexcept {
         return tokens_.load(std::memory_order_acquire);
     }
     [[nodiscard]] const retry_budget_options& options() const noexcept { return options_; }
+    ///@}
 
 private:
     retry_budget_options options_;
@@ -5317,15 +5535,16 @@ private:
 // ---------------------------------------------------------------------------
 // Classifiers.
 
-// A classifier that retries exceptions of the listed types (or types derived
-// from them) and stops on any other exception. Returned values follow the
-// default rules (see retry()).
-//
-//     policy.retry_if(settle::retry_on<std::system_error, timeout_error>{})
+/// A classifier that retries exceptions of the listed types (or types derived
+/// from them) and stops on any other exception. Returned values follow the
+/// default rules (see retry()).
+///
+///     policy.retry_if(settle::retry_on<std::system_error, timeout_error>{})
 template <class... E>
 struct retry_on {
     static_assert(sizeof...(E) > 0, "settle::retry_on: name at least one exception type");
 
+    /// True when the failure is one of the exception types E (or derived from one).
     [[nodiscard]] bool operator()(const std::exception_ptr& failure) const noexcept {
         return failure != nullptr && matches<E...>(failure);
     }
@@ -5385,37 +5604,37 @@ struct no_pushback {};
 // ---------------------------------------------------------------------------
 // Policy.
 
-// How retry() runs an operation: a backoff, a maximum number of attempts
-// (default 3, the AWS SDKs' standard-mode default), an optional overall
-// deadline, an optional shared budget, a classifier and an optional pushback
-// hook. A value type: copy it freely; it refers to its budget, which must
-// outlive it. Each with_/retry_if call returns a new policy.
-//
-//     const auto policy = settle::retry_policy{backoff, 5}
-//                             .with_deadline(10s)
-//                             .with_budget(budget)
-//                             .retry_if(settle::retry_on<std::system_error>{});
+/// How retry() runs an operation: a backoff, a maximum number of attempts
+/// (default 3, the AWS SDKs' standard-mode default), an optional overall
+/// deadline, an optional shared budget, a classifier and an optional pushback
+/// hook. A value type: copy it freely; it refers to its budget, which must
+/// outlive it. Each with_/retry_if call returns a new policy.
+///
+///     const auto policy = settle::retry_policy{backoff, 5}
+///                             .with_deadline(10s)
+///                             .with_budget(budget)
+///                             .retry_if(settle::retry_on<std::system_error>{});
 template <backoff B, class Classifier = detail::retry_every_failure,
           class Pushback = detail::no_pushback>
 class retry_policy {
 public:
-    // Throws settle::error(invalid_argument) when max_attempts is 0.
+    /// Throws settle::error(invalid_argument) when max_attempts is 0.
     constexpr explicit retry_policy(B delays, std::uint32_t max_attempts = 3) requires(
         std::default_initializable<Classifier>&& std::default_initializable<Pushback>)
         : backoff_(std::move(delays)), classifier_(), pushback_() {
         set_max_attempts(max_attempts);
     }
 
-    // At most n attempts in all (n >= 1); 1 means no retries.
+    /// At most n attempts in all (n >= 1); 1 means no retries.
     [[nodiscard]] constexpr retry_policy with_max_attempts(std::uint32_t n) const {
         retry_policy copy = *this;
         copy.set_max_attempts(n);
         return copy;
     }
 
-    // Stop retrying once `limit` has passed since retry() started, as read
-    // from its clock; never wait past that point (see deadline_mode).
-    // Throws settle::error(invalid_argument) when limit is negative.
+    /// Stop retrying once `limit` has passed since retry() started, as read
+    /// from its clock; never wait past that point (see deadline_mode).
+    /// Throws settle::error(invalid_argument) when limit is negative.
     [[nodiscard]] constexpr retry_policy with_deadline(
         std::chrono::nanoseconds limit, deadline_mode mode = deadline_mode::stop) const {
         if (limit < std::chrono::nanoseconds(0)) {
@@ -5430,30 +5649,33 @@ public:
         return copy;
     }
 
-    // Draw retries from a shared budget. The budget must outlive the policy.
+    /// Draw retries from a shared budget. The budget must outlive the policy.
     [[nodiscard]] constexpr retry_policy with_budget(retry_budget& shared) const {
         retry_policy copy = *this;
         copy.budget_ = &shared;
         return copy;
     }
 
-    // Decide which failures are retried. The classifier is called with
-    // `const std::exception_ptr&` for an exception and with `const R&` for a
-    // returned value (see retry()); it returns retry_decision or bool.
+    /// Decide which failures are retried. The classifier is called with
+    /// `const std::exception_ptr&` for an exception and with `const R&` for a
+    /// returned value (see retry()); it returns retry_decision or bool.
     template <class C>
     [[nodiscard]] constexpr retry_policy<B, C, Pushback> retry_if(C classify) const {
         return retry_policy<B, C, Pushback>(backoff_, std::move(classify), pushback_, *this);
     }
 
-    // Let a failure override one delay (server pushback, a Retry-After value):
-    // the hook is called like a classifier and returns
-    // std::optional<std::chrono::nanoseconds>; a value replaces that delay
-    // (negative counts as 0); the deadline still applies.
+    /// Let a failure override one delay (server pushback, a Retry-After value):
+    /// the hook is called like a classifier and returns
+    /// std::optional<std::chrono::nanoseconds>; a value replaces that delay
+    /// (negative counts as 0); the deadline still applies.
     template <class P>
     [[nodiscard]] constexpr retry_policy<B, Classifier, P> with_pushback(P hook) const {
         return retry_policy<B, Classifier, P>(backoff_, classifier_, std::move(hook), *this);
     }
 
+    ///@{
+    /// What the policy was made with: its backoff, attempt limit, deadline and what happens at it,
+    /// budget, classifier and pushback.
     [[nodiscard]] constexpr const B& backoff() const noexcept { return backoff_; }
     [[nodiscard]] constexpr std::uint32_t max_attempts() const noexcept { return max_attempts_; }
     [[nodiscard]] constexpr std::optional<std::chrono::nanoseconds> deadline() const noexcept {
@@ -5463,6 +5685,7 @@ public:
     [[nodiscard]] constexpr retry_budget* budget() const noexcept { return budget_; }
     [[nodiscard]] constexpr const Classifier& classifier() const noexcept { return classifier_; }
     [[nodiscard]] constexpr const Pushback& pushback() const noexcept { return pushback_; }
+    ///@}
 
 private:
     template <::settle::backoff, class, class>
@@ -5507,8 +5730,8 @@ namespace detail {
 struct retry_access;
 }
 
-// What retry() returns: the last attempt's result (a value, or the exception
-// it threw), how many attempts were made (at least 1) and why it stopped.
+/// What retry() returns: the last attempt's result (a value, or the exception
+/// it threw), how many attempts were made (at least 1) and why it stopped.
 template <class R>
 class [[nodiscard]] retry_result {
     static_assert(!std::is_reference_v<R>,
@@ -5518,23 +5741,28 @@ class [[nodiscard]] retry_result {
     static constexpr bool nothrow_move = std::is_nothrow_move_constructible_v<stored>;
 
 public:
+    ///@{
+    /// The outcome, a test for success (and operator bool), and the attempts made.
     [[nodiscard]] retry_outcome outcome() const noexcept { return outcome_; }
     [[nodiscard]] bool is_succeeded() const noexcept {
         return outcome_ == retry_outcome::succeeded;
     }
     explicit operator bool() const noexcept { return is_succeeded(); }
     [[nodiscard]] std::uint32_t attempts() const noexcept { return attempts_; }
+    ///@}
 
-    // True when the last attempt returned; false when it threw.
+    /// True when the last attempt returned; false when it threw.
     [[nodiscard]] bool has_value() const noexcept { return !threw_; }
 
-    // The last attempt's returned value: the success, or the last failure (an
-    // empty optional, an error) when the outcome is not succeeded. Rethrows the
-    // last attempt's exception when it threw.
+    /// The last attempt's returned value: the success, or the last failure (an
+    /// empty optional, an error) when the outcome is not succeeded. Rethrows the
+    /// last attempt's exception when it threw.
     [[nodiscard]] const stored& value() const& requires(!std::is_void_v<R>) {
         rethrow_if_thrown();
         return value_;
     }
+    ///@{
+    /// The value the call returned (for a call that returns one); copied and moved as the value is.
     [[nodiscard]] stored& value() & requires(!std::is_void_v<R>) {
         rethrow_if_thrown();
         return value_;
@@ -5543,10 +5771,10 @@ public:
         rethrow_if_thrown();
         return std::move(value_);
     }
-    // For void operations: returns if the last attempt returned, else rethrows.
+    /// For void operations: returns if the last attempt returned, else rethrows.
     void value() const& requires std::is_void_v<R> { rethrow_if_thrown(); }
 
-    // The last attempt's exception, or null when it returned.
+    /// The last attempt's exception, or null when it returned.
     [[nodiscard]] std::exception_ptr exception() const noexcept {
         return threw_ ? exception_ : std::exception_ptr();
     }
@@ -5579,6 +5807,7 @@ public:
         retry_result copy(other);
         return *this = std::move(copy);
     }
+    ///@}
     ~retry_result() { destroy(); }
 
 private:
@@ -5869,26 +6098,26 @@ auto retry_loop(const retry_policy<B, Cl, P>& policy, C& clock, S& sleeper, Seed
 
 }  // namespace detail
 
-// Runs `op` under `policy`: attempt 0 at once, then after each failure the
-// policy's delay (waited through `sleeper`), until an attempt succeeds or the
-// policy says stop. Returns the last attempt's result, the number of attempts
-// and the outcome; never throws the operation's exception (value() rethrows
-// it). Exceptions from the classifier, the hook or the sleeper propagate.
-//
-// `op` is called as op() or, if that does not compile, op(attempt). An attempt
-// fails when it throws, or returns a value with has_value() false (optional,
-// expected, parse_result); any other returned value succeeds unless the
-// classifier asks to retry it. Without a classifier every failure is retried,
-// except a bug: an exception that is a std::logic_error, or a settle::error
-// with invalid_argument, malformed_input or decode_failed, stops at once
-// (outcome not_retryable). A classifier taking std::exception_ptr decides
-// instead.
-//
-// The clock is read only when the policy has a deadline; the generator is
-// drawn from (once: a 64-bit seed) only when a randomised backoff needs a
-// delay, so delays equal backoff.delay(n, seed). The stop token interrupts
-// waits; the first attempt always runs. An operation that succeeds first
-// time costs one call, one classification and no allocation.
+/// Runs `op` under `policy`: attempt 0 at once, then after each failure the
+/// policy's delay (waited through `sleeper`), until an attempt succeeds or the
+/// policy says stop. Returns the last attempt's result, the number of attempts
+/// and the outcome; never throws the operation's exception (value() rethrows
+/// it). Exceptions from the classifier, the hook or the sleeper propagate.
+///
+/// `op` is called as op() or, if that does not compile, op(attempt). An attempt
+/// fails when it throws, or returns a value with has_value() false (optional,
+/// expected, parse_result); any other returned value succeeds unless the
+/// classifier asks to retry it. Without a classifier every failure is retried,
+/// except a bug: an exception that is a std::logic_error, or a settle::error
+/// with invalid_argument, malformed_input or decode_failed, stops at once
+/// (outcome not_retryable). A classifier taking std::exception_ptr decides
+/// instead.
+///
+/// The clock is read only when the policy has a deadline; the generator is
+/// drawn from (once: a 64-bit seed) only when a randomised backoff needs a
+/// delay, so delays equal backoff.delay(n, seed). The stop token interrupts
+/// waits; the first attempt always runs. An operation that succeeds first
+/// time costs one call, one classification and no allocation.
 template <backoff B, class Cl, class P, clock C, sleeper S, std::uniform_random_bit_generator G,
           class Op>
 [[nodiscard]] auto retry(const retry_policy<B, Cl, P>& policy, C& clock, S& sleeper, G& random,
@@ -5898,8 +6127,8 @@ template <backoff B, class Cl, class P, clock C, sleeper S, std::uniform_random_
         policy, clock, sleeper, [&random] { return detail::draw_word(random); }, op, stop);
 }
 
-// The same, for deterministic schedules (ladders, constant, linear,
-// exponential without jitter), which need no random generator.
+/// The same, for deterministic schedules (ladders, constant, linear,
+/// exponential without jitter), which need no random generator.
 template <backoff B, class Cl, class P, clock C, sleeper S, class Op>
 requires schedule<B> &&(!std::uniform_random_bit_generator<std::remove_cvref_t<Op>>)
     [[nodiscard]] auto retry(const retry_policy<B, Cl, P>& policy, C& clock, S& sleeper, Op&& op,
@@ -5912,19 +6141,19 @@ requires schedule<B> &&(!std::uniform_random_bit_generator<std::remove_cvref_t<O
 // ---------------------------------------------------------------------------
 // Persisted retries.
 
-// The schedule of a record stored in a database (an outbox row, a
-// compensation task): when its next attempt is due, and when it has had
-// enough. Stateless and deterministic: the delays depend only on (seed,
-// attempt), so a relay that restarts, or another relay, computes the same
-// times. Derive the seed from the record's id.
-//
-//     constexpr settle::persisted_retry plan{settle::message_queue_ladder, 19};
-//     if (auto at = plan.next_attempt_at(row.attempts, now)) row.next_attempt_at = *at;
-//     else dead_letter(row);
+/// The schedule of a record stored in a database (an outbox row, a
+/// compensation task): when its next attempt is due, and when it has had
+/// enough. Stateless and deterministic: the delays depend only on (seed,
+/// attempt), so a relay that restarts, or another relay, computes the same
+/// times. Derive the seed from the record's id.
+///
+///     constexpr settle::persisted_retry plan{settle::message_queue_ladder, 19};
+///     if (auto at = plan.next_attempt_at(row.attempts, now)) row.next_attempt_at = *at;
+///     else dead_letter(row);
 template <backoff B>
 class persisted_retry {
 public:
-    // Throws settle::error(invalid_argument) when max_attempts is 0.
+    /// Throws settle::error(invalid_argument) when max_attempts is 0.
     constexpr persisted_retry(B delays, std::uint32_t max_attempts)
         : backoff_(std::move(delays)), max_attempts_(max_attempts) {
         if (max_attempts == 0) {
@@ -5932,25 +6161,26 @@ public:
         }
     }
 
-    // True once `attempts` attempts leave no more to make.
+    /// True once `attempts` attempts leave no more to make.
     [[nodiscard]] constexpr bool exhausted(std::uint32_t attempts) const noexcept {
         return attempts >= max_attempts_;
     }
 
-    // The wait after attempt n (0-based) failed.
+    /// The wait after attempt n (0-based) failed.
     [[nodiscard]] constexpr std::chrono::nanoseconds delay(std::uint32_t n,
                                                            std::uint64_t seed) const noexcept {
         return detail::backoff_delay(backoff_, n, seed);
     }
+    /// The wait after attempt n (0-based) failed, for a backoff without jitter (no seed).
     [[nodiscard]] constexpr std::chrono::nanoseconds delay(
         std::uint32_t n) const noexcept requires schedule<B> {
         return backoff_.delay(n);
     }
 
-    // When the next attempt is due, given the attempts made so far and the
-    // time the last one failed: `now` for the first attempt, now + delay(
-    // attempts_so_far - 1, seed) after that (rounded up to the time point's
-    // resolution, saturating); nullopt once exhausted(attempts_so_far).
+    /// When the next attempt is due, given the attempts made so far and the
+    /// time the last one failed: `now` for the first attempt, now + delay(
+    /// attempts_so_far - 1, seed) after that (rounded up to the time point's
+    /// resolution, saturating); nullopt once exhausted(attempts_so_far).
     template <class Clock, class Duration>
     [[nodiscard]] constexpr std::optional<std::chrono::time_point<Clock, Duration>> next_attempt_at(
         std::uint32_t attempts_so_far, std::chrono::time_point<Clock, Duration> now,
@@ -5963,6 +6193,9 @@ public:
         }
         return detail::saturating_later(now, delay(attempts_so_far - 1, seed));
     }
+    ///@{
+    /// When the next attempt is due, for a backoff without jitter (no seed; empty when no attempt
+    /// is left), and the backoff and attempt limit the ladder was made with.
     template <class Clock, class Duration>
     [[nodiscard]] constexpr std::optional<std::chrono::time_point<Clock, Duration>> next_attempt_at(
         std::uint32_t attempts_so_far,
@@ -5972,6 +6205,7 @@ public:
 
     [[nodiscard]] constexpr const B& backoff() const noexcept { return backoff_; }
     [[nodiscard]] constexpr std::uint32_t max_attempts() const noexcept { return max_attempts_; }
+    ///@}
 
 private:
     B backoff_;
@@ -6042,12 +6276,12 @@ auto retry_with(const retry_policy<B, Cl, P>& policy, Classify classify, C& cloc
 // ---------------------------------------------------------------------------
 // Optimistic update.
 
-// How optimistic_update ended. Exhaustive.
+/// How optimistic_update ended. Exhaustive.
 enum class [[nodiscard]] update_outcome{
-    applied,    // fn's value was written
-    unchanged,  // fn declined to write: nothing was written, no stamp was used
-    gave_up,    // every compare-and-set the policy allowed met a newer stamp
-    missing,    // the key was absent (or erased while the update ran)
+    applied,    ///< fn's value was written
+    unchanged,  ///< fn declined to write: nothing was written, no stamp was used
+    gave_up,    ///< every compare-and-set the policy allowed met a newer stamp
+    missing,    ///< the key was absent (or erased while the update ran)
 };
 
 [[nodiscard]] constexpr std::string_view to_string(update_outcome outcome) noexcept {
@@ -6060,19 +6294,22 @@ enum class [[nodiscard]] update_outcome{
     return "unknown settle::update_outcome";
 }
 
-// What optimistic_update returns.
-//   applied:   value() is the value written, stamp() its new stamp.
-//   unchanged: value() and stamp() are what fn saw (current at that read).
-//   gave_up:   stamp() is the last stamp seen (the one the last
-//              compare-and-set met); value() holds that version when the
-//              backend returned it with the conflict, else is empty.
-//   missing:   stamp() is version_stamp(0), value() is empty.
-// attempts() counts the attempts made (each a read, a call of fn and a
-// compare-and-set, fewer when one stopped early), at least 1; reason() says
-// why retrying stopped: retry_outcome::succeeded unless gave_up.
+/// What optimistic_update returns.
+///   applied:   value() is the value written, stamp() its new stamp.
+///   unchanged: value() and stamp() are what fn saw (current at that read).
+///   gave_up:   stamp() is the last stamp seen (the one the last
+///              compare-and-set met); value() holds that version when the
+///              backend returned it with the conflict, else is empty.
+///   missing:   stamp() is version_stamp(0), value() is empty.
+/// attempts() counts the attempts made (each a read, a call of fn and a
+/// compare-and-set, fewer when one stopped early), at least 1; reason() says
+/// why retrying stopped: retry_outcome::succeeded unless gave_up.
 template <class T>
 class [[nodiscard]] update_result {
 public:
+    ///@{
+    /// Made from its parts by the library; the outcome, one test for each of its values (true when
+    /// applied), the value and stamp as they ended, the attempts made and why the retries stopped.
     update_result(update_outcome outcome, std::optional<T> value, version_stamp stamp,
                   std::uint32_t attempts, retry_outcome reason)
         : outcome_(outcome),
@@ -6094,6 +6331,7 @@ public:
     [[nodiscard]] version_stamp stamp() const noexcept { return stamp_; }
     [[nodiscard]] std::uint32_t attempts() const noexcept { return attempts_; }
     [[nodiscard]] retry_outcome reason() const noexcept { return reason_; }
+    ///@}
 
 private:
     update_outcome outcome_;
@@ -6294,44 +6532,44 @@ constexpr bool check_update_function() {
 
 }  // namespace detail
 
-// Read, modify, compare-and-set, and on conflict read again and retry under
-// `policy`: the optimistic lock, without holding a transaction open while fn
-// works. This form is a whole protocol and opens its own transactions (the
-// form below runs in yours). Each attempt
-//   1. loads the key in a short transaction of its own (skipped when the
-//      previous attempt's conflict returned the current value),
-//   2. calls fn(const T& current) outside any transaction; fn returns the new
-//      value, or std::nullopt to leave the value as it is (no write, no new
-//      stamp),
-//   3. compare-and-sets at the stamp it read, in a second transaction, and
-//      commits.
-// A conflict (another writer got in between) is retried as the policy
-// allows (attempts, deadline, budget, waits through `sleeper`); fn is then
-// called again with the newer value, so fn must be safe to call more than
-// once and should not have side effects. Outcomes: applied, unchanged,
-// gave_up, missing (see update_result).
-//
-// Exceptions: fn's propagate at once, without a retry. The store's are
-// classified like retry()'s: by the policy's classifier when it takes a
-// std::exception_ptr, else by the default rule (a bug, std::logic_error or
-// settle::error invalid_argument, malformed_input or decode_failed, is not
-// retried; anything else is), with one exception to it: without a classifier,
-// an exception from the commit of the compare-and-set is not retried, because
-// that write may have taken effect and a retry would apply fn to its result;
-// settle::error with errc::aborted is, since the backend kept nothing of that
-// transaction. A classifier that retries the others accepts that. They propagate once retrying
-// stops. The caller must not hold a transaction of the store's
-// database while calling this (the store's begin() may wait for it).
-//
-// Costs per attempt: two transactions, one copy of the value read and one of
-// the value written; no other allocation.
-//
-//     auto r = settle::optimistic_update(accounts, "alice",
-//         [](const account& a) -> std::optional<account> {
-//             if (a.balance < 30) return std::nullopt;
-//             return account{a.balance - 30};
-//         },
-//         settle::retry_policy{settle::constant_backoff{0ms}, 10}, clock, sleeper);
+/// Read, modify, compare-and-set, and on conflict read again and retry under
+/// `policy`: the optimistic lock, without holding a transaction open while fn
+/// works. This form is a whole protocol and opens its own transactions (the
+/// form below runs in yours). Each attempt
+///   1. loads the key in a short transaction of its own (skipped when the
+///      previous attempt's conflict returned the current value),
+///   2. calls fn(const T& current) outside any transaction; fn returns the new
+///      value, or std::nullopt to leave the value as it is (no write, no new
+///      stamp),
+///   3. compare-and-sets at the stamp it read, in a second transaction, and
+///      commits.
+/// A conflict (another writer got in between) is retried as the policy
+/// allows (attempts, deadline, budget, waits through `sleeper`); fn is then
+/// called again with the newer value, so fn must be safe to call more than
+/// once and should not have side effects. Outcomes: applied, unchanged,
+/// gave_up, missing (see update_result).
+///
+/// Exceptions: fn's propagate at once, without a retry. The store's are
+/// classified like retry()'s: by the policy's classifier when it takes a
+/// std::exception_ptr, else by the default rule (a bug, std::logic_error or
+/// settle::error invalid_argument, malformed_input or decode_failed, is not
+/// retried; anything else is), with one exception to it: without a classifier,
+/// an exception from the commit of the compare-and-set is not retried, because
+/// that write may have taken effect and a retry would apply fn to its result;
+/// settle::error with errc::aborted is, since the backend kept nothing of that
+/// transaction. A classifier that retries the others accepts that. They propagate once retrying
+/// stops. The caller must not hold a transaction of the store's
+/// database while calling this (the store's begin() may wait for it).
+///
+/// Costs per attempt: two transactions, one copy of the value read and one of
+/// the value written; no other allocation.
+///
+///     auto r = settle::optimistic_update(accounts, "alice",
+///         [](const account& a) -> std::optional<account> {
+///             if (a.balance < 30) return std::nullopt;
+///             return account{a.balance - 30};
+///         },
+///         settle::retry_policy{settle::constant_backoff{0ms}, 10}, clock, sleeper);
 template <class S, class F, backoff B, class Cl, class P, clock C, sleeper Sl>
 requires schedule<B>
 [[nodiscard]] auto optimistic_update(S& store, const typename S::key_type& key, F&& fn,
@@ -6345,7 +6583,7 @@ requires schedule<B>
     }
 }
 
-// The same, for randomised backoffs (jitter), which draw from `random`.
+/// The same, for randomised backoffs (jitter), which draw from `random`.
 template <class S, class F, backoff B, class Cl, class P, clock C, sleeper Sl,
           std::uniform_random_bit_generator G>
 [[nodiscard]] auto optimistic_update(S& store, const typename S::key_type& key, F&& fn,
@@ -6359,31 +6597,31 @@ template <class S, class F, backoff B, class Cl, class P, clock C, sleeper Sl,
     }
 }
 
-// The same inside the caller's transaction `tx`: loads the key in tx, calls
-// fn, compare-and-sets in tx; nothing is committed (commit tx to keep the
-// write, with whatever else tx holds). fn runs while tx is open.
-//
-// A conflict here means another transaction committed a newer version
-// between the load and the write: the update runs again at once against that
-// version (taken from the conflict when the store returns it, else loaded
-// again in tx), with no policy and no wait, since each conflict is another
-// writer's progress. That needs an isolation level at which tx reads what
-// others committed after it began (read committed, as settle's SQL backends
-// use); after 64 conflicts in a row the backend is taken to be broken and
-// settle::error (errc::backend_failure) is thrown, as settle::transition does.
-// The in-memory database runs one transaction at a time, so there it never
-// conflicts.
-//
-// Outcomes: applied, unchanged or missing, never gave_up; attempts() counts
-// the passes, reason() is retry_outcome::succeeded. Exceptions, fn's and the
-// store's, propagate at once: a failed statement may have ended tx (PostgreSQL
-// aborts the transaction), so retrying is for whoever retries the whole
-// transaction.
-//
-//     settle::in_transaction(db, [&](auto& tx) {
-//         auto r = settle::optimistic_update(accounts, tx, "alice", debit_30);
-//         if (r.is_applied()) outbox.append(tx, ...);   // commits with the debit
-//     });
+/// The same inside the caller's transaction `tx`: loads the key in tx, calls
+/// fn, compare-and-sets in tx; nothing is committed (commit tx to keep the
+/// write, with whatever else tx holds). fn runs while tx is open.
+///
+/// A conflict here means another transaction committed a newer version
+/// between the load and the write: the update runs again at once against that
+/// version (taken from the conflict when the store returns it, else loaded
+/// again in tx), with no policy and no wait, since each conflict is another
+/// writer's progress. That needs an isolation level at which tx reads what
+/// others committed after it began (read committed, as settle's SQL backends
+/// use); after 64 conflicts in a row the backend is taken to be broken and
+/// settle::error (errc::backend_failure) is thrown, as settle::transition does.
+/// The in-memory database runs one transaction at a time, so there it never
+/// conflicts.
+///
+/// Outcomes: applied, unchanged or missing, never gave_up; attempts() counts
+/// the passes, reason() is retry_outcome::succeeded. Exceptions, fn's and the
+/// store's, propagate at once: a failed statement may have ended tx (PostgreSQL
+/// aborts the transaction), so retrying is for whoever retries the whole
+/// transaction.
+///
+///     settle::in_transaction(db, [&](auto& tx) {
+///         auto r = settle::optimistic_update(accounts, tx, "alice", debit_30);
+///         if (r.is_applied()) outbox.append(tx, ...);   // commits with the debit
+///     });
 template <class S, class F>
 [[nodiscard]] auto optimistic_update(S& store, typename S::transaction& tx,
                                      const typename S::key_type& key, F&& fn) {
@@ -6397,10 +6635,10 @@ template <class S, class F>
 // ---------------------------------------------------------------------------
 // Read-your-writes.
 
-// What read_at_least found. Exhaustive.
+/// What read_at_least found. Exhaustive.
 enum class [[nodiscard]] read_outcome{
-    fresh,  // a version at least as new as asked for
-    stale,  // the source had not caught up when retrying stopped
+    fresh,  ///< a version at least as new as asked for
+    stale,  ///< the source had not caught up when retrying stopped
 };
 
 [[nodiscard]] constexpr std::string_view to_string(read_outcome outcome) noexcept {
@@ -6411,15 +6649,18 @@ enum class [[nodiscard]] read_outcome{
     return "unknown settle::read_outcome";
 }
 
-// What read_at_least returns.
-//   fresh: seen() is the version read, its stamp at least the one asked for.
-//   stale: seen() is the last version read, older than asked for, or empty
-//          when the key was absent there. Never to be served as fresh.
-// attempts() counts the reads; reason() says why retrying stopped
-// (retry_outcome::succeeded when fresh).
+/// What read_at_least returns.
+///   fresh: seen() is the version read, its stamp at least the one asked for.
+///   stale: seen() is the last version read, older than asked for, or empty
+///          when the key was absent there. Never to be served as fresh.
+/// attempts() counts the reads; reason() says why retrying stopped
+/// (retry_outcome::succeeded when fresh).
 template <class T>
 class [[nodiscard]] read_result {
 public:
+    ///@{
+    /// Made from its parts by the library; the outcome, one test for each of its values (true when
+    /// fresh), the value last seen, the attempts made and why the retries stopped.
     read_result(read_outcome outcome, std::optional<versioned<T>> seen, std::uint32_t attempts,
                 retry_outcome reason)
         : outcome_(outcome), seen_(std::move(seen)), attempts_(attempts), reason_(reason) {}
@@ -6432,6 +6673,7 @@ public:
     [[nodiscard]] std::optional<versioned<T>>&& seen() && noexcept { return std::move(seen_); }
     [[nodiscard]] std::uint32_t attempts() const noexcept { return attempts_; }
     [[nodiscard]] retry_outcome reason() const noexcept { return reason_; }
+    ///@}
 
 private:
     read_outcome outcome_;
@@ -6499,22 +6741,22 @@ auto run_read_at_least(S& source, typename S::transaction* tx, const typename S:
 
 }  // namespace detail
 
-// Read-your-writes against a source that may lag behind the writes (a
-// replica, a cache): reads `key` until the version read is at least
-// `at_least` (the stamp of the caller's own last write), retrying under
-// `policy` (a ladder and a deadline, typically) while the source is behind
-// or the key is not there yet. Reports stale rather than returning old data
-// as fresh. Each read is a short transaction of the source's own (the form
-// below reads in yours); exceptions
-// are classified like retry()'s (by the policy's classifier, else a bug is not
-// retried and anything else is), and propagate when the last read threw. Needs only begin() and
-// load() of the source.
-//
-//     auto r = settle::read_at_least(replica, "order-7", my_last_write,
-//                                    settle::retry_policy{settle::ladder{10ms, 50ms, 200ms}, 10}
-//                                        .with_deadline(1s),
-//                                    clock, sleeper);
-//     if (!r.is_fresh()) return read_from_primary();
+/// Read-your-writes against a source that may lag behind the writes (a
+/// replica, a cache): reads `key` until the version read is at least
+/// `at_least` (the stamp of the caller's own last write), retrying under
+/// `policy` (a ladder and a deadline, typically) while the source is behind
+/// or the key is not there yet. Reports stale rather than returning old data
+/// as fresh. Each read is a short transaction of the source's own (the form
+/// below reads in yours); exceptions
+/// are classified like retry()'s (by the policy's classifier, else a bug is not
+/// retried and anything else is), and propagate when the last read threw. Needs only begin() and
+/// load() of the source.
+///
+///     auto r = settle::read_at_least(replica, "order-7", my_last_write,
+///                                    settle::retry_policy{settle::ladder{10ms, 50ms, 200ms}, 10}
+///                                        .with_deadline(1s),
+///                                    clock, sleeper);
+///     if (!r.is_fresh()) return read_from_primary();
 template <class S, backoff B, class Cl, class P, clock C, sleeper Sl>
 requires schedule<B>
 [[nodiscard]] auto read_at_least(S& source, const typename S::key_type& key, version_stamp at_least,
@@ -6526,7 +6768,7 @@ requires schedule<B>
     }
 }
 
-// The same, for randomised backoffs (jitter), which draw from `random`.
+/// The same, for randomised backoffs (jitter), which draw from `random`.
 template <class S, backoff B, class Cl, class P, clock C, sleeper Sl,
           std::uniform_random_bit_generator G>
 [[nodiscard]] auto read_at_least(S& source, const typename S::key_type& key, version_stamp at_least,
@@ -6539,17 +6781,17 @@ template <class S, backoff B, class Cl, class P, clock C, sleeper Sl,
     }
 }
 
-// The same, every read inside the caller's transaction `tx`, which stays open
-// while it waits. What a repeated read in one transaction can see depends on
-// its isolation: at read committed (settle's SQL backends, a PostgreSQL hot
-// standby) each read sees what was committed, or replayed, before it, so
-// the source can catch up; at repeatable read or above, and in the in-memory
-// database (one transaction at a time), every read sees what the first saw,
-// so a read that is behind stays behind: use max_attempts 1 there, or the
-// form above. Exceptions propagate at once, never retried: a failed statement
-// may have ended tx (PostgreSQL aborts the transaction), so retrying is for
-// whoever retries the whole transaction; a policy with a classifier is
-// refused.
+/// The same, every read inside the caller's transaction `tx`, which stays open
+/// while it waits. What a repeated read in one transaction can see depends on
+/// its isolation: at read committed (settle's SQL backends, a PostgreSQL hot
+/// standby) each read sees what was committed, or replayed, before it, so
+/// the source can catch up; at repeatable read or above, and in the in-memory
+/// database (one transaction at a time), every read sees what the first saw,
+/// so a read that is behind stays behind: use max_attempts 1 there, or the
+/// form above. Exceptions propagate at once, never retried: a failed statement
+/// may have ended tx (PostgreSQL aborts the transaction), so retrying is for
+/// whoever retries the whole transaction; a policy with a classifier is
+/// refused.
 template <class S, backoff B, class Cl, class P, clock C, sleeper Sl>
 requires schedule<B>
 [[nodiscard]] auto read_at_least(S& source, typename S::transaction& tx,
@@ -6566,7 +6808,7 @@ requires schedule<B>
     }
 }
 
-// The same, for randomised backoffs (jitter), which draw from `random`.
+/// The same, for randomised backoffs (jitter), which draw from `random`.
 template <class S, backoff B, class Cl, class P, clock C, sleeper Sl,
           std::uniform_random_bit_generator G>
 [[nodiscard]] auto read_at_least(S& source, typename S::transaction& tx,
@@ -6642,10 +6884,10 @@ SETTLE_BEGIN_NAMESPACE
 // Records
 
 enum class outbox_status {
-    pending,    // waiting for its next attempt (due once next_attempt_at <= now)
-    in_flight,  // claimed under claim_token until claim_expires_at; due again after that
-    delivered,  // the publisher took it; kept until purged
-    dead,       // a dead letter: permanent failure or schedule exhausted; kept until requeued
+    pending,    ///< waiting for its next attempt (due once next_attempt_at <= now)
+    in_flight,  ///< claimed under claim_token until claim_expires_at; due again after that
+    delivered,  ///< the publisher took it; kept until purged
+    dead,       ///< a dead letter: permanent failure or schedule exhausted; kept until requeued
 };
 
 [[nodiscard]] constexpr std::string_view to_string(outbox_status status) noexcept {
@@ -6658,31 +6900,37 @@ enum class outbox_status {
     return "unknown settle::outbox_status";
 }
 
-// A message header, passed to the publisher as it is ("content-type",
-// "trace-id").
+/// A message header, passed to the publisher as it is ("content-type",
+/// "trace-id").
 struct outbox_header {
+    ///@{
+    /// The header's name and value; equal when both are.
     std::string name;
     std::string value;
 
     friend bool operator==(const outbox_header&, const outbox_header&) = default;
+    ///@}
 };
 
 using outbox_headers = std::vector<outbox_header>;
 
-// What the caller appends. The id must be unique and not nil: a UUIDv7 from
-// settle::uuid_v7_generator, which consumers also use as the message id their
-// inbox deduplicates on.
+/// What the caller appends. The id must be unique and not nil: a UUIDv7 from
+/// settle::uuid_v7_generator, which consumers also use as the message id their
+/// inbox deduplicates on.
 struct outbox_message {
+    ///@{
+    /// The message's id, payload and headers; equal when every field is.
     uuid id;
-    std::string topic;         // where to publish it, or the event's type
-    std::string ordering_key;  // the aggregate id; empty: no ordering with other records
+    std::string topic;         ///< where to publish it, or the event's type
+    std::string ordering_key;  ///< the aggregate id; empty: no ordering with other records
     bytes payload;
     outbox_headers headers;
 
     friend bool operator==(const outbox_message&, const outbox_message&) = default;
+    ///@}
 };
 
-// A message with its payload encoded by settle::codec<T>.
+/// A message with its payload encoded by settle::codec<T>.
 template <codable T>
 [[nodiscard]] outbox_message make_outbox_message(const uuid& id, std::string topic, const T& event,
                                                  std::string ordering_key = {},
@@ -6691,27 +6939,29 @@ template <codable T>
                           std::move(headers)};
 }
 
-// One stored record: the message plus its delivery state. The columns a SQL
-// backend keeps, in order (docs/backends.md has the DDL of settle's own):
-//
-//   id                UUID, primary key
-//   sequence          BIGINT, unique, assigned at append, increasing: "older" means lower
-//   topic             TEXT
-//   ordering_key      TEXT, '' for none; index (ordering_key, sequence)
-//   payload           BYTEA / BLOB
-//   headers           name/value pairs (settle's backends: one length-prefixed BYTEA / BLOB)
-//   created_at        TIMESTAMP: when it was appended
-//   attempts          INTEGER: how many times it was claimed (each claim may publish once)
-//   next_attempt_at   TIMESTAMP: pending records are due from then on
-//   status            pending | in_flight | delivered | dead
-//   last_error        TEXT: why the last attempt failed, or why it is dead; '' if none
-//   claim_owner       TEXT: the name of the relay holding it while in_flight, for
-//                     diagnostics only; '' otherwise
-//   claim_token       BIGINT: the fencing token of its latest claim; 0 if never claimed.
-//                     Each claim sets it one higher; nothing else changes it
-//   claim_expires_at  TIMESTAMP: the end of that claim's lease; zero otherwise
-//   finished_at       TIMESTAMP: when it became delivered or dead; zero otherwise
+/// One stored record: the message plus its delivery state. The columns a SQL
+/// backend keeps, in order (docs/backends.md has the DDL of settle's own):
+///
+///   id                UUID, primary key
+///   sequence          BIGINT, unique, assigned at append, increasing: "older" means lower
+///   topic             TEXT
+///   ordering_key      TEXT, '' for none; index (ordering_key, sequence)
+///   payload           BYTEA / BLOB
+///   headers           name/value pairs (settle's backends: one length-prefixed BYTEA / BLOB)
+///   created_at        TIMESTAMP: when it was appended
+///   attempts          INTEGER: how many times it was claimed (each claim may publish once)
+///   next_attempt_at   TIMESTAMP: pending records are due from then on
+///   status            pending | in_flight | delivered | dead
+///   last_error        TEXT: why the last attempt failed, or why it is dead; '' if none
+///   claim_owner       TEXT: the name of the relay holding it while in_flight, for
+///                     diagnostics only; '' otherwise
+///   claim_token       BIGINT: the fencing token of its latest claim; 0 if never claimed.
+///                     Each claim sets it one higher; nothing else changes it
+///   claim_expires_at  TIMESTAMP: the end of that claim's lease; zero otherwise
+///   finished_at       TIMESTAMP: when it became delivered or dead; zero otherwise
 struct outbox_record {
+    ///@{
+    /// The record's fields, as the store keeps them; equal when every field is.
     uuid id;
     std::uint64_t sequence = 0;
     std::string topic;
@@ -6729,20 +6979,24 @@ struct outbox_record {
     stored_time finished_at{};
 
     friend bool operator==(const outbox_record&, const outbox_record&) = default;
+    ///@}
 };
 
-// One claim on one record, as a relay holds it: what an outcome is fenced by.
+/// One claim on one record, as a relay holds it: what an outcome is fenced by.
 struct outbox_claim {
+    ///@{
+    /// The claimed record's id and the claim's fencing token; equal when both are.
     uuid id;
     fencing_token token{0};
 
     friend bool operator==(const outbox_claim&, const outbox_claim&) = default;
+    ///@}
 };
 
-// What an append found. Exhaustive: switch on it without a default.
+/// What an append found. Exhaustive: switch on it without a default.
 enum class [[nodiscard]] outbox_append_outcome{
-    appended,   // the record is stored, pending, due at once
-    duplicate,  // a record with this id exists: nothing changed, whatever the message held
+    appended,   ///< the record is stored, pending, due at once
+    duplicate,  ///< a record with this id exists: nothing changed, whatever the message held
 };
 
 [[nodiscard]] constexpr std::string_view to_string(outbox_append_outcome outcome) noexcept {
@@ -6753,12 +7007,15 @@ enum class [[nodiscard]] outbox_append_outcome{
     return "unknown settle::outbox_append_outcome";
 }
 
-// What outbox::append, and a store's append, return: appended with the
-// record's sequence, or a duplicate of a record already stored (the message
-// was appended before: a retried request, a replayed command). True when
-// appended.
+/// What outbox::append, and a store's append, return: appended with the
+/// record's sequence, or a duplicate of a record already stored (the message
+/// was appended before: a retried request, a replayed command). True when
+/// appended.
 class [[nodiscard]] outbox_append_result {
 public:
+    ///@{
+    /// An appended result (with the sequence given) or a duplicate; the outcome and one test for
+    /// each of its values (true when appended); equal when both are.
     [[nodiscard]] static constexpr outbox_append_result appended(std::uint64_t sequence) noexcept {
         return outbox_append_result(outbox_append_outcome::appended, sequence);
     }
@@ -6774,10 +7031,11 @@ public:
         return outcome_ == outbox_append_outcome::duplicate;
     }
     constexpr explicit operator bool() const noexcept { return is_appended(); }
-    // appended: the new record's sequence (1 or more); duplicate: 0.
+    /// appended: the new record's sequence (1 or more); duplicate: 0.
     [[nodiscard]] constexpr std::uint64_t sequence() const noexcept { return sequence_; }
 
     friend constexpr bool operator==(outbox_append_result, outbox_append_result) noexcept = default;
+    ///@}
 
 private:
     constexpr outbox_append_result(outbox_append_outcome outcome, std::uint64_t sequence) noexcept
@@ -6787,15 +7045,16 @@ private:
     std::uint64_t sequence_;
 };
 
-// What monitoring watches: backlog, stuck claims, dead letters.
+/// What monitoring watches: backlog, stuck claims, dead letters.
 struct outbox_statistics {
-    std::size_t backlog = 0;    // records not yet delivered nor dead: pending or in flight
-    std::size_t in_flight = 0;  // records under a live claim
-    std::size_t dead = 0;       // dead letters waiting for an operator
-    // now minus the created_at of the oldest record in the backlog; zero when
-    // the backlog is empty.
+    std::size_t backlog = 0;    ///< records not yet delivered nor dead: pending or in flight
+    std::size_t in_flight = 0;  ///< records under a live claim
+    std::size_t dead = 0;       ///< dead letters waiting for an operator
+    /// now minus the created_at of the oldest record in the backlog; zero when
+    /// the backlog is empty.
     std::chrono::microseconds oldest_pending_age{0};
 
+    /// Equal when every count is equal.
     friend bool operator==(const outbox_statistics&, const outbox_statistics&) = default;
 };
 
@@ -6882,49 +7141,49 @@ concept outbox_store_has_dead_letters = requires(S& s, typename S::transaction& 
 
 }  // namespace detail
 
-// What appending needs of a store: settle::transactional, and
-//
-//   s.append(tx, message, now) -> outbox_append_result
-//       stores a pending record due at `now`, created at `now`, with a
-//       sequence greater than any before it, and answers appended with that
-//       sequence; it commits or rolls back with tx. If a record with the id
-//       exists (in any status, or appended earlier in tx) it answers
-//       duplicate and changes nothing; tx stays usable. A nil id throws
-//       settle::error (errc::invalid_argument).
+/// What appending needs of a store: settle::transactional, and
+///
+///   s.append(tx, message, now) -> outbox_append_result
+///       stores a pending record due at `now`, created at `now`, with a
+///       sequence greater than any before it, and answers appended with that
+///       sequence; it commits or rolls back with tx. If a record with the id
+///       exists (in any status, or appended earlier in tx) it answers
+///       duplicate and changes nothing; tx stays usable. A nil id throws
+///       settle::error (errc::invalid_argument).
 template <class S>
 concept outbox_appender = transactional<S> && detail::outbox_store_has_append<S>;
 
-// What a relay needs of a store: settle::transactional (the relay runs
-// transactions of its own, begin() to commit()), and
-//
-//   s.claim(tx, owner, now, lease_until, limit) -> records
-//       atomically takes at most `limit` due records, lowest
-//       (next_attempt_at, sequence) first, and returns them in flight:
-//       claim_token one above the record's previous one (its first claim gets
-//       fencing_token::first()), claim_owner = owner, claim_expires_at =
-//       lease_until, attempts + 1. Due: pending with next_attempt_at <= now,
-//       or in flight with claim_expires_at <= now (the claim's lease ended).
-//       A record with an ordering key is due only while every older record
-//       (lower sequence) with that key is delivered; so a dead letter blocks
-//       its key until it is requeued. The owner names the claim for people
-//       reading the table; it fences nothing.
-//   s.mark_delivered(tx, id, token, now)         -> delivered, finished_at = now
-//   s.reschedule(tx, id, token, error, at)       -> pending, due at `at`, last_error = error
-//   s.dead_letter(tx, id, token, reason, now)    -> dead, last_error = reason, finished_at = now
-//   s.release(tx, id, token)                     -> pending as before the claim, attempts - 1
-//       each applied only while the record is in flight under the claim
-//       whose claim_token is `token` (whether its lease has ended does not
-//       matter: only a newer claim fences it off), and answers
-//       fenced_write::stale otherwise, changing nothing. Each clears
-//       claim_owner and claim_expires_at and keeps claim_token.
-//   optionally, s.mark_delivered(tx, claims, now) -> std::vector<fenced_write>
-//       the same for every claim of a std::span<const outbox_claim>,
-//       answering in their order; the relay then records a batch's
-//       deliveries in one call.
-//
-// A relay whose observer takes statistics needs s.statistics(tx, now) too
-// (see outbox<Store, Clock>::statistics).
-// settle/testing/outbox_store_suite.hpp checks all of this on a backend.
+/// What a relay needs of a store: settle::transactional (the relay runs
+/// transactions of its own, begin() to commit()), and
+///
+///   s.claim(tx, owner, now, lease_until, limit) -> records
+///       atomically takes at most `limit` due records, lowest
+///       (next_attempt_at, sequence) first, and returns them in flight:
+///       claim_token one above the record's previous one (its first claim gets
+///       fencing_token::first()), claim_owner = owner, claim_expires_at =
+///       lease_until, attempts + 1. Due: pending with next_attempt_at <= now,
+///       or in flight with claim_expires_at <= now (the claim's lease ended).
+///       A record with an ordering key is due only while every older record
+///       (lower sequence) with that key is delivered; so a dead letter blocks
+///       its key until it is requeued. The owner names the claim for people
+///       reading the table; it fences nothing.
+///   s.mark_delivered(tx, id, token, now)         -> delivered, finished_at = now
+///   s.reschedule(tx, id, token, error, at)       -> pending, due at `at`, last_error = error
+///   s.dead_letter(tx, id, token, reason, now)    -> dead, last_error = reason, finished_at = now
+///   s.release(tx, id, token)                     -> pending as before the claim, attempts - 1
+///       each applied only while the record is in flight under the claim
+///       whose claim_token is `token` (whether its lease has ended does not
+///       matter: only a newer claim fences it off), and answers
+///       fenced_write::stale otherwise, changing nothing. Each clears
+///       claim_owner and claim_expires_at and keeps claim_token.
+///   optionally, s.mark_delivered(tx, claims, now) -> std::vector<fenced_write>
+///       the same for every claim of a std::span<const outbox_claim>,
+///       answering in their order; the relay then records a batch's
+///       deliveries in one call.
+///
+/// A relay whose observer takes statistics needs s.statistics(tx, now) too
+/// (see outbox<Store, Clock>::statistics).
+/// settle/testing/outbox_store_suite.hpp checks all of this on a backend.
 template <class S>
 concept outbox_store = transactional<S> && detail::outbox_store_has_claim<S> &&
     detail::outbox_store_has_mark_delivered<S> && detail::outbox_store_has_reschedule<S> &&
@@ -6978,11 +7237,11 @@ constexpr bool check_outbox_store() {
 // ---------------------------------------------------------------------------
 // Publishing
 
-// How publishing one record went. Exhaustive: switch on it without a default.
+/// How publishing one record went. Exhaustive: switch on it without a default.
 enum class [[nodiscard]] publish_outcome{
-    delivered,  // the broker (or the receiving service) has the message
-    retryable,  // not now: try again later (a timeout, a throttle, a broker outage)
-    permanent,  // never: retrying cannot help (refused as malformed, unknown topic)
+    delivered,  ///< the broker (or the receiving service) has the message
+    retryable,  ///< not now: try again later (a timeout, a throttle, a broker outage)
+    permanent,  ///< never: retrying cannot help (refused as malformed, unknown topic)
 };
 
 [[nodiscard]] constexpr std::string_view to_string(publish_outcome outcome) noexcept {
@@ -6994,13 +7253,16 @@ enum class [[nodiscard]] publish_outcome{
     return "unknown settle::publish_outcome";
 }
 
-// What a publisher answers for one record; made by delivered(), retryable()
-// or permanent(). True when delivered.
+/// What a publisher answers for one record; made by delivered(), retryable()
+/// or permanent(). True when delivered.
 class [[nodiscard]] publish_result {
 public:
+    ///@{
+    /// A result for each outcome (retryable and permanent with the reason); the outcome and one
+    /// test for each of its values (true when delivered); the reason; equal when both are.
     [[nodiscard]] static publish_result delivered() noexcept { return publish_result(); }
-    // `after`: a delay the other side asked for (Retry-After); replaces the
-    // schedule's delay for this retry. Negative counts as zero.
+    /// `after`: a delay the other side asked for (Retry-After); replaces the
+    /// schedule's delay for this retry. Negative counts as zero.
     [[nodiscard]] static publish_result retryable(
         std::string why, std::optional<std::chrono::nanoseconds> after = std::nullopt) noexcept {
         return publish_result(publish_outcome::retryable, std::move(why), after);
@@ -7020,15 +7282,16 @@ public:
         return outcome_ == publish_outcome::permanent;
     }
     explicit operator bool() const noexcept { return is_delivered(); }
-    // Why it failed, stored as the record's last_error; empty when delivered.
+    /// Why it failed, stored as the record's last_error; empty when delivered.
     [[nodiscard]] const std::string& reason() const& noexcept { return reason_; }
     [[nodiscard]] std::string&& reason() && noexcept { return std::move(reason_); }
-    // retryable only: the delay the other side asked for, if it did.
+    /// retryable only: the delay the other side asked for, if it did.
     [[nodiscard]] std::optional<std::chrono::nanoseconds> retry_after() const noexcept {
         return retry_after_;
     }
 
     friend bool operator==(const publish_result&, const publish_result&) = default;
+    ///@}
 
 private:
     publish_result() noexcept = default;
@@ -7041,15 +7304,15 @@ private:
     std::optional<std::chrono::nanoseconds> retry_after_;
 };
 
-// Publishes one record: p.publish(record) -> publish_result. A publisher may
-// also offer p.publish_batch(std::span<const outbox_record>) ->
-// std::vector<publish_result>, one result per record in order; the relay then
-// hands it each batch at once.
-//
-// Throwing settle::error with errc::decode_failed (what settle::decode throws
-// for a payload it cannot read) counts as a permanent failure of that record.
-// Any other exception propagates out of the relay after the batch is put back
-// in a safe state (see outbox_relay::run_once).
+/// Publishes one record: p.publish(record) -> publish_result. A publisher may
+/// also offer p.publish_batch(std::span<const outbox_record>) ->
+/// std::vector<publish_result>, one result per record in order; the relay then
+/// hands it each batch at once.
+///
+/// Throwing settle::error with errc::decode_failed (what settle::decode throws
+/// for a payload it cannot read) counts as a permanent failure of that record.
+/// Any other exception propagates out of the relay after the batch is put back
+/// in a safe state (see outbox_relay::run_once).
 template <class P>
 concept outbox_publisher = requires(P& p, const outbox_record& record) {
     { p.publish(record) } -> std::same_as<publish_result>;
@@ -7103,9 +7366,9 @@ namespace detail {
 
 }  // namespace detail
 
-// The retry seed of a record: a fixed mix of the 128 bits of its id, the same
-// on every platform and in every process, so a relay that restarts, or
-// another relay, computes the same jittered next-attempt times.
+/// The retry seed of a record: a fixed mix of the 128 bits of its id, the same
+/// on every platform and in every process, so a relay that restarts, or
+/// another relay, computes the same jittered next-attempt times.
 [[nodiscard]] constexpr std::uint64_t outbox_retry_seed(const uuid& id) noexcept {
     std::uint64_t h = detail::uuid_load_be64(id.bytes(), 0) * 0x9E37'79B9'7F4A'7C15U;
     h ^= detail::uuid_load_be64(id.bytes(), 1);
@@ -7118,25 +7381,25 @@ namespace detail {
 // ---------------------------------------------------------------------------
 // The outbox: appends and operator tasks
 
-// How an outbox keeps its records.
+/// How an outbox keeps its records.
 struct outbox_options {
-    // How long a delivered record is kept (counted from its delivery) before
-    // purge may remove it; zero removes it at the first purge after delivery.
-    // Pending, in-flight and dead records are never purged.
+    /// How long a delivered record is kept (counted from its delivery) before
+    /// purge may remove it; zero removes it at the first purge after delivery.
+    /// Pending, in-flight and dead records are never purged.
     std::chrono::microseconds retention = std::chrono::hours(24 * 7);
 };
 
-// The caller's handle on an outbox's store: appends inside the caller's
-// transaction, reading the time from a wall clock; and the operator's tasks.
-// Appending needs only an outbox_appender; each operator task needs the
-// store operation it calls, checked when you use it. Holds references to
-// both; copyable; as thread-safe as the store (the in-memory one is).
-//
-//     settle::outbox outbox(store, clock);
-//     auto tx = db.begin();
-//     orders.put(tx, id, order);                                    // the business write
-//     (void)outbox.append(tx, ids(), "orders.placed", placed, key); // joins tx
-//     tx.commit();                                                  // both, or neither
+/// The caller's handle on an outbox's store: appends inside the caller's
+/// transaction, reading the time from a wall clock; and the operator's tasks.
+/// Appending needs only an outbox_appender; each operator task needs the
+/// store operation it calls, checked when you use it. Holds references to
+/// both; copyable; as thread-safe as the store (the in-memory one is).
+///
+///     settle::outbox outbox(store, clock);
+///     auto tx = db.begin();
+///     orders.put(tx, id, order);                                    // the business write
+///     (void)outbox.append(tx, ids(), "orders.placed", placed, key); // joins tx
+///     tx.commit();                                                  // both, or neither
 template <class Store, class Clock>
 class outbox {
     static_assert(detail::check_outbox_appender<Store>());
@@ -7145,10 +7408,13 @@ class outbox {
                   "points): records persist wall-clock times");
 
 public:
+    ///@{
+    /// The store and its transaction type.
     using store_type = Store;
     using transaction = typename Store::transaction;
+    ///@}
 
-    // Throws settle::error (errc::invalid_argument) for a negative retention.
+    /// Throws settle::error (errc::invalid_argument) for a negative retention.
     outbox(Store& store, Clock& clock, outbox_options options = {})
         : store_(&store), clock_(&clock), options_(options) {
         if (options_.retention < std::chrono::microseconds::zero()) {
@@ -7156,17 +7422,18 @@ public:
         }
     }
 
+    /// The options the outbox was made with.
     [[nodiscard]] const outbox_options& options() const noexcept { return options_; }
 
-    // Appends the message in tx, due at once: appended with its sequence,
-    // published only if tx commits; or duplicate if a record with its id
-    // exists, which changes nothing (the message was appended before).
-    // Throws settle::error (errc::invalid_argument) for a nil id.
+    /// Appends the message in tx, due at once: appended with its sequence,
+    /// published only if tx commits; or duplicate if a record with its id
+    /// exists, which changes nothing (the message was appended before).
+    /// Throws settle::error (errc::invalid_argument) for a nil id.
     outbox_append_result append(transaction& tx, outbox_message message) {
         return store_->append(tx, std::move(message), now());
     }
 
-    // The same, encoding the event with settle::codec<T>.
+    /// The same, encoding the event with settle::codec<T>.
     template <codable T>
     outbox_append_result append(transaction& tx, const uuid& id, std::string topic, const T& event,
                                 std::string ordering_key = {}, outbox_headers headers = {}) {
@@ -7174,8 +7441,8 @@ public:
                                               std::move(headers)));
     }
 
-    // Makes a dead letter pending again, due now, with a fresh schedule.
-    // False, and no change, if the record is not a dead letter.
+    /// Makes a dead letter pending again, due now, with a fresh schedule.
+    /// False, and no change, if the record is not a dead letter.
     [[nodiscard]] bool requeue(transaction& tx, const uuid& id) {
         static_assert(detail::outbox_store_has_requeue<Store>,
                       "settle::outbox::requeue: `requeue(tx, id, now)` missing or wrong "
@@ -7184,7 +7451,7 @@ public:
         return store_->requeue(tx, id, now());
     }
 
-    // Requeues the oldest dead letters, at most `limit` of them; returns how many.
+    /// Requeues the oldest dead letters, at most `limit` of them; returns how many.
     std::size_t requeue_dead_letters(transaction& tx, std::size_t limit) {
         static_assert(detail::outbox_store_has_dead_letters<Store>,
                       "settle::outbox::requeue_dead_letters: `dead_letters(tx, after_sequence, "
@@ -7198,10 +7465,10 @@ public:
         return count;
     }
 
-    // Removes at most `limit` delivered records older than the retention
-    // (counted from their delivery); returns how many. Call it on a schedule,
-    // until it returns less than the limit. Pending, in-flight and dead
-    // records are never purged.
+    /// Removes at most `limit` delivered records older than the retention
+    /// (counted from their delivery); returns how many. Call it on a schedule,
+    /// until it returns less than the limit. Pending, in-flight and dead
+    /// records are never purged.
     std::size_t purge(transaction& tx, std::size_t limit) {
         static_assert(detail::outbox_store_has_purge<Store>,
                       "settle::outbox::purge: `purge(tx, delivered_before, limit)` missing or "
@@ -7210,6 +7477,7 @@ public:
         return store_->purge(tx, detail::outbox_after(now(), -options_.retention), limit);
     }
 
+    /// The counts of records by status, read in the caller's transaction.
     [[nodiscard]] outbox_statistics statistics(transaction& tx) {
         static_assert(detail::outbox_store_has_statistics<Store>,
                       "settle::outbox::statistics: `statistics(tx, now)` missing or wrong "
@@ -7266,14 +7534,14 @@ SETTLE_BEGIN_NAMESPACE
 // ---------------------------------------------------------------------------
 // The relay
 
-// What the relay did with one claimed record. Exhaustive: switch on it
-// without a default.
+/// What the relay did with one claimed record. Exhaustive: switch on it
+/// without a default.
 enum class [[nodiscard]] outbox_outcome{
-    delivered,      // published and marked delivered
-    rescheduled,    // a retryable failure: pending again, due at next_attempt_at
-    dead_lettered,  // a permanent failure, or no attempts left: kept as a dead letter
-    released,       // not attempted (the publisher threw before reaching it): pending again
-    stale,          // a newer claim took the record over meanwhile: its outcome stands
+    delivered,      ///< published and marked delivered
+    rescheduled,    ///< a retryable failure: pending again, due at next_attempt_at
+    dead_lettered,  ///< a permanent failure, or no attempts left: kept as a dead letter
+    released,       ///< not attempted (the publisher threw before reaching it): pending again
+    stale,          ///< a newer claim took the record over meanwhile: its outcome stands
 };
 
 [[nodiscard]] constexpr std::string_view to_string(outbox_outcome outcome) noexcept {
@@ -7287,15 +7555,18 @@ enum class [[nodiscard]] outbox_outcome{
     return "unknown settle::outbox_outcome";
 }
 
-// One record's outcome, as the observer sees it after it was recorded. It
-// refers to the relay's batch: valid during the on_outcome call only.
+/// One record's outcome, as the observer sees it after it was recorded. It
+/// refers to the relay's batch: valid during the on_outcome call only.
 class outbox_event {
 public:
+    ///@{
+    /// Made from its parts by the library; what happened to one record: the record, the outcome,
+    /// one test for each of its values (true when delivered).
     outbox_event(const outbox_record& record, outbox_outcome outcome, std::string_view reason,
                  stored_time next_attempt_at) noexcept
         : record_(&record), outcome_(outcome), reason_(reason), next_attempt_at_(next_attempt_at) {}
 
-    // As claimed: attempts counts this attempt, claim_token is this claim's.
+    /// As claimed: attempts counts this attempt, claim_token is this claim's.
     [[nodiscard]] const outbox_record& record() const noexcept { return *record_; }
     [[nodiscard]] outbox_outcome outcome() const noexcept { return outcome_; }
     [[nodiscard]] bool is_delivered() const noexcept {
@@ -7310,9 +7581,10 @@ public:
     [[nodiscard]] bool is_released() const noexcept { return outcome_ == outbox_outcome::released; }
     [[nodiscard]] bool is_stale() const noexcept { return outcome_ == outbox_outcome::stale; }
     explicit operator bool() const noexcept { return is_delivered(); }
-    // rescheduled, dead_lettered: the stored reason; empty otherwise.
+    ///@}
+    /// rescheduled, dead_lettered: the stored reason; empty otherwise.
     [[nodiscard]] std::string_view reason() const noexcept { return reason_; }
-    // rescheduled: when it is due again; zero otherwise.
+    /// rescheduled: when it is due again; zero otherwise.
     [[nodiscard]] stored_time next_attempt_at() const noexcept { return next_attempt_at_; }
 
 private:
@@ -7322,15 +7594,15 @@ private:
     stored_time next_attempt_at_;
 };
 
-// The relay's default observer: observes nothing, costs nothing. An observer
-// may have any of
-//     void on_outcome(const settle::outbox_event&);          // every recorded outcome
-//     void on_statistics(const settle::outbox_statistics&);   // once per run_once
-//     void on_transient_failure(const settle::error&);        // run(): a round failed, waited out
-// and the relay calls what it has, after the outcomes are committed; it asks
-// the store for statistics (in the claim's transaction, before claiming) only
-// when the observer takes them. What an observer throws propagates out of
-// run_once; the records are already safe by then.
+/// The relay's default observer: observes nothing, costs nothing. An observer
+/// may have any of
+///     void on_outcome(const settle::outbox_event&);          // every recorded outcome
+///     void on_statistics(const settle::outbox_statistics&);   // once per run_once
+///     void on_transient_failure(const settle::error&);        // run(): a round failed, waited out
+/// and the relay calls what it has, after the outcomes are committed; it asks
+/// the store for statistics (in the claim's transaction, before claiming) only
+/// when the observer takes them. What an observer throws propagates out of
+/// run_once; the records are already safe by then.
 struct no_outbox_observer {};
 
 namespace detail {
@@ -7348,61 +7620,67 @@ concept outbox_observes_transient_failures = requires(O& o, const error& e) {
 };
 }  // namespace detail
 
+/// What an outbox_relay is configured with.
 struct outbox_relay_options {
-    // Names this relay's claims (claim_owner) for whoever reads the table:
-    // host and process, say. Not empty. It fences nothing: each claim is
-    // fenced by its own token, so relays sharing a name stay safe.
+    /// Names this relay's claims (claim_owner) for whoever reads the table:
+    /// host and process, say. Not empty. It fences nothing: each claim is
+    /// fenced by its own token, so relays sharing a name stay safe.
     std::string owner;
-    // Records claimed, published and recorded together. At least 1.
+    /// Records claimed, published and recorded together. At least 1.
     std::size_t batch_size = 16;
-    // How long a claim keeps a batch from other relays. Longer than publishing
-    // a batch can take: after it, another relay may publish the batch again.
+    /// How long a claim keeps a batch from other relays. Longer than publishing
+    /// a batch can take: after it, another relay may publish the batch again.
     std::chrono::microseconds lease = std::chrono::seconds(30);
-    // run(): the first wait after a run that found nothing to do, doubling on
-    // each further idle run up to idle_max; reset by a run that claimed work.
+    /// run(): the first wait after a run that found nothing to do, doubling on
+    /// each further idle run up to idle_max; reset by a run that claimed work.
     std::chrono::nanoseconds idle_min = std::chrono::milliseconds(10);
+    /// run(): the longest wait between idle runs.
     std::chrono::nanoseconds idle_max = std::chrono::seconds(1);
 };
 
-// What one run_once() did: how many records it claimed, and how many of
-// them ended each way (released records are counted only as claimed).
+/// What one run_once() did: how many records it claimed, and how many of
+/// them ended each way (released records are counted only as claimed).
 struct [[nodiscard]] outbox_run_result {
+    ///@{
+    /// The counts of one run: records claimed, delivered, rescheduled, dead-lettered and found
+    /// stale; equal when every count is.
     std::size_t claimed = 0;
     std::size_t delivered = 0;
     std::size_t rescheduled = 0;
     std::size_t dead_lettered = 0;
     std::size_t stale = 0;
 
-    // Nothing was due.
+    /// Nothing was due.
     [[nodiscard]] bool idle() const noexcept { return claimed == 0; }
 
     friend bool operator==(const outbox_run_result&, const outbox_run_result&) = default;
+    ///@}
 };
 
-// Moves records from an outbox_store to a publisher: claims a batch of due
-// records in one short transaction, publishes them outside any transaction,
-// then records every outcome in one more transaction:
-//
-//   delivered            -> mark_delivered
-//   retryable failure    -> reschedule at retry.next_attempt_at(attempts, now,
-//                           outbox_retry_seed(id)), or at now + retry_after
-//                           when the publisher asked for it; dead letter once
-//                           the schedule is exhausted
-//   permanent failure    -> dead letter with the publisher's reason
-//
-// A record claimed more often than the schedule allows (earlier claims ended
-// without an outcome: a relay died, or its lease ran out, every time) is
-// dead-lettered without publishing, so a message that crashes its relay
-// cannot loop for ever. Each outcome is recorded under the claim's fencing
-// token: a relay whose lease ran out and whose records another relay claimed
-// records nothing (stale), whatever the owner names. Several relays may run
-// on one store; a relay object itself is used by one thread at a time.
-// Allocates per batch: the claimed records and their outcomes.
-//
-//     settle::outbox_relay relay(store, publisher,
-//                                settle::persisted_retry{settle::message_queue_ladder, 19},
-//                                clock, {.owner = "relay-" + host});
-//     relay.run(stop_token);
+/// Moves records from an outbox_store to a publisher: claims a batch of due
+/// records in one short transaction, publishes them outside any transaction,
+/// then records every outcome in one more transaction:
+///
+///   delivered            -> mark_delivered
+///   retryable failure    -> reschedule at retry.next_attempt_at(attempts, now,
+///                           outbox_retry_seed(id)), or at now + retry_after
+///                           when the publisher asked for it; dead letter once
+///                           the schedule is exhausted
+///   permanent failure    -> dead letter with the publisher's reason
+///
+/// A record claimed more often than the schedule allows (earlier claims ended
+/// without an outcome: a relay died, or its lease ran out, every time) is
+/// dead-lettered without publishing, so a message that crashes its relay
+/// cannot loop for ever. Each outcome is recorded under the claim's fencing
+/// token: a relay whose lease ran out and whose records another relay claimed
+/// records nothing (stale), whatever the owner names. Several relays may run
+/// on one store; a relay object itself is used by one thread at a time.
+/// Allocates per batch: the claimed records and their outcomes.
+///
+///     settle::outbox_relay relay(store, publisher,
+///                                settle::persisted_retry{settle::message_queue_ladder, 19},
+///                                clock, {.owner = "relay-" + host});
+///     relay.run(stop_token);
 template <class Store, class Publisher, backoff Backoff, class Clock,
           class Observer = no_outbox_observer>
 class outbox_relay {
@@ -7420,13 +7698,16 @@ class outbox_relay {
                   "time points): records persist wall-clock times");
 
 public:
+    ///@{
+    /// The store, the publisher and the transaction type.
     using store_type = Store;
     using publisher_type = Publisher;
     using transaction = typename Store::transaction;
+    ///@}
 
-    // Throws settle::error (errc::invalid_argument) for an empty owner, a
-    // batch size of 0, a lease or idle_min that is not positive, or idle_max
-    // below idle_min.
+    /// Throws settle::error (errc::invalid_argument) for an empty owner, a
+    /// batch size of 0, a lease or idle_min that is not positive, or idle_max
+    /// below idle_min.
     outbox_relay(Store& store, Publisher& publisher, persisted_retry<Backoff> retry, Clock& clock,
                  outbox_relay_options options, Observer observer = Observer{})
         : store_(&store),
@@ -7451,33 +7732,36 @@ public:
         }
     }
 
+    ///@{
+    /// The options, the retry ladder and the observer the relay was made with.
     [[nodiscard]] const outbox_relay_options& options() const noexcept { return options_; }
     [[nodiscard]] const persisted_retry<Backoff>& retry() const noexcept { return retry_; }
     [[nodiscard]] Observer& observer() noexcept { return observer_; }
     [[nodiscard]] const Observer& observer() const noexcept { return observer_; }
+    ///@}
 
-    // Claims at most batch_size due records, publishes them and records their
-    // outcomes; returns the counts. Failures of the store propagate; the
-    // claimed records then stay in flight until their lease ends and another
-    // run takes them again, which is safe. If the publisher throws (other
-    // than errc::decode_failed), the outcomes so far are recorded, the record
-    // it threw on is rescheduled like a retryable failure (it may have gone
-    // out), the records after it are released untouched, and the exception
-    // propagates.
+    /// Claims at most batch_size due records, publishes them and records their
+    /// outcomes; returns the counts. Failures of the store propagate; the
+    /// claimed records then stay in flight until their lease ends and another
+    /// run takes them again, which is safe. If the publisher throws (other
+    /// than errc::decode_failed), the outcomes so far are recorded, the record
+    /// it threw on is rescheduled like a retryable failure (it may have gone
+    /// out), the records after it are released untouched, and the exception
+    /// propagates.
     [[nodiscard]] outbox_run_result run_once() { return round(false).result; }
 
-    // Runs run_once() until `stop` is stopped: again at once after a run that
-    // claimed records, after an idle wait (idle_min, doubling up to idle_max)
-    // after one that found nothing. A run whose store fails with
-    // errc::unavailable (the store lost its database) or errc::aborted (the
-    // database gave a transaction up: a deadlock, a serialization failure, a
-    // timeout) is reported to the observer's on_transient_failure, if it has
-    // one, and waits like an idle run: the backoff doubles while the failures
-    // last, and the next run's begin() is where a store reconnects. Nothing
-    // is lost meanwhile: records claimed by the failed run come back when
-    // their lease ends. Returns promptly once stopped: it checks before every
-    // run and the sleeper wakes on the stop request. Other exceptions from
-    // run_once() propagate.
+    /// Runs run_once() until `stop` is stopped: again at once after a run that
+    /// claimed records, after an idle wait (idle_min, doubling up to idle_max)
+    /// after one that found nothing. A run whose store fails with
+    /// errc::unavailable (the store lost its database) or errc::aborted (the
+    /// database gave a transaction up: a deadlock, a serialization failure, a
+    /// timeout) is reported to the observer's on_transient_failure, if it has
+    /// one, and waits like an idle run: the backoff doubles while the failures
+    /// last, and the next run's begin() is where a store reconnects. Nothing
+    /// is lost meanwhile: records claimed by the failed run come back when
+    /// their lease ends. Returns promptly once stopped: it checks before every
+    /// run and the sleeper wakes on the stop request. Other exceptions from
+    /// run_once() propagate.
     template <sleeper Sleeper>
     void run(std::stop_token stop, Sleeper& sleeper) {
         std::chrono::nanoseconds idle = options_.idle_min;
@@ -7499,7 +7783,7 @@ public:
         }
     }
 
-    // The same, sleeping the calling thread.
+    /// The same, sleeping the calling thread.
     void run(std::stop_token stop) {
         system_sleeper sleeper;
         run(std::move(stop), sleeper);
@@ -7856,11 +8140,11 @@ SETTLE_END_NAMESPACE
 
 SETTLE_BEGIN_NAMESPACE
 
-// What a status source answers. Exhaustive: switch on it without a default.
+/// What a status source answers. Exhaustive: switch on it without a default.
 enum class [[nodiscard]] checked_status{
-    committed,    // it happened: resolve the record as done
-    rolled_back,  // it did not happen, and will not: resolve the record as undone
-    unknown,      // the source cannot tell yet: check again later
+    committed,    ///< it happened: resolve the record as done
+    rolled_back,  ///< it did not happen, and will not: resolve the record as undone
+    unknown,      ///< the source cannot tell yet: check again later
 };
 
 [[nodiscard]] constexpr std::string_view to_string(checked_status status) noexcept {
@@ -7872,14 +8156,17 @@ enum class [[nodiscard]] checked_status{
     return "unknown settle::checked_status";
 }
 
-// One watched record, as a reconcile_store keeps it.
+/// One watched record, as a reconcile_store keeps it.
 struct uncertain_record {
+    ///@{
+    /// The record's id; equal when every field is.
     std::string id;
-    stored_time uncertain_since{};      // when it was watched
-    std::uint32_t unknown_answers = 0;  // checks that answered unknown so far
-    stored_time next_check_at{};        // not checked before then
+    stored_time uncertain_since{};      ///< when it was watched
+    std::uint32_t unknown_answers = 0;  ///< checks that answered unknown so far
+    stored_time next_check_at{};        ///< not checked before then
 
     friend bool operator==(const uncertain_record&, const uncertain_record&) = default;
+    ///@}
 };
 
 namespace detail {
@@ -7948,25 +8235,25 @@ constexpr bool check_reconcile_store() {
 
 }  // namespace detail
 
-// Where a reconciler keeps the records it watches: a settle::transactional
-// store with these operations, each atomic within the caller's transaction:
-//
-//   s.watch(tx, id, now) -> bool
-//       if id is not kept, keeps it: uncertain since `now`, no unknown
-//       answers, next check at `now`; answers whether it did. Unique on id.
-//   s.due(tx, uncertain_before, now, limit) -> vector<uncertain_record>
-//       at most `limit` watched records (not escalated) uncertain since
-//       before `uncertain_before` whose next check is at or before `now`,
-//       the longest uncertain first.
-//   s.forget(tx, id) -> bool
-//       removes id, watched or escalated; answers whether it was kept. Of two
-//       concurrent forgets of one id, one answers true.
-//   s.reschedule(tx, id, unknown_answers, next_check_at) -> bool
-//       sets a watched record's unknown answers and next check; false, and
-//       no change, if id is not watched.
-//   s.escalate(tx, id, reason, now) -> bool
-//       sets a watched record aside with the reason: kept, never due again;
-//       false, and no change, if id is not watched.
+/// Where a reconciler keeps the records it watches: a settle::transactional
+/// store with these operations, each atomic within the caller's transaction:
+///
+///   s.watch(tx, id, now) -> bool
+///       if id is not kept, keeps it: uncertain since `now`, no unknown
+///       answers, next check at `now`; answers whether it did. Unique on id.
+///   s.due(tx, uncertain_before, now, limit) -> vector<uncertain_record>
+///       at most `limit` watched records (not escalated) uncertain since
+///       before `uncertain_before` whose next check is at or before `now`,
+///       the longest uncertain first.
+///   s.forget(tx, id) -> bool
+///       removes id, watched or escalated; answers whether it was kept. Of two
+///       concurrent forgets of one id, one answers true.
+///   s.reschedule(tx, id, unknown_answers, next_check_at) -> bool
+///       sets a watched record's unknown answers and next check; false, and
+///       no change, if id is not watched.
+///   s.escalate(tx, id, reason, now) -> bool
+///       sets a watched record aside with the reason: kept, never due again;
+///       false, and no change, if id is not watched.
 template <class S>
 concept reconcile_store = transactional<S> && detail::reconcile_store_has_watch<S> &&
     detail::reconcile_store_has_due<S> && detail::reconcile_store_has_forget<S> &&
@@ -8021,51 +8308,53 @@ namespace detail {
 
 }  // namespace detail
 
-// What one reconciler::run_once() did.
+/// What one reconciler::run_once() did.
 struct [[nodiscard]] reconcile_run_result {
-    std::size_t checked = 0;      // records whose status was asked
-    std::size_t committed = 0;    // resolved as committed
-    std::size_t rolled_back = 0;  // resolved as rolled back
-    std::size_t unknown = 0;      // answered unknown and scheduled for another check
-    std::size_t escalated = 0;    // answered unknown once too often: set aside
-    std::size_t gone = 0;         // forgotten meanwhile (resolved elsewhere): nothing done
+    std::size_t checked = 0;      ///< records whose status was asked
+    std::size_t committed = 0;    ///< resolved as committed
+    std::size_t rolled_back = 0;  ///< resolved as rolled back
+    std::size_t unknown = 0;      ///< answered unknown and scheduled for another check
+    std::size_t escalated = 0;    ///< answered unknown once too often: set aside
+    std::size_t gone = 0;         ///< forgotten meanwhile (resolved elsewhere): nothing done
 
+    /// Equal when every count is equal.
     friend bool operator==(const reconcile_run_result&, const reconcile_run_result&) = default;
 };
 
+/// What a reconciler is configured with.
 struct reconcile_options {
-    // How long a record must have been uncertain before it is checked: longer
-    // than the outcome normally takes to arrive by itself (a callback, a
-    // confirm), so the source is asked only about records that are late.
-    // Not negative.
+    /// How long a record must have been uncertain before it is checked: longer
+    /// than the outcome normally takes to arrive by itself (a callback, a
+    /// confirm), so the source is asked only about records that are late.
+    /// Not negative.
     std::chrono::microseconds threshold = std::chrono::minutes(5);
-    // Records checked per run_once. At least 1.
+    /// Records checked per run_once. At least 1.
     std::size_t batch_size = 16;
 };
 
-// An observer of a reconciler that hears nothing. An observer of your own has
-//     void on_escalated(const settle::uncertain_record&, std::string_view reason);
-// called after the record is set aside (committed). What it throws propagates
-// out of run_once; the record is already set aside.
+/// An observer of a reconciler that hears nothing. An observer of your own has
+///     void on_escalated(const settle::uncertain_record&, std::string_view reason);
+/// called after the record is set aside (committed). What it throws propagates
+/// out of run_once; the record is already set aside.
 struct no_reconcile_observer {};
 
-// Checks watched records against a status source and resolves them. Holds
-// references to the store and the clock; as thread-safe as the store.
-// Several reconcilers may run on one store: each record is resolved once
-// (the resolution forgets the record in the same transaction, and only one
-// forget of an id succeeds), though two may ask about it at the same time.
-//
-//     settle::reconciler payments(store, settle::persisted_retry{settle::ladder{1min, 5min, 30min},
-//     6},
-//                                 clock, {.threshold = std::chrono::minutes(10)});
-//     payments.watch(tx, order_id);           // with the order that waits for its callback
-//     payments.forget(tx, order_id);          // in the callback's transaction
-//     payments.run_once(provider, [&](auto& tx, const settle::uncertain_record& r,
-//                                      settle::checked_status s) { orders.finish(tx, r.id, s); });
-//
-// `checks` bounds the checks: a record is checked when due, and after an
-// unknown answer again at checks.next_attempt_at(unknown answers so far);
-// once that says no more (max_attempts unknown answers), it is escalated.
+/// Checks watched records against a status source and resolves them. Holds
+/// references to the store and the clock; as thread-safe as the store.
+/// Several reconcilers may run on one store: each record is resolved once
+/// (the resolution forgets the record in the same transaction, and only one
+/// forget of an id succeeds), though two may ask about it at the same time.
+///
+///     settle::reconciler payments(store,
+///                                 settle::persisted_retry{settle::ladder{1min, 5min, 30min}, 6},
+///                                 clock, {.threshold = std::chrono::minutes(10)});
+///     payments.watch(tx, order_id);           // with the order that waits for its callback
+///     payments.forget(tx, order_id);          // in the callback's transaction
+///     payments.run_once(provider, [&](auto& tx, const settle::uncertain_record& r,
+///                                      settle::checked_status s) { orders.finish(tx, r.id, s); });
+///
+/// `checks` bounds the checks: a record is checked when due, and after an
+/// unknown answer again at checks.next_attempt_at(unknown answers so far);
+/// once that says no more (max_attempts unknown answers), it is escalated.
 template <class Store, backoff Backoff, class Clock, class Observer = no_reconcile_observer>
 class reconciler {
     static_assert(detail::check_reconcile_store<Store>());
@@ -8074,11 +8363,14 @@ class reconciler {
                   "time points): records persist wall-clock times");
 
 public:
+    ///@{
+    /// The store and its transaction type.
     using store_type = Store;
     using transaction = typename Store::transaction;
+    ///@}
 
-    // Throws settle::error (errc::invalid_argument) for a negative threshold
-    // or a batch size of 0.
+    /// Throws settle::error (errc::invalid_argument) for a negative threshold
+    /// or a batch size of 0.
     reconciler(Store& store, persisted_retry<Backoff> checks, Clock& clock,
                reconcile_options options, Observer observer = Observer{})
         : store_(&store),
@@ -8094,35 +8386,38 @@ public:
         }
     }
 
+    ///@{
+    /// The options and the observer the reconciler was made with.
     [[nodiscard]] const reconcile_options& options() const noexcept { return options_; }
     [[nodiscard]] Observer& observer() noexcept { return observer_; }
+    ///@}
 
-    // In the transaction that leaves `id` uncertain: watches it. False if it
-    // was watched already. An empty id throws settle::error
-    // (errc::invalid_argument).
+    /// In the transaction that leaves `id` uncertain: watches it. False if it
+    /// was watched already. An empty id throws settle::error
+    /// (errc::invalid_argument).
     bool watch(transaction& tx, std::string_view id) {
         check_id(id, "watch");
         return store_->watch(tx, id, now());
     }
 
-    // In the transaction that learnt the outcome some other way (the
-    // callback arrived): stops watching `id`, so it is never checked again.
-    // False if it was not watched.
+    /// In the transaction that learnt the outcome some other way (the
+    /// callback arrived): stops watching `id`, so it is never checked again.
+    /// False if it was not watched.
     bool forget(transaction& tx, std::string_view id) {
         check_id(id, "forget");
         return store_->forget(tx, id);
     }
 
-    // Checks the due records, at most batch_size of them: reads them in one
-    // transaction; asks source.status(record) -> checked_status for each,
-    // outside any transaction; then, in one transaction per record:
-    //   committed / rolled_back: forgets the record and calls
-    //       resolve(tx, record, status) to apply the outcome, both committed
-    //       together (if it was forgotten meanwhile, resolve is not called);
-    //   unknown: schedules the next check, or escalates the record once the
-    //       checks are spent, then tells the observer.
-    // What the source or resolve throws propagates; the record it was about
-    // is left as it was (and checked again when due).
+    /// Checks the due records, at most batch_size of them: reads them in one
+    /// transaction; asks source.status(record) -> checked_status for each,
+    /// outside any transaction; then, in one transaction per record:
+    ///   committed / rolled_back: forgets the record and calls
+    ///       resolve(tx, record, status) to apply the outcome, both committed
+    ///       together (if it was forgotten meanwhile, resolve is not called);
+    ///   unknown: schedules the next check, or escalates the record once the
+    ///       checks are spent, then tells the observer.
+    /// What the source or resolve throws propagates; the record it was about
+    /// is left as it was (and checked again when due).
     template <class Source, class Resolve>
     requires std::invocable<Resolve&, transaction&, const uncertain_record&, checked_status>
         reconcile_run_result run_once(Source& source, Resolve&& resolve) {
@@ -8238,15 +8533,16 @@ SETTLE_END_NAMESPACE
 
 SETTLE_BEGIN_NAMESPACE
 
-// The context of a machine whose rows have no guards.
+/// The context of a machine whose rows have no guards.
 struct no_context {};
 
-// A row's optional condition over the caller's context: a function or a
-// lambda without captures. Guards must be pure; next() calls each at most once.
+/// A row's optional condition over the caller's context: a function or a
+/// lambda without captures. Guards must be pure; next() calls each at most once.
 template <class Context>
 class transition_guard {
 public:
     constexpr transition_guard() noexcept = default;
+    /// A guard from a function, or a lambda without captures, taking const Context&.
     template <class F>
     requires(
         !std::is_same_v<std::remove_cvref_t<F>, std::nullptr_t> &&
@@ -8258,8 +8554,11 @@ public:
                                                                                      // naturally
         : fn_(guard), present_(true) {}
 
+    ///@{
+    /// Whether the row has a guard, and calls it.
     constexpr explicit operator bool() const noexcept { return present_; }
     constexpr bool operator()(const Context& context) const { return fn_(context); }
+    ///@}
 
 private:
     // present_ and not fn_ != nullptr says whether there is a guard: GCC
@@ -8269,21 +8568,24 @@ private:
     bool present_ = false;
 };
 
-// One row of a transition table: in state `from`, event `event` leads to state
-// `to`, provided `guard` (if any) holds for the caller's context.
+/// One row of a transition table: in state `from`, event `event` leads to state
+/// `to`, provided `guard` (if any) holds for the caller's context.
 template <class State, class Event, class Context = no_context>
 struct transition_row {
+    ///@{
+    /// The state the row leaves, the event, the state it enters, and its guard (none by default).
     State from;
     Event event;
     State to;
     transition_guard<Context> guard{};
+    ///@}
 };
 
-// What a transition check found. Exhaustive: switch on it without a default.
+/// What a transition check found. Exhaustive: switch on it without a default.
 enum class [[nodiscard]] transition_outcome{
-    applied,    // a row applies: move to `to`, and do the transition's side effect
-    duplicate,  // the event already took effect: acknowledge it, do nothing again
-    rejected,   // the event is illegal in this state
+    applied,    ///< a row applies: move to `to`, and do the transition's side effect
+    duplicate,  ///< the event already took effect: acknowledge it, do nothing again
+    rejected,   ///< the event is illegal in this state
 };
 
 [[nodiscard]] constexpr std::string_view to_string(transition_outcome outcome) noexcept {
@@ -8295,14 +8597,17 @@ enum class [[nodiscard]] transition_outcome{
     return "unknown settle::transition_outcome";
 }
 
-// What state_machine::next returns: the outcome, the state the event was
-// checked against (from()), the event, and to(): applied, the new state;
-// otherwise equal to from(). `if (auto r = machine.next(s, e))` is true when
-// a row applies. Trivially copyable when State and Event are. A hand-written
-// table (a baseline, a test double) builds one with the constructor.
+/// What state_machine::next returns: the outcome, the state the event was
+/// checked against (from()), the event, and to(): applied, the new state;
+/// otherwise equal to from(). `if (auto r = machine.next(s, e))` is true when
+/// a row applies. Trivially copyable when State and Event are. A hand-written
+/// table (a baseline, a test double) builds one with the constructor.
 template <class State, class Event>
 class [[nodiscard]] transition_result {
 public:
+    ///@{
+    /// Made from its parts by the library; the outcome, one test for each of its values (true when
+    /// applied), the state checked, the event, the state afterwards; equal when every field is.
     constexpr transition_result(transition_outcome outcome, State from, Event event,
                                 State to) noexcept
         : outcome_(outcome), from_(from), event_(event), to_(to) {}
@@ -8323,6 +8628,7 @@ public:
     [[nodiscard]] constexpr State to() const noexcept { return to_; }
 
     friend constexpr bool operator==(const transition_result&, const transition_result&) = default;
+    ///@}
 
 private:
     transition_outcome outcome_;
@@ -8365,19 +8671,19 @@ std::string name_of(T value) {
 
 }  // namespace detail::fsm
 
-// A transition table checked when it is compiled. Build one with
-// settle::make_state_machine; the rules it enforces are listed there.
-//
-// next(from, event[, context]) answers, in this order:
-//   1. applied(to): the first row, in declaration order, for (from, event)
-//      whose guard holds (or that has none). Guards of later rows are not called.
-//   2. duplicate: no row for (from, event) exists at all, and some row leads to
-//      `from` on `event` (from any state): the event's transition already happened.
-//   3. rejected: otherwise, including when rows for (from, event) exist but no
-//      guard holds, and when `from` is not a declared state.
-// Cost: a few comparisons per row leaving `from` (two array reads to find
-// them when the states' values are 0..N-1, a scan of the states otherwise);
-// no allocation.
+/// A transition table checked when it is compiled. Build one with
+/// settle::make_state_machine; the rules it enforces are listed there.
+///
+/// next(from, event[, context]) answers, in this order:
+///   1. applied(to): the first row, in declaration order, for (from, event)
+///      whose guard holds (or that has none). Guards of later rows are not called.
+///   2. duplicate: no row for (from, event) exists at all, and some row leads to
+///      `from` on `event` (from any state): the event's transition already happened.
+///   3. rejected: otherwise, including when rows for (from, event) exist but no
+///      guard holds, and when `from` is not a declared state.
+/// Cost: a few comparisons per row leaving `from` (two array reads to find
+/// them when the states' values are 0..N-1, a scan of the states otherwise);
+/// no allocation.
 template <class State, class Event, class Context, std::size_t States, std::size_t Terminals,
           std::size_t Rows>
 class state_machine {
@@ -8385,6 +8691,8 @@ class state_machine {
                   "settle::state_machine: states and events are enumerations");
 
 public:
+    ///@{
+    /// The table's types; the machine is made with make_state_machine.
     using state_type = State;
     using event_type = Event;
     using context_type = Context;
@@ -8467,8 +8775,9 @@ public:
             }
         }
     }
+    ///@}
 
-    // The check for a machine with guards over a context.
+    /// The check for a machine with guards over a context.
     [[nodiscard]] constexpr result_type next(State from, Event event,
                                              const Context& context) const {
         const std::size_t s = index_of(from);
@@ -8495,19 +8804,21 @@ public:
         return rejected(from, event);
     }
 
-    // The check for a machine without guards.
+    /// The check for a machine without guards.
     [[nodiscard]] constexpr result_type next(
         State from, Event event) const requires std::is_same_v<Context, no_context> {
         return next(from, event, no_context{});
     }
 
-    // The first declared state: where a new entity starts.
+    /// The first declared state: where a new entity starts.
     [[nodiscard]] constexpr State initial() const noexcept { return states_[0]; }
+    ///@{
+    /// The declared states, the terminal states, the rows, and whether a state is terminal.
     [[nodiscard]] constexpr std::span<const State> states() const noexcept { return states_; }
     [[nodiscard]] constexpr std::span<const State> terminal_states() const noexcept {
         return terminal_;
     }
-    // Every event that appears in a row, in order of first appearance.
+    /// Every event that appears in a row, in order of first appearance.
     [[nodiscard]] constexpr std::span<const Event> events() const noexcept {
         return std::span<const Event>(events_.data(), event_count_);
     }
@@ -8521,9 +8832,10 @@ public:
         }
         return false;
     }
+    ///@}
 
-    // The table as a Mermaid state diagram. States and events are named by
-    // to_string found by argument-dependent lookup, else by their value.
+    /// The table as a Mermaid state diagram. States and events are named by
+    /// to_string found by argument-dependent lookup, else by their value.
     [[nodiscard]] std::string to_mermaid() const {
         std::string out = "stateDiagram-v2\n    [*] --> " + detail::fsm::name_of(initial()) + "\n";
         for (const row_type& row : rows_) {
@@ -8536,7 +8848,7 @@ public:
         return out;
     }
 
-    // The table as a Graphviz DOT digraph; terminal states are drawn doubled.
+    /// The table as a Graphviz DOT digraph; terminal states are drawn doubled.
     [[nodiscard]] std::string to_dot(std::string_view graph_name = "state_machine") const {
         using detail::fsm::name_of;
         using detail::fsm::quoted;
@@ -8614,20 +8926,19 @@ private:
     std::array<std::uint32_t, Rows> by_to_{};
 };
 
-// Builds a transition table at compile time:
-//
-//     constexpr auto orders = settle::make_state_machine<order_state, order_event>(
-//         {created, awaiting_payment, paid, shipped, cancelled, refunded},  // states; the first is
-//         initial {shipped, cancelled, refunded},                                   // terminal
-//         states
-//         {{created, order_event::submit, awaiting_payment},
-//          {awaiting_payment, order_event::pay, paid}, ...});
-//
-// Give a context type third (make_state_machine<State, Event, Context>) for
-// rows with guards. A table that breaks one of these rules does not compile:
-// every state is declared once; terminal states and the states rows name are
-// declared; no row leaves a terminal state; a row without a guard is the last
-// row for its (from, event), since rows after it could never apply.
+/// Builds a transition table at compile time:
+///
+///     constexpr auto orders = settle::make_state_machine<order_state, order_event>(
+///         {created, awaiting_payment, paid, shipped, cancelled, refunded},  // first is initial
+///         {shipped, cancelled, refunded},                                   // terminal states
+///         {{created, order_event::submit, awaiting_payment},
+///          {awaiting_payment, order_event::pay, paid}, ...});
+///
+/// Give a context type third (make_state_machine<State, Event, Context>) for
+/// rows with guards. A table that breaks one of these rules does not compile:
+/// every state is declared once; terminal states and the states rows name are
+/// declared; no row leaves a terminal state; a row without a guard is the last
+/// row for its (from, event), since rows after it could never apply.
 template <class State, class Event, class Context = no_context, std::size_t States,
           std::size_t Terminals, std::size_t Rows>
 consteval auto make_state_machine(const State (&states)[States], const State (&terminal)[Terminals],
@@ -8636,7 +8947,7 @@ consteval auto make_state_machine(const State (&states)[States], const State (&t
         std::to_array(states), std::to_array(terminal), std::to_array(rows));
 }
 
-// The same, for a machine without terminal states.
+/// The same, for a machine without terminal states.
 template <class State, class Event, class Context = no_context, std::size_t States,
           std::size_t Rows>
 consteval auto make_state_machine(const State (&states)[States],
@@ -8679,13 +8990,13 @@ struct result_access {
 
 }  // namespace detail::fsm
 
-// What settle::transition did to a stored state. Exhaustive: switch on it
-// without a default.
+/// What settle::transition did to a stored state. Exhaustive: switch on it
+/// without a default.
 enum class [[nodiscard]] stored_transition_outcome{
-    applied,    // this caller moved the state and owns the transition's one-time side effect
-    duplicate,  // the event already took effect: acknowledge it, do nothing again
-    rejected,   // the event is illegal in the stored state
-    missing,    // no state is stored at the key
+    applied,    ///< this caller moved the state and owns the transition's one-time side effect
+    duplicate,  ///< the event already took effect: acknowledge it, do nothing again
+    rejected,   ///< the event is illegal in the stored state
+    missing,    ///< no state is stored at the key
 };
 
 [[nodiscard]] constexpr std::string_view to_string(stored_transition_outcome outcome) noexcept {
@@ -8698,16 +9009,19 @@ enum class [[nodiscard]] stored_transition_outcome{
     return "unknown settle::stored_transition_outcome";
 }
 
-// What settle::transition returns.
-//   check(): the machine's answer against the state as stored when the
-//            answer was final (its from(), event() and to()); empty when missing.
-//   stamp(): applied, the state's new stamp; duplicate and rejected, the
-//            stamp of the state checked; missing, version_stamp(0).
-// `if (auto t = settle::transition(...))` is true when this caller applied
-// the event. Holds no more than a transition_result and a stamp.
+/// What settle::transition returns.
+///   check(): the machine's answer against the state as stored when the
+///            answer was final (its from(), event() and to()); empty when missing.
+///   stamp(): applied, the state's new stamp; duplicate and rejected, the
+///            stamp of the state checked; missing, version_stamp(0).
+/// `if (auto t = settle::transition(...))` is true when this caller applied
+/// the event. Holds no more than a transition_result and a stamp.
 template <class State, class Event>
 class [[nodiscard]] stored_transition_result {
 public:
+    ///@{
+    /// The outcome, one test for each of its values (true when applied), the machine's answer, and
+    /// the stamp (see the guide).
     [[nodiscard]] constexpr stored_transition_outcome outcome() const noexcept {
         if (!check_) {
             return stored_transition_outcome::missing;
@@ -8736,6 +9050,7 @@ public:
         return check_;
     }
     [[nodiscard]] constexpr version_stamp stamp() const noexcept { return stamp_; }
+    ///@}
 
 private:
     friend struct detail::fsm::result_access;
@@ -8764,27 +9079,27 @@ constexpr bool check_transition_store() {
 
 }  // namespace detail::fsm
 
-// Applies `event` to the state stored at `key`, inside the caller's
-// transaction: the persisted form of `UPDATE ... SET status = new WHERE id = ?
-// AND status = old`. Reads the state, checks it with machine.next, and writes
-// the new state with compare_and_set at the stamp it read. `missing` when the
-// key is absent.
-//
-// Of any number of callers racing to apply the same event, exactly one gets
-// `applied`; the others, re-checking against the state the winner wrote, get
-// `duplicate` (or `rejected` if the state has moved elsewhere). A conflicting
-// write makes the check run again against the current state (taken from the
-// conflict when the store returns it, else read again); every conflict means
-// another transaction committed. The store's isolation must let a transaction
-// read what others committed after it began (read committed, as settle's SQL
-// backends use; the in-memory database runs transactions one at a time, so it
-// never conflicts): after 64 conflicts in a row the backend is taken to be
-// broken and settle::error (errc::backend_failure) is thrown.
-//
-// Commit tx to keep the new state, together with whatever side effect the
-// caller wrote in the same transaction (an outbox append, say); the side
-// effect then happens exactly when the state changes. Guards run once per
-// check.
+/// Applies `event` to the state stored at `key`, inside the caller's
+/// transaction: the persisted form of `UPDATE ... SET status = new WHERE id = ?
+/// AND status = old`. Reads the state, checks it with machine.next, and writes
+/// the new state with compare_and_set at the stamp it read. `missing` when the
+/// key is absent.
+///
+/// Of any number of callers racing to apply the same event, exactly one gets
+/// `applied`; the others, re-checking against the state the winner wrote, get
+/// `duplicate` (or `rejected` if the state has moved elsewhere). A conflicting
+/// write makes the check run again against the current state (taken from the
+/// conflict when the store returns it, else read again); every conflict means
+/// another transaction committed. The store's isolation must let a transaction
+/// read what others committed after it began (read committed, as settle's SQL
+/// backends use; the in-memory database runs transactions one at a time, so it
+/// never conflicts): after 64 conflicts in a row the backend is taken to be
+/// broken and settle::error (errc::backend_failure) is thrown.
+///
+/// Commit tx to keep the new state, together with whatever side effect the
+/// caller wrote in the same transaction (an outbox append, say); the side
+/// effect then happens exactly when the state changes. Guards run once per
+/// check.
 template <class Store, class Machine>
 [[nodiscard]] stored_transition_result<typename Machine::state_type, typename Machine::event_type>
 transition(Store& store, typename Store::transaction& tx, const typename Store::key_type& key,
@@ -8818,7 +9133,7 @@ transition(Store& store, typename Store::transaction& tx, const typename Store::
     return access::make<answer>(std::nullopt, version_stamp(0));
 }
 
-// The same, for a machine without guards.
+/// The same, for a machine without guards.
 template <class Store, class Machine>
 requires std::same_as<typename Machine::context_type, no_context>
 [[nodiscard]] stored_transition_result<typename Machine::state_type, typename Machine::event_type>

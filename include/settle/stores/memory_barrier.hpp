@@ -22,12 +22,15 @@ SETTLE_BEGIN_NAMESPACE
 
 namespace memory {
 
-// settle::barrier_store and settle::purgeable_barrier_store in a
-// memory::table of branches keyed by (transaction id, branch id). Transactions
-// on one database run one at a time, so every enter sees a settled branch.
-// purge looks at every branch: for tests and tools, not for millions of rows.
+/// settle::barrier_store and settle::purgeable_barrier_store in a
+/// memory::table of branches keyed by (transaction id, branch id). Transactions
+/// on one database run one at a time, so every enter sees a settled branch.
+/// purge looks at every branch: for tests and tools, not for millions of rows.
 class barrier_table {
 public:
+    ///@{
+    /// The settle::barrier_store operations on this table (see the concept for what each
+    /// guarantees), in transactions of the database it was made with.
     using transaction = memory::transaction;
 
     explicit barrier_table(database& db) : db_(&db), rows_(db) {}
@@ -67,8 +70,9 @@ public:
         }
         return ended.size();
     }
+    ///@}
 
-    // How many branches are recorded, ended or not. For inspection and tests.
+    /// How many branches are recorded, ended or not. For inspection and tests.
     [[nodiscard]] std::size_t size(const transaction& tx) const { return rows_.size(tx); }
 
 private:

@@ -23,15 +23,15 @@
 
 SETTLE_BEGIN_NAMESPACE
 
-// The reference in-memory backend: tables that live in a process, with
-// transactions that commit atomically or not at all. Tests and examples use it
-// to show that a business write and its bookkeeping (an outbox append, an
-// inbox mark, a version bump) commit or roll back together; each building
-// block keeps its own memory::table rows in the same database.
-//
-// Isolation is the strongest there is: transactions on one database run one at
-// a time (begin() waits for the one before to end), so every transaction sees
-// a state that no other transaction is changing. Nothing survives the process.
+/// The reference in-memory backend: tables that live in a process, with
+/// transactions that commit atomically or not at all. Tests and examples use it
+/// to show that a business write and its bookkeeping (an outbox append, an
+/// inbox mark, a version bump) commit or roll back together; each building
+/// block keeps its own memory::table rows in the same database.
+///
+/// Isolation is the strongest there is: transactions on one database run one at
+/// a time (begin() waits for the one before to end), so every transaction sees
+/// a state that no other transaction is changing. Nothing survives the process.
 namespace memory {
 
 class database;
@@ -49,24 +49,25 @@ struct undo_fn final : undo_entry {
 };
 }  // namespace detail
 
-// One unit of work on a database. Writes made through it to any table of that
-// database become visible to others only when commit() returns; rollback(),
-// or destroying the transaction while open, undoes them all in reverse order.
-// Holds the database exclusively while open: it stays with the thread that
-// began it, so it is neither copyable nor movable (the database's lock must
-// be released by the thread that took it). begin() returns it by value all
-// the same: `auto tx = db.begin();` constructs it in place.
+/// One unit of work on a database. Writes made through it to any table of that
+/// database become visible to others only when commit() returns; rollback(),
+/// or destroying the transaction while open, undoes them all in reverse order.
+/// Holds the database exclusively while open: it stays with the thread that
+/// began it, so it is neither copyable nor movable (the database's lock must
+/// be released by the thread that took it). begin() returns it by value all
+/// the same: `auto tx = db.begin();` constructs it in place.
 class transaction {
 public:
     transaction(const transaction&) = delete;
     transaction& operator=(const transaction&) = delete;
     ~transaction() { rollback(); }
 
-    // Keeps every write. Precondition: open().
+    /// Keeps every write. Precondition: open().
     void commit();
-    // Undoes every write made through this transaction; does nothing if not open().
+    /// Undoes every write made through this transaction; does nothing if not open().
     void rollback() noexcept;
 
+    /// Whether the transaction is still open (not committed, rolled back or moved from).
     [[nodiscard]] bool open() const noexcept { return db_ != nullptr; }
 
 private:
@@ -99,17 +100,17 @@ private:
     std::vector<std::unique_ptr<detail::undo_entry>> undo_;
 };
 
-// Owns the lock that serialises transactions. Tables name the database they
-// belong to; a table must outlive the transactions that write to it.
+/// Owns the lock that serialises transactions. Tables name the database they
+/// belong to; a table must outlive the transactions that write to it.
 class database {
 public:
     database() = default;
     database(const database&) = delete;
     database& operator=(const database&) = delete;
 
-    // Starts a transaction, waiting while another one is open. A thread that
-    // already holds an open transaction on this database gets settle::error
-    // (errc::invalid_argument) instead of a deadlock.
+    /// Starts a transaction, waiting while another one is open. A thread that
+    /// already holds an open transaction on this database gets settle::error
+    /// (errc::invalid_argument) instead of a deadlock.
     [[nodiscard]] transaction begin() {
         if (owner_.load(std::memory_order_acquire) == std::this_thread::get_id()) {
             throw settle::error(errc::invalid_argument,
@@ -120,8 +121,8 @@ public:
         return transaction(*this);
     }
 
-    // Runs fn(tx) in a new transaction and commits it; if fn throws, rolls back
-    // and rethrows. Returns what fn returns.
+    /// Runs fn(tx) in a new transaction and commits it; if fn throws, rolls back
+    /// and rethrows. Returns what fn returns.
     template <class F>
     requires std::invocable<F&, transaction&>
     decltype(auto) transact(F&& fn) {
@@ -176,27 +177,28 @@ inline void transaction::check(const database& db, const char* operation) const 
     }
 }
 
-// Rows of Value keyed by Key, in key order, belonging to one database. Every
-// access names an open transaction of that database (settle::error with
-// errc::invalid_argument otherwise), which is what makes reads consistent and
-// writes undoable. Costs one std::map node per row and one small allocation
-// per write for its undo entry; rolling back allocates nothing.
+/// Rows of Value keyed by Key, in key order, belonging to one database. Every
+/// access names an open transaction of that database (settle::error with
+/// errc::invalid_argument otherwise), which is what makes reads consistent and
+/// writes undoable. Costs one std::map node per row and one small allocation
+/// per write for its undo entry; rolling back allocates nothing.
 template <class Key, class Value, class Compare = std::less<>>
 class table {
 public:
+    /// A table in the given database.
     explicit table(database& db) : db_(&db) {}
     table(const table&) = delete;
     table& operator=(const table&) = delete;
 
-    // The row at key, or nullptr. The pointer is valid until the transaction
-    // writes to this table again or ends.
+    /// The row at key, or nullptr. The pointer is valid until the transaction
+    /// writes to this table again or ends.
     [[nodiscard]] const Value* find(const transaction& tx, const Key& key) const {
         tx.check(*db_, "find");
         const auto it = rows_.find(key);
         return it == rows_.end() ? nullptr : &it->second;
     }
 
-    // Inserts the row if the key is absent. Returns whether it did.
+    /// Inserts the row if the key is absent. Returns whether it did.
     bool insert(transaction& tx, const Key& key, Value value) {
         tx.check(*db_, "insert");
         const auto [it, inserted] = rows_.try_emplace(key, std::move(value));
@@ -206,7 +208,7 @@ public:
         return inserted;
     }
 
-    // Inserts the row or replaces the one at key.
+    /// Inserts the row or replaces the one at key.
     void put(transaction& tx, const Key& key, Value value) {
         tx.check(*db_, "put");
         const auto it = rows_.find(key);
@@ -221,7 +223,7 @@ public:
         }
     }
 
-    // Removes the row at key. Returns whether there was one.
+    /// Removes the row at key. Returns whether there was one.
     bool erase(transaction& tx, const Key& key) {
         tx.check(*db_, "erase");
         const auto it = rows_.find(key);
@@ -233,8 +235,8 @@ public:
         return true;
     }
 
-    // Calls fn(key, value) for every row in key order; stops early when fn
-    // returns false (fn may also return void). fn must not write to this table.
+    /// Calls fn(key, value) for every row in key order; stops early when fn
+    /// returns false (fn may also return void). fn must not write to this table.
     template <class F>
     void for_each(const transaction& tx, F&& fn) const {
         tx.check(*db_, "for_each");
@@ -247,6 +249,7 @@ public:
         }
     }
 
+    /// The number of rows, as the transaction sees them.
     [[nodiscard]] std::size_t size(const transaction& tx) const {
         tx.check(*db_, "size");
         return rows_.size();

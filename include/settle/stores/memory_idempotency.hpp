@@ -65,19 +65,22 @@ private:
 };
 }  // namespace detail
 
-// settle::idempotency_store in a memory::database: its records are rows of a
-// memory::table, so a completion commits or rolls back with the caller's own
-// rows in the same database. Thread-safe the way the database is: its
-// transactions run one at a time. claim, complete and abandon cost an
-// O(log n) lookup and one row write (a few small allocations for the row's
-// key and its undo entry); purge scans every row to remove at most `limit`.
-// Tokens come from one counter per store, so they never repeat, even after
-// purge. Nothing survives the process.
+/// settle::idempotency_store in a memory::database: its records are rows of a
+/// memory::table, so a completion commits or rolls back with the caller's own
+/// rows in the same database. Thread-safe the way the database is: its
+/// transactions run one at a time. claim, complete and abandon cost an
+/// O(log n) lookup and one row write (a few small allocations for the row's
+/// key and its undo entry); purge scans every row to remove at most `limit`.
+/// Tokens come from one counter per store, so they never repeat, even after
+/// purge. Nothing survives the process.
 class idempotency_table {
 public:
+    ///@{
+    /// The settle::idempotency_store operations on this table (see the concept for what each
+    /// guarantees), in transactions of its database.
     using transaction = memory::transaction;
 
-    // The store keeps its table in db; both must outlive the store's use.
+    /// The store keeps its table in db; both must outlive the store's use.
     explicit idempotency_table(database& db) : db_(&db), rows_(db) {}
 
     [[nodiscard]] transaction begin() { return db_->begin(); }
@@ -152,9 +155,10 @@ public:
         }
         return expired.size();
     }
+    ///@}
 
-    // The record stored for (scope, key), live or not, or nullopt. For
-    // inspection and tests; the guard never needs it.
+    /// The record stored for (scope, key), live or not, or nullopt. For
+    /// inspection and tests; the guard never needs it.
     [[nodiscard]] std::optional<idempotency_record> find(const transaction& tx,
                                                          const idempotency_scope& scope,
                                                          const idempotency_key& key) const {
@@ -162,7 +166,7 @@ public:
         return found == nullptr ? std::nullopt : std::optional<idempotency_record>(*found);
     }
 
-    // How many records are stored, live or not.
+    /// How many records are stored, live or not.
     [[nodiscard]] std::size_t size(const transaction& tx) const { return rows_.size(tx); }
 
 private:

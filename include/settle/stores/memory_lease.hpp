@@ -17,13 +17,13 @@ SETTLE_BEGIN_NAMESPACE
 
 namespace memory {
 
-// The in-memory lease store: lease records in a memory::database, for
-// settle::leases.
+/// The in-memory lease store: lease records in a memory::database, for
+/// settle::leases.
 template <class Key, class Compare = std::less<>>
 using lease_table = versioned_table<Key, lease_record, Compare>;
 
-// The in-memory fence store: the highest fencing token seen per resource,
-// for settle::fence, in the same database as the rows it protects.
+/// The in-memory fence store: the highest fencing token seen per resource,
+/// for settle::fence, in the same database as the rows it protects.
 template <class Key, class Compare = std::less<>>
 using fence_table = versioned_table<Key, fencing_token, Compare>;
 

@@ -78,25 +78,29 @@ struct outbox_uuid_less {
 
 }  // namespace detail
 
-// settle::outbox_appender and settle::outbox_store, with every operator
-// task, in a memory::database: records are rows of
-// memory::tables, so an append commits or rolls back with the caller's own
-// rows in the same database. Thread-safe the way the database is: its
-// transactions run one at a time.
-//
-// Costs: append, the outcome operations and requeue make O(log n) lookups
-// and one to four row writes (a small allocation each, for the undo entry),
-// and share the payload between a row's versions; claim visits the due
-// records it takes plus the records in flight, O((limit + in flight) log n),
-// and copies each claimed record out. purge, statistics and dead_letters scan
-// every row. Sequences come from a counter that rolled-back appends also
-// advance, so they may have gaps, as SQL sequences do. Nothing survives the
-// process.
+/// settle::outbox_appender and settle::outbox_store, with every operator
+/// task, in a memory::database: records are rows of
+/// memory::tables, so an append commits or rolls back with the caller's own
+/// rows in the same database. Thread-safe the way the database is: its
+/// transactions run one at a time.
+///
+/// Costs: append, the outcome operations and requeue make O(log n) lookups
+/// and one to four row writes (a small allocation each, for the undo entry),
+/// and share the payload between a row's versions; claim visits the due
+/// records it takes plus the records in flight, O((limit + in flight) log n),
+/// and copies each claimed record out. purge, statistics and dead_letters scan
+/// every row. Sequences come from a counter that rolled-back appends also
+/// advance, so they may have gaps, as SQL sequences do. Nothing survives the
+/// process.
 class outbox_table {
 public:
+    ///@{
+    /// The settle::outbox_store operations on this table (see the concept for what each
+    /// guarantees), in transactions of its database, and what operators read: statistics, one
+    /// record, the dead letters.
     using transaction = memory::transaction;
 
-    // The store keeps its tables in db; both must outlive the store's use.
+    /// The store keeps its tables in db; both must outlive the store's use.
     explicit outbox_table(database& db) : db_(&db), rows_(db), due_(db), chains_(db), links_(db) {}
 
     [[nodiscard]] transaction begin() { return db_->begin(); }
@@ -324,8 +328,9 @@ public:
         }
         return result;
     }
+    ///@}
 
-    // How many records are stored, whatever their status.
+    /// How many records are stored, whatever their status.
     [[nodiscard]] std::size_t size(const transaction& tx) const { return rows_.size(tx); }
 
 private:
@@ -393,12 +398,15 @@ private:
 static_assert(settle::outbox_appender<outbox_table>);
 static_assert(settle::outbox_store<outbox_table>);
 
-// settle::inbox_store and settle::purgeable_inbox_store in a
-// memory::database: a mark commits or rolls back with the consumer's own rows
-// in the same database. mark costs an O(log n) lookup and, the first time,
-// one row insert; purge scans every row.
+/// settle::inbox_store and settle::purgeable_inbox_store in a
+/// memory::database: a mark commits or rolls back with the consumer's own rows
+/// in the same database. mark costs an O(log n) lookup and, the first time,
+/// one row insert; purge scans every row.
 class inbox_table {
 public:
+    ///@{
+    /// The settle::inbox_store operations on this table (see the concept for what each guarantees),
+    /// in transactions of the database it was made with; size() counts the records.
     using transaction = memory::transaction;
 
     explicit inbox_table(database& db) : db_(&db), rows_(db) {}
@@ -433,13 +441,14 @@ public:
         return old.size();
     }
 
-    // Whether (consumer, message_id) is recorded. For inspection and tests.
+    /// Whether (consumer, message_id) is recorded. For inspection and tests.
     [[nodiscard]] bool contains(const transaction& tx, std::string_view consumer,
                                 std::string_view message_id) const {
         return rows_.find(tx, {std::string(consumer), std::string(message_id)}) != nullptr;
     }
 
     [[nodiscard]] std::size_t size(const transaction& tx) const { return rows_.size(tx); }
+    ///@}
 
 private:
     database* db_;
@@ -448,19 +457,22 @@ private:
 
 static_assert(settle::purgeable_inbox_store<inbox_table>);
 
-// A settle::outbox_publisher that keeps what it delivers, in order: for
-// tests, examples and benchmarks. Answers delivered unless given an answer
-// function, which it calls (outside its lock) for every record. Thread-safe.
+/// A settle::outbox_publisher that keeps what it delivers, in order: for
+/// tests, examples and benchmarks. Answers delivered unless given an answer
+/// function, which it calls (outside its lock) for every record. Thread-safe.
 class publisher {
 public:
+    ///@{
+    /// The function that answers each publish, and a publisher made from it.
     using answer_function = std::function<publish_result(const outbox_record&)>;
 
     publisher() = default;
     explicit publisher(answer_function answer) : answer_(std::move(answer)) {}
+    ///@}
     publisher(const publisher&) = delete;
     publisher& operator=(const publisher&) = delete;
 
-    // Keeps a copy of the record when the answer is delivered.
+    /// Keeps a copy of the record when the answer is delivered.
     [[nodiscard]] publish_result publish(const outbox_record& record) {
         {
             const std::lock_guard lock(mutex_);
@@ -474,32 +486,32 @@ public:
         return result;
     }
 
-    // The records delivered so far, oldest first.
+    /// The records delivered so far, oldest first.
     [[nodiscard]] std::vector<outbox_record> published() const {
         const std::lock_guard lock(mutex_);
         return delivered_;
     }
 
-    // Hands over the records delivered so far and forgets them.
+    /// Hands over the records delivered so far and forgets them.
     [[nodiscard]] std::vector<outbox_record> take() {
         const std::lock_guard lock(mutex_);
         return std::exchange(delivered_, {});
     }
 
-    // Forgets the records delivered so far, keeping their storage for the
-    // next ones (a long test or a benchmark reuses it).
+    /// Forgets the records delivered so far, keeping their storage for the
+    /// next ones (a long test or a benchmark reuses it).
     void clear() {
         const std::lock_guard lock(mutex_);
         delivered_.clear();
     }
 
-    // How many records were delivered (and not taken or cleared).
+    /// How many records were delivered (and not taken or cleared).
     [[nodiscard]] std::size_t size() const {
         const std::lock_guard lock(mutex_);
         return delivered_.size();
     }
 
-    // Every call to publish, whatever it answered.
+    /// Every call to publish, whatever it answered.
     [[nodiscard]] std::uint64_t attempts() const {
         const std::lock_guard lock(mutex_);
         return attempts_;

@@ -23,19 +23,26 @@ SETTLE_BEGIN_NAMESPACE
 
 namespace memory {
 
-// settle::reconcile_store in a memory::table keyed by record id. due looks
-// at every record: for tests and tools, not for millions of rows.
+/// settle::reconcile_store in a memory::table keyed by record id. due looks
+/// at every record: for tests and tools, not for millions of rows.
 class reconcile_table {
 public:
+    /// The transaction type: the database's.
     using transaction = memory::transaction;
 
-    // A record set aside by escalate, with the reason.
+    /// A record set aside by escalate, with the reason.
     struct escalated_record {
+        ///@{
+        /// A record set aside: the record, why, and when.
         uncertain_record record;
         std::string reason;
         stored_time escalated_at{};
+        ///@}
     };
 
+    ///@{
+    /// A table in the given database, and its settle::reconcile_store operations on this table (see
+    /// the concept for what each guarantees), in transactions of the database it was made with.
     explicit reconcile_table(database& db) : db_(&db), rows_(db) {}
 
     [[nodiscard]] transaction begin() { return db_->begin(); }
@@ -91,8 +98,9 @@ public:
         rows_.put(tx, std::string(id), std::move(changed));
         return true;
     }
+    ///@}
 
-    // The records set aside, in id order. For operators and tests.
+    /// The records set aside, in id order. For operators and tests.
     [[nodiscard]] std::vector<escalated_record> escalated(const transaction& tx) const {
         std::vector<escalated_record> out;
         rows_.for_each(tx, [&](const std::string&, const row& r) {
@@ -103,7 +111,7 @@ public:
         return out;
     }
 
-    // How many records are kept, watched or escalated.
+    /// How many records are kept, watched or escalated.
     [[nodiscard]] std::size_t size(const transaction& tx) const { return rows_.size(tx); }
 
 private:

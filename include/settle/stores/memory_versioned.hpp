@@ -23,20 +23,20 @@ SETTLE_BEGIN_NAMESPACE
 
 namespace memory {
 
-// The in-memory settle::versioned_store: versioned rows of T keyed by Key in a
-// memory::database, so a versioned write commits or rolls back with the
-// caller's own rows of that database.
-//
-// Stamps come from one counter per table, so every applied write gets a stamp
-// greater than any the table issued before: a key's stamps strictly increase
-// across erase and re-insert. A rolled-back write leaves a gap in the counter,
-// never a reused stamp. A conflict returns the current value with the current
-// stamp (one copy of T).
-//
-// Costs: a memory::table lookup per operation, plus one undo entry (a small
-// allocation) per applied write; load copies the value. Every operation names
-// an open transaction of the table's database (settle::error with
-// errc::invalid_argument otherwise). T must be copy constructible.
+/// The in-memory settle::versioned_store: versioned rows of T keyed by Key in a
+/// memory::database, so a versioned write commits or rolls back with the
+/// caller's own rows of that database.
+///
+/// Stamps come from one counter per table, so every applied write gets a stamp
+/// greater than any the table issued before: a key's stamps strictly increase
+/// across erase and re-insert. A rolled-back write leaves a gap in the counter,
+/// never a reused stamp. A conflict returns the current value with the current
+/// stamp (one copy of T).
+///
+/// Costs: a memory::table lookup per operation, plus one undo entry (a small
+/// allocation) per applied write; load copies the value. Every operation names
+/// an open transaction of the table's database (settle::error with
+/// errc::invalid_argument otherwise). T must be copy constructible.
 template <class Key, class T, class Compare = std::less<>>
 class versioned_table {
     static_assert(std::copy_constructible<T>,
@@ -44,6 +44,9 @@ class versioned_table {
                   "copy constructible");
 
 public:
+    ///@{
+    /// The settle::versioned_store operations on this table (see the concept for what each
+    /// guarantees), in transactions of the database it was made with.
     using key_type = Key;
     using value_type = T;
     using transaction = memory::transaction;
@@ -52,7 +55,7 @@ public:
     versioned_table(const versioned_table&) = delete;
     versioned_table& operator=(const versioned_table&) = delete;
 
-    // A new transaction on the table's database (waits for the open one to end).
+    /// A new transaction on the table's database (waits for the open one to end).
     [[nodiscard]] transaction begin() { return db_->begin(); }
 
     [[nodiscard]] std::optional<versioned<T>> load(const transaction& tx, const Key& key) const {
@@ -62,10 +65,11 @@ public:
         }
         return versioned<T>{found->value, found->stamp};
     }
+    ///@}
 
-    // Writes the row only if the key is absent.
-    // A codable key whose encoding is longer than settle::max_key_size is
-    // refused (errc::invalid_argument), as every other backend refuses it.
+    /// Writes the row only if the key is absent.
+    /// A codable key whose encoding is longer than settle::max_key_size is
+    /// refused (errc::invalid_argument), as every other backend refuses it.
     [[nodiscard]] write_result<T> insert(transaction& tx, const Key& key, T value) {
         if constexpr (codable<Key>) {
             settle::detail::check_key_size(settle::encode(key).size(),
@@ -79,7 +83,7 @@ public:
         return write_result<T>::applied(stamp);
     }
 
-    // Replaces the row only if its stamp equals `expected`.
+    /// Replaces the row only if its stamp equals `expected`.
     [[nodiscard]] write_result<T> compare_and_set(transaction& tx, const Key& key,
                                                   version_stamp expected, T value) {
         const row* found = rows_.find(tx, key);
@@ -94,7 +98,7 @@ public:
         return write_result<T>::applied(stamp);
     }
 
-    // Removes the row only if its stamp equals `expected`.
+    /// Removes the row only if its stamp equals `expected`.
     [[nodiscard]] write_result<T> erase(transaction& tx, const Key& key, version_stamp expected) {
         const row* found = rows_.find(tx, key);
         if (found == nullptr) {
@@ -107,7 +111,7 @@ public:
         return write_result<T>::applied(expected);
     }
 
-    // Calls fn(key, const versioned<T>&) for every row in key order.
+    /// Calls fn(key, const versioned<T>&) for every row in key order.
     template <class F>
     void for_each(const transaction& tx, F&& fn) const {
         rows_.for_each(tx, [&fn](const Key& key, const row& r) {
@@ -115,6 +119,7 @@ public:
         });
     }
 
+    /// The number of rows, as the transaction sees them.
     [[nodiscard]] std::size_t size(const transaction& tx) const { return rows_.size(tx); }
 
 private:

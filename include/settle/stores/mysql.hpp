@@ -487,34 +487,38 @@ inline constexpr std::size_t list_most = 256;
 
 class transaction;
 
-// How connection(connection_options) connects: a Unix socket, or a host and
-// port, the user and password, and the database the stores' tables live in.
+/// How connection(connection_options) connects: a Unix socket, or a host and
+/// port, the user and password, and the database the stores' tables live in.
 struct connection_options {
-    std::string host;         // "" with a socket: the socket
-    unsigned port = 0;        // 0: the default port
-    std::string unix_socket;  // "" : the default socket, or TCP to host
+    std::string host;         ///< "" with a socket: the socket
+    unsigned port = 0;        ///< 0: the default port
+    std::string unix_socket;  ///< "" : the default socket, or TCP to host
+    ///@{
+    /// The account and the database to use.
     std::string user;
     std::string password;
     std::string database;
+    ///@}
 };
 
-// The user's database handle: owns one MYSQL, made by `make`, which is also
-// how it reconnects; settle sets its character set to utf8mb4. Not
-// thread-safe (a MYSQL handle is not): use one per thread, or lock around it.
-// At most one settle transaction is open on it at a time. Neither copyable
-// nor movable: stores and transactions keep its address, so it must outlive
-// them. settle reads "rows affected" as the server reports them by default
-// (rows changed), so a handle made with CLIENT_FOUND_ROWS is refused.
+/// The user's database handle: owns one MYSQL, made by `make`, which is also
+/// how it reconnects; settle sets its character set to utf8mb4. Not
+/// thread-safe (a MYSQL handle is not): use one per thread, or lock around it.
+/// At most one settle transaction is open on it at a time. Neither copyable
+/// nor movable: stores and transactions keep its address, so it must outlive
+/// them. settle reads "rows affected" as the server reports them by default
+/// (rows changed), so a handle made with CLIENT_FOUND_ROWS is refused.
 class connection {
 public:
+    /// Makes a new connection handle: what a pool calls when it needs a connection.
     using factory = std::function<MYSQL*()>;
 
-    // Connects at once; settle::error (errc::unavailable) with the client's
-    // message if `make` returns no handle, errc::invalid_argument if the
-    // handle counts found rows.
+    /// Connects at once; settle::error (errc::unavailable) with the client's
+    /// message if `make` returns no handle, errc::invalid_argument if the
+    /// handle counts found rows.
     explicit connection(factory make) : make_(std::move(make)) { connect(); }
 
-    // Connects with mysql_real_connect, now and on every reconnect.
+    /// Connects with mysql_real_connect, now and on every reconnect.
     explicit connection(connection_options options)
         : connection(factory([o = std::move(options)]() -> MYSQL* {
               MYSQL* conn = mysql_init(nullptr);
@@ -536,8 +540,8 @@ public:
     connection& operator=(const connection&) = delete;
     ~connection() { close(); }
 
-    // The raw handle, for the user's own statements. Replaced by a reconnect,
-    // so do not keep it across transactions.
+    /// The raw handle, for the user's own statements. Replaced by a reconnect,
+    /// so do not keep it across transactions.
     [[nodiscard]] MYSQL* native() const noexcept { return s_.conn; }
 
 private:
@@ -606,21 +610,21 @@ class idempotency_table;
 class outbox_table;
 class inbox_table;
 
-// A transaction on a connection: START TRANSACTION at construction, at the
-// session's isolation level (InnoDB's default is REPEATABLE READ; every
-// statement of the stores is correct at READ COMMITTED too, and takes no gap
-// locks there). The user's own statements run on native() and commit or roll
-// back with the stores' writes. Destroyed while open, it rolls back and never
-// throws. End it with commit() or rollback(), not with statements on
-// native().
+/// A transaction on a connection: START TRANSACTION at construction, at the
+/// session's isolation level (InnoDB's default is REPEATABLE READ; every
+/// statement of the stores is correct at READ COMMITTED too, and takes no gap
+/// locks there). The user's own statements run on native() and commit or roll
+/// back with the stores' writes. Destroyed while open, it rolls back and never
+/// throws. End it with commit() or rollback(), not with statements on
+/// native().
 class transaction {
 public:
-    // Begins. A connection found lost before it (by an earlier failure, or by
-    // START TRANSACTION failing for that reason) is replaced through its
-    // factory first: nothing is lost, no transaction was open. settle::error:
-    // unavailable if the server cannot be reached, invalid_argument if a
-    // settle transaction is already open on the connection or one begun on
-    // native() is.
+    /// Begins. A connection found lost before it (by an earlier failure, or by
+    /// START TRANSACTION failing for that reason) is replaced through its
+    /// factory first: nothing is lost, no transaction was open. settle::error:
+    /// unavailable if the server cannot be reached, invalid_argument if a
+    /// settle transaction is already open on the connection or one begun on
+    /// native() is.
     explicit transaction(connection& c) : conn_(&c) {
         constexpr const char* who = "mysql::transaction: START TRANSACTION";
         if (c.busy_) {
@@ -646,15 +650,16 @@ public:
         c.busy_ = true;
     }
 
+    /// Takes over the other transaction, which is ended.
     transaction(transaction&& other) noexcept : conn_(std::exchange(other.conn_, nullptr)) {}
     transaction& operator=(transaction&&) = delete;
     ~transaction() { rollback(); }
 
-    // Commits; afterwards !open(), whatever happened. settle::error:
-    // unavailable if the connection dropped (the outcome is then unknown),
-    // aborted if the server had already rolled the transaction back (a
-    // deadlock met by a statement run on native()), backend_failure if it
-    // refused; invalid_argument if it ended.
+    /// Commits; afterwards !open(), whatever happened. settle::error:
+    /// unavailable if the connection dropped (the outcome is then unknown),
+    /// aborted if the server had already rolled the transaction back (a
+    /// deadlock met by a statement run on native()), backend_failure if it
+    /// refused; invalid_argument if it ended.
     void commit() {
         detail::session& s = joined(nullptr, "mysql::transaction::commit");
         conn_->busy_ = false;
@@ -662,7 +667,7 @@ public:
         s.query("mysql::transaction::commit", "COMMIT");
     }
 
-    // Rolls back if open; never throws (a lost connection has nothing to undo).
+    /// Rolls back if open; never throws (a lost connection has nothing to undo).
     void rollback() noexcept {
         if (conn_ == nullptr) {
             return;
@@ -677,9 +682,10 @@ public:
         conn_ = nullptr;
     }
 
+    /// Whether the transaction is still open (not committed, rolled back or moved from).
     [[nodiscard]] bool open() const noexcept { return conn_ != nullptr; }
 
-    // The connection's handle while open, nullptr after.
+    /// The connection's handle while open, nullptr after.
     [[nodiscard]] MYSQL* native() const noexcept {
         return conn_ != nullptr ? conn_->s_.conn : nullptr;
     }
@@ -788,22 +794,22 @@ inline std::size_t run_listed(session& s, const char* who, const std::string& sq
 
 }  // namespace detail
 
-// settle::versioned_store over an InnoDB table of (key, value, stamp): Key and
-// T persist as settle::encode gives them (key VARBINARY(512), settle's
-// max_key_size; value LONGBLOB), stamps come from a counter table of the
-// table's own, "<name>_stamp", drawn while the writer holds the row, so a
-// key's stamp is greater than every stamp the key had before, across erase
-// and re-insert; a rolled-back write leaves a gap. An insert is INSERT ... ON
-// DUPLICATE KEY UPDATE with a placeholder stamp: it inserts the row or locks
-// the one there, with no gap lock on a missing key. A compare-and-set is an
-// UPDATE conditioned on the stamp (it waits for a concurrent writer of the
-// row and re-checks); both then draw the stamp and set it. An erase is one
-// DELETE conditioned on the stamp. A write that does not apply reads the
-// current row (LOCK IN SHARE MODE: the latest committed row, at any isolation
-// level) and returns it, decoded, in the conflict. Stamps reach 2^63 - 1.
-// Stored bytes that do not decode throw settle::error (errc::decode_failed)
-// and stay as they are; a key encoded to more than settle::max_key_size bytes
-// is refused (errc::invalid_argument).
+/// settle::versioned_store over an InnoDB table of (key, value, stamp): Key and
+/// T persist as settle::encode gives them (key VARBINARY(512), settle's
+/// max_key_size; value LONGBLOB), stamps come from a counter table of the
+/// table's own, "<name>_stamp", drawn while the writer holds the row, so a
+/// key's stamp is greater than every stamp the key had before, across erase
+/// and re-insert; a rolled-back write leaves a gap. An insert is INSERT ... ON
+/// DUPLICATE KEY UPDATE with a placeholder stamp: it inserts the row or locks
+/// the one there, with no gap lock on a missing key. A compare-and-set is an
+/// UPDATE conditioned on the stamp (it waits for a concurrent writer of the
+/// row and re-checks); both then draw the stamp and set it. An erase is one
+/// DELETE conditioned on the stamp. A write that does not apply reads the
+/// current row (LOCK IN SHARE MODE: the latest committed row, at any isolation
+/// level) and returns it, decoded, in the conflict. Stamps reach 2^63 - 1.
+/// Stored bytes that do not decode throw settle::error (errc::decode_failed)
+/// and stay as they are; a key encoded to more than settle::max_key_size bytes
+/// is refused (errc::invalid_argument).
 template <class Key, class T>
 class versioned_table {
     static_assert(codable<Key>,
@@ -814,14 +820,17 @@ class versioned_table {
                   "T must be settle::codable");
 
 public:
+    ///@{
+    /// The key, value and transaction types of the settle::versioned_store this table models.
     using key_type = Key;
     using value_type = T;
     using transaction = mysql::transaction;
+    ///@}
 
     // The longest encoded key.
 
-    // Throws settle::error (errc::invalid_argument) for a name that is not a
-    // plain identifier of at most 55 bytes. Touches no table.
+    /// Throws settle::error (errc::invalid_argument) for a name that is not a
+    /// plain identifier of at most 55 bytes. Touches no table.
     versioned_table(connection& c, std::string_view table_name)
         : table_(c, table_name, "mysql::versioned_table"),
           stamps_(detail::object_name(table_name, "_stamp")),
@@ -836,10 +845,11 @@ public:
           delete_("DELETE FROM " + table_.quoted + " WHERE `key` = ? AND stamp = ? AND stamp > 0") {
     }
 
+    /// Begins a transaction on the table's connection.
     [[nodiscard]] transaction begin() { return transaction(*table_.conn); }
 
-    // CREATE TABLE IF NOT EXISTS, for the table and its stamp counter: safe
-    // to apply again.
+    /// CREATE TABLE IF NOT EXISTS, for the table and its stamp counter: safe
+    /// to apply again.
     [[nodiscard]] std::string ddl() const {
         return "CREATE TABLE IF NOT EXISTS " + table_.quoted +
                " (\n"
@@ -850,19 +860,21 @@ public:
                stamps_.ddl;
     }
 
-    // Runs ddl(). MySQL commits the transaction around each CREATE TABLE:
-    // what `tx` wrote before is committed, and `tx` goes on in a new one.
+    /// Runs ddl(). MySQL commits the transaction around each CREATE TABLE:
+    /// what `tx` wrote before is committed, and `tx` goes on in a new one.
     void create_tables(transaction& tx) const {
         detail::create(tx.joined(table_.conn, "mysql::versioned_table::create_tables"), ddl(),
                        "mysql::versioned_table::create_tables");
     }
 
+    /// The settle::versioned_store operations (see the concept for what each guarantees), in the
+    /// caller's transaction.
     [[nodiscard]] std::optional<versioned<T>> load(transaction& tx, const Key& key) const {
         constexpr const char* who = "mysql::versioned_table::load";
         return read(tx.joined(table_.conn, who), select_, encoded(key, who), who);
     }
 
-    // Writes the row only if the key is absent.
+    /// Writes the row only if the key is absent.
     [[nodiscard]] write_result<T> insert(transaction& tx, const Key& key, T value) {
         constexpr const char* who = "mysql::versioned_table::insert";
         detail::session& s = tx.joined(table_.conn, who);
@@ -876,7 +888,7 @@ public:
         return not_applied(s, k, who);  // the row was there; ours locked now
     }
 
-    // Replaces the row only if its stamp equals `expected`.
+    /// Replaces the row only if its stamp equals `expected`.
     [[nodiscard]] write_result<T> compare_and_set(transaction& tx, const Key& key,
                                                   version_stamp expected, T value) {
         constexpr const char* who = "mysql::versioned_table::compare_and_set";
@@ -891,7 +903,7 @@ public:
         return not_applied(s, k, who);
     }
 
-    // Removes the row only if its stamp equals `expected`.
+    /// Removes the row only if its stamp equals `expected`.
     [[nodiscard]] write_result<T> erase(transaction& tx, const Key& key, version_stamp expected) {
         constexpr const char* who = "mysql::versioned_table::erase";
         detail::session& s = tx.joined(table_.conn, who);
@@ -946,36 +958,37 @@ private:
     std::string delete_;
 };
 
-// A lease store (settle::leases) and a fence store (settle::fence) in MySQL:
-// versioned tables of lease records and of fencing tokens.
+/// A lease store (settle::leases) and a fence store (settle::fence) in MySQL:
+/// versioned tables of lease records and of fencing tokens.
 template <class Key>
 using lease_table = versioned_table<Key, lease_record>;
 
 template <class Key>
 using fence_table = versioned_table<Key, fencing_token>;
 
-// settle::idempotency_store over an InnoDB table keyed by (tenant, operation,
-// key), with an index on expires_at for purge and a counter table
-// "<name>_token" for tokens, so a token is greater than every one issued
-// before for any key, purged ones included. Tenant and operation are
-// VARBINARY(512), the key VARBINARY(255): kept and compared byte for byte;
-// longer ones are refused (errc::invalid_argument), never cut short.
-//
-// claim is insert-first: one INSERT ... ON DUPLICATE KEY UPDATE inserts an
-// in-progress record with a placeholder token, or locks the record there
-// (never a gap lock on a missing key). A new record then draws its token,
-// under its row lock, so claims of one key take their tokens in commit order.
-// A record that was there is read (FOR UPDATE: it exists and is ours) and,
-// if expired, taken over with a new token. The row lock is held until the
-// claim's transaction ends, so keep that transaction short. complete and
-// abandon are one UPDATE or DELETE conditioned on the token. purge selects
-// expired records FOR UPDATE SKIP LOCKED, then deletes them.
+/// settle::idempotency_store over an InnoDB table keyed by (tenant, operation,
+/// key), with an index on expires_at for purge and a counter table
+/// "<name>_token" for tokens, so a token is greater than every one issued
+/// before for any key, purged ones included. Tenant and operation are
+/// VARBINARY(512), the key VARBINARY(255): kept and compared byte for byte;
+/// longer ones are refused (errc::invalid_argument), never cut short.
+///
+/// claim is insert-first: one INSERT ... ON DUPLICATE KEY UPDATE inserts an
+/// in-progress record with a placeholder token, or locks the record there
+/// (never a gap lock on a missing key). A new record then draws its token,
+/// under its row lock, so claims of one key take their tokens in commit order.
+/// A record that was there is read (FOR UPDATE: it exists and is ours) and,
+/// if expired, taken over with a new token. The row lock is held until the
+/// claim's transaction ends, so keep that transaction short. complete and
+/// abandon are one UPDATE or DELETE conditioned on the token. purge selects
+/// expired records FOR UPDATE SKIP LOCKED, then deletes them.
 class idempotency_table {
 public:
+    /// The transaction type of the settle::idempotency_store this table models.
     using transaction = mysql::transaction;
 
-    // Throws settle::error (errc::invalid_argument) for a name that is not a
-    // plain identifier of at most 55 bytes. Touches no table.
+    /// Throws settle::error (errc::invalid_argument) for a name that is not a
+    /// plain identifier of at most 55 bytes. Touches no table.
     idempotency_table(connection& c, std::string_view table_name)
         : table_(c, table_name, "mysql::idempotency_table"),
           tokens_(detail::object_name(table_name, "_token")),
@@ -1004,10 +1017,11 @@ public:
           delete_("DELETE FROM " + table_.quoted +
                   " WHERE tenant = ? AND operation = ? AND `key` = ?") {}
 
+    /// Begins a transaction on the table's connection.
     [[nodiscard]] transaction begin() { return transaction(*table_.conn); }
 
-    // CREATE TABLE IF NOT EXISTS, for the table and its token counter: safe
-    // to apply again.
+    /// CREATE TABLE IF NOT EXISTS, for the table and its token counter: safe
+    /// to apply again.
     [[nodiscard]] std::string ddl() const {
         return "CREATE TABLE IF NOT EXISTS " + table_.quoted +
                " (\n"
@@ -1030,13 +1044,16 @@ public:
                tokens_.ddl;
     }
 
-    // Runs ddl(). MySQL commits the transaction around each CREATE TABLE:
-    // what `tx` wrote before is committed, and `tx` goes on in a new one.
+    /// Runs ddl(). MySQL commits the transaction around each CREATE TABLE:
+    /// what `tx` wrote before is committed, and `tx` goes on in a new one.
     void create_tables(transaction& tx) const {
         detail::create(tx.joined(table_.conn, "mysql::idempotency_table::create_tables"), ddl(),
                        "mysql::idempotency_table::create_tables");
     }
 
+    ///@{
+    /// The settle::idempotency_store operations (see the concept for what each guarantees), in the
+    /// caller's transaction.
     [[nodiscard]] idempotency_store_claim claim(transaction& tx, const idempotency_scope& scope,
                                                 const idempotency_key& key,
                                                 const sha256_digest& fingerprint, stored_time now,
@@ -1088,8 +1105,9 @@ public:
                        text(key.value(), who, "key"), detail::unsigned8(token.value())});
         return r.affected() == 1 ? fenced_write::applied : fenced_write::stale;
     }
+    ///@}
 
-    // Skips expired records another transaction holds locked.
+    /// Skips expired records another transaction holds locked.
     [[nodiscard]] std::size_t purge(transaction& tx, stored_time now, std::size_t limit) {
         constexpr const char* who = "mysql::idempotency_table::purge";
         detail::session& s = tx.joined(table_.conn, who);
@@ -1105,8 +1123,8 @@ public:
         return deleted;
     }
 
-    // The record stored for (scope, key), live or not, or nullopt. For
-    // inspection and tests; the guard never needs it.
+    /// The record stored for (scope, key), live or not, or nullopt. For
+    /// inspection and tests; the guard never needs it.
     [[nodiscard]] std::optional<idempotency_record> find(transaction& tx,
                                                          const idempotency_scope& scope,
                                                          const idempotency_key& key) const {
@@ -1254,37 +1272,38 @@ namespace detail {
 
 }  // namespace detail
 
-// settle::outbox_appender and settle::outbox_store, with every operator
-// task, over one InnoDB table (docs/backends.md has the DDL): id BINARY(16)
-// primary key, sequence an AUTO_INCREMENT column, times BIGINT Unix
-// microseconds, payload, headers and last_error LONGBLOB (a failure's reason
-// is kept byte for byte), topic and owner VARCHAR(255) utf8mb4, ordering key
-// VARBINARY(512), and indexes for claims (due_at, sequence: due_at is a
-// stored column, next_attempt_at while pending or in flight, else NULL, so
-// delivered records stay out of the claims' index), ordering keys
-// (ordering_key, sequence) and purge (status, finished_at); and
-// a table "<name>_keys" of one row per ordering key ever used, whose row an
-// append with that key locks.
-//
-// AUTO_INCREMENT values are not commit order, so an append with an ordering
-// key first locks the key's row in "<name>_keys" (INSERT ... ON DUPLICATE KEY
-// UPDATE: insert-first, never a gap lock), held until its transaction ends:
-// appends for one key are serialised, so a record never commits before an
-// older one of its key. A claim picks due records, each the oldest
-// undelivered record of its key, from one consistent snapshot (a plain
-// SELECT: no locks), then locks those still due FOR UPDATE SKIP LOCKED by id
-// and marks them in flight, each with a claim_token one above its last, so
-// relays on separate connections share the work without waiting for each
-// other. Records another relay holds are skipped, not replaced: a claim may
-// return fewer than `limit` while others are in flight, and claims at most
-// 256 at a time. An outcome applies only while the
-// record is in flight under its token.
+/// settle::outbox_appender and settle::outbox_store, with every operator
+/// task, over one InnoDB table (docs/backends.md has the DDL): id BINARY(16)
+/// primary key, sequence an AUTO_INCREMENT column, times BIGINT Unix
+/// microseconds, payload, headers and last_error LONGBLOB (a failure's reason
+/// is kept byte for byte), topic and owner VARCHAR(255) utf8mb4, ordering key
+/// VARBINARY(512), and indexes for claims (due_at, sequence: due_at is a
+/// stored column, next_attempt_at while pending or in flight, else NULL, so
+/// delivered records stay out of the claims' index), ordering keys
+/// (ordering_key, sequence) and purge (status, finished_at); and
+/// a table "<name>_keys" of one row per ordering key ever used, whose row an
+/// append with that key locks.
+///
+/// AUTO_INCREMENT values are not commit order, so an append with an ordering
+/// key first locks the key's row in "<name>_keys" (INSERT ... ON DUPLICATE KEY
+/// UPDATE: insert-first, never a gap lock), held until its transaction ends:
+/// appends for one key are serialised, so a record never commits before an
+/// older one of its key. A claim picks due records, each the oldest
+/// undelivered record of its key, from one consistent snapshot (a plain
+/// SELECT: no locks), then locks those still due FOR UPDATE SKIP LOCKED by id
+/// and marks them in flight, each with a claim_token one above its last, so
+/// relays on separate connections share the work without waiting for each
+/// other. Records another relay holds are skipped, not replaced: a claim may
+/// return fewer than `limit` while others are in flight, and claims at most
+/// 256 at a time. An outcome applies only while the
+/// record is in flight under its token.
 class outbox_table {
 public:
+    /// The transaction type of the settle::outbox_store this table models.
     using transaction = mysql::transaction;
 
-    // Throws settle::error (errc::invalid_argument) for a name that is not a
-    // plain identifier of at most 55 bytes. Touches no table.
+    /// Throws settle::error (errc::invalid_argument) for a name that is not a
+    /// plain identifier of at most 55 bytes. Touches no table.
     outbox_table(connection& c, std::string_view table_name)
         : table_(c, table_name, "mysql::outbox_table"),
           keys_(detail::object_name(table_name, "_keys")),
@@ -1332,10 +1351,11 @@ public:
           dead_letters_("SELECT " + columns("") + " FROM " + table_.quoted +
                         " WHERE status = 'dead' AND sequence > ? ORDER BY sequence LIMIT ?") {}
 
+    /// Begins a transaction on the table's connection.
     [[nodiscard]] transaction begin() { return transaction(*table_.conn); }
 
-    // CREATE TABLE IF NOT EXISTS, for the table and its ordering keys: safe
-    // to apply again.
+    /// CREATE TABLE IF NOT EXISTS, for the table and its ordering keys: safe
+    /// to apply again.
     [[nodiscard]] std::string ddl() const {
         const std::string& t = table_.quoted;
         return "CREATE TABLE IF NOT EXISTS " + t +
@@ -1375,16 +1395,16 @@ public:
                ") ENGINE=InnoDB CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;\n";
     }
 
-    // Runs ddl(). MySQL commits the transaction around each CREATE TABLE:
-    // what `tx` wrote before is committed, and `tx` goes on in a new one.
+    /// Runs ddl(). MySQL commits the transaction around each CREATE TABLE:
+    /// what `tx` wrote before is committed, and `tx` goes on in a new one.
     void create_tables(transaction& tx) const {
         detail::create(tx.joined(table_.conn, "mysql::outbox_table::create_tables"), ddl(),
                        "mysql::outbox_table::create_tables");
     }
 
-    // Throws settle::error (errc::invalid_argument) for a nil id, a topic
-    // longer than 255 bytes or an ordering key longer than 512. An id already stored is a
-    // duplicate; the transaction stays usable.
+    /// Throws settle::error (errc::invalid_argument) for a nil id, a topic
+    /// longer than 255 bytes or an ordering key longer than 512. An id already stored is a
+    /// duplicate; the transaction stays usable.
     outbox_append_result append(transaction& tx, outbox_message message, stored_time now) {
         constexpr const char* who = "mysql::outbox_table::append";
         detail::session& s = tx.joined(table_.conn, who);
@@ -1407,6 +1427,9 @@ public:
         return outbox_append_result::appended(r.insert_id);
     }
 
+    ///@{
+    /// The settle::outbox_store operations (see the concept for what each guarantees), in the
+    /// caller's transaction.
     [[nodiscard]] std::vector<outbox_record> claim(transaction& tx, std::string_view owner,
                                                    stored_time now, stored_time lease_until,
                                                    std::size_t limit) {
@@ -1476,11 +1499,12 @@ public:
             tx, delivered_, "mysql::outbox_table::mark_delivered",
             {detail::micros(now), detail::uuid_param(id), detail::unsigned8(token.value())});
     }
+    ///@}
 
-    // mark_delivered for each of `claims`: one statement locking the records
-    // in flight among them (FOR UPDATE), one marking those whose token is the
-    // claim's (one statement for a single claim); the answers in their order
-    // (a claim given twice is applied once, then stale).
+    /// mark_delivered for each of `claims`: one statement locking the records
+    /// in flight among them (FOR UPDATE), one marking those whose token is the
+    /// claim's (one statement for a single claim); the answers in their order
+    /// (a claim given twice is applied once, then stale).
     [[nodiscard]] std::vector<fenced_write> mark_delivered(transaction& tx,
                                                            std::span<const outbox_claim> claims,
                                                            stored_time now) {
@@ -1535,6 +1559,9 @@ public:
         return out;
     }
 
+    ///@{
+    /// The settle::outbox_store operations (see the concept for what each guarantees), in the
+    /// caller's transaction.
     [[nodiscard]] fenced_write reschedule(transaction& tx, const uuid& id, fencing_token token,
                                           std::string_view reason, stored_time next_attempt_at) {
         return write(tx, reschedule_, "mysql::outbox_table::reschedule",
@@ -1560,8 +1587,9 @@ public:
                    .exec(who, requeue_, {detail::micros(now), detail::uuid_param(id)})
                    .affected() == 1;
     }
+    ///@}
 
-    // Skips delivered records another transaction holds locked.
+    /// Skips delivered records another transaction holds locked.
     [[nodiscard]] std::size_t purge(transaction& tx, stored_time delivered_before,
                                     std::size_t limit) {
         constexpr const char* who = "mysql::outbox_table::purge";
@@ -1571,6 +1599,8 @@ public:
         return detail::run_listed(s, who, purge_, ids, detail::param::kind::bytes);
     }
 
+    ///@{
+    /// What operators read: the counts of records by status, one record, the dead letters.
     [[nodiscard]] outbox_statistics statistics(transaction& tx, stored_time now) const {
         constexpr const char* who = "mysql::outbox_table::statistics";
         const detail::result r =
@@ -1610,6 +1640,7 @@ public:
                            .exec(who, dead_letters_,
                                  {detail::unsigned8(after_sequence), detail::limit(limit)}));
     }
+    ///@}
 
 private:
     // The record columns, in outbox_record's order (id first).
@@ -1691,19 +1722,20 @@ private:
 static_assert(settle::outbox_appender<outbox_table>);
 static_assert(settle::outbox_store<outbox_table>);
 
-// settle::inbox_store and settle::purgeable_inbox_store over an InnoDB table
-// keyed by (consumer, message_id), both VARBINARY(512), with an index
-// on (consumer, applied_at) for purge, which removes one consumer's oldest
-// records; times are BIGINT Unix microseconds. mark is one INSERT ... ON
-// DUPLICATE KEY UPDATE: a concurrent mark of the same pair waits for the
-// first transaction, then answers duplicate if it committed. purge selects
-// records FOR UPDATE SKIP LOCKED, then deletes them.
+/// settle::inbox_store and settle::purgeable_inbox_store over an InnoDB table
+/// keyed by (consumer, message_id), both VARBINARY(512), with an index
+/// on (consumer, applied_at) for purge, which removes one consumer's oldest
+/// records; times are BIGINT Unix microseconds. mark is one INSERT ... ON
+/// DUPLICATE KEY UPDATE: a concurrent mark of the same pair waits for the
+/// first transaction, then answers duplicate if it committed. purge selects
+/// records FOR UPDATE SKIP LOCKED, then deletes them.
 class inbox_table {
 public:
+    /// The transaction type of the settle::inbox_store this table models.
     using transaction = mysql::transaction;
 
-    // Throws settle::error (errc::invalid_argument) for a name that is not a
-    // plain identifier of at most 55 bytes. Touches no table.
+    /// Throws settle::error (errc::invalid_argument) for a name that is not a
+    /// plain identifier of at most 55 bytes. Touches no table.
     inbox_table(connection& c, std::string_view table_name)
         : table_(c, table_name, "mysql::inbox_table"),
           mark_("INSERT INTO " + table_.quoted +
@@ -1714,9 +1746,10 @@ public:
                      "UPDATE SKIP LOCKED"),
           purge_("DELETE FROM " + table_.quoted + " WHERE consumer = ? AND message_id IN ") {}
 
+    /// Begins a transaction on the table's connection.
     [[nodiscard]] transaction begin() { return transaction(*table_.conn); }
 
-    // CREATE TABLE IF NOT EXISTS: safe to apply again.
+    /// CREATE TABLE IF NOT EXISTS: safe to apply again.
     [[nodiscard]] std::string ddl() const {
         return "CREATE TABLE IF NOT EXISTS " + table_.quoted +
                " (\n"
@@ -1730,13 +1763,16 @@ public:
                ") ENGINE=InnoDB CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;\n";
     }
 
-    // Runs ddl(). MySQL commits the transaction around each CREATE TABLE:
-    // what `tx` wrote before is committed, and `tx` goes on in a new one.
+    /// Runs ddl(). MySQL commits the transaction around each CREATE TABLE:
+    /// what `tx` wrote before is committed, and `tx` goes on in a new one.
     void create_tables(transaction& tx) const {
         detail::create(tx.joined(table_.conn, "mysql::inbox_table::create_tables"), ddl(),
                        "mysql::inbox_table::create_tables");
     }
 
+    ///@{
+    /// The settle::inbox_store operations (see the concept for what each guarantees), in the
+    /// caller's transaction.
     [[nodiscard]] inbox_mark mark(transaction& tx, std::string_view consumer,
                                   std::string_view message_id, stored_time now) {
         constexpr const char* who = "mysql::inbox_table::mark";
@@ -1757,6 +1793,7 @@ public:
             s.exec(who, purgeable_, {c, detail::micros(applied_before), detail::limit(limit)});
         return detail::run_listed(s, who, purge_, ids, detail::param::kind::bytes, {c});
     }
+    ///@}
 
 private:
     detail::table table_;

@@ -416,20 +416,21 @@ inline void exec_script(PGconn* conn, std::string_view what, const std::string& 
 
 class transaction;
 
-// The user's database handle: owns one PGconn, made by `make`, which is also
-// how it reconnects. Not thread-safe (libpq connections are not): use one per
-// thread, or lock around it. At most one settle transaction is open on it at
-// a time. Neither copyable nor movable: stores and transactions keep its
-// address, so it must outlive them.
+/// The user's database handle: owns one PGconn, made by `make`, which is also
+/// how it reconnects. Not thread-safe (libpq connections are not): use one per
+/// thread, or lock around it. At most one settle transaction is open on it at
+/// a time. Neither copyable nor movable: stores and transactions keep its
+/// address, so it must outlive them.
 class connection {
 public:
+    /// Makes a new connection handle: what a pool calls when it needs a connection.
     using factory = std::function<PGconn*()>;
 
-    // Connects at once; settle::error (errc::unavailable) with libpq's message
-    // if `make` returns no connection or a failed one.
+    /// Connects at once; settle::error (errc::unavailable) with libpq's message
+    /// if `make` returns no connection or a failed one.
     explicit connection(factory make) : make_(std::move(make)) { connect(); }
 
-    // Connects with PQconnectdb(conninfo), now and on every reconnect.
+    /// Connects with PQconnectdb(conninfo), now and on every reconnect.
     explicit connection(std::string conninfo)
         : connection(factory([info = std::move(conninfo)] { return PQconnectdb(info.c_str()); })) {}
 
@@ -437,8 +438,8 @@ public:
     connection& operator=(const connection&) = delete;
     ~connection() { PQfinish(conn_); }
 
-    // The raw handle, for the user's own statements. Replaced by a reconnect,
-    // so do not keep it across transactions.
+    /// The raw handle, for the user's own statements. Replaced by a reconnect,
+    /// so do not keep it across transactions.
     [[nodiscard]] PGconn* native() const noexcept { return conn_; }
 
 private:
@@ -501,20 +502,20 @@ class inbox_table;
 class barrier_table;
 class reconcile_table;
 
-// A transaction on a connection: BEGIN at construction, READ COMMITTED unless
-// the session says otherwise. The user's own statements run on native() and
-// commit or roll back with the stores' writes. Destroyed while open, it rolls
-// back and never throws. End it with commit() or rollback(), not with
-// statements on native(): a transaction ended there refuses the stores'
-// writes while the connection is idle, but once you BEGIN again on native()
-// it cannot tell your transaction from its own.
+/// A transaction on a connection: BEGIN at construction, READ COMMITTED unless
+/// the session says otherwise. The user's own statements run on native() and
+/// commit or roll back with the stores' writes. Destroyed while open, it rolls
+/// back and never throws. End it with commit() or rollback(), not with
+/// statements on native(): a transaction ended there refuses the stores'
+/// writes while the connection is idle, but once you BEGIN again on native()
+/// it cannot tell your transaction from its own.
 class transaction {
 public:
-    // Begins. A connection found lost before BEGIN (by libpq, or by BEGIN
-    // itself failing for that reason) is replaced through its factory first:
-    // nothing is lost, no transaction was open. settle::error: unavailable if
-    // the server cannot be reached, invalid_argument if a settle transaction
-    // is already open on the connection.
+    /// Begins. A connection found lost before BEGIN (by libpq, or by BEGIN
+    /// itself failing for that reason) is replaced through its factory first:
+    /// nothing is lost, no transaction was open. settle::error: unavailable if
+    /// the server cannot be reached, invalid_argument if a settle transaction
+    /// is already open on the connection.
     explicit transaction(connection& c) : conn_(&c) {
         if (c.busy_) {
             throw settle::error(errc::invalid_argument,
@@ -540,14 +541,15 @@ public:
         c.busy_ = true;
     }
 
+    /// Takes over the other transaction, which is ended.
     transaction(transaction&& other) noexcept : conn_(std::exchange(other.conn_, nullptr)) {}
     transaction& operator=(transaction&&) = delete;
     ~transaction() { rollback(); }
 
-    // Commits; afterwards !open(), whatever happened. settle::error:
-    // unavailable if the connection dropped (the outcome is then unknown),
-    // backend_failure if the server refused, or rolled back because a
-    // statement in the transaction had failed; invalid_argument if it ended.
+    /// Commits; afterwards !open(), whatever happened. settle::error:
+    /// unavailable if the connection dropped (the outcome is then unknown),
+    /// backend_failure if the server refused, or rolled back because a
+    /// statement in the transaction had failed; invalid_argument if it ended.
     void commit() {
         PGconn* conn = joined(nullptr, "postgres::transaction::commit").conn;
         conn_->busy_ = false;
@@ -561,7 +563,7 @@ public:
         }
     }
 
-    // Rolls back if open; never throws (a lost connection has nothing to undo).
+    /// Rolls back if open; never throws (a lost connection has nothing to undo).
     void rollback() noexcept {
         if (conn_ == nullptr) {
             return;
@@ -573,9 +575,10 @@ public:
         conn_ = nullptr;
     }
 
+    /// Whether the transaction is still open (not committed, rolled back or moved from).
     [[nodiscard]] bool open() const noexcept { return conn_ != nullptr; }
 
-    // The connection's handle while open, nullptr after.
+    /// The connection's handle while open, nullptr after.
     [[nodiscard]] PGconn* native() const noexcept {
         return conn_ != nullptr ? conn_->conn_ : nullptr;
     }
@@ -644,20 +647,20 @@ inline void create(const session& conn, const std::string& ddl, const char* who)
 
 }  // namespace detail
 
-// settle::versioned_store over a table of (key, value, stamp): Key and T
-// persist as settle::encode gives them (BYTEA), stamps come from the stamp
-// column's identity sequence (SET stamp = DEFAULT), drawn while the writer
-// holds the row,
-// so a key's stamp is greater than every stamp the key had before, across
-// erase and re-insert; a rolled-back write leaves a gap. A compare-and-set or
-// erase is one UPDATE or DELETE conditioned on the stamp (it waits for a
-// concurrent writer of the row and re-checks); an insert is an INSERT ... ON
-// CONFLICT DO NOTHING with a placeholder stamp, then an UPDATE that draws the
-// stamp once the row is its own (triggers see both). A write that does not
-// apply reads the current row in a second statement and returns it, decoded,
-// in the conflict. Stamps reach 2^63 - 1, BIGINT's
-// limit. Stored bytes that do not decode throw settle::error
-// (errc::decode_failed) and stay as they are.
+/// settle::versioned_store over a table of (key, value, stamp): Key and T
+/// persist as settle::encode gives them (BYTEA), stamps come from the stamp
+/// column's identity sequence (SET stamp = DEFAULT), drawn while the writer
+/// holds the row,
+/// so a key's stamp is greater than every stamp the key had before, across
+/// erase and re-insert; a rolled-back write leaves a gap. A compare-and-set or
+/// erase is one UPDATE or DELETE conditioned on the stamp (it waits for a
+/// concurrent writer of the row and re-checks); an insert is an INSERT ... ON
+/// CONFLICT DO NOTHING with a placeholder stamp, then an UPDATE that draws the
+/// stamp once the row is its own (triggers see both). A write that does not
+/// apply reads the current row in a second statement and returns it, decoded,
+/// in the conflict. Stamps reach 2^63 - 1, BIGINT's
+/// limit. Stored bytes that do not decode throw settle::error
+/// (errc::decode_failed) and stay as they are.
 template <class Key, class T>
 class versioned_table {
     static_assert(codable<Key>,
@@ -668,13 +671,16 @@ class versioned_table {
                   "T must be settle::codable");
 
 public:
+    ///@{
+    /// The key, value and transaction types of the settle::versioned_store this table models.
     using key_type = Key;
     using value_type = T;
     using transaction = postgres::transaction;
+    ///@}
 
-    // Throws settle::error (errc::invalid_argument) for a name that is not a
-    // plain identifier of at most 55 bytes, or two joined by a dot (schema and
-    // table). Touches no table.
+    /// Throws settle::error (errc::invalid_argument) for a name that is not a
+    /// plain identifier of at most 55 bytes, or two joined by a dot (schema and
+    /// table). Touches no table.
     versioned_table(connection& c, std::string_view table_name)
         : table_(c, table_name, "postgres::versioned_table"),
           select_("SELECT value, stamp FROM " + table_.quoted + " WHERE key = $1"),
@@ -687,10 +693,11 @@ public:
           delete_("DELETE FROM " + table_.quoted +
                   " WHERE key = $1 AND stamp = $2 RETURNING stamp") {}
 
+    /// Begins a transaction on the table's connection.
     [[nodiscard]] transaction begin() { return transaction(*table_.conn); }
 
-    // Creates the table unless it exists: safe to apply again. The stamp's
-    // sequence belongs to the table: dropping the table drops it.
+    /// Creates the table unless it exists: safe to apply again. The stamp's
+    /// sequence belongs to the table: dropping the table drops it.
     [[nodiscard]] std::string ddl() const {
         return table_.create_once(
             "        key   BYTEA  PRIMARY KEY,\n"
@@ -699,6 +706,9 @@ public:
             {});
     }
 
+    ///@{
+    /// Creates the table if it does not exist, then the settle::versioned_store operations (see the
+    /// concept for what each guarantees), in the caller's transaction.
     void create_tables(transaction& tx) const {
         detail::create(tx.joined(table_.conn, "postgres::versioned_table::create_tables"), ddl(),
                        "postgres::versioned_table::create_tables");
@@ -708,8 +718,9 @@ public:
         return current(tx.joined(table_.conn, "postgres::versioned_table::load"),
                        settle::encode(key), "postgres::versioned_table::load");
     }
+    ///@}
 
-    // Writes the row only if the key is absent.
+    /// Writes the row only if the key is absent.
     [[nodiscard]] write_result<T> insert(transaction& tx, const Key& key, T value) {
         constexpr const char* who = "postgres::versioned_table::insert";
         const bytes k = settle::encode(key);
@@ -732,7 +743,7 @@ public:
         }
     }
 
-    // Replaces the row only if its stamp equals `expected`.
+    /// Replaces the row only if its stamp equals `expected`.
     [[nodiscard]] write_result<T> compare_and_set(transaction& tx, const Key& key,
                                                   version_stamp expected, T value) {
         constexpr const char* who = "postgres::versioned_table::compare_and_set";
@@ -748,7 +759,7 @@ public:
         return not_applied(conn, k, who);
     }
 
-    // Removes the row only if its stamp equals `expected`.
+    /// Removes the row only if its stamp equals `expected`.
     [[nodiscard]] write_result<T> erase(transaction& tx, const Key& key, version_stamp expected) {
         constexpr const char* who = "postgres::versioned_table::erase";
         const detail::session conn = tx.joined(table_.conn, who);
@@ -792,39 +803,39 @@ private:
     std::string delete_;
 };
 
-// A lease store (settle::leases) and a fence store (settle::fence) in
-// PostgreSQL: versioned tables of lease records and of fencing tokens.
+/// A lease store (settle::leases) and a fence store (settle::fence) in
+/// PostgreSQL: versioned tables of lease records and of fencing tokens.
 template <class Key>
 using lease_table = versioned_table<Key, lease_record>;
 
 template <class Key>
 using fence_table = versioned_table<Key, fencing_token>;
 
-// settle::idempotency_store over a table keyed by (tenant, operation, key),
-// with an index on expires_at for purge and a sequence "<name>_token" for
-// tokens, so a token is greater than every one issued before for any key,
-// purged ones included. Times persist as their exact tick count (BIGINT), so
-// records round-trip exactly. Tenant, operation and key are TEXT: they must
-// be valid in the database's encoding (a NUL byte is not), or the server
-// refuses them (errc::backend_failure).
-//
-// claim takes a transaction-level advisory lock on the key (a hash of
-// tenant, operation and key, seeded with the table's OID) before it draws a token, so claims of one
-// key take their tokens in commit order; the lock is held until the claim's
-// transaction ends, so keep that transaction short. It then claims in one
-// INSERT ... ON CONFLICT DO UPDATE WHERE expired statement, and reads the
-// live record it met in a second. complete and abandon are one UPDATE or
-// DELETE conditioned on the token. purge deletes expired records, skipping
-// any another transaction has locked.
+/// settle::idempotency_store over a table keyed by (tenant, operation, key),
+/// with an index on expires_at for purge and a sequence "<name>_token" for
+/// tokens, so a token is greater than every one issued before for any key,
+/// purged ones included. Times persist as their exact tick count (BIGINT), so
+/// records round-trip exactly. Tenant, operation and key are TEXT: they must
+/// be valid in the database's encoding (a NUL byte is not), or the server
+/// refuses them (errc::backend_failure).
+///
+/// claim takes a transaction-level advisory lock on the key (a hash of
+/// tenant, operation and key, seeded with the table's OID) before it draws a token, so claims of
+/// one key take their tokens in commit order; the lock is held until the claim's transaction ends,
+/// so keep that transaction short. It then claims in one INSERT ... ON CONFLICT DO UPDATE WHERE
+/// expired statement, and reads the live record it met in a second. complete and abandon are one
+/// UPDATE or DELETE conditioned on the token. purge deletes expired records, skipping any another
+/// transaction has locked.
 class idempotency_table {
 public:
+    /// The transaction type of the settle::idempotency_store this table models.
     using transaction = postgres::transaction;
     static_assert(std::is_integral_v<stored_time::rep> && sizeof(stored_time::rep) == 8,
                   "settle::postgres::idempotency_table: times persist as a BIGINT tick count");
 
-    // Throws settle::error (errc::invalid_argument) for a name that is not a
-    // plain identifier of at most 55 bytes, or two joined by a dot (schema and
-    // table). Touches no table.
+    /// Throws settle::error (errc::invalid_argument) for a name that is not a
+    /// plain identifier of at most 55 bytes, or two joined by a dot (schema and
+    /// table). Touches no table.
     idempotency_table(connection& c, std::string_view table_name)
         : table_(c, table_name, "postgres::idempotency_table"),
           claim_("INSERT INTO " + table_.quoted +
@@ -848,10 +859,11 @@ public:
                  " WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED) d WHERE r.tenant = "
                  "d.tenant AND r.operation = d.operation AND r.key = d.key") {}
 
+    /// Begins a transaction on the table's connection.
     [[nodiscard]] transaction begin() { return transaction(*table_.conn); }
 
-    // Creates the table and its index unless the table exists: safe to apply
-    // again.
+    /// Creates the table and its index unless the table exists: safe to apply
+    /// again.
     [[nodiscard]] std::string ddl() const {
         return table_.create_once(
             "        tenant      TEXT    NOT NULL,\n"
@@ -868,6 +880,9 @@ public:
             {"(expires_at)"});
     }
 
+    ///@{
+    /// Creates the table if it does not exist, then the settle::idempotency_store operations (see
+    /// the concept for what each guarantees), in the caller's transaction.
     void create_tables(transaction& tx) const {
         detail::create(tx.joined(table_.conn, "postgres::idempotency_table::create_tables"), ddl(),
                        "postgres::idempotency_table::create_tables");
@@ -938,9 +953,10 @@ public:
                                               {detail::micros(now), detail::limit(limit)});
         return static_cast<std::size_t>(r.affected());
     }
+    ///@}
 
-    // The record stored for (scope, key), live or not, or nullopt. For
-    // inspection and tests; the guard never needs it.
+    /// The record stored for (scope, key), live or not, or nullopt. For
+    /// inspection and tests; the guard never needs it.
     [[nodiscard]] std::optional<idempotency_record> find(transaction& tx,
                                                          const idempotency_scope& scope,
                                                          const idempotency_key& key) const {
@@ -1054,38 +1070,40 @@ namespace detail {
 
 }  // namespace detail
 
-// Whether a store's appends wake relays waiting in wait_for_append (or an
-// append_waiter): notify sends NOTIFY "<table>_append" with each append, when
-// its transaction commits. It costs a notification per append, and PostgreSQL
-// serialises the commits of notifying transactions database-wide; poll, the
-// default, leaves relays to their idle backoff.
+/// Whether a store's appends wake relays waiting in wait_for_append (or an
+/// append_waiter): notify sends NOTIFY "<table>_append" with each append, when
+/// its transaction commits. It costs a notification per append, and PostgreSQL
+/// serialises the commits of notifying transactions database-wide; poll, the
+/// default, leaves relays to their idle backoff.
 enum class wakeup { poll, notify };
 
-// settle::outbox_appender and settle::outbox_store, with every operator
-// task, over one table (docs/backends.md has the DDL): id
-// UUID primary key, sequence an identity column, times BIGINT Unix
-// microseconds, payload and headers BYTEA, and partial indexes for claims
-// (next_attempt_at, sequence), ordering keys (ordering_key, sequence) and
-// purge (finished_at). Topic, ordering key and owners are TEXT: valid in the
-// database's encoding, or the server refuses them. last_error is BYTEA: a
-// failure's reason comes from a publisher or an exception and is kept byte
-// for byte, since refusing it would lose the whole batch's outcomes.
-//
-// Every operation is one statement at READ COMMITTED, except append with an
-// ordering key, which first takes a transaction-level advisory lock on the
-// key (hashed with the table's OID): appends for one key are serialised until their transactions
-// end, so a record never commits before an older one of its key. A claim selects due records FOR
-// UPDATE SKIP LOCKED and marks them in flight, each with a claim_token one above its last, in the
-// same statement, so relays on separate connections share the work without waiting for each other.
-// An outcome applies only while the record is in flight under its token. Built with wakeup::notify,
-// a committed append notifies the channel "<name>_append", which wait_for_append listens on.
+/// settle::outbox_appender and settle::outbox_store, with every operator
+/// task, over one table (docs/backends.md has the DDL): id
+/// UUID primary key, sequence an identity column, times BIGINT Unix
+/// microseconds, payload and headers BYTEA, and partial indexes for claims
+/// (next_attempt_at, sequence), ordering keys (ordering_key, sequence) and
+/// purge (finished_at). Topic, ordering key and owners are TEXT: valid in the
+/// database's encoding, or the server refuses them. last_error is BYTEA: a
+/// failure's reason comes from a publisher or an exception and is kept byte
+/// for byte, since refusing it would lose the whole batch's outcomes.
+///
+/// Every operation is one statement at READ COMMITTED, except append with an
+/// ordering key, which first takes a transaction-level advisory lock on the
+/// key (hashed with the table's OID): appends for one key are serialised until their transactions
+/// end, so a record never commits before an older one of its key. A claim selects due records FOR
+/// UPDATE SKIP LOCKED and marks them in flight, each with a claim_token one above its last, in the
+/// same statement, so relays on separate connections share the work without waiting for each other.
+/// An outcome applies only while the record is in flight under its token. Built with
+/// wakeup::notify, a committed append notifies the channel "<name>_append", which wait_for_append
+/// listens on.
 class outbox_table {
 public:
+    /// The transaction type of the settle::outbox_store this table models.
     using transaction = postgres::transaction;
 
-    // Throws settle::error (errc::invalid_argument) for a name that is not a
-    // plain identifier of at most 55 bytes, or two joined by a dot (schema and
-    // table). Touches no table.
+    /// Throws settle::error (errc::invalid_argument) for a name that is not a
+    /// plain identifier of at most 55 bytes, or two joined by a dot (schema and
+    /// table). Touches no table.
     outbox_table(connection& c, std::string_view table_name, wakeup appends = wakeup::poll)
         : table_(c, table_name, "postgres::outbox_table"),
           channel_(channel_of(table_name)),
@@ -1128,10 +1146,11 @@ public:
           dead_letters_("SELECT " + columns("") + " FROM " + table_.quoted +
                         " WHERE status = 'dead' AND sequence > $1 ORDER BY sequence LIMIT $2") {}
 
+    /// Begins a transaction on the table's connection.
     [[nodiscard]] transaction begin() { return transaction(*table_.conn); }
 
-    // Creates the table and its indexes unless the table exists: safe to
-    // apply again.
+    /// Creates the table and its indexes unless the table exists: safe to
+    /// apply again.
     [[nodiscard]] std::string ddl() const {
         return table_.create_once(
             "        id               UUID    PRIMARY KEY,\n"
@@ -1155,13 +1174,14 @@ public:
              "(finished_at) WHERE status = 'delivered'"});
     }
 
+    /// Creates the table if it does not exist, in the caller's transaction.
     void create_tables(transaction& tx) const {
         detail::create(tx.joined(table_.conn, "postgres::outbox_table::create_tables"), ddl(),
                        "postgres::outbox_table::create_tables");
     }
 
-    // Throws settle::error (errc::invalid_argument) for a nil id. An id
-    // already stored is a duplicate; the transaction stays usable.
+    /// Throws settle::error (errc::invalid_argument) for a nil id. An id
+    /// already stored is a duplicate; the transaction stays usable.
     outbox_append_result append(transaction& tx, outbox_message message, stored_time now) {
         constexpr const char* who = "postgres::outbox_table::append";
         const detail::session conn = tx.joined(table_.conn, who);
@@ -1185,6 +1205,9 @@ public:
         return outbox_append_result::appended(static_cast<std::uint64_t>(r.int8(0, 0)));
     }
 
+    ///@{
+    /// The settle::outbox_store operations (see the concept for what each guarantees), in the
+    /// caller's transaction.
     [[nodiscard]] std::vector<outbox_record> claim(transaction& tx, std::string_view owner,
                                                    stored_time now, stored_time lease_until,
                                                    std::size_t limit) {
@@ -1211,9 +1234,10 @@ public:
             tx, delivered_, "postgres::outbox_table::mark_delivered",
             {detail::uuid_param(id), detail::unsigned8(token.value()), detail::micros(now)});
     }
+    ///@}
 
-    // mark_delivered for each of `claims` in one statement; the answers in
-    // their order (a claim given twice is applied once, then stale).
+    /// mark_delivered for each of `claims` in one statement; the answers in
+    /// their order (a claim given twice is applied once, then stale).
     [[nodiscard]] std::vector<fenced_write> mark_delivered(transaction& tx,
                                                            std::span<const outbox_claim> claims,
                                                            stored_time now) {
@@ -1249,6 +1273,9 @@ public:
         return out;
     }
 
+    ///@{
+    /// The settle::outbox_store operations (see the concept for what each guarantees), in the
+    /// caller's transaction.
     [[nodiscard]] fenced_write reschedule(transaction& tx, const uuid& id, fencing_token token,
                                           std::string_view reason, stored_time next_attempt_at) {
         return write(tx, reschedule_, "postgres::outbox_table::reschedule",
@@ -1274,8 +1301,9 @@ public:
                             {detail::uuid_param(id), detail::micros(now)})
                    .affected() == 1;
     }
+    ///@}
 
-    // Skips delivered records another transaction holds locked.
+    /// Skips delivered records another transaction holds locked.
     [[nodiscard]] std::size_t purge(transaction& tx, stored_time delivered_before,
                                     std::size_t limit) {
         constexpr const char* who = "postgres::outbox_table::purge";
@@ -1285,6 +1313,8 @@ public:
                 .affected());
     }
 
+    ///@{
+    /// What operators read: the counts of records by status, one record, the dead letters.
     [[nodiscard]] outbox_statistics statistics(transaction& tx, stored_time now) const {
         constexpr const char* who = "postgres::outbox_table::statistics";
         const detail::result r =
@@ -1323,16 +1353,17 @@ public:
         return records(detail::exec(tx.joined(table_.conn, who), who, dead_letters_,
                                     {detail::unsigned8(after_sequence), detail::limit(limit)}));
     }
+    ///@}
 
-    // Waits until an append to this table commits on any connection (true), or
-    // until `timeout` passes (false). Listens on the store's connection from
-    // the first call on (again after a reconnect), so an append committed
-    // before that first call wakes nobody, and appends committed while the
-    // connection ran transactions wake the next call at once: keep polling
-    // with a timeout, as the relay's idle wait does. Consumes every
-    // notification the connection received, of any channel. Between
-    // transactions only: settle::error (errc::invalid_argument) while one is
-    // open on the connection, errc::unavailable if the connection is lost.
+    /// Waits until an append to this table commits on any connection (true), or
+    /// until `timeout` passes (false). Listens on the store's connection from
+    /// the first call on (again after a reconnect), so an append committed
+    /// before that first call wakes nobody, and appends committed while the
+    /// connection ran transactions wake the next call at once: keep polling
+    /// with a timeout, as the relay's idle wait does. Consumes every
+    /// notification the connection received, of any channel. Between
+    /// transactions only: settle::error (errc::invalid_argument) while one is
+    /// open on the connection, errc::unavailable if the connection is lost.
     [[nodiscard]] bool wait_for_append(std::chrono::milliseconds timeout) {
         constexpr const char* who = "postgres::outbox_table::wait_for_append";
         connection& c = *table_.conn;
@@ -1482,25 +1513,26 @@ private:
 static_assert(settle::outbox_appender<outbox_table>);
 static_assert(settle::outbox_store<outbox_table>);
 
-// A settle::sleeper for outbox_relay::run that ends an idle wait as soon as
-// an append to the store's table commits (appenders' stores built with
-// wakeup::notify), instead of sleeping it out:
-//
-//     postgres::append_waiter waiter(store);
-//     relay.run(stop_token, waiter);
-//
-// It waits on the store's connection, which is free between the relay's
-// transactions, and looks at the stop token at least every 50 ms. It listens
-// from its first wait on a session: an append committed before that (before
-// the first wait, or after a reconnect) waits for the backoff. If the
-// connection is lost it sleeps the rest of the wait plainly: the relay's next
-// round reconnects. Other failures of the wait (settle::error) propagate out
-// of the relay's run().
+/// A settle::sleeper for outbox_relay::run that ends an idle wait as soon as
+/// an append to the store's table commits (appenders' stores built with
+/// wakeup::notify), instead of sleeping it out:
+///
+///     postgres::append_waiter waiter(store);
+///     relay.run(stop_token, waiter);
+///
+/// It waits on the store's connection, which is free between the relay's
+/// transactions, and looks at the stop token at least every 50 ms. It listens
+/// from its first wait on a session: an append committed before that (before
+/// the first wait, or after a reconnect) waits for the backoff. If the
+/// connection is lost it sleeps the rest of the wait plainly: the relay's next
+/// round reconnects. Other failures of the wait (settle::error) propagate out
+/// of the relay's run().
 class append_waiter {
 public:
+    /// A waiter for appends to the given table.
     explicit append_waiter(outbox_table& store) noexcept : store_(&store) {}
 
-    // True when the wait is over, early on an append; false once stopped.
+    /// True when the wait is over, early on an append; false once stopped.
     bool sleep_for(std::chrono::nanoseconds d, std::stop_token stop) {
         using steady = std::chrono::steady_clock;
         const steady::time_point start = steady::now();
@@ -1531,20 +1563,21 @@ private:
     outbox_table* store_;
 };
 
-// settle::inbox_store and settle::purgeable_inbox_store over a table keyed by
-// (consumer, message_id), with an index on (consumer, applied_at) for purge,
-// which removes one consumer's oldest records; times are BIGINT Unix
-// microseconds, consumer and message id TEXT. mark is one INSERT ... ON
-// CONFLICT DO NOTHING: a concurrent mark of the same pair waits for the first
-// transaction, then answers duplicate if it committed. purge skips records
-// another transaction holds locked.
+/// settle::inbox_store and settle::purgeable_inbox_store over a table keyed by
+/// (consumer, message_id), with an index on (consumer, applied_at) for purge,
+/// which removes one consumer's oldest records; times are BIGINT Unix
+/// microseconds, consumer and message id TEXT. mark is one INSERT ... ON
+/// CONFLICT DO NOTHING: a concurrent mark of the same pair waits for the first
+/// transaction, then answers duplicate if it committed. purge skips records
+/// another transaction holds locked.
 class inbox_table {
 public:
+    /// The transaction type of the settle::inbox_store this table models.
     using transaction = postgres::transaction;
 
-    // Throws settle::error (errc::invalid_argument) for a name that is not a
-    // plain identifier of at most 55 bytes, or two joined by a dot (schema and
-    // table). Touches no table.
+    /// Throws settle::error (errc::invalid_argument) for a name that is not a
+    /// plain identifier of at most 55 bytes, or two joined by a dot (schema and
+    /// table). Touches no table.
     inbox_table(connection& c, std::string_view table_name)
         : table_(c, table_name, "postgres::inbox_table"),
           mark_("INSERT INTO " + table_.quoted +
@@ -1554,10 +1587,11 @@ public:
                  " WHERE consumer = $1 AND applied_at < $2 LIMIT $3 FOR UPDATE SKIP LOCKED) d "
                  "WHERE r.consumer = $1 AND r.message_id = d.message_id") {}
 
+    /// Begins a transaction on the table's connection.
     [[nodiscard]] transaction begin() { return transaction(*table_.conn); }
 
-    // Creates the table and its index unless the table exists: safe to apply
-    // again.
+    /// Creates the table and its index unless the table exists: safe to apply
+    /// again.
     [[nodiscard]] std::string ddl() const {
         return table_.create_once(
             "        consumer   TEXT   NOT NULL,\n"
@@ -1567,6 +1601,9 @@ public:
             {"(consumer, applied_at)"});
     }
 
+    ///@{
+    /// Creates the table if it does not exist, then the settle::inbox_store operations (see the
+    /// concept for what each guarantees), in the caller's transaction.
     void create_tables(transaction& tx) const {
         detail::create(tx.joined(table_.conn, "postgres::inbox_table::create_tables"), ddl(),
                        "postgres::inbox_table::create_tables");
@@ -1592,6 +1629,7 @@ public:
                 {detail::text(consumer), detail::micros(applied_before), detail::limit(limit)})
                 .affected());
     }
+    ///@}
 
 private:
     detail::table table_;
@@ -1604,27 +1642,28 @@ static_assert(settle::purgeable_inbox_store<inbox_table>);
 // ---------------------------------------------------------------------------
 // Try/confirm/cancel barrier
 
-// settle::barrier_store and settle::purgeable_barrier_store over a table
-// keyed by (transaction_id, branch_id), TEXT, with the branch's state (TEXT:
-// tried, confirmed, cancelled, cancel_marker for an empty cancel) and the
-// time of its last change (BIGINT Unix microseconds), indexed for purge.
-//
-// A try and a cancel insert first (INSERT ... ON CONFLICT DO NOTHING): a call
-// that meets another transaction's uncommitted insert of the branch waits for
-// it, and then finds its record if it committed. A confirm, and a cancel that
-// met a record, update it only while it is tried (UPDATE ... WHERE state =
-// 'tried'), which waits for a concurrent update of that row and checks again.
-// Nothing reads first, and no missing row is locked. A call that changes
-// nothing reads the state once. Under READ COMMITTED a branch that changes
-// between those statements (a purge, or a try committed just then) throws
-// settle::error (errc::aborted): run the transaction again. purge skips
-// records another transaction holds locked.
+/// settle::barrier_store and settle::purgeable_barrier_store over a table
+/// keyed by (transaction_id, branch_id), TEXT, with the branch's state (TEXT:
+/// tried, confirmed, cancelled, cancel_marker for an empty cancel) and the
+/// time of its last change (BIGINT Unix microseconds), indexed for purge.
+///
+/// A try and a cancel insert first (INSERT ... ON CONFLICT DO NOTHING): a call
+/// that meets another transaction's uncommitted insert of the branch waits for
+/// it, and then finds its record if it committed. A confirm, and a cancel that
+/// met a record, update it only while it is tried (UPDATE ... WHERE state =
+/// 'tried'), which waits for a concurrent update of that row and checks again.
+/// Nothing reads first, and no missing row is locked. A call that changes
+/// nothing reads the state once. Under READ COMMITTED a branch that changes
+/// between those statements (a purge, or a try committed just then) throws
+/// settle::error (errc::aborted): run the transaction again. purge skips
+/// records another transaction holds locked.
 class barrier_table {
 public:
+    /// The transaction type of the settle::barrier_store this table models.
     using transaction = postgres::transaction;
 
-    // Throws settle::error (errc::invalid_argument) for a name that is not a
-    // plain identifier of at most 55 bytes. Touches no table.
+    /// Throws settle::error (errc::invalid_argument) for a name that is not a
+    /// plain identifier of at most 55 bytes. Touches no table.
     barrier_table(connection& c, std::string_view table_name)
         : table_(c, table_name, "postgres::barrier_table"),
           insert_("INSERT INTO " + table_.quoted +
@@ -1640,10 +1679,11 @@ public:
                  " WHERE state <> 'tried' AND changed_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED) d "
                  "WHERE r.transaction_id = d.transaction_id AND r.branch_id = d.branch_id") {}
 
+    /// Begins a transaction on the table's connection.
     [[nodiscard]] transaction begin() { return transaction(*table_.conn); }
 
-    // Creates the table and its index unless the table exists: safe to apply
-    // again.
+    /// Creates the table and its index unless the table exists: safe to apply
+    /// again.
     [[nodiscard]] std::string ddl() const {
         return table_.create_once(
             "        transaction_id TEXT   NOT NULL,\n"
@@ -1654,6 +1694,9 @@ public:
             {"(changed_at)"});
     }
 
+    ///@{
+    /// Creates the table if it does not exist, then the settle::barrier_store operations (see the
+    /// concept for what each guarantees), in the caller's transaction.
     void create_tables(transaction& tx) const {
         detail::create(tx.joined(table_.conn, "postgres::barrier_table::create_tables"), ddl(),
                        "postgres::barrier_table::create_tables");
@@ -1711,6 +1754,7 @@ public:
                          {detail::micros(ended_before), detail::limit(limit)})
                 .affected());
     }
+    ///@}
 
 private:
     detail::table table_;
@@ -1725,20 +1769,21 @@ static_assert(settle::purgeable_barrier_store<barrier_table>);
 // ---------------------------------------------------------------------------
 // Reconciliation
 
-// settle::reconcile_store over a table keyed by id (TEXT), with the time the
-// record became uncertain, its unknown answers, its next check, and, once
-// escalated, when and why (BIGINT Unix microseconds; reason TEXT), indexed on
-// uncertain_since for due. watch is one INSERT ... ON CONFLICT DO NOTHING (a
-// concurrent watch of the same id waits for the first); due one SELECT,
-// longest uncertain first (then by id); forget one DELETE (of two concurrent
-// forgets, the second waits and then finds nothing); reschedule and escalate
-// one UPDATE each, of a watched record only.
+/// settle::reconcile_store over a table keyed by id (TEXT), with the time the
+/// record became uncertain, its unknown answers, its next check, and, once
+/// escalated, when and why (BIGINT Unix microseconds; reason TEXT), indexed on
+/// uncertain_since for due. watch is one INSERT ... ON CONFLICT DO NOTHING (a
+/// concurrent watch of the same id waits for the first); due one SELECT,
+/// longest uncertain first (then by id); forget one DELETE (of two concurrent
+/// forgets, the second waits and then finds nothing); reschedule and escalate
+/// one UPDATE each, of a watched record only.
 class reconcile_table {
 public:
+    /// The transaction type of the settle::reconcile_store this table models.
     using transaction = postgres::transaction;
 
-    // Throws settle::error (errc::invalid_argument) for a name that is not a
-    // plain identifier of at most 55 bytes. Touches no table.
+    /// Throws settle::error (errc::invalid_argument) for a name that is not a
+    /// plain identifier of at most 55 bytes. Touches no table.
     reconcile_table(connection& c, std::string_view table_name)
         : table_(c, table_name, "postgres::reconcile_table"),
           watch_("INSERT INTO " + table_.quoted +
@@ -1754,10 +1799,11 @@ public:
           escalate_("UPDATE " + table_.quoted +
                     " SET escalated_at = $2, reason = $3 WHERE id = $1 AND escalated_at IS NULL") {}
 
+    /// Begins a transaction on the table's connection.
     [[nodiscard]] transaction begin() { return transaction(*table_.conn); }
 
-    // Creates the table and its index unless the table exists: safe to apply
-    // again.
+    /// Creates the table and its index unless the table exists: safe to apply
+    /// again.
     [[nodiscard]] std::string ddl() const {
         return table_.create_once(
             "        id              TEXT   NOT NULL PRIMARY KEY,\n"
@@ -1769,6 +1815,9 @@ public:
             {"(uncertain_since)"});
     }
 
+    ///@{
+    /// Creates the table if it does not exist, then the settle::reconcile_store operations (see the
+    /// concept for what each guarantees), in the caller's transaction.
     void create_tables(transaction& tx) const {
         detail::create(tx.joined(table_.conn, "postgres::reconcile_table::create_tables"), ddl(),
                        "postgres::reconcile_table::create_tables");
@@ -1820,6 +1869,7 @@ public:
                             {detail::text(id), detail::micros(now), detail::text(reason)})
                    .affected() == 1;
     }
+    ///@}
 
 private:
     detail::table table_;

@@ -184,29 +184,30 @@ struct access;
 
 }  // namespace detail
 
-// The user's Redis handle: owns one redisContext, made by `make`, which is
-// also how it reconnects. Not thread-safe (hiredis contexts are not): use one
-// per thread, or lock around it. Neither copyable nor movable: stores keep
-// its address, so it must outlive them.
-//
-// A command whose connection fails throws settle::error (errc::unavailable)
-// and drops the context; the next command connects again through `make`. A
-// command that failed that way may or may not have been applied: each store
-// says what a repeat does.
+/// The user's Redis handle: owns one redisContext, made by `make`, which is
+/// also how it reconnects. Not thread-safe (hiredis contexts are not): use one
+/// per thread, or lock around it. Neither copyable nor movable: stores keep
+/// its address, so it must outlive them.
+///
+/// A command whose connection fails throws settle::error (errc::unavailable)
+/// and drops the context; the next command connects again through `make`. A
+/// command that failed that way may or may not have been applied: each store
+/// says what a repeat does.
 class connection {
 public:
+    /// Makes a new connection handle: what a pool calls when it needs a connection.
     using factory = std::function<redisContext*()>;
 
-    // Connects at once; settle::error (errc::unavailable) with hiredis' message
-    // if `make` returns no context or a failed one.
+    /// Connects at once; settle::error (errc::unavailable) with hiredis' message
+    /// if `make` returns no context or a failed one.
     explicit connection(factory make) : make_(std::move(make)) { connect(); }
 
-    // Connects to a Unix socket, now and on every reconnect.
+    /// Connects to a Unix socket, now and on every reconnect.
     [[nodiscard]] static factory unix_socket(std::string path) {
         return [p = std::move(path)] { return redisConnectUnix(p.c_str()); };
     }
 
-    // Connects over TCP, now and on every reconnect.
+    /// Connects over TCP, now and on every reconnect.
     [[nodiscard]] static factory tcp(std::string host, int port) {
         return [h = std::move(host), port] { return redisConnect(h.c_str(), port); };
     }
@@ -215,9 +216,9 @@ public:
     connection& operator=(const connection&) = delete;
     ~connection() = default;
 
-    // The raw context, for the user's own commands; nullptr after a lost
-    // connection until the next command of a store. Replaced by a reconnect,
-    // so do not keep it.
+    /// The raw context, for the user's own commands; nullptr after a lost
+    /// connection until the next command of a store. Replaced by a reconnect,
+    /// so do not keep it.
     [[nodiscard]] redisContext* native() const noexcept { return context_.get(); }
 
 private:
@@ -367,28 +368,29 @@ inline void check_prefix(std::string_view prefix, const char* who) {
 
 }  // namespace detail
 
-// What a Redis store's operations run in. Redis has no rollback and cannot
-// join another database's transaction: each operation is applied on the
-// server, atomically, when it returns, whether or not the transaction is
-// committed. commit() marks the end and does nothing. So a Redis store has
-// the form of settle::transactional but not its promise that a transaction
-// destroyed uncommitted leaves nothing behind: write your code so that an
-// operation that took effect is safe (a claim left in progress until its
-// lease ends, a lease held until its expiry).
+/// What a Redis store's operations run in. Redis has no rollback and cannot
+/// join another database's transaction: each operation is applied on the
+/// server, atomically, when it returns, whether or not the transaction is
+/// committed. commit() marks the end and does nothing. So a Redis store has
+/// the form of settle::transactional but not its promise that a transaction
+/// destroyed uncommitted leaves nothing behind: write your code so that an
+/// operation that took effect is safe (a claim left in progress until its
+/// lease ends, a lease held until its expiry).
 class transaction {
 public:
+    /// Does nothing: each operation has already taken effect.
     void commit() noexcept {}
 };
 
-// settle::versioned_store over Redis hashes: each key's value and stamp in
-// one hash, "<prefix>v:" followed by the key as settle::encode gives it.
-// Stamps come from one counter of the store, "<prefix>stamp", incremented
-// by every write that applies, so a key's stamp is greater than every stamp
-// it had before, across erase and re-insert. Each write is one Lua script:
-// it reads the stamp, decides and writes, with no other command in between.
-// A write that does not apply returns the current value with the conflict.
-// Records never expire. Stored bytes that do not decode throw settle::error
-// (errc::decode_failed) and stay as they are.
+/// settle::versioned_store over Redis hashes: each key's value and stamp in
+/// one hash, "<prefix>v:" followed by the key as settle::encode gives it.
+/// Stamps come from one counter of the store, "<prefix>stamp", incremented
+/// by every write that applies, so a key's stamp is greater than every stamp
+/// it had before, across erase and re-insert. Each write is one Lua script:
+/// it reads the stamp, decides and writes, with no other command in between.
+/// A write that does not apply returns the current value with the conflict.
+/// Records never expire. Stored bytes that do not decode throw settle::error
+/// (errc::decode_failed) and stay as they are.
 template <class Key, class T>
 class versioned_table {
     static_assert(codable<Key>,
@@ -399,12 +401,15 @@ class versioned_table {
                   "must be settle::codable");
 
 public:
+    ///@{
+    /// The key, value and transaction types of the settle::versioned_store this table models, and
+    /// its operations (see the concept for what each guarantees).
     using key_type = Key;
     using value_type = T;
     using transaction = redis::transaction;
 
-    // Throws settle::error (errc::invalid_argument) for an empty prefix.
-    // Touches no key.
+    /// Throws settle::error (errc::invalid_argument) for an empty prefix.
+    /// Touches no key.
     versioned_table(connection& c, std::string prefix)
         : conn_(&c), prefix_(std::move(prefix)), counter_(prefix_ + "stamp") {
         detail::check_prefix(prefix_, "redis::versioned_table");
@@ -425,8 +430,9 @@ public:
         }
         return found(*r->element[0], *r->element[1], who);
     }
+    ///@}
 
-    // Writes the value only if the key is absent.
+    /// Writes the value only if the key is absent.
     [[nodiscard]] write_result<T> insert(transaction&, const Key& key, T value) {
         static constexpr detail::script script{"insert", R"(
 local r = redis.call('HMGET', KEYS[1], 'value', 'stamp')
@@ -440,7 +446,7 @@ return {1, s})"};
         return written(script, key, {detail::as_view(v)}, "redis::versioned_table::insert");
     }
 
-    // Replaces the value only if the key's stamp equals `expected`.
+    /// Replaces the value only if the key's stamp equals `expected`.
     [[nodiscard]] write_result<T> compare_and_set(transaction&, const Key& key,
                                                   version_stamp expected, T value) {
         static constexpr detail::script script{"compare_and_set", R"(
@@ -456,7 +462,7 @@ return {1, s})"};
                        "redis::versioned_table::compare_and_set");
     }
 
-    // Removes the key only if its stamp equals `expected`.
+    /// Removes the key only if its stamp equals `expected`.
     [[nodiscard]] write_result<T> erase(transaction&, const Key& key, version_stamp expected) {
         static constexpr detail::script script{"erase", R"(
 local r = redis.call('HMGET', KEYS[1], 'value', 'stamp')
@@ -516,37 +522,38 @@ private:
     std::string counter_;
 };
 
-// A lease store (settle::leases) and a fence store (settle::fence) in Redis:
-// versioned tables of lease records and of fencing tokens. A lease record is
-// never erased, so it is the key's counter of grants: each grant's token is
-// one more than the one before, decided by a compare-and-set on the server.
+/// A lease store (settle::leases) and a fence store (settle::fence) in Redis:
+/// versioned tables of lease records and of fencing tokens. A lease record is
+/// never erased, so it is the key's counter of grants: each grant's token is
+/// one more than the one before, decided by a compare-and-set on the server.
 template <class Key>
 using lease_table = versioned_table<Key, lease_record>;
 
 template <class Key>
 using fence_table = versioned_table<Key, fencing_token>;
 
-// settle::idempotency_store over Redis hashes, one per (tenant, operation,
-// key) under "<prefix>i:", with tokens from one counter of the store,
-// "<prefix>token", so a token is greater than every one issued before for any
-// key. Claim (taking over a record that is no longer live), complete and
-// abandon are each one Lua script, run by EVALSHA: the check of the record's
-// expiry or token and the write happen with no other command in between.
-// complete and abandon write only while the record is in progress with the
-// claim's token: a stale owner's completion is refused.
-//
-// The record's own expires_at decides whether it is live, on the caller's
-// clock. Redis deletes a record `expiry_margin` after that expiry (PEXPIRE,
-// counted on the server from the write), only so that records do not pile up:
-// no purge is needed. Keep the margin above the clock skew between your
-// processes. Times persist as decimal Unix microseconds and compare exactly
-// within 285 years of 1970 (Lua's numbers are doubles).
+/// settle::idempotency_store over Redis hashes, one per (tenant, operation,
+/// key) under "<prefix>i:", with tokens from one counter of the store,
+/// "<prefix>token", so a token is greater than every one issued before for any
+/// key. Claim (taking over a record that is no longer live), complete and
+/// abandon are each one Lua script, run by EVALSHA: the check of the record's
+/// expiry or token and the write happen with no other command in between.
+/// complete and abandon write only while the record is in progress with the
+/// claim's token: a stale owner's completion is refused.
+///
+/// The record's own expires_at decides whether it is live, on the caller's
+/// clock. Redis deletes a record `expiry_margin` after that expiry (PEXPIRE,
+/// counted on the server from the write), only so that records do not pile up:
+/// no purge is needed. Keep the margin above the clock skew between your
+/// processes. Times persist as decimal Unix microseconds and compare exactly
+/// within 285 years of 1970 (Lua's numbers are doubles).
 class idempotency_table {
 public:
+    /// The transaction type of the settle::idempotency_store this table models.
     using transaction = redis::transaction;
 
-    // Throws settle::error (errc::invalid_argument) for an empty prefix or a
-    // margin that is not positive. Touches no key.
+    /// Throws settle::error (errc::invalid_argument) for an empty prefix or a
+    /// margin that is not positive. Touches no key.
     idempotency_table(connection& c, std::string prefix,
                       std::chrono::milliseconds expiry_margin = std::chrono::minutes(5))
         : conn_(&c),
@@ -560,10 +567,11 @@ public:
         }
     }
 
+    /// Begins a transaction: an empty one, since each operation is atomic on its own.
     [[nodiscard]] transaction begin() const noexcept { return {}; }
 
-    // The Redis key of (scope, key): the tenant and the operation each after
-    // its length, so that ("ab", "c") and ("a", "bc") differ.
+    /// The Redis key of (scope, key): the tenant and the operation each after
+    /// its length, so that ("ab", "c") and ("a", "bc") differ.
     [[nodiscard]] std::string record_key(const idempotency_scope& scope,
                                          const idempotency_key& key) const {
         std::string k = prefix_ + "i:";
@@ -576,6 +584,8 @@ public:
         return k;
     }
 
+    ///@{
+    /// The settle::idempotency_store operations (see the concept for what each guarantees).
     [[nodiscard]] idempotency_store_claim claim(transaction&, const idempotency_scope& scope,
                                                 const idempotency_key& key,
                                                 const sha256_digest& fingerprint, stored_time now,
@@ -672,6 +682,7 @@ return 1)"};
                                                      "redis::idempotency_table::abandon");
         return fenced(*r, "redis::idempotency_table::abandon");
     }
+    ///@}
 
 private:
     [[nodiscard]] static fencing_token token_of(const redisReply& r, const char* who) {
@@ -743,11 +754,14 @@ private:
 // The broker path: outbox -> relay -> stream_publisher -> Redis stream ->
 // stream_consumer -> inbox.
 
-// An outbox record as a stream entry carries it: the record's id (what the
-// inbox deduplicates by), topic, ordering key and payload, and each header as
-// a field "header:<name>".
+/// An outbox record as a stream entry carries it: the record's id (what the
+/// inbox deduplicates by), topic, ordering key and payload, and each header as
+/// a field "header:<name>".
 struct stream_message {
-    std::string entry_id;  // the stream entry's id, "<milliseconds>-<sequence>"
+    std::string entry_id;  ///< the stream entry's id, "<milliseconds>-<sequence>"
+    ///@{
+    /// The entry's fields: the outbox record's id, topic, ordering key, payload and headers; equal
+    /// when every field is.
     std::string record_id;
     std::string topic;
     std::string ordering_key;
@@ -755,15 +769,16 @@ struct stream_message {
     outbox_headers headers;
 
     friend bool operator==(const stream_message&, const stream_message&) = default;
+    ///@}
 };
 
-// A settle::outbox_publisher that appends each record to one stream (XADD,
-// one round trip). Delivered once XADD answered; a lost connection is
-// retryable (the entry may have been added: the inbox drops the repeat).
-// Other failures propagate. The stream grows until stream_consumer::trim.
+/// A settle::outbox_publisher that appends each record to one stream (XADD,
+/// one round trip). Delivered once XADD answered; a lost connection is
+/// retryable (the entry may have been added: the inbox drops the repeat).
+/// Other failures propagate. The stream grows until stream_consumer::trim.
 class stream_publisher {
 public:
-    // Throws settle::error (errc::invalid_argument) for an empty stream name.
+    /// Throws settle::error (errc::invalid_argument) for an empty stream name.
     stream_publisher(connection& c, std::string stream) : conn_(&c), stream_(std::move(stream)) {
         if (stream_.empty()) {
             throw settle::error(errc::invalid_argument,
@@ -771,6 +786,8 @@ public:
         }
     }
 
+    /// Adds the record to the stream: delivered once the server has it, retryable when the
+    /// command fails.
     [[nodiscard]] publish_result publish(const outbox_record& record) {
         const std::string id = record.id.to_string();
         std::vector<std::string> header_fields;
@@ -809,49 +826,53 @@ private:
     std::string stream_;
 };
 
+/// What a stream_consumer is configured with.
 struct stream_consumer_options {
-    // The consumer group: every group gets every message once; the consumers
-    // of one group share them. Not empty.
+    /// The consumer group: every group gets every message once; the consumers
+    /// of one group share them. Not empty.
     std::string group;
-    // This consumer's name in the group, unique among its live consumers.
-    // Not empty.
+    /// This consumer's name in the group, unique among its live consumers.
+    /// Not empty.
     std::string consumer;
-    // Entries read per poll, at most. At least 1.
+    /// Entries read per poll, at most. At least 1.
     std::size_t batch_size = 16;
-    // How long an entry stays pending (read, not acknowledged) before another
-    // consumer takes it over: longer than applying a batch can take. A crashed
-    // consumer's entries are applied that long after its crash. Positive.
+    /// How long an entry stays pending (read, not acknowledged) before another
+    /// consumer takes it over: longer than applying a batch can take. A crashed
+    /// consumer's entries are applied that long after its crash. Positive.
     std::chrono::milliseconds reclaim_idle = std::chrono::seconds(30);
 };
 
-// Reads a stream through a consumer group and applies each message through
-// an inbox (settle::idempotent_consumer): the first time, the handler runs in
-// the inbox's transaction, which records the message's record id; the entry
-// is acknowledged (XACK) only after that transaction committed, or the inbox
-// found the message applied before. So a consumer that dies at any point
-// leaves its entry pending; another consumer takes it over (XAUTOCLAIM) after
-// reclaim_idle, and the inbox turns a second delivery into a duplicate: every
-// message's effect is applied once. Not thread-safe: one per thread.
-//
-//     settle::redis::stream_consumer consumer(redis, "orders", inbox,
-//                                             {.group = "billing", .consumer = "billing-1"});
-//     consumer.create_group();
-//     while (running) {
-//         if (consumer.poll([&](auto& tx, const settle::redis::stream_message& m) {
-//                 bill(tx, settle::decode<order_placed>(m.payload));
-//             }) == 0) {
-//             sleep_a_little();
-//         }
-//     }
+/// Reads a stream through a consumer group and applies each message through
+/// an inbox (settle::idempotent_consumer): the first time, the handler runs in
+/// the inbox's transaction, which records the message's record id; the entry
+/// is acknowledged (XACK) only after that transaction committed, or the inbox
+/// found the message applied before. So a consumer that dies at any point
+/// leaves its entry pending; another consumer takes it over (XAUTOCLAIM) after
+/// reclaim_idle, and the inbox turns a second delivery into a duplicate: every
+/// message's effect is applied once. Not thread-safe: one per thread.
+///
+///     settle::redis::stream_consumer consumer(redis, "orders", inbox,
+///                                             {.group = "billing", .consumer = "billing-1"});
+///     consumer.create_group();
+///     while (running) {
+///         if (consumer.poll([&](auto& tx, const settle::redis::stream_message& m) {
+///                 bill(tx, settle::decode<order_placed>(m.payload));
+///             }) == 0) {
+///             sleep_a_little();
+///         }
+///     }
 template <class InboxStore, class Clock>
 class stream_consumer {
 public:
+    ///@{
+    /// The idempotent consumer that applies each message, and its store's transaction type.
     using inbox_type = idempotent_consumer<InboxStore, Clock>;
     using transaction = typename InboxStore::transaction;
+    ///@}
 
-    // Holds references to c and inbox, which must outlive it. Throws
-    // settle::error (errc::invalid_argument) for an empty stream, group or
-    // consumer name, a batch size of 0 or an idle time that is not positive.
+    /// Holds references to c and inbox, which must outlive it. Throws
+    /// settle::error (errc::invalid_argument) for an empty stream, group or
+    /// consumer name, a batch size of 0 or an idle time that is not positive.
     stream_consumer(connection& c, std::string stream, inbox_type& inbox,
                     stream_consumer_options options)
         : conn_(&c),
@@ -872,8 +893,8 @@ public:
         }
     }
 
-    // Creates the group at the start of the stream, and the stream, unless
-    // the group exists. Safe to call from every consumer at start-up.
+    /// Creates the group at the start of the stream, and the stream, unless
+    /// the group exists. Safe to call from every consumer at start-up.
     void create_group() {
         try {
             (void)detail::access::checked(
@@ -886,17 +907,17 @@ public:
         }
     }
 
-    // One round: takes over up to batch_size entries that other consumers
-    // (or this one, before a restart) left pending longer than reclaim_idle,
-    // then reads new entries up to batch_size in all, and applies and
-    // acknowledges each in turn. Returns how many it acknowledged. Never
-    // blocks on an empty stream: sleep when it returns 0.
-    //
-    // If handler(tx, message) throws, its transaction rolls back, the entry
-    // stays pending (another poll takes it over after reclaim_idle) and the
-    // exception propagates. An entry that is not a settle message (no id
-    // field) throws settle::error (errc::decode_failed) and stays pending.
-    // A lost connection throws errc::unavailable; poll again.
+    /// One round: takes over up to batch_size entries that other consumers
+    /// (or this one, before a restart) left pending longer than reclaim_idle,
+    /// then reads new entries up to batch_size in all, and applies and
+    /// acknowledges each in turn. Returns how many it acknowledged. Never
+    /// blocks on an empty stream: sleep when it returns 0.
+    ///
+    /// If handler(tx, message) throws, its transaction rolls back, the entry
+    /// stays pending (another poll takes it over after reclaim_idle) and the
+    /// exception propagates. An entry that is not a settle message (no id
+    /// field) throws settle::error (errc::decode_failed) and stays pending.
+    /// A lost connection throws errc::unavailable; poll again.
     template <class Handler>
     requires std::invocable<Handler&, transaction&, const stream_message&> std::size_t poll(
         Handler&& handler) {
@@ -921,12 +942,12 @@ public:
         return acknowledged;
     }
 
-    // Removes the entries that every group of the stream has acknowledged
-    // (XTRIM MINID), and no other: the oldest entry kept is the oldest one
-    // pending in any group, or the last one delivered to a group that has
-    // none pending. Entries no group has read yet stay. A stream without
-    // groups is left as it is. Returns how many entries it removed. Call it on
-    // a schedule; one script, reading each group's pending summary.
+    /// Removes the entries that every group of the stream has acknowledged
+    /// (XTRIM MINID), and no other: the oldest entry kept is the oldest one
+    /// pending in any group, or the last one delivered to a group that has
+    /// none pending. Entries no group has read yet stay. A stream without
+    /// groups is left as it is. Returns how many entries it removed. Call it on
+    /// a schedule; one script, reading each group's pending summary.
     std::size_t trim() {
         static constexpr detail::script script{"trim", R"(
 local groups = redis.call('XINFO', 'GROUPS', KEYS[1])

@@ -196,19 +196,20 @@ private:
 
 }  // namespace detail
 
-// A SQLite database handle, configured for settle: journal_mode=WAL (readers
-// do not block the writer), a busy timeout (how long a transaction waits for
-// another connection's write transaction before errc::unavailable), and
-// foreign keys on. Owns the handle: closes it when destroyed (sqlite3_close_v2,
-// so a store destroyed later still finalizes its statements safely). Neither
-// copyable nor movable: stores and transactions refer to it.
+/// A SQLite database handle, configured for settle: journal_mode=WAL (readers
+/// do not block the writer), a busy timeout (how long a transaction waits for
+/// another connection's write transaction before errc::unavailable), and
+/// foreign keys on. Owns the handle: closes it when destroyed (sqlite3_close_v2,
+/// so a store destroyed later still finalizes its statements safely). Neither
+/// copyable nor movable: stores and transactions refer to it.
 class connection {
 public:
+    /// How long a transaction waits for another connection's write, unless told otherwise.
     static constexpr std::chrono::milliseconds default_busy_timeout{5000};
 
-    // Opens (creating if need be) the database file at `path`. Throws
-    // settle::error: unavailable if it cannot be opened, backend_failure if
-    // it cannot be configured.
+    /// Opens (creating if need be) the database file at `path`. Throws
+    /// settle::error: unavailable if it cannot be opened, backend_failure if
+    /// it cannot be configured.
     explicit connection(const std::string& path,
                         std::chrono::milliseconds busy_timeout = default_busy_timeout) {
         sqlite3* db = nullptr;
@@ -226,9 +227,9 @@ public:
         adopt(db, busy_timeout);
     }
 
-    // Takes ownership of a handle the caller opened, and configures it as
-    // above; the handle is closed if that fails. A null handle throws
-    // errc::invalid_argument.
+    /// Takes ownership of a handle the caller opened, and configures it as
+    /// above; the handle is closed if that fails. A null handle throws
+    /// errc::invalid_argument.
     explicit connection(sqlite3* handle,
                         std::chrono::milliseconds busy_timeout = default_busy_timeout) {
         if (handle == nullptr) {
@@ -240,9 +241,10 @@ public:
     connection(const connection&) = delete;
     connection& operator=(const connection&) = delete;
 
-    // Closes the handle; a transaction still open on it is rolled back.
+    /// Closes the handle; a transaction still open on it is rolled back.
     ~connection() { sqlite3_close_v2(db_); }
 
+    /// The sqlite3 handle, for your own SQL.
     [[nodiscard]] sqlite3* native() const noexcept { return db_; }
 
 private:
@@ -271,22 +273,22 @@ private:
     bool busy_ = false;  // a settle transaction object is open on it
 };
 
-// A write transaction on a connection: BEGIN IMMEDIATE when constructed, so
-// it holds the database's one write lock from the start (a read never has to
-// upgrade, so two transactions cannot deadlock). Run your own SQL on
-// native(); settle's stores join it when you pass it to them. Destroying it
-// open rolls it back. Movable (the moved-from one is ended), not copyable.
-// It must end (commit, rollback or destruction) before its connection is
-// destroyed, and before another begins on the connection: the connection
-// counts it open until then, even if it ended without this object (COMMIT or
-// ROLLBACK run on native(), or an error after which SQLite rolled it back),
-// so that it never acts on a newer transaction.
+/// A write transaction on a connection: BEGIN IMMEDIATE when constructed, so
+/// it holds the database's one write lock from the start (a read never has to
+/// upgrade, so two transactions cannot deadlock). Run your own SQL on
+/// native(); settle's stores join it when you pass it to them. Destroying it
+/// open rolls it back. Movable (the moved-from one is ended), not copyable.
+/// It must end (commit, rollback or destruction) before its connection is
+/// destroyed, and before another begins on the connection: the connection
+/// counts it open until then, even if it ended without this object (COMMIT or
+/// ROLLBACK run on native(), or an error after which SQLite rolled it back),
+/// so that it never acts on a newer transaction.
 class transaction {
 public:
-    // Begins. Throws settle::error: invalid_argument if the connection is
-    // already in a transaction (a settle one, or one of your own),
-    // unavailable if another connection's write transaction outlasts the
-    // busy timeout, backend_failure otherwise.
+    /// Begins. Throws settle::error: invalid_argument if the connection is
+    /// already in a transaction (a settle one, or one of your own),
+    /// unavailable if another connection's write transaction outlasts the
+    /// busy timeout, backend_failure otherwise.
     explicit transaction(connection& on) : conn_(&on) {
         if (on.busy_ || sqlite3_get_autocommit(on.native()) == 0) {
             throw settle::error(errc::invalid_argument,
@@ -297,17 +299,18 @@ public:
         open_ = true;
     }
 
+    /// Takes over the other transaction, which is ended.
     transaction(transaction&& other) noexcept
         : conn_(other.conn_), open_(std::exchange(other.open_, false)) {}
     transaction& operator=(transaction&&) = delete;
 
     ~transaction() { rollback(); }
 
-    // Commits; afterwards !open(), whether it succeeded or not (a failed
-    // commit is rolled back). Throws settle::error: invalid_argument if the
-    // transaction has ended (also when it ended without this object: COMMIT
-    // or ROLLBACK run on native(), or an error after which SQLite rolled it
-    // back), unavailable or backend_failure if SQLite refuses the commit.
+    /// Commits; afterwards !open(), whether it succeeded or not (a failed
+    /// commit is rolled back). Throws settle::error: invalid_argument if the
+    /// transaction has ended (also when it ended without this object: COMMIT
+    /// or ROLLBACK run on native(), or an error after which SQLite rolled it
+    /// back), unavailable or backend_failure if SQLite refuses the commit.
     void commit() {
         if (!open_) {
             throw settle::error(errc::invalid_argument,
@@ -330,7 +333,7 @@ public:
         }
     }
 
-    // Rolls back if still open; never throws.
+    /// Rolls back if still open; never throws.
     void rollback() noexcept {
         if (open_) {
             end();
@@ -340,8 +343,9 @@ public:
         }
     }
 
+    /// Whether the transaction is still open (not committed, rolled back or moved from).
     [[nodiscard]] bool open() const noexcept { return open_; }
-    // The connection's handle, for your own statements in this transaction.
+    /// The connection's handle, for your own statements in this transaction.
     [[nodiscard]] sqlite3* native() const noexcept { return conn_->native(); }
 
 private:
@@ -422,28 +426,32 @@ protected:
 // ---------------------------------------------------------------------------
 // Versioned values
 
-// settle::versioned_store in a SQLite table: Key and T are stored encoded by
-// settle::codec (keys are equal when their encodings are). Schema:
-//
-//   stamp  INTEGER PRIMARY KEY AUTOINCREMENT   the row's version stamp
-//   key    BLOB NOT NULL UNIQUE
-//   value  BLOB NOT NULL
-//
-// Every applied write inserts a new row (compare-and-set replaces the row), so
-// its stamp is a fresh AUTOINCREMENT rowid: greater than any the table ever
-// issued, across erase and re-insert, even of its last row (SQLite keeps the
-// high-water mark in sqlite_sequence). A rolled-back write's stamp may be
-// issued again, since it never became visible. Stamps stop at 2^63 - 1.
-// A conflict returns the current value (one decode).
-//
-// Costs: load is one indexed SELECT; insert and erase one statement when they
-// apply, compare-and-set one; a write that does not apply adds a SELECT.
-// Stored bytes that do not decode throw settle::error (errc::decode_failed),
-// leaving the row as it was.
+/// settle::versioned_store in a SQLite table: Key and T are stored encoded by
+/// settle::codec (keys are equal when their encodings are). Schema:
+///
+///     stamp  INTEGER PRIMARY KEY AUTOINCREMENT   the row's version stamp
+///     key    BLOB NOT NULL UNIQUE
+///     value  BLOB NOT NULL
+///
+/// Every applied write inserts a new row (compare-and-set replaces the row), so
+/// its stamp is a fresh AUTOINCREMENT rowid: greater than any the table ever
+/// issued, across erase and re-insert, even of its last row (SQLite keeps the
+/// high-water mark in sqlite_sequence). A rolled-back write's stamp may be
+/// issued again, since it never became visible. Stamps stop at 2^63 - 1.
+/// A conflict returns the current value (one decode).
+///
+/// Costs: load is one indexed SELECT; insert and erase one statement when they
+/// apply, compare-and-set one; a write that does not apply adds a SELECT.
+/// Stored bytes that do not decode throw settle::error (errc::decode_failed),
+/// leaving the row as it was.
 template <class Key, class T>
 requires codable<Key> && codable<T>
 class versioned_table : public detail::table_base {
 public:
+    ///@{
+    /// The key and value types; a table of the given name on the connection; its schema (ddl(), and
+    /// create_tables() runs it in the caller's transaction); and the settle::versioned_store
+    /// operations (see the concept for what each guarantees).
     using key_type = Key;
     using value_type = T;
 
@@ -523,6 +531,7 @@ public:
         }
         return not_applied(tx, k, who);
     }
+    ///@}
 
 private:
     static version_stamp stamp_of(std::int64_t rowid) noexcept {
@@ -554,41 +563,41 @@ private:
     detail::statement erase_;
 };
 
-// The lease store (settle::leases): lease records in a versioned table.
+/// The lease store (settle::leases): lease records in a versioned table.
 template <class Key>
 using lease_table = versioned_table<Key, lease_record>;
 
-// The fence store (settle::fence): the highest token seen per resource, in
-// the same database as the rows it protects.
+/// The fence store (settle::fence): the highest token seen per resource, in
+/// the same database as the rows it protects.
 template <class Key>
 using fence_table = versioned_table<Key, fencing_token>;
 
 // ---------------------------------------------------------------------------
 // Idempotency records
 
-// settle::idempotency_store in a SQLite table. Schema:
-//
-//   token            INTEGER PRIMARY KEY AUTOINCREMENT   the claim's fencing token
-//   tenant, operation, key   TEXT NOT NULL, UNIQUE together
-//   state            TEXT: 'in_progress' or 'completed'
-//   fingerprint      BLOB, 32 bytes
-//   claimed_at, expires_at   INTEGER: Unix microseconds (settle::stored_time)
-//   response         BLOB, response_status INTEGER (NULL: none)
-//   index on expires_at, for purge
-//
-// A claim that takes a key (new, or over an expired record) inserts a new row,
-// so its token is a fresh AUTOINCREMENT rowid: greater than every token the
-// table ever issued, even after purge. Tokens stop at 2^63 - 1.
-//
-// Costs: claim is an indexed SELECT plus, when it takes the key, one INSERT;
-// complete and abandon one indexed statement; purge one DELETE through the
-// expires_at index. A stored record that does not decode throws settle::error
-// (errc::decode_failed) and stays as it was, except that claim takes over an
-// expired one: it reads expires_at alone before decoding the rest.
+/// settle::idempotency_store in a SQLite table. Schema:
+///
+///     token            INTEGER PRIMARY KEY AUTOINCREMENT   the claim's fencing token
+///     tenant, operation, key   TEXT NOT NULL, UNIQUE together
+///     state            TEXT: 'in_progress' or 'completed'
+///     fingerprint      BLOB, 32 bytes
+///     claimed_at, expires_at   INTEGER: Unix microseconds (settle::stored_time)
+///     response         BLOB, response_status INTEGER (NULL: none)
+///     index on expires_at, for purge
+///
+/// A claim that takes a key (new, or over an expired record) inserts a new row,
+/// so its token is a fresh AUTOINCREMENT rowid: greater than every token the
+/// table ever issued, even after purge. Tokens stop at 2^63 - 1.
+///
+/// Costs: claim is an indexed SELECT plus, when it takes the key, one INSERT;
+/// complete and abandon one indexed statement; purge one DELETE through the
+/// expires_at index. A stored record that does not decode throws settle::error
+/// (errc::decode_failed) and stays as it was, except that claim takes over an
+/// expired one: it reads expires_at alone before decoding the rest.
 class idempotency_table : public detail::table_base {
 public:
-    // Throws settle::error (errc::invalid_argument) if table_name is not a
-    // plain identifier. Touches no table until first used.
+    /// Throws settle::error (errc::invalid_argument) if table_name is not a
+    /// plain identifier. Touches no table until first used.
     idempotency_table(connection& conn, std::string_view table_name)
         : table_base(conn, table_name, "sqlite::idempotency_table"),
           find_(
@@ -609,6 +618,9 @@ public:
           purge_("DELETE FROM " + quoted_ + " WHERE token IN (SELECT token FROM " + quoted_ +
                  " WHERE expires_at <= ?1 LIMIT ?2)") {}
 
+    ///@{
+    /// The table's schema (ddl(), and create_tables() runs it in the caller's transaction), and the
+    /// settle::idempotency_store operations (see the concept for what each guarantees).
     [[nodiscard]] std::string ddl() const {
         return "CREATE TABLE IF NOT EXISTS " + quoted_ +
                " (token INTEGER PRIMARY KEY AUTOINCREMENT, tenant TEXT NOT NULL, operation TEXT "
@@ -693,9 +705,10 @@ public:
         (void)s.step();
         return static_cast<std::size_t>(s.changes());
     }
+    ///@}
 
-    // The record stored for (scope, key), live or not, or nullopt. For
-    // inspection and tests; the guard never needs it.
+    /// The record stored for (scope, key), live or not, or nullopt. For
+    /// inspection and tests; the guard never needs it.
     [[nodiscard]] std::optional<idempotency_record> find(transaction& tx,
                                                          const idempotency_scope& scope,
                                                          const idempotency_key& key) {
@@ -840,33 +853,33 @@ inline constexpr const char* outbox_columns =
 
 }  // namespace detail
 
-// settle::outbox_appender and settle::outbox_store, with every operator
-// task, in a SQLite table. Schema (the columns of
-// settle::outbox_record; times are BIGINT Unix microseconds, 0 for none):
-//
-//   sequence  INTEGER PRIMARY KEY AUTOINCREMENT   never reused, even after purge
-//   id        BLOB NOT NULL UNIQUE, 16 bytes
-//   topic, ordering_key ('' for none), payload, headers (BLOB, see above),
-//   created_at, attempts, next_attempt_at, status (TEXT), last_error,
-//   claim_owner, claim_token, claim_expires_at, finished_at
-//   indexes: <name>_due (next_attempt_at, sequence) of pending and in-flight
-//            records, for claim; <name>_key (ordering_key, sequence) of
-//            undelivered records, for the ordering check; <name>_done
-//            (finished_at) of delivered records, for purge; <name>_dead
-//            (sequence) of dead letters, for dead_letters and statistics
-//
-// Appends run in write transactions, one at a time per database, so sequences
-// are assigned in commit order: a record never becomes visible before an older
-// one of its ordering key, with no locking of your own. A claim is one
-// UPDATE ... RETURNING over the due index, raising each record's claim_token
-// by one; each outcome one UPDATE by primary key, applied only while the
-// record is in flight under the outcome's token.
-// statistics reads every pending and in-flight record. A stored record that
-// does not decode throws settle::error (errc::decode_failed).
+/// settle::outbox_appender and settle::outbox_store, with every operator
+/// task, in a SQLite table. Schema (the columns of
+/// settle::outbox_record; times are BIGINT Unix microseconds, 0 for none):
+///
+///     sequence  INTEGER PRIMARY KEY AUTOINCREMENT   never reused, even after purge
+///     id        BLOB NOT NULL UNIQUE, 16 bytes
+///     topic, ordering_key ('' for none), payload, headers (BLOB, see above),
+///     created_at, attempts, next_attempt_at, status (TEXT), last_error,
+///     claim_owner, claim_token, claim_expires_at, finished_at
+///     indexes: <name>_due (next_attempt_at, sequence) of pending and in-flight
+///              records, for claim; <name>_key (ordering_key, sequence) of
+///              undelivered records, for the ordering check; <name>_done
+///              (finished_at) of delivered records, for purge; <name>_dead
+///              (sequence) of dead letters, for dead_letters and statistics
+///
+/// Appends run in write transactions, one at a time per database, so sequences
+/// are assigned in commit order: a record never becomes visible before an older
+/// one of its ordering key, with no locking of your own. A claim is one
+/// UPDATE ... RETURNING over the due index, raising each record's claim_token
+/// by one; each outcome one UPDATE by primary key, applied only while the
+/// record is in flight under the outcome's token.
+/// statistics reads every pending and in-flight record. A stored record that
+/// does not decode throws settle::error (errc::decode_failed).
 class outbox_table : public detail::table_base {
 public:
-    // Throws settle::error (errc::invalid_argument) if table_name is not a
-    // plain identifier. Touches no table until first used.
+    /// Throws settle::error (errc::invalid_argument) if table_name is not a
+    /// plain identifier. Touches no table until first used.
     outbox_table(connection& conn, std::string_view table_name)
         : table_base(conn, table_name, "sqlite::outbox_table"),
           append_(
@@ -907,6 +920,8 @@ public:
           dead_letters_(std::string("SELECT ") + detail::outbox_columns + " FROM " + quoted_ +
                         " WHERE status = 'dead' AND sequence > ?1 ORDER BY sequence LIMIT ?2") {}
 
+    ///@{
+    /// The table's schema: ddl(), and create_tables() runs it in the caller's transaction.
     [[nodiscard]] std::string ddl() const {
         return "CREATE TABLE IF NOT EXISTS " + quoted_ +
                " (sequence INTEGER PRIMARY KEY AUTOINCREMENT, id BLOB NOT NULL UNIQUE CHECK "
@@ -932,9 +947,10 @@ public:
     void create_tables(transaction& tx) const {
         apply(tx, ddl(), "sqlite::outbox_table::create_tables");
     }
+    ///@}
 
-    // A nil id throws settle::error (errc::invalid_argument) and stores
-    // nothing; an id already stored is a duplicate.
+    /// A nil id throws settle::error (errc::invalid_argument) and stores
+    /// nothing; an id already stored is a duplicate.
     outbox_append_result append(transaction& tx, outbox_message message, stored_time now) {
         constexpr std::string_view who = "sqlite::outbox_table::append";
         if (message.id == uuid{}) {
@@ -955,6 +971,9 @@ public:
         return outbox_append_result::duplicate();  // ON CONFLICT DO NOTHING returned no row
     }
 
+    ///@{
+    /// The settle::outbox_store operations (see the concept for what each guarantees), in the
+    /// caller's transaction, and what operators read: statistics, one record, the dead letters.
     [[nodiscard]] std::vector<outbox_record> claim(transaction& tx, std::string_view owner,
                                                    stored_time now, stored_time lease_until,
                                                    std::size_t limit) {
@@ -1083,6 +1102,7 @@ public:
         }
         return result;
     }
+    ///@}
 
 private:
     // An outcome: `set`, and the claim cleared, while the record is in
@@ -1154,19 +1174,19 @@ private:
 static_assert(settle::outbox_appender<outbox_table>);
 static_assert(settle::outbox_store<outbox_table>);
 
-// settle::inbox_store and settle::purgeable_inbox_store in a SQLite table.
-// Schema:
-//
-//   consumer, message_id   TEXT NOT NULL, the primary key (WITHOUT ROWID)
-//   applied_at             INTEGER: Unix microseconds
-//   index <name>_purge     (consumer, applied_at), for purge
-//
-// mark is one INSERT ... ON CONFLICT DO NOTHING on the primary key; purge one
-// DELETE of one consumer's oldest records through the purge index.
+/// settle::inbox_store and settle::purgeable_inbox_store in a SQLite table.
+/// Schema:
+///
+///     consumer, message_id   TEXT NOT NULL, the primary key (WITHOUT ROWID)
+///     applied_at             INTEGER: Unix microseconds
+///     index <name>_purge     (consumer, applied_at), for purge
+///
+/// mark is one INSERT ... ON CONFLICT DO NOTHING on the primary key; purge one
+/// DELETE of one consumer's oldest records through the purge index.
 class inbox_table : public detail::table_base {
 public:
-    // Throws settle::error (errc::invalid_argument) if table_name is not a
-    // plain identifier. Touches no table until first used.
+    /// Throws settle::error (errc::invalid_argument) if table_name is not a
+    /// plain identifier. Touches no table until first used.
     inbox_table(connection& conn, std::string_view table_name)
         : table_base(conn, table_name, "sqlite::inbox_table"),
           mark_("INSERT INTO " + quoted_ +
@@ -1175,6 +1195,9 @@ public:
                  "message_id FROM " + quoted_ + " WHERE consumer = ?1 AND applied_at < ?2 " +
                  "LIMIT ?3)") {}
 
+    ///@{
+    /// The table's schema (ddl(), and create_tables() runs it in the caller's transaction), and the
+    /// settle::inbox_store operations (see the concept for what each guarantees).
     [[nodiscard]] std::string ddl() const {
         return "CREATE TABLE IF NOT EXISTS " + quoted_ +
                " (consumer TEXT NOT NULL, message_id TEXT NOT NULL, applied_at INTEGER NOT NULL, "
@@ -1211,6 +1234,7 @@ public:
         (void)s.step();
         return static_cast<std::size_t>(s.changes());
     }
+    ///@}
 
 private:
     detail::statement mark_;
@@ -1222,23 +1246,23 @@ static_assert(settle::purgeable_inbox_store<inbox_table>);
 // ---------------------------------------------------------------------------
 // Try/confirm/cancel barrier
 
-// settle::barrier_store and settle::purgeable_barrier_store in a SQLite table.
-// Schema:
-//
-//   transaction_id, branch_id  TEXT NOT NULL, the primary key (WITHOUT ROWID)
-//   state                      TEXT NOT NULL: tried, confirmed, cancelled,
-//                              cancel_marker (an empty cancel)
-//   changed_at                 INTEGER: Unix microseconds of the last change
-//   index <name>_ended         (changed_at), for purge
-//
-// A try and a cancel insert first (INSERT ... ON CONFLICT DO NOTHING on the
-// primary key); a confirm, and a cancel that met a record, update the record
-// only while it is tried. A call that changes nothing reads the state once.
-// SQLite runs write transactions one at a time, so no two calls interleave.
+/// settle::barrier_store and settle::purgeable_barrier_store in a SQLite table.
+/// Schema:
+///
+///     transaction_id, branch_id  TEXT NOT NULL, the primary key (WITHOUT ROWID)
+///     state                      TEXT NOT NULL: tried, confirmed, cancelled,
+///                                cancel_marker (an empty cancel)
+///     changed_at                 INTEGER: Unix microseconds of the last change
+///     index <name>_ended         (changed_at), for purge
+///
+/// A try and a cancel insert first (INSERT ... ON CONFLICT DO NOTHING on the
+/// primary key); a confirm, and a cancel that met a record, update the record
+/// only while it is tried. A call that changes nothing reads the state once.
+/// SQLite runs write transactions one at a time, so no two calls interleave.
 class barrier_table : public detail::table_base {
 public:
-    // Throws settle::error (errc::invalid_argument) if table_name is not a
-    // plain identifier. Touches no table until first used.
+    /// Throws settle::error (errc::invalid_argument) if table_name is not a
+    /// plain identifier. Touches no table until first used.
     barrier_table(connection& conn, std::string_view table_name)
         : table_base(conn, table_name, "sqlite::barrier_table"),
           insert_("INSERT INTO " + quoted_ +
@@ -1252,6 +1276,9 @@ public:
                  "transaction_id, branch_id FROM " + quoted_ +
                  " WHERE state <> 'tried' AND changed_at < ?1 LIMIT ?2)") {}
 
+    ///@{
+    /// The table's schema (ddl(), and create_tables() runs it in the caller's transaction), and the
+    /// settle::barrier_store operations (see the concept for what each guarantees).
     [[nodiscard]] std::string ddl() const {
         return "CREATE TABLE IF NOT EXISTS " + quoted_ +
                " (transaction_id TEXT NOT NULL, branch_id TEXT NOT NULL, state TEXT NOT NULL, "
@@ -1321,6 +1348,7 @@ public:
         (void)s.step();
         return static_cast<std::size_t>(s.changes());
     }
+    ///@}
 
 private:
     // Runs the insert or the update; returns whether it changed a row.
@@ -1347,23 +1375,23 @@ static_assert(settle::purgeable_barrier_store<barrier_table>);
 // ---------------------------------------------------------------------------
 // Reconciliation
 
-// settle::reconcile_store in a SQLite table. Schema:
-//
-//   id               TEXT PRIMARY KEY (WITHOUT ROWID)
-//   uncertain_since  INTEGER: Unix microseconds
-//   unknown_answers  INTEGER
-//   next_check_at    INTEGER: Unix microseconds
-//   escalated_at     INTEGER, NULL while watched
-//   reason           TEXT, why it was escalated
-//   index <name>_due (uncertain_since), for due
-//
-// watch is one INSERT ... ON CONFLICT DO NOTHING on the key; due one SELECT,
-// longest uncertain first (then by id); forget one DELETE; reschedule and
-// escalate one UPDATE each, of a watched record only.
+/// settle::reconcile_store in a SQLite table. Schema:
+///
+///     id               TEXT PRIMARY KEY (WITHOUT ROWID)
+///     uncertain_since  INTEGER: Unix microseconds
+///     unknown_answers  INTEGER
+///     next_check_at    INTEGER: Unix microseconds
+///     escalated_at     INTEGER, NULL while watched
+///     reason           TEXT, why it was escalated
+///     index <name>_due (uncertain_since), for due
+///
+/// watch is one INSERT ... ON CONFLICT DO NOTHING on the key; due one SELECT,
+/// longest uncertain first (then by id); forget one DELETE; reschedule and
+/// escalate one UPDATE each, of a watched record only.
 class reconcile_table : public detail::table_base {
 public:
-    // Throws settle::error (errc::invalid_argument) if table_name is not a
-    // plain identifier. Touches no table until first used.
+    /// Throws settle::error (errc::invalid_argument) if table_name is not a
+    /// plain identifier. Touches no table until first used.
     reconcile_table(connection& conn, std::string_view table_name)
         : table_base(conn, table_name, "sqlite::reconcile_table"),
           watch_("INSERT INTO " + quoted_ +
@@ -1379,6 +1407,9 @@ public:
           escalate_("UPDATE " + quoted_ +
                     " SET escalated_at = ?2, reason = ?3 WHERE id = ?1 AND escalated_at IS NULL") {}
 
+    ///@{
+    /// The table's schema (ddl(), and create_tables() runs it in the caller's transaction), and the
+    /// settle::reconcile_store operations (see the concept for what each guarantees).
     [[nodiscard]] std::string ddl() const {
         return "CREATE TABLE IF NOT EXISTS " + quoted_ +
                " (id TEXT NOT NULL PRIMARY KEY, uncertain_since INTEGER NOT NULL, "
@@ -1446,6 +1477,7 @@ public:
         (void)s.step();
         return s.changes() == 1;
     }
+    ///@}
 
 private:
     detail::statement watch_;

@@ -78,7 +78,7 @@ void barrier_prepare(S& s, std::string_view xid, std::string_view state) {
 
 }  // namespace detail
 
-// The cases of enter, each with the promise it checks as its name.
+/// The cases of enter, each with the promise it checks as its name.
 template <class Fixture>
 inline constexpr std::array<test_case<Fixture>, 10> barrier_store_suite{{
     {"a transaction or branch id longer than settle::max_key_size is refused, the transaction kept",
@@ -234,7 +234,7 @@ inline constexpr std::array<test_case<Fixture>, 10> barrier_store_suite{{
      }},
 }};
 
-// The cases of purge, for a settle::purgeable_barrier_store.
+/// The cases of purge, for a settle::purgeable_barrier_store.
 template <class Fixture>
 inline constexpr std::array<test_case<Fixture>, 3> barrier_purge_suite{{
     {"purge removes ended branches and markers changed before the cut, up to the limit",

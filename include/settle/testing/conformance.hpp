@@ -27,18 +27,21 @@ SETTLE_BEGIN_NAMESPACE
 
 namespace conformance {
 
-// A backend broke a promise of its concept. what() reads
-// "file:line: expected <expression>" plus any detail the case added.
+/// A backend broke a promise of its concept. what() reads
+/// "file:line: expected <expression>" plus any detail the case added.
 class failure : public std::logic_error {
 public:
     using std::logic_error::logic_error;
 };
 
-// One case of a suite, run against a fresh Fixture.
+/// One case of a suite, run against a fresh Fixture.
 template <class Fixture>
 struct test_case {
+    ///@{
+    /// The check's name, and the function that runs it on a fixture.
     std::string_view name;
     void (*run)(Fixture&);
+    ///@}
 };
 
 namespace detail {
@@ -72,8 +75,8 @@ SETTLE_END_NAMESPACE
 
 #include <settle/detail/macro_unscope.hpp>
 
-// Inside a conformance case: throws settle::conformance::failure unless the
-// condition holds. The optional second argument says more ("after rollback").
+/// Inside a conformance case: throws settle::conformance::failure unless the
+/// condition holds. The optional second argument says more ("after rollback").
 #define SETTLE_EXPECT(condition, ...)                                           \
     do {                                                                        \
         if (!(condition)) {                                                     \

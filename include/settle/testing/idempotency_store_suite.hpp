@@ -537,9 +537,9 @@ constexpr auto idempotency_suite_of() {
 
 }  // namespace detail
 
-// The cases, each with the promise it checks as its name: those of every
-// settle::idempotency_store, and when the fixture's store also models
-// settle::purgeable_idempotency_store, those of purge.
+/// The cases, each with the promise it checks as its name: those of every
+/// settle::idempotency_store, and when the fixture's store also models
+/// settle::purgeable_idempotency_store, those of purge.
 template <class Fixture>
 inline constexpr auto idempotency_store_suite = detail::idempotency_suite_of<Fixture>();
 

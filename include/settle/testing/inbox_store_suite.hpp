@@ -61,7 +61,7 @@ inbox_mark inbox_peek(S& s, std::string_view consumer, std::string_view message_
 
 }  // namespace detail
 
-// The cases of mark, each with the promise it checks as its name.
+/// The cases of mark, each with the promise it checks as its name.
 template <class Fixture>
 inline constexpr std::array<test_case<Fixture>, 5> inbox_store_suite{{
     {"a consumer or message id longer than settle::max_key_size is refused, the transaction kept",
@@ -131,7 +131,7 @@ inline constexpr std::array<test_case<Fixture>, 5> inbox_store_suite{{
      }},
 }};
 
-// The cases of purge, for a settle::purgeable_inbox_store.
+/// The cases of purge, for a settle::purgeable_inbox_store.
 template <class Fixture>
 inline constexpr std::array<test_case<Fixture>, 3> inbox_purge_suite{{
     {"purge removes a consumer's marks applied before the cut up to the limit",

@@ -198,7 +198,7 @@ inline bool outbox_same_set(std::vector<uuid> a, std::vector<uuid> b) {
 
 }  // namespace detail
 
-// The cases, each with the promise it checks as its name.
+/// The cases, each with the promise it checks as its name.
 template <class Fixture>
 inline constexpr std::array<test_case<Fixture>, 32> outbox_store_suite{{
     {"an appended record is pending and due at once",

@@ -51,22 +51,22 @@ namespace testing {
 // ---------------------------------------------------------------------------
 // Fault points
 
-// What a schedule can do to a consumer. Exhaustive: switch on it without a default.
+/// What a schedule can do to a consumer. Exhaustive: switch on it without a default.
 enum class [[nodiscard]] fault_point{
-    duplicate,            // a message delivered again after it was acknowledged
-    reorder,              // a message delivered while an earlier one waits unacknowledged
-    delay,                // the clock moves on between deliveries
-    second_worker,        // a second worker gets the same message or request while the first
-                          // holds it (consumer: after the first committed, before it
-                          // acknowledged; requests: between the first's transactions)
-    lease_expiry,         // requests: the first worker's lease ends between its transactions
-                          // and a second worker takes the key over
-    crash_before_commit,  // the worker dies after the handler ran, before its commit
-    crash_after_commit,   // the worker dies after its commit, before its acknowledgement
-    transient_failure,    // the store refuses the commit (errc::aborted) and keeps nothing
-    commit_unknown,       // the commit throws errc::unavailable; it took effect, or it did not
-    publish_failure,      // relay: the broker is unreachable, or takes the message and its
-                          // answer is lost
+    duplicate,            ///< a message delivered again after it was acknowledged
+    reorder,              ///< a message delivered while an earlier one waits unacknowledged
+    delay,                ///< the clock moves on between deliveries
+    second_worker,        ///< a second worker gets the same message or request while the first
+                          ///< holds it (consumer: after the first committed, before it
+                          ///< acknowledged; requests: between the first's transactions)
+    lease_expiry,         ///< requests: the first worker's lease ends between its transactions
+                          ///< and a second worker takes the key over
+    crash_before_commit,  ///< the worker dies after the handler ran, before its commit
+    crash_after_commit,   ///< the worker dies after its commit, before its acknowledgement
+    transient_failure,    ///< the store refuses the commit (errc::aborted) and keeps nothing
+    commit_unknown,       ///< the commit throws errc::unavailable; it took effect, or it did not
+    publish_failure,      ///< relay: the broker is unreachable, or takes the message and its
+                          ///< answer is lost
 };
 
 inline constexpr std::array<fault_point, 10> all_fault_points{
@@ -101,38 +101,39 @@ inline constexpr std::array<fault_point, 10> all_fault_points{
 // ---------------------------------------------------------------------------
 // A store that fails on request
 
-// How the next commit of a faulty_store fails.
+/// How the next commit of a faulty_store fails.
 enum class commit_failure {
-    crash_before,  // the process dies before the commit: nothing kept (throws simulated_crash)
-    crash_after,   // the process dies right after the commit: all kept (throws simulated_crash)
-    aborted,       // the store gives the transaction up: nothing kept (settle::error, aborted)
-    unknown_kept,  // the answer is lost after the commit: all kept (settle::error, unavailable)
-    unknown_lost,  // the answer is lost before the commit: nothing kept (settle::error,
-                   // unavailable)
+    crash_before,  ///< the process dies before the commit: nothing kept (throws simulated_crash)
+    crash_after,   ///< the process dies right after the commit: all kept (throws simulated_crash)
+    aborted,       ///< the store gives the transaction up: nothing kept (settle::error, aborted)
+    unknown_kept,  ///< the answer is lost after the commit: all kept (settle::error, unavailable)
+    unknown_lost,  ///< the answer is lost before the commit: nothing kept (settle::error,
+                   ///< unavailable)
 };
 
-// What a simulated crash throws: not a std::exception, so that code which
-// handles errors (catch (const std::exception&)) does not survive a crash it
-// could not survive in production. Code that swallows everything
-// (catch (...)) does, and the simulation then reports what that breaks.
+/// What a simulated crash throws: not a std::exception, so that code which
+/// handles errors (catch (const std::exception&)) does not survive a crash it
+/// could not survive in production. Code that swallows everything
+/// (catch (...)) does, and the simulation then reports what that breaks.
 struct simulated_crash {};
 
-// Wraps a store and models the same concepts (settle::transactional, and
-// settle::inbox_store, settle::idempotency_store, settle::outbox_appender and
-// settle::outbox_store when the wrapped one does), forwarding every operation; a commit fails, or a
-// begin() is preceded by your callback, once, when asked. Its transaction holds the wrapped store's
-// transaction and converts to it, so that your own writes join it. Holds a reference to the store;
-// single-threaded.
+/// Wraps a store and models the same concepts (settle::transactional, and
+/// settle::inbox_store, settle::idempotency_store, settle::outbox_appender and
+/// settle::outbox_store when the wrapped one does), forwarding every operation; a commit fails, or
+/// a begin() is preceded by your callback, once, when asked. Its transaction holds the wrapped
+/// store's transaction and converts to it, so that your own writes join it. Holds a reference to
+/// the store; single-threaded.
 template <transactional Store>
 class faulty_store {
 public:
+    /// The wrapped store's transaction, whose commit fails when a fault is planned for it.
     class transaction {
     public:
         transaction(const transaction&) = delete;
         transaction& operator=(const transaction&) = delete;
         ~transaction() = default;
 
-        // Commits the wrapped transaction, or fails as the store was asked to.
+        /// Commits the wrapped transaction, or fails as the store was asked to.
         void commit() {
             std::optional<commit_failure> failure;
             if (store_->next_ && store_->commits_to_skip_-- == 0) {
@@ -163,12 +164,13 @@ public:
             }
         }
 
-        // The wrapped store's transaction, for your own reads and writes.
+        /// The wrapped store's transaction, for your own reads and writes.
         [[nodiscard]] typename Store::transaction& inner() noexcept { return inner_; }
+        /// The wrapped store's transaction.
         operator typename Store::transaction &() noexcept { return inner_; }
 
-        // Names what this transaction applied, so that the store can count
-        // what committed (committed_count).
+        /// Names what this transaction applied, so that the store can count
+        /// what committed (committed_count).
         void note_applied(std::string what) { applied_.push_back(std::move(what)); }
 
     private:
@@ -180,6 +182,9 @@ public:
         std::vector<std::string> applied_;
     };
 
+    ///@{
+    /// A store wrapping the given one; its operations are the wrapped store's, each one a point
+    /// where a planned fault may strike.
     explicit faulty_store(Store& store) noexcept : store_(&store) {}
 
     [[nodiscard]] transaction begin() {
@@ -194,9 +199,10 @@ public:
                                   stored_time now) requires inbox_store<Store> {
         return store_->mark(tx.inner(), consumer, message_id, now);
     }
+    ///@}
 
-    // Forwards, and remembers the token of every claim taken, so that the
-    // simulation can check that tokens only increase.
+    /// Forwards, and remembers the token of every claim taken, so that the
+    /// simulation can check that tokens only increase.
     [[nodiscard]] idempotency_store_claim claim(
         transaction& tx, const idempotency_scope& scope, const idempotency_key& key,
         const sha256_digest& fingerprint, stored_time now,
@@ -219,6 +225,8 @@ public:
         }
         return found;
     }
+    ///@{
+    /// The wrapped store's operations, each one a point where a planned fault may strike.
     [[nodiscard]] fenced_write complete(
         transaction& tx, const idempotency_scope& scope, const idempotency_key& key,
         fencing_token token, idempotency_response response,
@@ -258,28 +266,29 @@ public:
                                        fencing_token token) requires outbox_store<Store> {
         return store_->release(tx.inner(), id, token);
     }
+    ///@}
 
-    // The commit after `after` more successful ones fails this way (none:
-    // no commit fails); later ones succeed.
+    /// The commit after `after` more successful ones fails this way (none:
+    /// no commit fails); later ones succeed.
     void fail_commit(std::optional<commit_failure> failure, std::size_t after = 0) noexcept {
         next_ = failure;
         commits_to_skip_ = after;
     }
-    // Runs fn before the begin() after `after` more, once (an empty fn: none).
+    /// Runs fn before the begin() after `after` more, once (an empty fn: none).
     void interrupt_begin(std::function<void()> fn, std::size_t after = 0) noexcept {
         interrupt_ = std::move(fn);
         begins_to_skip_ = after;
     }
-    // How the last failed commit failed, and forgets it.
+    /// How the last failed commit failed, and forgets it.
     [[nodiscard]] std::optional<commit_failure> take_failure() noexcept {
         return std::exchange(failed_, {});
     }
-    // How many committed transactions noted `what` as applied.
+    /// How many committed transactions noted `what` as applied.
     [[nodiscard]] std::size_t committed_count(const std::string& what) const {
         const auto it = committed_.find(what);
         return it == committed_.end() ? 0 : it->second;
     }
-    // How many claims were given a token not greater than the last one of their key.
+    /// How many claims were given a token not greater than the last one of their key.
     [[nodiscard]] std::size_t token_regressions() const noexcept { return token_regressions_; }
 
 private:
@@ -303,35 +312,41 @@ private:
 // ---------------------------------------------------------------------------
 // Messages
 
-// One message of a schedule: ids m1, m2, ... in the order they were sent,
-// keys k0, k1, ..., and a payload from your system's payload() (by default a
-// number from 1 to 100, as text).
+/// One message of a schedule: ids m1, m2, ... in the order they were sent,
+/// keys k0, k1, ..., and a payload from your system's payload() (by default a
+/// number from 1 to 100, as text).
 struct message {
+    ///@{
+    /// The message's id, its key and its payload.
     std::string id;
     std::string key;
     std::string payload;
+    ///@}
 };
 
-// A message as a worker receives it. ack() acknowledges it at once; without
-// it the simulation acknowledges it after the handler's transaction commits,
-// as a consumer should. Calling ack() from a handler models a consumer that
-// acknowledges before it commits.
+/// A message as a worker receives it. ack() acknowledges it at once; without
+/// it the simulation acknowledges it after the handler's transaction commits,
+/// as a consumer should. Calling ack() from a handler models a consumer that
+/// acknowledges before it commits.
 class delivery : public message {
 public:
+    ///@{
+    /// A delivery of the message; ack() acknowledges it.
     delivery(const message& m, bool& acked) : message(m), acked_(&acked) {}
     void ack() const noexcept { *acked_ = true; }
+    ///@}
 
 private:
     bool* acked_;
 };
 
-// What a relay's publisher sends to in simulate_relay: a broker that takes
-// messages, or, when the schedule says so, is unreachable (nothing taken) or
-// takes a message and loses its answer. Either way send() throws
-// settle::error (errc::unavailable), as a broker client does.
+/// What a relay's publisher sends to in simulate_relay: a broker that takes
+/// messages, or, when the schedule says so, is unreachable (nothing taken) or
+/// takes a message and loses its answer. Either way send() throws
+/// settle::error (errc::unavailable), as a broker client does.
 class broker {
 public:
-    // Takes the record, or fails as the schedule says.
+    /// Takes the record, or fails as the schedule says.
     void send(const outbox_record& record) {
         const std::optional<bool> fault = std::exchange(fault_, {});
         if (fault) {
@@ -346,15 +361,15 @@ public:
         }
     }
 
-    // How many times the broker took the record with this id.
+    /// How many times the broker took the record with this id.
     [[nodiscard]] std::size_t received(const uuid& id) const {
         const auto it = received_.find(id);
         return it == received_.end() ? 0 : it->second;
     }
 
-    // The next send() fails: taken (true) or not (false); none: it succeeds.
+    /// The next send() fails: taken (true) or not (false); none: it succeeds.
     void fail_next_send(std::optional<bool> taken) noexcept { fault_ = taken; }
-    // Whether a send() failed since the last call, and forgets it.
+    /// Whether a send() failed since the last call, and forgets it.
     [[nodiscard]] bool take_failure() noexcept { return std::exchange(failed_, false); }
 
 private:
@@ -366,49 +381,60 @@ private:
 // ---------------------------------------------------------------------------
 // Options and report
 
+/// What simulate runs: how many seeds, keys and steps.
 struct simulation_options {
-    // Schedules first_seed, first_seed + 1, ...: a seed replays its schedule exactly.
+    /// Schedules first_seed, first_seed + 1, ...: a seed replays its schedule exactly.
     std::uint64_t first_seed = 1;
+    ///@{
+    /// The number of seeds, keys per run and steps per run.
     std::size_t seeds = 1000;
-    // Per schedule: messages sent, distinct keys among them, and steps
-    // (deliveries and delays) before every message left is delivered once
-    // more without faults.
+    /// Per schedule: messages sent, distinct keys among them, and steps
+    /// (deliveries and delays) before every message left is delivered once
+    /// more without faults.
     std::size_t messages = 6;
     std::size_t keys = 3;
     std::size_t steps = 24;
-    // The fault points to inject; empty: every one the simulation can inject
-    // (simulate_consumer: all but lease_expiry). The run fails if one of them
-    // never happened.
+    ///@}
+    /// The fault points to inject; empty: every one the simulation can inject
+    /// (simulate_consumer: all but lease_expiry). The run fails if one of them
+    /// never happened.
     std::vector<fault_point> faults{};
 };
 
-// The first failing schedule, shrunk: the seed that replays it (unshrunk),
-// what failed, and the shrunk schedule as a readable timeline, one line per event.
+/// The first failing schedule, shrunk: the seed that replays it (unshrunk),
+/// what failed, and the shrunk schedule as a readable timeline, one line per event.
 struct simulation_failure {
+    ///@{
+    /// The seed that failed, what failed, and the timeline of its run.
     std::uint64_t seed = 0;
     std::string what;
-    std::size_t steps = 0;           // steps of the shrunk schedule
-    std::size_t original_steps = 0;  // steps of the schedule as the seed made it
+    std::size_t steps = 0;           ///< steps of the shrunk schedule
+    std::size_t original_steps = 0;  ///< steps of the schedule as the seed made it
     std::vector<std::string> timeline;
+    ///@}
 };
 
-// What a run found. True when every schedule passed and every requested
-// fault point was reached.
+/// What a run found. True when every schedule passed and every requested
+/// fault point was reached.
 class [[nodiscard]] simulation_report {
 public:
+    ///@{
+    /// passed() (and operator bool): nothing failed and every requested fault point was reached;
+    /// how often each fault point was reached; the first failure.
     [[nodiscard]] bool passed() const noexcept { return !failure && missed.empty(); }
     explicit operator bool() const noexcept { return passed(); }
 
-    // How often a fault point was reached, over every schedule run.
+    /// How often a fault point was reached, over every schedule run.
     [[nodiscard]] std::size_t reached(fault_point point) const noexcept {
         return coverage[static_cast<std::size_t>(point)];
     }
 
-    std::size_t schedules = 0;   // run, up to and including the first that failed
-    std::size_t deliveries = 0;  // messages delivered, requests sent, or appends made
+    std::size_t schedules = 0;   ///< run, up to and including the first that failed
+    std::size_t deliveries = 0;  ///< messages delivered, requests sent, or appends made
     std::array<std::size_t, all_fault_points.size()> coverage{};
-    std::vector<fault_point> missed;  // requested but never reached
+    std::vector<fault_point> missed;  ///< requested but never reached
     std::optional<simulation_failure> failure;
+    ///@}
 };
 
 namespace detail {
@@ -424,7 +450,7 @@ template <class... Parts>
 
 }  // namespace detail
 
-// The report for a log or a test failure message, several lines.
+/// The report for a log or a test failure message, several lines.
 [[nodiscard]] inline std::string to_string(const simulation_report& report) {
     std::string out = detail::cat("settle simulation: ", std::to_string(report.schedules),
                                   " schedules, ", std::to_string(report.deliveries),
@@ -519,24 +545,24 @@ template <class S>
 concept consumer_system = detail::has_store<S> && inbox_store<detail::system_store<S>> &&
     detail::has_handle<S> && detail::has_check<S>;
 
-// What simulate_requests runs, built fresh for every schedule by your
-// factory:
-//
-//   s.store()                      -> Store&, a settle::idempotency_store
-//   s.handle(request, guard, store) -> bool: your request handler as written for
-//                                  production, given a settle::idempotency_guard over
-//                                  `store` (a faulty_store<Store>, whose transactions
-//                                  convert to Store::transaction&); true when the client
-//                                  has its answer, false when it should retry later
-//   s.check(tx, requests)          -> bool: your invariants hold after every request
-//                                  (std::span<const message>) was answered
-//   s.payload(random)              optional, as for a consumer
-// What simulate_relay runs, built fresh for every schedule by your factory:
-//
-//   s.store()                  -> Store&, a settle::outbox_store and settle::outbox_appender
-//   s.publish(record, broker)  -> settle::publish_result: your publisher as written for
-//                                 production, sending to the simulated broker
-//   s.payload(random)          optional, as for a consumer
+/// What simulate_requests runs, built fresh for every schedule by your
+/// factory:
+///
+///   s.store()                      -> Store&, a settle::idempotency_store
+///   s.handle(request, guard, store) -> bool: your request handler as written for
+///                                  production, given a settle::idempotency_guard over
+///                                  `store` (a faulty_store<Store>, whose transactions
+///                                  convert to Store::transaction&); true when the client
+///                                  has its answer, false when it should retry later
+///   s.check(tx, requests)          -> bool: your invariants hold after every request
+///                                  (std::span<const message>) was answered
+///   s.payload(random)              optional, as for a consumer
+/// What simulate_relay runs, built fresh for every schedule by your factory:
+///
+///   s.store()                  -> Store&, a settle::outbox_store and settle::outbox_appender
+///   s.publish(record, broker)  -> settle::publish_result: your publisher as written for
+///                                 production, sending to the simulated broker
+///   s.payload(random)          optional, as for a consumer
 template <class S>
 concept relay_system = detail::has_store<S> && outbox_store<detail::system_store<S>> &&
     outbox_appender<detail::system_store<S>> && detail::has_publish<S>;
@@ -1418,23 +1444,23 @@ template <class Make, class Run>
 
 }  // namespace detail
 
-// Runs options.seeds schedules against the consumer that make() builds
-// afresh for each one, and reports. A schedule sends options.messages
-// messages and runs options.steps steps, each a delay or a delivery that may
-// meet a fault, then delivers every message still unacknowledged again,
-// without faults. It fails when the handler throws (other than through an
-// injected fault), a message is never acknowledged, an acknowledged
-// message's effect never committed or committed twice, or check() returns
-// false. The first failing schedule is shrunk and ends the run. The handler
-// runs in a settle::idempotent_consumer named "simulation", over a
-// faulty_store that wraps your store, on a manual_clock that starts at
-// 2026-01-01. Exceptions of make() and of your store outside the handler
-// propagate. Throws settle::error (errc::invalid_argument) when seeds,
-// messages or keys is 0.
-//
-//     const auto report = settle::testing::simulate_consumer({.seeds = 2000},
-//                                                            [] { return billing{}; });
-//     REQUIRE(report.passed());
+/// Runs options.seeds schedules against the consumer that make() builds
+/// afresh for each one, and reports. A schedule sends options.messages
+/// messages and runs options.steps steps, each a delay or a delivery that may
+/// meet a fault, then delivers every message still unacknowledged again,
+/// without faults. It fails when the handler throws (other than through an
+/// injected fault), a message is never acknowledged, an acknowledged
+/// message's effect never committed or committed twice, or check() returns
+/// false. The first failing schedule is shrunk and ends the run. The handler
+/// runs in a settle::idempotent_consumer named "simulation", over a
+/// faulty_store that wraps your store, on a manual_clock that starts at
+/// 2026-01-01. Exceptions of make() and of your store outside the handler
+/// propagate. Throws settle::error (errc::invalid_argument) when seeds,
+/// messages or keys is 0.
+///
+///     const auto report = settle::testing::simulate_consumer({.seeds = 2000},
+///                                                            [] { return billing{}; });
+///     REQUIRE(report.passed());
 template <class Make>
 requires std::invocable<Make&>
 [[nodiscard]] simulation_report simulate_consumer(const simulation_options& options, Make&& make) {
@@ -1453,21 +1479,21 @@ requires std::invocable<Make&>
         });
 }
 
-// Runs options.seeds schedules of requests against the request handler of
-// the system that make() builds afresh for each one, and reports. Each
-// request (ids r1, r2, ...: use the id as the idempotency key) is sent until
-// handle() answers true; a schedule sends them in options.steps steps, each a
-// delay or a request that may meet a fault, then sends every request not yet
-// answered again without faults, the clock moving past the lease between
-// rounds. It fails when the handler throws (other than through an injected
-// fault), a request is never answered, a claim's token did not increase, or
-// check() returns false. The guard is a settle::idempotency_guard with the
-// default options (a one-minute lease), over a faulty_store that wraps your
-// store, on a manual_clock that starts at 2026-01-01. Throws settle::error
-// (errc::invalid_argument) when seeds, messages or keys is 0.
-//
-//     const auto report = settle::testing::simulate_requests({.seeds = 2000},
-//                                                            [] { return payments{}; });
+/// Runs options.seeds schedules of requests against the request handler of
+/// the system that make() builds afresh for each one, and reports. Each
+/// request (ids r1, r2, ...: use the id as the idempotency key) is sent until
+/// handle() answers true; a schedule sends them in options.steps steps, each a
+/// delay or a request that may meet a fault, then sends every request not yet
+/// answered again without faults, the clock moving past the lease between
+/// rounds. It fails when the handler throws (other than through an injected
+/// fault), a request is never answered, a claim's token did not increase, or
+/// check() returns false. The guard is a settle::idempotency_guard with the
+/// default options (a one-minute lease), over a faulty_store that wraps your
+/// store, on a manual_clock that starts at 2026-01-01. Throws settle::error
+/// (errc::invalid_argument) when seeds, messages or keys is 0.
+///
+///     const auto report = settle::testing::simulate_requests({.seeds = 2000},
+///                                                            [] { return payments{}; });
 template <class Make>
 requires std::invocable<Make&>
 [[nodiscard]] simulation_report simulate_requests(const simulation_options& options, Make&& make) {
@@ -1486,20 +1512,20 @@ requires std::invocable<Make&>
         });
 }
 
-// Runs options.seeds schedules of appends and relay runs against the
-// publisher of the system that make() builds afresh for each one, and
-// reports. Each message (m1, m2, ...) is appended in a transaction of its
-// own; a schedule runs options.steps steps, each a delay, an append, or one
-// run of a settle::outbox_relay (batch 2, a 30 s lease, retries every second)
-// that may meet a fault: a failed commit, a crash, the broker failing, a
-// second relay, a lease that ends before the outcomes are recorded. Then the
-// producer appends again what it does not know committed and the relay runs
-// until it finds nothing more. It fails when a message committed to the
-// outbox never reached the broker, or something other than an injected fault
-// was thrown.
-//
-//     const auto report = settle::testing::simulate_relay({.seeds = 2000},
-//                                                         [] { return orders{}; });
+/// Runs options.seeds schedules of appends and relay runs against the
+/// publisher of the system that make() builds afresh for each one, and
+/// reports. Each message (m1, m2, ...) is appended in a transaction of its
+/// own; a schedule runs options.steps steps, each a delay, an append, or one
+/// run of a settle::outbox_relay (batch 2, a 30 s lease, retries every second)
+/// that may meet a fault: a failed commit, a crash, the broker failing, a
+/// second relay, a lease that ends before the outcomes are recorded. Then the
+/// producer appends again what it does not know committed and the relay runs
+/// until it finds nothing more. It fails when a message committed to the
+/// outbox never reached the broker, or something other than an injected fault
+/// was thrown.
+///
+///     const auto report = settle::testing::simulate_relay({.seeds = 2000},
+///                                                         [] { return orders{}; });
 template <class Make>
 requires std::invocable<Make&>
 [[nodiscard]] simulation_report simulate_relay(const simulation_options& options, Make&& make) {
