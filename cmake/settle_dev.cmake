@@ -34,84 +34,61 @@ macro(settle_find_package _settle_name)
   endif()
 endmacro()
 
-# A throwaway PostgreSQL server for the tests and benchmarks that need one,
-# started and stopped by CTest itself: the fixture `postgres` runs
-# scripts/postgres.sh start before the first test that requires it and stop
-# after the last, even when tests fail. It listens only on a Unix socket in
-# a directory of its own, named after this build tree, so builds never share
-# a server. settle_require_postgres(<test>...) makes tests use it: they get
-# the conninfo in SETTLE_POSTGRES and the server directory in
-# SETTLE_POSTGRES_DIR (the fault tests restart the server through it).
+# Throwaway servers for the tests and benchmarks that need one, started and
+# stopped by CTest itself: the fixture <server> runs scripts/<script> start
+# before the first test that requires it and stop after the last, even when
+# tests fail. Each listens only on a Unix socket in a directory of its own,
+# named after this build tree, so builds never share a server.
+# settle_require_server(<server> [<test>...]) makes tests use one, and a test
+# may require several: each gets SETTLE_<SERVER> (how to connect),
+# SETTLE_<SERVER>_DIR (the server's directory) and SETTLE_<SERVER>_SCRIPT (the
+# fault tests restart the server through it). The servers:
+#   postgres  scripts/postgres.sh; a libpq conninfo
+#   redis     scripts/redis.sh; the socket's path
+#   mysql     scripts/mariadb.sh; "socket=... user=... database=..."
 string(MD5 _settle_build_hash "${PROJECT_BINARY_DIR}")
 string(SUBSTRING "${_settle_build_hash}" 0 12 _settle_build_hash)
-set(SETTLE_POSTGRES_DIR "/tmp/settle-postgres-${_settle_build_hash}")
-set(SETTLE_POSTGRES_CONNINFO "host=${SETTLE_POSTGRES_DIR} user=settle dbname=postgres")
-set(SETTLE_POSTGRES_SCRIPT "${PROJECT_SOURCE_DIR}/scripts/postgres.sh")
+set(_settle_postgres_dir "/tmp/settle-postgres-${_settle_build_hash}")
+set(_settle_redis_dir "/tmp/settle-redis-${_settle_build_hash}")
+set(_settle_mysql_dir "/tmp/settle-mariadb-${_settle_build_hash}")
+set(_settle_postgres_script "${PROJECT_SOURCE_DIR}/scripts/postgres.sh")
+set(_settle_redis_script "${PROJECT_SOURCE_DIR}/scripts/redis.sh")
+set(_settle_mysql_script "${PROJECT_SOURCE_DIR}/scripts/mariadb.sh")
+set(_settle_postgres_connect "host=${_settle_postgres_dir} user=settle dbname=postgres")
+set(_settle_redis_connect "${_settle_redis_dir}/redis.sock")
+set(_settle_mysql_connect "socket=${_settle_mysql_dir}/mysqld.sock user=settle database=settle")
 
-function(settle_require_postgres)
-  get_property(defined GLOBAL PROPERTY SETTLE_POSTGRES_FIXTURE)
-  if(NOT defined)
-    set_property(GLOBAL PROPERTY SETTLE_POSTGRES_FIXTURE TRUE)
-    add_test(NAME postgres.server.start COMMAND "${SETTLE_POSTGRES_SCRIPT}" start "${SETTLE_POSTGRES_DIR}")
-    add_test(NAME postgres.server.stop COMMAND "${SETTLE_POSTGRES_SCRIPT}" stop "${SETTLE_POSTGRES_DIR}")
-    set_tests_properties(postgres.server.start PROPERTIES FIXTURES_SETUP postgres LABELS postgres)
-    set_tests_properties(postgres.server.stop PROPERTIES FIXTURES_CLEANUP postgres LABELS postgres)
-    add_test(NAME postgres.server.fresh_start
-             COMMAND "${PROJECT_SOURCE_DIR}/tests/postgres/fresh_start.sh" "${SETTLE_POSTGRES_SCRIPT}")
-    set_tests_properties(postgres.server.fresh_start PROPERTIES LABELS postgres)
-  endif()
-  if(ARGN)
-    set_tests_properties(${ARGN} PROPERTIES FIXTURES_REQUIRED postgres ENVIRONMENT
-                         "SETTLE_POSTGRES=${SETTLE_POSTGRES_CONNINFO};SETTLE_POSTGRES_DIR=${SETTLE_POSTGRES_DIR};SETTLE_POSTGRES_SCRIPT=${SETTLE_POSTGRES_SCRIPT}")
-  endif()
+# settle_server_environment(<server> <variable>): the environment a test of
+# that server runs with, as a list.
+function(settle_server_environment server variable)
+  string(TOUPPER "${server}" name)
+  set(${variable} "SETTLE_${name}=${_settle_${server}_connect}"
+                  "SETTLE_${name}_DIR=${_settle_${server}_dir}"
+                  "SETTLE_${name}_SCRIPT=${_settle_${server}_script}" PARENT_SCOPE)
 endfunction()
 
-# A throwaway Redis server, the same way: the fixture `redis` runs
-# scripts/redis.sh start before the first test that requires it and stop
-# after the last, even when tests fail. It listens only on a Unix socket in a
-# directory of its own, named after this build tree. Tests get the socket's
-# path in SETTLE_REDIS, the server directory in SETTLE_REDIS_DIR and the
-# script in SETTLE_REDIS_SCRIPT (the broker tests restart the server).
-# settle_require_redis(<test>...) makes other tests (benchmarks) use it.
-set(SETTLE_REDIS_DIR "/tmp/settle-redis-${_settle_build_hash}")
-set(SETTLE_REDIS_SOCKET "${SETTLE_REDIS_DIR}/redis.sock")
-set(SETTLE_REDIS_SCRIPT "${PROJECT_SOURCE_DIR}/scripts/redis.sh")
-
-function(settle_require_redis)
-  get_property(defined GLOBAL PROPERTY SETTLE_REDIS_FIXTURE)
+function(settle_require_server server)
+  if(NOT DEFINED _settle_${server}_script)
+    message(FATAL_ERROR "settle_require_server: no server named '${server}'")
+  endif()
+  get_property(defined GLOBAL PROPERTY SETTLE_${server}_FIXTURE)
   if(NOT defined)
-    set_property(GLOBAL PROPERTY SETTLE_REDIS_FIXTURE TRUE)
-    add_test(NAME redis.server.start COMMAND "${SETTLE_REDIS_SCRIPT}" start "${SETTLE_REDIS_DIR}")
-    add_test(NAME redis.server.stop COMMAND "${SETTLE_REDIS_SCRIPT}" stop "${SETTLE_REDIS_DIR}")
-    set_tests_properties(redis.server.start PROPERTIES FIXTURES_SETUP redis LABELS redis)
-    set_tests_properties(redis.server.stop PROPERTIES FIXTURES_CLEANUP redis LABELS redis)
+    set_property(GLOBAL PROPERTY SETTLE_${server}_FIXTURE TRUE)
+    set(script "${_settle_${server}_script}")
+    add_test(NAME ${server}.server.start COMMAND "${script}" start "${_settle_${server}_dir}")
+    add_test(NAME ${server}.server.stop COMMAND "${script}" stop "${_settle_${server}_dir}")
+    set_tests_properties(${server}.server.start PROPERTIES FIXTURES_SETUP ${server} LABELS ${server})
+    set_tests_properties(${server}.server.stop PROPERTIES FIXTURES_CLEANUP ${server} LABELS ${server})
+    if(server STREQUAL "postgres")
+      # a server left running by an interrupted run is replaced, not reused
+      add_test(NAME postgres.server.fresh_start
+               COMMAND "${PROJECT_SOURCE_DIR}/tests/postgres/fresh_start.sh" "${script}")
+      set_tests_properties(postgres.server.fresh_start PROPERTIES LABELS postgres)
+    endif()
   endif()
-  if(ARGN)
-    set_tests_properties(${ARGN} PROPERTIES FIXTURES_REQUIRED redis ENVIRONMENT
-                         "SETTLE_REDIS=${SETTLE_REDIS_SOCKET};SETTLE_REDIS_DIR=${SETTLE_REDIS_DIR};SETTLE_REDIS_SCRIPT=${SETTLE_REDIS_SCRIPT}")
-  endif()
-endfunction()
-
-# The same for MariaDB: the fixture `mysql` runs scripts/mariadb.sh start
-# before the first test that requires it and stop after the last. Tests get
-# the connection settings in SETTLE_MYSQL ("socket=... user=... database=..."),
-# the server directory in SETTLE_MYSQL_DIR and the script in
-# SETTLE_MYSQL_SCRIPT (the fault tests restart the server through it).
-set(SETTLE_MYSQL_DIR "/tmp/settle-mariadb-${_settle_build_hash}")
-set(SETTLE_MYSQL_CONNINFO "socket=${SETTLE_MYSQL_DIR}/mysqld.sock user=settle database=settle")
-set(SETTLE_MYSQL_SCRIPT "${PROJECT_SOURCE_DIR}/scripts/mariadb.sh")
-
-function(settle_require_mysql)
-  get_property(defined GLOBAL PROPERTY SETTLE_MYSQL_FIXTURE)
-  if(NOT defined)
-    set_property(GLOBAL PROPERTY SETTLE_MYSQL_FIXTURE TRUE)
-    add_test(NAME mysql.server.start COMMAND "${SETTLE_MYSQL_SCRIPT}" start "${SETTLE_MYSQL_DIR}")
-    add_test(NAME mysql.server.stop COMMAND "${SETTLE_MYSQL_SCRIPT}" stop "${SETTLE_MYSQL_DIR}")
-    set_tests_properties(mysql.server.start PROPERTIES FIXTURES_SETUP mysql LABELS mysql)
-    set_tests_properties(mysql.server.stop PROPERTIES FIXTURES_CLEANUP mysql LABELS mysql)
-  endif()
-  if(ARGN)
-    set_tests_properties(${ARGN} PROPERTIES FIXTURES_REQUIRED mysql ENVIRONMENT
-                         "SETTLE_MYSQL=${SETTLE_MYSQL_CONNINFO};SETTLE_MYSQL_DIR=${SETTLE_MYSQL_DIR};SETTLE_MYSQL_SCRIPT=${SETTLE_MYSQL_SCRIPT}")
-  endif()
+  settle_server_environment(${server} environment)
+  foreach(test IN LISTS ARGN)
+    set_property(TEST ${test} APPEND PROPERTY FIXTURES_REQUIRED ${server})
+    set_property(TEST ${test} APPEND PROPERTY ENVIRONMENT ${environment})
+  endforeach()
 endfunction()
