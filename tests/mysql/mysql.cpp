@@ -8,6 +8,9 @@
 #include "settle_test.hpp"
 
 #include <settle/clock.hpp>
+#include <settle/idempotency.hpp>
+#include <settle/outbox_relay.hpp>
+#include <settle/retry.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -228,4 +231,90 @@ TEST_CASE(
     CHECK(store.find(tx, outbox_test::id_of(1)));
     CHECK_FALSE(store.find(tx, outbox_test::id_of(2)));  // its transaction never committed
     tx.commit();
+}
+
+namespace {
+
+// The statements the server has run for the session behind `conn`, this
+// count's own included.
+long statements(MYSQL* conn) {
+    const std::string row = scalar(conn,
+                                   "SELECT VARIABLE_VALUE FROM "
+                                   "information_schema.SESSION_STATUS WHERE VARIABLE_NAME "
+                                   "= 'QUESTIONS'");
+    return std::stol(row);
+}
+
+// The statements `fn` sends on `conn`.
+template <class F>
+long statements_of(my::connection& conn, F&& fn) {
+    const long before = statements(conn.native());
+    fn();
+    return statements(conn.native()) - before - 1;
+}
+
+struct take_everything {
+    settle::publish_result publish(const settle::outbox_record&) {
+        return settle::publish_result::delivered();
+    }
+};
+
+}  // namespace
+
+TEST_CASE("mysql: the statements each operation sends", "[mysql][outbox]") {
+    my::connection conn(options());
+    SECTION("an idempotency claim and complete on a fresh key") {
+        scratch_table name("idem");
+        my::idempotency_table store(conn, name.name());
+        create_tables(store);
+        const settle::idempotency_scope scope{"tenant", "orders.create"};
+        const auto fingerprint = settle::fingerprint_fields({"order", "42"});
+        for (int n = 0; n < 2; ++n) {  // the first prepares the statements
+            const auto key = settle::idempotency_key::parse("key-" + std::to_string(n)).value();
+            const long sent = statements_of(conn, [&] {
+                auto tx = store.begin();
+                const auto token =
+                    store.claim(tx, scope, key, fingerprint, t0, t0 + 30s).record.token;
+                tx.commit();
+                auto second = store.begin();
+                CHECK(store.complete(second, scope, key, token, {}, t0 + 1h) ==
+                      settle::fenced_write::applied);
+                second.commit();
+            });
+            INFO("claim + complete: " << sent);
+            CHECK(sent ==
+                  8);  // BEGIN, INSERT, REPLACE (token), UPDATE, COMMIT; BEGIN, UPDATE, COMMIT
+        }
+    }
+    SECTION("a relay pass") {
+        scratch_table name("outbox");
+        my::outbox_table store(conn, name.name());
+        create_tables(store);
+        take_everything publisher;
+        settle::manual_clock clock(t0);
+        for (const std::size_t batch : {std::size_t{1}, std::size_t{16}}) {
+            {
+                auto tx = store.begin();
+                for (std::uint32_t n = 0; n < 3 * batch; ++n) {
+                    REQUIRE(
+                        store
+                            .append(tx, message_of(static_cast<std::uint32_t>(batch * 100 + n)), t0)
+                            .is_appended());
+                }
+                tx.commit();
+            }
+            settle::outbox_relay relay(store, publisher,
+                                       settle::persisted_retry{settle::ladder{1s, 5s}, 5}, clock,
+                                       {.owner = "relay", .batch_size = batch});
+            for (int pass = 0; pass < 2; ++pass) {
+                const long sent =
+                    statements_of(conn, [&] { CHECK(relay.run_once().delivered == batch); });
+                INFO("batch " << batch << ": " << sent);
+                // BEGIN, the due pick, the lock by id, the claim's UPDATE, COMMIT; BEGIN,
+                // mark_delivered (one UPDATE for one claim, a locking read and an UPDATE for
+                // more), COMMIT
+                CHECK(sent == (batch == 1 ? 8 : 9));
+            }
+        }
+    }
 }

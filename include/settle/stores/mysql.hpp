@@ -743,26 +743,26 @@ inline void create(session& s, const std::string& ddl, const char* who) {
     s.query(who, "START TRANSACTION");
 }
 
-// A stamp or token counter: a table of one AUTO_INCREMENT column. A draw
-// inserts a row, reads the value the server generated and deletes the row:
-// values are never issued twice (InnoDB keeps the counter across restarts
-// since MySQL 8.0 and MariaDB 10.2.4), the draw locks only its own row, and
-// a rolled-back draw leaves a gap.
+// A stamp or token counter: a table of one row per server session that has
+// drawn (keyed by CONNECTION_ID()) with an AUTO_INCREMENT value. A draw is
+// one statement, a REPLACE of the session's own row, which gives the row a
+// new value and reports it as the statement's insert id: values are never
+// issued twice (InnoDB keeps the counter across restarts since MySQL 8.0 and
+// MariaDB 10.2.4), a draw locks only its own session's row, and a
+// rolled-back draw leaves a gap. The table keeps one small row per session
+// id the server has handed out.
 struct counter {
     explicit counter(const std::string& name)
-        : draw("INSERT INTO " + name + " () VALUES ()"),
-          drop("DELETE FROM " + name + " WHERE value = ?"),
+        : draw("REPLACE INTO " + name + " (session) VALUES (CONNECTION_ID())"),
           ddl("CREATE TABLE IF NOT EXISTS " + name +
-              " (value BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY) ENGINE=InnoDB;\n") {}
+              " (session BIGINT UNSIGNED NOT NULL PRIMARY KEY, value BIGINT NOT NULL "
+              "AUTO_INCREMENT, INDEX (value)) ENGINE=InnoDB;\n") {}
 
     [[nodiscard]] std::int64_t next(session& s, const char* who) const {
-        const auto value = static_cast<std::int64_t>(s.exec(who, draw, {}).insert_id);
-        (void)s.exec(who, drop, {int8(value)});
-        return value;
+        return static_cast<std::int64_t>(s.exec(who, draw, {}).insert_id);
     }
 
     std::string draw;
-    std::string drop;
     std::string ddl;
 };
 
