@@ -1262,6 +1262,12 @@ public:
                      " WHERE status = 'delivered' AND finished_at < ? ORDER BY finished_at "
                      "LIMIT ? FOR UPDATE SKIP LOCKED"),
           purge_("DELETE FROM " + table_.quoted + " WHERE id IN "),
+          idle_keys_("SELECT k.ordering_key FROM " + keys_ + " k WHERE NOT EXISTS (SELECT 1 FROM " +
+                     table_.quoted +
+                     " o WHERE o.ordering_key = k.ordering_key AND o.status <> 'delivered') "
+                     "LIMIT ?"),
+          lock_keys_("SELECT ordering_key FROM " + keys_ + " WHERE ordering_key IN "),
+          drop_key_("DELETE FROM " + keys_ + " WHERE ordering_key = ?"),
           statistics_(
               "SELECT COUNT(CASE WHEN status IN ('pending', 'in_flight') THEN 1 END), "
               "COUNT(CASE WHEN status = 'in_flight' AND claim_expires_at > ? THEN 1 END), "
@@ -1501,14 +1507,31 @@ public:
                    .affected() == 1;
     }
 
-    // Skips delivered records another transaction holds locked.
+    // Skips delivered records another transaction holds locked. Then removes
+    // up to `limit` (at most 256) rows of "<name>_keys" whose keys have no undelivered
+    // record: picked from a snapshot, locked FOR UPDATE SKIP LOCKED (a key an
+    // append holds is skipped, never waited for), then deleted one by one. A key row
+    // serialises appends only while one holds it, so removing it between
+    // appends costs the next append of the key one inserted row, not order.
+    // Returns the records removed.
     [[nodiscard]] std::size_t purge(transaction& tx, stored_time delivered_before,
                                     std::size_t limit) {
         constexpr const char* who = "mysql::outbox_table::purge";
         detail::session& s = tx.joined(table_.conn, who);
         const detail::result ids =
             s.exec(who, purgeable_, {detail::micros(delivered_before), detail::limit(limit)});
-        return detail::run_listed(s, who, purge_, ids, detail::param::kind::bytes);
+        const std::size_t purged =
+            detail::run_listed(s, who, purge_, ids, detail::param::kind::bytes);
+        const detail::result idle =
+            s.exec(who, idle_keys_, {detail::limit(std::min(limit, detail::list_most))});
+        if (idle.rows() != 0) {
+            // One primary key lookup each: a DELETE over a list may scan a
+            // small table, and wait for the keys appends hold.
+            for (const auto& row : locked_keys(s, who, idle).cells) {
+                (void)s.exec(who, drop_key_, {detail::blob(row[0].data)});
+            }
+        }
+        return purged;
     }
 
     [[nodiscard]] outbox_statistics statistics(transaction& tx, stored_time now) const {
@@ -1575,6 +1598,19 @@ private:
                "AND claim_token = ?";
     }
 
+    // The keys among `keys` (at most list_most) this transaction could lock:
+    // those no append holds.
+    [[nodiscard]] detail::result locked_keys(detail::session& s, const char* who,
+                                             const detail::result& keys) const {
+        const std::size_t size = detail::list_size(keys.cells.size());
+        std::vector<detail::param> params;
+        for (std::size_t i = 0; i < size; ++i) {
+            params.push_back(detail::blob(keys.cells[std::min(i, keys.cells.size() - 1)][0].data));
+        }
+        return s.exec(who, lock_keys_ + detail::markers(size) + " FOR UPDATE SKIP LOCKED",
+                      std::move(params));
+    }
+
     [[nodiscard]] fenced_write write(transaction& tx, const std::string& sql, const char* who,
                                      std::initializer_list<detail::param> params) {
         return tx.joined(table_.conn, who).exec(who, sql, params).affected() == 1
@@ -1623,6 +1659,9 @@ private:
     std::string requeue_;
     std::string purgeable_;
     std::string purge_;
+    std::string idle_keys_;
+    std::string lock_keys_;
+    std::string drop_key_;
     std::string statistics_;
     std::string find_;
     std::string dead_letters_;
