@@ -8,6 +8,9 @@
 #include "settle_test.hpp"
 
 #include <settle/clock.hpp>
+#include <settle/idempotency.hpp>
+#include <settle/outbox_relay.hpp>
+#include <settle/retry.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -228,4 +231,192 @@ TEST_CASE(
     CHECK(store.find(tx, outbox_test::id_of(1)));
     CHECK_FALSE(store.find(tx, outbox_test::id_of(2)));  // its transaction never committed
     tx.commit();
+}
+
+namespace {
+
+// Claims and marks delivered every due record of `store`, one claim at a time.
+void deliver_all(my::outbox_table& store) {
+    for (;;) {
+        auto tx = store.begin();
+        const auto claimed = store.claim(tx, "relay", t0, t0 + 30s, 16);
+        for (const auto& r : claimed) {
+            REQUIRE(store.mark_delivered(tx, r.id, r.claim_token, t0) ==
+                    settle::fenced_write::applied);
+        }
+        tx.commit();
+        if (claimed.empty()) {
+            return;
+        }
+    }
+}
+
+// Appends `younger` for `key` on `second` while `first` holds an append of
+// the key in an open transaction, after a purge on `second`; returns whether
+// the purge finished while the key was held and whether the second append
+// waited for the first to commit.
+struct race {
+    bool purged_while_held = false;
+    bool waited = false;
+    std::uint64_t older = 0;
+    std::uint64_t younger = 0;
+};
+
+race append_during_purge(my::outbox_table& first, my::outbox_table& second, std::uint32_t n) {
+    race out;
+    std::atomic<bool> committed{false};
+    auto tx = first.begin();
+    out.older = first.append(tx, message_of(n, "order-1"), t0).sequence();
+    std::thread thread([&] {
+        {
+            auto purge = second.begin();
+            (void)second.purge(purge, t0, 100);  // no record delivered before t0: keys only
+            out.purged_while_held = !committed.load();
+            purge.commit();
+        }
+        auto other = second.begin();
+        out.younger = second.append(other, message_of(n + 1, "order-1"), t0).sequence();
+        out.waited = committed.load();
+        other.commit();
+    });
+    std::this_thread::sleep_for(300ms);
+    committed = true;
+    tx.commit();
+    thread.join();
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("mysql: purge removes idle ordering keys, and appends of a key stay in order across it",
+          "[mysql][outbox][concurrency]") {
+    scratch_table name("outbox");
+    my::connection first_conn(options());
+    my::connection second_conn(options());
+    my::outbox_table first(first_conn, name.name());
+    my::outbox_table second(second_conn, name.name());
+    create_tables(first);
+    raw_connection raw;
+    const std::string keys = "SELECT COUNT(*) FROM `" + name.name() + "_keys`";
+    {
+        auto tx = first.begin();
+        REQUIRE(first.append(tx, message_of(1, "order-1"), t0).is_appended());
+        REQUIRE(first.append(tx, message_of(2, "order-2"), t0).is_appended());
+        tx.commit();
+    }
+    deliver_all(first);
+    {
+        auto tx = first.begin();
+        REQUIRE(first.append(tx, message_of(3, "order-2"), t0).is_appended());  // undelivered
+        CHECK(first.purge(tx, t0 + 1s, 100) == 2);
+        tx.commit();
+    }
+    CHECK(scalar(raw.get(), keys) == "1");  // order-1 removed, order-2 kept
+
+    // The key's row is gone: two appends of the key still wait for each other.
+    const race after_removal = append_during_purge(first, second, 10);
+    CHECK(after_removal.waited);
+    CHECK(after_removal.younger > after_removal.older);
+
+    // The key is idle (its records delivered) but an append holds its row: the
+    // purge skips it without waiting, and the next append of the key still
+    // waits for the first.
+    deliver_all(first);
+    const race while_held = append_during_purge(first, second, 20);
+    CHECK(while_held.purged_while_held);
+    CHECK(while_held.waited);
+    CHECK(while_held.younger > while_held.older);
+    deliver_all(first);
+    {
+        auto tx = first.begin();
+        (void)first.purge(tx, t0 + 1s, 100);
+        tx.commit();
+    }
+    CHECK(scalar(raw.get(), keys) == "0");  // every key idle
+}
+
+namespace {
+
+// The statements the server has run for the session behind `conn`, this
+// count's own included.
+long statements(MYSQL* conn) {
+    const std::string row = scalar(conn,
+                                   "SELECT VARIABLE_VALUE FROM "
+                                   "information_schema.SESSION_STATUS WHERE VARIABLE_NAME "
+                                   "= 'QUESTIONS'");
+    return std::stol(row);
+}
+
+// The statements `fn` sends on `conn`.
+template <class F>
+long statements_of(my::connection& conn, F&& fn) {
+    const long before = statements(conn.native());
+    fn();
+    return statements(conn.native()) - before - 1;
+}
+
+struct take_everything {
+    settle::publish_result publish(const settle::outbox_record&) {
+        return settle::publish_result::delivered();
+    }
+};
+
+}  // namespace
+
+TEST_CASE("mysql: the statements each operation sends", "[mysql][outbox]") {
+    my::connection conn(options());
+    SECTION("an idempotency claim and complete on a fresh key") {
+        scratch_table name("idem");
+        my::idempotency_table store(conn, name.name());
+        create_tables(store);
+        const settle::idempotency_scope scope{"tenant", "orders.create"};
+        const auto fingerprint = settle::fingerprint_fields({"order", "42"});
+        for (int n = 0; n < 2; ++n) {  // the first prepares the statements
+            const auto key = settle::idempotency_key::parse("key-" + std::to_string(n)).value();
+            const long sent = statements_of(conn, [&] {
+                auto tx = store.begin();
+                const auto token =
+                    store.claim(tx, scope, key, fingerprint, t0, t0 + 30s).record.token;
+                tx.commit();
+                auto second = store.begin();
+                CHECK(store.complete(second, scope, key, token, {}, t0 + 1h) ==
+                      settle::fenced_write::applied);
+                second.commit();
+            });
+            INFO("claim + complete: " << sent);
+            CHECK(sent ==
+                  8);  // BEGIN, INSERT, REPLACE (token), UPDATE, COMMIT; BEGIN, UPDATE, COMMIT
+        }
+    }
+    SECTION("a relay pass") {
+        scratch_table name("outbox");
+        my::outbox_table store(conn, name.name());
+        create_tables(store);
+        take_everything publisher;
+        settle::manual_clock clock(t0);
+        for (const std::size_t batch : {std::size_t{1}, std::size_t{16}}) {
+            {
+                auto tx = store.begin();
+                for (std::uint32_t n = 0; n < 3 * batch; ++n) {
+                    REQUIRE(
+                        store
+                            .append(tx, message_of(static_cast<std::uint32_t>(batch * 100 + n)), t0)
+                            .is_appended());
+                }
+                tx.commit();
+            }
+            settle::outbox_relay relay(store, publisher,
+                                       settle::persisted_retry{settle::ladder{1s, 5s}, 5}, clock,
+                                       {.owner = "relay", .batch_size = batch});
+            for (int pass = 0; pass < 2; ++pass) {
+                const long sent =
+                    statements_of(conn, [&] { CHECK(relay.run_once().delivered == batch); });
+                INFO("batch " << batch << ": " << sent);
+                // BEGIN, the due pick, the lock by id, the claim's UPDATE, COMMIT; BEGIN,
+                // mark_delivered (one UPDATE for one claim, a locking read and an UPDATE for
+                // more), COMMIT
+                CHECK(sent == (batch == 1 ? 8 : 9));
+            }
+        }
+    }
 }

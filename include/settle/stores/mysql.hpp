@@ -749,26 +749,26 @@ inline void create(session& s, const std::string& ddl, const char* who) {
     s.query(who, "START TRANSACTION");
 }
 
-// A stamp or token counter: a table of one AUTO_INCREMENT column. A draw
-// inserts a row, reads the value the server generated and deletes the row:
-// values are never issued twice (InnoDB keeps the counter across restarts
-// since MySQL 8.0 and MariaDB 10.2.4), the draw locks only its own row, and
-// a rolled-back draw leaves a gap.
+// A stamp or token counter: a table of one row per server session that has
+// drawn (keyed by CONNECTION_ID()) with an AUTO_INCREMENT value. A draw is
+// one statement, a REPLACE of the session's own row, which gives the row a
+// new value and reports it as the statement's insert id: values are never
+// issued twice (InnoDB keeps the counter across restarts since MySQL 8.0 and
+// MariaDB 10.2.4), a draw locks only its own session's row, and a
+// rolled-back draw leaves a gap. The table keeps one small row per session
+// id the server has handed out.
 struct counter {
     explicit counter(const std::string& name)
-        : draw("INSERT INTO " + name + " () VALUES ()"),
-          drop("DELETE FROM " + name + " WHERE value = ?"),
+        : draw("REPLACE INTO " + name + " (session) VALUES (CONNECTION_ID())"),
           ddl("CREATE TABLE IF NOT EXISTS " + name +
-              " (value BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY) ENGINE=InnoDB;\n") {}
+              " (session BIGINT UNSIGNED NOT NULL PRIMARY KEY, value BIGINT NOT NULL "
+              "AUTO_INCREMENT, INDEX (value)) ENGINE=InnoDB;\n") {}
 
     [[nodiscard]] std::int64_t next(session& s, const char* who) const {
-        const auto value = static_cast<std::int64_t>(s.exec(who, draw, {}).insert_id);
-        (void)s.exec(who, drop, {int8(value)});
-        return value;
+        return static_cast<std::int64_t>(s.exec(who, draw, {}).insert_id);
     }
 
     std::string draw;
-    std::string drop;
     std::string ddl;
 };
 
@@ -1212,66 +1212,6 @@ private:
 
 static_assert(settle::idempotency_store<idempotency_table>);
 
-namespace detail {
-
-// Headers persist as one BLOB: for each header, its name's and its value's
-// byte lengths (4 bytes, big-endian) each followed by the bytes.
-[[nodiscard]] inline bytes encode_headers(const outbox_headers& headers) {
-    bytes out;
-    for (const outbox_header& h : headers) {
-        for (const std::string* part : {&h.name, &h.value}) {
-            if (part->size() > std::numeric_limits<std::uint32_t>::max()) {
-                throw settle::error(errc::invalid_argument,
-                                    "mysql::outbox_table::append: a header is 4 GiB or more");
-            }
-            for (int shift = 24; shift >= 0; shift -= 8) {
-                out.push_back(static_cast<std::byte>((part->size() >> shift) & 0xFFU));
-            }
-            for (const char c : *part) {
-                out.push_back(static_cast<std::byte>(c));
-            }
-        }
-    }
-    return out;
-}
-
-[[nodiscard]] inline outbox_headers decode_headers(std::span<const std::byte> in) {
-    outbox_headers headers;
-    const auto part = [&in]() {
-        if (in.size() < 4) {
-            settle::detail::throw_decode_error("outbox headers", "a length is cut short");
-        }
-        std::size_t size = 0;
-        for (const std::byte b : in.first(4)) {
-            size = (size << 8U) | std::to_integer<std::size_t>(b);
-        }
-        in = in.subspan(4);
-        if (in.size() < size) {
-            settle::detail::throw_decode_error("outbox headers", "a name or value is cut short");
-        }
-        std::string text(reinterpret_cast<const char*>(in.data()), size);
-        in = in.subspan(size);
-        return text;
-    };
-    while (!in.empty()) {
-        std::string name = part();
-        headers.push_back({std::move(name), part()});
-    }
-    return headers;
-}
-
-[[nodiscard]] inline outbox_status status_of(const std::string& text) {
-    for (const outbox_status s : {outbox_status::pending, outbox_status::in_flight,
-                                  outbox_status::delivered, outbox_status::dead}) {
-        if (text == to_string(s)) {
-            return s;
-        }
-    }
-    settle::detail::throw_decode_error("outbox_record", "unknown status \"" + text + "\"");
-}
-
-}  // namespace detail
-
 /// settle::outbox_appender and settle::outbox_store, with every operator
 /// task, over one InnoDB table (docs/backends.md has the DDL): id BINARY(16)
 /// primary key, sequence an AUTO_INCREMENT column, times BIGINT Unix
@@ -1341,6 +1281,12 @@ public:
                      " WHERE status = 'delivered' AND finished_at < ? ORDER BY finished_at "
                      "LIMIT ? FOR UPDATE SKIP LOCKED"),
           purge_("DELETE FROM " + table_.quoted + " WHERE id IN "),
+          idle_keys_("SELECT k.ordering_key FROM " + keys_ + " k WHERE NOT EXISTS (SELECT 1 FROM " +
+                     table_.quoted +
+                     " o WHERE o.ordering_key = k.ordering_key AND o.status <> 'delivered') "
+                     "LIMIT ?"),
+          lock_keys_("SELECT ordering_key FROM " + keys_ + " WHERE ordering_key IN "),
+          drop_key_("DELETE FROM " + keys_ + " WHERE ordering_key = ?"),
           statistics_(
               "SELECT COUNT(CASE WHEN status IN ('pending', 'in_flight') THEN 1 END), "
               "COUNT(CASE WHEN status = 'in_flight' AND claim_expires_at > ? THEN 1 END), "
@@ -1419,8 +1365,8 @@ public:
         const detail::result r =
             s.exec(who, append_,
                    {detail::uuid_param(message.id), topic, key, detail::blob(message.payload),
-                    detail::blob(detail::encode_headers(message.headers)), detail::micros(now),
-                    detail::micros(now)});
+                    detail::blob(settle::detail::encode_outbox_headers(message.headers, who)),
+                    detail::micros(now), detail::micros(now)});
         if (r.affected() != 1) {
             return outbox_append_result::duplicate();  // ON DUPLICATE KEY UPDATE changed nothing
         }
@@ -1589,14 +1535,31 @@ public:
     }
     ///@}
 
-    /// Skips delivered records another transaction holds locked.
+    /// Skips delivered records another transaction holds locked. Then removes
+    /// up to `limit` (at most 256) rows of "<name>_keys" whose keys have no undelivered
+    /// record: picked from a snapshot, locked FOR UPDATE SKIP LOCKED (a key an
+    /// append holds is skipped, never waited for), then deleted one by one. A key row
+    /// serialises appends only while one holds it, so removing it between
+    /// appends costs the next append of the key one inserted row, not order.
+    /// Returns the records removed.
     [[nodiscard]] std::size_t purge(transaction& tx, stored_time delivered_before,
                                     std::size_t limit) {
         constexpr const char* who = "mysql::outbox_table::purge";
         detail::session& s = tx.joined(table_.conn, who);
         const detail::result ids =
             s.exec(who, purgeable_, {detail::micros(delivered_before), detail::limit(limit)});
-        return detail::run_listed(s, who, purge_, ids, detail::param::kind::bytes);
+        const std::size_t purged =
+            detail::run_listed(s, who, purge_, ids, detail::param::kind::bytes);
+        const detail::result idle =
+            s.exec(who, idle_keys_, {detail::limit(std::min(limit, detail::list_most))});
+        if (idle.rows() != 0) {
+            // One primary key lookup each: a DELETE over a list may scan a
+            // small table, and wait for the keys appends hold.
+            for (const auto& row : locked_keys(s, who, idle).cells) {
+                (void)s.exec(who, drop_key_, {detail::blob(row[0].data)});
+            }
+        }
+        return purged;
     }
 
     ///@{
@@ -1666,6 +1629,19 @@ private:
                "AND claim_token = ?";
     }
 
+    // The keys among `keys` (at most list_most) this transaction could lock:
+    // those no append holds.
+    [[nodiscard]] detail::result locked_keys(detail::session& s, const char* who,
+                                             const detail::result& keys) const {
+        const std::size_t size = detail::list_size(keys.cells.size());
+        std::vector<detail::param> params;
+        for (std::size_t i = 0; i < size; ++i) {
+            params.push_back(detail::blob(keys.cells[std::min(i, keys.cells.size() - 1)][0].data));
+        }
+        return s.exec(who, lock_keys_ + detail::markers(size) + " FOR UPDATE SKIP LOCKED",
+                      std::move(params));
+    }
+
     [[nodiscard]] fenced_write write(transaction& tx, const std::string& sql, const char* who,
                                      std::initializer_list<detail::param> params) {
         return tx.joined(table_.conn, who).exec(who, sql, params).affected() == 1
@@ -1683,11 +1659,11 @@ private:
             record.topic = r.text(i, 2);
             record.ordering_key = r.text(i, 3);
             record.payload = r.blob(i, 4);
-            record.headers = detail::decode_headers(r.raw(i, 5));
+            record.headers = settle::detail::decode_outbox_headers(r.raw(i, 5));
             record.created_at = settle::detail::from_sql_micros(r.int8(i, 6));
             record.attempts = static_cast<std::uint32_t>(r.int8(i, 7));
             record.next_attempt_at = settle::detail::from_sql_micros(r.int8(i, 8));
-            record.status = detail::status_of(r.text(i, 9));
+            record.status = settle::detail::outbox_status_of(r.text(i, 9));
             record.last_error = r.text(i, 10);
             record.claim_owner = r.text(i, 11);
             record.claim_token = fencing_token(static_cast<std::uint64_t>(r.int8(i, 12)));
@@ -1714,6 +1690,9 @@ private:
     std::string requeue_;
     std::string purgeable_;
     std::string purge_;
+    std::string idle_keys_;
+    std::string lock_keys_;
+    std::string drop_key_;
     std::string statistics_;
     std::string find_;
     std::string dead_letters_;

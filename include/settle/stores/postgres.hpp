@@ -1012,64 +1012,6 @@ private:
 
 static_assert(settle::idempotency_store<idempotency_table>);
 
-namespace detail {
-
-// Headers persist as one BYTEA: for each header, its name's and its value's
-// byte lengths (4 bytes, big-endian) each followed by the bytes.
-[[nodiscard]] inline bytes encode_headers(const outbox_headers& headers) {
-    bytes out;
-    for (const outbox_header& h : headers) {
-        for (const std::string* part : {&h.name, &h.value}) {
-            if (part->size() > std::numeric_limits<std::uint32_t>::max()) {
-                throw settle::error(errc::invalid_argument,
-                                    "postgres::outbox_table::append: a header is 4 GiB or more");
-            }
-            const std::string length = big_endian(part->size(), 4);
-            for (const char c : length + *part) {
-                out.push_back(static_cast<std::byte>(c));
-            }
-        }
-    }
-    return out;
-}
-
-[[nodiscard]] inline outbox_headers decode_headers(std::span<const std::byte> in) {
-    outbox_headers headers;
-    const auto part = [&in]() {
-        if (in.size() < 4) {
-            settle::detail::throw_decode_error("outbox headers", "a length is cut short");
-        }
-        std::size_t size = 0;
-        for (const std::byte b : in.first(4)) {
-            size = (size << 8U) | std::to_integer<std::size_t>(b);
-        }
-        in = in.subspan(4);
-        if (in.size() < size) {
-            settle::detail::throw_decode_error("outbox headers", "a name or value is cut short");
-        }
-        std::string text(reinterpret_cast<const char*>(in.data()), size);
-        in = in.subspan(size);
-        return text;
-    };
-    while (!in.empty()) {
-        std::string name = part();
-        headers.push_back({std::move(name), part()});
-    }
-    return headers;
-}
-
-[[nodiscard]] inline outbox_status status_of(const std::string& text) {
-    for (const outbox_status s : {outbox_status::pending, outbox_status::in_flight,
-                                  outbox_status::delivered, outbox_status::dead}) {
-        if (text == to_string(s)) {
-            return s;
-        }
-    }
-    settle::detail::throw_decode_error("outbox_record", "unknown status \"" + text + "\"");
-}
-
-}  // namespace detail
-
 /// Whether a store's appends wake relays waiting in wait_for_append (or an
 /// append_waiter): notify sends NOTIFY "<table>_append" with each append, when
 /// its transaction commits. It costs a notification per append, and PostgreSQL
@@ -1198,7 +1140,8 @@ public:
             conn, who, append_,
             {detail::uuid_param(message.id), detail::text(message.topic),
              detail::text(message.ordering_key), detail::bytea(message.payload),
-             detail::bytea(detail::encode_headers(message.headers)), detail::micros(now)});
+             detail::bytea(settle::detail::encode_outbox_headers(message.headers, who)),
+             detail::micros(now)});
         if (r.rows() != 1) {
             return outbox_append_result::duplicate();  // ON CONFLICT DO NOTHING returned no row
         }
@@ -1478,11 +1421,11 @@ private:
             record.topic = r.text(i, 2);
             record.ordering_key = r.text(i, 3);
             record.payload = r.bytea(i, 4);
-            record.headers = detail::decode_headers(r.raw(i, 5));
+            record.headers = settle::detail::decode_outbox_headers(r.raw(i, 5));
             record.created_at = settle::detail::from_sql_micros(r.int8(i, 6));
             record.attempts = static_cast<std::uint32_t>(r.int8(i, 7));
             record.next_attempt_at = settle::detail::from_sql_micros(r.int8(i, 8));
-            record.status = detail::status_of(r.text(i, 9));
+            record.status = settle::detail::outbox_status_of(r.text(i, 9));
             record.last_error = r.text(i, 10);
             record.claim_owner = r.text(i, 11);
             record.claim_token = fencing_token(static_cast<std::uint64_t>(r.int8(i, 12)));

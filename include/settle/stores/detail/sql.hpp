@@ -4,18 +4,24 @@
 #define SETTLE_STORES_DETAIL_SQL_HPP
 
 // What the SQL backends share: table names checked before they reach a
-// statement, and the persisted form of a time.
+// statement, the persisted form of a time, and of an outbox record's headers
+// and status.
 
 #include <settle/version.hpp>
 
 #include <settle/clock.hpp>
+#include <settle/codec.hpp>
 #include <settle/error.hpp>
+#include <settle/outbox.hpp>
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
+#include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <settle/detail/macro_scope.hpp>
 
@@ -76,6 +82,68 @@ inline constexpr std::size_t sql_identifier_max = 55;
 
 [[nodiscard]] constexpr stored_time from_sql_micros(std::int64_t micros) noexcept {
     return stored_time(std::chrono::microseconds(micros));
+}
+
+// An outbox record's headers persist as one binary value: for each header,
+// its name's and its value's byte lengths (4 bytes, big-endian) each followed
+// by the bytes. Throws settle::error (errc::invalid_argument) naming `who`
+// for a name or value of 4 GiB or more.
+[[nodiscard]] inline bytes encode_outbox_headers(const outbox_headers& headers, const char* who) {
+    bytes out;
+    for (const outbox_header& h : headers) {
+        for (const std::string* part : {&h.name, &h.value}) {
+            if (part->size() > std::numeric_limits<std::uint32_t>::max()) {
+                throw settle::error(errc::invalid_argument,
+                                    std::string(who) + ": a header is 4 GiB or more");
+            }
+            for (int shift = 24; shift >= 0; shift -= 8) {
+                out.push_back(static_cast<std::byte>((part->size() >> shift) & 0xFFU));
+            }
+            for (const char c : *part) {
+                out.push_back(static_cast<std::byte>(c));
+            }
+        }
+    }
+    return out;
+}
+
+// The headers encode_outbox_headers wrote; settle::error (errc::decode_failed)
+// if `in` is cut short.
+[[nodiscard]] inline outbox_headers decode_outbox_headers(std::span<const std::byte> in) {
+    outbox_headers headers;
+    const auto part = [&in]() {
+        if (in.size() < 4) {
+            throw_decode_error("outbox headers", "a length is cut short");
+        }
+        std::size_t size = 0;
+        for (const std::byte b : in.first(4)) {
+            size = (size << 8U) | std::to_integer<std::size_t>(b);
+        }
+        in = in.subspan(4);
+        if (in.size() < size) {
+            throw_decode_error("outbox headers", "a name or value is cut short");
+        }
+        std::string text(reinterpret_cast<const char*>(in.data()), size);
+        in = in.subspan(size);
+        return text;
+    };
+    while (!in.empty()) {
+        std::string name = part();
+        headers.push_back({std::move(name), part()});
+    }
+    return headers;
+}
+
+// The outbox status stored as `text` (its to_string); settle::error
+// (errc::decode_failed) for any other text.
+[[nodiscard]] inline outbox_status outbox_status_of(const std::string& text) {
+    for (const outbox_status s : {outbox_status::pending, outbox_status::in_flight,
+                                  outbox_status::delivered, outbox_status::dead}) {
+        if (text == to_string(s)) {
+            return s;
+        }
+    }
+    throw_decode_error("outbox_record", "unknown status \"" + text + "\"");
 }
 
 }  // namespace detail
