@@ -721,6 +721,36 @@ TEST_CASE("sqlite: two relays on separate connections deliver every record exact
     }
 }
 
+TEST_CASE("sqlite: index names collide with no settle table nor another table's index",
+          "[sqlite]") {
+    settle_test::temp_database file;
+    sqlite::connection conn(file.path());
+    // "orders" has the indexes due, key, done and dead; other tables may be
+    // named as "<table>_<index>" used to be, or have an index of that name.
+    sqlite::outbox_table outbox(conn, "orders");
+    sqlite::inbox_table inbox(conn, "orders_due");
+    sqlite::idempotency_table keys(conn, "orders_key");
+    SECTION("settle tables") {
+        auto tx = outbox.begin();
+        inbox.create_tables(tx);
+        keys.create_tables(tx);
+        outbox.create_tables(tx);
+        CHECK(inbox.mark(tx, "consumer", "m-1", at(0)) == settle::inbox_mark::first_time);
+        tx.commit();
+    }
+    SECTION("a user's index on a table of their own") {
+        exec(conn.native(), "CREATE TABLE mine (x INTEGER); CREATE INDEX orders_done ON mine (x)");
+        create(outbox);
+    }
+    CHECK(scalar(conn.native(),
+                 "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'orders' "
+                 "AND name NOT LIKE 'sqlite!_%' ESCAPE '!'") == 4);
+    auto tx = outbox.begin();
+    CHECK(outbox.append(tx, message_of(1), at(0)).outcome() ==
+          settle::outbox_append_outcome::appended);
+    tx.commit();
+}
+
 TEST_CASE("sqlite: marking more claims than one statement lists answers each in order",
           "[sqlite]") {
     settle_test::temp_database file;

@@ -400,11 +400,11 @@ protected:
         return tx.native();
     }
 
-    // The name of this table's index `suffix` (at most 7 bytes), quoted: a
-    // plain identifier of at most 63 bytes, since the table name was
-    // validated.
+    // The name of this table's index `suffix`, quoted: "<table>:<suffix>".
+    // A validated table name holds no ':', so no other settle table, nor
+    // another settle table's index, can have this name.
     [[nodiscard]] std::string index_name(std::string_view suffix) const {
-        return '"' + name_ + '_' + std::string(suffix) + '"';
+        return '"' + name_ + ':' + std::string(suffix) + '"';
     }
 
     // Runs the (idempotent) schema in tx.
@@ -853,10 +853,10 @@ inline constexpr const char* outbox_columns =
 //   topic, ordering_key ('' for none), payload, headers (BLOB, see above),
 //   created_at, attempts, next_attempt_at, status (TEXT), last_error,
 //   claim_owner, claim_token, claim_expires_at, finished_at
-//   indexes: <name>_due (next_attempt_at, sequence) of pending and in-flight
-//            records, for claim; <name>_key (ordering_key, sequence) of
-//            undelivered records, for the ordering check; <name>_done
-//            (finished_at) of delivered records, for purge; <name>_dead
+//   indexes: <name>:due (next_attempt_at, sequence) of pending and in-flight
+//            records, for claim; <name>:key (ordering_key, sequence) of
+//            undelivered records, for the ordering check; <name>:done
+//            (finished_at) of delivered records, for purge; <name>:dead
 //            (sequence) of dead letters, for dead_letters and statistics
 //
 // Appends run in write transactions, one at a time per database, so sequences
@@ -1252,7 +1252,7 @@ static_assert(settle::detail::outbox_store_marks_delivered_together<outbox_table
 //
 //   consumer, message_id   TEXT NOT NULL, the primary key (WITHOUT ROWID)
 //   applied_at             INTEGER: Unix microseconds
-//   index <name>_purge     (consumer, applied_at), for purge
+//   index <name>:purge     (consumer, applied_at), for purge
 //
 // mark is one INSERT ... ON CONFLICT DO NOTHING on the primary key; purge one
 // DELETE of one consumer's oldest records through the purge index.
@@ -1322,7 +1322,7 @@ static_assert(settle::purgeable_inbox_store<inbox_table>);
 //   state                      TEXT NOT NULL: tried, confirmed, cancelled,
 //                              cancel_marker (an empty cancel)
 //   changed_at                 INTEGER: Unix microseconds of the last change
-//   index <name>_ended         (changed_at), for purge
+//   index <name>:ended         (changed_at), for purge
 //
 // A try and a cancel insert first (INSERT ... ON CONFLICT DO NOTHING on the
 // primary key); a confirm, and a cancel that met a record, update the record
@@ -1448,7 +1448,7 @@ static_assert(settle::purgeable_barrier_store<barrier_table>);
 //   next_check_at    INTEGER: Unix microseconds
 //   escalated_at     INTEGER, NULL while watched
 //   reason           TEXT, why it was escalated
-//   index <name>_due (uncertain_since), for due
+//   index <name>:due (uncertain_since), for due
 //
 // watch is one INSERT ... ON CONFLICT DO NOTHING on the key; due one SELECT,
 // longest uncertain first (then by id); forget one DELETE; reschedule and
