@@ -720,3 +720,74 @@ TEST_CASE("sqlite: two relays on separate connections deliver every record exact
         last = record.sequence;
     }
 }
+
+TEST_CASE("sqlite: index names collide with no settle table nor another table's index",
+          "[sqlite]") {
+    settle_test::temp_database file;
+    sqlite::connection conn(file.path());
+    // "orders" has the indexes due, key, done and dead; other tables may be
+    // named as "<table>_<index>" used to be, or have an index of that name.
+    sqlite::outbox_table outbox(conn, "orders");
+    sqlite::inbox_table inbox(conn, "orders_due");
+    sqlite::idempotency_table keys(conn, "orders_key");
+    SECTION("settle tables") {
+        auto tx = outbox.begin();
+        inbox.create_tables(tx);
+        keys.create_tables(tx);
+        outbox.create_tables(tx);
+        CHECK(inbox.mark(tx, "consumer", "m-1", at(0)) == settle::inbox_mark::first_time);
+        tx.commit();
+    }
+    SECTION("a user's index on a table of their own") {
+        exec(conn.native(), "CREATE TABLE mine (x INTEGER); CREATE INDEX orders_done ON mine (x)");
+        create(outbox);
+    }
+    CHECK(scalar(conn.native(),
+                 "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'orders' "
+                 "AND name NOT LIKE 'sqlite!_%' ESCAPE '!'") == 4);
+    auto tx = outbox.begin();
+    CHECK(outbox.append(tx, message_of(1), at(0)).outcome() ==
+          settle::outbox_append_outcome::appended);
+    tx.commit();
+}
+
+TEST_CASE("sqlite: marking more claims than one statement lists answers each in order",
+          "[sqlite]") {
+    settle_test::temp_database file;
+    sqlite::connection conn(file.path());
+    sqlite::outbox_table store(conn, "outbox");
+    create(store);
+    constexpr unsigned records = 600;  // three statements: 256, 256 and 88 listed
+    std::vector<settle::outbox_record> claimed;
+    {
+        auto tx = store.begin();
+        for (unsigned n = 0; n < records; ++n) {
+            (void)store.append(tx, message_of(n), at(0));
+        }
+        claimed = store.claim(tx, "relay", at(1), at(60), records);
+        tx.commit();
+    }
+    REQUIRE(claimed.size() == records);
+    std::vector<settle::outbox_claim> claims;
+    for (unsigned n = 0; n < records; ++n) {
+        settle::fencing_token token = claimed[n].claim_token;
+        if (n % 7 == 3) {
+            token = settle::fencing_token(token.value() + 1);  // never issued: stale
+        }
+        claims.push_back({claimed[n].id, token});
+    }
+    claims.push_back({claimed[300].id, claimed[300].claim_token});  // given twice
+    auto tx = store.begin();
+    const std::vector<settle::fenced_write> writes =
+        store.mark_delivered(tx, std::span<const settle::outbox_claim>(claims), at(2));
+    tx.commit();
+    REQUIRE(writes.size() == claims.size());
+    for (unsigned n = 0; n < records; ++n) {
+        INFO(n);
+        CHECK(writes[n] ==
+              (n % 7 == 3 ? settle::fenced_write::stale : settle::fenced_write::applied));
+    }
+    CHECK(writes.back() == settle::fenced_write::stale);
+    CHECK(scalar(conn.native(), "SELECT count(*) FROM outbox WHERE status = 'delivered'") ==
+          records - (records + 3) / 7);
+}

@@ -174,6 +174,10 @@ public:
     }
     // Rows the last INSERT, UPDATE or DELETE changed.
     [[nodiscard]] std::int64_t changes() const noexcept { return sqlite3_changes64(db_); }
+    // The rowid of the row the last INSERT inserted (not one a trigger inserted).
+    [[nodiscard]] std::int64_t last_rowid() const noexcept {
+        return sqlite3_last_insert_rowid(db_);
+    }
 
 private:
     void check(int rc) const {
@@ -400,11 +404,11 @@ protected:
         return tx.native();
     }
 
-    // The name of this table's index `suffix` (at most 7 bytes), quoted: a
-    // plain identifier of at most 63 bytes, since the table name was
-    // validated.
+    // The name of this table's index `suffix`, quoted: "<table>:<suffix>".
+    // A validated table name holds no ':', so no other settle table, nor
+    // another settle table's index, can have this name.
     [[nodiscard]] std::string index_name(std::string_view suffix) const {
-        return '"' + name_ + '_' + std::string(suffix) + '"';
+        return '"' + name_ + ':' + std::string(suffix) + '"';
     }
 
     // Runs the (idempotent) schema in tx.
@@ -862,18 +866,20 @@ inline constexpr const char* outbox_columns =
 ///     topic, ordering_key ('' for none), payload, headers (BLOB, see above),
 ///     created_at, attempts, next_attempt_at, status (TEXT), last_error,
 ///     claim_owner, claim_token, claim_expires_at, finished_at
-///     indexes: <name>_due (next_attempt_at, sequence) of pending and in-flight
-///              records, for claim; <name>_key (ordering_key, sequence) of
-///              undelivered records, for the ordering check; <name>_done
-///              (finished_at) of delivered records, for purge; <name>_dead
+///     indexes: <name>:due (next_attempt_at, sequence) of pending and in-flight
+///              records, for claim; <name>:key (ordering_key, sequence) of
+///              undelivered records, for the ordering check; <name>:done
+///              (finished_at) of delivered records, for purge; <name>:dead
 ///              (sequence) of dead letters, for dead_letters and statistics
 ///
 /// Appends run in write transactions, one at a time per database, so sequences
 /// are assigned in commit order: a record never becomes visible before an older
 /// one of its ordering key, with no locking of your own. A claim is one
 /// UPDATE ... RETURNING over the due index, raising each record's claim_token
-/// by one; each outcome one UPDATE by primary key, applied only while the
-/// record is in flight under the outcome's token.
+/// by one; each outcome one UPDATE by id, applied only while the record is in
+/// flight under the outcome's token (a batch's deliveries: one UPDATE ... FROM
+/// the list of claims per 256). An append is one INSERT, no RETURNING: its
+/// sequence is the rowid SQLite reports.
 /// statistics reads every pending and in-flight record. A stored record that
 /// does not decode throws settle::error (errc::decode_failed).
 class outbox_table : public detail::table_base {
@@ -885,8 +891,7 @@ public:
           append_(
               "INSERT INTO " + quoted_ +
               " (id, topic, ordering_key, payload, headers, created_at, next_attempt_at, "
-              "status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, 'pending') ON CONFLICT (id) DO NOTHING "
-              "RETURNING sequence"),
+              "status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, 'pending') ON CONFLICT (id) DO NOTHING"),
           claim_("UPDATE " + quoted_ +
                  " SET status = 'in_flight', claim_owner = ?2, claim_token = claim_token + 1, "
                  "claim_expires_at = ?3, attempts = min(attempts + 1, 4294967295) WHERE sequence "
@@ -901,6 +906,7 @@ public:
                  "RETURNING " +
                  detail::outbox_columns),
           delivered_(outcome("status = 'delivered', finished_at = ?3")),
+          delivered_together_(delivered_listed()),
           reschedule_(outcome("status = 'pending', next_attempt_at = ?3, last_error = ?4")),
           dead_(outcome("status = 'dead', last_error = ?3, finished_at = ?4")),
           release_(outcome("status = 'pending', attempts = max(attempts - 1, 0)")),
@@ -965,10 +971,11 @@ public:
         s.bind(4, message.payload);
         s.bind(5, headers);
         s.bind(6, settle::detail::to_sql_micros(now));
-        if (s.step()) {
-            return outbox_append_result::appended(static_cast<std::uint64_t>(s.integer(0)));
+        (void)s.step();
+        if (s.changes() == 1) {
+            return outbox_append_result::appended(static_cast<std::uint64_t>(s.last_rowid()));
         }
-        return outbox_append_result::duplicate();  // ON CONFLICT DO NOTHING returned no row
+        return outbox_append_result::duplicate();  // ON CONFLICT DO NOTHING inserted nothing
     }
 
     ///@{
@@ -1008,6 +1015,67 @@ public:
         detail::running s(joined(tx, who), delivered_, who, name_);
         s.bind(3, settle::detail::to_sql_micros(now));
         return settle_outcome(s, id, token);
+    }
+
+    /// mark_delivered for each of `claims`: one UPDATE ... FROM a list of
+    /// (id, token) pairs per 256 claims (the statement above for a single
+    /// claim); the answers in their order (a claim given twice is applied
+    /// once, then stale).
+    [[nodiscard]] std::vector<fenced_write> mark_delivered(transaction& tx,
+                                                           std::span<const outbox_claim> claims,
+                                                           stored_time now) {
+        constexpr std::string_view who = "sqlite::outbox_table::mark_delivered";
+        if (claims.size() == 1) {
+            return {mark_delivered(tx, claims[0].id, claims[0].token, now)};
+        }
+        sqlite3* db = joined(tx, who);
+        std::vector<outbox_claim> issued;  // tokens above INT64_MAX were never issued: stale
+        issued.reserve(claims.size());
+        for (const outbox_claim& claim : claims) {
+            if (claim.token.value() <=
+                static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+                issued.push_back(claim);
+            }
+        }
+        using applied_claim = std::pair<uuid, std::uint64_t>;
+        std::vector<applied_claim> applied;
+        applied.reserve(issued.size());
+        for (std::size_t from = 0; from < issued.size(); from += listed_most) {
+            const std::size_t n = std::min(issued.size() - from, listed_most);
+            std::size_t rank = 0;  // the statement listing 2 << rank claims, the last repeated
+            while ((std::size_t{2} << rank) < n) {
+                ++rank;
+            }
+            detail::running s(db, delivered_together_[rank], who, name_);
+            s.bind(1, settle::detail::to_sql_micros(now));
+            for (std::size_t i = 0; i < (std::size_t{2} << rank); ++i) {
+                const outbox_claim& claim = issued[from + std::min(i, n - 1)];
+                s.bind(static_cast<int>(2 + 2 * i), std::span<const std::byte>(claim.id.bytes()));
+                s.bind(static_cast<int>(3 + 2 * i), static_cast<std::int64_t>(claim.token.value()));
+            }
+            while (s.step()) {
+                const std::span<const std::byte> id = s.blob(0);
+                if (id.size() != 16) {
+                    settle::detail::throw_wrong_size("sqlite outbox id", 16, id.size());
+                }
+                applied.emplace_back(uuid(id.first<16>()), token_of(s.integer(1)).value());
+            }
+        }
+        std::sort(applied.begin(), applied.end());
+        std::vector<bool> answered(applied.size());
+        std::vector<fenced_write> out;
+        out.reserve(claims.size());
+        for (const outbox_claim& claim : claims) {
+            const applied_claim key{claim.id, claim.token.value()};
+            const auto found = std::lower_bound(applied.begin(), applied.end(), key);
+            const auto at = static_cast<std::size_t>(found - applied.begin());
+            const bool first = found != applied.end() && *found == key && !answered[at];
+            if (first) {
+                answered[at] = true;
+            }
+            out.push_back(first ? fenced_write::applied : fenced_write::stale);
+        }
+        return out;
     }
 
     [[nodiscard]] fenced_write reschedule(transaction& tx, const uuid& id, fencing_token token,
@@ -1113,6 +1181,29 @@ private:
                "AND claim_token = ?2";
     }
 
+    // The most claims one statement of delivered_together_ lists.
+    static constexpr std::size_t listed_most = 256;
+
+    // Statement k marks delivered the records in flight under the claims
+    // (?2k+2, ?2k+3) of a list of 2 << k (k < 8); ?1 is the time.
+    [[nodiscard]] std::vector<detail::statement> delivered_listed() const {
+        std::vector<detail::statement> listed;
+        std::string pairs = "(?2, ?3)";
+        for (std::size_t size = 2; size <= listed_most; size *= 2) {
+            for (std::size_t i = size / 2; i < size; ++i) {
+                pairs +=
+                    ", (?" + std::to_string(2 + 2 * i) + ", ?" + std::to_string(3 + 2 * i) + ')';
+            }
+            listed.emplace_back("UPDATE " + quoted_ +
+                                " SET status = 'delivered', finished_at = ?1, claim_owner = '', "
+                                "claim_expires_at = 0 FROM (VALUES " +
+                                pairs +
+                                ") AS c WHERE id = c.column1 AND claim_token = c.column2 AND "
+                                "status = 'in_flight' RETURNING id, claim_token");
+        }
+        return listed;
+    }
+
     [[nodiscard]] static fenced_write settle_outcome(detail::running& s, const uuid& id,
                                                      fencing_token token) {
         if (token.value() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
@@ -1161,6 +1252,7 @@ private:
     detail::statement append_;
     detail::statement claim_;
     detail::statement delivered_;
+    std::vector<detail::statement> delivered_together_;
     detail::statement reschedule_;
     detail::statement dead_;
     detail::statement release_;
@@ -1173,13 +1265,14 @@ private:
 
 static_assert(settle::outbox_appender<outbox_table>);
 static_assert(settle::outbox_store<outbox_table>);
+static_assert(settle::detail::outbox_store_marks_delivered_together<outbox_table>);
 
 /// settle::inbox_store and settle::purgeable_inbox_store in a SQLite table.
 /// Schema:
 ///
 ///     consumer, message_id   TEXT NOT NULL, the primary key (WITHOUT ROWID)
 ///     applied_at             INTEGER: Unix microseconds
-///     index <name>_purge     (consumer, applied_at), for purge
+///     index <name>:purge     (consumer, applied_at), for purge
 ///
 /// mark is one INSERT ... ON CONFLICT DO NOTHING on the primary key; purge one
 /// DELETE of one consumer's oldest records through the purge index.
@@ -1253,7 +1346,7 @@ static_assert(settle::purgeable_inbox_store<inbox_table>);
 ///     state                      TEXT NOT NULL: tried, confirmed, cancelled,
 ///                                cancel_marker (an empty cancel)
 ///     changed_at                 INTEGER: Unix microseconds of the last change
-///     index <name>_ended         (changed_at), for purge
+///     index <name>:ended         (changed_at), for purge
 ///
 /// A try and a cancel insert first (INSERT ... ON CONFLICT DO NOTHING on the
 /// primary key); a confirm, and a cancel that met a record, update the record
@@ -1383,7 +1476,7 @@ static_assert(settle::purgeable_barrier_store<barrier_table>);
 ///     next_check_at    INTEGER: Unix microseconds
 ///     escalated_at     INTEGER, NULL while watched
 ///     reason           TEXT, why it was escalated
-///     index <name>_due (uncertain_since), for due
+///     index <name>:due (uncertain_since), for due
 ///
 /// watch is one INSERT ... ON CONFLICT DO NOTHING on the key; due one SELECT,
 /// longest uncertain first (then by id); forget one DELETE; reschedule and

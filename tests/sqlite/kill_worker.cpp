@@ -1,0 +1,138 @@
+// settle: consistency primitives for C++20.
+// Distributed under the Boost Software License, Version 1.0.
+
+// The processes the SQLite kill test (kill.cpp) starts and kills with
+// SIGKILL, all on one WAL-mode database file:
+//
+//   sqlite_kill_worker append <db> <flag>
+//       appends until killed: each business transaction inserts an order
+//       (orders, n from AUTOINCREMENT) and appends its message (outbox, id
+//       id_of(n), ordering key n % 4) and commits. The byte in file <flag> is
+//       1 while a commit runs, so the test can tell a kill mid-commit.
+//   sqlite_kill_worker relay <db> <owner>
+//       runs an outbox_relay on outbox until killed. Its publisher is the
+//       consumer: on a connection of its own it applies each message once
+//       through the inbox (inbox), the effect being a row of effects.
+#include <settle/inbox.hpp>
+#include <settle/outbox.hpp>
+#include <settle/outbox_relay.hpp>
+#include <settle/stores/sqlite.hpp>
+
+#include "outbox/ids.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <exception>
+#include <stop_token>
+#include <string>
+#include <vector>
+
+namespace sqlite = settle::sqlite;
+using namespace std::chrono_literals;
+
+namespace {
+
+void exec(sqlite3* db, const std::string& sql) {
+    if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) {
+        throw settle::error(settle::errc::backend_failure, sql + ": " + sqlite3_errmsg(db));
+    }
+}
+
+int append(const std::string& path, const std::string& flag_path) {
+    const int fd = ::open(flag_path.c_str(), O_RDWR);
+    void* mapped = fd < 0 ? MAP_FAILED : ::mmap(nullptr, 1, PROT_WRITE, MAP_SHARED, fd, 0);
+    if (mapped == MAP_FAILED) {
+        std::perror("sqlite_kill_worker: flag");
+        return 2;
+    }
+    volatile char* committing = static_cast<char*>(mapped);
+    sqlite::connection conn(path);
+    sqlite::outbox_table store(conn, "outbox");
+    std::chrono::system_clock clock;
+    settle::outbox outbox(store, clock);
+    while (true) {
+        try {
+            sqlite::transaction tx(conn);
+            exec(tx.native(), "INSERT INTO orders DEFAULT VALUES");
+            const auto n = static_cast<std::uint32_t>(sqlite3_last_insert_rowid(tx.native()));
+            (void)outbox.append(tx, outbox_test::message_of(n, "key-" + std::to_string(n % 4)));
+            *committing = 1;
+            tx.commit();
+            *committing = 0;
+        } catch (const settle::error& e) {  // busy past the timeout: try again
+            *committing = 0;
+            std::fprintf(stderr, "append: %s\n", e.what());
+        }
+    }
+}
+
+// Applies each message once, in a transaction of its own on its own connection.
+class applying_publisher {
+public:
+    explicit applying_publisher(const std::string& path)
+        : conn_(path), inbox_(conn_, "inbox"), consumer_(inbox_, clock_, {.consumer = "kill"}) {}
+
+    settle::publish_result publish(const settle::outbox_record& record) {
+        try {
+            (void)consumer_.consume(record.id.to_string(), [&](sqlite::transaction& tx) {
+                exec(tx.native(),
+                     "INSERT INTO effects (message_id, n) VALUES ('" + record.id.to_string() +
+                         "', " + std::to_string(settle::decode<std::uint32_t>(record.payload)) +
+                         ")");
+            });
+        } catch (const settle::error& e) {
+            return settle::publish_result::retryable(e.what());
+        }
+        return settle::publish_result::delivered();
+    }
+
+private:
+    std::chrono::system_clock clock_;
+    sqlite::connection conn_;
+    sqlite::inbox_table inbox_;
+    settle::idempotent_consumer<sqlite::inbox_table, std::chrono::system_clock> consumer_;
+};
+
+int relay(const std::string& path, const std::string& owner) {
+    sqlite::connection conn(path);
+    sqlite::outbox_table store(conn, "outbox");
+    applying_publisher publisher(path);
+    std::chrono::system_clock clock;
+    settle::outbox_relay relay(
+        store, publisher, settle::persisted_retry{settle::ladder{5ms, 20ms}, 1000000}, clock,
+        {.owner = owner, .batch_size = 8, .lease = 300ms, .idle_min = 2ms, .idle_max = 20ms});
+    relay.run(std::stop_token{});
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    // Dies with the test that started it, even if that one is killed.
+    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() == 1) {
+        return 2;
+    }
+    const std::vector<std::string> args(argv + 1, argv + argc);
+    try {
+        if (args.size() == 3 && args[0] == "append") {
+            return append(args[1], args[2]);
+        }
+        if (args.size() == 3 && args[0] == "relay") {
+            return relay(args[1], args[2]);
+        }
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "sqlite_kill_worker: %s\n", e.what());
+        return 1;
+    }
+    std::fprintf(stderr,
+                 "usage: sqlite_kill_worker append <db> <flag>\n"
+                 "       sqlite_kill_worker relay <db> <owner>\n");
+    return 2;
+}
