@@ -97,9 +97,9 @@ namespace detail {
 
 [[nodiscard]] constexpr std::optional<saga_status> saga_status_from(
     std::string_view text) noexcept {
-    for (const saga_status s : {saga_status::running, saga_status::compensating,
-                                saga_status::completed, saga_status::compensated,
-                                saga_status::failed}) {
+    for (const saga_status s :
+         {saga_status::running, saga_status::compensating, saga_status::completed,
+          saga_status::compensated, saga_status::failed}) {
         if (to_string(s) == text) {
             return s;
         }
@@ -180,9 +180,9 @@ constexpr bool check_saga_store() {
 //
 // settle/testing/saga_store_suite.hpp checks a backend.
 template <class S>
-concept saga_store = transactional<S> && detail::saga_store_has_create<S> &&
-    detail::saga_store_has_load<S> && detail::saga_store_has_update<S> &&
-    detail::saga_store_has_due<S>;
+concept saga_store =
+    transactional<S> && detail::saga_store_has_create<S> && detail::saga_store_has_load<S> &&
+    detail::saga_store_has_update<S> && detail::saga_store_has_due<S>;
 
 SETTLE_END_NAMESPACE
 

@@ -192,9 +192,8 @@ public:
         }
         for (const saga_step& s : definition_.steps) {
             if (!s.action || !s.compensate) {
-                throw error(errc::invalid_argument,
-                            "saga_coordinator: step `" + s.name +
-                                "` lacks an action or a compensation");
+                throw error(errc::invalid_argument, "saga_coordinator: step `" + s.name +
+                                                        "` lacks an action or a compensation");
             }
         }
         if (options_.lease <= std::chrono::microseconds::zero()) {
@@ -304,12 +303,12 @@ private:
             if (!failure) {
                 if (forward) {
                     record.step = index + 1;
-                    record.status = record.step == count ? saga_status::completed
-                                                         : saga_status::running;
+                    record.status =
+                        record.step == count ? saga_status::completed : saga_status::running;
                 } else {
                     record.step = index;
-                    record.status = index == 0 ? saga_status::compensated
-                                               : saga_status::compensating;
+                    record.status =
+                        index == 0 ? saga_status::compensated : saga_status::compensating;
                 }
                 record.attempts = 0;
                 record.next_run_at = now() + options_.lease;

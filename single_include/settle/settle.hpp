@@ -8317,9 +8317,9 @@ namespace detail {
 
 [[nodiscard]] constexpr std::optional<saga_status> saga_status_from(
     std::string_view text) noexcept {
-    for (const saga_status s : {saga_status::running, saga_status::compensating,
-                                saga_status::completed, saga_status::compensated,
-                                saga_status::failed}) {
+    for (const saga_status s :
+         {saga_status::running, saga_status::compensating, saga_status::completed,
+          saga_status::compensated, saga_status::failed}) {
         if (to_string(s) == text) {
             return s;
         }
@@ -8400,9 +8400,9 @@ constexpr bool check_saga_store() {
 //
 // settle/testing/saga_store_suite.hpp checks a backend.
 template <class S>
-concept saga_store = transactional<S> && detail::saga_store_has_create<S> &&
-    detail::saga_store_has_load<S> && detail::saga_store_has_update<S> &&
-    detail::saga_store_has_due<S>;
+concept saga_store =
+    transactional<S> && detail::saga_store_has_create<S> && detail::saga_store_has_load<S> &&
+    detail::saga_store_has_update<S> && detail::saga_store_has_due<S>;
 
 SETTLE_END_NAMESPACE
 
@@ -8596,9 +8596,8 @@ public:
         }
         for (const saga_step& s : definition_.steps) {
             if (!s.action || !s.compensate) {
-                throw error(errc::invalid_argument,
-                            "saga_coordinator: step `" + s.name +
-                                "` lacks an action or a compensation");
+                throw error(errc::invalid_argument, "saga_coordinator: step `" + s.name +
+                                                        "` lacks an action or a compensation");
             }
         }
         if (options_.lease <= std::chrono::microseconds::zero()) {
@@ -8708,12 +8707,12 @@ private:
             if (!failure) {
                 if (forward) {
                     record.step = index + 1;
-                    record.status = record.step == count ? saga_status::completed
-                                                         : saga_status::running;
+                    record.status =
+                        record.step == count ? saga_status::completed : saga_status::running;
                 } else {
                     record.step = index;
-                    record.status = index == 0 ? saga_status::compensated
-                                               : saga_status::compensating;
+                    record.status =
+                        index == 0 ? saga_status::compensated : saga_status::compensating;
                 }
                 record.attempts = 0;
                 record.next_run_at = now() + options_.lease;

@@ -77,8 +77,7 @@ struct services {
     std::map<std::uint32_t, int> compensation_failures;
 
     settle::saga_step step(std::uint32_t index) {
-        return {"step " + std::to_string(index),
-                [this](const settle::saga_call& c) { act(c); },
+        return {"step " + std::to_string(index), [this](const settle::saga_call& c) { act(c); },
                 [this](const settle::saga_call& c) { undo(c); }};
     }
     void act(const settle::saga_call& c) {
@@ -170,8 +169,7 @@ TEST_CASE("saga: the steps run forward, in order, once each, to completed", "[tw
     CHECK(s.svc.log.size() == 3);
 }
 
-TEST_CASE("saga: a step that fails for good turns it back, compensated last first",
-          "[twophase]") {
+TEST_CASE("saga: a step that fails for good turns it back, compensated last first", "[twophase]") {
     shop<> s;
     s.svc.refused = 2;
     s.place("o1");

@@ -153,10 +153,9 @@ inline constexpr std::array<test_case<Fixture>, 6> saga_store_suite{{
          (void)saga_create(f.store, "a", "order", 10);
          (void)saga_create(f.store, "b", "order", 20);
          (void)saga_create(f.store, "x", "refund", 0);
-         for (const auto& [id, status] : {std::pair{"d", saga_status::completed},
-                                          std::pair{"e", saga_status::compensated},
-                                          std::pair{"g", saga_status::failed},
-                                          std::pair{"h", saga_status::compensating}}) {
+         for (const auto& [id, status] :
+              {std::pair{"d", saga_status::completed}, std::pair{"e", saga_status::compensated},
+               std::pair{"g", saga_status::failed}, std::pair{"h", saga_status::compensating}}) {
              (void)saga_create(f.store, id, "order", 0);
              saga_record r = *saga_load(f.store, id);
              r.status = status;
