@@ -64,24 +64,24 @@ template <class Clock>
 auto coordinator(sqlite::connection& conn, sqlite::saga_table& sagas, Clock& clock,
                  std::chrono::microseconds lease) {
     const auto step = [&conn](std::uint32_t index) {
-        return settle::saga_step{
-            "step " + std::to_string(index),
-            [&conn](const settle::saga_call& c) {
-                const std::string id(c.id);
-                sqlite::transaction tx(conn);
-                exec(conn, "INSERT OR IGNORE INTO effects VALUES ('" + id + "', " +
-                               std::to_string(c.step) + ")");
-                tx.commit();
-                if (c.step == 2 && (id.back() - '0') % 2 == 1) {
-                    throw std::domain_error("refused");
-                }
-            },
-            [&conn](const settle::saga_call& c) {
-                sqlite::transaction tx(conn);
-                exec(conn, "DELETE FROM effects WHERE saga = '" + std::string(c.id) +
-                               "' AND step = " + std::to_string(c.step));
-                tx.commit();
-            }};
+        return settle::saga_step{"step " + std::to_string(index),
+                                 [&conn](const settle::saga_call& c) {
+                                     const std::string id(c.id);
+                                     sqlite::transaction tx(conn);
+                                     exec(conn, "INSERT OR IGNORE INTO effects VALUES ('" + id +
+                                                    "', " + std::to_string(c.step) + ")");
+                                     tx.commit();
+                                     if (c.step == 2 && (id.back() - '0') % 2 == 1) {
+                                         throw std::domain_error("refused");
+                                     }
+                                 },
+                                 [&conn](const settle::saga_call& c) {
+                                     sqlite::transaction tx(conn);
+                                     exec(conn, "DELETE FROM effects WHERE saga = '" +
+                                                    std::string(c.id) +
+                                                    "' AND step = " + std::to_string(c.step));
+                                     tx.commit();
+                                 }};
     };
     return settle::saga_coordinator(sagas, {"order", {step(0), step(1), step(2)}},
                                     settle::persisted_retry{settle::ladder{1ms}, 3}, clock,
@@ -162,21 +162,26 @@ TEST_CASE("sqlite sagas: coordinators killed at random points leave no saga half
         clock.advance(1s);  // past any attempt's wait
     }
     const std::int64_t total = count(conn, "SELECT count(*) FROM sagas");
-    const std::int64_t completed = count(conn, "SELECT count(*) FROM sagas WHERE status = "
-                                               "'completed'");
-    const std::int64_t compensated = count(conn, "SELECT count(*) FROM sagas WHERE status = "
-                                                 "'compensated'");
-    std::printf("sqlite sagas: %d of %d coordinators killed, %lld sagas, %lld completed, %lld "
-                "compensated, %zu taken up by the last recovery\n",
-                killed, rounds, static_cast<long long>(total), static_cast<long long>(completed),
-                static_cast<long long>(compensated), recovered.picked);
+    const std::int64_t completed = count(conn,
+                                         "SELECT count(*) FROM sagas WHERE status = "
+                                         "'completed'");
+    const std::int64_t compensated = count(conn,
+                                           "SELECT count(*) FROM sagas WHERE status = "
+                                           "'compensated'");
+    std::printf(
+        "sqlite sagas: %d of %d coordinators killed, %lld sagas, %lld completed, %lld "
+        "compensated, %zu taken up by the last recovery\n",
+        killed, rounds, static_cast<long long>(total), static_cast<long long>(completed),
+        static_cast<long long>(compensated), recovered.picked);
     CHECK(total > 0);
     CHECK(completed + compensated == total);
     // completed: all three effects; compensated: none
-    CHECK(count(conn, "SELECT count(*) FROM sagas s WHERE status = 'completed' AND (SELECT "
-                      "count(*) FROM effects e WHERE e.saga = s.id) != 3") == 0);
-    CHECK(count(conn, "SELECT count(*) FROM sagas s WHERE status = 'compensated' AND EXISTS "
-                      "(SELECT 1 FROM effects e WHERE e.saga = s.id)") == 0);
+    CHECK(count(conn,
+                "SELECT count(*) FROM sagas s WHERE status = 'completed' AND (SELECT "
+                "count(*) FROM effects e WHERE e.saga = s.id) != 3") == 0);
+    CHECK(count(conn,
+                "SELECT count(*) FROM sagas s WHERE status = 'compensated' AND EXISTS "
+                "(SELECT 1 FROM effects e WHERE e.saga = s.id)") == 0);
     CHECK(count(conn, "SELECT count(*) FROM effects WHERE saga NOT IN (SELECT id FROM sagas)") ==
           0);
 }
