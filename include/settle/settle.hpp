@@ -24,6 +24,8 @@
 #include <settle/reconcile.hpp>
 #include <settle/reconciler.hpp>
 #include <settle/retry.hpp>
+#include <settle/saga.hpp>
+#include <settle/saga_coordinator.hpp>
 #include <settle/sha256.hpp>
 #include <settle/sleeper.hpp>
 #include <settle/state_machine.hpp>

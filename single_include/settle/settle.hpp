@@ -30,6 +30,8 @@
 //   settle/outbox_relay.hpp
 //   settle/reconcile.hpp
 //   settle/reconciler.hpp
+//   settle/saga.hpp
+//   settle/saga_coordinator.hpp
 //   settle/state_machine.hpp
 //   settle/transition.hpp
 
@@ -8514,6 +8516,596 @@ SETTLE_END_NAMESPACE
 
 
 #endif  // SETTLE_RECONCILER_HPP
+
+// ---- settle/saga.hpp ----
+// settle: consistency primitives for C++20.
+// Distributed under the Boost Software License, Version 1.0.
+#ifndef SETTLE_SAGA_HPP
+#define SETTLE_SAGA_HPP
+
+
+
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+
+// Sagas with recovery points: what a saga's record holds and the store
+// concept that keeps it. The coordinator, which runs steps, compensates and
+// recovers, is in <settle/saga_coordinator.hpp>, so that a store builds
+// without the retry machinery.
+
+SETTLE_BEGIN_NAMESPACE
+
+/// Where a saga is. Exhaustive: switch on it without a default.
+///
+///   running ──(every step done)──────────────────────────> completed
+///      │
+///      └─(a step failed for good)─> compensating ──(every compensation done)──> compensated
+///                                        │
+///                                        └─(a compensation failed for good)──> failed
+///
+/// A saga never leaves compensating forward again, and never leaves the three
+/// ended states.
+enum class [[nodiscard]] saga_status{
+    running,       ///< steps are run forward
+    compensating,  ///< the steps it ran (and the one that failed) are undone, last first
+    completed,     ///< every step ran: ended
+    compensated,   ///< every step it had started is undone: ended
+    failed,        ///< a compensation failed on every attempt: ended, set aside for an operator
+};
+
+[[nodiscard]] constexpr std::string_view to_string(saga_status status) noexcept {
+    switch (status) {
+    case saga_status::running: return "running";
+    case saga_status::compensating: return "compensating";
+    case saga_status::completed: return "completed";
+    case saga_status::compensated: return "compensated";
+    case saga_status::failed: return "failed";
+    }
+    return "unknown settle::saga_status";
+}
+
+/// Whether a saga in `status` has ended: completed, compensated or failed.
+[[nodiscard]] constexpr bool is_ended(saga_status status) noexcept {
+    switch (status) {
+    case saga_status::running:
+    case saga_status::compensating: return false;
+    case saga_status::completed:
+    case saga_status::compensated:
+    case saga_status::failed: return true;
+    }
+    return true;
+}
+
+/// One saga, as a saga_store keeps it: its recovery point.
+struct saga_record {
+    std::string id;                             ///< unique
+    std::string type;                           ///< which saga definition it runs
+    saga_status status = saga_status::running;  ///< where it is
+    /// running: the steps done, so the index of the next step to run;
+    /// compensating: the steps still to undo, so step - 1 is undone next.
+    std::uint32_t step = 0;
+    std::uint32_t attempts = 0;  ///< failed attempts of the current step or compensation
+    std::string data;            ///< the saga's input, as bytes; never changed
+    /// Not picked up by recovery before then: the end of the current
+    /// coordinator's lease, or the next attempt after a failure.
+    stored_time next_run_at{};
+    /// Every write moves it on; a write that names an older one is stale.
+    version_stamp version = version_stamp::first();
+    std::string last_error;  ///< what the last failed attempt threw; empty if none
+
+    /// Equal when every field is.
+    friend bool operator==(const saga_record&, const saga_record&) = default;
+};
+
+namespace detail {
+
+// The text a SQL backend stores for a status, and back (nullopt for text
+// settle never writes).
+[[nodiscard]] constexpr std::string_view saga_status_text(saga_status status) noexcept {
+    return to_string(status);
+}
+
+[[nodiscard]] constexpr std::optional<saga_status> saga_status_from(
+    std::string_view text) noexcept {
+    for (const saga_status s :
+         {saga_status::running, saga_status::compensating, saga_status::completed,
+          saga_status::compensated, saga_status::failed}) {
+        if (to_string(s) == text) {
+            return s;
+        }
+    }
+    return std::nullopt;
+}
+
+template <class S>
+concept saga_store_has_create = requires(S& s, typename S::transaction& tx, std::string_view id,
+                                         std::string_view type, std::string_view data,
+                                         stored_time next_run_at) {
+    { s.create(tx, id, type, data, next_run_at) } -> std::same_as<bool>;
+};
+template <class S>
+concept saga_store_has_load = requires(S& s, typename S::transaction& tx, std::string_view id) {
+    { s.load(tx, id) } -> std::same_as<std::optional<saga_record>>;
+};
+template <class S>
+concept saga_store_has_update = requires(S& s, typename S::transaction& tx,
+                                         const saga_record& record) {
+    { s.update(tx, record) } -> std::same_as<fenced_write>;
+};
+template <class S>
+concept saga_store_has_due = requires(S& s, typename S::transaction& tx, std::string_view type,
+                                      stored_time now, std::size_t limit) {
+    { s.due(tx, type, now, limit) } -> std::same_as<std::vector<saga_record>>;
+};
+
+// One static_assert per requirement of settle::saga_store, each naming the
+// member. Returns whether S models it.
+template <class S>
+constexpr bool check_saga_store() {
+    if constexpr (check_transactional<S>()) {
+        static_assert(saga_store_has_create<S>,
+                      "settle::saga_store: `create(tx, id, type, data, next_run_at)` missing or "
+                      "wrong signature; expected `bool create(transaction&, std::string_view, "
+                      "std::string_view, std::string_view, settle::stored_time)`");
+        static_assert(saga_store_has_load<S>,
+                      "settle::saga_store: `load(tx, id)` missing or wrong signature; expected "
+                      "`std::optional<settle::saga_record> load(transaction&, std::string_view)`");
+        static_assert(saga_store_has_update<S>,
+                      "settle::saga_store: `update(tx, record)` missing or wrong signature; "
+                      "expected `settle::fenced_write update(transaction&, const "
+                      "settle::saga_record&)`");
+        static_assert(saga_store_has_due<S>,
+                      "settle::saga_store: `due(tx, type, now, limit)` missing or wrong "
+                      "signature; expected `std::vector<settle::saga_record> due(transaction&, "
+                      "std::string_view, settle::stored_time, std::size_t)`");
+        return saga_store_has_create<S> && saga_store_has_load<S> && saga_store_has_update<S> &&
+               saga_store_has_due<S>;
+    } else {
+        return false;
+    }
+}
+
+}  // namespace detail
+
+/// Where a saga coordinator keeps its sagas: a settle::transactional store
+/// with these operations, each atomic within the caller's transaction:
+///
+///   s.create(tx, id, type, data, next_run_at) -> bool
+///       if id is not kept, keeps a saga: running, step 0, no attempts, the
+///       given type, data and next run, version first(), no error; answers
+///       whether it did. Unique on id: of two concurrent creates, one answers
+///       true.
+///   s.load(tx, id) -> optional<saga_record>
+///       the saga, or nullopt.
+///   s.update(tx, record) -> fenced_write
+///       compare-and-set on the version: if the kept saga record.id has
+///       version record.version, stores record's status, step, attempts,
+///       next_run_at and last_error with version record.version.next(), and
+///       answers applied; otherwise (a newer version, or no such saga)
+///       changes nothing and answers stale. Of two concurrent updates naming
+///       one version, one applies.
+///   s.due(tx, type, now, limit) -> vector<saga_record>
+///       at most `limit` sagas of `type`, running or compensating, whose next
+///       run is at or before `now`, the earliest next run first.
+///
+/// settle/testing/saga_store_suite.hpp checks a backend.
+template <class S>
+concept saga_store =
+    transactional<S> && detail::saga_store_has_create<S> && detail::saga_store_has_load<S> &&
+    detail::saga_store_has_update<S> && detail::saga_store_has_due<S>;
+
+SETTLE_END_NAMESPACE
+
+
+#endif  // SETTLE_SAGA_HPP
+
+// ---- settle/saga_coordinator.hpp ----
+// settle: consistency primitives for C++20.
+// Distributed under the Boost Software License, Version 1.0.
+#ifndef SETTLE_SAGA_COORDINATOR_HPP
+#define SETTLE_SAGA_COORDINATOR_HPP
+
+
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+
+// The saga coordinator: runs a business activity as a sequence of steps,
+// each with a compensation, and records its progress (a recovery point)
+// after every step, so that when the process running it dies, recovery
+// finishes the saga from where it stopped: forward while its steps can still
+// succeed, backward (undoing what it started, last first) once one failed
+// for good; never both ways.
+
+SETTLE_BEGIN_NAMESPACE
+
+/// What a step or a compensation is called with.
+struct saga_call {
+    std::string_view id;    ///< the saga's id
+    std::string_view data;  ///< the saga's input, as start() was given it
+    std::uint32_t step;     ///< the step's index in the definition
+    /// The coordinator's claim on the saga when it made this call: greater
+    /// than every earlier call's on the same saga. A resource that remembers
+    /// the highest token it has seen for (id, step) refuses a coordinator
+    /// that was superseded (settle::fence).
+    fencing_token token;
+};
+
+/// One step: what it does, and how to undo it. Both may be called more than
+/// once for one saga (after a crash, or when an attempt's answer was lost), so
+/// both must be idempotent on (id, step); a compensation may also be called
+/// for a step whose action never took effect, and must then do nothing (the
+/// try/confirm/cancel barrier's empty cancel does exactly that). A throw is a
+/// failed attempt.
+struct saga_step {
+    std::string name;                                  ///< for errors and logs
+    std::function<void(const saga_call&)> action;      ///< does the step
+    std::function<void(const saga_call&)> compensate;  ///< undoes it
+};
+
+/// A kind of saga: its type, as records keep it, and its steps in order.
+struct saga_definition {
+    std::string type;              ///< saga_record::type of the sagas it runs; not empty
+    std::vector<saga_step> steps;  ///< run in this order, undone in reverse; at least one
+};
+
+/// How a coordinator's run or recovery of one saga ended. Exhaustive: switch
+/// on it without a default.
+enum class [[nodiscard]] saga_outcome{
+    completed,    ///< every step ran
+    compensated,  ///< a step failed for good; every step started is undone
+    failed,       ///< a compensation failed for good: set aside for an operator
+    waiting,      ///< an attempt failed and is due again later; recovery runs it
+    stale,        ///< another coordinator holds the saga, or took it over: nothing more done here
+};
+
+[[nodiscard]] constexpr std::string_view to_string(saga_outcome outcome) noexcept {
+    switch (outcome) {
+    case saga_outcome::completed: return "completed";
+    case saga_outcome::compensated: return "compensated";
+    case saga_outcome::failed: return "failed";
+    case saga_outcome::waiting: return "waiting";
+    case saga_outcome::stale: return "stale";
+    }
+    return "unknown settle::saga_outcome";
+}
+
+/// What saga_coordinator::run() did: true when the saga completed.
+class [[nodiscard]] saga_result {
+public:
+    /// A result holding `outcome`.
+    constexpr explicit saga_result(saga_outcome outcome) noexcept : outcome_(outcome) {}
+
+    /// What happened.
+    [[nodiscard]] constexpr saga_outcome outcome() const noexcept { return outcome_; }
+    ///@{
+    /// Whether outcome() is that one.
+    [[nodiscard]] constexpr bool is_completed() const noexcept {
+        return outcome_ == saga_outcome::completed;
+    }
+    [[nodiscard]] constexpr bool is_compensated() const noexcept {
+        return outcome_ == saga_outcome::compensated;
+    }
+    [[nodiscard]] constexpr bool is_failed() const noexcept {
+        return outcome_ == saga_outcome::failed;
+    }
+    [[nodiscard]] constexpr bool is_waiting() const noexcept {
+        return outcome_ == saga_outcome::waiting;
+    }
+    [[nodiscard]] constexpr bool is_stale() const noexcept {
+        return outcome_ == saga_outcome::stale;
+    }
+    ///@}
+    /// True when the saga completed.
+    constexpr explicit operator bool() const noexcept { return is_completed(); }
+
+private:
+    saga_outcome outcome_;
+};
+
+/// What one saga_coordinator::recover() did.
+struct [[nodiscard]] saga_recover_result {
+    std::size_t picked = 0;       ///< due sagas taken up
+    std::size_t completed = 0;    ///< of those, run to their end
+    std::size_t compensated = 0;  ///< of those, turned back and undone
+    std::size_t failed = 0;       ///< of those, set aside: a compensation failed for good
+    std::size_t waiting = 0;      ///< of those, due again later after a failed attempt
+    std::size_t stale = 0;        ///< taken by another coordinator meanwhile: left to it
+
+    /// Equal when every count is.
+    friend bool operator==(const saga_recover_result&, const saga_recover_result&) = default;
+};
+
+/// How a saga_coordinator holds and recovers sagas.
+struct saga_options {
+    /// How long a coordinator holds a saga between two recovery points:
+    /// longer than any one step or compensation takes, with its time-outs.
+    /// Recovery takes up a saga whose holder has not written for this long.
+    /// Positive.
+    std::chrono::microseconds lease = std::chrono::seconds(30);
+    /// Sagas taken up per recover(). At least 1.
+    std::size_t batch_size = 16;
+};
+
+/// Runs and recovers the sagas of one definition. Holds references to the
+/// store and the clock; as thread-safe as the store. Any number of
+/// coordinators of one definition may run on one store, in any number of
+/// processes: each write is a compare-and-set on the saga's version, and a
+/// coordinator takes a saga up only when its holder's lease has run out, so
+/// two never drive one saga at once while both are within their lease.
+///
+///     settle::saga_coordinator orders(sagas, {"place_order", {
+///                                         {"reserve stock", reserve, release},
+///                                         {"charge card", charge, refund}}},
+///                                     settle::persisted_retry{settle::ladder{1s, 10s, 1min}, 4},
+///                                     clock, {.lease = 30s});
+///     settle::in_transaction(db, [&](auto& tx) {
+///         order_rows.insert(tx, order);            // the business write
+///         (void)orders.start(tx, order.id, bytes);  // commits with it
+///     });
+///     const settle::saga_result r = orders.run(order.id);
+///     // elsewhere, on a schedule:
+///     (void)orders.recover();
+///
+/// A step or compensation that throws is attempted again at the times
+/// `attempts` gives (persisted_retry::next_attempt_at); recovery runs it when
+/// due. A step whose attempts are spent turns the saga back: it and every step
+/// before it are compensated, last first. A compensation whose attempts are
+/// spent sets the saga aside as failed. An exception that a retry would only
+/// repeat (a std::logic_error, settle::error with invalid_argument,
+/// malformed_input or decode_failed: the rule of every settle retry) spends
+/// the attempts at once. What the store throws propagates; the saga is left
+/// at its last recovery point, and recovery takes it up once the lease ends.
+template <class Store, backoff Backoff, class Clock>
+class saga_coordinator {
+    static_assert(detail::check_saga_store<Store>());
+    static_assert(wall_clock<Clock>,
+                  "settle::saga_coordinator: the clock must be a settle::wall_clock "
+                  "(system_clock time points): records persist wall-clock times");
+
+public:
+    using store_type = Store;                         ///< the saga_store it keeps sagas in
+    using transaction = typename Store::transaction;  ///< the store's transaction
+
+    /// Throws settle::error (errc::invalid_argument) for an empty type, no
+    /// steps, a step without an action or a compensation, a lease that is not
+    /// positive or a batch size of 0.
+    saga_coordinator(Store& store, saga_definition definition, persisted_retry<Backoff> attempts,
+                     Clock& clock, saga_options options)
+        : store_(&store),
+          definition_(std::move(definition)),
+          attempts_(std::move(attempts)),
+          clock_(&clock),
+          options_(options) {
+        if (definition_.type.empty()) {
+            throw error(errc::invalid_argument, "saga_coordinator: the saga type is empty");
+        }
+        if (definition_.steps.empty()) {
+            throw error(errc::invalid_argument, "saga_coordinator: the saga has no steps");
+        }
+        for (const saga_step& s : definition_.steps) {
+            if (!s.action || !s.compensate) {
+                throw error(errc::invalid_argument, "saga_coordinator: step `" + s.name +
+                                                        "` lacks an action or a compensation");
+            }
+        }
+        if (options_.lease <= std::chrono::microseconds::zero()) {
+            throw error(errc::invalid_argument, "saga_coordinator: the lease is not positive");
+        }
+        if (options_.batch_size == 0) {
+            throw error(errc::invalid_argument, "saga_coordinator: the batch size is 0");
+        }
+    }
+
+    /// The saga it runs, as given.
+    [[nodiscard]] const saga_definition& definition() const noexcept { return definition_; }
+    /// The options it was made with.
+    [[nodiscard]] const saga_options& options() const noexcept { return options_; }
+
+    /// In the transaction of the business write the saga belongs to: records
+    /// the saga, running from its first step, held by the caller for one
+    /// lease (run() it after commit; if the caller dies first, recovery takes
+    /// it up once the lease ends). False, and no change, if `id` is kept
+    /// already. An empty id throws settle::error (errc::invalid_argument).
+    bool start(transaction& tx, std::string_view id, std::string_view data) {
+        if (id.empty()) {
+            throw error(errc::invalid_argument, "saga_coordinator::start: the saga id is empty");
+        }
+        return store_->create(tx, id, definition_.type, data, now() + options_.lease);
+    }
+
+    /// Drives the saga `id` as far as it goes now: to its end, or until an
+    /// attempt fails and is due later (waiting). Stale if another coordinator
+    /// holds it. A saga that ended answers how. An id that is not kept, or
+    /// kept for another type, throws settle::error (errc::invalid_argument).
+    saga_result run(std::string_view id) {
+        std::optional<saga_record> record;
+        {
+            transaction tx = store_->begin();
+            record = store_->load(tx, id);
+            tx.commit();
+        }
+        if (!record || record->type != definition_.type) {
+            throw error(errc::invalid_argument, "saga_coordinator::run: no saga `" +
+                                                    std::string(id) + "` of type `" +
+                                                    definition_.type + "`");
+        }
+        return saga_result(drive(std::move(*record)));
+    }
+
+    /// Takes up at most batch_size sagas of this type that are due (their
+    /// holder's lease ran out, or a failed attempt is due again), the
+    /// earliest first, and drives each as run() does.
+    saga_recover_result recover() {
+        std::vector<saga_record> batch;
+        {
+            transaction tx = store_->begin();
+            batch = store_->due(tx, definition_.type, now(), options_.batch_size);
+            tx.commit();
+        }
+        saga_recover_result result;
+        for (saga_record& record : batch) {
+            ++result.picked;
+            switch (drive(std::move(record))) {
+            case saga_outcome::completed: ++result.completed; break;
+            case saga_outcome::compensated: ++result.compensated; break;
+            case saga_outcome::failed: ++result.failed; break;
+            case saga_outcome::waiting: ++result.waiting; break;
+            case saga_outcome::stale: ++result.stale; break;
+            }
+        }
+        return result;
+    }
+
+private:
+    // Claims the saga with a compare-and-set that starts a lease, then runs
+    // its steps or compensations one by one, each followed by a recovery
+    // point that also renews the lease.
+    saga_outcome drive(saga_record record) {
+        if (const auto ended = ended_outcome(record.status)) {
+            return *ended;
+        }
+        const stored_time at = now();
+        if (record.version != version_stamp::first() && record.next_run_at > at) {
+            return record.attempts > 0 ? saga_outcome::waiting : saga_outcome::stale;
+        }
+        record.next_run_at = at + options_.lease;
+        if (!write(record)) {
+            return saga_outcome::stale;
+        }
+        const std::uint32_t count = static_cast<std::uint32_t>(definition_.steps.size());
+        for (;;) {
+            if (const auto ended = ended_outcome(record.status)) {
+                return *ended;
+            }
+            const bool forward = record.status == saga_status::running;
+            const std::uint32_t index = forward ? record.step : record.step - 1;
+            if (index >= count) {
+                throw error(errc::invalid_argument,
+                            "saga_coordinator: saga `" + record.id + "` is at step " +
+                                std::to_string(record.step) + "; its definition has " +
+                                std::to_string(count) + " steps");
+            }
+            const saga_step& step = definition_.steps[index];
+            const saga_call call{record.id, record.data, index,
+                                 fencing_token(record.version.value())};
+            std::exception_ptr failure;
+            try {
+                std::invoke(forward ? step.action : step.compensate, call);
+            } catch (...) {
+                failure = std::current_exception();
+            }
+            if (!failure) {
+                if (forward) {
+                    record.step = index + 1;
+                    record.status =
+                        record.step == count ? saga_status::completed : saga_status::running;
+                } else {
+                    record.step = index;
+                    record.status =
+                        index == 0 ? saga_status::compensated : saga_status::compensating;
+                }
+                record.attempts = 0;
+                record.next_run_at = now() + options_.lease;
+                if (!write(record)) {
+                    return saga_outcome::stale;
+                }
+                continue;
+            }
+            const stored_time failed_at = now();
+            record.attempts += 1;
+            record.last_error = describe(step, forward, failure);
+            if (detail::default_exception_decision(failure) != retry_decision::stop) {
+                if (const auto next = attempts_.next_attempt_at(
+                        record.attempts, failed_at, detail::reconcile_seed(record.id))) {
+                    record.next_run_at = *next;
+                    return write(record) ? saga_outcome::waiting : saga_outcome::stale;
+                }
+            }
+            record.attempts = 0;
+            record.next_run_at = failed_at + options_.lease;
+            if (forward) {
+                // The failed step may have taken effect (a lost answer): it
+                // is compensated too.
+                record.status = saga_status::compensating;
+                record.step = index + 1;
+            } else {
+                record.status = saga_status::failed;
+            }
+            if (!write(record)) {
+                return saga_outcome::stale;
+            }
+        }
+    }
+
+    // The compare-and-set at a recovery point; on success, record carries
+    // the version it now has.
+    bool write(saga_record& record) {
+        transaction tx = store_->begin();
+        if (store_->update(tx, record) != fenced_write::applied) {
+            return false;
+        }
+        tx.commit();
+        record.version = record.version.next();
+        return true;
+    }
+
+    static std::optional<saga_outcome> ended_outcome(saga_status status) noexcept {
+        switch (status) {
+        case saga_status::running:
+        case saga_status::compensating: return std::nullopt;
+        case saga_status::completed: return saga_outcome::completed;
+        case saga_status::compensated: return saga_outcome::compensated;
+        case saga_status::failed: return saga_outcome::failed;
+        }
+        return std::nullopt;
+    }
+
+    static std::string describe(const saga_step& step, bool forward,
+                                const std::exception_ptr& failure) {
+        std::string text = (forward ? "step `" : "compensation of `") + step.name + "`: ";
+        try {
+            std::rethrow_exception(failure);
+        } catch (const std::exception& e) {
+            text += e.what();
+        } catch (...) {
+            text += "an exception not derived from std::exception";
+        }
+        return text;
+    }
+
+    [[nodiscard]] stored_time now() const { return to_stored_time(clock_->now()); }
+
+    Store* store_;
+    saga_definition definition_;
+    persisted_retry<Backoff> attempts_;
+    Clock* clock_;
+    saga_options options_;
+};
+
+template <class Store, class Backoff, class Clock>
+saga_coordinator(Store&, saga_definition, persisted_retry<Backoff>, Clock&, saga_options)
+    -> saga_coordinator<Store, Backoff, Clock>;
+
+SETTLE_END_NAMESPACE
+
+
+#endif  // SETTLE_SAGA_COORDINATOR_HPP
 
 // ---- settle/state_machine.hpp ----
 // settle: consistency primitives for C++20.

@@ -21,6 +21,7 @@
 #include <settle/lease.hpp>
 #include <settle/outbox.hpp>
 #include <settle/reconcile.hpp>
+#include <settle/saga.hpp>
 #include <settle/sleeper.hpp>
 #include <settle/stores/detail/sql.hpp>
 #include <settle/uuid.hpp>
@@ -501,6 +502,7 @@ class outbox_table;
 class inbox_table;
 class barrier_table;
 class reconcile_table;
+class saga_table;
 
 /// A transaction on a connection: BEGIN at construction, READ COMMITTED unless
 /// the session says otherwise. The user's own statements run on native() and
@@ -591,6 +593,7 @@ private:
     friend class inbox_table;
     friend class barrier_table;
     friend class reconcile_table;
+    friend class saga_table;
 
     // The session, if this transaction is open and on `owner` (any, if null).
     [[nodiscard]] detail::session joined(const connection* owner, const char* who) const {
@@ -1824,6 +1827,155 @@ private:
 };
 
 static_assert(settle::reconcile_store<reconcile_table>);
+
+// ---------------------------------------------------------------------------
+// Sagas
+
+/// settle::saga_store over a table keyed by id (TEXT), with the saga's type,
+/// status and error (TEXT), step, attempts, version and next run (BIGINT, the
+/// next run in Unix microseconds) and data (BYTEA, byte for byte), indexed on
+/// (type, next_run_at) for running and compensating sagas. create is one
+/// INSERT ... ON CONFLICT DO NOTHING (a concurrent create of the same id waits
+/// for the first); load one SELECT; update one UPDATE ... WHERE id = $1 AND
+/// version = $2 (of two concurrent updates naming one version, the second
+/// waits for the first's row lock, then finds the version moved on and changes
+/// nothing); due one SELECT, the earliest next run first (then by id). A
+/// status settle never writes throws settle::error (errc::decode_failed), the
+/// row kept.
+class saga_table {
+public:
+    /// The transaction type of the settle::saga_store this table models.
+    using transaction = postgres::transaction;
+
+    /// Throws settle::error (errc::invalid_argument) for a name that is not a
+    /// plain identifier of at most 55 bytes. Touches no table.
+    saga_table(connection& c, std::string_view table_name)
+        : table_(c, table_name, "postgres::saga_table"),
+          create_("INSERT INTO " + table_.quoted +
+                  " (id, type, status, step, attempts, data, next_run_at, version, last_error) "
+                  "VALUES ($1, $2, 'running', 0, 0, $3, $4, 1, '') ON CONFLICT DO NOTHING"),
+          load_("SELECT " + std::string(columns) + " FROM " + table_.quoted + " WHERE id = $1"),
+          update_("UPDATE " + table_.quoted +
+                  " SET status = $3, step = $4, attempts = $5, next_run_at = $6, last_error = $7, "
+                  "version = version + 1 WHERE id = $1 AND version = $2"),
+          due_("SELECT " + std::string(columns) + " FROM " + table_.quoted +
+               " WHERE type = $1 AND status IN ('running', 'compensating') AND next_run_at <= $2 "
+               "ORDER BY next_run_at, id LIMIT $3") {}
+
+    /// A transaction on the table's connection.
+    [[nodiscard]] transaction begin() { return transaction(*table_.conn); }
+
+    /// Creates the table and its index unless the table exists: safe to apply
+    /// again.
+    [[nodiscard]] std::string ddl() const {
+        return table_.create_once(
+            "        id          TEXT   NOT NULL PRIMARY KEY,\n"
+            "        type        TEXT   NOT NULL,\n"
+            "        status      TEXT   NOT NULL,\n"
+            "        step        BIGINT NOT NULL,\n"
+            "        attempts    BIGINT NOT NULL,\n"
+            "        data        BYTEA  NOT NULL,\n"
+            "        next_run_at BIGINT NOT NULL,\n"
+            "        version     BIGINT NOT NULL,\n"
+            "        last_error  TEXT   NOT NULL\n",
+            {"(type, next_run_at) WHERE status IN ('running', 'compensating')"});
+    }
+
+    /// Runs ddl() in the caller's transaction.
+    void create_tables(transaction& tx) const {
+        detail::create(tx.joined(table_.conn, "postgres::saga_table::create_tables"), ddl(),
+                       "postgres::saga_table::create_tables");
+    }
+
+    ///@{
+    /// The settle::saga_store operations (see the concept for what each guarantees).
+    [[nodiscard]] bool create(transaction& tx, std::string_view id, std::string_view type,
+                              std::string_view data, stored_time next_run_at) {
+        constexpr const char* who = "postgres::saga_table::create";
+        settle::detail::check_key_size(id.size(), who, "saga id");
+        settle::detail::check_key_size(type.size(), who, "saga type");
+        return detail::exec(tx.joined(table_.conn, who), who, create_,
+                            {detail::text(id), detail::text(type), detail::text_bytes(data),
+                             detail::micros(next_run_at)})
+                   .affected() == 1;
+    }
+
+    [[nodiscard]] std::optional<saga_record> load(transaction& tx, std::string_view id) {
+        constexpr const char* who = "postgres::saga_table::load";
+        const detail::result r =
+            detail::exec(tx.joined(table_.conn, who), who, load_, {detail::text(id)});
+        if (r.rows() == 0) {
+            return std::nullopt;
+        }
+        return read(r, 0);
+    }
+
+    [[nodiscard]] fenced_write update(transaction& tx, const saga_record& record) {
+        constexpr const char* who = "postgres::saga_table::update";
+        return detail::exec(tx.joined(table_.conn, who), who, update_,
+                            {detail::text(record.id),
+                             detail::int8(static_cast<std::int64_t>(record.version.value())),
+                             detail::text(settle::detail::saga_status_text(record.status)),
+                             detail::int8(std::int64_t{record.step}),
+                             detail::int8(std::int64_t{record.attempts}),
+                             detail::micros(record.next_run_at), detail::text(record.last_error)})
+                           .affected() == 1
+                   ? fenced_write::applied
+                   : fenced_write::stale;
+    }
+
+    [[nodiscard]] std::vector<saga_record> due(transaction& tx, std::string_view type,
+                                               stored_time now, std::size_t limit) {
+        constexpr const char* who = "postgres::saga_table::due";
+        const detail::result r =
+            detail::exec(tx.joined(table_.conn, who), who, due_,
+                         {detail::text(type), detail::micros(now), detail::limit(limit)});
+        std::vector<saga_record> out;
+        for (int row = 0; row < r.rows(); ++row) {
+            out.push_back(read(r, row));
+        }
+        return out;
+    }
+    ///@}
+
+private:
+    static constexpr std::string_view columns =
+        "id, type, status, step, attempts, data, next_run_at, version, last_error";
+
+    [[nodiscard]] static saga_record read(const detail::result& r, int row) {
+        saga_record out;
+        out.id = r.text(row, 0);
+        out.type = r.text(row, 1);
+        const std::string status = r.text(row, 2);
+        const auto parsed = settle::detail::saga_status_from(status);
+        if (!parsed) {
+            throw settle::error(errc::decode_failed, "postgres::saga_table: saga `" + out.id +
+                                                         "` has the unknown status `" + status +
+                                                         "`");
+        }
+        out.status = *parsed;
+        const auto count = [&](int column) {
+            return static_cast<std::uint32_t>(std::clamp<std::int64_t>(
+                r.int8(row, column), 0, std::numeric_limits<std::uint32_t>::max()));
+        };
+        out.step = count(3);
+        out.attempts = count(4);
+        const std::span<const std::byte> data = r.raw(row, 5);
+        out.data.assign(reinterpret_cast<const char*>(data.data()), data.size());
+        out.next_run_at = settle::detail::from_sql_micros(r.int8(row, 6));
+        out.version = version_stamp(static_cast<std::uint64_t>(r.int8(row, 7)));
+        out.last_error = r.text(row, 8);
+        return out;
+    }
+
+    detail::table table_;
+    std::string create_;
+    std::string load_;
+    std::string update_;
+    std::string due_;
+};
+
+static_assert(settle::saga_store<saga_table>);
 
 }  // namespace postgres
 

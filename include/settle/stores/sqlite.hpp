@@ -15,6 +15,7 @@
 //   outbox_table, inbox_table  settle::outbox_store, settle::inbox_store
 //   barrier_table              settle::barrier_store (try/confirm/cancel)
 //   reconcile_table            settle::reconcile_store (reconciliation)
+//   saga_table                 settle::saga_store (sagas)
 //
 // SQLite runs one writing transaction at a time per database file, and every
 // transaction here is a writing one (BEGIN IMMEDIATE), so transactions on one
@@ -39,6 +40,7 @@
 #include <settle/lease.hpp>
 #include <settle/outbox.hpp>
 #include <settle/reconcile.hpp>
+#include <settle/saga.hpp>
 #include <settle/stores/detail/sql.hpp>
 #include <settle/versioned.hpp>
 
@@ -1581,6 +1583,152 @@ private:
 };
 
 static_assert(settle::reconcile_store<reconcile_table>);
+
+// ---------------------------------------------------------------------------
+// Sagas
+
+/// settle::saga_store in a SQLite table. Schema:
+///
+///     id           TEXT PRIMARY KEY (WITHOUT ROWID)
+///     type         TEXT
+///     status       TEXT: running, compensating, completed, compensated, failed
+///     step         INTEGER
+///     attempts     INTEGER
+///     data         BLOB, kept byte for byte
+///     next_run_at  INTEGER: Unix microseconds
+///     version      INTEGER
+///     last_error   TEXT
+///     index <name>:due (type, next_run_at) of running and compensating sagas, for due
+///
+/// create is one INSERT ... ON CONFLICT DO NOTHING on the key; load one
+/// SELECT; update one UPDATE ... WHERE id = ? AND version = ?; due one
+/// SELECT, the earliest next run first (then by id). A status settle never
+/// writes throws settle::error (errc::decode_failed), the row kept.
+class saga_table : public detail::table_base {
+public:
+    /// Throws settle::error (errc::invalid_argument) if table_name is not a
+    /// plain identifier. Touches no table until first used.
+    saga_table(connection& conn, std::string_view table_name)
+        : table_base(conn, table_name, "sqlite::saga_table"),
+          create_("INSERT INTO " + quoted_ +
+                  " (id, type, status, step, attempts, data, next_run_at, version, last_error) "
+                  "VALUES (?1, ?2, 'running', 0, 0, ?3, ?4, 1, '') ON CONFLICT DO NOTHING"),
+          load_("SELECT " + std::string(columns) + " FROM " + quoted_ + " WHERE id = ?1"),
+          update_("UPDATE " + quoted_ +
+                  " SET status = ?3, step = ?4, attempts = ?5, next_run_at = ?6, last_error = "
+                  "?7, version = version + 1 WHERE id = ?1 AND version = ?2"),
+          due_("SELECT " + std::string(columns) + " FROM " + quoted_ +
+               " WHERE type = ?1 AND status IN ('running', 'compensating') AND next_run_at <= ?2 "
+               "ORDER BY next_run_at, id LIMIT ?3") {}
+
+    /// The statements that create the table and its index unless they exist:
+    /// safe to apply again.
+    [[nodiscard]] std::string ddl() const {
+        return "CREATE TABLE IF NOT EXISTS " + quoted_ +
+               " (id TEXT NOT NULL PRIMARY KEY, type TEXT NOT NULL, status TEXT NOT NULL, step "
+               "INTEGER NOT NULL, attempts INTEGER NOT NULL, data BLOB NOT NULL, next_run_at "
+               "INTEGER NOT NULL, version INTEGER NOT NULL, last_error TEXT NOT NULL) WITHOUT "
+               "ROWID;\nCREATE INDEX IF NOT EXISTS " +
+               index_name("due") + " ON " + quoted_ +
+               " (type, next_run_at) WHERE status IN ('running', 'compensating');";
+    }
+    /// Runs ddl() in the caller's transaction.
+    void create_tables(transaction& tx) const {
+        apply(tx, ddl(), "sqlite::saga_table::create_tables");
+    }
+
+    ///@{
+    /// The settle::saga_store operations (see the concept for what each guarantees).
+    [[nodiscard]] bool create(transaction& tx, std::string_view id, std::string_view type,
+                              std::string_view data, stored_time next_run_at) {
+        constexpr std::string_view who = "sqlite::saga_table::create";
+        settle::detail::check_key_size(id.size(), who, "saga id");
+        settle::detail::check_key_size(type.size(), who, "saga type");
+        detail::running s(joined(tx, who), create_, who, name_);
+        s.bind(1, id);
+        s.bind(2, type);
+        s.bind(3, std::as_bytes(std::span(data.data(), data.size())));
+        s.bind(4, settle::detail::to_sql_micros(next_run_at));
+        (void)s.step();
+        return s.changes() == 1;
+    }
+
+    [[nodiscard]] std::optional<saga_record> load(transaction& tx, std::string_view id) {
+        constexpr std::string_view who = "sqlite::saga_table::load";
+        detail::running s(joined(tx, who), load_, who, name_);
+        s.bind(1, id);
+        if (!s.step()) {
+            return std::nullopt;
+        }
+        return read(s);
+    }
+
+    [[nodiscard]] fenced_write update(transaction& tx, const saga_record& record) {
+        constexpr std::string_view who = "sqlite::saga_table::update";
+        detail::running s(joined(tx, who), update_, who, name_);
+        s.bind(1, std::string_view(record.id));
+        s.bind(2, static_cast<std::int64_t>(record.version.value()));
+        s.bind(3, settle::detail::saga_status_text(record.status));
+        s.bind(4, std::int64_t{record.step});
+        s.bind(5, std::int64_t{record.attempts});
+        s.bind(6, settle::detail::to_sql_micros(record.next_run_at));
+        s.bind(7, std::string_view(record.last_error));
+        (void)s.step();
+        return s.changes() == 1 ? fenced_write::applied : fenced_write::stale;
+    }
+
+    [[nodiscard]] std::vector<saga_record> due(transaction& tx, std::string_view type,
+                                               stored_time now, std::size_t limit) {
+        constexpr std::string_view who = "sqlite::saga_table::due";
+        detail::running s(joined(tx, who), due_, who, name_);
+        s.bind(1, type);
+        s.bind(2, settle::detail::to_sql_micros(now));
+        s.bind(3, detail::saturated(limit));
+        std::vector<saga_record> out;
+        while (s.step()) {
+            out.push_back(read(s));
+        }
+        return out;
+    }
+    ///@}
+
+private:
+    static constexpr std::string_view columns =
+        "id, type, status, step, attempts, data, next_run_at, version, last_error";
+
+    [[nodiscard]] saga_record read(const detail::running& s) const {
+        saga_record r;
+        r.id = s.text(0);
+        r.type = s.text(1);
+        const std::string status = s.text(2);
+        const auto parsed = settle::detail::saga_status_from(status);
+        if (!parsed) {
+            throw settle::error(errc::decode_failed,
+                                "sqlite::saga_table: saga `" + r.id + "` on table " + name_ +
+                                    " has the unknown status `" + status + "`");
+        }
+        r.status = *parsed;
+        const auto count = [&](int column) {
+            return static_cast<std::uint32_t>(std::clamp<std::int64_t>(
+                s.integer(column), 0, std::numeric_limits<std::uint32_t>::max()));
+        };
+        r.step = count(3);
+        r.attempts = count(4);
+        const std::span<const std::byte> data = s.blob(5);
+        r.data.assign(reinterpret_cast<const char*>(data.data()), data.size());
+        r.next_run_at = settle::detail::from_sql_micros(s.integer(6));
+        r.version = version_stamp(static_cast<std::uint64_t>(s.integer(7)));
+        r.last_error = s.text(8);
+        return r;
+    }
+
+    detail::statement create_;
+    detail::statement load_;
+    detail::statement update_;
+    detail::statement due_;
+};
+
+static_assert(settle::saga_store<saga_table>);
 
 }  // namespace sqlite
 

@@ -1,0 +1,278 @@
+// Sagas on the real databases: the conformance suite on SQLite and
+// PostgreSQL, two recoverers racing on PostgreSQL connections, and SQLite
+// coordinator processes killed with SIGKILL at random points while they start,
+// run and recover sagas; afterwards every saga ends completed with every
+// step in effect, or compensated with none.
+#include <settle/saga.hpp>
+#include <settle/saga_coordinator.hpp>
+#include <settle/stores/postgres.hpp>
+#include <settle/stores/sqlite.hpp>
+#include <settle/testing/saga_store_suite.hpp>
+
+#include "postgres/postgres_test.hpp"
+#include "settle_test.hpp"
+#include "sqlite/temp_database.hpp"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <latch>
+#include <map>
+#include <mutex>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <utility>
+
+using namespace std::chrono_literals;
+namespace sqlite = settle::sqlite;
+
+namespace {
+
+struct sqlite_fixture {
+    settle_test::temp_database file;
+    sqlite::connection conn{file.path()};
+    sqlite::saga_table store{conn, "sagas"};
+
+    sqlite_fixture() {
+        settle::in_transaction(store, [&](auto& tx) { store.create_tables(tx); });
+    }
+};
+
+struct postgres_fixture {
+    postgres_test::scratch_table table{"saga"};
+    settle::postgres::connection conn{postgres_test::conninfo()};
+    settle::postgres::saga_table store{conn, table.name()};
+
+    postgres_fixture() { postgres_test::create_tables(store); }
+};
+
+void exec(sqlite::connection& conn, const std::string& sql) {
+    char* message = nullptr;
+    if (sqlite3_exec(conn.native(), sql.c_str(), nullptr, nullptr, &message) != SQLITE_OK) {
+        const std::string text = message != nullptr ? message : "sqlite3_exec failed";
+        sqlite3_free(message);
+        throw std::runtime_error(text);
+    }
+}
+
+std::int64_t count(sqlite::connection& conn, const std::string& sql) {
+    sqlite3_stmt* stmt = nullptr;
+    REQUIRE(sqlite3_prepare_v2(conn.native(), sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
+    const std::int64_t n = sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    return n;
+}
+
+// The saga every process runs: three steps whose effects are rows of the
+// `effects` table, keyed by (saga, step), so each takes effect once however
+// often it runs; a compensation deletes its row. Sagas whose id ends in an
+// odd digit are refused at step 2 after its effect was written (an answer
+// lost after the work was done), so they turn back.
+template <class Clock>
+auto coordinator(sqlite::connection& conn, sqlite::saga_table& sagas, Clock& clock,
+                 std::chrono::microseconds lease) {
+    const auto step = [&conn](std::uint32_t index) {
+        return settle::saga_step{"step " + std::to_string(index),
+                                 [&conn](const settle::saga_call& c) {
+                                     const std::string id(c.id);
+                                     sqlite::transaction tx(conn);
+                                     exec(conn, "INSERT OR IGNORE INTO effects VALUES ('" + id +
+                                                    "', " + std::to_string(c.step) + ")");
+                                     tx.commit();
+                                     if (c.step == 2 && (id.back() - '0') % 2 == 1) {
+                                         throw std::domain_error("refused");
+                                     }
+                                 },
+                                 [&conn](const settle::saga_call& c) {
+                                     sqlite::transaction tx(conn);
+                                     exec(conn, "DELETE FROM effects WHERE saga = '" +
+                                                    std::string(c.id) +
+                                                    "' AND step = " + std::to_string(c.step));
+                                     tx.commit();
+                                 }};
+    };
+    return settle::saga_coordinator(sagas, {"order", {step(0), step(1), step(2)}},
+                                    settle::persisted_retry{settle::ladder{1ms}, 3}, clock,
+                                    {.lease = lease, .batch_size = 8});
+}
+
+}  // namespace
+
+TEST_CASE("sqlite::saga_table passes the saga store conformance suite", "[twophase]") {
+    for (const auto& c : settle::conformance::saga_store_suite<sqlite_fixture>) {
+        INFO(std::string(c.name));
+        sqlite_fixture fixture;
+        CHECK_NOTHROW(c.run(fixture));
+    }
+}
+
+TEST_CASE("postgres::saga_table passes the saga store conformance suite", "[twophase]") {
+    for (const auto& c : settle::conformance::saga_store_suite<postgres_fixture>) {
+        INFO(std::string(c.name));
+        postgres_fixture fixture;
+        CHECK_NOTHROW(c.run(fixture));
+    }
+}
+
+TEST_CASE("postgres sagas: two recoverers on their own connections compensate each step once",
+          "[twophase]") {
+    constexpr int sagas = 40;
+    postgres_test::scratch_table table("saga_race");
+    std::mutex mutex;
+    std::map<std::pair<std::string, std::uint32_t>, int> actions;
+    std::map<std::pair<std::string, std::uint32_t>, int> compensations;
+    const auto step = [&](std::uint32_t index) {
+        return settle::saga_step{"step " + std::to_string(index),
+                                 [&](const settle::saga_call& c) {
+                                     const std::lock_guard lock(mutex);
+                                     ++actions[{std::string(c.id), c.step}];
+                                     if (c.step == 2) {
+                                         throw std::domain_error("refused");
+                                     }
+                                 },
+                                 [&](const settle::saga_call& c) {
+                                     const std::lock_guard lock(mutex);
+                                     ++compensations[{std::string(c.id), c.step}];
+                                 }};
+    };
+    const settle::saga_definition order{"order", {step(0), step(1), step(2)}};
+    settle::manual_clock clock(std::chrono::sys_days(std::chrono::year(2024) / 9 / 1));
+    {
+        settle::postgres::connection conn(postgres_test::conninfo());
+        settle::postgres::saga_table store(conn, table.name());
+        postgres_test::create_tables(store);
+        auto coordinator = settle::saga_coordinator(
+            store, order, settle::persisted_retry{settle::ladder{1s}, 1}, clock, {});
+        for (int i = 0; i < sagas; ++i) {
+            (void)settle::in_transaction(store, [&](auto& tx) {
+                return coordinator.start(tx, "o" + std::to_string(i), "");
+            });
+        }
+    }
+    clock.advance(1min);  // every starter died before run: all are due
+    std::latch go(2);
+    std::size_t compensated = 0;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 2; ++t) {
+        threads.emplace_back([&] {
+            settle::postgres::connection conn(postgres_test::conninfo());
+            settle::postgres::saga_table store(conn, table.name());
+            auto coordinator = settle::saga_coordinator(
+                store, order, settle::persisted_retry{settle::ladder{1s}, 1}, clock, {});
+            go.arrive_and_wait();
+            while (true) {
+                const settle::saga_recover_result r = coordinator.recover();
+                const std::lock_guard lock(mutex);
+                compensated += r.compensated;
+                if (r.picked == 0) {
+                    return;
+                }
+            }
+        });
+    }
+    for (std::thread& t : threads) {
+        t.join();
+    }
+    CHECK(compensated == sagas);
+    for (int i = 0; i < sagas; ++i) {
+        for (std::uint32_t s = 0; s < 3; ++s) {
+            CHECK(actions[{"o" + std::to_string(i), s}] == 1);
+            CHECK(compensations[{"o" + std::to_string(i), s}] == 1);
+        }
+    }
+}
+
+TEST_CASE("sqlite sagas: coordinators killed at random points leave no saga half done",
+          "[twophase]") {
+    settle_test::temp_database file;
+    {
+        sqlite::connection conn(file.path());
+        sqlite::saga_table sagas(conn, "sagas");
+        settle::in_transaction(sagas, [&](auto& tx) { sagas.create_tables(tx); });
+        exec(conn, "CREATE TABLE effects (saga TEXT, step INTEGER, PRIMARY KEY (saga, step))");
+    }
+    constexpr int rounds = 16;
+    constexpr int per_round = 10;
+    std::mt19937 random(20241204);
+    int killed = 0;
+    for (int round = 0; round < rounds; ++round) {
+        const pid_t child = ::fork();
+        REQUIRE(child >= 0);
+        if (child == 0) {
+            // A coordinator process: takes up what the last one left (its
+            // lease is 1 ms), then starts and runs sagas of its own.
+            int code = 0;
+            try {
+                std::chrono::system_clock clock;
+                sqlite::connection conn(file.path());
+                // a killed process loses nothing the OS has: no need to wait for the disk
+                exec(conn, "PRAGMA synchronous = OFF");
+                sqlite::saga_table sagas(conn, "sagas");
+                auto orders = coordinator(conn, sagas, clock, 1ms);
+                std::this_thread::sleep_for(2ms);
+                while (orders.recover().picked > 0) {
+                }
+                for (int i = 0; i < per_round; ++i) {
+                    const std::string id = "r" + std::to_string(round) + "-" + std::to_string(i);
+                    settle::in_transaction(sagas,
+                                           [&](auto& tx) { (void)orders.start(tx, id, "x"); });
+                    (void)orders.run(id);
+                }
+            } catch (...) {
+                code = 1;
+            }
+            ::_exit(code);
+        }
+        std::this_thread::sleep_for(std::chrono::microseconds(2000 + random() % 150000));
+        if (::kill(child, SIGKILL) == 0) {
+            ++killed;
+        }
+        int status = 0;
+        ::waitpid(child, &status, 0);
+        CHECK((WIFSIGNALED(status) || WEXITSTATUS(status) == 0));
+    }
+    // Recovery, an hour later: everything left is due.
+    sqlite::connection conn(file.path());
+    sqlite::saga_table sagas(conn, "sagas");
+    settle::manual_clock clock(std::chrono::system_clock::now() + 1h);
+    auto orders = coordinator(conn, sagas, clock, 30s);
+    settle::saga_recover_result recovered;
+    for (;;) {
+        const settle::saga_recover_result r = orders.recover();
+        if (r.picked == 0) {
+            break;
+        }
+        recovered.picked += r.picked;
+        clock.advance(1s);  // past any attempt's wait
+    }
+    const std::int64_t total = count(conn, "SELECT count(*) FROM sagas");
+    const std::int64_t completed = count(conn,
+                                         "SELECT count(*) FROM sagas WHERE status = "
+                                         "'completed'");
+    const std::int64_t compensated = count(conn,
+                                           "SELECT count(*) FROM sagas WHERE status = "
+                                           "'compensated'");
+    std::printf(
+        "sqlite sagas: %d of %d coordinators killed, %lld sagas, %lld completed, %lld "
+        "compensated, %zu taken up by the last recovery\n",
+        killed, rounds, static_cast<long long>(total), static_cast<long long>(completed),
+        static_cast<long long>(compensated), recovered.picked);
+    CHECK(total > 0);
+    CHECK(completed + compensated == total);
+    // completed: all three effects; compensated: none
+    CHECK(count(conn,
+                "SELECT count(*) FROM sagas s WHERE status = 'completed' AND (SELECT "
+                "count(*) FROM effects e WHERE e.saga = s.id) != 3") == 0);
+    CHECK(count(conn,
+                "SELECT count(*) FROM sagas s WHERE status = 'compensated' AND EXISTS "
+                "(SELECT 1 FROM effects e WHERE e.saga = s.id)") == 0);
+    CHECK(count(conn, "SELECT count(*) FROM effects WHERE saga NOT IN (SELECT id FROM sagas)") ==
+          0);
+}
