@@ -1221,8 +1221,9 @@ static_assert(settle::idempotency_store<idempotency_table>);
 /// stored column, next_attempt_at while pending or in flight, else NULL, so
 /// delivered records stay out of the claims' index), ordering keys
 /// (ordering_key, sequence) and purge (status, finished_at); and
-/// a table "<name>_keys" of one row per ordering key ever used, whose row an
-/// append with that key locks.
+/// a table "<name>_keys" of one row per ordering key in use (purge removes
+/// the rows of keys with nothing undelivered), whose row an append with that
+/// key locks.
 ///
 /// AUTO_INCREMENT values are not commit order, so an append with an ordering
 /// key first locks the key's row in "<name>_keys" (INSERT ... ON DUPLICATE KEY
