@@ -79,7 +79,9 @@ std::string unique(const char* name) {
     return std::string(name) + "_" + std::to_string(::getpid()) + "_" + std::to_string(++count);
 }
 
-std::string quoted(const std::string& table) { return "\"" + table + "\""; }
+std::string quoted(const std::string& table) {
+    return "\"" + table + "\"";
+}
 
 // Runs one statement outside the stores (set-up and clean-up); throws on failure.
 void sql(PGconn* conn, const std::string& statement) {
@@ -212,7 +214,8 @@ void relay_at(benchmark::State& state, std::int64_t delivered, std::int64_t back
 void purge_while_appending(benchmark::State& state) {
     const auto batch = static_cast<std::size_t>(state.range(0));
     const std::int64_t rows = big_rows();
-    const std::size_t quiet_appends = static_cast<std::size_t>(std::max<std::int64_t>(rows / 500, 200));
+    const std::size_t quiet_appends =
+        static_cast<std::size_t>(std::max<std::int64_t>(rows / 500, 200));
     for (auto _ : state) {
         outbox_fixture f;
         f.fill(rows, "delivered", "d");
@@ -228,7 +231,8 @@ void purge_while_appending(benchmark::State& state) {
         std::thread purger([&] {
             postgres::connection conn(conninfo());
             postgres::outbox_table store(conn, f.table);
-            const settle::stored_time cutoff = settle::to_stored_time(std::chrono::system_clock::now());
+            const settle::stored_time cutoff =
+                settle::to_stored_time(std::chrono::system_clock::now());
             for (;;) {
                 postgres::transaction tx(conn);
                 const std::size_t done = store.purge(tx, cutoff, batch);
@@ -287,8 +291,7 @@ void idempotency_at(benchmark::State& state, std::int64_t live) {
     char hex[33];
     latencies claims;
     for (auto _ : state) {
-        std::snprintf(hex, sizeof hex, "%016llx%016llx",
-                      static_cast<unsigned long long>(random()),
+        std::snprintf(hex, sizeof hex, "%016llx%016llx", static_cast<unsigned long long>(random()),
                       static_cast<unsigned long long>(random()));
         const settle::idempotency_key key = settle::idempotency_key::parse(hex).value();
         timed(claims, [&] {
@@ -341,7 +344,8 @@ void relay_memory(benchmark::State& state) {
         double rss_first = 0;
         std::size_t rescheduled = 0;
         for (int step = 0; step < steps; ++step) {
-            f.fill(step_rows, "pending", std::to_string(100 + step));  // ids unique: tags are 3 digits
+            f.fill(step_rows, "pending",
+                   std::to_string(100 + step));  // ids unique: tags are 3 digits
             for (int i = 0; i < runs_per_step; ++i) {
                 rescheduled += relay.run_once().rescheduled;
             }
@@ -364,8 +368,9 @@ void relay_memory(benchmark::State& state) {
 const bool registered = [] {
     const std::int64_t rows = big_rows();
     for (const std::int64_t delivered : {std::int64_t{0}, rows / 10, rows}) {
-        benchmark::RegisterBenchmark(("relay/delivered:" + std::to_string(delivered)).c_str(),
-                                     [delivered](benchmark::State& s) { relay_at(s, delivered, 0); })
+        benchmark::RegisterBenchmark(
+            ("relay/delivered:" + std::to_string(delivered)).c_str(),
+            [delivered](benchmark::State& s) { relay_at(s, delivered, 0); })
             ->Unit(benchmark::kMicrosecond)
             ->UseRealTime();
     }
