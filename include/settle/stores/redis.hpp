@@ -370,13 +370,16 @@ inline void check_prefix(std::string_view prefix, const char* who) {
 // What a Redis store's operations run in. Redis has no rollback and cannot
 // join another database's transaction: each operation is applied on the
 // server, atomically, when it returns, whether or not the transaction is
-// committed. commit() marks the end and does nothing. So a Redis store has
-// the form of settle::transactional but not its promise that a transaction
-// destroyed uncommitted leaves nothing behind: write your code so that an
-// operation that took effect is safe (a claim left in progress until its
-// lease ends, a lease held until its expiry).
+// committed. commit() marks the end and does nothing. So a Redis store
+// models settle::atomic_operations but not settle::transactional: a
+// transaction destroyed uncommitted keeps what it wrote, and the blocks that
+// need rollback (the outbox append, the inbox) refuse it at compile time.
+// Write your code so that an operation that took effect is safe (a claim left
+// in progress until its lease ends, a lease held until its expiry).
 class transaction {
 public:
+    static constexpr bool rolls_back = false;
+
     void commit() noexcept {}
 };
 
