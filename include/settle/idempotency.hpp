@@ -327,7 +327,7 @@ concept idempotency_store_has_purge = requires(S& s, typename S::transaction& tx
 
 /// Where idempotency records live: the smallest set of operations that keeps
 /// the guard's promises, each atomic within the caller's transaction. A
-/// settle::transactional store with:
+/// settle::atomic_operations store (rollback not needed) with:
 ///
 ///   s.claim(tx, scope, key, fingerprint, now, lease_end) -> idempotency_store_claim
 ///       atomically: if (scope, key) has no live record at `now`, writes an
@@ -349,7 +349,7 @@ concept idempotency_store_has_purge = requires(S& s, typename S::transaction& tx
 ///
 /// settle/testing/idempotency_store_suite.hpp checks all of this on a backend.
 template <class S>
-concept idempotency_store = transactional<S> && detail::idempotency_store_has_claim<S> &&
+concept idempotency_store = atomic_operations<S> && detail::idempotency_store_has_claim<S> &&
     detail::idempotency_store_has_complete<S> && detail::idempotency_store_has_abandon<S>;
 
 /// An idempotency store whose records must be removed once they are no longer
@@ -368,7 +368,7 @@ namespace detail {
 // the member. Returns whether S is an idempotency_store.
 template <class S>
 constexpr bool check_idempotency_store() {
-    if constexpr (check_transactional<S>()) {
+    if constexpr (check_atomic_operations<S>()) {
         static_assert(idempotency_store_has_claim<S>,
                       "settle::idempotency_store: `claim(tx, scope, key, fingerprint, now, "
                       "lease_end)` missing or wrong signature; expected "
@@ -392,7 +392,7 @@ constexpr bool check_idempotency_store() {
 
 template <class S>
 constexpr bool check_purgeable_idempotency_store() {
-    if constexpr (transactional<S>) {
+    if constexpr (atomic_operations<S>) {
         static_assert(
             idempotency_store_has_purge<S>,
             "settle::purgeable_idempotency_store: `purge(tx, now, limit)` missing or wrong "

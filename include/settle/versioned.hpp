@@ -172,13 +172,14 @@ concept vs_has_erase = requires(S& s, typename S::transaction& tx, const typenam
 
 }  // namespace detail
 
-/// What a reader of versioned values needs: a settle::transactional store
-/// with the types and load. A lagging replica is a versioned_reader.
+/// What a reader of versioned values needs: a settle::atomic_operations store
+/// (rollback not needed) with the types and load. A lagging replica is a versioned_reader.
 ///
 ///   typename S::key_type, S::value_type
 ///   s.load(tx, key)   -> std::optional<settle::versioned<value_type>>
 template <class S>
-concept versioned_reader = transactional<S> && detail::vs_has_types<S> && detail::vs_has_load<S>;
+concept versioned_reader =
+    atomic_operations<S> && detail::vs_has_types<S> && detail::vs_has_load<S>;
 
 /// Storage for versioned values. Every operation runs in the caller's
 /// transaction and commits or rolls back with it. Each write is atomic with
@@ -208,7 +209,7 @@ namespace detail {
 // that misses one is told which. Returns whether S is a versioned_reader.
 template <class S>
 constexpr bool check_versioned_reader() {
-    if constexpr (check_transactional<S>()) {
+    if constexpr (check_atomic_operations<S>()) {
         static_assert(vs_has_types<S>,
                       "settle::versioned_reader: member types `key_type` and `value_type` missing "
                       "(a store names the keys and values it holds)");

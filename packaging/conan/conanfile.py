@@ -24,8 +24,10 @@ class SettleConan(ConanFile):
     options = {
         "sqlite": [True, False],    # settle::sqlite, settle/stores/sqlite.hpp, on sqlite3
         "postgres": [True, False],  # settle::postgres, settle/stores/postgres.hpp, on libpq
+        "mysql": [True, False],     # settle::mysql, settle/stores/mysql.hpp, on MariaDB Connector/C
+        "redis": [True, False],     # settle::redis, settle/stores/redis.hpp, on hiredis
     }
-    default_options = {"sqlite": False, "postgres": False}
+    default_options = {"sqlite": False, "postgres": False, "mysql": False, "redis": False}
     no_copy_source = True
 
     # This recipe lives in packaging/conan; the library is two levels up.
@@ -58,6 +60,11 @@ class SettleConan(ConanFile):
             self.requires("sqlite3/[>=3.37 <4]", transitive_headers=True, transitive_libs=True)
         if self.options.postgres:
             self.requires("libpq/[>=10]", transitive_headers=True, transitive_libs=True)
+        if self.options.mysql:
+            self.requires("mariadb-connector-c/[>=3.1 <4]", transitive_headers=True,
+                          transitive_libs=True)
+        if self.options.redis:
+            self.requires("hiredis/[>=0.14 <2]", transitive_headers=True, transitive_libs=True)
 
     def package_id(self):
         # Headers only: one package for every os, arch, compiler and build type.
@@ -114,3 +121,19 @@ class SettleConan(ConanFile):
             postgres.bindirs = []
             postgres.libdirs = []
             postgres.includedirs = []
+        if self.options.mysql:
+            mysql = self.cpp_info.components["mysql"]
+            mysql.set_property("cmake_target_name", "settle::mysql")
+            mysql.set_property("pkg_config_name", "settle-mysql")
+            mysql.requires = ["core", "mariadb-connector-c::mariadb-connector-c"]
+            mysql.bindirs = []
+            mysql.libdirs = []
+            mysql.includedirs = []
+        if self.options.redis:
+            redis = self.cpp_info.components["redis"]
+            redis.set_property("cmake_target_name", "settle::redis")
+            redis.set_property("pkg_config_name", "settle-redis")
+            redis.requires = ["core", "hiredis::hiredislib"]
+            redis.bindirs = []
+            redis.libdirs = []
+            redis.includedirs = []

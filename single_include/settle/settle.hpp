@@ -413,23 +413,49 @@ SETTLE_END_NAMESPACE
 
 
 // What every store has in common: transactions. Each block's store concept
-// starts from settle::transactional and adds the operations that block calls.
+// starts from settle::atomic_operations, or from settle::transactional when
+// the block's guarantee needs rollback, and adds the operations that block
+// calls.
 
 SETTLE_BEGIN_NAMESPACE
 
-/// A store whose operations run in its transactions:
+/// A store whose operations run in its transactions, each operation atomic:
 ///
-///   typename S::transaction   one transaction; destroying it uncommitted rolls it back
+///   typename S::transaction   one transaction
 ///   s.begin()                 -> S::transaction, a new transaction
 ///   tx.commit()               makes its writes visible to every later transaction
+///
+/// It need not roll back: a store whose every operation commits on its own
+/// (Redis) models it, and says so with `static constexpr bool rolls_back =
+/// false;` in its transaction type. Blocks that only need each operation
+/// atomic (the idempotency guard, leases and fences, versioned values) take
+/// such a store.
 template <class S>
-concept transactional = requires {
+concept atomic_operations = requires {
     typename S::transaction;
 }
 &&requires(S& s, typename S::transaction& tx) {
     { s.begin() } -> std::same_as<typename S::transaction>;
     tx.commit();
 };
+
+namespace detail {
+
+template <class S>
+concept declares_no_rollback = requires {
+    requires !S::transaction::rolls_back;
+};
+
+}  // namespace detail
+
+/// A settle::atomic_operations store that rolls back: a transaction destroyed
+/// uncommitted leaves none of its writes behind. Blocks whose guarantee is
+/// that a record commits or rolls back with your own rows (the outbox append,
+/// the inbox mark, the try/confirm/cancel barrier, reconciliation) need it.
+/// Every store rolls back unless its transaction type declares
+/// `rolls_back = false`.
+template <class S>
+concept transactional = atomic_operations<S> && !detail::declares_no_rollback<S>;
 
 /// The longest key a store indexes, in bytes: an idempotency tenant or
 /// operation, an outbox ordering key, an inbox consumer or message id, a
@@ -458,14 +484,14 @@ inline void check_key_size(std::size_t size, std::string_view who, std::string_v
 }  // namespace detail
 
 /// Runs fn(tx) in a new transaction of `store` and commits it, returning what
-/// fn returned. If fn throws, the transaction is rolled back and the exception
-/// propagates. settle's operations take the caller's transaction; this is the
-/// one way to run one of them on its own:
+/// fn returned. If fn throws, the transaction is destroyed uncommitted (rolled
+/// back, by a settle::transactional store) and the exception propagates. settle's operations take
+/// the caller's transaction; this is the one way to run one of them on its own:
 ///
 ///     auto removed = settle::in_transaction(store, [&](auto& tx) {
 ///         return guard.purge(tx, 1000);
 ///     });
-template <transactional S, class F>
+template <atomic_operations S, class F>
 requires std::invocable<F&, typename S::transaction&>
 decltype(auto) in_transaction(S& store, F&& fn) {
     typename S::transaction tx = store.begin();
@@ -496,11 +522,11 @@ concept transaction_commits = requires(typename S::transaction& tx) {
     tx.commit();
 };
 
-// One static_assert per requirement of settle::transactional, each naming the
-// member, so a backend that misses one is told which. The first step of every
-// block's check of its store. Returns whether S is transactional.
+// One static_assert per requirement of settle::atomic_operations, each naming
+// the member, so a backend that misses one is told which. The first step of
+// every block's check of its store. Returns whether S models it.
 template <class S>
-constexpr bool check_transactional() {
+constexpr bool check_atomic_operations() {
     static_assert(names_transaction<S>,
                   "settle store: member type `transaction` missing (a store names the type of "
                   "its transactions)");
@@ -511,6 +537,19 @@ constexpr bool check_transactional() {
         static_assert(transaction_commits<S>,
                       "settle store: `transaction::commit()` missing or wrong signature; expected "
                       "`void commit()`");
+    }
+    return atomic_operations<S>;
+}
+
+// The same for settle::transactional: a store whose transaction declares
+// `rolls_back = false` is refused, since the block needs rollback.
+template <class S>
+constexpr bool check_transactional() {
+    if constexpr (check_atomic_operations<S>()) {
+        static_assert(!declares_no_rollback<S>,
+                      "settle store: this store cannot roll back (its transaction declares "
+                      "`rolls_back = false`), and this block needs a settle::transactional store "
+                      "whose uncommitted transaction leaves nothing behind");
     }
     return transactional<S>;
 }
@@ -3034,7 +3073,7 @@ concept idempotency_store_has_purge = requires(S& s, typename S::transaction& tx
 
 /// Where idempotency records live: the smallest set of operations that keeps
 /// the guard's promises, each atomic within the caller's transaction. A
-/// settle::transactional store with:
+/// settle::atomic_operations store (rollback not needed) with:
 ///
 ///   s.claim(tx, scope, key, fingerprint, now, lease_end) -> idempotency_store_claim
 ///       atomically: if (scope, key) has no live record at `now`, writes an
@@ -3056,7 +3095,7 @@ concept idempotency_store_has_purge = requires(S& s, typename S::transaction& tx
 ///
 /// settle/testing/idempotency_store_suite.hpp checks all of this on a backend.
 template <class S>
-concept idempotency_store = transactional<S> && detail::idempotency_store_has_claim<S> &&
+concept idempotency_store = atomic_operations<S> && detail::idempotency_store_has_claim<S> &&
     detail::idempotency_store_has_complete<S> && detail::idempotency_store_has_abandon<S>;
 
 /// An idempotency store whose records must be removed once they are no longer
@@ -3075,7 +3114,7 @@ namespace detail {
 // the member. Returns whether S is an idempotency_store.
 template <class S>
 constexpr bool check_idempotency_store() {
-    if constexpr (check_transactional<S>()) {
+    if constexpr (check_atomic_operations<S>()) {
         static_assert(idempotency_store_has_claim<S>,
                       "settle::idempotency_store: `claim(tx, scope, key, fingerprint, now, "
                       "lease_end)` missing or wrong signature; expected "
@@ -3099,7 +3138,7 @@ constexpr bool check_idempotency_store() {
 
 template <class S>
 constexpr bool check_purgeable_idempotency_store() {
-    if constexpr (transactional<S>) {
+    if constexpr (atomic_operations<S>) {
         static_assert(
             idempotency_store_has_purge<S>,
             "settle::purgeable_idempotency_store: `purge(tx, now, limit)` missing or wrong "
@@ -4040,13 +4079,14 @@ concept vs_has_erase = requires(S& s, typename S::transaction& tx, const typenam
 
 }  // namespace detail
 
-/// What a reader of versioned values needs: a settle::transactional store
-/// with the types and load. A lagging replica is a versioned_reader.
+/// What a reader of versioned values needs: a settle::atomic_operations store
+/// (rollback not needed) with the types and load. A lagging replica is a versioned_reader.
 ///
 ///   typename S::key_type, S::value_type
 ///   s.load(tx, key)   -> std::optional<settle::versioned<value_type>>
 template <class S>
-concept versioned_reader = transactional<S> && detail::vs_has_types<S> && detail::vs_has_load<S>;
+concept versioned_reader =
+    atomic_operations<S> && detail::vs_has_types<S> && detail::vs_has_load<S>;
 
 /// Storage for versioned values. Every operation runs in the caller's
 /// transaction and commits or rolls back with it. Each write is atomic with
@@ -4076,7 +4116,7 @@ namespace detail {
 // that misses one is told which. Returns whether S is a versioned_reader.
 template <class S>
 constexpr bool check_versioned_reader() {
-    if constexpr (check_transactional<S>()) {
+    if constexpr (check_atomic_operations<S>()) {
         static_assert(vs_has_types<S>,
                       "settle::versioned_reader: member types `key_type` and `value_type` missing "
                       "(a store names the keys and values it holds)");

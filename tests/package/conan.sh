@@ -3,11 +3,11 @@
 #
 # Creates the conan package from packaging/conan and runs its test_package
 # (find_package(settle), the components, pkg-config) with every option:
-#   no option, GCC;  sqlite and postgres, GCC;  sqlite and postgres, Clang
+#   no option, GCC;  every backend, GCC;  every backend, Clang
 # then checks that one package serves every architecture and build type and
 # that validate() refuses C++17 and GCC 11. The client libraries come from the
-# stand-in recipes in tests/package/stand-ins/conan (the system's SQLite and
-# libpq under the names the real recipes give). conan runs in a home of its
+# stand-in recipes in tests/package/stand-ins/conan (the system's SQLite, libpq,
+# MariaDB Connector/C and hiredis under the names the real recipes give). conan runs in a home of its
 # own under <work dir>, with no remote.
 # Exits 77 (CTest: skipped) when conan is not on PATH.
 set -euo pipefail
@@ -60,20 +60,22 @@ gcc=(-s compiler=gcc -s compiler.version=12 -s compiler.libcxx=libstdc++11 -s co
      -c 'tools.build:compiler_executables={"c": "gcc", "cpp": "g++"}')
 clang=(-s compiler=clang -s compiler.version=14 -s compiler.libcxx=libstdc++11 -s compiler.cppstd=20
        -c 'tools.build:compiler_executables={"c": "clang", "cpp": "clang++"}')
-both=(-o 'settle/*:sqlite=True' -o 'settle/*:postgres=True')
+both=(-o 'settle/*:sqlite=True' -o 'settle/*:postgres=True' -o 'settle/*:mysql=True'
+      -o 'settle/*:redis=True')
 
-step "the stand-ins for sqlite3 and libpq"
-run "$work/sqlite3.log" conan create "$standins/sqlite3" "${gcc[@]}"
-run "$work/libpq.log" conan create "$standins/libpq" "${gcc[@]}"
+step "the stand-ins for sqlite3, libpq, mariadb-connector-c and hiredis"
+for standin in sqlite3 libpq mariadb-connector-c hiredis; do
+    run "$work/$standin.log" conan create "$standins/$standin" "${gcc[@]}"
+done
 
 step "conan create, no option (GCC)"
 run "$work/create-core.log" conan create "$recipe" "${gcc[@]}" --build=missing
 grep "^settle " "$work/create-core.log"
 
-step "conan create, sqlite and postgres (GCC)"
+step "conan create, every backend (GCC)"
 run "$work/create-sql.log" conan create "$recipe" "${gcc[@]}" "${both[@]}" --build=missing
 grep "^settle" "$work/create-sql.log"
-for backend in sqlite postgres; do
+for backend in sqlite postgres mysql redis; do
     grep -q "^settle::$backend on" "$work/create-sql.log" ||
         { echo "FAILED: the test package did not run its $backend program"; exit 1; }
 done
@@ -87,7 +89,7 @@ if grep -q 'TARGET settle::settle APPEND PROPERTY INTERFACE_LINK_LIBRARIES settl
     exit 1
 fi
 
-step "conan create, sqlite and postgres (Clang)"
+step "conan create, every backend (Clang)"
 run "$work/create-clang.log" conan create "$recipe" "${clang[@]}" "${both[@]}" --build=missing
 grep "^settle" "$work/create-clang.log"
 

@@ -2,7 +2,7 @@
 #
 # Installs settle from BINARY_DIR into a fresh prefix, then builds and runs the
 # consumer in consumer/ with GCC and with Clang, six ways: find_package with the
-# SQL components and without any, add_subdirectory, FetchContent, pkg-config and
+# backend components and without any, add_subdirectory, FetchContent, pkg-config and
 # the single header (single_include/ alone on the include path). Also checks
 # that a pkg-config file written for an absolute include directory points at it.
 
@@ -28,6 +28,9 @@ separate_arguments(cflags UNIX_COMMAND "${cflags}")
 run("${PKG_CONFIG}" --cflags --libs settle-sqlite settle-postgres)
 string(STRIP "${output}" sql_flags)
 separate_arguments(sql_flags UNIX_COMMAND "${sql_flags}")
+run("${PKG_CONFIG}" --cflags --libs settle-mysql settle-redis)
+string(STRIP "${output}" mysql_redis_flags)
+separate_arguments(mysql_redis_flags UNIX_COMMAND "${mysql_redis_flags}")
 
 set(strict -Wall -Wextra -Wpedantic -Wconversion -Wshadow -Werror)
 foreach(compiler IN ITEMS g++ clang++)
@@ -44,6 +47,8 @@ foreach(compiler IN ITEMS g++ clang++)
     if(NOT mode STREQUAL "find_package_core")
       run("${build}/consumer_sql")
       message(STATUS "${compiler} ${mode}: ${output}")
+      run("${build}/consumer_mysql_redis")
+      message(STATUS "${compiler} ${mode}: ${output}")
     endif()
   endforeach()
 
@@ -59,6 +64,10 @@ foreach(compiler IN ITEMS g++ clang++)
   message(STATUS "${compiler} pkg-config: ${output}")
   run("${cxx}" -std=c++20 ${strict} "${consumer}/main_sql.cpp" ${sql_flags} -o "${exe}_sql")
   run("${exe}_sql")
+  message(STATUS "${compiler} pkg-config: ${output}")
+  run("${cxx}" -std=c++20 ${strict} "${consumer}/main_mysql_redis.cpp" ${mysql_redis_flags} -o
+      "${exe}_mysql_redis")
+  run("${exe}_mysql_redis")
   message(STATUS "${compiler} pkg-config: ${output}")
 endforeach()
 

@@ -4,12 +4,14 @@
 # Installs settle with vcpkg from the overlay port in packaging/vcpkg/ports and
 # builds consumers against it:
 #   classic mode, no feature:      find_package(settle) -> settle::settle, GCC, Debug
-#   classic mode, sqlite,postgres: find_package(settle COMPONENTS sqlite postgres)
-#                                  under GCC and Clang, and pkg-config settle-sqlite settle-postgres
-#   manifest mode:                 a vcpkg.json asking for settle[sqlite,postgres], Clang
+#   classic mode, every backend:   find_package(settle COMPONENTS sqlite postgres mysql redis)
+#                                  under GCC and Clang (hiredis through its CMake package), and
+#                                  pkg-config settle-sqlite settle-postgres settle-mysql settle-redis
+#   manifest mode:                 a vcpkg.json asking for settle[sqlite,postgres,mysql,redis], Clang
 #   registry form:                 the portfile with vcpkg_from_github, from an archive of this tree
 # The client libraries come from the stand-in ports in tests/package/stand-ins/vcpkg
-# (the system's SQLite and libpq behind the CMake names the real ports give).
+# (the system's SQLite, libpq, MariaDB Connector/C and hiredis behind the CMake and
+# pkg-config names the real ports give).
 # Exits 77 (CTest: skipped) when vcpkg is not on PATH or VCPKG_ROOT is not set.
 set -euo pipefail
 source_dir=$(cd "$1" && pwd)
@@ -56,6 +58,7 @@ consume() {
     "$build/consumer"
     if [[ $mode != find_package_core ]]; then
         "$build/consumer_sql"
+        "$build/consumer_mysql_redis"
     fi
 }
 # installed <root> <path>...: each path exists in the installed tree
@@ -73,7 +76,8 @@ run "$work/classic-core.log" vcpkg install settle "${common[@]}" "--x-install-ro
 installed "$classic" include/settle/settle.hpp share/settle/settleConfig.cmake share/settle/copyright \
     share/settle/usage share/pkgconfig/settle.pc
 # Headers only: nothing tied to an architecture or a build type.
-for unwanted in lib debug share/pkgconfig/settle-sqlite.pc share/pkgconfig/settle-postgres.pc share/doc; do
+for unwanted in lib debug share/pkgconfig/settle-sqlite.pc share/pkgconfig/settle-postgres.pc \
+    share/pkgconfig/settle-mysql.pc share/pkgconfig/settle-redis.pc share/doc; do
     [[ ! -e "$classic/x64-linux/$unwanted" ]] || { echo "FAILED: the package installs $unwanted"; exit 1; }
 done
 # A 32-bit consumer may use it: the version file does not compare pointer sizes.
@@ -92,30 +96,39 @@ cmake -P "$work/arch.cmake"
 consume "$work/classic-core-g++" find_package_core g++ Debug "-DVCPKG_INSTALLED_DIR=$classic" \
     -DVCPKG_MANIFEST_MODE=OFF
 
-step "classic mode: settle[sqlite,postgres]"
-run "$work/classic-sql.log" vcpkg install "settle[sqlite,postgres]" --recurse "${common[@]}" \
-    "--x-install-root=$classic"
+step "classic mode: settle[sqlite,postgres,mysql,redis]"
+run "$work/classic-sql.log" vcpkg install "settle[sqlite,postgres,mysql,redis]" --recurse \
+    "${common[@]}" "--x-install-root=$classic"
 installed "$classic" share/pkgconfig/settle-sqlite.pc share/pkgconfig/settle-postgres.pc \
-    share/unofficial-sqlite3 share/libpq
+    share/pkgconfig/settle-mysql.pc share/pkgconfig/settle-redis.pc share/unofficial-sqlite3 \
+    share/libpq share/hiredis lib/pkgconfig/libmariadb.pc
 for cxx in g++ clang++; do
     consume "$work/classic-sql-$cxx" find_package "$cxx" Release "-DVCPKG_INSTALLED_DIR=$classic" \
         -DVCPKG_MANIFEST_MODE=OFF
     grep -q "^settle_DIR:PATH=$classic/x64-linux/share/settle$" "$work/classic-sql-$cxx/CMakeCache.txt" ||
         { echo "FAILED: settle was not found in the vcpkg installed tree"; exit 1; }
+    # The port's hiredis::hiredis, not pkg-config's.
+    grep -q "^hiredis_DIR:PATH=$classic/x64-linux/share/hiredis$" "$work/classic-sql-$cxx/CMakeCache.txt" ||
+        { echo "FAILED: settle's redis component did not take hiredis' CMake package"; exit 1; }
 done
 export PKG_CONFIG_PATH="$classic/x64-linux/share/pkgconfig:$classic/x64-linux/lib/pkgconfig"
 read -r -a flags <<<"$(pkg-config --cflags --libs settle-sqlite settle-postgres)"
 run "$work/pkg-config.log" g++ -std=c++20 -Wall -Wextra -Wpedantic -Wconversion -Wshadow -Werror \
     "$consumer/main_sql.cpp" "${flags[@]}" -o "$work/pkg-config-consumer_sql"
 "$work/pkg-config-consumer_sql"
+read -r -a flags <<<"$(pkg-config --cflags --libs settle-mysql settle-redis)"
+run "$work/pkg-config-mysql-redis.log" g++ -std=c++20 -Wall -Wextra -Wpedantic -Wconversion \
+    -Wshadow -Werror "$consumer/main_mysql_redis.cpp" "${flags[@]}" \
+    -o "$work/pkg-config-consumer_mysql_redis"
+"$work/pkg-config-consumer_mysql_redis"
 unset PKG_CONFIG_PATH
 
-step "manifest mode: vcpkg.json asks for settle[sqlite,postgres]"
+step "manifest mode: vcpkg.json asks for settle[sqlite,postgres,mysql,redis]"
 manifest=$work/manifest
 mkdir -p "$manifest"
 cat >"$manifest/vcpkg.json" <<JSON
 {
-  "dependencies": [{ "name": "settle", "features": ["sqlite", "postgres"] }],
+  "dependencies": [{ "name": "settle", "features": ["sqlite", "postgres", "mysql", "redis"] }],
   "vcpkg-configuration": {
     "overlay-ports": ["$source_dir/packaging/vcpkg/ports", "$standins/vcpkg"],
     "overlay-triplets": ["$standins/vcpkg-triplets"]

@@ -29,11 +29,10 @@
 #include <settle/versioned.hpp>
 
 #include <hiredis/hiredis.h>
-#include <pthread.h>
-#include <signal.h>
-#include <time.h>
+#include <sys/socket.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <concepts>
@@ -45,6 +44,7 @@
 #include <iterator>
 #include <limits>
 #include <memory>
+#include <new>
 #include <optional>
 #include <span>
 #include <string>
@@ -145,40 +145,29 @@ struct script {
     return decimal((std::min(left, cap) + margin).count());
 }
 
-// hiredis writes with plain send(): a server that closed the connection
-// raises SIGPIPE, which ends a process that did not ignore it. While one
-// exists, SIGPIPE is blocked on this thread; after a failed command, a
-// SIGPIPE it raised is taken off the thread before the old mask returns (a
-// command that succeeded raised none). Changes no process-wide state.
-class sigpipe_blocked {
-public:
-    sigpipe_blocked() noexcept {
-        sigemptyset(&pipe_);
-        sigaddset(&pipe_, SIGPIPE);
-        pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
-    }
-    sigpipe_blocked(const sigpipe_blocked&) = delete;
-    sigpipe_blocked& operator=(const sigpipe_blocked&) = delete;
-    ~sigpipe_blocked() {
-        // Blocked before: whatever is pending was the caller's, and stays.
-        if (failed_ && sigismember(&old_, SIGPIPE) == 0) {
-            sigset_t pending;
-            sigemptyset(&pending);
-            if (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1) {
-                const timespec none{0, 0};
-                (void)sigtimedwait(&pipe_, nullptr, &none);
-            }
-        }
-        pthread_sigmask(SIG_SETMASK, &old_, nullptr);
-    }
-
-    void failed() noexcept { failed_ = true; }
-
-private:
-    sigset_t pipe_{};
-    sigset_t old_{};
-    bool failed_ = false;
+// A command as hiredis formats it (RESP), freed with it.
+struct command_deleter {
+    void operator()(char* c) const noexcept { redisFreeCommand(c); }
 };
+
+// Sends `size` bytes of `data` on `fd` with MSG_NOSIGNAL: a server that
+// closed the connection gives EPIPE, not SIGPIPE (which would end a process
+// that does not ignore it), and no signal mask changes. hiredis' own write
+// is a plain write(). Returns 0, or the errno that stopped it.
+[[nodiscard]] inline int send_all(int fd, const char* data, std::size_t size) noexcept {
+    while (size > 0) {
+        const ssize_t n = ::send(fd, data, size, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return errno;
+        }
+        data += n;
+        size -= static_cast<std::size_t>(n);
+    }
+    return 0;
+}
 
 struct access;
 
@@ -256,23 +245,30 @@ private:
             argv.push_back(a.data());
             lengths.push_back(a.size());
         }
-        detail::reply r;
-        {
-            detail::sigpipe_blocked blocked;
-            r.reset(static_cast<redisReply*>(redisCommandArgv(
-                context_.get(), static_cast<int>(argv.size()), argv.data(), lengths.data())));
-            if (!r) {
-                blocked.failed();
+        char* formatted = nullptr;
+        const int size = redisFormatCommandArgv(&formatted, static_cast<int>(argv.size()),
+                                                argv.data(), lengths.data());
+        const std::unique_ptr<char, detail::command_deleter> command(formatted);
+        if (size < 0) {
+            throw std::bad_alloc();
+        }
+        // hiredis would write the command with write(); settle sends it, then
+        // hiredis reads the reply.
+        const int sent =
+            detail::send_all(context_->fd, command.get(), static_cast<std::size_t>(size));
+        void* out = nullptr;
+        if (sent == 0 && redisGetReply(context_.get(), &out) == REDIS_OK) {
+            detail::reply r(static_cast<redisReply*>(out));
+            if (r) {
+                return r;
             }
         }
-        if (!r) {
-            const std::string message =
-                context_->err != 0 ? context_->errstr : "no reply from the server";
-            context_.reset();
-            scripts_.clear();
-            throw settle::error(errc::unavailable, std::string(who) + ": " + message);
-        }
-        return r;
+        const std::string message = sent != 0            ? std::system_category().message(sent)
+                                    : context_->err != 0 ? context_->errstr
+                                                         : "no reply from the server";
+        context_.reset();
+        scripts_.clear();
+        throw settle::error(errc::unavailable, std::string(who) + ": " + message);
     }
 
     // The same, throwing settle::error for an error reply.
@@ -371,14 +367,18 @@ inline void check_prefix(std::string_view prefix, const char* who) {
 /// What a Redis store's operations run in. Redis has no rollback and cannot
 /// join another database's transaction: each operation is applied on the
 /// server, atomically, when it returns, whether or not the transaction is
-/// committed. commit() marks the end and does nothing. So a Redis store has
-/// the form of settle::transactional but not its promise that a transaction
-/// destroyed uncommitted leaves nothing behind: write your code so that an
-/// operation that took effect is safe (a claim left in progress until its
-/// lease ends, a lease held until its expiry).
+/// committed. commit() marks the end and does nothing. So a Redis store
+/// models settle::atomic_operations but not settle::transactional: a
+/// transaction destroyed uncommitted keeps what it wrote, and the blocks that
+/// need rollback (the outbox append, the inbox) refuse it at compile time.
+/// Write your code so that an operation that took effect is safe (a claim left
+/// in progress until its lease ends, a lease held until its expiry).
 class transaction {
 public:
-    /// Does nothing: each operation has already taken effect.
+    /// Declares that this transaction cannot roll back (see settle::atomic_operations).
+    static constexpr bool rolls_back = false;
+
+    /// Ends the transaction; every operation already took effect.
     void commit() noexcept {}
 };
 
@@ -450,9 +450,9 @@ return {1, s})"};
     [[nodiscard]] write_result<T> compare_and_set(transaction&, const Key& key,
                                                   version_stamp expected, T value) {
         static constexpr detail::script script{"compare_and_set", R"(
-local r = redis.call('HMGET', KEYS[1], 'value', 'stamp')
-if not r[2] then return {2} end
-if r[2] ~= ARGV[1] then return {0, r[1], r[2]} end
+local stamp = redis.call('HGET', KEYS[1], 'stamp')
+if not stamp then return {2} end
+if stamp ~= ARGV[1] then return {0, redis.call('HGET', KEYS[1], 'value'), stamp} end
 local s = redis.call('INCR', KEYS[2])
 redis.call('HSET', KEYS[1], 'value', ARGV[2], 'stamp', string.format('%d', s))
 return {1, s})"};
@@ -599,7 +599,7 @@ if r[1] then
   if tonumber(ARGV[2]) < expires then return {0, r[1], r[2], r[3], r[4], r[5], r[6], r[7]} end
 end
 local t = redis.call('INCR', KEYS[2])
-redis.call('DEL', KEYS[1])
+if r[1] then redis.call('DEL', KEYS[1]) end
 redis.call('HSET', KEYS[1], 'state', 'in_progress', 'fingerprint', ARGV[1],
            'token', string.format('%d', t), 'claimed_at', ARGV[2], 'expires_at', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
@@ -646,11 +646,11 @@ return {1, t})"};
         static constexpr detail::script script{"complete", R"(
 local r = redis.call('HMGET', KEYS[1], 'state', 'token', 'claimed_at')
 if r[1] ~= 'in_progress' or r[2] ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'state', 'completed', 'expires_at', ARGV[4], 'body', ARGV[2])
 if ARGV[3] == '' then
-  redis.call('HDEL', KEYS[1], 'status')
+  redis.call('HSET', KEYS[1], 'state', 'completed', 'expires_at', ARGV[4], 'body', ARGV[2])
 else
-  redis.call('HSET', KEYS[1], 'status', ARGV[3])
+  redis.call('HSET', KEYS[1], 'state', 'completed', 'expires_at', ARGV[4], 'body', ARGV[2],
+             'status', ARGV[3])
 end
 local kept = math.ceil((tonumber(ARGV[4]) - tonumber(r[3])) / 1000)
 kept = math.min(math.max(kept, 0), 2 ^ 50) + tonumber(ARGV[5])

@@ -17,6 +17,8 @@
 
 #include <settle/error.hpp>
 
+#include <array>
+#include <cstddef>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -55,6 +57,27 @@ namespace detail {
         message += ")";
     }
     throw failure(message);
+}
+
+// The cases of `every`, followed by those of `some` when Include: how a suite
+// adds the cases of what only some stores of its concept promise (rollback,
+// purge).
+template <bool Include, class Fixture, std::size_t N, std::size_t M>
+constexpr auto with_cases(const std::array<test_case<Fixture>, N>& every,
+                          const std::array<test_case<Fixture>, M>& some) {
+    if constexpr (Include) {
+        std::array<test_case<Fixture>, N + M> all{};
+        std::size_t i = 0;
+        for (const auto& c : every) {
+            all[i++] = c;
+        }
+        for (const auto& c : some) {
+            all[i++] = c;
+        }
+        return all;
+    } else {
+        return every;
+    }
 }
 
 // Whether fn() throws settle::error with errc::invalid_argument.

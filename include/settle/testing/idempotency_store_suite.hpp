@@ -113,7 +113,7 @@ idempotency_store_claim idempotency_peek(S& s, const idempotency_scope& scope,
 
 // The cases every idempotency_store passes.
 template <class Fixture>
-inline constexpr std::array<test_case<Fixture>, 16> idempotency_store_cases{{
+inline constexpr std::array<test_case<Fixture>, 15> idempotency_store_cases{{
     {"a tenant or operation longer than settle::max_key_size is refused, the transaction kept",
      [](Fixture& f) {
          using namespace detail;
@@ -366,37 +366,6 @@ inline constexpr std::array<test_case<Fixture>, 16> idempotency_store_cases{{
          const auto found = idempotency_peek(f.store, idempotency_scope_a(), key, t0);
          SETTLE_EXPECT(found.record.state == idempotency_state::completed);
      }},
-    {"writes roll back with an uncommitted transaction",
-     [](Fixture& f) {
-         using namespace detail;
-         const auto t0 = idempotency_t0();
-         const auto key = idempotency_key_of("k1");
-         const auto lease_end = t0 + std::chrono::seconds(30);
-         {
-             auto tx = f.store.begin();
-             SETTLE_EXPECT(
-                 f.store.claim(tx, idempotency_scope_a(), key, idempotency_fp("a"), t0, lease_end)
-                     .claimed);
-         }
-         const auto claimed = idempotency_claim_now(f.store, idempotency_scope_a(), key,
-                                                    idempotency_fp("b"), t0, lease_end);
-         SETTLE_EXPECT(claimed.claimed, "a claim that was not committed left the key free");
-         {
-             auto tx = f.store.begin();
-             SETTLE_EXPECT(f.store.complete(tx, idempotency_scope_a(), key, claimed.record.token,
-                                            idempotency_response_of("r"),
-                                            t0 + std::chrono::hours(24)) == fenced_write::applied);
-         }
-         {
-             auto tx = f.store.begin();
-             SETTLE_EXPECT(f.store.abandon(tx, idempotency_scope_a(), key, claimed.record.token) ==
-                           fenced_write::applied);
-         }
-         const auto found = idempotency_peek(f.store, idempotency_scope_a(), key, t0);
-         SETTLE_EXPECT(!found.claimed);
-         SETTLE_EXPECT(found.record == claimed.record,
-                       "neither the completion nor the abandon was committed");
-     }},
     {"scopes and keys keep records apart",
      [](Fixture& f) {
          using namespace detail;
@@ -448,6 +417,42 @@ inline constexpr std::array<test_case<Fixture>, 16> idempotency_store_cases{{
              SETTLE_EXPECT(found.record.state == idempotency_state::completed);
              SETTLE_EXPECT(found.record.response == response, name);
          }
+     }},
+}};
+
+// The cases of a store that also models settle::transactional.
+template <class Fixture>
+inline constexpr std::array<test_case<Fixture>, 1> idempotency_rollback_cases{{
+    {"writes roll back with an uncommitted transaction",
+     [](Fixture& f) {
+         using namespace detail;
+         const auto t0 = idempotency_t0();
+         const auto key = idempotency_key_of("k1");
+         const auto lease_end = t0 + std::chrono::seconds(30);
+         {
+             auto tx = f.store.begin();
+             SETTLE_EXPECT(
+                 f.store.claim(tx, idempotency_scope_a(), key, idempotency_fp("a"), t0, lease_end)
+                     .claimed);
+         }
+         const auto claimed = idempotency_claim_now(f.store, idempotency_scope_a(), key,
+                                                    idempotency_fp("b"), t0, lease_end);
+         SETTLE_EXPECT(claimed.claimed, "a claim that was not committed left the key free");
+         {
+             auto tx = f.store.begin();
+             SETTLE_EXPECT(f.store.complete(tx, idempotency_scope_a(), key, claimed.record.token,
+                                            idempotency_response_of("r"),
+                                            t0 + std::chrono::hours(24)) == fenced_write::applied);
+         }
+         {
+             auto tx = f.store.begin();
+             SETTLE_EXPECT(f.store.abandon(tx, idempotency_scope_a(), key, claimed.record.token) ==
+                           fenced_write::applied);
+         }
+         const auto found = idempotency_peek(f.store, idempotency_scope_a(), key, t0);
+         SETTLE_EXPECT(!found.claimed);
+         SETTLE_EXPECT(found.record == claimed.record,
+                       "neither the completion nor the abandon was committed");
      }},
 }};
 
@@ -518,28 +523,21 @@ inline constexpr std::array<test_case<Fixture>, 2> purgeable_idempotency_store_c
 template <class Fixture>
 constexpr auto idempotency_suite_of() {
     using store = std::remove_cvref_t<decltype(std::declval<Fixture&>().store)>;
+    constexpr auto every = with_cases<transactional<store>>(idempotency_store_cases<Fixture>,
+                                                            idempotency_rollback_cases<Fixture>);
     if constexpr (purgeable_idempotency_store<store>) {
-        constexpr auto& core = idempotency_store_cases<Fixture>;
-        constexpr auto& purge = purgeable_idempotency_store_cases<Fixture>;
-        std::array<test_case<Fixture>, core.size() + purge.size()> all{};
-        std::size_t i = 0;
-        for (const auto& c : core) {
-            all[i++] = c;
-        }
-        for (const auto& c : purge) {
-            all[i++] = c;
-        }
-        return all;
+        return with_cases<true>(every, purgeable_idempotency_store_cases<Fixture>);
     } else {
-        return idempotency_store_cases<Fixture>;
+        return every;
     }
 }
 
 }  // namespace detail
 
 /// The cases, each with the promise it checks as its name: those of every
-/// settle::idempotency_store, and when the fixture's store also models
-/// settle::purgeable_idempotency_store, those of purge.
+/// settle::idempotency_store, when the fixture's store also models
+/// settle::transactional those of rollback, and when it models
+/// settle::purgeable_idempotency_store those of purge.
 template <class Fixture>
 inline constexpr auto idempotency_store_suite = detail::idempotency_suite_of<Fixture>();
 

@@ -272,36 +272,46 @@ struct lease_store_cases {
     }
 };
 
-}  // namespace detail
+template <class Fixture>
+inline constexpr std::array<test_case<Fixture>, 12> lease_store_every_cases{{
+    {"the first grant of a key gets the first token", &lease_store_cases<Fixture>::first_grant},
+    {"a live lease is not granted again", &lease_store_cases<Fixture>::live_lease_held},
+    {"an expired lease goes to the next holder with a greater token",
+     &lease_store_cases<Fixture>::expired_regranted},
+    {"renew extends a live lease and keeps its token", &lease_store_cases<Fixture>::renew_extends},
+    {"renew of an expired or superseded lease is lost",
+     &lease_store_cases<Fixture>::renew_after_expiry},
+    {"renew of a superseded grant is lost though its holder holds the key again",
+     &lease_store_cases<Fixture>::renew_superseded_same_holder},
+    {"release frees the key and the token keeps counting",
+     &lease_store_cases<Fixture>::release_frees},
+    {"release of a superseded lease changes nothing",
+     &lease_store_cases<Fixture>::release_superseded},
+    {"release of a superseded grant leaves its holder's new grant alone",
+     &lease_store_cases<Fixture>::release_superseded_same_holder},
+    {"tokens strictly increase over every grant", &lease_store_cases<Fixture>::tokens_increase},
+    {"the fence admits tokens in order and refuses a lower one",
+     &lease_store_cases<Fixture>::fence_orders},
+    {"a holder whose lease expired cannot write after the next holder",
+     &lease_store_cases<Fixture>::late_writer_refused},
+}};
 
 template <class Fixture>
-inline constexpr std::array<test_case<Fixture>, 14> lease_store_suite{{
-    {"the first grant of a key gets the first token",
-     &detail::lease_store_cases<Fixture>::first_grant},
-    {"a live lease is not granted again", &detail::lease_store_cases<Fixture>::live_lease_held},
-    {"an expired lease goes to the next holder with a greater token",
-     &detail::lease_store_cases<Fixture>::expired_regranted},
-    {"renew extends a live lease and keeps its token",
-     &detail::lease_store_cases<Fixture>::renew_extends},
-    {"renew of an expired or superseded lease is lost",
-     &detail::lease_store_cases<Fixture>::renew_after_expiry},
-    {"renew of a superseded grant is lost though its holder holds the key again",
-     &detail::lease_store_cases<Fixture>::renew_superseded_same_holder},
-    {"release frees the key and the token keeps counting",
-     &detail::lease_store_cases<Fixture>::release_frees},
-    {"release of a superseded lease changes nothing",
-     &detail::lease_store_cases<Fixture>::release_superseded},
-    {"release of a superseded grant leaves its holder's new grant alone",
-     &detail::lease_store_cases<Fixture>::release_superseded_same_holder},
-    {"tokens strictly increase over every grant",
-     &detail::lease_store_cases<Fixture>::tokens_increase},
-    {"a rolled back grant holds nothing", &detail::lease_store_cases<Fixture>::rolled_back_grant},
-    {"the fence admits tokens in order and refuses a lower one",
-     &detail::lease_store_cases<Fixture>::fence_orders},
-    {"a holder whose lease expired cannot write after the next holder",
-     &detail::lease_store_cases<Fixture>::late_writer_refused},
-    {"a rolled back admit records nothing", &detail::lease_store_cases<Fixture>::rolled_back_admit},
+inline constexpr std::array<test_case<Fixture>, 2> lease_store_rollback_cases{{
+    {"a rolled back grant holds nothing", &lease_store_cases<Fixture>::rolled_back_grant},
+    {"a rolled back admit records nothing", &lease_store_cases<Fixture>::rolled_back_admit},
 }};
+
+}  // namespace detail
+
+/// The cases, each with the promise it checks as its name: those of every
+/// lease and fence store, and when both of the fixture's stores also model
+/// settle::transactional, those of rollback.
+template <class Fixture>
+inline constexpr auto lease_store_suite = detail::with_cases<
+    transactional<typename detail::lease_store_cases<Fixture>::lease_store_type> &&
+    transactional<typename detail::lease_store_cases<Fixture>::fence_store_type>>(
+    detail::lease_store_every_cases<Fixture>, detail::lease_store_rollback_cases<Fixture>);
 
 }  // namespace conformance
 

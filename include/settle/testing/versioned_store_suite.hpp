@@ -259,40 +259,51 @@ struct versioned_store_cases {
     }
 };
 
-}  // namespace detail
+template <class Fixture>
+inline constexpr std::array<test_case<Fixture>, 14> versioned_store_every_cases{{
+    {"load of an absent key finds nothing", &versioned_store_cases<Fixture>::absent_load},
+    {"a key longer than settle::max_key_size is refused, the transaction kept",
+     &versioned_store_cases<Fixture>::long_key},
+    {"insert stores the value at a stamp that load returns",
+     &versioned_store_cases<Fixture>::insert_then_load},
+    {"insert of a present key conflicts and changes nothing",
+     &versioned_store_cases<Fixture>::insert_present},
+    {"compare-and-set at the current stamp applies with a greater stamp",
+     &versioned_store_cases<Fixture>::cas_applies},
+    {"a stale compare-and-set changes nothing and reports the current stamp",
+     &versioned_store_cases<Fixture>::cas_stale},
+    {"a compare-and-set naming a stamp never issued conflicts",
+     &versioned_store_cases<Fixture>::cas_never_issued},
+    {"compare-and-set of an absent key reports missing and creates nothing",
+     &versioned_store_cases<Fixture>::cas_absent},
+    {"erase at the current stamp removes the key", &versioned_store_cases<Fixture>::erase_current},
+    {"erase at a stale stamp changes nothing and reports the current stamp",
+     &versioned_store_cases<Fixture>::erase_stale},
+    {"erase of an absent key reports missing", &versioned_store_cases<Fixture>::erase_absent},
+    {"stamps strictly increase across erase and re-insert",
+     &versioned_store_cases<Fixture>::stamps_increase},
+    {"writing one key leaves other keys as they were",
+     &versioned_store_cases<Fixture>::keys_independent},
+    {"a transaction sees its own writes and builds on them",
+     &versioned_store_cases<Fixture>::own_writes},
+}};
 
 template <class Fixture>
-inline constexpr std::array<test_case<Fixture>, 15> versioned_store_suite{{
-    {"load of an absent key finds nothing", &detail::versioned_store_cases<Fixture>::absent_load},
-    {"a key longer than settle::max_key_size is refused, the transaction kept",
-     &detail::versioned_store_cases<Fixture>::long_key},
-    {"insert stores the value at a stamp that load returns",
-     &detail::versioned_store_cases<Fixture>::insert_then_load},
-    {"insert of a present key conflicts and changes nothing",
-     &detail::versioned_store_cases<Fixture>::insert_present},
-    {"compare-and-set at the current stamp applies with a greater stamp",
-     &detail::versioned_store_cases<Fixture>::cas_applies},
-    {"a stale compare-and-set changes nothing and reports the current stamp",
-     &detail::versioned_store_cases<Fixture>::cas_stale},
-    {"a compare-and-set naming a stamp never issued conflicts",
-     &detail::versioned_store_cases<Fixture>::cas_never_issued},
-    {"compare-and-set of an absent key reports missing and creates nothing",
-     &detail::versioned_store_cases<Fixture>::cas_absent},
-    {"erase at the current stamp removes the key",
-     &detail::versioned_store_cases<Fixture>::erase_current},
-    {"erase at a stale stamp changes nothing and reports the current stamp",
-     &detail::versioned_store_cases<Fixture>::erase_stale},
-    {"erase of an absent key reports missing",
-     &detail::versioned_store_cases<Fixture>::erase_absent},
-    {"stamps strictly increase across erase and re-insert",
-     &detail::versioned_store_cases<Fixture>::stamps_increase},
+inline constexpr std::array<test_case<Fixture>, 1> versioned_store_rollback_cases{{
     {"a rolled back transaction leaves no write behind",
-     &detail::versioned_store_cases<Fixture>::rollback_leaves_nothing},
-    {"writing one key leaves other keys as they were",
-     &detail::versioned_store_cases<Fixture>::keys_independent},
-    {"a transaction sees its own writes and builds on them",
-     &detail::versioned_store_cases<Fixture>::own_writes},
+     &versioned_store_cases<Fixture>::rollback_leaves_nothing},
 }};
+
+}  // namespace detail
+
+/// The cases, each with the promise it checks as its name: those of every
+/// settle::versioned_store, and when the fixture's store also models
+/// settle::transactional, those of rollback.
+template <class Fixture>
+inline constexpr auto versioned_store_suite =
+    detail::with_cases<transactional<typename detail::versioned_store_cases<Fixture>::store_type>>(
+        detail::versioned_store_every_cases<Fixture>,
+        detail::versioned_store_rollback_cases<Fixture>);
 
 }  // namespace conformance
 

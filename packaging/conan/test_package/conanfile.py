@@ -22,6 +22,8 @@ class SettleTestConan(ConanFile):
         toolchain = CMakeToolchain(self)
         toolchain.cache_variables["SETTLE_WITH_SQLITE"] = bool(options.sqlite)
         toolchain.cache_variables["SETTLE_WITH_POSTGRES"] = bool(options.postgres)
+        toolchain.cache_variables["SETTLE_WITH_MYSQL"] = bool(options.mysql)
+        toolchain.cache_variables["SETTLE_WITH_REDIS"] = bool(options.redis)
         toolchain.cache_variables["SETTLE_PKG_CONFIG_DIR"] = self.generators_folder.replace("\\", "/")
         toolchain.user_presets_path = False  # write nothing next to the sources
         toolchain.generate()
@@ -33,7 +35,8 @@ class SettleTestConan(ConanFile):
 
     def test(self):
         if can_run(self):
-            for program in ("test_package", "test_package_sqlite", "test_package_postgres"):
+            for program in ("test_package", "test_package_sqlite", "test_package_postgres",
+                            "test_package_mysql", "test_package_redis"):
                 path = os.path.join(self.cpp.build.bindir, program)
                 if os.path.exists(path):
                     self.run(path, env="conanrun")

@@ -29,8 +29,7 @@ vcpkg_cmake_config_fixup(CONFIG_PATH share/cmake/settle)
 
 # A backend's pkg-config file requires its client library (sqlite3, libpq,
 # libmariadb, hiredis), which only the matching feature installs; without it
-# the file would not resolve. mysql and redis have no feature yet, so their
-# files always go.
+# the file would not resolve.
 foreach(backend IN ITEMS sqlite postgres mysql redis)
     if(NOT backend IN_LIST FEATURES)
         file(REMOVE "${CURRENT_PACKAGES_DIR}/share/pkgconfig/settle-${backend}.pc")
