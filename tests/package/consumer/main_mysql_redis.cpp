@@ -27,9 +27,8 @@ bool unavailable(Connect connect) {
 
 int main() {
     const char* nowhere = "/nonexistent/settle-package-test.sock";
-    const bool redis = unavailable([&] {
-        settle::redis::connection c(settle::redis::connection::unix_socket(nowhere));
-    });
+    const bool redis = unavailable(
+        [&] { settle::redis::connection c(settle::redis::connection::unix_socket(nowhere)); });
     const bool mysql = unavailable([&] {
         settle::mysql::connection_options options;
         options.unix_socket = nowhere;
