@@ -78,6 +78,20 @@ PAIRS = {
         ("PostgreSQL append", "append/real_time", "baseline/insert/real_time"),
         ("PostgreSQL idempotency", "idempotency/real_time", "baseline/idempotency_sql/real_time"),
     ]),
+    "mysql": ("SETTLE_MYSQL", [
+        ("MariaDB relay, batch of 1", "relay/1/real_time", "baseline/relay_sql/1/real_time"),
+        ("MariaDB relay, batch of 16", "relay/16/real_time", "baseline/relay_sql/16/real_time"),
+        ("MariaDB relay, batch of 256", "relay/256/real_time", "baseline/relay_sql/256/real_time"),
+        ("MariaDB append", "append/real_time", "baseline/insert/real_time"),
+        ("MariaDB idempotency", "idempotency/real_time", "baseline/idempotency_sql/real_time"),
+    ]),
+    "redis": ("SETTLE_REDIS", [
+        ("Redis idempotency, claim + complete", "idempotency/claim_complete/real_time",
+         "baseline/set_nx_px_set/real_time"),
+        ("Redis compare-and-set", "versioned/compare_and_set/real_time", "baseline/set/real_time"),
+        ("Redis stream publish", "stream/publish/real_time", "baseline/xadd/real_time"),
+        ("Redis stream consume", "stream/consume/real_time", "baseline/xreadgroup_xack/real_time"),
+    ]),
 }
 
 
