@@ -9,6 +9,14 @@
 //                         delivered, each in its own transaction: the least SQL
 //                         that does the relay's claim and completion
 //
+//   relay_delete/<batch>  the same over a table built with
+//                         outbox_retention::delete_on_delivery
+//   baseline/relay_delete_sql  the same claim, then one DELETE of the batch
+//   relays/<n>            n relays, each on its own connection and thread,
+//                         draining a backlog of records spread over 256
+//                         ordering keys at batch 16; counts the records
+//                         published out of their key's order (order_breaks)
+//
 // Both sides prepare their statements once per connection, as the backend does.
 //   append                outbox append inside an open business transaction
 //   baseline/insert       a raw INSERT of the same row into a table made by the
@@ -40,11 +48,14 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
+#include <mutex>
 #include <random>
 #include <stop_token>
 #include <string>
 #include <thread>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -202,10 +213,10 @@ void insert_raw(PGconn* conn, const settle::outbox_message& m) {
 
 // ---- relay --------------------------------------------------------------------------------
 
-void relay(benchmark::State& state) {
+void relay_kept(benchmark::State& state, settle::outbox_retention retention) {
     postgres::connection conn(conninfo());
     const std::string table = unique("bench_relay");
-    postgres::outbox_table store(conn, table);
+    postgres::outbox_table store(conn, table, postgres::wakeup::poll, retention);
     {
         postgres::transaction tx(conn);
         store.create_tables(tx);
@@ -217,7 +228,17 @@ void relay(benchmark::State& state) {
     tx.commit();
 }
 
-void baseline_relay(benchmark::State& state) {
+void relay(benchmark::State& state) {
+    relay_kept(state, settle::outbox_retention::keep);
+}
+
+void relay_delete(benchmark::State& state) {
+    relay_kept(state, settle::outbox_retention::delete_on_delivery);
+}
+
+// The claim, then an UPDATE marking the batch delivered or, with `erase`, a
+// DELETE of it.
+void baseline_relay_kept(benchmark::State& state, bool erase) {
     const auto batch = static_cast<std::size_t>(state.range(0));
     postgres::connection conn(conninfo());
     const std::string table = unique("bench_raw_relay");
@@ -235,9 +256,10 @@ void baseline_relay(benchmark::State& state) {
         " t SET status = 1, claim_owner = $3, claim_expires_at = $4, attempts = t.attempts + 1 "
         "FROM due WHERE t.sequence = due.sequence RETURNING t.id, t.sequence, t.topic, "
         "t.ordering_key, t.payload, t.created_at, t.attempts, t.next_attempt_at";
-    const std::string deliver = "UPDATE " + table +
-                                " SET status = 2, claim_owner = '', claim_expires_at = 0 WHERE "
-                                "sequence = ANY($1::bigint[]) AND claim_owner = $2";
+    const std::string deliver =
+        (erase ? "DELETE FROM " + table
+               : "UPDATE " + table + " SET status = 2, claim_owner = '', claim_expires_at = 0") +
+        " WHERE sequence = ANY($1::bigint[]) AND claim_owner = $2";
     prepare(conn.native(), "claim", claim);
     prepare(conn.native(), "deliver", deliver);
     std::uint64_t next = 0;
@@ -282,6 +304,98 @@ void baseline_relay(benchmark::State& state) {
     postgres::transaction tx(conn);
     (void)sql(tx.native(), "DROP TABLE " + table);
     tx.commit();
+}
+
+void baseline_relay(benchmark::State& state) {
+    baseline_relay_kept(state, false);
+}
+
+void baseline_relay_delete(benchmark::State& state) {
+    baseline_relay_kept(state, true);
+}
+
+// ---- several relays on one table --------------------------------------------------------------
+
+// Takes everything, counting records published before an older one of their key.
+struct order_checker {
+    std::mutex mutex;
+    std::unordered_map<std::string, std::uint64_t> last;  // ordering key -> sequence
+    std::uint64_t breaks = 0;
+    std::atomic<std::size_t> published{0};
+
+    settle::publish_result publish(const settle::outbox_record& record) {
+        benchmark::DoNotOptimize(record.payload.data());
+        {
+            const std::lock_guard lock(mutex);
+            std::uint64_t& seen = last[record.ordering_key];
+            if (record.sequence < seen) {
+                ++breaks;
+            }
+            seen = record.sequence;
+        }
+        published.fetch_add(1);
+        return settle::publish_result::delivered();
+    }
+};
+
+void relays(benchmark::State& state) {
+    constexpr std::size_t batch = 16;
+    constexpr std::size_t backlog = 4096;
+    constexpr std::uint64_t keys = 256;
+    const auto count = static_cast<std::size_t>(state.range(0));
+    const std::string table = unique("bench_relays");
+    postgres::connection writer_conn(conninfo());
+    postgres::outbox_table writer(writer_conn, table);
+    {
+        postgres::transaction tx(writer_conn);
+        writer.create_tables(tx);
+        tx.commit();
+    }
+    std::vector<std::unique_ptr<postgres::connection>> conns;
+    std::vector<std::unique_ptr<postgres::outbox_table>> stores;
+    for (std::size_t i = 0; i < count; ++i) {
+        conns.push_back(std::make_unique<postgres::connection>(conninfo()));
+        stores.push_back(std::make_unique<postgres::outbox_table>(*conns.back(), table));
+    }
+    std::chrono::system_clock clock;
+    order_checker publisher;
+    std::uint64_t next = 0;
+    for (auto _ : state) {
+        {
+            postgres::transaction tx(writer_conn);
+            (void)writer.purge(tx, settle::stored_time::max(), backlog * 2);
+            for (std::size_t i = 0; i < backlog; ++i) {
+                settle::outbox_message m = message_of(++next);
+                m.ordering_key = "key-" + std::to_string(next % keys);
+                (void)writer.append(tx, std::move(m),
+                                    std::chrono::floor<std::chrono::microseconds>(clock.now()));
+            }
+            tx.commit();
+        }
+        const std::size_t target = publisher.published.load() + backlog;
+        const auto start = std::chrono::steady_clock::now();
+        std::vector<std::thread> threads;
+        for (std::size_t i = 0; i < count; ++i) {
+            threads.emplace_back([&, i] {
+                settle::outbox_relay relay(
+                    *stores[i], publisher, settle::persisted_retry{settle::ladder{1s, 5s}, 5},
+                    clock, {.owner = "bench-" + std::to_string(i), .batch_size = batch});
+                while (publisher.published.load() < target) {
+                    (void)relay.run_once();
+                }
+            });
+        }
+        for (std::thread& t : threads) {
+            t.join();
+        }
+        state.SetIterationTime(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(publisher.published.load()));
+    state.counters["order_breaks"] = static_cast<double>(publisher.breaks);
+    postgres::transaction drop(writer_conn);
+    (void)sql(drop.native(), "DROP TABLE " + table);
+    drop.commit();
 }
 
 // ---- append inside a business transaction ---------------------------------------------------
@@ -475,6 +589,15 @@ BENCHMARK(baseline_relay)
     ->Arg(256)
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
+BENCHMARK(relay_delete)->Arg(1)->Arg(16)->Arg(256)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(baseline_relay_delete)
+    ->Name("baseline/relay_delete_sql")
+    ->Arg(1)
+    ->Arg(16)
+    ->Arg(256)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+BENCHMARK(relays)->Arg(1)->Arg(2)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(append)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(baseline_insert)->Name("baseline/insert")->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(idempotency)->Unit(benchmark::kMicrosecond)->UseRealTime();

@@ -75,6 +75,14 @@ enum class outbox_status {
     return "unknown settle::outbox_status";
 }
 
+/// What a store does with a record once it is delivered. keep: it stays, as
+/// delivered, for statistics, find() and audits, until purge removes it.
+/// delete_on_delivery: mark_delivered deletes it in the same statement, fenced
+/// by its claim like any outcome; find() then answers nothing, and an id
+/// appended again after its delivery is a new record, as after a purge. Dead
+/// letters are kept either way.
+enum class outbox_retention { keep, delete_on_delivery };
+
 /// A message header, passed to the publisher as it is ("content-type",
 /// "trace-id").
 struct outbox_header {

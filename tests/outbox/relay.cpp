@@ -824,3 +824,41 @@ TEST_CASE("the in-memory publisher keeps what it delivered in order", "[outbox]"
     CHECK(publisher.published().empty());
     CHECK(publisher.attempts() == 4);
 }
+
+TEST_CASE("delete_on_delivery erases a delivered record under its claim and keeps the rest",
+          "[outbox]") {
+    memory::database db;
+    memory::outbox_table store(db, settle::outbox_retention::delete_on_delivery);
+    const settle::stored_time t0 = at(start());
+    auto tx = db.begin();
+    for (unsigned n = 1; n <= 4; ++n) {
+        settle::outbox_message m{id_of(n), "topic", n <= 2 ? "" : "key", settle::bytes(4), {}};
+        REQUIRE(store.append(tx, std::move(m), t0));
+    }
+    const auto first = store.claim(tx, "relay-a", t0, t0 + 30s, 2);
+    REQUIRE(first.size() == 2);
+    // relay-a's lease ends; relay-b claims 1 and 2 again, fencing relay-a out.
+    const auto second = store.claim(tx, "relay-b", t0 + 31s, t0 + 61s, 2);
+    REQUIRE(second.size() == 2);
+    CHECK(store.mark_delivered(tx, first[0].id, first[0].claim_token, t0 + 32s) ==
+          settle::fenced_write::stale);
+    CHECK(store.size(tx) == 4);  // a fenced-out relay erased nothing
+    for (const auto& r : second) {
+        CHECK(store.mark_delivered(tx, r.id, r.claim_token, t0 + 33s) ==
+              settle::fenced_write::applied);
+    }
+    CHECK_FALSE(store.find(tx, id_of(1)).has_value());
+    CHECK_FALSE(store.find(tx, id_of(2)).has_value());
+    CHECK(store.size(tx) == 2);
+    // The ordering key's first record is delivered and erased; the next is due.
+    const auto keyed = store.claim(tx, "relay-b", t0 + 34s, t0 + 64s, 10);
+    REQUIRE(keyed.size() == 1);
+    CHECK(keyed[0].id == id_of(3));
+    CHECK(store.mark_delivered(tx, keyed[0].id, keyed[0].claim_token, t0 + 35s) ==
+          settle::fenced_write::applied);
+    const auto last = store.claim(tx, "relay-b", t0 + 36s, t0 + 66s, 10);
+    REQUIRE(last.size() == 1);
+    CHECK(last[0].id == id_of(4));
+    CHECK(last[0].status == settle::outbox_status::in_flight);
+    tx.commit();
+}

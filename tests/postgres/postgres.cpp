@@ -1136,3 +1136,70 @@ TEST_CASE("an inbox purge skips marks another transaction holds, without waiting
         return table.purge(tx, "billing", t0 + 1h, limit);
     });
 }
+
+TEST_CASE("delete_on_delivery deletes a delivered record under its claim and keeps the rest",
+          "[postgres][outbox]") {
+    scratch_table name("outbox");
+    pg::connection conn(conninfo());
+    pg::outbox_table store(conn, name.name(), pg::wakeup::poll,
+                           settle::outbox_retention::delete_on_delivery);
+    create_tables(store);
+    {
+        auto tx = store.begin();
+        for (unsigned n = 1; n <= 4; ++n) {
+            (void)store.append(tx, message_of(n), t0);
+        }
+        tx.commit();
+    }
+    auto tx = store.begin();
+    const auto first = store.claim(tx, "relay-a", t0, t0 + 30s, 2);
+    REQUIRE(first.size() == 2);
+    // relay-a's lease ends; relay-b claims 1 and 2 again, fencing relay-a out.
+    const auto second = store.claim(tx, "relay-b", t0 + 31s, t0 + 61s, 2);
+    REQUIRE(second.size() == 2);
+    CHECK(store.mark_delivered(tx, first[0].id, first[0].claim_token, t0 + 32s) ==
+          settle::fenced_write::stale);
+    const std::array<settle::outbox_claim, 1> stale{{{first[1].id, first[1].claim_token}}};
+    CHECK(store.mark_delivered(tx, stale, t0 + 32s) ==
+          std::vector<settle::fenced_write>{settle::fenced_write::stale});
+    CHECK(store.find(tx, first[0].id).has_value());  // a fenced-out relay deleted nothing
+    CHECK(store.find(tx, first[1].id).has_value());
+
+    CHECK(store.mark_delivered(tx, second[0].id, second[0].claim_token, t0 + 33s) ==
+          settle::fenced_write::applied);
+    const std::array<settle::outbox_claim, 1> held{{{second[1].id, second[1].claim_token}}};
+    CHECK(store.mark_delivered(tx, held, t0 + 33s) ==
+          std::vector<settle::fenced_write>{settle::fenced_write::applied});
+    CHECK_FALSE(store.find(tx, id_of(1)).has_value());
+    CHECK_FALSE(store.find(tx, id_of(2)).has_value());
+    for (unsigned n = 3; n <= 4; ++n) {
+        const auto kept = store.find(tx, id_of(n));
+        REQUIRE(kept.has_value());
+        CHECK(kept->status == settle::outbox_status::pending);
+    }
+    CHECK(count_of(tx.native(), "SELECT count(*) FROM \"" + name.name() + "\"") == 2);
+    tx.commit();
+}
+
+TEST_CASE("delete_on_delivery frees an ordering key's next record", "[postgres][outbox]") {
+    scratch_table name("outbox");
+    pg::connection conn(conninfo());
+    pg::outbox_table store(conn, name.name(), pg::wakeup::poll,
+                           settle::outbox_retention::delete_on_delivery);
+    create_tables(store);
+    auto tx = store.begin();
+    for (unsigned n = 1; n <= 2; ++n) {
+        settle::outbox_message m = message_of(n);
+        m.ordering_key = "order-1";
+        (void)store.append(tx, std::move(m), t0);
+    }
+    const auto head = store.claim(tx, "relay", t0, t0 + 30s, 10);
+    REQUIRE(head.size() == 1);
+    CHECK(head[0].id == id_of(1));
+    CHECK(store.mark_delivered(tx, head[0].id, head[0].claim_token, t0) ==
+          settle::fenced_write::applied);
+    const auto next = store.claim(tx, "relay", t0, t0 + 30s, 10);
+    REQUIRE(next.size() == 1);
+    CHECK(next[0].id == id_of(2));
+    tx.commit();
+}

@@ -80,24 +80,9 @@ private:
     // Called right after a table changed: remembers how to undo the change,
     // or undoes it at once and rethrows if even that cannot be remembered.
     template <class F>
-    void on_rollback(F undo) {
-        std::unique_ptr<detail::undo_entry> entry;
-        try {
-            entry = std::make_unique<detail::undo_fn<F>>(std::move(undo));
-        } catch (...) {
-            undo();
-            throw;
-        }
-        try {
-            undo_.push_back(std::move(entry));
-        } catch (...) {
-            entry->undo();
-            throw;
-        }
-    }
+    void on_rollback(F undo);
 
     database* db_;
-    std::vector<std::unique_ptr<detail::undo_entry>> undo_;
 };
 
 /// Owns the lock that serialises transactions. Tables name the database they
@@ -147,24 +132,45 @@ private:
 
     std::mutex mutex_;
     std::atomic<std::thread::id> owner_{};
+    // The open transaction's undo log: one transaction is open at a time, so
+    // they share it, and its storage outlives each of them.
+    std::vector<std::unique_ptr<detail::undo_entry>> undo_;
 };
 
 inline void transaction::commit() {
     if (!open()) {
         throw settle::error(errc::invalid_argument, "memory::transaction: commit after it ended");
     }
-    undo_.clear();
+    db_->undo_.clear();
     std::exchange(db_, nullptr)->release();
+}
+
+template <class F>
+void transaction::on_rollback(F undo) {
+    std::unique_ptr<detail::undo_entry> entry;
+    try {
+        entry = std::make_unique<detail::undo_fn<F>>(std::move(undo));
+    } catch (...) {
+        undo();
+        throw;
+    }
+    try {
+        db_->undo_.push_back(std::move(entry));
+    } catch (...) {
+        entry->undo();
+        throw;
+    }
 }
 
 inline void transaction::rollback() noexcept {
     if (!open()) {
         return;
     }
-    for (auto undo = undo_.rbegin(); undo != undo_.rend(); ++undo) {
+    auto& log = db_->undo_;
+    for (auto undo = log.rbegin(); undo != log.rend(); ++undo) {
         (*undo)->undo();
     }
-    undo_.clear();
+    log.clear();
     std::exchange(db_, nullptr)->release();
 }
 

@@ -101,7 +101,10 @@ public:
     using transaction = memory::transaction;
 
     /// The store keeps its tables in db; both must outlive the store's use.
-    explicit outbox_table(database& db) : db_(&db), rows_(db), due_(db), chains_(db), links_(db) {}
+    /// With outbox_retention::delete_on_delivery, mark_delivered erases the
+    /// record instead of keeping it as delivered.
+    explicit outbox_table(database& db, outbox_retention retention = outbox_retention::keep)
+        : db_(&db), rows_(db), due_(db), chains_(db), links_(db), retention_(retention) {}
 
     [[nodiscard]] transaction begin() { return db_->begin(); }
 
@@ -186,11 +189,15 @@ public:
         if (found == nullptr) {
             return fenced_write::stale;
         }
-        detail::outbox_row row = *found;
-        (void)due_.erase(tx, {row.next_attempt_at, row.sequence});
-        if (!row.body->ordering_key.empty()) {
-            next_in_chain(tx, row.body->ordering_key, id);
+        (void)due_.erase(tx, {found->next_attempt_at, found->sequence});
+        if (!found->body->ordering_key.empty()) {
+            next_in_chain(tx, found->body->ordering_key, id);  // writes no row: found stays valid
         }
+        if (retention_ == outbox_retention::delete_on_delivery) {
+            (void)rows_.erase(tx, id);
+            return fenced_write::applied;
+        }
+        detail::outbox_row row = *found;
         row.status = outbox_status::delivered;
         row.finished_at = now;
         clear_claim(row);
@@ -393,6 +400,7 @@ private:
     // A record with an ordering key -> the next one of that key.
     table<uuid, uuid, detail::outbox_uuid_less> links_;
     std::uint64_t last_sequence_ = 0;  // written only inside this database's transactions
+    outbox_retention retention_;
 };
 
 static_assert(settle::outbox_appender<outbox_table>);

@@ -825,10 +825,11 @@ using fence_table = versioned_table<Key, fencing_token>;
 /// claim takes a transaction-level advisory lock on the key (a hash of
 /// tenant, operation and key, seeded with the table's OID) before it draws a token, so claims of
 /// one key take their tokens in commit order; the lock is held until the claim's transaction ends,
-/// so keep that transaction short. It then claims in one INSERT ... ON CONFLICT DO UPDATE WHERE
-/// expired statement, and reads the live record it met in a second. complete and abandon are one
-/// UPDATE or DELETE conditioned on the token. purge deletes expired records, skipping any another
-/// transaction has locked.
+/// so keep that transaction short. The lock and the claim are one INSERT ... SELECT ... ON CONFLICT
+/// DO UPDATE WHERE expired statement, the row built from the lock's subquery, so the token is drawn
+/// once the lock is held; a second statement reads the live record it met. complete and abandon are
+/// one UPDATE or DELETE conditioned on the token. purge deletes expired records, skipping any
+/// another transaction has locked.
 class idempotency_table {
 public:
     /// The transaction type of the settle::idempotency_store this table models.
@@ -843,8 +844,10 @@ public:
         : table_(c, table_name, "postgres::idempotency_table"),
           claim_("INSERT INTO " + table_.quoted +
                  " AS r (tenant, operation, key, state, fingerprint, claimed_at, "
-                 "expires_at, body, status) VALUES ($1, $2, $3, 'in_progress', $4, "
-                 "$5, $6, '', NULL) ON CONFLICT (tenant, operation, key) DO UPDATE SET state "
+                 "expires_at, body, status) SELECT $1, $2, $3, 'in_progress', $4, $5, $6, '', "
+                 "NULL FROM (SELECT pg_advisory_xact_lock(hashtextextended($7, "
+                 "$8::regclass::oid::bigint))) AS locked WHERE true ON CONFLICT (tenant, "
+                 "operation, key) DO UPDATE SET state "
                  "= 'in_progress', fingerprint = EXCLUDED.fingerprint, token = EXCLUDED.token, "
                  "claimed_at = EXCLUDED.claimed_at, expires_at = EXCLUDED.expires_at, body = '', "
                  "status = NULL WHERE r.expires_at <= EXCLUDED.claimed_at RETURNING token"),
@@ -899,10 +902,7 @@ public:
         settle::detail::check_key_size(scope.tenant.size(), who, "tenant");
         settle::detail::check_key_size(scope.operation.size(), who, "operation");
         const detail::session conn = tx.joined(table_.conn, who);
-        (void)detail::exec(
-            conn, who, detail::lock_statement,
-            {detail::text(detail::lock_text({scope.tenant, scope.operation, key.value()})),
-             detail::text(table_.quoted)});
+        const std::string lock = detail::lock_text({scope.tenant, scope.operation, key.value()});
         const auto& digest = fingerprint.bytes();
         for (int passes = 0;; ++passes) {
             const detail::result r =
@@ -910,7 +910,8 @@ public:
                              {detail::text(scope.tenant), detail::text(scope.operation),
                               detail::text(key.value()),
                               detail::bytea(std::as_bytes(std::span(digest.data(), digest.size()))),
-                              detail::micros(now), detail::micros(lease_end)});
+                              detail::micros(now), detail::micros(lease_end), detail::text(lock),
+                              detail::text(table_.quoted)});
             if (r.rows() == 1) {
                 return {true,
                         idempotency_record{idempotency_state::in_progress,
@@ -1026,8 +1027,8 @@ enum class wakeup { poll, notify };
 /// task, over one table (docs/backends.md has the DDL): id
 /// UUID primary key, sequence an identity column, times BIGINT Unix
 /// microseconds, payload and headers BYTEA, and partial indexes for claims
-/// (next_attempt_at, sequence), ordering keys (ordering_key, sequence) and
-/// purge (finished_at). Topic, ordering key and owners are TEXT: valid in the
+/// (next_attempt_at, sequence), keyed records (ordering_key, sequence), purge
+/// (finished_at) and dead letters (sequence). Topic, ordering key and owners are TEXT: valid in the
 /// database's encoding, or the server refuses them. last_error is BYTEA: a
 /// failure's reason comes from a publisher or an exception and is kept byte
 /// for byte, since refusing it would lose the whole batch's outcomes.
@@ -1049,7 +1050,10 @@ public:
     /// Throws settle::error (errc::invalid_argument) for a name that is not a
     /// plain identifier of at most 55 bytes, or two joined by a dot (schema and
     /// table). Touches no table.
-    outbox_table(connection& c, std::string_view table_name, wakeup appends = wakeup::poll)
+    /// With outbox_retention::delete_on_delivery, mark_delivered deletes the
+    /// row (DELETE ... WHERE claim_token = ...) instead of updating it.
+    outbox_table(connection& c, std::string_view table_name, wakeup appends = wakeup::poll,
+                 outbox_retention retention = outbox_retention::keep)
         : table_(c, table_name, "postgres::outbox_table"),
           channel_(channel_of(table_name)),
           append_(append_statement(table_.quoted, appends, channel_)),
@@ -1058,20 +1062,27 @@ public:
                  "(r.status = 'pending' OR r.claim_expires_at <= $1) AND (r.ordering_key = '' OR "
                  "NOT EXISTS (SELECT 1 FROM " +
                  table_.quoted +
-                 " o WHERE o.ordering_key = r.ordering_key AND o.sequence < r.sequence AND "
-                 "o.status <> 'delivered')) ORDER BY r.next_attempt_at, r.sequence LIMIT $2 FOR "
+                 " o WHERE o.ordering_key = r.ordering_key AND o.ordering_key <> '' AND "
+                 "o.sequence < r.sequence AND o.status <> 'delivered')) ORDER BY "
+                 "r.next_attempt_at, r.sequence LIMIT $2 FOR "
                  "UPDATE SKIP LOCKED) UPDATE " +
                  table_.quoted +
                  " r SET status = 'in_flight', attempts = LEAST(r.attempts + 1, 4294967295), "
                  "claim_owner = $3, claim_token = r.claim_token + 1, claim_expires_at = $4 FROM "
                  "due WHERE r.id = due.id RETURNING " +
                  columns("r.")),
-          delivered_(outcome("status = 'delivered', finished_at = $3")),
-          delivered_together_("UPDATE " + table_.quoted +
-                              " r SET status = 'delivered', finished_at = $3, claim_owner = '', "
-                              "claim_expires_at = 0 FROM unnest($1::uuid[], $2::bigint[]) AS "
-                              "c(id, token) WHERE r.id = c.id AND r.claim_token = c.token AND "
-                              "r.status = 'in_flight' RETURNING r.id, r.claim_token"),
+          delivered_(retention == outbox_retention::keep
+                         ? outcome("status = 'delivered', finished_at = $3")
+                         : "DELETE FROM " + table_.quoted +
+                               " WHERE id = $1 AND status = 'in_flight' AND claim_token = $2"),
+          delivered_together_(
+              (retention == outbox_retention::keep
+                   ? "UPDATE " + table_.quoted +
+                         " r SET status = 'delivered', finished_at = $3, claim_owner = '', "
+                         "claim_expires_at = 0 FROM"
+                   : "DELETE FROM " + table_.quoted + " r USING") +
+              " unnest($1::uuid[], $2::bigint[]) AS c(id, token) WHERE r.id = c.id AND "
+              "r.claim_token = c.token AND r.status = 'in_flight' RETURNING r.id, r.claim_token"),
           reschedule_(outcome("status = 'pending', next_attempt_at = $3, last_error = $4")),
           dead_(outcome("status = 'dead', last_error = $3, finished_at = $4")),
           release_(outcome("status = 'pending', attempts = GREATEST(attempts - 1, 0)")),
@@ -1099,7 +1110,7 @@ public:
     [[nodiscard]] std::string ddl() const {
         return table_.create_once(
             "        id               UUID    PRIMARY KEY,\n"
-            "        sequence         BIGINT  GENERATED ALWAYS AS IDENTITY UNIQUE,\n"
+            "        sequence         BIGINT  GENERATED ALWAYS AS IDENTITY,\n"
             "        topic            TEXT    NOT NULL,\n"
             "        ordering_key     TEXT    NOT NULL DEFAULT '',\n"
             "        payload          BYTEA   NOT NULL,\n"
@@ -1115,8 +1126,8 @@ public:
             "        claim_expires_at BIGINT  NOT NULL DEFAULT 0,\n"
             "        finished_at      BIGINT  NOT NULL DEFAULT 0\n",
             {"(next_attempt_at, sequence) WHERE status IN ('pending', 'in_flight')",
-             "(ordering_key, sequence) WHERE status <> 'delivered'",
-             "(finished_at) WHERE status = 'delivered'"});
+             "(ordering_key, sequence) WHERE ordering_key <> '' AND status <> 'delivered'",
+             "(finished_at) WHERE status = 'delivered'", "(sequence) WHERE status = 'dead'"});
     }
 
     /// Creates the table if it does not exist, in the caller's transaction.
