@@ -860,10 +860,8 @@ public:
           abandon_("DELETE FROM " + table_.quoted +
                    " WHERE tenant = $1 AND operation = $2 AND key = $3 AND state = "
                    "'in_progress' AND token = $4"),
-          purge_("DELETE FROM " + table_.quoted + " r USING (SELECT tenant, operation, key FROM " +
-                 table_.quoted +
-                 " WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED) d WHERE r.tenant = "
-                 "d.tenant AND r.operation = d.operation AND r.key = d.key") {}
+          purge_("DELETE FROM " + table_.quoted + " WHERE ctid = ANY (ARRAY(SELECT ctid FROM " +
+                 table_.quoted + " WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED))") {}
 
     /// Begins a transaction on the table's connection.
     [[nodiscard]] transaction begin() { return transaction(*table_.conn); }
@@ -1089,9 +1087,10 @@ public:
           requeue_("UPDATE " + table_.quoted +
                    " SET status = 'pending', attempts = 0, next_attempt_at = $2, finished_at = 0 "
                    "WHERE id = $1 AND status = 'dead'"),
-          purge_("DELETE FROM " + table_.quoted + " WHERE id IN (SELECT id FROM " + table_.quoted +
+          purge_("DELETE FROM " + table_.quoted + " WHERE id = ANY (ARRAY(SELECT id FROM " +
+                 table_.quoted +
                  " WHERE status = 'delivered' AND finished_at < $1 ORDER BY finished_at LIMIT $2 "
-                 "FOR UPDATE SKIP LOCKED)"),
+                 "FOR UPDATE SKIP LOCKED))"),
           statistics_(
               "SELECT count(*) FILTER (WHERE status IN ('pending', 'in_flight')), "
               "count(*) FILTER (WHERE status = 'in_flight' AND claim_expires_at > $1), "
@@ -1539,10 +1538,9 @@ public:
         : table_(c, table_name, "postgres::inbox_table"),
           mark_("INSERT INTO " + table_.quoted +
                 " (consumer, message_id, applied_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"),
-          purge_("DELETE FROM " + table_.quoted + " r USING (SELECT message_id FROM " +
+          purge_("DELETE FROM " + table_.quoted + " WHERE ctid = ANY (ARRAY(SELECT ctid FROM " +
                  table_.quoted +
-                 " WHERE consumer = $1 AND applied_at < $2 LIMIT $3 FOR UPDATE SKIP LOCKED) d "
-                 "WHERE r.consumer = $1 AND r.message_id = d.message_id") {}
+                 " WHERE consumer = $1 AND applied_at < $2 LIMIT $3 FOR UPDATE SKIP LOCKED))") {}
 
     /// Begins a transaction on the table's connection.
     [[nodiscard]] transaction begin() { return transaction(*table_.conn); }
@@ -1631,10 +1629,9 @@ public:
                   "AND state = 'tried'"),
           select_("SELECT state FROM " + table_.quoted +
                   " WHERE transaction_id = $1 AND branch_id = $2"),
-          purge_("DELETE FROM " + table_.quoted + " r USING (SELECT transaction_id, branch_id " +
-                 "FROM " + table_.quoted +
-                 " WHERE state <> 'tried' AND changed_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED) d "
-                 "WHERE r.transaction_id = d.transaction_id AND r.branch_id = d.branch_id") {}
+          purge_("DELETE FROM " + table_.quoted + " WHERE ctid = ANY (ARRAY(SELECT ctid FROM " +
+                 table_.quoted +
+                 " WHERE state <> 'tried' AND changed_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED))") {}
 
     /// Begins a transaction on the table's connection.
     [[nodiscard]] transaction begin() { return transaction(*table_.conn); }
