@@ -200,9 +200,25 @@ struct stderr_observer {
     }
 };
 
+// A relay may start while a test restarts the server, and the MySQL
+// connection connects when it is made: wait for the server, up to a minute,
+// as a service's start-up would.
+backend::connection first_connection() {
+    for (int attempt = 1;; ++attempt) {
+        try {
+            return backend::connection(faults::connect());
+        } catch (const settle::error& e) {
+            if (e.code() != settle::errc::unavailable || attempt == 600) {
+                throw;
+            }
+            std::this_thread::sleep_for(100ms);
+        }
+    }
+}
+
 int relay(const std::string& path, const std::string& table, const std::string& owner, int lease_ms,
           int batch) {
-    backend::connection conn(faults::connect());
+    backend::connection conn = first_connection();
     backend::outbox_table store(conn, table);
     socket_publisher publisher(path);
     std::chrono::system_clock clock;
