@@ -219,11 +219,11 @@ TEST_CASE("sqlite: try/confirm/cancel branches killed during commits end once, e
     for (std::size_t i = 0; i < workers; ++i) {
         pids[i] = start(role(i, "run"), log);
     }
-    constexpr int kills = 150;
+    constexpr int kills = 100;
     int mid_commit = 0;
     for (int k = 0; k < kills; ++k) {
         std::this_thread::sleep_for(
-            std::chrono::milliseconds(std::uniform_int_distribution<int>(2, 80)(random)));
+            std::chrono::milliseconds(std::uniform_int_distribution<int>(2, 60)(random)));
         const auto i = std::uniform_int_distribution<std::size_t>(0, workers - 1)(random);
         ::kill(pids[i], SIGKILL);  // first, then read the flag the kill froze
         if (committing[i] != 0) {
@@ -233,8 +233,10 @@ TEST_CASE("sqlite: try/confirm/cancel branches killed during commits end once, e
         pids[i] = start(role(i, "run"), log);
     }
     // The coordinators retry the branch each was driving, and stop.
+    for (const pid_t pid : pids) {
+        kill_and_reap(pid);
+    }
     for (std::size_t i = 0; i < workers; ++i) {
-        kill_and_reap(pids[i]);
         const pid_t pid = start(role(i, "finish"), log);
         int status = 0;
         REQUIRE(::waitpid(pid, &status, 0) == pid);
