@@ -20,8 +20,13 @@
 //   baseline/insert       a raw INSERT of the same row
 //   idempotency           claim, commit, complete, commit on a fresh key
 //   baseline/idempotency_sql  the same two transactions in hand-written SQL
+//   barrier               tcc_barrier try, commit, confirm, commit of a new branch
+//   baseline/barrier_sql  the same two transactions in hand-written SQL: an
+//                         INSERT ... ON CONFLICT DO NOTHING, then an UPDATE
+//                         guarded by the state
 //
 // Outboxes are filled with the timer paused; each relay iteration moves one batch.
+#include <settle/barrier.hpp>
 #include <settle/idempotency.hpp>
 #include <settle/outbox.hpp>
 #include <settle/outbox_relay.hpp>
@@ -42,6 +47,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <initializer_list>
 #include <span>
 #include <string>
 #include <string_view>
@@ -403,6 +409,67 @@ void baseline_idempotency(benchmark::State& state) {
     drop(conn, table);
 }
 
+// ---- barrier: try, then confirm, of a new branch ---------------------------------------------
+
+void barrier(benchmark::State& state) {
+    sqlite::connection conn(database_path());
+    const std::string table = unique("bench_barrier");
+    sqlite::barrier_table store(conn, table);
+    {
+        sqlite::transaction tx(conn);
+        store.create_tables(tx);
+        tx.commit();
+    }
+    std::chrono::system_clock clock;
+    settle::tcc_barrier branches(store, clock);
+    const auto no_work = [](sqlite::transaction&) {};
+    std::uint64_t next = 0;
+    for (auto _ : state) {
+        const std::string xid = "xid-" + std::to_string(++next);
+        {
+            sqlite::transaction tx(conn);
+            benchmark::DoNotOptimize(branches.try_phase(tx, xid, "stock", no_work));
+            tx.commit();
+        }
+        {
+            sqlite::transaction tx(conn);
+            benchmark::DoNotOptimize(branches.confirm(tx, xid, "stock", no_work));
+            tx.commit();
+        }
+    }
+    state.SetItemsProcessed(state.iterations());
+    drop(conn, table);
+}
+
+void baseline_barrier(benchmark::State& state) {
+    sqlite::connection conn(database_path());
+    const std::string table = unique("bench_raw_barrier");
+    create_like<sqlite::barrier_table>(conn, table);
+    prepared insert(conn.native(), "INSERT INTO " + table +
+                                       " (transaction_id, branch_id, state, changed_at) VALUES "
+                                       "(?1, ?2, 'tried', ?3) ON CONFLICT DO NOTHING");
+    prepared update(conn.native(),
+                    "UPDATE " + table +
+                        " SET state = 'confirmed', changed_at = ?3 WHERE "
+                        "transaction_id = ?1 AND branch_id = ?2 AND state = 'tried'");
+    const std::string branch = "stock";
+    std::uint64_t next = 0;
+    for (auto _ : state) {
+        const std::string xid = "xid-" + std::to_string(++next);
+        for (prepared* statement : {&insert, &update}) {
+            sqlite::transaction tx(conn);
+            statement->bind(1, std::string_view(xid));
+            statement->bind(2, std::string_view(branch));
+            statement->bind(3, now_micros());
+            (void)statement->step();
+            statement->reset();
+            tx.commit();
+        }
+    }
+    state.SetItemsProcessed(state.iterations());
+    drop(conn, table);
+}
+
 }  // namespace
 
 BENCHMARK(relay)->Arg(1)->Arg(16)->Arg(256)->Unit(benchmark::kMicrosecond)->UseRealTime();
@@ -418,5 +485,10 @@ BENCHMARK(baseline_insert)->Name("baseline/insert")->Unit(benchmark::kMicrosecon
 BENCHMARK(idempotency)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(baseline_idempotency)
     ->Name("baseline/idempotency_sql")
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+BENCHMARK(barrier)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(baseline_barrier)
+    ->Name("baseline/barrier_sql")
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();

@@ -6,6 +6,8 @@
 // transactions and two relays whose publisher applies each message through
 // the inbox (kill_worker.cpp). Afterwards every committed order is applied
 // exactly once, in order per key, nothing else is, and the file is intact.
+// Then coordinators of try/confirm/cancel branches, killed the same way and
+// retrying: every branch ends once, with each business effect once.
 #include <settle/stores/sqlite.hpp>
 
 #include "settle_test.hpp"
@@ -22,6 +24,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <random>
 #include <string>
@@ -74,6 +78,15 @@ std::int64_t scalar(sqlite3* db, const std::string& sql) {
     const std::int64_t value = sqlite3_column_int64(s, 0);
     sqlite3_finalize(s);
     return value;
+}
+
+std::string integrity(sqlite3* db) {
+    sqlite3_stmt* s = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &s, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_step(s) == SQLITE_ROW);
+    std::string result(reinterpret_cast<const char*>(sqlite3_column_text(s, 0)));
+    sqlite3_finalize(s);
+    return result;
 }
 
 }  // namespace
@@ -164,12 +177,106 @@ TEST_CASE("sqlite: processes killed during commits lose nothing and apply each r
     CHECK(scalar(conn.native(),
                  "SELECT count(*) FROM effects AS a JOIN effects AS b ON a.n % 4 = b.n % 4 AND "
                  "a.seq < b.seq AND a.n > b.n") == 0);
-    sqlite3_stmt* check = nullptr;
-    REQUIRE(sqlite3_prepare_v2(conn.native(), "PRAGMA integrity_check", -1, &check, nullptr) ==
-            SQLITE_OK);
-    REQUIRE(sqlite3_step(check) == SQLITE_ROW);
-    CHECK(std::string(reinterpret_cast<const char*>(sqlite3_column_text(check, 0))) == "ok");
-    sqlite3_finalize(check);
+    CHECK(integrity(conn.native()) == "ok");
+    std::filesystem::remove(log);
+    std::filesystem::remove(flag);
+}
+
+TEST_CASE("sqlite: try/confirm/cancel branches killed during commits end once, each effect once",
+          "[sqlite][faults]") {
+    settle_test::temp_database file;
+    const std::string log = file.path() + ".log";
+    const std::string flag = file.path() + ".flag";
+    {
+        sqlite::connection conn(file.path());
+        sqlite::barrier_table barrier(conn, "barrier");
+        sqlite::transaction tx(conn);
+        barrier.create_tables(tx);
+        REQUIRE(sqlite3_exec(tx.native(),
+                             "CREATE TABLE ledger (seq INTEGER PRIMARY KEY AUTOINCREMENT, xid TEXT "
+                             "NOT NULL, kind TEXT NOT NULL); CREATE TABLE progress (n INTEGER "
+                             "PRIMARY KEY)",
+                             nullptr, nullptr, nullptr) == SQLITE_OK);
+        tx.commit();
+    }
+    constexpr std::size_t workers = 2;
+    // Byte i is set while coordinator i commits.
+    const int flag_fd = ::open(flag.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
+    REQUIRE(flag_fd >= 0);
+    REQUIRE(::ftruncate(flag_fd, workers) == 0);
+    void* mapped = ::mmap(nullptr, workers, PROT_READ, MAP_SHARED, flag_fd, 0);
+    REQUIRE(mapped != MAP_FAILED);
+    const volatile char* committing = static_cast<const char*>(mapped);
+
+    const auto seed = std::random_device{}();
+    std::mt19937 random(seed);
+    std::printf("sqlite barrier kill test: seed %u\n", seed);
+    const auto role = [&](std::size_t i, const char* mode) {
+        return std::vector<std::string>{
+            "tcc", file.path(), flag, std::to_string(i), std::to_string(workers), mode};
+    };
+    std::array<pid_t, workers> pids{};
+    for (std::size_t i = 0; i < workers; ++i) {
+        pids[i] = start(role(i, "run"), log);
+    }
+    constexpr int kills = 100;
+    int mid_commit = 0;
+    for (int k = 0; k < kills; ++k) {
+        std::this_thread::sleep_for(
+            std::chrono::milliseconds(std::uniform_int_distribution<int>(2, 60)(random)));
+        const auto i = std::uniform_int_distribution<std::size_t>(0, workers - 1)(random);
+        ::kill(pids[i], SIGKILL);  // first, then read the flag the kill froze
+        if (committing[i] != 0) {
+            ++mid_commit;
+        }
+        kill_and_reap(pids[i]);
+        pids[i] = start(role(i, "run"), log);
+    }
+    // The coordinators retry the branch each was driving, and stop.
+    for (const pid_t pid : pids) {
+        kill_and_reap(pid);
+    }
+    for (std::size_t i = 0; i < workers; ++i) {
+        const pid_t pid = start(role(i, "finish"), log);
+        int status = 0;
+        REQUIRE(::waitpid(pid, &status, 0) == pid);
+        CHECK(WIFEXITED(status));
+        CHECK(WEXITSTATUS(status) == 0);
+    }
+    ::munmap(mapped, workers);
+    ::close(flag_fd);
+    // No call answered an outcome the barrier's table does not allow.
+    std::ifstream worker_log(log);
+    const std::string output{std::istreambuf_iterator<char>(worker_log), {}};
+    CHECK(output.find("unexpected") == std::string::npos);
+
+    sqlite::connection conn(file.path());
+    const std::int64_t branches = scalar(conn.native(), "SELECT count(*) FROM barrier");
+    std::printf("sqlite barrier kill test: %lld branches; %d kills (%d mid-commit)\n",
+                static_cast<long long>(branches), kills, mid_commit);
+    INFO("seed " << seed);
+    CHECK(branches > 0);
+    // Every branch the coordinators began was driven to its end, and ended as
+    // its number says: 0 cancelled before its try, 1 confirmed, 2 cancelled.
+    CHECK(scalar(conn.native(), "SELECT count(*) FROM progress") == branches);
+    CHECK(scalar(conn.native(),
+                 "SELECT count(*) FROM barrier WHERE branch_id <> 'stock' OR state <> CASE "
+                 "CAST(substr(transaction_id, 2) AS INTEGER) % 3 WHEN 0 THEN 'cancel_marker' WHEN "
+                 "1 THEN 'confirmed' ELSE 'cancelled' END OR CAST(substr(transaction_id, 2) AS "
+                 "INTEGER) NOT IN (SELECT n FROM progress)") == 0);
+    // Each effect once: reserved unless cancelled before the try, then spent
+    // or released; nothing for a branch that has no record.
+    CHECK(scalar(conn.native(),
+                 "SELECT count(*) FROM barrier AS b WHERE (SELECT count(*) FROM ledger AS l "
+                 "WHERE l.xid = b.transaction_id AND l.kind = 'reserve') <> (b.state <> "
+                 "'cancel_marker') OR (SELECT count(*) FROM ledger AS l WHERE l.xid = "
+                 "b.transaction_id AND l.kind = 'spend') <> (b.state = 'confirmed') OR (SELECT "
+                 "count(*) FROM ledger AS l WHERE l.xid = b.transaction_id AND l.kind = "
+                 "'release') <> (b.state = 'cancelled')") == 0);
+    CHECK(scalar(conn.native(),
+                 "SELECT count(*) FROM ledger WHERE xid NOT IN (SELECT transaction_id FROM "
+                 "barrier)") == 0);
+    CHECK(integrity(conn.native()) == "ok");
     std::filesystem::remove(log);
     std::filesystem::remove(flag);
 }
