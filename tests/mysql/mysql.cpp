@@ -12,11 +12,13 @@
 #include <settle/outbox_relay.hpp>
 #include <settle/retry.hpp>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <string>
 #include <thread>
+#include <vector>
 
 using namespace std::chrono_literals;
 namespace my = settle::mysql;
@@ -419,4 +421,96 @@ TEST_CASE("mysql: the statements each operation sends", "[mysql][outbox]") {
             }
         }
     }
+}
+
+TEST_CASE("mysql: delete_on_delivery deletes a delivered record under its claim and keeps the rest",
+          "[mysql][outbox]") {
+    using outbox_test::id_of;
+    scratch_table name("outbox");
+    my::connection conn(options());
+    my::outbox_table store(conn, name.name(), settle::outbox_retention::delete_on_delivery);
+    create_tables(store);
+    raw_connection raw;
+    const std::string rows = "SELECT COUNT(*) FROM `" + name.name() + "`";
+    {
+        auto tx = store.begin();
+        for (std::uint32_t n = 1; n <= 6; ++n) {
+            REQUIRE(store.append(tx, message_of(n), t0).is_appended());
+        }
+        tx.commit();
+    }
+    auto tx = store.begin();
+    const auto first = store.claim(tx, "relay-a", t0, t0 + 30s, 4);
+    REQUIRE(first.size() == 4);
+    // relay-a's lease ends; relay-b claims 1 to 4 again, fencing relay-a out.
+    const auto second = store.claim(tx, "relay-b", t0 + 31s, t0 + 61s, 4);
+    REQUIRE(second.size() == 4);
+    CHECK(store.mark_delivered(tx, first[0].id, first[0].claim_token, t0 + 32s) ==
+          settle::fenced_write::stale);
+    const std::array<settle::outbox_claim, 2> stale{
+        {{first[1].id, first[1].claim_token}, {first[2].id, first[2].claim_token}}};
+    CHECK(store.mark_delivered(tx, stale, t0 + 32s) ==
+          std::vector<settle::fenced_write>{settle::fenced_write::stale,
+                                            settle::fenced_write::stale});
+    for (std::uint32_t n = 1; n <= 4; ++n) {
+        CHECK(store.find(tx, id_of(n)).has_value());  // a fenced-out relay deleted nothing
+    }
+
+    CHECK(store.mark_delivered(tx, second[0].id, second[0].claim_token, t0 + 33s) ==
+          settle::fenced_write::applied);
+    const std::array<settle::outbox_claim, 3> held{{{second[1].id, second[1].claim_token},
+                                                    {second[2].id, second[2].claim_token},
+                                                    {first[3].id, first[3].claim_token}}};
+    CHECK(store.mark_delivered(tx, held, t0 + 33s) ==
+          std::vector<settle::fenced_write>{settle::fenced_write::applied,
+                                            settle::fenced_write::applied,
+                                            settle::fenced_write::stale});
+    for (std::uint32_t n = 1; n <= 3; ++n) {
+        CHECK_FALSE(store.find(tx, id_of(n)).has_value());
+    }
+    const auto in_flight = store.find(tx, id_of(4));
+    REQUIRE(in_flight.has_value());
+    CHECK(in_flight->status == settle::outbox_status::in_flight);
+    for (std::uint32_t n = 5; n <= 6; ++n) {
+        const auto kept = store.find(tx, id_of(n));
+        REQUIRE(kept.has_value());
+        CHECK(kept->status == settle::outbox_status::pending);
+    }
+    tx.commit();
+    CHECK(scalar(raw.get(), rows) == "3");
+}
+
+TEST_CASE("mysql: delete_on_delivery frees an ordering key's next record, and purge its key row",
+          "[mysql][outbox]") {
+    using outbox_test::id_of;
+    scratch_table name("outbox");
+    my::connection conn(options());
+    my::outbox_table store(conn, name.name(), settle::outbox_retention::delete_on_delivery);
+    create_tables(store);
+    raw_connection raw;
+    {
+        auto tx = store.begin();
+        for (std::uint32_t n = 1; n <= 2; ++n) {
+            REQUIRE(store.append(tx, message_of(n, "order-1"), t0).is_appended());
+        }
+        tx.commit();
+    }
+    {
+        auto tx = store.begin();
+        const auto head = store.claim(tx, "relay", t0, t0 + 30s, 10);
+        REQUIRE(head.size() == 1);
+        CHECK(head[0].id == id_of(1));
+        CHECK(store.mark_delivered(tx, head[0].id, head[0].claim_token, t0) ==
+              settle::fenced_write::applied);
+        const auto next = store.claim(tx, "relay", t0, t0 + 30s, 10);
+        REQUIRE(next.size() == 1);
+        CHECK(next[0].id == id_of(2));
+        CHECK(store.mark_delivered(tx, next[0].id, next[0].claim_token, t0) ==
+              settle::fenced_write::applied);
+        tx.commit();
+    }
+    auto tx = store.begin();
+    CHECK(store.purge(tx, t0 + 1s, 100) == 0);  // no delivered record left to remove
+    tx.commit();
+    CHECK(scalar(raw.get(), "SELECT COUNT(*) FROM `" + name.name() + "_keys`") == "0");
 }

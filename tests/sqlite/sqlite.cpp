@@ -753,9 +753,11 @@ TEST_CASE("sqlite: index names collide with no settle table nor another table's 
 
 TEST_CASE("sqlite: marking more claims than one statement lists answers each in order",
           "[sqlite]") {
+    const auto retention =
+        GENERATE(settle::outbox_retention::keep, settle::outbox_retention::delete_on_delivery);
     settle_test::temp_database file;
     sqlite::connection conn(file.path());
-    sqlite::outbox_table store(conn, "outbox");
+    sqlite::outbox_table store(conn, "outbox", retention);
     create(store);
     constexpr unsigned records = 600;  // three statements: 256, 256 and 88 listed
     std::vector<settle::outbox_record> claimed;
@@ -788,6 +790,82 @@ TEST_CASE("sqlite: marking more claims than one statement lists answers each in 
               (n % 7 == 3 ? settle::fenced_write::stale : settle::fenced_write::applied));
     }
     CHECK(writes.back() == settle::fenced_write::stale);
-    CHECK(scalar(conn.native(), "SELECT count(*) FROM outbox WHERE status = 'delivered'") ==
-          records - (records + 3) / 7);
+    const std::int64_t delivered = records - (records + 3) / 7;
+    if (retention == settle::outbox_retention::keep) {
+        CHECK(scalar(conn.native(), "SELECT count(*) FROM outbox WHERE status = 'delivered'") ==
+              delivered);
+    } else {
+        CHECK(scalar(conn.native(), "SELECT count(*) FROM outbox") == records - delivered);
+    }
+}
+
+TEST_CASE(
+    "sqlite: delete_on_delivery deletes a delivered record under its claim and keeps the "
+    "rest",
+    "[sqlite]") {
+    settle_test::temp_database file;
+    sqlite::connection conn(file.path());
+    sqlite::outbox_table store(conn, "outbox", settle::outbox_retention::delete_on_delivery);
+    create(store);
+    auto tx = store.begin();
+    for (unsigned n = 1; n <= 6; ++n) {
+        (void)store.append(tx, message_of(n), at(0));
+    }
+    const auto first = store.claim(tx, "relay-a", at(0), at(30), 4);
+    REQUIRE(first.size() == 4);
+    // relay-a's lease ends; relay-b claims 1 to 4 again, fencing relay-a out.
+    const auto second = store.claim(tx, "relay-b", at(31), at(61), 4);
+    REQUIRE(second.size() == 4);
+    CHECK(store.mark_delivered(tx, first[0].id, first[0].claim_token, at(32)) ==
+          settle::fenced_write::stale);
+    const std::array<settle::outbox_claim, 2> stale{
+        {{first[1].id, first[1].claim_token}, {first[2].id, first[2].claim_token}}};
+    CHECK(store.mark_delivered(tx, stale, at(32)) ==
+          std::vector<settle::fenced_write>{settle::fenced_write::stale,
+                                            settle::fenced_write::stale});
+    CHECK(scalar(conn.native(), "SELECT count(*) FROM outbox") == 6);  // a fenced-out relay
+                                                                       // deleted nothing
+
+    CHECK(store.mark_delivered(tx, second[0].id, second[0].claim_token, at(33)) ==
+          settle::fenced_write::applied);
+    const std::array<settle::outbox_claim, 3> held{{{second[1].id, second[1].claim_token},
+                                                    {second[2].id, second[2].claim_token},
+                                                    {first[3].id, first[3].claim_token}}};
+    CHECK(store.mark_delivered(tx, held, at(33)) ==
+          std::vector<settle::fenced_write>{settle::fenced_write::applied,
+                                            settle::fenced_write::applied,
+                                            settle::fenced_write::stale});
+    for (unsigned n = 1; n <= 3; ++n) {
+        CHECK_FALSE(store.find(tx, id_of(n)).has_value());
+    }
+    const auto in_flight = store.find(tx, id_of(4));
+    REQUIRE(in_flight.has_value());
+    CHECK(in_flight->status == settle::outbox_status::in_flight);
+    for (unsigned n = 5; n <= 6; ++n) {
+        const auto kept = store.find(tx, id_of(n));
+        REQUIRE(kept.has_value());
+        CHECK(kept->status == settle::outbox_status::pending);
+    }
+    CHECK(scalar(conn.native(), "SELECT count(*) FROM outbox") == 3);
+    tx.commit();
+}
+
+TEST_CASE("sqlite: delete_on_delivery frees an ordering key's next record", "[sqlite]") {
+    settle_test::temp_database file;
+    sqlite::connection conn(file.path());
+    sqlite::outbox_table store(conn, "outbox", settle::outbox_retention::delete_on_delivery);
+    create(store);
+    auto tx = store.begin();
+    for (unsigned n = 1; n <= 2; ++n) {
+        (void)store.append(tx, message_of(n, "order-1"), at(0));
+    }
+    const auto head = store.claim(tx, "relay", at(0), at(30), 10);
+    REQUIRE(head.size() == 1);
+    CHECK(head[0].id == id_of(1));
+    CHECK(store.mark_delivered(tx, head[0].id, head[0].claim_token, at(1)) ==
+          settle::fenced_write::applied);
+    const auto next = store.claim(tx, "relay", at(1), at(30), 10);
+    REQUIRE(next.size() == 1);
+    CHECK(next[0].id == id_of(2));
+    tx.commit();
 }

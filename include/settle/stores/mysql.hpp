@@ -1237,7 +1237,10 @@ static_assert(settle::idempotency_store<idempotency_table>);
 /// other. Records another relay holds are skipped, not replaced: a claim may
 /// return fewer than `limit` while others are in flight, and claims at most
 /// 256 at a time. An outcome applies only while the
-/// record is in flight under its token.
+/// record is in flight under its token. With
+/// outbox_retention::delete_on_delivery, a delivery deletes the record, and
+/// the next record of its ordering key is due; purge still removes the
+/// "<name>_keys" rows of keys with nothing undelivered.
 class outbox_table {
 public:
     /// The transaction type of the settle::outbox_store this table models.
@@ -1245,8 +1248,12 @@ public:
 
     /// Throws settle::error (errc::invalid_argument) for a name that is not a
     /// plain identifier of at most 55 bytes. Touches no table.
-    outbox_table(connection& c, std::string_view table_name)
+    /// With outbox_retention::delete_on_delivery, mark_delivered deletes the
+    /// row (DELETE ... WHERE claim_token = ...) instead of updating it.
+    outbox_table(connection& c, std::string_view table_name,
+                 outbox_retention retention = outbox_retention::keep)
         : table_(c, table_name, "mysql::outbox_table"),
+          retention_(retention),
           keys_(detail::object_name(table_name, "_keys")),
           lock_key_("INSERT INTO " + keys_ +
                     " (ordering_key) VALUES (?) ON DUPLICATE KEY UPDATE ordering_key = "
@@ -1266,12 +1273,17 @@ public:
                         " SET status = 'in_flight', attempts = LEAST(attempts + 1, 4294967295), "
                         "claim_owner = ?, claim_token = claim_token + 1, claim_expires_at = ? "
                         "WHERE id IN "),
-          delivered_(outcome("status = 'delivered', finished_at = ?")),
+          delivered_(retention == outbox_retention::keep
+                         ? outcome("status = 'delivered', finished_at = ?")
+                         : "DELETE FROM " + table_.quoted +
+                               " WHERE id = ? AND status = 'in_flight' AND claim_token = ?"),
           in_flight_("SELECT id, claim_token FROM " + table_.quoted +
                      " WHERE status = 'in_flight' AND id IN "),
-          delivered_listed_("UPDATE " + table_.quoted +
-                            " SET status = 'delivered', finished_at = ?, claim_owner = '', "
-                            "claim_expires_at = 0 WHERE id IN "),
+          delivered_listed_(retention == outbox_retention::keep
+                                ? "UPDATE " + table_.quoted +
+                                      " SET status = 'delivered', finished_at = ?, claim_owner = "
+                                      "'', claim_expires_at = 0 WHERE id IN "
+                                : "DELETE FROM " + table_.quoted + " WHERE id IN "),
           reschedule_(outcome("status = 'pending', next_attempt_at = ?, last_error = ?")),
           dead_(outcome("status = 'dead', last_error = ?, finished_at = ?")),
           release_(outcome("status = 'pending', attempts = GREATEST(attempts, 1) - 1")),
@@ -1442,14 +1454,20 @@ public:
 
     [[nodiscard]] fenced_write mark_delivered(transaction& tx, const uuid& id, fencing_token token,
                                               stored_time now) {
-        return write(
-            tx, delivered_, "mysql::outbox_table::mark_delivered",
-            {detail::micros(now), detail::uuid_param(id), detail::unsigned8(token.value())});
+        constexpr const char* who = "mysql::outbox_table::mark_delivered";
+        if (retention_ == outbox_retention::keep) {
+            return write(
+                tx, delivered_, who,
+                {detail::micros(now), detail::uuid_param(id), detail::unsigned8(token.value())});
+        }
+        return write(tx, delivered_, who,
+                     {detail::uuid_param(id), detail::unsigned8(token.value())});
     }
     ///@}
 
     /// mark_delivered for each of `claims`: one statement locking the records
-    /// in flight among them (FOR UPDATE), one marking those whose token is the
+    /// in flight among them (FOR UPDATE), one marking (or, with
+    /// outbox_retention::delete_on_delivery, deleting) those whose token is the
     /// claim's (one statement for a single claim); the answers in their order
     /// (a claim given twice is applied once, then stale).
     [[nodiscard]] std::vector<fenced_write> mark_delivered(transaction& tx,
@@ -1486,8 +1504,13 @@ public:
                     matching.cells.push_back(held.cells[static_cast<std::size_t>(i)]);
                 }
             }
-            (void)detail::run_listed(s, who, delivered_listed_, matching,
-                                     detail::param::kind::bytes, {detail::micros(now)});
+            if (retention_ == outbox_retention::keep) {
+                (void)detail::run_listed(s, who, delivered_listed_, matching,
+                                         detail::param::kind::bytes, {detail::micros(now)});
+            } else {
+                (void)detail::run_listed(s, who, delivered_listed_, matching,
+                                         detail::param::kind::bytes);
+            }
         }
         std::sort(applied.begin(), applied.end());
         std::vector<bool> answered(applied.size());
@@ -1676,6 +1699,7 @@ private:
     }
 
     detail::table table_;
+    outbox_retention retention_;
     std::string keys_;
     std::string lock_key_;
     std::string append_;

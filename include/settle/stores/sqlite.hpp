@@ -880,7 +880,8 @@ inline constexpr const char* outbox_columns =
 /// UPDATE ... RETURNING over the due index, raising each record's claim_token
 /// by one; each outcome one UPDATE by id, applied only while the record is in
 /// flight under the outcome's token (a batch's deliveries: one UPDATE ... FROM
-/// the list of claims per 256). An append is one INSERT, no RETURNING: its
+/// the list of claims per 256; with outbox_retention::delete_on_delivery, a
+/// DELETE instead, under the same check). An append is one INSERT, no RETURNING: its
 /// sequence is the rowid SQLite reports.
 /// statistics reads every pending and in-flight record. A stored record that
 /// does not decode throws settle::error (errc::decode_failed).
@@ -888,8 +889,12 @@ class outbox_table : public detail::table_base {
 public:
     /// Throws settle::error (errc::invalid_argument) if table_name is not a
     /// plain identifier. Touches no table until first used.
-    outbox_table(connection& conn, std::string_view table_name)
+    /// With outbox_retention::delete_on_delivery, mark_delivered deletes the
+    /// row (DELETE ... WHERE claim_token = ...) instead of updating it.
+    outbox_table(connection& conn, std::string_view table_name,
+                 outbox_retention retention = outbox_retention::keep)
         : table_base(conn, table_name, "sqlite::outbox_table"),
+          retention_(retention),
           append_(
               "INSERT INTO " + quoted_ +
               " (id, topic, ordering_key, payload, headers, created_at, next_attempt_at, "
@@ -907,7 +912,10 @@ public:
                  "p.status <> 'delivered')) ORDER BY o.next_attempt_at, o.sequence LIMIT ?4) "
                  "RETURNING " +
                  detail::outbox_columns),
-          delivered_(outcome("status = 'delivered', finished_at = ?3")),
+          delivered_(retention == outbox_retention::keep
+                         ? outcome("status = 'delivered', finished_at = ?3")
+                         : "DELETE FROM " + quoted_ +
+                               " WHERE id = ?1 AND status = 'in_flight' AND claim_token = ?2"),
           delivered_together_(delivered_listed()),
           reschedule_(outcome("status = 'pending', next_attempt_at = ?3, last_error = ?4")),
           dead_(outcome("status = 'dead', last_error = ?3, finished_at = ?4")),
@@ -1015,12 +1023,15 @@ public:
                                               stored_time now) {
         constexpr std::string_view who = "sqlite::outbox_table::mark_delivered";
         detail::running s(joined(tx, who), delivered_, who, name_);
-        s.bind(3, settle::detail::to_sql_micros(now));
+        if (retention_ == outbox_retention::keep) {
+            s.bind(3, settle::detail::to_sql_micros(now));
+        }
         return settle_outcome(s, id, token);
     }
 
-    /// mark_delivered for each of `claims`: one UPDATE ... FROM a list of
-    /// (id, token) pairs per 256 claims (the statement above for a single
+    /// mark_delivered for each of `claims`: one UPDATE ... FROM (or DELETE
+    /// ... WHERE (id, claim_token) IN) a list of (id, token) pairs per 256
+    /// claims (the statement above for a single
     /// claim); the answers in their order (a claim given twice is applied
     /// once, then stale).
     [[nodiscard]] std::vector<fenced_write> mark_delivered(transaction& tx,
@@ -1049,7 +1060,9 @@ public:
                 ++rank;
             }
             detail::running s(db, delivered_together_[rank], who, name_);
-            s.bind(1, settle::detail::to_sql_micros(now));
+            if (retention_ == outbox_retention::keep) {
+                s.bind(1, settle::detail::to_sql_micros(now));
+            }
             for (std::size_t i = 0; i < (std::size_t{2} << rank); ++i) {
                 const outbox_claim& claim = issued[from + std::min(i, n - 1)];
                 s.bind(static_cast<int>(2 + 2 * i), std::span<const std::byte>(claim.id.bytes()));
@@ -1196,12 +1209,16 @@ private:
                 pairs +=
                     ", (?" + std::to_string(2 + 2 * i) + ", ?" + std::to_string(3 + 2 * i) + ')';
             }
-            listed.emplace_back("UPDATE " + quoted_ +
-                                " SET status = 'delivered', finished_at = ?1, claim_owner = '', "
-                                "claim_expires_at = 0 FROM (VALUES " +
-                                pairs +
-                                ") AS c WHERE id = c.column1 AND claim_token = c.column2 AND "
-                                "status = 'in_flight' RETURNING id, claim_token");
+            listed.emplace_back(
+                retention_ == outbox_retention::keep
+                    ? "UPDATE " + quoted_ +
+                          " SET status = 'delivered', finished_at = ?1, claim_owner = '', "
+                          "claim_expires_at = 0 FROM (VALUES " +
+                          pairs +
+                          ") AS c WHERE id = c.column1 AND claim_token = c.column2 AND "
+                          "status = 'in_flight' RETURNING id, claim_token"
+                    : "DELETE FROM " + quoted_ + " WHERE (id, claim_token) IN (VALUES " + pairs +
+                          ") AND status = 'in_flight' RETURNING id, claim_token");
         }
         return listed;
     }
@@ -1251,6 +1268,7 @@ private:
         return fencing_token(static_cast<std::uint64_t>(stored));
     }
 
+    outbox_retention retention_;
     detail::statement append_;
     detail::statement claim_;
     detail::statement delivered_;
