@@ -1478,14 +1478,13 @@ public:
             return {mark_delivered(tx, claims[0].id, claims[0].token, now)};
         }
         detail::session& s = tx.joined(table_.conn, who);
-        using applied_claim = std::pair<uuid, std::uint64_t>;
-        std::vector<applied_claim> given;
+        std::vector<settle::detail::applied_claim> given;
         given.reserve(claims.size());
         for (const outbox_claim& claim : claims) {
             given.emplace_back(claim.id, claim.token.value());
         }
         std::sort(given.begin(), given.end());
-        std::vector<applied_claim> applied;
+        std::vector<settle::detail::applied_claim> applied;
         for (std::size_t from = 0; from < claims.size(); from += detail::list_most) {
             const std::size_t n = std::min(claims.size() - from, detail::list_most);
             const std::size_t size = detail::list_size(n);
@@ -1497,8 +1496,8 @@ public:
                 s.exec(who, in_flight_ + detail::markers(size) + " FOR UPDATE", std::move(ids));
             detail::result matching;  // the ids to mark: in flight under a claim given
             for (int i = 0; i < held.rows(); ++i) {
-                const applied_claim found{held.uuid_at(i, 0),
-                                          static_cast<std::uint64_t>(held.int8(i, 1))};
+                const settle::detail::applied_claim found{
+                    held.uuid_at(i, 0), static_cast<std::uint64_t>(held.int8(i, 1))};
                 if (std::binary_search(given.begin(), given.end(), found)) {
                     applied.push_back(found);
                     matching.cells.push_back(held.cells[static_cast<std::size_t>(i)]);
@@ -1512,21 +1511,7 @@ public:
                                          detail::param::kind::bytes);
             }
         }
-        std::sort(applied.begin(), applied.end());
-        std::vector<bool> answered(applied.size());
-        std::vector<fenced_write> out;
-        out.reserve(claims.size());
-        for (const outbox_claim& claim : claims) {
-            const applied_claim key{claim.id, claim.token.value()};
-            const auto found = std::lower_bound(applied.begin(), applied.end(), key);
-            const auto at = static_cast<std::size_t>(found - applied.begin());
-            const bool first = found != applied.end() && *found == key && !answered[at];
-            if (first) {
-                answered[at] = true;
-            }
-            out.push_back(first ? fenced_write::applied : fenced_write::stale);
-        }
-        return out;
+        return settle::detail::answer_claims(claims, std::move(applied));
     }
 
     ///@{

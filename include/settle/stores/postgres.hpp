@@ -1206,27 +1206,12 @@ public:
                  detail::int8_array_oid, detail::int8_oid, claims, who,
                  [](const outbox_claim& c) { return detail::unsigned8(c.token.value()); }),
              detail::micros(now)});
-        using applied_claim = std::pair<uuid, std::uint64_t>;
-        std::vector<applied_claim> applied;
+        std::vector<settle::detail::applied_claim> applied;
         applied.reserve(static_cast<std::size_t>(r.rows()));
         for (int i = 0; i < r.rows(); ++i) {
             applied.emplace_back(r.uuid_at(i, 0), static_cast<std::uint64_t>(r.int8(i, 1)));
         }
-        std::sort(applied.begin(), applied.end());
-        std::vector<bool> answered(applied.size());
-        std::vector<fenced_write> out;
-        out.reserve(claims.size());
-        for (const outbox_claim& claim : claims) {
-            const applied_claim key{claim.id, claim.token.value()};
-            const auto found = std::lower_bound(applied.begin(), applied.end(), key);
-            const auto at = static_cast<std::size_t>(found - applied.begin());
-            const bool first = found != applied.end() && *found == key && !answered[at];
-            if (first) {
-                answered[at] = true;
-            }
-            out.push_back(first ? fenced_write::applied : fenced_write::stale);
-        }
-        return out;
+        return settle::detail::answer_claims(claims, std::move(applied));
     }
 
     ///@{

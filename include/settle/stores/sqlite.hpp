@@ -797,62 +797,6 @@ static_assert(settle::idempotency_store<idempotency_table>);
 
 namespace detail {
 
-// Headers persist as one BLOB: for each header, the name and then the value,
-// each as its length (4 bytes, big-endian) followed by its bytes.
-inline void append_field(bytes& out, std::string_view field) {
-    if (field.size() > std::numeric_limits<std::uint32_t>::max()) {
-        throw settle::error(errc::invalid_argument,
-                            "sqlite::outbox_table::append: a header is longer than 4 GiB");
-    }
-    const std::size_t at = out.size();
-    out.resize(at + 4);
-    settle::detail::store_big_endian(static_cast<std::uint32_t>(field.size()), out.data() + at);
-    const auto* first = reinterpret_cast<const std::byte*>(field.data());
-    out.insert(out.end(), first, first + field.size());
-}
-
-[[nodiscard]] inline bytes encode_headers(const outbox_headers& headers) {
-    bytes out;
-    for (const outbox_header& h : headers) {
-        append_field(out, h.name);
-        append_field(out, h.value);
-    }
-    return out;
-}
-
-[[nodiscard]] inline std::string take_field(std::span<const std::byte>& in) {
-    if (in.size() < 4) {
-        settle::detail::throw_decode_error("sqlite outbox headers", "truncated length");
-    }
-    const std::size_t size = settle::detail::load_big_endian<std::uint32_t>(in.data());
-    if (in.size() - 4 < size) {
-        settle::detail::throw_decode_error("sqlite outbox headers", "truncated field");
-    }
-    std::string field(reinterpret_cast<const char*>(in.data() + 4), size);
-    in = in.subspan(4 + size);
-    return field;
-}
-
-[[nodiscard]] inline outbox_headers decode_headers(std::span<const std::byte> in) {
-    outbox_headers headers;
-    while (!in.empty()) {
-        std::string name = take_field(in);
-        std::string value = take_field(in);
-        headers.push_back({std::move(name), std::move(value)});
-    }
-    return headers;
-}
-
-[[nodiscard]] inline outbox_status status_of(const std::string& text) {
-    for (const outbox_status s : {outbox_status::pending, outbox_status::in_flight,
-                                  outbox_status::delivered, outbox_status::dead}) {
-        if (text == to_string(s)) {
-            return s;
-        }
-    }
-    settle::detail::throw_decode_error("sqlite outbox record", "unknown status \"" + text + "\"");
-}
-
 inline constexpr const char* outbox_columns =
     "id, sequence, topic, ordering_key, payload, headers, created_at, attempts, "
     "next_attempt_at, status, last_error, claim_owner, claim_token, claim_expires_at, finished_at";
@@ -973,7 +917,7 @@ public:
             throw settle::error(errc::invalid_argument, std::string(who) + ": the id is nil");
         }
         settle::detail::check_key_size(message.ordering_key.size(), who, "ordering key");
-        const bytes headers = detail::encode_headers(message.headers);
+        const bytes headers = settle::detail::encode_outbox_headers(message.headers, who.data());
         detail::running s(joined(tx, who), append_, who, name_);
         s.bind(1, std::span<const std::byte>(message.id.bytes()));
         s.bind(2, message.topic);
@@ -1050,8 +994,7 @@ public:
                 issued.push_back(claim);
             }
         }
-        using applied_claim = std::pair<uuid, std::uint64_t>;
-        std::vector<applied_claim> applied;
+        std::vector<settle::detail::applied_claim> applied;
         applied.reserve(issued.size());
         for (std::size_t from = 0; from < issued.size(); from += listed_most) {
             const std::size_t n = std::min(issued.size() - from, listed_most);
@@ -1076,21 +1019,7 @@ public:
                 applied.emplace_back(uuid(id.first<16>()), token_of(s.integer(1)).value());
             }
         }
-        std::sort(applied.begin(), applied.end());
-        std::vector<bool> answered(applied.size());
-        std::vector<fenced_write> out;
-        out.reserve(claims.size());
-        for (const outbox_claim& claim : claims) {
-            const applied_claim key{claim.id, claim.token.value()};
-            const auto found = std::lower_bound(applied.begin(), applied.end(), key);
-            const auto at = static_cast<std::size_t>(found - applied.begin());
-            const bool first = found != applied.end() && *found == key && !answered[at];
-            if (first) {
-                answered[at] = true;
-            }
-            out.push_back(first ? fenced_write::applied : fenced_write::stale);
-        }
-        return out;
+        return settle::detail::answer_claims(claims, std::move(applied));
     }
 
     [[nodiscard]] fenced_write reschedule(transaction& tx, const uuid& id, fencing_token token,
@@ -1249,11 +1178,11 @@ private:
                              s.text(2),
                              s.text(3),
                              bytes(payload.begin(), payload.end()),
-                             detail::decode_headers(s.blob(5)),
+                             settle::detail::decode_outbox_headers(s.blob(5)),
                              settle::detail::from_sql_micros(s.integer(6)),
                              static_cast<std::uint32_t>(attempts),
                              settle::detail::from_sql_micros(s.integer(8)),
-                             detail::status_of(s.text(9)),
+                             settle::detail::outbox_status_of(s.text(9)),
                              s.text(10),
                              s.text(11),
                              token_of(s.integer(12)),

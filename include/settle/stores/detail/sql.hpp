@@ -13,7 +13,10 @@
 #include <settle/codec.hpp>
 #include <settle/error.hpp>
 #include <settle/outbox.hpp>
+#include <settle/token.hpp>
+#include <settle/uuid.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -22,6 +25,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include <settle/detail/macro_scope.hpp>
 
@@ -144,6 +148,31 @@ inline constexpr std::size_t sql_identifier_max = 55;
         }
     }
     throw_decode_error("outbox_record", "unknown status \"" + text + "\"");
+}
+
+// A claim as a batch delivery mark found it changed: (id, claim token).
+using applied_claim = std::pair<uuid, std::uint64_t>;
+
+// The answer to each claim of a batch delivery mark, given the claims the
+// statement changed: applied for a claim among them (once: the same claim
+// given again is stale), stale for every other.
+[[nodiscard]] inline std::vector<fenced_write> answer_claims(std::span<const outbox_claim> claims,
+                                                             std::vector<applied_claim> applied) {
+    std::sort(applied.begin(), applied.end());
+    std::vector<bool> answered(applied.size());
+    std::vector<fenced_write> out;
+    out.reserve(claims.size());
+    for (const outbox_claim& claim : claims) {
+        const applied_claim key{claim.id, claim.token.value()};
+        const auto found = std::lower_bound(applied.begin(), applied.end(), key);
+        const auto at = static_cast<std::size_t>(found - applied.begin());
+        const bool first = found != applied.end() && *found == key && !answered[at];
+        if (first) {
+            answered[at] = true;
+        }
+        out.push_back(first ? fenced_write::applied : fenced_write::stale);
+    }
+    return out;
 }
 
 }  // namespace detail
