@@ -103,7 +103,10 @@ std::size_t idempotency_purge_now(S& s, stored_time now, std::size_t limit) {
 }
 
 // What a claim at `now` would find, without keeping the claim: the claim's
-// transaction is destroyed uncommitted, which rolls it back.
+// transaction is destroyed uncommitted, which rolls it back. A store that
+// cannot roll back (settle::atomic_operations only) would keep a claim it
+// took, so the cases that such stores run peek only at keys that hold a live
+// record, where the claim finds the record and writes nothing.
 template <class S>
 idempotency_store_claim idempotency_peek(S& s, const idempotency_scope& scope,
                                          const idempotency_key& key, stored_time now) {
