@@ -9,6 +9,7 @@
 #include <settle/token.hpp>
 #include <settle/transaction.hpp>
 
+#include <chrono>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -78,7 +79,8 @@ struct saga_record {
     std::uint32_t attempts = 0;  ///< failed attempts of the current step or compensation
     std::string data;            ///< the saga's input, as bytes; never changed
     /// Not picked up by recovery before then: the end of the current
-    /// coordinator's lease, or the next attempt after a failure.
+    /// coordinator's lease, or the next attempt after a failure. Once the saga
+    /// has ended: when it ended.
     stored_time next_run_at{};
     /// Every write moves it on; a write that names an older one is stale.
     version_stamp version = version_stamp::first();
@@ -129,6 +131,13 @@ concept saga_store_has_due = requires(S& s, typename S::transaction& tx, std::st
     { s.due(tx, type, now, limit) } -> std::same_as<std::vector<saga_record>>;
 };
 
+template <class S>
+concept saga_store_has_purge = requires(S& s, typename S::transaction& tx,
+                                        std::chrono::system_clock::time_point ended_before,
+                                        std::size_t limit) {
+    { s.purge(tx, ended_before, limit) } -> std::same_as<std::size_t>;
+};
+
 // One static_assert per requirement of settle::saga_store, each naming the
 // member. Returns whether S models it.
 template <class S>
@@ -156,6 +165,16 @@ constexpr bool check_saga_store() {
     }
 }
 
+// The same for what settle::purgeable_saga_store adds to a saga_store.
+template <class S>
+constexpr bool check_saga_purge() {
+    static_assert(saga_store_has_purge<S>,
+                  "settle::purgeable_saga_store: `purge(tx, ended_before, limit)` missing or "
+                  "wrong signature; expected `std::size_t purge(transaction&, "
+                  "std::chrono::system_clock::time_point, std::size_t)`");
+    return saga_store_has_purge<S>;
+}
+
 }  // namespace detail
 
 /// Where a saga coordinator keeps its sagas: a settle::transactional store
@@ -179,11 +198,23 @@ constexpr bool check_saga_store() {
 ///       at most `limit` sagas of `type`, running or compensating, whose next
 ///       run is at or before `now`, the earliest next run first.
 ///
-/// settle/testing/saga_store_suite.hpp checks a backend.
+/// That is all saga_coordinator's runs and recovery need.
 template <class S>
 concept saga_store =
     transactional<S> && detail::saga_store_has_create<S> && detail::saga_store_has_load<S> &&
     detail::saga_store_has_update<S> && detail::saga_store_has_due<S>;
+
+/// A saga store that settle purges, which saga_coordinator::purge needs:
+///
+///   s.purge(tx, ended_before, limit) -> count
+///       removes at most `limit` sagas that are completed or compensated and
+///       whose next run (for an ended saga, when it ended) is before
+///       `ended_before`; never a saga still running or compensating, and never
+///       one set aside as failed, which waits for an operator.
+///
+/// settle/testing/saga_store_suite.hpp checks both concepts on a backend.
+template <class S>
+concept purgeable_saga_store = saga_store<S> && detail::saga_store_has_purge<S>;
 
 SETTLE_END_NAMESPACE
 

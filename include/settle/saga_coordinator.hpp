@@ -12,6 +12,7 @@
 #include <settle/saga.hpp>
 #include <settle/token.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -140,6 +141,13 @@ struct saga_options {
     std::chrono::microseconds lease = std::chrono::seconds(30);
     /// Sagas taken up per recover(). At least 1.
     std::size_t batch_size = 16;
+    /// How long completed and compensated sagas are kept before purge removes
+    /// them. A saga's record is what makes start() once per id: a start that
+    /// repeats after its saga was purged (a client sending its request again)
+    /// runs the saga again. So keep records longer than any request can be
+    /// repeated. The default, a week, also leaves an operator the recent sagas
+    /// to read. Positive.
+    std::chrono::microseconds retention = std::chrono::hours(24 * 7);
 };
 
 /// Runs and recovers the sagas of one definition. Holds references to the
@@ -171,6 +179,9 @@ struct saga_options {
 /// malformed_input or decode_failed: the rule of every settle retry) spends
 /// the attempts at once. What the store throws propagates; the saga is left
 /// at its last recovery point, and recovery takes it up once the lease ends.
+///
+/// Store models settle::saga_store; purge() also needs
+/// settle::purgeable_saga_store.
 template <class Store, backoff Backoff, class Clock>
 class saga_coordinator {
     static_assert(detail::check_saga_store<Store>());
@@ -183,8 +194,8 @@ public:
     using transaction = typename Store::transaction;  ///< the store's transaction
 
     /// Throws settle::error (errc::invalid_argument) for an empty type, no
-    /// steps, a step without an action or a compensation, a lease that is not
-    /// positive or a batch size of 0.
+    /// steps, a step without an action or a compensation, a lease or a
+    /// retention that is not positive, or a batch size of 0.
     saga_coordinator(Store& store, saga_definition definition, persisted_retry<Backoff> attempts,
                      Clock& clock, saga_options options)
         : store_(&store),
@@ -209,6 +220,9 @@ public:
         }
         if (options_.batch_size == 0) {
             throw error(errc::invalid_argument, "saga_coordinator: the batch size is 0");
+        }
+        if (options_.retention <= std::chrono::microseconds::zero()) {
+            throw error(errc::invalid_argument, "saga_coordinator: the retention is not positive");
         }
     }
 
@@ -272,6 +286,28 @@ public:
         return result;
     }
 
+    /// Removes at most `limit` sagas that completed or were compensated longer
+    /// than the retention ago; returns how many. Never a saga still running or
+    /// compensating, and never one set aside as failed: an operator settles
+    /// those. Call it on a schedule, in batches, until it returns less than
+    /// the limit:
+    ///
+    ///     while (settle::in_transaction(sagas, [&](auto& tx) { return orders.purge(tx, 1000); })
+    ///            == 1000) {}
+    std::size_t purge(transaction& tx, std::size_t limit) {
+        static_assert(detail::check_saga_purge<Store>());
+        const stored_time at = now();
+        const auto earliest = stored_time::min().time_since_epoch();
+        const stored_time cut = at.time_since_epoch() < earliest + options_.retention
+                                    ? stored_time::min()
+                                    : at - options_.retention;
+        // The store takes system_clock's time points, which reach less far
+        // than stored_time's on some standard libraries.
+        const stored_time lowest = std::chrono::ceil<std::chrono::microseconds>(
+            std::chrono::system_clock::time_point::min());
+        return store_->purge(tx, std::max(cut, lowest), limit);
+    }
+
 private:
     // Claims the saga with a compare-and-set that starts a lease, then runs
     // its steps or compensations one by one, each followed by a recovery
@@ -321,7 +357,7 @@ private:
                         index == 0 ? saga_status::compensated : saga_status::compensating;
                 }
                 record.attempts = 0;
-                record.next_run_at = now() + options_.lease;
+                record.next_run_at = lease_or_end(record.status, now());
                 if (!write(record)) {
                     return saga_outcome::stale;
                 }
@@ -338,7 +374,6 @@ private:
                 }
             }
             record.attempts = 0;
-            record.next_run_at = failed_at + options_.lease;
             if (forward) {
                 // The failed step may have taken effect (a lost answer): it
                 // is compensated too.
@@ -347,6 +382,7 @@ private:
             } else {
                 record.status = saga_status::failed;
             }
+            record.next_run_at = lease_or_end(record.status, failed_at);
             if (!write(record)) {
                 return saga_outcome::stale;
             }
@@ -363,6 +399,12 @@ private:
         tx.commit();
         record.version = record.version.next();
         return true;
+    }
+
+    // The next run of a saga written at `at`: the end of the lease while it
+    // goes on; once it ended, when it ended (what purge counts from).
+    [[nodiscard]] stored_time lease_or_end(saga_status status, stored_time at) const {
+        return is_ended(status) ? at : at + options_.lease;
     }
 
     static std::optional<saga_outcome> ended_outcome(saga_status status) noexcept {

@@ -8573,6 +8573,7 @@ SETTLE_END_NAMESPACE
 
 
 
+#include <chrono>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -8641,7 +8642,8 @@ struct saga_record {
     std::uint32_t attempts = 0;  ///< failed attempts of the current step or compensation
     std::string data;            ///< the saga's input, as bytes; never changed
     /// Not picked up by recovery before then: the end of the current
-    /// coordinator's lease, or the next attempt after a failure.
+    /// coordinator's lease, or the next attempt after a failure. Once the saga
+    /// has ended: when it ended.
     stored_time next_run_at{};
     /// Every write moves it on; a write that names an older one is stale.
     version_stamp version = version_stamp::first();
@@ -8692,6 +8694,13 @@ concept saga_store_has_due = requires(S& s, typename S::transaction& tx, std::st
     { s.due(tx, type, now, limit) } -> std::same_as<std::vector<saga_record>>;
 };
 
+template <class S>
+concept saga_store_has_purge = requires(S& s, typename S::transaction& tx,
+                                        std::chrono::system_clock::time_point ended_before,
+                                        std::size_t limit) {
+    { s.purge(tx, ended_before, limit) } -> std::same_as<std::size_t>;
+};
+
 // One static_assert per requirement of settle::saga_store, each naming the
 // member. Returns whether S models it.
 template <class S>
@@ -8719,6 +8728,16 @@ constexpr bool check_saga_store() {
     }
 }
 
+// The same for what settle::purgeable_saga_store adds to a saga_store.
+template <class S>
+constexpr bool check_saga_purge() {
+    static_assert(saga_store_has_purge<S>,
+                  "settle::purgeable_saga_store: `purge(tx, ended_before, limit)` missing or "
+                  "wrong signature; expected `std::size_t purge(transaction&, "
+                  "std::chrono::system_clock::time_point, std::size_t)`");
+    return saga_store_has_purge<S>;
+}
+
 }  // namespace detail
 
 /// Where a saga coordinator keeps its sagas: a settle::transactional store
@@ -8742,11 +8761,23 @@ constexpr bool check_saga_store() {
 ///       at most `limit` sagas of `type`, running or compensating, whose next
 ///       run is at or before `now`, the earliest next run first.
 ///
-/// settle/testing/saga_store_suite.hpp checks a backend.
+/// That is all saga_coordinator's runs and recovery need.
 template <class S>
 concept saga_store =
     transactional<S> && detail::saga_store_has_create<S> && detail::saga_store_has_load<S> &&
     detail::saga_store_has_update<S> && detail::saga_store_has_due<S>;
+
+/// A saga store that settle purges, which saga_coordinator::purge needs:
+///
+///   s.purge(tx, ended_before, limit) -> count
+///       removes at most `limit` sagas that are completed or compensated and
+///       whose next run (for an ended saga, when it ended) is before
+///       `ended_before`; never a saga still running or compensating, and never
+///       one set aside as failed, which waits for an operator.
+///
+/// settle/testing/saga_store_suite.hpp checks both concepts on a backend.
+template <class S>
+concept purgeable_saga_store = saga_store<S> && detail::saga_store_has_purge<S>;
 
 SETTLE_END_NAMESPACE
 
@@ -8761,6 +8792,7 @@ SETTLE_END_NAMESPACE
 
 
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -8888,6 +8920,13 @@ struct saga_options {
     std::chrono::microseconds lease = std::chrono::seconds(30);
     /// Sagas taken up per recover(). At least 1.
     std::size_t batch_size = 16;
+    /// How long completed and compensated sagas are kept before purge removes
+    /// them. A saga's record is what makes start() once per id: a start that
+    /// repeats after its saga was purged (a client sending its request again)
+    /// runs the saga again. So keep records longer than any request can be
+    /// repeated. The default, a week, also leaves an operator the recent sagas
+    /// to read. Positive.
+    std::chrono::microseconds retention = std::chrono::hours(24 * 7);
 };
 
 /// Runs and recovers the sagas of one definition. Holds references to the
@@ -8919,6 +8958,9 @@ struct saga_options {
 /// malformed_input or decode_failed: the rule of every settle retry) spends
 /// the attempts at once. What the store throws propagates; the saga is left
 /// at its last recovery point, and recovery takes it up once the lease ends.
+///
+/// Store models settle::saga_store; purge() also needs
+/// settle::purgeable_saga_store.
 template <class Store, backoff Backoff, class Clock>
 class saga_coordinator {
     static_assert(detail::check_saga_store<Store>());
@@ -8931,8 +8973,8 @@ public:
     using transaction = typename Store::transaction;  ///< the store's transaction
 
     /// Throws settle::error (errc::invalid_argument) for an empty type, no
-    /// steps, a step without an action or a compensation, a lease that is not
-    /// positive or a batch size of 0.
+    /// steps, a step without an action or a compensation, a lease or a
+    /// retention that is not positive, or a batch size of 0.
     saga_coordinator(Store& store, saga_definition definition, persisted_retry<Backoff> attempts,
                      Clock& clock, saga_options options)
         : store_(&store),
@@ -8957,6 +8999,9 @@ public:
         }
         if (options_.batch_size == 0) {
             throw error(errc::invalid_argument, "saga_coordinator: the batch size is 0");
+        }
+        if (options_.retention <= std::chrono::microseconds::zero()) {
+            throw error(errc::invalid_argument, "saga_coordinator: the retention is not positive");
         }
     }
 
@@ -9020,6 +9065,28 @@ public:
         return result;
     }
 
+    /// Removes at most `limit` sagas that completed or were compensated longer
+    /// than the retention ago; returns how many. Never a saga still running or
+    /// compensating, and never one set aside as failed: an operator settles
+    /// those. Call it on a schedule, in batches, until it returns less than
+    /// the limit:
+    ///
+    ///     while (settle::in_transaction(sagas, [&](auto& tx) { return orders.purge(tx, 1000); })
+    ///            == 1000) {}
+    std::size_t purge(transaction& tx, std::size_t limit) {
+        static_assert(detail::check_saga_purge<Store>());
+        const stored_time at = now();
+        const auto earliest = stored_time::min().time_since_epoch();
+        const stored_time cut = at.time_since_epoch() < earliest + options_.retention
+                                    ? stored_time::min()
+                                    : at - options_.retention;
+        // The store takes system_clock's time points, which reach less far
+        // than stored_time's on some standard libraries.
+        const stored_time lowest = std::chrono::ceil<std::chrono::microseconds>(
+            std::chrono::system_clock::time_point::min());
+        return store_->purge(tx, std::max(cut, lowest), limit);
+    }
+
 private:
     // Claims the saga with a compare-and-set that starts a lease, then runs
     // its steps or compensations one by one, each followed by a recovery
@@ -9069,7 +9136,7 @@ private:
                         index == 0 ? saga_status::compensated : saga_status::compensating;
                 }
                 record.attempts = 0;
-                record.next_run_at = now() + options_.lease;
+                record.next_run_at = lease_or_end(record.status, now());
                 if (!write(record)) {
                     return saga_outcome::stale;
                 }
@@ -9086,7 +9153,6 @@ private:
                 }
             }
             record.attempts = 0;
-            record.next_run_at = failed_at + options_.lease;
             if (forward) {
                 // The failed step may have taken effect (a lost answer): it
                 // is compensated too.
@@ -9095,6 +9161,7 @@ private:
             } else {
                 record.status = saga_status::failed;
             }
+            record.next_run_at = lease_or_end(record.status, failed_at);
             if (!write(record)) {
                 return saga_outcome::stale;
             }
@@ -9111,6 +9178,12 @@ private:
         tx.commit();
         record.version = record.version.next();
         return true;
+    }
+
+    // The next run of a saga written at `at`: the end of the lease while it
+    // goes on; once it ended, when it ended (what purge counts from).
+    [[nodiscard]] stored_time lease_or_end(saga_status status, stored_time at) const {
+        return is_ended(status) ? at : at + options_.lease;
     }
 
     static std::optional<saga_outcome> ended_outcome(saga_status status) noexcept {

@@ -1,4 +1,4 @@
-// Barrier and reconcile stores that miss a requirement must not compile, and
+// Barrier, reconcile and saga stores that miss a requirement must not compile, and
 // the first error must name the member. Built by tests/compile_fail.cmake once
 // per SETTLE_CASE; case 0 is the control and must compile, so a broken include
 // path cannot pass for a refusal.
@@ -6,10 +6,14 @@
 #if SETTLE_CASE == 0 || SETTLE_CASE == 3  // the reconciler's cases: only they pay for it
 #include <settle/reconciler.hpp>
 #endif
+#if SETTLE_CASE == 0 || SETTLE_CASE == 5  // the saga case
+#include <settle/saga_coordinator.hpp>
+#endif
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -68,7 +72,39 @@ int reconcile() {
 
 #endif
 
+#if SETTLE_CASE == 0 || SETTLE_CASE == 5
+// The smallest saga store: no purge.
+struct saga_store {
+    using transaction = ::transaction;
+    transaction begin() { return {}; }
+    bool create(transaction&, std::string_view, std::string_view, std::string_view,
+                settle::stored_time) {
+        return true;
+    }
+    std::optional<settle::saga_record> load(transaction&, std::string_view) { return {}; }
+    settle::fenced_write update(transaction&, const settle::saga_record&) {
+        return settle::fenced_write::applied;
+    }
+    std::vector<settle::saga_record> due(transaction&, std::string_view, settle::stored_time,
+                                         std::size_t) {
+        return {};
+    }
+};
+
+settle::saga_coordinator<saga_store, settle::constant_backoff, settle::manual_clock> sagas(
+    saga_store& store, settle::manual_clock& clock) {
+    const auto noop = [](const settle::saga_call&) {};
+    return {store,
+            {"t", {{"a", noop, noop}}},
+            settle::persisted_retry{settle::constant_backoff{std::chrono::seconds(1)}, 3},
+            clock,
+            {}};
+}
+#endif
+
 #if SETTLE_CASE == 0
+static_assert(settle::saga_store<saga_store>);
+static_assert(!settle::purgeable_saga_store<saga_store>);
 static_assert(settle::barrier_store<expiring_barrier>);
 static_assert(!settle::purgeable_barrier_store<expiring_barrier>);
 static_assert(settle::reconcile_store<reconcile_store>);
@@ -78,7 +114,11 @@ int main() {
     settle::tcc_barrier barrier(store, clock);
     transaction tx = store.begin();
     const settle::barrier_result r = barrier.cancel(tx, "x", "b", [](transaction&) {});
-    return r.is_entered() ? reconcile<reconcile_store>() : 1;
+    saga_store sagas_kept;
+    transaction tx2 = sagas_kept.begin();
+    return r.is_entered() && sagas(sagas_kept, clock).start(tx2, "s1", "")
+               ? reconcile<reconcile_store>()
+               : 1;
 }
 #elif SETTLE_CASE == 1  // enter answering a bool
 struct store : expiring_barrier {
@@ -111,5 +151,12 @@ int main() {
     settle::tcc_barrier barrier(store, clock);
     transaction tx = store.begin();
     barrier.try_phase(tx, "x", "b", [](transaction&) {});
+}
+#elif SETTLE_CASE == 5  // purge called on a saga store without purge
+int main() {
+    settle::manual_clock clock;
+    saga_store store;
+    transaction tx = store.begin();
+    return sagas(store, clock).purge(tx, 10) == 0 ? 0 : 1;
 }
 #endif

@@ -1,6 +1,7 @@
-// Sagas with recovery points on the in-memory store: the conformance suite,
+// Sagas with recovery points on the in-memory store: the conformance suites,
 // forward completion, compensation in reverse, attempts on a ladder, a crash
-// at every recovery point, and two recoverers racing in threads.
+// at every recovery point, two recoverers racing in threads, and the purge of
+// ended sagas.
 #include <settle/saga.hpp>
 #include <settle/saga_coordinator.hpp>
 
@@ -148,6 +149,11 @@ struct shop {
 
 TEST_CASE("memory::saga_table passes the saga store conformance suite", "[twophase]") {
     for (const auto& c : settle::conformance::saga_store_suite<memory_fixture>) {
+        INFO(std::string(c.name));
+        memory_fixture fixture;
+        CHECK_NOTHROW(c.run(fixture));
+    }
+    for (const auto& c : settle::conformance::saga_purge_suite<memory_fixture>) {
         INFO(std::string(c.name));
         memory_fixture fixture;
         CHECK_NOTHROW(c.run(fixture));
@@ -379,4 +385,90 @@ TEST_CASE("saga_coordinator refuses a definition or options it cannot run", "[tw
     CHECK_THROWS_AS(make({"t", {{"a", noop, nullptr}}}, {}), settle::error);
     CHECK_THROWS_AS(make({"t", {{"a", noop, noop}}}, {.lease = 0s}), settle::error);
     CHECK_THROWS_AS(make({"t", {{"a", noop, noop}}}, {.batch_size = 0}), settle::error);
+    CHECK_THROWS_AS(make({"t", {{"a", noop, noop}}}, {.retention = 0s}), settle::error);
+}
+
+TEST_CASE("saga: purge removes ended sagas once the retention has passed since they ended",
+          "[twophase]") {
+    shop<> s;
+    CHECK(s.sagas.options().retention == std::chrono::hours(24 * 7));
+    s.place("done");
+    CHECK(s.sagas.run("done").is_completed());
+    s.svc.refused = 1;
+    s.place("undone");
+    CHECK(s.sagas.run("undone").is_compensated());
+    s.svc.refused.reset();
+    s.svc.transient[1] = 1;
+    s.place("slow");  // ends an hour later than the others
+    CHECK(s.sagas.run("slow").is_waiting());
+    s.clock.advance(1h);
+    CHECK(s.sagas.recover().completed == 1);
+    const auto purge = [&](std::size_t limit) {
+        return s.db.transact([&](auto& tx) { return s.sagas.purge(tx, limit); });
+    };
+    s.clock.advance(s.sagas.options().retention - 1h);
+    CHECK(purge(10) == 0);  // ended exactly a retention ago: kept
+    s.clock.advance(1us);
+    CHECK(purge(10) == 2);
+    CHECK(s.db.transact([&](auto& tx) { return s.table.size(tx); }) == 1);
+    s.clock.advance(1h - 1us);
+    CHECK(purge(10) == 0);  // "slow" ended an hour after it started
+    s.clock.advance(1us);
+    CHECK(purge(10) == 1);
+    CHECK(s.db.transact([&](auto& tx) { return s.table.size(tx); }) == 0);
+}
+
+TEST_CASE("saga: purge at the earliest time a clock can read removes nothing too young",
+          "[twophase]") {
+    settle::manual_clock clock(std::chrono::system_clock::time_point::min() + 1h);
+    memory::database db;
+    memory::saga_table store{db};
+    const auto noop = [](const settle::saga_call&) {};
+    settle::saga_coordinator sagas(store, {"t", {{"a", noop, noop}}},
+                                   settle::persisted_retry{settle::ladder{1s}, 1}, clock, {});
+    CHECK(db.transact([&](auto& tx) { return sagas.start(tx, "s1", ""); }));
+    CHECK(sagas.run("s1").is_completed());
+    CHECK(db.transact([&](auto& tx) { return sagas.purge(tx, 10); }) == 0);
+    CHECK(db.transact([&](auto& tx) { return store.size(tx); }) == 1);
+}
+
+TEST_CASE("saga: purge keeps sagas still going and sagas set aside as failed, in batches",
+          "[twophase]") {
+    shop<> s;
+    for (int i = 0; i < 5; ++i) {
+        s.place("done" + std::to_string(i));
+        CHECK(s.sagas.run("done" + std::to_string(i)).is_completed());
+    }
+    s.svc.refused = 1;
+    s.svc.compensation_failures[0] = 3;
+    s.place("failed");
+    CHECK(s.sagas.run("failed").is_waiting());
+    s.clock.advance(1s);
+    CHECK(s.sagas.recover().waiting == 1);
+    s.clock.advance(10s);
+    CHECK(s.sagas.recover().failed == 1);
+    s.svc.refused.reset();
+    s.svc.transient[0] = 1;
+    s.place("waiting");
+    CHECK(s.sagas.run("waiting").is_waiting());
+    s.place("started");  // its starter has not run it yet
+    s.svc.refused = 1;
+    s.svc.compensation_failures[1] = 1;
+    s.svc.transient.clear();
+    s.place("turning");
+    CHECK(s.sagas.run("turning").is_waiting());  // -1 failed once: compensating
+    CHECK(s.record("turning").status == settle::saga_status::compensating);
+    s.clock.advance(std::chrono::hours(24 * 365));
+    const auto purge = [&](std::size_t limit) {
+        return s.db.transact([&](auto& tx) { return s.sagas.purge(tx, limit); });
+    };
+    CHECK(purge(2) == 2);
+    CHECK(purge(2) == 2);
+    CHECK(purge(2) == 1);
+    CHECK(purge(2) == 0);
+    CHECK(s.record("failed").status == settle::saga_status::failed);
+    CHECK(s.record("waiting").status == settle::saga_status::running);
+    CHECK(s.record("started").status == settle::saga_status::running);
+    CHECK(s.record("turning").status == settle::saga_status::compensating);
+    CHECK(s.db.transact([&](auto& tx) { return s.table.size(tx); }) == 4);
 }

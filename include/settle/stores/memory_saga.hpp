@@ -11,6 +11,7 @@
 #include <settle/token.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <optional>
 #include <string>
@@ -23,10 +24,10 @@ SETTLE_BEGIN_NAMESPACE
 
 namespace memory {
 
-/// settle::saga_store in a memory::table keyed by saga id. Transactions on one
-/// database run one at a time, so every compare-and-set sees the latest
-/// version. due looks at every saga: for tests and tools, not for millions of
-/// rows.
+/// settle::saga_store and settle::purgeable_saga_store in a memory::table
+/// keyed by saga id. Transactions on one database run one at a time, so every
+/// compare-and-set sees the latest version. due and purge look at every saga:
+/// for tests and tools, not for millions of rows.
 class saga_table {
 public:
     /// The transaction type of the settle::saga_store this table models.
@@ -90,6 +91,26 @@ public:
         }
         return out;
     }
+
+    [[nodiscard]] std::size_t purge(transaction& tx,
+                                    std::chrono::system_clock::time_point ended_before,
+                                    std::size_t limit) {
+        if (limit == 0) {
+            return 0;
+        }
+        std::vector<std::string> ended;
+        rows_.for_each(tx, [&](const std::string& id, const saga_record& r) {
+            if ((r.status == saga_status::completed || r.status == saga_status::compensated) &&
+                r.next_run_at < ended_before) {
+                ended.push_back(id);
+            }
+            return ended.size() < limit;
+        });
+        for (const std::string& id : ended) {
+            (void)rows_.erase(tx, id);
+        }
+        return ended.size();
+    }
     ///@}
 
     /// How many sagas are kept, ended or not. For inspection and tests.
@@ -100,7 +121,7 @@ private:
     table<std::string, saga_record> rows_;
 };
 
-static_assert(settle::saga_store<saga_table>);
+static_assert(settle::purgeable_saga_store<saga_table>);
 
 }  // namespace memory
 

@@ -1824,10 +1824,14 @@ static_assert(settle::reconcile_store<reconcile_table>);
 // ---------------------------------------------------------------------------
 // Sagas
 
-/// settle::saga_store over a table keyed by id (TEXT), with the saga's type,
-/// status and error (TEXT), step, attempts, version and next run (BIGINT, the
-/// next run in Unix microseconds) and data (BYTEA, byte for byte), indexed on
-/// (type, next_run_at) for running and compensating sagas. create is one
+/// settle::saga_store and settle::purgeable_saga_store over a table keyed by
+/// id (TEXT), with the saga's type, status and error (TEXT), step, attempts,
+/// version and next run (BIGINT, the next run in Unix microseconds) and data
+/// (BYTEA, byte for byte), indexed on (type, next_run_at) for running and
+/// compensating sagas, and on (next_run_at) for completed and compensated
+/// ones, which purge reads: its batch is found through that index and deleted
+/// through an array of keys, skipping rows another transaction holds locked,
+/// never a scan of the table. create is one
 /// INSERT ... ON CONFLICT DO NOTHING (a concurrent create of the same id waits
 /// for the first); load one SELECT; update one UPDATE ... WHERE id = $1 AND
 /// version = $2 (of two concurrent updates naming one version, the second
@@ -1853,7 +1857,11 @@ public:
                   "version = version + 1 WHERE id = $1 AND version = $2"),
           due_("SELECT " + std::string(columns) + " FROM " + table_.quoted +
                " WHERE type = $1 AND status IN ('running', 'compensating') AND next_run_at <= $2 "
-               "ORDER BY next_run_at, id LIMIT $3") {}
+               "ORDER BY next_run_at, id LIMIT $3"),
+          purge_("DELETE FROM " + table_.quoted + " WHERE id = ANY (ARRAY(SELECT id FROM " +
+                 table_.quoted +
+                 " WHERE status IN ('completed', 'compensated') AND next_run_at < $1 LIMIT $2 "
+                 "FOR UPDATE SKIP LOCKED))") {}
 
     /// A transaction on the table's connection.
     [[nodiscard]] transaction begin() { return transaction(*table_.conn); }
@@ -1871,7 +1879,8 @@ public:
             "        next_run_at BIGINT NOT NULL,\n"
             "        version     BIGINT NOT NULL,\n"
             "        last_error  TEXT   NOT NULL\n",
-            {"(type, next_run_at) WHERE status IN ('running', 'compensating')"});
+            {"(type, next_run_at) WHERE status IN ('running', 'compensating')",
+             "(next_run_at) WHERE status IN ('completed', 'compensated')"});
     }
 
     /// Runs ddl() in the caller's transaction.
@@ -1929,6 +1938,20 @@ public:
         }
         return out;
     }
+
+    [[nodiscard]] std::size_t purge(transaction& tx,
+                                    std::chrono::system_clock::time_point ended_before,
+                                    std::size_t limit) {
+        constexpr const char* who = "postgres::saga_table::purge";
+        // Stored times are whole microseconds: before ended_before is before
+        // it rounded up.
+        return static_cast<std::size_t>(
+            detail::exec(
+                tx.joined(table_.conn, who), who, purge_,
+                {detail::micros(std::chrono::ceil<std::chrono::microseconds>(ended_before)),
+                 detail::limit(limit)})
+                .affected());
+    }
     ///@}
 
 private:
@@ -1966,9 +1989,10 @@ private:
     std::string load_;
     std::string update_;
     std::string due_;
+    std::string purge_;
 };
 
-static_assert(settle::saga_store<saga_table>);
+static_assert(settle::purgeable_saga_store<saga_table>);
 
 }  // namespace postgres
 

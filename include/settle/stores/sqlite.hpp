@@ -1534,7 +1534,8 @@ static_assert(settle::reconcile_store<reconcile_table>);
 // ---------------------------------------------------------------------------
 // Sagas
 
-/// settle::saga_store in a SQLite table. Schema:
+/// settle::saga_store and settle::purgeable_saga_store in a SQLite table.
+/// Schema:
 ///
 ///     id           TEXT PRIMARY KEY (WITHOUT ROWID)
 ///     type         TEXT
@@ -1546,11 +1547,13 @@ static_assert(settle::reconcile_store<reconcile_table>);
 ///     version      INTEGER
 ///     last_error   TEXT
 ///     index <name>:due (type, next_run_at) of running and compensating sagas, for due
+///     index <name>:ended (next_run_at) of completed and compensated sagas, for purge
 ///
 /// create is one INSERT ... ON CONFLICT DO NOTHING on the key; load one
 /// SELECT; update one UPDATE ... WHERE id = ? AND version = ?; due one
-/// SELECT, the earliest next run first (then by id). A status settle never
-/// writes throws settle::error (errc::decode_failed), the row kept.
+/// SELECT, the earliest next run first (then by id); purge one DELETE of a
+/// batch found through the ended index. A status settle never writes throws
+/// settle::error (errc::decode_failed), the row kept.
 class saga_table : public detail::table_base {
 public:
     /// Throws settle::error (errc::invalid_argument) if table_name is not a
@@ -1566,7 +1569,9 @@ public:
                   "?7, version = version + 1 WHERE id = ?1 AND version = ?2"),
           due_("SELECT " + std::string(columns) + " FROM " + quoted_ +
                " WHERE type = ?1 AND status IN ('running', 'compensating') AND next_run_at <= ?2 "
-               "ORDER BY next_run_at, id LIMIT ?3") {}
+               "ORDER BY next_run_at, id LIMIT ?3"),
+          purge_("DELETE FROM " + quoted_ + " WHERE id IN (SELECT id FROM " + quoted_ +
+                 " WHERE status IN ('completed', 'compensated') AND next_run_at < ?1 LIMIT ?2)") {}
 
     /// The statements that create the table and its index unless they exist:
     /// safe to apply again.
@@ -1577,7 +1582,10 @@ public:
                "INTEGER NOT NULL, version INTEGER NOT NULL, last_error TEXT NOT NULL) WITHOUT "
                "ROWID;\nCREATE INDEX IF NOT EXISTS " +
                index_name("due") + " ON " + quoted_ +
-               " (type, next_run_at) WHERE status IN ('running', 'compensating');";
+               " (type, next_run_at) WHERE status IN ('running', 'compensating');\nCREATE INDEX "
+               "IF NOT EXISTS " +
+               index_name("ended") + " ON " + quoted_ +
+               " (next_run_at) WHERE status IN ('completed', 'compensated');";
     }
     /// Runs ddl() in the caller's transaction.
     void create_tables(transaction& tx) const {
@@ -1637,6 +1645,23 @@ public:
         }
         return out;
     }
+
+    [[nodiscard]] std::size_t purge(transaction& tx,
+                                    std::chrono::system_clock::time_point ended_before,
+                                    std::size_t limit) {
+        constexpr std::string_view who = "sqlite::saga_table::purge";
+        if (limit == 0) {
+            return 0;
+        }
+        detail::running s(joined(tx, who), purge_, who, name_);
+        // Stored times are whole microseconds: before ended_before is before
+        // it rounded up.
+        s.bind(1, settle::detail::to_sql_micros(
+                      std::chrono::ceil<std::chrono::microseconds>(ended_before)));
+        s.bind(2, detail::saturated(limit));
+        (void)s.step();
+        return static_cast<std::size_t>(s.changes());
+    }
     ///@}
 
 private:
@@ -1673,9 +1698,10 @@ private:
     detail::statement load_;
     detail::statement update_;
     detail::statement due_;
+    detail::statement purge_;
 };
 
-static_assert(settle::saga_store<saga_table>);
+static_assert(settle::purgeable_saga_store<saga_table>);
 
 }  // namespace sqlite
 

@@ -3,8 +3,11 @@
 #ifndef SETTLE_TESTING_SAGA_STORE_SUITE_HPP
 #define SETTLE_TESTING_SAGA_STORE_SUITE_HPP
 
-// The conformance suite of settle::saga_store: every promise the concept
-// makes, as cases any backend can be run against (docs/conformance.md).
+// The conformance suites of settle::saga_store and
+// settle::purgeable_saga_store: every promise the concepts make, as cases any
+// backend can be run against (docs/conformance.md). saga_store_suite checks
+// the saga store; saga_purge_suite, for a backend that settle purges, checks
+// purge.
 //
 // The fixture is yours: a struct with a member `store` that models the
 // concept and starts empty. Build a fresh fixture for every case. The cases
@@ -67,8 +70,25 @@ std::vector<std::string> saga_due(S& s, std::string_view type, int now, std::siz
     return ids;
 }
 
+// Creates saga `id` of type "order" and moves it to `status`, with the next
+// run (for an ended saga, when it ended) at `at`.
+template <class S>
+void saga_put(S& s, std::string_view id, saga_status status, int at) {
+    (void)saga_create(s, id, "order", at);
+    saga_record r = *saga_load(s, id);
+    r.status = status;
+    r.next_run_at = saga_at(at);
+    SETTLE_EXPECT(saga_in(s, [&](auto& tx) { return s.update(tx, r); }) == fenced_write::applied);
+}
+
+template <class S>
+std::size_t saga_purge(S& s, int ended_before, std::size_t limit) {
+    return saga_in(s, [&](auto& tx) { return s.purge(tx, saga_at(ended_before), limit); });
+}
+
 }  // namespace detail
 
+/// The cases of the saga store.
 template <class Fixture>
 inline constexpr std::array<test_case<Fixture>, 6> saga_store_suite{{
     {"an id or type longer than settle::max_key_size is refused, the transaction kept",
@@ -185,6 +205,52 @@ inline constexpr std::array<test_case<Fixture>, 6> saga_store_suite{{
              SETTLE_EXPECT(f.store.update(tx, changed) == fenced_write::applied);
          }
          SETTLE_EXPECT(saga_load(f.store, "s1") == std::optional(r));
+     }},
+}};
+
+/// The cases of purge, for a settle::purgeable_saga_store.
+template <class Fixture>
+inline constexpr std::array<test_case<Fixture>, 3> saga_purge_suite{{
+    {"purge removes completed and compensated sagas ended before the cut, up to the limit",
+     [](Fixture& f) {
+         using namespace detail;
+         static_assert(settle::purgeable_saga_store<std::remove_cvref_t<decltype(f.store)>>);
+         saga_put(f.store, "done", saga_status::completed, 10);
+         saga_put(f.store, "undone", saga_status::compensated, 10);
+         saga_put(f.store, "also", saga_status::completed, 19);
+         saga_put(f.store, "late", saga_status::compensated, 20);
+         SETTLE_EXPECT(saga_purge(f.store, 20, 0) == 0);
+         SETTLE_EXPECT(saga_purge(f.store, 20, 2) == 2, "bounded by the limit");
+         SETTLE_EXPECT(saga_purge(f.store, 20, 2) == 1, "the third ended before 20");
+         SETTLE_EXPECT(saga_purge(f.store, 20, 2) == 0,
+                       "the saga that ended at 20 is not before the cut");
+         SETTLE_EXPECT(!saga_load(f.store, "done") && !saga_load(f.store, "undone") &&
+                       !saga_load(f.store, "also"));
+         SETTLE_EXPECT(saga_load(f.store, "late").has_value());
+         SETTLE_EXPECT(saga_create(f.store, "done", "order", 0), "a purged id is free again");
+     }},
+    {"purge never removes a saga still going, or one set aside as failed",
+     [](Fixture& f) {
+         using namespace detail;
+         saga_put(f.store, "running", saga_status::running, 1);
+         saga_put(f.store, "compensating", saga_status::compensating, 1);
+         saga_put(f.store, "failed", saga_status::failed, 1);
+         SETTLE_EXPECT(saga_purge(f.store, 1000, 10) == 0);
+         SETTLE_EXPECT(saga_load(f.store, "running") && saga_load(f.store, "compensating") &&
+                       saga_load(f.store, "failed"));
+         SETTLE_EXPECT((saga_due(f.store, "order", 1000) ==
+                        std::vector<std::string>{"compensating", "running"}),
+                       "both still due");
+     }},
+    {"a rolled back purge leaves every saga",
+     [](Fixture& f) {
+         using namespace detail;
+         saga_put(f.store, "done", saga_status::completed, 10);
+         {
+             auto tx = f.store.begin();
+             SETTLE_EXPECT(f.store.purge(tx, saga_at(100), 10) == 1);
+         }
+         SETTLE_EXPECT(saga_load(f.store, "done").has_value());
      }},
 }};
 
