@@ -26,6 +26,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 
@@ -235,6 +236,39 @@ TEST_CASE("postgres sagas: purge finds its batch through the index of ended saga
     tx.commit();
     CHECK(postgres_test::scalar(conn.native(), "SELECT count(*) FROM \"" + table.name() +
                                                    "\" WHERE status = 'running'") == "4");
+}
+
+TEST_CASE("sqlite sagas: purge finds its batch through the index of ended sagas", "[twophase]") {
+    sqlite_fixture f;
+    settle::manual_clock clock(std::chrono::sys_days(std::chrono::year(2024) / 9 / 1));
+    const auto noop = [](const settle::saga_call&) {};
+    auto coordinator =
+        settle::saga_coordinator(f.store, {"order", {{"a", noop, noop}}},
+                                 settle::persisted_retry{settle::ladder{1s}, 1}, clock, {});
+    for (int i = 0; i < 200; ++i) {
+        const std::string id = "o" + std::to_string(i);
+        (void)settle::in_transaction(f.store,
+                                     [&](auto& tx) { return coordinator.start(tx, id, ""); });
+        if (i % 20 == 0) {
+            CHECK(coordinator.run(id).is_completed());
+        }
+    }
+    clock.advance(coordinator.options().retention + 1min);
+    CHECK(settle::in_transaction(f.store, [&](auto& tx) { return coordinator.purge(tx, 4); }) == 4);
+    // The purge statement, as the connection prepared it: no step of it scanned the table.
+    sqlite3_stmt* purge = nullptr;
+    for (sqlite3_stmt* s = sqlite3_next_stmt(f.conn.native(), nullptr); s != nullptr;
+         s = sqlite3_next_stmt(f.conn.native(), s)) {
+        if (std::string_view(sqlite3_sql(s)).starts_with("DELETE")) {
+            purge = s;
+        }
+    }
+    REQUIRE(purge != nullptr);
+    CHECK(sqlite3_stmt_status(purge, SQLITE_STMTSTATUS_FULLSCAN_STEP, 0) == 0);
+    CHECK(sqlite3_stmt_status(purge, SQLITE_STMTSTATUS_VM_STEP, 0) < 200);
+    CHECK(settle::in_transaction(f.store, [&](auto& tx) { return coordinator.purge(tx, 4); }) == 4);
+    CHECK(settle::in_transaction(f.store, [&](auto& tx) { return coordinator.purge(tx, 4); }) == 2);
+    CHECK(count(f.conn, "SELECT count(*) FROM sagas") == 190);
 }
 
 TEST_CASE("sqlite sagas: coordinators killed at random points leave no saga half done",
