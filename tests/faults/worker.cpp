@@ -10,7 +10,7 @@
 //       transaction marks the id in the inbox (<table>_inbox) and, the first
 //       time, inserts the effect (<table>_effects); it answers "applied",
 //       "duplicate" or "retry".
-//   fault_worker relay <socket> <table> <owner> <lease ms> <batch>
+//   fault_worker relay <socket> <table> <owner> <lease-ms> <batch>
 //       runs an outbox_relay on <table> until killed, writing one line per
 //       lost round ("unavailable: ...") to stderr.
 #include <settle/inbox.hpp>
@@ -18,15 +18,14 @@
 #include <settle/outbox_relay.hpp>
 
 #include "faults/backend.hpp"
+#include "process_main.hpp"
 
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -36,7 +35,6 @@
 #include <string>
 #include <string_view>
 #include <thread>
-#include <vector>
 
 using namespace std::chrono_literals;
 
@@ -237,24 +235,10 @@ int relay(const std::string& path, const std::string& table, const std::string& 
 }  // namespace
 
 int main(int argc, char** argv) {
-    // Dies with the test that started it, even if that one is killed.
-    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() == 1) {
-        return 2;
-    }
-    const std::vector<std::string> args(argv + 1, argv + argc);
-    try {
-        if (args.size() == 3 && args[0] == "consume") {
-            return consume(args[1], args[2]);
-        }
-        if (args.size() == 6 && args[0] == "relay") {
-            return relay(args[1], args[2], args[3], std::stoi(args[4]), std::stoi(args[5]));
-        }
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "fault_worker: %s\n", e.what());
-        return 1;
-    }
-    std::fprintf(stderr,
-                 "usage: fault_worker consume <socket> <table>\n"
-                 "       fault_worker relay <socket> <table> <owner> <lease ms> <batch>\n");
-    return 2;
+    return process_main::run(
+        "fault_worker", argc, argv,
+        {{"consume", "<socket> <table>", [](const auto& a) { return consume(a[0], a[1]); }},
+         {"relay", "<socket> <table> <owner> <lease-ms> <batch>", [](const auto& a) {
+              return relay(a[0], a[1], a[2], std::stoi(a[3]), std::stoi(a[4]));
+          }}});
 }

@@ -13,14 +13,11 @@
 #include <settle/stores/postgres.hpp>
 #include <settle/stores/redis.hpp>
 
-#include <sys/prctl.h>
-#include <unistd.h>
+#include "process_main.hpp"
 
 #include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <exception>
 #include <stop_token>
 #include <string>
 #include <thread>
@@ -116,24 +113,9 @@ int consume(const std::string& table, const std::string& stream, const std::stri
 }  // namespace
 
 int main(int argc, char** argv) {
-    // Dies with the test that started it, even if that one is killed.
-    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() == 1) {
-        return 2;
-    }
-    const std::vector<std::string> args(argv + 1, argv + argc);
-    try {
-        if (args.size() == 4 && args[0] == "relay") {
-            return relay(args[1], args[2], args[3]);
-        }
-        if (args.size() == 4 && args[0] == "consume") {
-            return consume(args[1], args[2], args[3]);
-        }
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "redis_broker_worker: %s\n", e.what());
-        return 1;
-    }
-    std::fprintf(stderr,
-                 "usage: redis_broker_worker relay <table> <stream> <owner>\n"
-                 "       redis_broker_worker consume <table> <stream> <name>\n");
-    return 2;
+    return process_main::run("redis_broker_worker", argc, argv,
+                             {{"relay", "<table> <stream> <owner>",
+                               [](const auto& a) { return relay(a[0], a[1], a[2]); }},
+                              {"consume", "<table> <stream> <name>",
+                               [](const auto& a) { return consume(a[0], a[1], a[2]); }}});
 }

@@ -32,22 +32,19 @@
 #include <settle/stores/sqlite.hpp>
 
 #include "outbox/ids.hpp"
+#include "process_main.hpp"
 
 #include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <chrono>
-#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <exception>
 #include <initializer_list>
 #include <stop_token>
 #include <string>
-#include <vector>
 
 namespace sqlite = settle::sqlite;
 using namespace std::chrono_literals;
@@ -228,29 +225,12 @@ int tcc(const std::string& path, const std::string& flag_path, std::uint32_t wor
 }  // namespace
 
 int main(int argc, char** argv) {
-    // Dies with the test that started it, even if that one is killed.
-    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() == 1) {
-        return 2;
-    }
-    const std::vector<std::string> args(argv + 1, argv + argc);
-    try {
-        if (args.size() == 3 && args[0] == "append") {
-            return append(args[1], args[2]);
-        }
-        if (args.size() == 3 && args[0] == "relay") {
-            return relay(args[1], args[2]);
-        }
-        if (args.size() == 6 && args[0] == "tcc" && (args[5] == "run" || args[5] == "finish")) {
-            return tcc(args[1], args[2], static_cast<std::uint32_t>(std::stoul(args[3])),
-                       static_cast<std::uint32_t>(std::stoul(args[4])), args[5] == "finish");
-        }
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "sqlite_kill_worker: %s\n", e.what());
-        return 1;
-    }
-    std::fprintf(stderr,
-                 "usage: sqlite_kill_worker append <db> <flag>\n"
-                 "       sqlite_kill_worker relay <db> <owner>\n"
-                 "       sqlite_kill_worker tcc <db> <flag> <worker> <workers> run|finish\n");
-    return 2;
+    return process_main::run(
+        "sqlite_kill_worker", argc, argv,
+        {{"append", "<db> <flag>", [](const auto& a) { return append(a[0], a[1]); }},
+         {"relay", "<db> <owner>", [](const auto& a) { return relay(a[0], a[1]); }},
+         {"tcc", "<db> <flag> <worker> <workers> run|finish", [](const auto& a) {
+              return tcc(a[0], a[1], static_cast<std::uint32_t>(std::stoul(a[2])),
+                         static_cast<std::uint32_t>(std::stoul(a[3])), a[4] == "finish");
+          }}});
 }
