@@ -1203,3 +1203,75 @@ TEST_CASE("delete_on_delivery frees an ordering key's next record", "[postgres][
     CHECK(next[0].id == id_of(2));
     tx.commit();
 }
+
+TEST_CASE("a batch of one delivery keeps its statement's plan", "[postgres][outbox]") {
+    const auto retention =
+        GENERATE(settle::outbox_retention::keep, settle::outbox_retention::delete_on_delivery);
+    scratch_table name("outbox");
+    pg::connection conn(conninfo());
+    pg::outbox_table store(conn, name.name(), pg::wakeup::poll, retention);
+    create_tables(store);
+    constexpr unsigned rounds = 12;
+    {
+        auto tx = store.begin();
+        for (unsigned n = 1; n <= 1000; ++n) {
+            (void)store.append(tx, message_of(n), t0);
+        }
+        tx.commit();
+    }
+    run(conn.native(), "ANALYZE \"" + name.name() + "\"");  // a table the planner knows
+    for (unsigned n = 1; n <= rounds; ++n) {
+        auto tx = store.begin();
+        const auto claimed = store.claim(tx, "relay", t0, t0 + 30s, 1);
+        REQUIRE(claimed.size() == 1);
+        const std::array<settle::outbox_claim, 1> claims{{{claimed[0].id, claimed[0].claim_token}}};
+        CHECK(store.mark_delivered(tx, claims, t0) ==
+              std::vector<settle::fenced_write>{settle::fenced_write::applied});
+        tx.commit();
+    }
+    // The server plans a prepared statement for its first five runs, then
+    // keeps a generic plan unless planning each run looks cheaper.
+    const std::string marks =
+        "FROM pg_prepared_statements WHERE statement LIKE '%status = ''in_flight''%' AND "
+        "(statement LIKE 'UPDATE%delivered%' OR statement LIKE 'DELETE%') AND statement NOT "
+        "LIKE '%SKIP LOCKED%'";
+    CHECK(count_of(conn.native(), "SELECT coalesce(sum(custom_plans), 0) " + marks) <= 5);
+    CHECK(count_of(conn.native(), "SELECT coalesce(sum(generic_plans), 0) " + marks) >=
+          static_cast<int>(rounds) - 5);
+}
+
+TEST_CASE("a claim keeps its statement's plan over a large backlog", "[postgres][outbox]") {
+    scratch_table name("outbox");
+    pg::connection conn(conninfo());
+    pg::outbox_table store(conn, name.name());
+    create_tables(store);
+    // A backlog of 20000 due records, the broker down, as the planner sees it.
+    run(conn.native(), "INSERT INTO \"" + name.name() +
+                           "\" (id, topic, payload, headers, created_at, next_attempt_at, status) "
+                           "SELECT ('01000000-0000-7000-8000-' || lpad(to_hex(g), 12, "
+                           "'0'))::uuid, 'orders.placed', '\\x5a', '', g, g, 'pending' FROM "
+                           "generate_series(1, 20000) g");
+    run(conn.native(), "ANALYZE \"" + name.name() + "\"");
+    constexpr unsigned rounds = 12;
+    std::uint64_t last = 0;
+    for (unsigned n = 1; n <= rounds; ++n) {
+        auto tx = store.begin();
+        const auto claimed = store.claim(tx, "relay", t0, t0 + 30s, 16);
+        REQUIRE(claimed.size() == 16);
+        std::vector<settle::outbox_claim> claims;
+        for (const auto& record : claimed) {
+            CHECK(record.sequence > last);  // in due order, batch after batch
+            last = record.sequence;
+            claims.push_back({record.id, record.claim_token});
+        }
+        CHECK(store.mark_delivered(tx, claims, t0) ==
+              std::vector<settle::fenced_write>(16, settle::fenced_write::applied));
+        tx.commit();
+    }
+    const std::string claims =
+        "FROM pg_prepared_statements WHERE statement LIKE '%FOR UPDATE SKIP LOCKED%' AND "
+        "statement LIKE '%SET status = ''in_flight''%'";
+    CHECK(count_of(conn.native(), "SELECT coalesce(sum(custom_plans), 0) " + claims) <= 5);
+    CHECK(count_of(conn.native(), "SELECT coalesce(sum(generic_plans), 0) " + claims) >=
+          static_cast<int>(rounds) - 5);
+}

@@ -326,6 +326,9 @@ private:
 struct bound {
     bound(std::string_view what, std::initializer_list<param> params)
         : count(static_cast<int>(params.size())), formats(params.size(), 1) {
+        types.reserve(params.size());
+        values.reserve(params.size());
+        lengths.reserve(params.size());
         for (const param& p : params) {
             if (p.value.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
                 throw settle::error(errc::invalid_argument,
@@ -1037,6 +1040,8 @@ enum class wakeup { poll, notify };
 /// end, so a record never commits before an older one of its key. A claim selects due records FOR
 /// UPDATE SKIP LOCKED and marks them in flight, each with a claim_token one above its last, in the
 /// same statement, so relays on separate connections share the work without waiting for each other.
+/// It updates the selected rows by their addresses (a TID scan), so its plan stays the same however
+/// large the backlog, and the server keeps it instead of planning every claim.
 /// An outcome applies only while the record is in flight under its token. Built with
 /// wakeup::notify, a committed append notifies the channel "<name>_append", which wait_for_append
 /// listens on.
@@ -1055,19 +1060,24 @@ public:
         : table_(c, table_name, "postgres::outbox_table"),
           channel_(channel_of(table_name)),
           append_(append_statement(table_.quoted, appends, channel_)),
-          claim_("WITH due AS (SELECT id FROM " + table_.quoted +
-                 " r WHERE r.status IN ('pending', 'in_flight') AND r.next_attempt_at <= $1 AND "
-                 "(r.status = 'pending' OR r.claim_expires_at <= $1) AND (r.ordering_key = '' OR "
+          // The due records are selected in order and locked, then updated by their
+          // addresses (a TID scan), which hold while they are locked. The limit is a
+          // subquery, so the server plans every claim as it plans the generic one (for a
+          // tenth of the due records: the ordered index scan that stops at the limit) and
+          // keeps that plan; as a parameter, each claim would be planned again.
+          claim_("UPDATE " + table_.quoted +
+                 " r SET status = 'in_flight', attempts = LEAST(r.attempts + 1, 4294967295), "
+                 "claim_owner = $3, claim_token = r.claim_token + 1, claim_expires_at = $4 WHERE "
+                 "r.ctid = ANY (ARRAY(SELECT ctid FROM " +
+                 table_.quoted +
+                 " d WHERE d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= $1 AND "
+                 "(d.status = 'pending' OR d.claim_expires_at <= $1) AND (d.ordering_key = '' OR "
                  "NOT EXISTS (SELECT 1 FROM " +
                  table_.quoted +
-                 " o WHERE o.ordering_key = r.ordering_key AND o.ordering_key <> '' AND "
-                 "o.sequence < r.sequence AND o.status <> 'delivered')) ORDER BY "
-                 "r.next_attempt_at, r.sequence LIMIT $2 FOR "
-                 "UPDATE SKIP LOCKED) UPDATE " +
-                 table_.quoted +
-                 " r SET status = 'in_flight', attempts = LEAST(r.attempts + 1, 4294967295), "
-                 "claim_owner = $3, claim_token = r.claim_token + 1, claim_expires_at = $4 FROM "
-                 "due WHERE r.id = due.id RETURNING " +
+                 " o WHERE o.ordering_key = d.ordering_key AND o.ordering_key <> '' AND "
+                 "o.sequence < d.sequence AND o.status <> 'delivered')) ORDER BY "
+                 "d.next_attempt_at, d.sequence LIMIT (SELECT $2::bigint) FOR UPDATE SKIP "
+                 "LOCKED)) RETURNING " +
                  columns("r.")),
           delivered_(retention == outbox_retention::keep
                          ? outcome("status = 'delivered', finished_at = $3")
@@ -1193,11 +1203,16 @@ public:
     ///@}
 
     /// mark_delivered for each of `claims` in one statement; the answers in
-    /// their order (a claim given twice is applied once, then stale).
+    /// their order (a claim given twice is applied once, then stale). One
+    /// claim takes the single-record statement, whose plan the server keeps:
+    /// it plans the batch statement again on every call for one claim.
     [[nodiscard]] std::vector<fenced_write> mark_delivered(transaction& tx,
                                                            std::span<const outbox_claim> claims,
                                                            stored_time now) {
         constexpr const char* who = "postgres::outbox_table::mark_delivered";
+        if (claims.size() == 1) {
+            return {mark_delivered(tx, claims.front().id, claims.front().token, now)};
+        }
         const detail::result r = detail::exec(
             tx.joined(table_.conn, who), who, delivered_together_,
             {detail::binary_array(detail::uuid_array_oid, detail::uuid_oid, claims, who,
