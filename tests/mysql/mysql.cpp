@@ -423,6 +423,22 @@ TEST_CASE("mysql: the statements each operation sends", "[mysql][outbox]") {
     }
 }
 
+// A claim rewrites up to 256 rows; an index over a column it sets would move
+// an entry per record (half the pages the claim's UPDATE writes).
+TEST_CASE("mysql: an outbox claim sets no indexed column", "[mysql][outbox]") {
+    scratch_table name("outbox");
+    my::connection conn(options());
+    my::outbox_table store(conn, name.name());
+    create_tables(store);
+    raw_connection raw;
+    CHECK(scalar(raw.get(),
+                 "SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = "
+                 "DATABASE() AND TABLE_NAME = '" +
+                     name.name() +
+                     "' AND COLUMN_NAME IN ('status', 'attempts', 'claim_owner', "
+                     "'claim_token', 'claim_expires_at')") == "0");
+}
+
 TEST_CASE("mysql: delete_on_delivery deletes a delivered record under its claim and keeps the rest",
           "[mysql][outbox]") {
     using outbox_test::id_of;
