@@ -423,6 +423,61 @@ TEST_CASE("mysql: the statements each operation sends", "[mysql][outbox]") {
     }
 }
 
+// A claim rewrites up to 256 rows; an index over a column it sets would move
+// an entry per record (half the pages the claim's UPDATE writes).
+TEST_CASE("mysql: an outbox claim sets no indexed column", "[mysql][outbox]") {
+    scratch_table name("outbox");
+    my::connection conn(options());
+    my::outbox_table store(conn, name.name());
+    create_tables(store);
+    raw_connection raw;
+    CHECK(scalar(raw.get(),
+                 "SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = "
+                 "DATABASE() AND TABLE_NAME = '" +
+                     name.name() +
+                     "' AND COLUMN_NAME IN ('status', 'attempts', 'claim_owner', "
+                     "'claim_token', 'claim_expires_at')") == "0");
+}
+
+// The per-key check of a claim looks for an older undelivered record of the
+// key; over the key's delivered history it read a row for each, every claim.
+TEST_CASE("mysql: a claim reads none of an ordering key's delivered records", "[mysql][outbox]") {
+    scratch_table name("outbox");
+    my::connection conn(options());
+    my::outbox_table store(conn, name.name());
+    create_tables(store);
+    {
+        auto tx = store.begin();
+        for (std::uint32_t n = 1; n <= 500; ++n) {
+            REQUIRE(store.append(tx, message_of(n, "order-1"), t0).is_appended());
+        }
+        tx.commit();
+    }
+    raw_connection raw;
+    run(raw.get(), "UPDATE `" + name.name() + "` SET status = 'delivered', finished_at = 1");
+    {
+        auto tx = store.begin();
+        REQUIRE(store.append(tx, message_of(501, "order-1"), t0).is_appended());
+        REQUIRE(store.append(tx, message_of(502, "order-1"), t0).is_appended());
+        tx.commit();
+    }
+    const auto rows_read = [&] {
+        return std::stol(scalar(conn.native(),
+                                "SELECT SUM(VARIABLE_VALUE) FROM "
+                                "information_schema.SESSION_STATUS WHERE VARIABLE_NAME IN "
+                                "('HANDLER_READ_KEY', 'HANDLER_READ_NEXT', 'HANDLER_READ_PREV')"));
+    };
+    auto tx = store.begin();
+    const long before = rows_read();
+    const auto claimed = store.claim(tx, "relay", t0, t0 + 30s, 16);
+    const long read = rows_read() - before;
+    tx.commit();
+    REQUIRE(claimed.size() == 1);
+    CHECK(claimed[0].id == outbox_test::id_of(501));
+    INFO("rows read: " << read);
+    CHECK(read < 50);
+}
+
 TEST_CASE("mysql: delete_on_delivery deletes a delivered record under its claim and keeps the rest",
           "[mysql][outbox]") {
     using outbox_test::id_of;

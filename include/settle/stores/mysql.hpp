@@ -1220,7 +1220,12 @@ static_assert(settle::idempotency_store<idempotency_table>);
 /// VARBINARY(512), and indexes for claims (due_at, sequence: due_at is a
 /// stored column, next_attempt_at while pending or in flight, else NULL, so
 /// delivered records stay out of the claims' index), ordering keys
-/// (ordering_key, sequence) and purge (status, finished_at); and
+/// (open_key, sequence: open_key is a stored column, the ordering key while
+/// a record is undelivered, else NULL, so the per-key check reads only
+/// undelivered records of the key, never its delivered history) and purge
+/// (finished_as, finished_at: finished_as is a stored column, the status once
+/// delivered or dead, else NULL, so a claim, which sets no indexed column,
+/// moves no index entry); and
 /// a table "<name>_keys" of one row per ordering key in use (purge removes
 /// the rows of keys with nothing undelivered), whose row an append with that
 /// key locks.
@@ -1266,8 +1271,8 @@ public:
                " r WHERE r.due_at <= ? AND (r.status = 'pending' OR r.claim_expires_at <= ?) AND "
                "(r.ordering_key = '' OR NOT EXISTS (SELECT 1 FROM " +
                table_.quoted +
-               " o WHERE o.ordering_key = r.ordering_key AND o.sequence < r.sequence AND "
-               "o.status <> 'delivered')) ORDER BY r.due_at, r.sequence LIMIT ?"),
+               " o WHERE o.open_key = r.ordering_key AND o.sequence < r.sequence)) ORDER BY "
+               "r.due_at, r.sequence LIMIT ?"),
           claim_("SELECT " + columns("") + " FROM " + table_.quoted + " WHERE id IN "),
           mark_claimed_("UPDATE " + table_.quoted +
                         " SET status = 'in_flight', attempts = LEAST(attempts + 1, 4294967295), "
@@ -1291,13 +1296,11 @@ public:
                    " SET status = 'pending', attempts = 0, next_attempt_at = ?, finished_at = 0 "
                    "WHERE id = ? AND status = 'dead'"),
           purgeable_("SELECT id FROM " + table_.quoted +
-                     " WHERE status = 'delivered' AND finished_at < ? ORDER BY finished_at "
+                     " WHERE finished_as = 'delivered' AND finished_at < ? ORDER BY finished_at "
                      "LIMIT ? FOR UPDATE SKIP LOCKED"),
           purge_("DELETE FROM " + table_.quoted + " WHERE id IN "),
           idle_keys_("SELECT k.ordering_key FROM " + keys_ + " k WHERE NOT EXISTS (SELECT 1 FROM " +
-                     table_.quoted +
-                     " o WHERE o.ordering_key = k.ordering_key AND o.status <> 'delivered') "
-                     "LIMIT ?"),
+                     table_.quoted + " o WHERE o.open_key = k.ordering_key) LIMIT ?"),
           lock_keys_("SELECT ordering_key FROM " + keys_ + " WHERE ordering_key IN "),
           drop_key_("DELETE FROM " + keys_ + " WHERE ordering_key = ?"),
           statistics_(
@@ -1305,10 +1308,10 @@ public:
               "COUNT(CASE WHEN status = 'in_flight' AND claim_expires_at > ? THEN 1 END), "
               "COUNT(CASE WHEN status = 'dead' THEN 1 END), MIN(CASE WHEN status IN "
               "('pending', 'in_flight') THEN created_at END) FROM " +
-              table_.quoted + " WHERE status <> 'delivered'"),
+              table_.quoted + " WHERE finished_as IS NULL OR finished_as = 'dead'"),
           find_("SELECT " + columns("") + " FROM " + table_.quoted + " WHERE id = ?"),
           dead_letters_("SELECT " + columns("") + " FROM " + table_.quoted +
-                        " WHERE status = 'dead' AND sequence > ? ORDER BY sequence LIMIT ?") {}
+                        " WHERE finished_as = 'dead' AND sequence > ? ORDER BY sequence LIMIT ?") {}
 
     /// Begins a transaction on the table's connection.
     [[nodiscard]] transaction begin() { return transaction(*table_.conn); }
@@ -1337,15 +1340,19 @@ public:
                "    finished_at      BIGINT          NOT NULL DEFAULT 0,\n"
                "    due_at           BIGINT AS (CASE WHEN status IN ('pending', 'in_flight')\n"
                "        THEN next_attempt_at END) STORED,\n"
+               "    finished_as      VARCHAR(16) AS (CASE WHEN status IN ('delivered', 'dead')\n"
+               "        THEN status END) STORED,\n"
+               "    open_key         VARBINARY(512) AS (CASE WHEN ordering_key <> '' AND\n"
+               "        status <> 'delivered' THEN ordering_key END) STORED,\n"
                "    INDEX " +
                detail::object_name(table_.plain, "_due") +
                " (due_at, sequence),\n"
                "    INDEX " +
                detail::object_name(table_.plain, "_key") +
-               " (ordering_key, sequence),\n"
+               " (open_key, sequence),\n"
                "    INDEX " +
                detail::object_name(table_.plain, "_done") +
-               " (status, finished_at)\n"
+               " (finished_as, finished_at)\n"
                ") ENGINE=InnoDB CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;\n"
                "CREATE TABLE IF NOT EXISTS " +
                keys_ +
