@@ -156,6 +156,26 @@ TEST_CASE("redis: a record that does not decode is reported and kept", "[redis][
     CHECK(server.text("GET", record) == no_expiry);
 }
 
+TEST_CASE("redis: a record Redis deleted does not let its token come back",
+          "[redis][idempotency]") {
+    rd::connection conn(factory());
+    rd::idempotency_table store(conn, unique_prefix("aba"));
+    const settle::idempotency_scope scope{"t", "op"};
+    const auto key = key_of("k");
+    const auto first = claim(store, scope, key, t0(), t0() + 30s);
+    REQUIRE(first.claimed);
+    raw server;
+    // What Redis' own expiry does once the record's time is up.
+    REQUIRE(server.integer("DEL", store.record_key(scope, key)) == 1);
+    const auto second = claim(store, scope, key, t0() + 1min, t0() + 2min);
+    REQUIRE(second.claimed);
+    CHECK(second.record.token > first.record.token);
+    CHECK(complete(store, scope, key, first.record.token, t0() + 1h) ==
+          settle::fenced_write::stale);
+    CHECK(complete(store, scope, key, second.record.token, t0() + 1h) ==
+          settle::fenced_write::applied);
+}
+
 TEST_CASE("redis: Redis keeps a record for its own expiry plus the margin, no less",
           "[redis][idempotency]") {
     rd::connection conn(factory());
