@@ -7,10 +7,16 @@
 //                                scripts (EVALSHA), two round trips
 //   baseline/set_nx_px_set       SET key NX PX, then SET key response PX: the
 //                                usual unfenced Redis idempotency, two round trips
+//   baseline/lua_claim_complete  the least fenced work, by hand: a claim script
+//                                (GET, INCR of a token counter, SET PX) and a
+//                                completion script (GET, compare the token, SET
+//                                PX), by EVALSHA: two round trips
 //   idempotency/replay           claim a completed key: one script, one round trip
 //   baseline/get                 GET of the same bytes: one round trip
 //   versioned/compare_and_set    one script, one round trip
 //   baseline/set                 SET of the same bytes: one round trip
+//   baseline/lua_compare_and_set the same fenced work by hand: one script (HGET
+//                                the stamp, compare, INCR, HSET), one round trip
 //   stream/publish               stream_publisher::publish: XADD, one round trip
 //   baseline/xadd                the same XADD by hand
 //   stream/consume               stream_consumer::poll over 16 messages with an
@@ -78,6 +84,13 @@ public:
         return static_cast<redisReply*>(redisCommandArgv(c_, static_cast<int>(n), argv, lengths));
     }
     void ignore(std::initializer_list<std::string_view> args) { freeReplyObject(run(args)); }
+    // Loads a script; its SHA-1, for EVALSHA.
+    std::string load(std::string_view script) {
+        redisReply* r = run({"SCRIPT", "LOAD", script});
+        std::string sha(r->str, r->len);
+        freeReplyObject(r);
+        return sha;
+    }
 
 private:
     redisContext* c_;
@@ -114,6 +127,31 @@ void baseline_set_nx_px_set(benchmark::State& state) {
         const std::string key = prefix + std::to_string(++n);
         r.ignore({"SET", key, "in_progress", "NX", "PX", "60000"});
         r.ignore({"SET", key, response, "PX", "86400000"});
+    }
+    state.counters["round_trips"] = 2;
+}
+
+void baseline_lua_claim_complete(benchmark::State& state) {
+    raw r;
+    const std::string claim = r.load(R"(
+local v = redis.call('GET', KEYS[1])
+if v then return v end
+local t = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], t, 'PX', ARGV[1])
+return t)");
+    const std::string complete = r.load(R"(
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1)");
+    const std::string prefix = unique("lua");
+    const std::string counter = prefix + "token";
+    long n = 0;
+    for (auto _ : state) {
+        const std::string key = prefix + std::to_string(++n);
+        redisReply* claimed = r.run({"EVALSHA", claim, "2", key, counter, "60000"});
+        const std::string token = std::to_string(claimed->integer);
+        freeReplyObject(claimed);
+        r.ignore({"EVALSHA", complete, "1", key, token, response, "86400000"});
     }
     state.counters["round_trips"] = 2;
 }
@@ -162,6 +200,25 @@ void baseline_set(benchmark::State& state) {
     const std::string key = unique("raw");
     for (auto _ : state) {
         r.ignore({"SET", key, response});
+    }
+    state.counters["round_trips"] = 1;
+}
+
+void baseline_lua_compare_and_set(benchmark::State& state) {
+    raw r;
+    const std::string cas = r.load(R"(
+if redis.call('HGET', KEYS[1], 'stamp') ~= ARGV[1] then return 0 end
+local s = redis.call('INCR', KEYS[2])
+redis.call('HSET', KEYS[1], 'value', ARGV[2], 'stamp', s)
+return s)");
+    const std::string key = unique("lua");
+    const std::string counter = key + "stamp";
+    r.ignore({"HSET", key, "value", response, "stamp", "0"});
+    std::string stamp = "0";
+    for (auto _ : state) {
+        redisReply* written = r.run({"EVALSHA", cas, "2", key, counter, stamp, response});
+        stamp = std::to_string(written->integer);
+        freeReplyObject(written);
     }
     state.counters["round_trips"] = 1;
 }
@@ -271,6 +328,10 @@ BENCHMARK(baseline_set_nx_px_set)
     ->Name("baseline/set_nx_px_set")
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
+BENCHMARK(baseline_lua_claim_complete)
+    ->Name("baseline/lua_claim_complete")
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
 BENCHMARK(replay)->Name("idempotency/replay")->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(baseline_get)->Name("baseline/get")->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(compare_and_set)
@@ -278,6 +339,10 @@ BENCHMARK(compare_and_set)
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
 BENCHMARK(baseline_set)->Name("baseline/set")->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(baseline_lua_compare_and_set)
+    ->Name("baseline/lua_compare_and_set")
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
 BENCHMARK(publish)->Name("stream/publish")->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(baseline_xadd)->Name("baseline/xadd")->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(consume)->Name("stream/consume")->Unit(benchmark::kMicrosecond)->UseRealTime();

@@ -134,16 +134,46 @@ TEST_CASE("redis: a record that does not decode is reported and kept", "[redis][
     REQUIRE(claim(store, scope, key, t0(), t0() + 30s).claimed);
     raw server;
     const std::string record = store.record_key(scope, key);
-    REQUIRE(server.integer("HSET", record, "claimed_at", "yesterday") == 0);
+    // "p:<token>:<claimed_at>:<expires_at>::<fingerprint>": field n replaced.
+    const auto with_field = [&](std::size_t n, const std::string& value) {
+        std::string text = server.text("GET", record);
+        std::size_t begin = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+            begin = text.find(':', begin) + 1;
+        }
+        return text.replace(begin, text.find(':', begin) - begin, value);
+    };
+    const std::string no_claim_time = with_field(2, "yesterday");
+    REQUIRE(server.text("SET", record, no_claim_time, "KEEPTTL") == "OK");
     CHECK(redis_test::thrown([&] { (void)claim(store, scope, key, t0(), t0() + 30s); }) ==
           settle::errc::decode_failed);
-    CHECK(server.text("HGET", record, "claimed_at") == "yesterday");
-    CHECK(server.text("HGET", record, "state") == "in_progress");
+    CHECK(server.text("GET", record) == no_claim_time);
     // An expiry that is not a number cannot say whether the record is live.
-    REQUIRE(server.integer("HSET", record, "expires_at", "soon") == 0);
+    const std::string no_expiry = with_field(3, "soon");
+    REQUIRE(server.text("SET", record, no_expiry, "KEEPTTL") == "OK");
     CHECK(redis_test::thrown([&] { (void)claim(store, scope, key, t0(), t0() + 30s); }) ==
           settle::errc::decode_failed);
-    CHECK(server.text("HGET", record, "expires_at") == "soon");
+    CHECK(server.text("GET", record) == no_expiry);
+}
+
+TEST_CASE("redis: a record Redis deleted does not let its token come back",
+          "[redis][idempotency]") {
+    rd::connection conn(factory());
+    rd::idempotency_table store(conn, unique_prefix("aba"));
+    const settle::idempotency_scope scope{"t", "op"};
+    const auto key = key_of("k");
+    const auto first = claim(store, scope, key, t0(), t0() + 30s);
+    REQUIRE(first.claimed);
+    raw server;
+    // What Redis' own expiry does once the record's time is up.
+    REQUIRE(server.integer("DEL", store.record_key(scope, key)) == 1);
+    const auto second = claim(store, scope, key, t0() + 1min, t0() + 2min);
+    REQUIRE(second.claimed);
+    CHECK(second.record.token > first.record.token);
+    CHECK(complete(store, scope, key, first.record.token, t0() + 1h) ==
+          settle::fenced_write::stale);
+    CHECK(complete(store, scope, key, second.record.token, t0() + 1h) ==
+          settle::fenced_write::applied);
 }
 
 TEST_CASE("redis: Redis keeps a record for its own expiry plus the margin, no less",

@@ -532,7 +532,7 @@ using lease_table = versioned_table<Key, lease_record>;
 template <class Key>
 using fence_table = versioned_table<Key, fencing_token>;
 
-/// settle::idempotency_store over Redis hashes, one per (tenant, operation,
+/// settle::idempotency_store over Redis strings, one per (tenant, operation,
 /// key) under "<prefix>i:", with tokens from one counter of the store,
 /// "<prefix>token", so a token is greater than every one issued before for any
 /// key. Claim (taking over a record that is no longer live), complete and
@@ -541,12 +541,17 @@ using fence_table = versioned_table<Key, fencing_token>;
 /// complete and abandon write only while the record is in progress with the
 /// claim's token: a stale owner's completion is refused.
 ///
+/// A record is one string, written with its expiry by one SET ... PX:
+/// "<state>:<token>:<claimed_at>:<expires_at>:<status>:" (state `p` in
+/// progress, `c` completed; times in decimal Unix microseconds; status empty
+/// when there is none), then the 32-byte fingerprint, then the response body.
+///
 /// The record's own expires_at decides whether it is live, on the caller's
-/// clock. Redis deletes a record `expiry_margin` after that expiry (PEXPIRE,
-/// counted on the server from the write), only so that records do not pile up:
-/// no purge is needed. Keep the margin above the clock skew between your
-/// processes. Times persist as decimal Unix microseconds and compare exactly
-/// within 285 years of 1970 (Lua's numbers are doubles).
+/// clock. Redis deletes a record `expiry_margin` after that expiry (PX,
+/// counted on the server from the write), only so that records do not pile
+/// up: no purge is needed. Keep the margin above the clock skew between your
+/// processes. Times compare exactly within 285 years of 1970 (Lua's numbers
+/// are doubles).
 class idempotency_table {
 public:
     /// The transaction type of the settle::idempotency_store this table models.
@@ -590,20 +595,19 @@ public:
                                                 const idempotency_key& key,
                                                 const sha256_digest& fingerprint, stored_time now,
                                                 stored_time lease_end) {
+        // Replies the new token (an integer), the live record found (a
+        // string), or 0 for a record whose expires_at is not a number.
         static constexpr detail::script script{"claim", R"(
-local r = redis.call('HMGET', KEYS[1], 'state', 'fingerprint', 'token', 'claimed_at',
-                     'expires_at', 'status', 'body')
-if r[1] then
-  local expires = tonumber(r[5])
-  if not expires then return {2} end
-  if tonumber(ARGV[2]) < expires then return {0, r[1], r[2], r[3], r[4], r[5], r[6], r[7]} end
+local v = redis.call('GET', KEYS[1])
+if v then
+  local expires = tonumber(string.match(v, '^%a:%d+:[^:]*:([^:]*):'))
+  if not expires then return 0 end
+  if tonumber(ARGV[2]) < expires then return v end
 end
 local t = redis.call('INCR', KEYS[2])
-if r[1] then redis.call('DEL', KEYS[1]) end
-redis.call('HSET', KEYS[1], 'state', 'in_progress', 'fingerprint', ARGV[1],
-           'token', string.format('%d', t), 'claimed_at', ARGV[2], 'expires_at', ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return {1, t})"};
+redis.call('SET', KEYS[1], string.format('p:%d:', t) .. ARGV[2] .. ':' .. ARGV[3] .. '::' ..
+           ARGV[1], 'PX', ARGV[4])
+return t)"};
         constexpr const char* who = "redis::idempotency_table::claim";
         settle::detail::check_key_size(scope.tenant.size(), who, "tenant");
         settle::detail::check_key_size(scope.operation.size(), who, "operation");
@@ -615,46 +619,39 @@ return {1, t})"};
             {std::string_view(reinterpret_cast<const char*>(fp.data()), fp.size()), at, until,
              detail::cleanup_ttl(now, lease_end, margin_)},
             who);
-        if (r->type != REDIS_REPLY_ARRAY || r->elements < 1) {
+        if (r->type == REDIS_REPLY_STRING) {
+            return {false, decode_record(detail::text_of(*r), who)};
+        }
+        if (r->type != REDIS_REPLY_INTEGER) {
             throw settle::error(errc::backend_failure, std::string(who) + ": unexpected reply");
         }
-        const std::int64_t outcome = detail::int_of(*r->element[0], who, "outcome");
-        if (outcome == 2) {
+        if (r->integer == 0) {
             throw settle::error(errc::decode_failed,
                                 std::string(who) +
                                     ": the stored expires_at is not a number; the "
                                     "record is kept");
         }
-        if (outcome == 1 && r->elements == 2) {
-            idempotency_record record;
-            record.state = idempotency_state::in_progress;
-            record.fingerprint = fingerprint;
-            record.token = token_of(*r->element[1], who);
-            record.claimed_at = now;
-            record.expires_at = lease_end;
-            return {true, std::move(record)};
-        }
-        if (r->elements != 8) {
-            throw settle::error(errc::backend_failure, std::string(who) + ": unexpected reply");
-        }
-        return {false, decode_record(r->element + 1, who)};
+        idempotency_record record;
+        record.state = idempotency_state::in_progress;
+        record.fingerprint = fingerprint;
+        record.token = token_of(*r, who);
+        record.claimed_at = now;
+        record.expires_at = lease_end;
+        return {true, std::move(record)};
     }
 
     [[nodiscard]] fenced_write complete(transaction&, const idempotency_scope& scope,
                                         const idempotency_key& key, fencing_token token,
                                         idempotency_response response, stored_time retain_until) {
         static constexpr detail::script script{"complete", R"(
-local r = redis.call('HMGET', KEYS[1], 'state', 'token', 'claimed_at')
-if r[1] ~= 'in_progress' or r[2] ~= ARGV[1] then return 0 end
-if ARGV[3] == '' then
-  redis.call('HSET', KEYS[1], 'state', 'completed', 'expires_at', ARGV[4], 'body', ARGV[2])
-else
-  redis.call('HSET', KEYS[1], 'state', 'completed', 'expires_at', ARGV[4], 'body', ARGV[2],
-             'status', ARGV[3])
-end
-local kept = math.ceil((tonumber(ARGV[4]) - tonumber(r[3])) / 1000)
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local token, claimed = string.match(v, '^p:(%d+):([^:]*):')
+if token ~= ARGV[1] then return 0 end
+local kept = math.ceil((tonumber(ARGV[4]) - tonumber(claimed)) / 1000)
 kept = math.min(math.max(kept, 0), 2 ^ 50) + tonumber(ARGV[5])
-redis.call('PEXPIRE', KEYS[1], string.format('%d', kept))
+redis.call('SET', KEYS[1], 'c:' .. token .. ':' .. claimed .. ':' .. ARGV[4] .. ':' .. ARGV[3] ..
+           ':' .. string.sub(v, -32) .. ARGV[2], 'PX', string.format('%d', kept))
 return 1)"};
         // Redis keeps the record for the retention counted from the claim (the
         // store is not told the time now), plus the margin.
@@ -673,8 +670,8 @@ return 1)"};
     [[nodiscard]] fenced_write abandon(transaction&, const idempotency_scope& scope,
                                        const idempotency_key& key, fencing_token token) {
         static constexpr detail::script script{"abandon", R"(
-local r = redis.call('HMGET', KEYS[1], 'state', 'token')
-if r[1] ~= 'in_progress' or r[2] ~= ARGV[1] then return 0 end
+local v = redis.call('GET', KEYS[1])
+if not v or string.match(v, '^p:(%d+):') ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
 return 1)"};
         const std::string t = std::to_string(token.value());
@@ -696,41 +693,33 @@ private:
         return r.integer == 1 ? fenced_write::applied : fenced_write::stale;
     }
 
-    // state, fingerprint, token, claimed_at, expires_at, status, body
-    [[nodiscard]] static idempotency_record decode_record(redisReply** f, const char* who) {
-        const auto text = [&](std::size_t i, const char* field) -> std::string_view {
-            if (f[i]->type != REDIS_REPLY_STRING) {
-                throw settle::error(errc::decode_failed, std::string(who) + ": the record has no " +
-                                                             field + "; it is kept");
+    // "<state>:<token>:<claimed_at>:<expires_at>:<status>:<fingerprint><body>"
+    [[nodiscard]] static idempotency_record decode_record(std::string_view text, const char* who) {
+        std::string_view fields[5];
+        for (std::string_view& field : fields) {
+            const std::size_t end = text.find(':');
+            if (end == std::string_view::npos) {
+                throw settle::error(errc::decode_failed,
+                                    std::string(who) + ": the record is cut short; it is kept");
             }
-            return detail::text_of(*f[i]);
-        };
+            field = text.substr(0, end);
+            text.remove_prefix(end + 1);
+        }
         idempotency_record record;
-        const std::string_view state = text(0, "state");
-        if (state == "completed") {
+        if (fields[0] == "c") {
             record.state = idempotency_state::completed;
-        } else if (state != "in_progress") {
+        } else if (fields[0] != "p") {
             throw settle::error(errc::decode_failed,
                                 std::string(who) + ": unknown state; the record is kept");
         }
-        const std::string_view fp = text(1, "fingerprint");
-        sha256_digest::bytes_type digest{};
-        if (fp.size() != digest.size()) {
-            throw settle::error(errc::decode_failed,
-                                std::string(who) +
-                                    ": the fingerprint is not 32 bytes; the record "
-                                    "is kept");
-        }
-        std::memcpy(digest.data(), fp.data(), digest.size());
-        record.fingerprint = sha256_digest(digest);
         record.token = fencing_token(
-            static_cast<fencing_token::rep>(detail::parse_int(text(2, "token"), who, "token")));
-        record.claimed_at = stored_time(
-            std::chrono::microseconds(detail::parse_int(text(3, "claimed_at"), who, "claimed_at")));
-        record.expires_at = stored_time(
-            std::chrono::microseconds(detail::parse_int(text(4, "expires_at"), who, "expires_at")));
-        if (f[5]->type == REDIS_REPLY_STRING) {
-            const std::int64_t status = detail::parse_int(text(5, "status"), who, "status");
+            static_cast<fencing_token::rep>(detail::parse_int(fields[1], who, "token")));
+        record.claimed_at =
+            stored_time(std::chrono::microseconds(detail::parse_int(fields[2], who, "claimed_at")));
+        record.expires_at =
+            stored_time(std::chrono::microseconds(detail::parse_int(fields[3], who, "expires_at")));
+        if (!fields[4].empty()) {
+            const std::int64_t status = detail::parse_int(fields[4], who, "status");
             if (status < std::numeric_limits<int>::min() ||
                 status > std::numeric_limits<int>::max()) {
                 throw settle::error(errc::decode_failed,
@@ -738,8 +727,18 @@ private:
             }
             record.response.status = static_cast<int>(status);
         }
+        sha256_digest::bytes_type digest{};
+        if (text.size() < digest.size() ||
+            (record.state == idempotency_state::in_progress && text.size() != digest.size())) {
+            throw settle::error(errc::decode_failed,
+                                std::string(who) +
+                                    ": the fingerprint is not 32 bytes; the record "
+                                    "is kept");
+        }
+        std::memcpy(digest.data(), text.data(), digest.size());
+        record.fingerprint = sha256_digest(digest);
         if (record.state == idempotency_state::completed) {
-            record.response.body = detail::to_bytes(text(6, "body"));
+            record.response.body = detail::to_bytes(text.substr(digest.size()));
         }
         return record;
     }

@@ -104,14 +104,20 @@ std::size_t idempotency_purge_now(S& s, stored_time now, std::size_t limit) {
 
 // What a claim at `now` would find, without keeping the claim: the claim's
 // transaction is destroyed uncommitted, which rolls it back. A store that
-// cannot roll back (settle::atomic_operations only) would keep a claim it
-// took, so the cases that such stores run peek only at keys that hold a live
-// record, where the claim finds the record and writes nothing.
+// cannot roll back (settle::atomic_operations only) keeps a claim it took, so
+// on such a store a peek may only look at a key that holds a live record,
+// where the claim finds the record and writes nothing: a peek that claimed
+// there fails the case.
 template <class S>
 idempotency_store_claim idempotency_peek(S& s, const idempotency_scope& scope,
                                          const idempotency_key& key, stored_time now) {
     auto tx = s.begin();
-    return s.claim(tx, scope, key, idempotency_fp("peek"), now, now + std::chrono::hours(1));
+    idempotency_store_claim found =
+        s.claim(tx, scope, key, idempotency_fp("peek"), now, now + std::chrono::hours(1));
+    SETTLE_EXPECT(transactional<S> || !found.claimed,
+                  "a peek on a store that cannot roll back claimed the key and kept the claim; "
+                  "the case must claim it for real instead");
+    return found;
 }
 
 // The cases every idempotency_store passes.
@@ -182,7 +188,9 @@ inline constexpr std::array<test_case<Fixture>, 15> idempotency_store_cases{{
          const auto before = idempotency_peek(f.store, idempotency_scope_a(), key,
                                               end - std::chrono::microseconds(1));
          SETTLE_EXPECT(!before.claimed, "one microsecond before the lease ends");
-         const auto at = idempotency_peek(f.store, idempotency_scope_a(), key, end);
+         const auto at =
+             idempotency_claim_now(f.store, idempotency_scope_a(), key, idempotency_fp("b"), end,
+                                   end + std::chrono::hours(1));
          SETTLE_EXPECT(at.claimed, "at the instant the lease ends");
          SETTLE_EXPECT(at.record.token > first.record.token);
      }},
@@ -292,7 +300,9 @@ inline constexpr std::array<test_case<Fixture>, 15> idempotency_store_cases{{
              idempotency_complete_now(f.store, idempotency_scope_a(), key, fencing_token::first(),
                                       idempotency_response_of("r"),
                                       t0 + std::chrono::hours(24)) == fenced_write::stale);
-         SETTLE_EXPECT(idempotency_peek(f.store, idempotency_scope_a(), key, t0).claimed,
+         SETTLE_EXPECT(idempotency_claim_now(f.store, idempotency_scope_a(), key,
+                                             idempotency_fp("a"), t0, t0 + std::chrono::hours(1))
+                           .claimed,
                        "the key is still free");
      }},
     {"a completed record cannot be completed again",
