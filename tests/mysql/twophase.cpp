@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <latch>
 #include <map>
+#include <memory>
 #include <ratio>
 #include <stdexcept>
 #include <string>
@@ -91,16 +92,15 @@ struct aborts {
     int other = 0;
 };
 
-// One phase on each of two connections at once, on one branch, each in a
-// transaction that also writes a business row to `work` when the phase is
-// entered; returns what each answered.
-std::array<settle::barrier_outcome, 2> race(std::array<my::barrier_table*, 2> stores,
-                                            const std::string& work, const std::string& xid,
-                                            std::array<settle::barrier_phase, 2> phases,
-                                            std::array<aborts, 2>& seen) {
-    std::array<settle::barrier_outcome, 2> out{settle::barrier_outcome::not_tried,
-                                               settle::barrier_outcome::not_tried};
-    std::latch go(2);
+// One phase on each of the stores' connections at once, on one branch, each
+// in a transaction that also writes a business row to `work` when the phase
+// is entered; returns what each answered.
+std::vector<settle::barrier_outcome> race(const std::vector<my::barrier_table*>& stores,
+                                          const std::string& work, const std::string& xid,
+                                          const std::vector<settle::barrier_phase>& phases,
+                                          std::vector<aborts>& seen) {
+    std::vector<settle::barrier_outcome> out(phases.size(), settle::barrier_outcome::not_tried);
+    std::latch go(static_cast<std::ptrdiff_t>(phases.size()));
     const auto call = [&](std::size_t i) {
         go.arrive_and_wait();
         for (;;) {
@@ -123,10 +123,23 @@ std::array<settle::barrier_outcome, 2> race(std::array<my::barrier_table*, 2> st
             }
         }
     };
-    std::thread other(call, 1);
+    std::vector<std::thread> others;
+    for (std::size_t i = 1; i < phases.size(); ++i) {
+        others.emplace_back(call, i);
+    }
     call(0);
-    other.join();
+    for (std::thread& t : others) {
+        t.join();
+    }
     return out;
+}
+
+int total(const std::vector<aborts>& seen, int aborts::*field) {
+    int n = 0;
+    for (const aborts& a : seen) {
+        n += a.*field;
+    }
+    return n;
 }
 
 }  // namespace
@@ -190,7 +203,7 @@ TEST_CASE("mysql: racing phases end a branch one way, with no deadlock", "[mysql
                        "VARCHAR(16)) ENGINE=InnoDB");
     REQUIRE(isolation(first_conn.native()) == "REPEATABLE-READ");
     REQUIRE(isolation(second_conn.native()) == "REPEATABLE-READ");
-    std::array<aborts, 2> seen{};
+    std::vector<aborts> seen(2);
     std::map<std::string, int> endings;
     const auto entered_rows = [&](const std::string& xid) {
         return scalar(raw.get(),
@@ -202,8 +215,8 @@ TEST_CASE("mysql: racing phases end a branch one way, with no deadlock", "[mysql
         // empty cancel, and the try hangs).
         const std::string fresh = "t" + std::to_string(round);
         const bool flip = round % 2 == 1;  // which connection calls which phase
-        const std::array<p, 2> try_cancel =
-            flip ? std::array{p::cancel, p::try_phase} : std::array{p::try_phase, p::cancel};
+        const std::vector<p> try_cancel =
+            flip ? std::vector{p::cancel, p::try_phase} : std::vector{p::try_phase, p::cancel};
         auto out = race({&first, &second}, work.name(), fresh, try_cancel, seen);
         const o tried = out[flip ? 1 : 0];
         const o cancelled = out[flip ? 0 : 1];
@@ -220,8 +233,8 @@ TEST_CASE("mysql: racing phases end a branch one way, with no deadlock", "[mysql
         const std::string tried_branch = "c" + std::to_string(round);
         REQUIRE(settle::conformance::detail::barrier_enter(first, tried_branch, "b",
                                                            p::try_phase) == o::entered);
-        const std::array<p, 2> confirm_cancel =
-            flip ? std::array{p::cancel, p::confirm} : std::array{p::confirm, p::cancel};
+        const std::vector<p> confirm_cancel =
+            flip ? std::vector{p::cancel, p::confirm} : std::vector{p::confirm, p::cancel};
         out = race({&first, &second}, work.name(), tried_branch, confirm_cancel, seen);
         const o confirmed = out[flip ? 1 : 0];
         const o undone = out[flip ? 0 : 1];
@@ -238,10 +251,67 @@ TEST_CASE("mysql: racing phases end a branch one way, with no deadlock", "[mysql
     for (const auto& [ending, n] : endings) {
         std::printf(" %s=%d;", ending.c_str(), n);
     }
-    std::printf(" deadlocks=%d, other aborts=%d\n", seen[0].deadlocks + seen[1].deadlocks,
-                seen[0].other + seen[1].other);
-    CHECK(seen[0].deadlocks + seen[1].deadlocks == 0);
-    CHECK(seen[0].other + seen[1].other == 0);
+    std::printf(" deadlocks=%d, other aborts=%d\n", total(seen, &aborts::deadlocks),
+                total(seen, &aborts::other));
+    CHECK(total(seen, &aborts::deadlocks) == 0);
+    CHECK(total(seen, &aborts::other) == 0);
+}
+
+// Six connections call try, confirm and cancel twice each on one fresh
+// branch at once, round after round: the branch ends one way, every entered
+// try is ended by its own phase, the business rows agree, and no deadlock.
+TEST_CASE("mysql: six connections racing every phase end a branch one way, with no deadlock",
+          "[mysql][twophase]") {
+    using o = settle::barrier_outcome;
+    using p = settle::barrier_phase;
+    scratch_table table("barrier_race6");
+    scratch_table work("barrier_work6");
+    const std::vector<p> phases{p::try_phase, p::confirm, p::cancel,
+                                p::try_phase, p::confirm, p::cancel};
+    std::vector<std::unique_ptr<my::connection>> conns;
+    std::vector<std::unique_ptr<my::barrier_table>> owned;
+    std::vector<my::barrier_table*> stores;
+    for (std::size_t i = 0; i < phases.size(); ++i) {
+        conns.push_back(std::make_unique<my::connection>(options()));
+        owned.push_back(std::make_unique<my::barrier_table>(*conns.back(), table.name()));
+        stores.push_back(owned.back().get());
+    }
+    create_tables(*stores[0]);
+    raw_connection raw;
+    run(raw.get(), "CREATE TABLE `" + work.name() +
+                       "` (n BIGINT AUTO_INCREMENT PRIMARY KEY, xid VARBINARY(64), phase "
+                       "VARCHAR(16)) ENGINE=InnoDB");
+    std::vector<aborts> seen(phases.size());
+    std::map<std::string, int> outcomes;
+    constexpr int rounds = 60;
+    for (int round = 0; round < rounds; ++round) {
+        const std::string xid = "x" + std::to_string(round);
+        const auto out = race(stores, work.name(), xid, phases, seen);
+        int tried = 0;
+        int ended = 0;
+        int entered = 0;
+        for (std::size_t i = 0; i < out.size(); ++i) {
+            ++outcomes[std::string(settle::to_string(out[i]))];
+            const bool in = out[i] == o::entered;
+            entered += in ? 1 : 0;
+            tried += in && phases[i] == p::try_phase ? 1 : 0;
+            ended += (in && phases[i] != p::try_phase) || out[i] == o::empty_cancel ? 1 : 0;
+        }
+        INFO(xid);
+        CHECK(tried <= 1);
+        CHECK(ended == 1);
+        CHECK(entered == tried + (tried == 1 ? 1 : 0));
+        CHECK(scalar(raw.get(), "SELECT COUNT(*) FROM `" + work.name() + "` WHERE xid = '" + xid +
+                                    "'") == std::to_string(entered));
+    }
+    std::printf("mysql barrier race, %d rounds of 6 connections (REPEATABLE READ):", rounds);
+    for (const auto& [outcome, n] : outcomes) {
+        std::printf(" %s=%d", outcome.c_str(), n);
+    }
+    std::printf("; deadlocks=%d, other aborts=%d\n", total(seen, &aborts::deadlocks),
+                total(seen, &aborts::other));
+    CHECK(total(seen, &aborts::deadlocks) == 0);
+    CHECK(total(seen, &aborts::other) == 0);
 }
 
 // A sender's transaction (its order row, then the seal) and a check of its
