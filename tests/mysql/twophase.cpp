@@ -187,7 +187,8 @@ TEST_CASE("mysql two-phase tables refuse bad names and keep the schema idempoten
 // deadlock: a fence that read FOR UPDATE before inserting would lock the
 // missing row's gap on both connections, and each insert would then wait for
 // the other's gap lock.
-TEST_CASE("mysql: racing phases end a branch one way, with no deadlock", "[mysql][twophase]") {
+TEST_CASE("mysql: racing phases end a branch one way, with no deadlock",
+          "[mysql][twophase][concurrency]") {
     using o = settle::barrier_outcome;
     using p = settle::barrier_phase;
     scratch_table table("barrier_race");
@@ -261,7 +262,7 @@ TEST_CASE("mysql: racing phases end a branch one way, with no deadlock", "[mysql
 // branch at once, round after round: the branch ends one way, every entered
 // try is ended by its own phase, the business rows agree, and no deadlock.
 TEST_CASE("mysql: six connections racing every phase end a branch one way, with no deadlock",
-          "[mysql][twophase]") {
+          "[mysql][twophase][concurrency]") {
     using o = settle::barrier_outcome;
     using p = settle::barrier_phase;
     scratch_table table("barrier_race6");
@@ -318,7 +319,8 @@ TEST_CASE("mysql: six connections racing every phase end a branch one way, with 
 // message, on two connections at once, each round. They agree: the order row
 // exists exactly when the check answered committed; a check that came first
 // refused the late commit on the same unique key.
-TEST_CASE("mysql: a check-back racing a late commit never both win", "[mysql][twophase]") {
+TEST_CASE("mysql: a check-back racing a late commit never both win",
+          "[mysql][twophase][concurrency]") {
     scratch_table table("fence_race");
     scratch_table orders("fence_orders");
     my::connection sender_conn(options());
