@@ -76,6 +76,14 @@ settle::stored_time at(int seconds = 0) {
            std::chrono::seconds(seconds);
 }
 
+// "<prefix><n>", built by appending (GCC 12 at -O2 misreads "literal" +
+// std::string as an overlapping copy, -Wrestrict).
+std::string numbered(std::string_view prefix, int n) {
+    std::string out(prefix);
+    out += std::to_string(n);
+    return out;
+}
+
 // The session's isolation level, as the server names it.
 std::string isolation(MYSQL* conn) {
     try {
@@ -214,7 +222,7 @@ TEST_CASE("mysql: racing phases end a branch one way, with no deadlock",
     for (int round = 0; round < rounds; ++round) {
         // try against cancel: try first (both entered) or cancel first (an
         // empty cancel, and the try hangs).
-        const std::string fresh = "t" + std::to_string(round);
+        const std::string fresh = numbered("t", round);
         const bool flip = round % 2 == 1;  // which connection calls which phase
         const std::vector<p> try_cancel =
             flip ? std::vector{p::cancel, p::try_phase} : std::vector{p::try_phase, p::cancel};
@@ -231,7 +239,7 @@ TEST_CASE("mysql: racing phases end a branch one way, with no deadlock",
 
         // confirm against cancel on a tried branch: one enters, the other is
         // refused.
-        const std::string tried_branch = "c" + std::to_string(round);
+        const std::string tried_branch = numbered("c", round);
         REQUIRE(settle::conformance::detail::barrier_enter(first, tried_branch, "b",
                                                            p::try_phase) == o::entered);
         const std::vector<p> confirm_cancel =
@@ -286,7 +294,7 @@ TEST_CASE("mysql: six connections racing every phase end a branch one way, with 
     std::map<std::string, int> outcomes;
     constexpr int rounds = 60;
     for (int round = 0; round < rounds; ++round) {
-        const std::string xid = "x" + std::to_string(round);
+        const std::string xid = numbered("x", round);
         const auto out = race(stores, work.name(), xid, phases, seen);
         int tried = 0;
         int ended = 0;
@@ -336,7 +344,7 @@ TEST_CASE("mysql: a check-back racing a late commit never both win",
     constexpr int rounds = 100;
     int committed = 0;
     for (int round = 0; round < rounds; ++round) {
-        const std::string id = "m" + std::to_string(round);
+        const std::string id = numbered("m", round);
         settle::check_back_result placed(settle::local_outcome::rolled_back);
         settle::check_back_result checked(settle::local_outcome::rolled_back);
         std::latch go(2);
