@@ -2,8 +2,10 @@
 // conformance suites; try against cancel and confirm against cancel racing on
 // two connections under InnoDB's default REPEATABLE READ, where an
 // insert-first barrier must never deadlock; the check-back fence racing a
-// late commit; sagas run, recovered and purged end to end.
+// late commit; two reconcilers racing; sagas run, recovered and purged end
+// to end.
 #include <settle/check_back.hpp>
+#include <settle/reconciler.hpp>
 #include <settle/saga.hpp>
 #include <settle/saga_coordinator.hpp>
 #include <settle/stores/mysql.hpp>
@@ -20,6 +22,7 @@
 #include <latch>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <ratio>
 #include <stdexcept>
 #include <string>
@@ -373,6 +376,63 @@ TEST_CASE("mysql: a check-back racing a late commit never both win",
     }
     std::printf("mysql check-back race, %d rounds: committed=%d rolled_back=%d\n", rounds,
                 committed, rounds - committed);
+}
+
+struct always_committed {
+    settle::checked_status status(const settle::uncertain_record&) {
+        return settle::checked_status::committed;
+    }
+};
+
+// Two reconcilers, each on its own connection, run over the same late
+// records at once: every record is resolved exactly once, in the transaction
+// that forgets it.
+TEST_CASE("mysql: two reconcilers on one store resolve each record once",
+          "[mysql][twophase][concurrency]") {
+    scratch_table table("reconcile_race");
+    settle::manual_clock clock{std::chrono::sys_days(std::chrono::year(2024) / 1 / 1)};
+    my::connection first_conn(options());
+    my::connection second_conn(options());
+    my::reconcile_table first_store(first_conn, table.name());
+    my::reconcile_table second_store(second_conn, table.name());
+    create_tables(first_store);
+    const settle::persisted_retry checks{settle::ladder{1min}, 3};
+    const settle::reconcile_options reconcile{.threshold = 1min, .batch_size = 100};
+    settle::reconciler first(first_store, checks, clock, reconcile);
+    settle::reconciler second(second_store, checks, clock, reconcile);
+    constexpr int records = 60;
+    settle::in_transaction(first_store, [&](my::transaction& tx) {
+        for (int n = 0; n < records; ++n) {
+            REQUIRE(first.watch(tx, numbered("o", n)));
+        }
+    });
+    clock.advance(2min);
+    std::mutex mutex;
+    std::map<std::string, int> resolved;
+    const auto resolve = [&](my::transaction&, const settle::uncertain_record& r,
+                             settle::checked_status) {
+        const std::lock_guard lock(mutex);
+        ++resolved[r.id];
+    };
+    always_committed source;
+    settle::reconcile_run_result a;
+    settle::reconcile_run_result b;
+    std::latch go(2);
+    std::thread other([&] {
+        go.arrive_and_wait();
+        b = second.run_once(source, resolve);
+    });
+    go.arrive_and_wait();
+    a = first.run_once(source, resolve);
+    other.join();
+    CHECK(resolved.size() == records);
+    for (const auto& [id, times] : resolved) {
+        INFO(id);
+        CHECK(times == 1);
+    }
+    CHECK(a.committed + b.committed == records);
+    std::printf("mysql reconcilers: first resolved %zu (gone %zu), second %zu (gone %zu)\n",
+                a.committed, a.gone, b.committed, b.gone);
 }
 
 // Orders whose sagas run three steps against the database, each step's
