@@ -6,7 +6,8 @@
 // The MySQL and MariaDB backend (the MySQL C API, mysql.h: MariaDB
 // Connector/C, -lmariadb, or MySQL's client library, -lmysqlclient):
 // versioned tables, lease and fence tables, idempotency records, outbox and
-// inbox, each an InnoDB table in the user's own database, written through the
+// inbox, try/confirm/cancel branches, records under reconciliation and
+// sagas, each an InnoDB table in the user's own database, written through the
 // user's own connection, inside the user's own transaction. Needs MySQL 8.0
 // or MariaDB 10.6 or later (FOR UPDATE SKIP LOCKED). docs/backends.md
 // describes the schema, the isolation and the locks of every statement.
@@ -16,6 +17,7 @@
 
 #include <settle/version.hpp>
 
+#include <settle/barrier.hpp>
 #include <settle/clock.hpp>
 #include <settle/codec.hpp>
 #include <settle/error.hpp>
@@ -23,6 +25,8 @@
 #include <settle/inbox.hpp>
 #include <settle/lease.hpp>
 #include <settle/outbox.hpp>
+#include <settle/reconcile.hpp>
+#include <settle/saga.hpp>
 #include <settle/stores/detail/sql.hpp>
 #include <settle/uuid.hpp>
 #include <settle/versioned.hpp>
@@ -31,6 +35,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -609,6 +614,9 @@ class versioned_table;
 class idempotency_table;
 class outbox_table;
 class inbox_table;
+class barrier_table;
+class reconcile_table;
+class saga_table;
 
 /// A transaction on a connection: START TRANSACTION at construction, at the
 /// session's isolation level (InnoDB's default is REPEATABLE READ; every
@@ -696,6 +704,9 @@ private:
     friend class idempotency_table;
     friend class outbox_table;
     friend class inbox_table;
+    friend class barrier_table;
+    friend class reconcile_table;
+    friend class saga_table;
 
     // The session, if this transaction is open, on `owner` (any, if null),
     // and still open on the server.
@@ -1799,6 +1810,480 @@ private:
 };
 
 static_assert(settle::purgeable_inbox_store<inbox_table>);
+
+// ---------------------------------------------------------------------------
+// Try/confirm/cancel barrier
+
+/// settle::barrier_store and settle::purgeable_barrier_store over an InnoDB
+/// table keyed by (transaction_id, branch_id), both VARBINARY(512), with the
+/// branch's state (tried, confirmed, cancelled, cancel_marker for an empty
+/// cancel) and the time of its last change (BIGINT Unix microseconds),
+/// indexed for purge.
+///
+/// Insert-first on the key, so no phase locks a gap it then inserts into:
+/// the pattern that deadlocks a fence reading FOR UPDATE before it inserts,
+/// under REPEATABLE READ. A try is one INSERT ... ON DUPLICATE KEY UPDATE
+/// that inserts the branch tried or locks the record there; a cancel the same,
+/// inserting the empty cancel's marker or moving a tried branch to cancelled
+/// in the same statement. A call that meets another transaction's
+/// uncommitted record of the branch waits for it, then answers as if it came
+/// after it. A confirm is one UPDATE ... WHERE state = 'tried' (a confirm of
+/// a branch with no record locks the gap where it would be, under REPEATABLE
+/// READ, and inserts nothing). A call that changes nothing then reads the
+/// state FOR UPDATE, the row already locked. At READ COMMITTED, a branch
+/// tried between a confirm's UPDATE and its read throws settle::error
+/// (errc::aborted): run the transaction again. purge selects ended branches
+/// FOR UPDATE SKIP LOCKED, then deletes them one by one.
+class barrier_table {
+public:
+    /// The transaction type of the settle::barrier_store this table models.
+    using transaction = mysql::transaction;
+
+    /// Throws settle::error (errc::invalid_argument) for a name that is not a
+    /// plain identifier of at most 55 bytes. Touches no table.
+    barrier_table(connection& c, std::string_view table_name)
+        : table_(c, table_name, "mysql::barrier_table"),
+          try_("INSERT INTO " + table_.quoted +
+               " (transaction_id, branch_id, state, changed_at) VALUES (?, ?, 'tried', ?) ON "
+               "DUPLICATE KEY UPDATE state = state"),
+          // changed_at is assigned first: it reads the state before the
+          // second assignment, whichever order the server evaluates them in.
+          cancel_("INSERT INTO " + table_.quoted +
+                  " (transaction_id, branch_id, state, changed_at) VALUES (?, ?, "
+                  "'cancel_marker', ?) ON DUPLICATE KEY UPDATE changed_at = IF(state = 'tried', "
+                  "?, changed_at), state = IF(state = 'tried', 'cancelled', state)"),
+          confirm_("UPDATE " + table_.quoted +
+                   " SET state = 'confirmed', changed_at = ? WHERE transaction_id = ? AND "
+                   "branch_id = ? AND state = 'tried'"),
+          state_("SELECT state FROM " + table_.quoted +
+                 " WHERE transaction_id = ? AND branch_id = ? FOR UPDATE"),
+          purgeable_("SELECT transaction_id, branch_id FROM " + table_.quoted +
+                     " WHERE changed_at < ? AND state <> 'tried' ORDER BY changed_at LIMIT ? FOR "
+                     "UPDATE SKIP LOCKED"),
+          purge_("DELETE FROM " + table_.quoted + " WHERE transaction_id = ? AND branch_id = ?") {}
+
+    /// Begins a transaction on the table's connection.
+    [[nodiscard]] transaction begin() { return transaction(*table_.conn); }
+
+    /// CREATE TABLE IF NOT EXISTS: safe to apply again.
+    [[nodiscard]] std::string ddl() const {
+        return "CREATE TABLE IF NOT EXISTS " + table_.quoted +
+               " (\n"
+               "    transaction_id VARBINARY(512) NOT NULL,\n"
+               "    branch_id      VARBINARY(512) NOT NULL,\n"
+               "    state          VARCHAR(16)    NOT NULL\n"
+               "        CHECK (state IN ('tried', 'confirmed', 'cancelled', 'cancel_marker')),\n"
+               "    changed_at     BIGINT         NOT NULL,\n"
+               "    PRIMARY KEY (transaction_id, branch_id),\n"
+               "    INDEX " +
+               detail::object_name(table_.plain, "_purge") +
+               " (changed_at)\n"
+               ") ENGINE=InnoDB CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;\n";
+    }
+
+    /// Runs ddl(). MySQL commits the transaction around each CREATE TABLE:
+    /// what `tx` wrote before is committed, and `tx` goes on in a new one.
+    void create_tables(transaction& tx) const {
+        detail::create(tx.joined(table_.conn, "mysql::barrier_table::create_tables"), ddl(),
+                       "mysql::barrier_table::create_tables");
+    }
+
+    ///@{
+    /// The settle::barrier_store operations (see the concept for what each guarantees), in the
+    /// caller's transaction.
+    [[nodiscard]] barrier_outcome enter(transaction& tx, std::string_view transaction_id,
+                                        std::string_view branch_id, barrier_phase phase,
+                                        stored_time now) {
+        constexpr const char* who = "mysql::barrier_table::enter";
+        const detail::param xid = detail::key_text(transaction_id, who, "transaction id");
+        const detail::param branch = detail::key_text(branch_id, who, "branch id");
+        detail::session& s = tx.joined(table_.conn, who);
+        // Rows affected: 1 inserted (or, for a confirm, updated), 2 updated
+        // by ON DUPLICATE KEY UPDATE, 0 the record there left as it was.
+        switch (phase) {
+        case barrier_phase::try_phase:
+            if (s.exec(who, try_, {xid, branch, detail::micros(now)}).affected() == 1) {
+                return barrier_outcome::entered;
+            }
+            break;
+        case barrier_phase::confirm:
+            if (s.exec(who, confirm_, {detail::micros(now), xid, branch}).affected() == 1) {
+                return barrier_outcome::entered;
+            }
+            break;
+        case barrier_phase::cancel:
+            switch (s.exec(who, cancel_, {xid, branch, detail::micros(now), detail::micros(now)})
+                        .affected()) {
+            case 0: break;
+            case 1: return barrier_outcome::empty_cancel;
+            default: return barrier_outcome::entered;
+            }
+            break;
+        }
+        const detail::result r = s.exec(who, state_, {xid, branch});
+        std::optional<settle::detail::barrier_state> state;
+        if (r.rows() > 0) {
+            state = settle::detail::barrier_state_from(r.text(0, 0));
+            if (!state) {
+                throw settle::error(errc::decode_failed,
+                                    std::string(who) + " on table " + table_.quoted +
+                                        ": a branch has a state settle does not write");
+            }
+        }
+        const settle::detail::barrier_step step = settle::detail::step(state, phase);
+        if (step.next) {
+            throw settle::error(errc::aborted, std::string(who) + " on table " + table_.quoted +
+                                                   ": the branch changed while it was entered; "
+                                                   "run the transaction again");
+        }
+        return step.outcome;
+    }
+
+    [[nodiscard]] std::size_t purge(transaction& tx, stored_time ended_before, std::size_t limit) {
+        constexpr const char* who = "mysql::barrier_table::purge";
+        detail::session& s = tx.joined(table_.conn, who);
+        const detail::result r =
+            s.exec(who, purgeable_, {detail::micros(ended_before), detail::limit(limit)});
+        std::size_t deleted = 0;
+        for (const auto& row : r.cells) {
+            deleted += static_cast<std::size_t>(
+                s.exec(who, purge_, {detail::blob(row[0].data), detail::blob(row[1].data)})
+                    .affected());
+        }
+        return deleted;
+    }
+    ///@}
+
+private:
+    detail::table table_;
+    std::string try_;
+    std::string cancel_;
+    std::string confirm_;
+    std::string state_;
+    std::string purgeable_;
+    std::string purge_;
+};
+
+static_assert(settle::purgeable_barrier_store<barrier_table>);
+
+// ---------------------------------------------------------------------------
+// Reconciliation
+
+/// settle::reconcile_store over an InnoDB table keyed by id (VARBINARY(512)),
+/// with the time the record became uncertain, its unknown answers, its next
+/// check, and, once escalated, when and why (BIGINT Unix microseconds; the
+/// reason LONGBLOB, byte for byte), indexed on uncertain_since for due. watch
+/// is one INSERT ... ON DUPLICATE KEY UPDATE (a concurrent watch of the same
+/// id waits for the first); due one SELECT (a consistent read), longest
+/// uncertain first (then by id); forget one DELETE (of two concurrent
+/// forgets, the second waits and then finds nothing); reschedule and escalate
+/// one UPDATE each, of a watched record only. forget, reschedule and
+/// escalate of an id not kept lock the gap where it would be, under
+/// REPEATABLE READ.
+class reconcile_table {
+public:
+    /// The transaction type of the settle::reconcile_store this table models.
+    using transaction = mysql::transaction;
+
+    /// Throws settle::error (errc::invalid_argument) for a name that is not a
+    /// plain identifier of at most 55 bytes. Touches no table.
+    reconcile_table(connection& c, std::string_view table_name)
+        : table_(c, table_name, "mysql::reconcile_table"),
+          watch_("INSERT INTO " + table_.quoted +
+                 " (id, uncertain_since, unknown_answers, next_check_at) VALUES (?, ?, 0, ?) ON "
+                 "DUPLICATE KEY UPDATE id = id"),
+          due_("SELECT id, uncertain_since, unknown_answers, next_check_at FROM " + table_.quoted +
+               " WHERE escalated_at IS NULL AND uncertain_since < ? AND next_check_at <= ? ORDER "
+               "BY uncertain_since, id LIMIT ?"),
+          forget_("DELETE FROM " + table_.quoted + " WHERE id = ?"),
+          reschedule_("UPDATE " + table_.quoted +
+                      " SET unknown_answers = ?, next_check_at = ? WHERE id = ? AND escalated_at "
+                      "IS NULL"),
+          escalate_("UPDATE " + table_.quoted +
+                    " SET escalated_at = ?, reason = ? WHERE id = ? AND escalated_at IS NULL") {}
+
+    /// Begins a transaction on the table's connection.
+    [[nodiscard]] transaction begin() { return transaction(*table_.conn); }
+
+    /// CREATE TABLE IF NOT EXISTS: safe to apply again.
+    [[nodiscard]] std::string ddl() const {
+        return "CREATE TABLE IF NOT EXISTS " + table_.quoted +
+               " (\n"
+               "    id              VARBINARY(512) NOT NULL PRIMARY KEY,\n"
+               "    uncertain_since BIGINT         NOT NULL,\n"
+               "    unknown_answers BIGINT         NOT NULL,\n"
+               "    next_check_at   BIGINT         NOT NULL,\n"
+               "    escalated_at    BIGINT,\n"
+               "    reason          LONGBLOB,\n"
+               "    INDEX " +
+               detail::object_name(table_.plain, "_due") +
+               " (uncertain_since)\n"
+               ") ENGINE=InnoDB CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;\n";
+    }
+
+    /// Runs ddl(). MySQL commits the transaction around each CREATE TABLE:
+    /// what `tx` wrote before is committed, and `tx` goes on in a new one.
+    void create_tables(transaction& tx) const {
+        detail::create(tx.joined(table_.conn, "mysql::reconcile_table::create_tables"), ddl(),
+                       "mysql::reconcile_table::create_tables");
+    }
+
+    ///@{
+    /// The settle::reconcile_store operations (see the concept for what each guarantees), in the
+    /// caller's transaction.
+    [[nodiscard]] bool watch(transaction& tx, std::string_view id, stored_time now) {
+        constexpr const char* who = "mysql::reconcile_table::watch";
+        const detail::param key = detail::key_text(id, who, "id");
+        return tx.joined(table_.conn, who)
+                   .exec(who, watch_, {key, detail::micros(now), detail::micros(now)})
+                   .affected() == 1;
+    }
+
+    [[nodiscard]] std::vector<uncertain_record> due(transaction& tx, stored_time uncertain_before,
+                                                    stored_time now, std::size_t limit) {
+        constexpr const char* who = "mysql::reconcile_table::due";
+        const detail::result r = tx.joined(table_.conn, who)
+                                     .exec(who, due_,
+                                           {detail::micros(uncertain_before), detail::micros(now),
+                                            detail::limit(limit)});
+        std::vector<uncertain_record> out;
+        out.reserve(static_cast<std::size_t>(r.rows()));
+        for (int row = 0; row < r.rows(); ++row) {
+            out.push_back({r.text(row, 0), settle::detail::from_sql_micros(r.int8(row, 1)),
+                           static_cast<std::uint32_t>(std::clamp<std::int64_t>(
+                               r.int8(row, 2), 0, std::numeric_limits<std::uint32_t>::max())),
+                           settle::detail::from_sql_micros(r.int8(row, 3))});
+        }
+        return out;
+    }
+
+    [[nodiscard]] bool forget(transaction& tx, std::string_view id) {
+        constexpr const char* who = "mysql::reconcile_table::forget";
+        const detail::param key = detail::key_text(id, who, "id");
+        return tx.joined(table_.conn, who).exec(who, forget_, {key}).affected() == 1;
+    }
+
+    [[nodiscard]] bool reschedule(transaction& tx, std::string_view id,
+                                  std::uint32_t unknown_answers, stored_time next_check_at) {
+        constexpr const char* who = "mysql::reconcile_table::reschedule";
+        const detail::param key = detail::key_text(id, who, "id");
+        return tx.joined(table_.conn, who)
+                   .exec(who, reschedule_,
+                         {detail::int8(std::int64_t{unknown_answers}),
+                          detail::micros(next_check_at), key})
+                   .affected() == 1;
+    }
+
+    [[nodiscard]] bool escalate(transaction& tx, std::string_view id, std::string_view reason,
+                                stored_time now) {
+        constexpr const char* who = "mysql::reconcile_table::escalate";
+        const detail::param key = detail::key_text(id, who, "id");
+        return tx.joined(table_.conn, who)
+                   .exec(who, escalate_, {detail::micros(now), detail::blob(reason), key})
+                   .affected() == 1;
+    }
+    ///@}
+
+private:
+    detail::table table_;
+    std::string watch_;
+    std::string due_;
+    std::string forget_;
+    std::string reschedule_;
+    std::string escalate_;
+};
+
+static_assert(settle::reconcile_store<reconcile_table>);
+
+// ---------------------------------------------------------------------------
+// Sagas
+
+/// settle::saga_store over an InnoDB table keyed by id, with the saga's type
+/// (both VARBINARY(512)), status, step, attempts, version and next run
+/// (BIGINT, the next run in Unix microseconds), and data and error (LONGBLOB,
+/// byte for byte). Two stored columns stand in for partial indexes: due_at,
+/// the next run while running or compensating, indexed with the type for
+/// due; ended_at, the next run once completed or compensated, indexed for
+/// purge. create is one INSERT ... ON DUPLICATE KEY UPDATE (a concurrent
+/// create of the same id waits for the first); load one SELECT (a consistent
+/// read); update one UPDATE ... WHERE id = ? AND version = ? (of two
+/// concurrent updates naming one version, the second waits for the first's
+/// row lock, then finds the version moved on and changes nothing); due one
+/// SELECT, the earliest next run first (then by id). A status settle never
+/// writes throws settle::error (errc::decode_failed), the row kept.
+class saga_table {
+public:
+    /// The transaction type of the settle::saga_store this table models.
+    using transaction = mysql::transaction;
+
+    /// Throws settle::error (errc::invalid_argument) for a name that is not a
+    /// plain identifier of at most 55 bytes. Touches no table.
+    saga_table(connection& c, std::string_view table_name)
+        : table_(c, table_name, "mysql::saga_table"),
+          create_("INSERT INTO " + table_.quoted +
+                  " (id, type, status, step, attempts, data, next_run_at, version, last_error) "
+                  "VALUES (?, ?, 'running', 0, 0, ?, ?, 1, '') ON DUPLICATE KEY UPDATE id = id"),
+          load_("SELECT " + std::string(columns) + " FROM " + table_.quoted + " WHERE id = ?"),
+          update_("UPDATE " + table_.quoted +
+                  " SET status = ?, step = ?, attempts = ?, next_run_at = ?, last_error = ?, "
+                  "version = version + 1 WHERE id = ? AND version = ?"),
+          due_("SELECT " + std::string(columns) + " FROM " + table_.quoted +
+               " WHERE type = ? AND due_at <= ? ORDER BY due_at, id LIMIT ?"),
+          purgeable_("SELECT id FROM " + table_.quoted +
+                     " WHERE ended_at < ? ORDER BY ended_at LIMIT ? FOR UPDATE SKIP LOCKED"),
+          purge_("DELETE FROM " + table_.quoted + " WHERE id IN ") {}
+
+    /// Begins a transaction on the table's connection.
+    [[nodiscard]] transaction begin() { return transaction(*table_.conn); }
+
+    /// CREATE TABLE IF NOT EXISTS: safe to apply again.
+    [[nodiscard]] std::string ddl() const {
+        return "CREATE TABLE IF NOT EXISTS " + table_.quoted +
+               " (\n"
+               "    id          VARBINARY(512) NOT NULL PRIMARY KEY,\n"
+               "    type        VARBINARY(512) NOT NULL,\n"
+               "    status      VARCHAR(16)    NOT NULL CHECK (status IN ('running', "
+               "'compensating', 'completed', 'compensated', 'failed')),\n"
+               "    step        BIGINT         NOT NULL,\n"
+               "    attempts    BIGINT         NOT NULL,\n"
+               "    data        LONGBLOB       NOT NULL,\n"
+               "    next_run_at BIGINT         NOT NULL,\n"
+               "    version     BIGINT         NOT NULL,\n"
+               "    last_error  LONGBLOB       NOT NULL,\n"
+               "    due_at      BIGINT AS (CASE WHEN status IN ('running', 'compensating')\n"
+               "        THEN next_run_at END) STORED,\n"
+               "    ended_at    BIGINT AS (CASE WHEN status IN ('completed', 'compensated')\n"
+               "        THEN next_run_at END) STORED,\n"
+               "    INDEX " +
+               detail::object_name(table_.plain, "_due") +
+               " (type, due_at),\n"
+               "    INDEX " +
+               detail::object_name(table_.plain, "_ended") +
+               " (ended_at)\n"
+               ") ENGINE=InnoDB CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;\n";
+    }
+
+    /// Runs ddl(). MySQL commits the transaction around each CREATE TABLE:
+    /// what `tx` wrote before is committed, and `tx` goes on in a new one.
+    void create_tables(transaction& tx) const {
+        detail::create(tx.joined(table_.conn, "mysql::saga_table::create_tables"), ddl(),
+                       "mysql::saga_table::create_tables");
+    }
+
+    ///@{
+    /// The settle::saga_store operations (see the concept for what each guarantees), in the
+    /// caller's transaction.
+    [[nodiscard]] bool create(transaction& tx, std::string_view id, std::string_view type,
+                              std::string_view data, stored_time next_run_at) {
+        constexpr const char* who = "mysql::saga_table::create";
+        const detail::param key = detail::key_text(id, who, "saga id");
+        const detail::param kind = detail::key_text(type, who, "saga type");
+        return tx.joined(table_.conn, who)
+                   .exec(who, create_, {key, kind, detail::blob(data), detail::micros(next_run_at)})
+                   .affected() == 1;
+    }
+
+    [[nodiscard]] std::optional<saga_record> load(transaction& tx, std::string_view id) {
+        constexpr const char* who = "mysql::saga_table::load";
+        const detail::param key = detail::key_text(id, who, "saga id");
+        const detail::result r = tx.joined(table_.conn, who).exec(who, load_, {key});
+        if (r.rows() == 0) {
+            return std::nullopt;
+        }
+        return read(r, 0);
+    }
+
+    [[nodiscard]] fenced_write update(transaction& tx, const saga_record& record) {
+        constexpr const char* who = "mysql::saga_table::update";
+        const detail::param key = detail::key_text(record.id, who, "saga id");
+        return tx.joined(table_.conn, who)
+                           .exec(
+                               who, update_,
+                               {detail::text(settle::detail::saga_status_text(record.status), 16,
+                                             who, "status"),
+                                detail::int8(std::int64_t{record.step}),
+                                detail::int8(std::int64_t{record.attempts}),
+                                detail::micros(record.next_run_at), detail::blob(record.last_error),
+                                key, detail::unsigned8(record.version.value())})
+                           .affected() == 1
+                   ? fenced_write::applied
+                   : fenced_write::stale;
+    }
+
+    [[nodiscard]] std::vector<saga_record> due(transaction& tx, std::string_view type,
+                                               stored_time now, std::size_t limit) {
+        constexpr const char* who = "mysql::saga_table::due";
+        const detail::param kind = detail::key_text(type, who, "saga type");
+        const detail::result r =
+            tx.joined(table_.conn, who)
+                .exec(who, due_, {kind, detail::micros(now), detail::limit(limit)});
+        std::vector<saga_record> out;
+        out.reserve(static_cast<std::size_t>(r.rows()));
+        for (int row = 0; row < r.rows(); ++row) {
+            out.push_back(read(r, row));
+        }
+        return out;
+    }
+    ///@}
+
+    /// Removes at most `limit` sagas that ended completed or compensated and
+    /// were last written (their last next run) before `ended_before`; sagas
+    /// set aside as failed are kept for an operator, and running or
+    /// compensating ones are never removed. Selects them FOR UPDATE SKIP
+    /// LOCKED (a saga another transaction holds is skipped), then deletes
+    /// them. Returns how many it removed.
+    [[nodiscard]] std::size_t purge(transaction& tx,
+                                    std::chrono::system_clock::time_point ended_before,
+                                    std::size_t limit) {
+        constexpr const char* who = "mysql::saga_table::purge";
+        detail::session& s = tx.joined(table_.conn, who);
+        // Stored times are whole microseconds: one is before `ended_before`
+        // exactly when it is before the cut rounded up.
+        const stored_time cut = std::chrono::ceil<std::chrono::microseconds>(ended_before);
+        const detail::result ids =
+            s.exec(who, purgeable_, {detail::micros(cut), detail::limit(limit)});
+        return detail::run_listed(s, who, purge_, ids, detail::param::kind::bytes);
+    }
+
+private:
+    static constexpr std::string_view columns =
+        "id, type, status, step, attempts, data, next_run_at, version, last_error";
+
+    [[nodiscard]] static saga_record read(const detail::result& r, int row) {
+        saga_record out;
+        out.id = r.text(row, 0);
+        out.type = r.text(row, 1);
+        const std::string status = r.text(row, 2);
+        const auto parsed = settle::detail::saga_status_from(status);
+        if (!parsed) {
+            throw settle::error(
+                errc::decode_failed,
+                "mysql::saga_table: saga `" + out.id + "` has the unknown status `" + status + "`");
+        }
+        out.status = *parsed;
+        const auto count = [&](int column) {
+            return static_cast<std::uint32_t>(std::clamp<std::int64_t>(
+                r.int8(row, column), 0, std::numeric_limits<std::uint32_t>::max()));
+        };
+        out.step = count(3);
+        out.attempts = count(4);
+        out.data = r.text(row, 5);
+        out.next_run_at = settle::detail::from_sql_micros(r.int8(row, 6));
+        out.version = version_stamp(static_cast<version_stamp::rep>(r.int8(row, 7)));
+        out.last_error = r.text(row, 8);
+        return out;
+    }
+
+    detail::table table_;
+    std::string create_;
+    std::string load_;
+    std::string update_;
+    std::string due_;
+    std::string purgeable_;
+    std::string purge_;
+};
+
+static_assert(settle::saga_store<saga_table>);
 
 }  // namespace mysql
 
