@@ -165,8 +165,9 @@ TEST_CASE("mysql::reconcile_table passes the reconcile store conformance suite",
     run_suite<reconcile_fixture>(settle::conformance::reconcile_store_suite<reconcile_fixture>);
 }
 
-TEST_CASE("mysql::saga_table passes the saga store conformance suite", "[mysql][twophase]") {
+TEST_CASE("mysql::saga_table passes the saga store conformance suites", "[mysql][twophase]") {
     run_suite<saga_fixture>(settle::conformance::saga_store_suite<saga_fixture>);
+    run_suite<saga_fixture>(settle::conformance::saga_purge_suite<saga_fixture>);
 }
 
 TEST_CASE("mysql two-phase tables refuse bad names and keep the schema idempotent",
