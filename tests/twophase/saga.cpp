@@ -837,3 +837,22 @@ TEST_CASE("message saga: an answer that meets a concurrent write rolls back, rec
     CHECK(s.seen == std::map<std::string, int>{{"accepted", 3}});
     CHECK(s.record("o1").status == settle::saga_status::completed);
 }
+
+TEST_CASE("message saga: its steps are names only, and each form refuses the other's calls",
+          "[twophase]") {
+    shop<> s;  // calls its steps
+    const auto send = [](memory::transaction&, const settle::saga_request&) {};
+    const auto make = [&](settle::saga_step step) {
+        return settle::saga_coordinator(s.table, {"order", {std::move(step)}}, send,
+                                        settle::persisted_retry{settle::ladder{1s, 10s}, 3},
+                                        s.clock, {});
+    };
+    CHECK_THROWS_AS(make(s.svc.step(0)), settle::error);  // an action the coordinator never calls
+    CHECK_NOTHROW(make({"reserve"}));
+    s.place("o1");
+    s.db.transact([&](auto& tx) {
+        CHECK_THROWS_AS((void)s.sagas.reply(tx, "o1", 0, settle::saga_direction::action,
+                                            settle::saga_answer::done),
+                        settle::error);
+    });
+}
