@@ -274,6 +274,12 @@ struct saga_options {
 /// the attempts at once. What the store throws propagates; the saga is left
 /// at its last recovery point, and recovery takes it up once the lease ends.
 ///
+/// Made with a send function instead, the coordinator calls no step: each
+/// write that moves a saga also sends the request it then awaits, in the same
+/// transaction (start(), reply(), recover()), and participants' answers move
+/// it on through reply(). The states, the ladder and the turning back are the
+/// same.
+///
 /// Store models settle::saga_store; purge() also needs
 /// settle::purgeable_saga_store.
 template <class Store, backoff Backoff, class Clock>
