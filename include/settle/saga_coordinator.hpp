@@ -54,9 +54,11 @@ struct saga_call {
 /// try/confirm/cancel barrier's empty cancel does exactly that). A throw is a
 /// failed attempt.
 struct saga_step {
-    std::string name;                                  ///< for errors and logs
-    std::function<void(const saga_call&)> action;      ///< does the step
-    std::function<void(const saga_call&)> compensate;  ///< undoes it
+    std::string name;  ///< for errors and logs
+    /// Does the step; empty for a message-driven coordinator's steps.
+    std::function<void(const saga_call&)> action{};
+    /// Undoes it; empty for a message-driven coordinator's steps.
+    std::function<void(const saga_call&)> compensate{};
 };
 
 /// A kind of saga: its type, as records keep it, and its steps in order.
@@ -71,8 +73,10 @@ enum class [[nodiscard]] saga_outcome{
     completed,    ///< every step ran
     compensated,  ///< a step failed for good; every step started is undone
     failed,       ///< a compensation failed for good: set aside for an operator
-    waiting,      ///< an attempt failed and is due again later; recovery runs it
-    stale,        ///< another coordinator holds the saga, or took it over: nothing more done here
+    /// an attempt failed and is due again later; recovery runs it. For a
+    /// message-driven saga: a request is out, its answer awaited.
+    waiting,
+    stale,  ///< another coordinator holds the saga, or took it over: nothing more done here
 };
 
 [[nodiscard]] constexpr std::string_view to_string(saga_outcome outcome) noexcept {
@@ -125,11 +129,99 @@ struct [[nodiscard]] saga_recover_result {
     std::size_t completed = 0;    ///< of those, run to their end
     std::size_t compensated = 0;  ///< of those, turned back and undone
     std::size_t failed = 0;       ///< of those, set aside: a compensation failed for good
-    std::size_t waiting = 0;      ///< of those, due again later after a failed attempt
-    std::size_t stale = 0;        ///< taken by another coordinator meanwhile: left to it
+    /// of those, due again later after a failed attempt (message-driven: a
+    /// request sent again, or a compensation sent, its answer awaited)
+    std::size_t waiting = 0;
+    std::size_t stale = 0;  ///< taken by another coordinator meanwhile: left to it
 
     /// Equal when every count is.
     friend bool operator==(const saga_recover_result&, const saga_recover_result&) = default;
+};
+
+/// Which way a request of a message-driven saga goes. Exhaustive: switch on
+/// it without a default.
+enum class [[nodiscard]] saga_direction{
+    action,        ///< do the step
+    compensation,  ///< undo the step
+};
+
+[[nodiscard]] constexpr std::string_view to_string(saga_direction direction) noexcept {
+    switch (direction) {
+    case saga_direction::action: return "action";
+    case saga_direction::compensation: return "compensation";
+    }
+    return "unknown settle::saga_direction";
+}
+
+/// A participant's answer to a request of a message-driven saga. Exhaustive:
+/// switch on it without a default.
+enum class [[nodiscard]] saga_answer{
+    done,     ///< the step (or its compensation) took effect
+    refused,  ///< it never will: the saga turns back (or, for a compensation, is failed)
+};
+
+[[nodiscard]] constexpr std::string_view to_string(saga_answer answer) noexcept {
+    switch (answer) {
+    case saga_answer::done: return "done";
+    case saga_answer::refused: return "refused";
+    }
+    return "unknown settle::saga_answer";
+}
+
+/// What a message-driven saga_coordinator hands its send function: one
+/// request to a participant, to append to the caller's outbox in the
+/// transaction it is given. A request may be sent more than once (when no
+/// answer came by its deadline), each time as a new attempt; a participant
+/// applies it once per (id, step, direction) and answers a repeat with the
+/// answer it gave.
+struct saga_request {
+    std::string_view id;       ///< the saga's id
+    std::string_view data;     ///< the saga's input, as start() was given it
+    std::uint32_t step;        ///< the step's index in the definition
+    saga_direction direction;  ///< do the step, or undo it
+    std::uint32_t attempt;     ///< 1 the first time this request is sent, then 2, 3...
+    /// Greater than the token of every earlier request of the same saga
+    /// (settle::fence).
+    fencing_token token;
+};
+
+/// What saga_coordinator::reply() did with an answer. Exhaustive: switch on
+/// it without a default.
+enum class [[nodiscard]] saga_reply_outcome{
+    accepted,     ///< it was the answer awaited: the saga moved on, and its next request is sent
+    not_awaited,  ///< a duplicate, late or unknown answer: nothing changed
+};
+
+[[nodiscard]] constexpr std::string_view to_string(saga_reply_outcome outcome) noexcept {
+    switch (outcome) {
+    case saga_reply_outcome::accepted: return "accepted";
+    case saga_reply_outcome::not_awaited: return "not_awaited";
+    }
+    return "unknown settle::saga_reply_outcome";
+}
+
+/// What saga_coordinator::reply() answers: true when the answer was accepted.
+class [[nodiscard]] saga_reply_result {
+public:
+    /// A result holding `outcome`.
+    constexpr explicit saga_reply_result(saga_reply_outcome outcome) noexcept : outcome_(outcome) {}
+
+    /// What happened.
+    [[nodiscard]] constexpr saga_reply_outcome outcome() const noexcept { return outcome_; }
+    ///@{
+    /// Whether outcome() is that one.
+    [[nodiscard]] constexpr bool is_accepted() const noexcept {
+        return outcome_ == saga_reply_outcome::accepted;
+    }
+    [[nodiscard]] constexpr bool is_not_awaited() const noexcept {
+        return outcome_ == saga_reply_outcome::not_awaited;
+    }
+    ///@}
+    /// True when the answer was accepted.
+    constexpr explicit operator bool() const noexcept { return is_accepted(); }
+
+private:
+    saga_reply_outcome outcome_;
 };
 
 /// How a saga_coordinator holds and recovers sagas.
@@ -137,6 +229,8 @@ struct saga_options {
     /// How long a coordinator holds a saga between two recovery points:
     /// longer than any one step or compensation takes, with its time-outs.
     /// Recovery takes up a saga whose holder has not written for this long.
+    /// For a message-driven saga: how long a participant has to answer the
+    /// first attempt of a request (later attempts add the ladder's wait).
     /// Positive.
     std::chrono::microseconds lease = std::chrono::seconds(30);
     /// Sagas taken up per recover(). At least 1.
@@ -180,6 +274,12 @@ struct saga_options {
 /// the attempts at once. What the store throws propagates; the saga is left
 /// at its last recovery point, and recovery takes it up once the lease ends.
 ///
+/// Made with a send function instead, the coordinator calls no step: each
+/// write that moves a saga also sends the request it then awaits, in the same
+/// transaction (start(), reply(), recover()), and participants' answers move
+/// it on through reply(). The states, the ladder and the turning back are the
+/// same.
+///
 /// Store models settle::saga_store; purge() also needs
 /// settle::purgeable_saga_store.
 template <class Store, backoff Backoff, class Clock>
@@ -192,14 +292,31 @@ class saga_coordinator {
 public:
     using store_type = Store;                         ///< the saga_store it keeps sagas in
     using transaction = typename Store::transaction;  ///< the store's transaction
+    /// What a message-driven coordinator sends its requests with: appends the
+    /// request to the caller's outbox in the transaction given.
+    using send_function = std::function<void(transaction&, const saga_request&)>;
 
+    /// A coordinator that calls each step itself (run() and recover()).
     /// Throws settle::error (errc::invalid_argument) for an empty type, no
     /// steps, a step without an action or a compensation, a lease or a
     /// retention that is not positive, or a batch size of 0.
     saga_coordinator(Store& store, saga_definition definition, persisted_retry<Backoff> attempts,
                      Clock& clock, saga_options options)
+        : saga_coordinator(store, std::move(definition), send_function{}, std::move(attempts),
+                           clock, options) {}
+
+    /// A message-driven coordinator: each step and compensation is a request
+    /// that `send` appends to the caller's outbox, in the transaction that
+    /// records it; the participant's answer comes back through reply(), and
+    /// recover() sends a request again when no answer came by its deadline.
+    /// The steps are names only. Throws settle::error
+    /// (errc::invalid_argument) as the other constructor does, and for an
+    /// empty `send` or a step with an action or a compensation.
+    saga_coordinator(Store& store, saga_definition definition, send_function send,
+                     persisted_retry<Backoff> attempts, Clock& clock, saga_options options)
         : store_(&store),
           definition_(std::move(definition)),
+          send_(std::move(send)),
           attempts_(std::move(attempts)),
           clock_(&clock),
           options_(options) {
@@ -210,9 +327,14 @@ public:
             throw error(errc::invalid_argument, "saga_coordinator: the saga has no steps");
         }
         for (const saga_step& s : definition_.steps) {
-            if (!s.action || !s.compensate) {
+            if (!send_ && (!s.action || !s.compensate)) {
                 throw error(errc::invalid_argument, "saga_coordinator: step `" + s.name +
                                                         "` lacks an action or a compensation");
+            }
+            if (send_ && (s.action || s.compensate)) {
+                throw error(errc::invalid_argument,
+                            "saga_coordinator: step `" + s.name +
+                                "` of a message-driven saga has an action or a compensation");
             }
         }
         if (options_.lease <= std::chrono::microseconds::zero()) {
@@ -234,20 +356,34 @@ public:
     /// In the transaction of the business write the saga belongs to: records
     /// the saga, running from its first step, held by the caller for one
     /// lease (run() it after commit; if the caller dies first, recovery takes
-    /// it up once the lease ends). False, and no change, if `id` is kept
-    /// already. An empty id throws settle::error (errc::invalid_argument).
+    /// it up once the lease ends). A message-driven coordinator sends the
+    /// first step's request in the same transaction instead, the lease its
+    /// deadline. False, and no change, if `id` is kept already. An empty id
+    /// throws settle::error (errc::invalid_argument).
     bool start(transaction& tx, std::string_view id, std::string_view data) {
         if (id.empty()) {
             throw error(errc::invalid_argument, "saga_coordinator::start: the saga id is empty");
         }
-        return store_->create(tx, id, definition_.type, data, now() + options_.lease);
+        if (!store_->create(tx, id, definition_.type, data, now() + options_.lease)) {
+            return false;
+        }
+        if (send_) {
+            send_(tx, saga_request{id, data, 0, saga_direction::action, 1,
+                                   fencing_token(version_stamp::first().value())});
+        }
+        return true;
     }
 
     /// Drives the saga `id` as far as it goes now: to its end, or until an
     /// attempt fails and is due later (waiting). Stale if another coordinator
     /// holds it. A saga that ended answers how. An id that is not kept, or
-    /// kept for another type, throws settle::error (errc::invalid_argument).
+    /// kept for another type, throws settle::error (errc::invalid_argument);
+    /// so does a message-driven coordinator, whose sagas move on replies.
     saga_result run(std::string_view id) {
+        if (send_) {
+            throw error(errc::invalid_argument,
+                        "saga_coordinator::run: a message-driven saga moves on reply()");
+        }
         std::optional<saga_record> record;
         {
             transaction tx = store_->begin();
@@ -264,7 +400,12 @@ public:
 
     /// Takes up at most batch_size sagas of this type that are due (their
     /// holder's lease ran out, or a failed attempt is due again), the
-    /// earliest first, and drives each as run() does.
+    /// earliest first, and drives each as run() does. A message-driven
+    /// coordinator counts a due saga's request as a failed attempt, and in one
+    /// transaction per saga sends it again, as the next attempt, with a
+    /// deadline of the lease plus the ladder's wait (waiting); once the
+    /// attempts are spent, turns the saga back and sends the compensation
+    /// (waiting), or, for a compensation, sets the saga aside (failed).
     saga_recover_result recover() {
         std::vector<saga_record> batch;
         {
@@ -275,7 +416,7 @@ public:
         saga_recover_result result;
         for (saga_record& record : batch) {
             ++result.picked;
-            switch (drive(std::move(record))) {
+            switch (send_ ? resend(std::move(record)) : drive(std::move(record))) {
             case saga_outcome::completed: ++result.completed; break;
             case saga_outcome::compensated: ++result.compensated; break;
             case saga_outcome::failed: ++result.failed; break;
@@ -284,6 +425,44 @@ public:
             }
         }
         return result;
+    }
+
+    /// In the transaction of the inbox that received a participant's answer
+    /// (settle::idempotent_consumer): if the saga `id` awaits the answer to
+    /// `step` in `direction`, records it with a compare-and-set on the saga's
+    /// version and sends the next request in the same transaction. done moves
+    /// the saga on (to the next step, or to the next compensation, or to its
+    /// end); refused turns it back and sends this step's compensation (a
+    /// refused compensation sets the saga aside as failed). A duplicate, late
+    /// or unknown answer changes nothing: not_awaited. A concurrent write to
+    /// the saga throws settle::error (errc::aborted), so that the transaction
+    /// rolls back and the answer is received again; what the store throws
+    /// propagates. Only on a message-driven coordinator: otherwise throws
+    /// settle::error (errc::invalid_argument).
+    saga_reply_result reply(transaction& tx, std::string_view id, std::uint32_t step,
+                            saga_direction direction, saga_answer answer) {
+        if (!send_) {
+            throw error(errc::invalid_argument,
+                        "saga_coordinator::reply: the coordinator runs its steps itself");
+        }
+        std::optional<saga_record> record = store_->load(tx, id);
+        if (!record || record->type != definition_.type || is_ended(record->status) ||
+            (record->status == saga_status::running) != (direction == saga_direction::action) ||
+            current(*record) != step) {
+            return saga_reply_result(saga_reply_outcome::not_awaited);
+        }
+        const stored_time at = now();
+        if (answer == saga_answer::done) {
+            succeeded(*record, at);
+        } else {
+            record->last_error = describe(definition_.steps[step], direction, "refused");
+            gave_up(*record, at);
+        }
+        if (!write_and_send(tx, *record)) {
+            throw error(errc::aborted, "saga_coordinator::reply: saga `" + std::string(id) +
+                                           "` was written meanwhile");
+        }
+        return saga_reply_result(saga_reply_outcome::accepted);
     }
 
     /// Removes at most `limit` sagas that completed or were compensated longer
@@ -324,40 +503,24 @@ private:
         if (!write(record)) {
             return saga_outcome::stale;
         }
-        const std::uint32_t count = static_cast<std::uint32_t>(definition_.steps.size());
         for (;;) {
             if (const auto ended = ended_outcome(record.status)) {
                 return *ended;
             }
-            const bool forward = record.status == saga_status::running;
-            const std::uint32_t index = forward ? record.step : record.step - 1;
-            if (index >= count) {
-                throw error(errc::invalid_argument,
-                            "saga_coordinator: saga `" + record.id + "` is at step " +
-                                std::to_string(record.step) + "; its definition has " +
-                                std::to_string(count) + " steps");
-            }
+            const std::uint32_t index = current(record);
+            const saga_direction direction = direction_of(record);
             const saga_step& step = definition_.steps[index];
             const saga_call call{record.id, record.data, index,
                                  fencing_token(record.version.value())};
             std::exception_ptr failure;
             try {
-                std::invoke(forward ? step.action : step.compensate, call);
+                std::invoke(direction == saga_direction::action ? step.action : step.compensate,
+                            call);
             } catch (...) {
                 failure = std::current_exception();
             }
             if (!failure) {
-                if (forward) {
-                    record.step = index + 1;
-                    record.status =
-                        record.step == count ? saga_status::completed : saga_status::running;
-                } else {
-                    record.step = index;
-                    record.status =
-                        index == 0 ? saga_status::compensated : saga_status::compensating;
-                }
-                record.attempts = 0;
-                record.next_run_at = lease_or_end(record.status, now());
+                succeeded(record, now());
                 if (!write(record)) {
                     return saga_outcome::stale;
                 }
@@ -365,7 +528,7 @@ private:
             }
             const stored_time failed_at = now();
             record.attempts += 1;
-            record.last_error = describe(step, forward, failure);
+            record.last_error = describe(step, direction, failure);
             if (detail::default_exception_decision(failure) != retry_decision::stop) {
                 if (const auto next = attempts_.next_attempt_at(
                         record.attempts, failed_at, detail::reconcile_seed(record.id))) {
@@ -373,20 +536,99 @@ private:
                     return write(record) ? saga_outcome::waiting : saga_outcome::stale;
                 }
             }
-            record.attempts = 0;
-            if (forward) {
-                // The failed step may have taken effect (a lost answer): it
-                // is compensated too.
-                record.status = saga_status::compensating;
-                record.step = index + 1;
-            } else {
-                record.status = saga_status::failed;
-            }
-            record.next_run_at = lease_or_end(record.status, failed_at);
+            gave_up(record, failed_at);
             if (!write(record)) {
                 return saga_outcome::stale;
             }
         }
+    }
+
+    // A message-driven saga whose request got no answer by its deadline: the
+    // attempt failed. Sends it again, or turns the saga back once the
+    // attempts are spent, in one transaction.
+    saga_outcome resend(saga_record record) {
+        const std::uint32_t index = current(record);
+        const stored_time at = now();
+        record.attempts += 1;
+        record.last_error =
+            describe(definition_.steps[index], direction_of(record), "no answer by the deadline");
+        if (const auto next =
+                attempts_.next_attempt_at(record.attempts, at, detail::reconcile_seed(record.id))) {
+            record.next_run_at = *next + options_.lease;
+        } else {
+            gave_up(record, at);
+        }
+        transaction tx = store_->begin();
+        if (!write_and_send(tx, record)) {
+            return saga_outcome::stale;
+        }
+        tx.commit();
+        return ended_outcome(record.status).value_or(saga_outcome::waiting);
+    }
+
+    // The index of the step the saga is at: the next to run, or the next to
+    // undo.
+    [[nodiscard]] std::uint32_t current(const saga_record& record) const {
+        const std::uint32_t count = static_cast<std::uint32_t>(definition_.steps.size());
+        const std::uint32_t index =
+            record.status == saga_status::running ? record.step : record.step - 1;
+        if (index >= count) {
+            throw error(errc::invalid_argument, "saga_coordinator: saga `" + record.id +
+                                                    "` is at step " + std::to_string(record.step) +
+                                                    "; its definition has " +
+                                                    std::to_string(count) + " steps");
+        }
+        return index;
+    }
+
+    static saga_direction direction_of(const saga_record& record) noexcept {
+        return record.status == saga_status::running ? saga_direction::action
+                                                     : saga_direction::compensation;
+    }
+
+    // The saga once its current step or compensation took effect, written at
+    // `at`: on to the next, or ended.
+    void succeeded(saga_record& record, stored_time at) const {
+        const std::uint32_t index = current(record);
+        if (record.status == saga_status::running) {
+            record.step = index + 1;
+            record.status = record.step == definition_.steps.size() ? saga_status::completed
+                                                                    : saga_status::running;
+        } else {
+            record.step = index;
+            record.status = index == 0 ? saga_status::compensated : saga_status::compensating;
+        }
+        record.attempts = 0;
+        record.next_run_at = lease_or_end(record.status, at);
+    }
+
+    // The saga once its current step or compensation failed for good, written
+    // at `at`: a step turns it back (the failed step may have taken effect, a
+    // lost answer, so it is compensated too); a compensation sets it aside.
+    void gave_up(saga_record& record, stored_time at) const {
+        const std::uint32_t index = current(record);
+        if (record.status == saga_status::running) {
+            record.status = saga_status::compensating;
+            record.step = index + 1;
+        } else {
+            record.status = saga_status::failed;
+        }
+        record.attempts = 0;
+        record.next_run_at = lease_or_end(record.status, at);
+    }
+
+    // A message-driven saga's write: the compare-and-set, and in the same
+    // transaction the request the saga now awaits an answer to.
+    bool write_and_send(transaction& tx, saga_record& record) {
+        if (store_->update(tx, record) != fenced_write::applied) {
+            return false;
+        }
+        record.version = record.version.next();
+        if (!is_ended(record.status)) {
+            send_(tx, saga_request{record.id, record.data, current(record), direction_of(record),
+                                   record.attempts + 1, fencing_token(record.version.value())});
+        }
+        return true;
     }
 
     // The compare-and-set at a recovery point; on success, record carries
@@ -418,23 +660,28 @@ private:
         return std::nullopt;
     }
 
-    static std::string describe(const saga_step& step, bool forward,
+    static std::string describe(const saga_step& step, saga_direction direction,
+                                std::string_view what) {
+        return (direction == saga_direction::action ? "step `" : "compensation of `") + step.name +
+               "`: " + std::string(what);
+    }
+
+    static std::string describe(const saga_step& step, saga_direction direction,
                                 const std::exception_ptr& failure) {
-        std::string text = (forward ? "step `" : "compensation of `") + step.name + "`: ";
         try {
             std::rethrow_exception(failure);
         } catch (const std::exception& e) {
-            text += e.what();
+            return describe(step, direction, e.what());
         } catch (...) {
-            text += "an exception not derived from std::exception";
+            return describe(step, direction, "an exception not derived from std::exception");
         }
-        return text;
     }
 
     [[nodiscard]] stored_time now() const { return to_stored_time(clock_->now()); }
 
     Store* store_;
     saga_definition definition_;
+    send_function send_;  // empty: the coordinator calls the steps itself
     persisted_retry<Backoff> attempts_;
     Clock* clock_;
     saga_options options_;
@@ -442,6 +689,10 @@ private:
 
 template <class Store, class Backoff, class Clock>
 saga_coordinator(Store&, saga_definition, persisted_retry<Backoff>, Clock&, saga_options)
+    -> saga_coordinator<Store, Backoff, Clock>;
+
+template <class Store, class Send, class Backoff, class Clock>
+saga_coordinator(Store&, saga_definition, Send, persisted_retry<Backoff>, Clock&, saga_options)
     -> saga_coordinator<Store, Backoff, Clock>;
 
 SETTLE_END_NAMESPACE

@@ -7,13 +7,21 @@
 
 #include "settle_test.hpp"
 
+#include "outbox/ids.hpp"
+
+#include <settle/codec.hpp>
+#include <settle/inbox.hpp>
+#include <settle/outbox.hpp>
+#include <settle/outbox_relay.hpp>
 #include <settle/stores/memory.hpp>
 #include <settle/testing/saga_store_suite.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <concepts>
 #include <cstdint>
 #include <cstdio>
+#include <deque>
 #include <latch>
 #include <map>
 #include <mutex>
@@ -41,6 +49,7 @@ struct crashing_store {
     using transaction = memory::transaction;
     memory::saga_table* inner;
     int crash_at = -1;
+    int stale_at = -1;  // this update finds another writer came first
     int updates = 0;
 
     transaction begin() { return inner->begin(); }
@@ -52,6 +61,10 @@ struct crashing_store {
         return inner->load(tx, id);
     }
     settle::fenced_write update(transaction& tx, const settle::saga_record& record) {
+        if (updates == stale_at) {
+            ++updates;
+            return settle::fenced_write::stale;
+        }
         if (updates++ == crash_at) {
             throw settle::error(settle::errc::unavailable, "the coordinator died");
         }
@@ -471,4 +484,375 @@ TEST_CASE("saga: purge keeps sagas still going and sagas set aside as failed, in
     CHECK(s.record("started").status == settle::saga_status::running);
     CHECK(s.record("turning").status == settle::saga_status::compensating);
     CHECK(s.db.transact([&](auto& tx) { return s.table.size(tx); }) == 4);
+}
+
+// The message-driven saga, end to end on the in-memory store: the
+// coordinator's writes append each request to its outbox; a relay delivers
+// them to three participants, each behind an inbox that applies a request
+// once per (saga, step, direction) and answers a repeat with the answer it
+// gave; the answers come back through the coordinator's own inbox.
+namespace {
+
+struct saga_participant {
+    settle::manual_clock* clock;
+    memory::database db;
+    memory::inbox_table inbox{db};
+    memory::table<std::string, std::string> answers{db};  // request key -> its answer
+    memory::table<std::string, int> effects{db};          // saga -> 1 while applied
+    settle::idempotent_consumer<memory::inbox_table, settle::manual_clock> consumer{
+        inbox, *clock, {.consumer = "participant"}};
+    bool refuse = false;       // refuses every action
+    bool refuse_undo = false;  // refuses every compensation
+    int applied = 0;           // requests applied (not repeats)
+
+    explicit saga_participant(settle::manual_clock& c) : clock(&c) {}
+
+    settle::saga_answer handle(const std::string& id, settle::saga_direction direction,
+                               const std::string& key) {
+        return db.transact([&](auto& tx) {
+            (void)consumer.consume(tx, key, [&](auto& t) {
+                ++applied;
+                bool ok = true;
+                if (direction == settle::saga_direction::compensation) {
+                    ok = !refuse_undo;
+                    effects.erase(t, id);  // nothing to undo is fine
+                } else if (refuse) {
+                    ok = false;
+                } else {
+                    effects.put(t, id, 1);
+                }
+                answers.put(t, key, ok ? "done" : "refused");
+            });
+            return *answers.find(tx, key) == "done" ? settle::saga_answer::done
+                                                    : settle::saga_answer::refused;
+        });
+    }
+    int effect(const std::string& id) {
+        return db.transact([&](auto& tx) {
+            const int* v = effects.find(tx, id);
+            return v == nullptr ? 0 : *v;
+        });
+    }
+};
+
+struct saga_reply_message {
+    std::string message_id;  // what the coordinator's inbox deduplicates on
+    std::string saga;
+    std::uint32_t step;
+    settle::saga_direction direction;
+    settle::saga_answer answer;
+};
+
+template <class Store = memory::saga_table>
+struct message_shop {
+    settle::manual_clock clock{std::chrono::sys_days(std::chrono::year(2024) / 9 / 1)};
+    memory::database db;
+    memory::saga_table table{db};
+    memory::outbox_table outbox_store{db};
+    memory::inbox_table inbox{db};
+    settle::outbox<memory::outbox_table, settle::manual_clock> outbox{outbox_store, clock};
+    settle::idempotent_consumer<memory::inbox_table, settle::manual_clock> replies{
+        inbox, clock, {.consumer = "sagas"}};
+    crashing_store store{&table};
+    std::uint32_t sent = 0;
+    settle::saga_coordinator<Store, settle::ladder<2>, settle::manual_clock> sagas{
+        [this]() -> Store& {
+            if constexpr (std::same_as<Store, crashing_store>) {
+                return store;
+            } else {
+                return table;
+            }
+        }(),
+        {"order", {{"reserve"}, {"charge"}, {"ship"}}},
+        [this](memory::transaction& tx, const settle::saga_request& r) {
+            const std::string text = std::string(r.id) + "|" + std::to_string(r.step) + "|" +
+                                     std::string(settle::to_string(r.direction)) + "|" +
+                                     std::to_string(r.attempt) + "|" +
+                                     std::to_string(r.token.value());
+            REQUIRE(outbox.append(tx, outbox_test::id_of(++sent), "saga.request", text));
+        },
+        settle::persisted_retry{settle::ladder{1s, 10s}, 3},
+        clock,
+        {.lease = 30s}};
+    saga_participant p0{clock}, p1{clock}, p2{clock};
+    std::vector<saga_participant*> services{&p0, &p1, &p2};
+    std::vector<std::string> requests;  // "+1#2": attempt 2 of step 1's action
+    std::vector<std::uint64_t> tokens;  // of the requests, in the order sent
+    std::deque<saga_reply_message> wire;
+    std::map<std::string, int> drop;  // "+1": so many of step 1's answers are lost
+    std::map<std::string, int> seen;  // accepted, not_awaited, duplicate, crashed
+
+    // The relay's publisher: delivers a request to its participant, whose
+    // answer goes on the wire.
+    struct network {
+        message_shop* shop;
+        settle::publish_result publish(const settle::outbox_record& record) {
+            const auto text = settle::decode<std::string>(record.payload);
+            std::vector<std::string> f;
+            for (std::size_t at = 0;;) {
+                const std::size_t bar = text.find('|', at);
+                f.push_back(text.substr(at, bar - at));
+                if (bar == std::string::npos) {
+                    break;
+                }
+                at = bar + 1;
+            }
+            const auto step = static_cast<std::uint32_t>(std::stoul(f[1]));
+            const auto direction = f[2] == "action" ? settle::saga_direction::action
+                                                    : settle::saga_direction::compensation;
+            shop->tokens.push_back(std::stoull(f[4]));
+            shop->requests.push_back((direction == settle::saga_direction::action ? "+" : "-") +
+                                     f[1] + "#" + f[3]);
+            const settle::saga_answer answer =
+                shop->services[step]->handle(f[0], direction, f[0] + "/" + f[1] + "/" + f[2]);
+            const std::string kind = shop->requests.back().substr(0, f[1].size() + 1);
+            if (shop->drop[kind] > 0) {
+                --shop->drop[kind];
+            } else {
+                shop->wire.push_back({"reply-" + text, f[0], step, direction, answer});
+            }
+            return settle::publish_result::delivered();
+        }
+    } net{this};
+    settle::outbox_relay<memory::outbox_table, network, settle::ladder<1>, settle::manual_clock>
+        relay{outbox_store,
+              net,
+              settle::persisted_retry{settle::ladder{1s}, 100},
+              clock,
+              {.owner = "relay"}};
+
+    void place(const std::string& id) {
+        db.transact([&](auto& tx) { REQUIRE(sagas.start(tx, id, "sku-1")); });
+    }
+    // Receives one reply in the coordinator's inbox; a crash leaves it on the
+    // wire, to be received again.
+    void receive(const saga_reply_message& m) {
+        db.transact([&](auto& tx) {
+            const settle::inbox_result r = replies.consume(tx, m.message_id, [&](auto& t) {
+                const settle::saga_reply_result a =
+                    sagas.reply(t, m.saga, m.step, m.direction, m.answer);
+                ++seen[std::string(settle::to_string(a.outcome()))];
+            });
+            if (r.is_duplicate()) {
+                ++seen["duplicate"];
+            }
+        });
+    }
+    // Relays requests and receives replies until neither is left.
+    void pump() {
+        for (int round = 0; round < 100; ++round) {
+            const bool idle = relay.run_once().idle();
+            if (idle && wire.empty()) {
+                return;
+            }
+            while (!wire.empty()) {
+                try {
+                    receive(wire.front());
+                    wire.pop_front();
+                } catch (const settle::error&) {
+                    ++seen["crashed"];
+                }
+            }
+        }
+        FAIL("the saga's messages did not settle");
+    }
+    settle::saga_record record(const std::string& id) {
+        return *db.transact([&](auto& tx) { return table.load(tx, id); });
+    }
+};
+
+}  // namespace
+
+TEST_CASE("message saga: requests go out through the outbox, replies move it to completed",
+          "[twophase]") {
+    message_shop<> s;
+    s.place("o1");
+    s.pump();
+    CHECK(s.requests == std::vector<std::string>{"+0#1", "+1#1", "+2#1"});
+    CHECK(s.seen == std::map<std::string, int>{{"accepted", 3}});
+    const settle::saga_record rec = s.record("o1");
+    CHECK(rec.status == settle::saga_status::completed);
+    CHECK(rec.step == 3);
+    CHECK(s.p0.effect("o1") + s.p1.effect("o1") + s.p2.effect("o1") == 3);
+    CHECK_THROWS_AS(s.sagas.run("o1"), settle::error);  // replies move it, not run()
+}
+
+TEST_CASE("message saga: a refused step turns it back, each compensation sent and answered",
+          "[twophase]") {
+    message_shop<> s;
+    s.p2.refuse = true;
+    s.place("o1");
+    s.pump();
+    CHECK(s.requests == std::vector<std::string>{"+0#1", "+1#1", "+2#1", "-2#1", "-1#1", "-0#1"});
+    CHECK(std::is_sorted(s.tokens.begin(), s.tokens.end()));
+    CHECK(std::adjacent_find(s.tokens.begin(), s.tokens.end()) == s.tokens.end());
+    const settle::saga_record rec = s.record("o1");
+    CHECK(rec.status == settle::saga_status::compensated);
+    CHECK(rec.last_error == "step `ship`: refused");
+    CHECK(s.p0.effect("o1") + s.p1.effect("o1") + s.p2.effect("o1") == 0);
+}
+
+TEST_CASE("message saga: a refused compensation sets the saga aside as failed", "[twophase]") {
+    message_shop<> s;
+    s.p2.refuse = true;
+    s.p1.refuse_undo = true;
+    s.place("o1");
+    s.pump();
+    CHECK(s.requests == std::vector<std::string>{"+0#1", "+1#1", "+2#1", "-2#1", "-1#1"});
+    const settle::saga_record rec = s.record("o1");
+    CHECK(rec.status == settle::saga_status::failed);
+    CHECK(rec.step == 2);  // steps 1 and 0 are still to undo, by an operator
+    CHECK(rec.last_error == "compensation of `charge`: refused");
+    s.clock.advance(1h);
+    CHECK(s.sagas.recover() == settle::saga_recover_result{});
+}
+
+TEST_CASE("message saga: a dropped reply is sent again after the deadline, applied once",
+          "[twophase]") {
+    message_shop<> t;
+    t.drop["+1"] = 1;  // step 1 is applied, but its answer is lost
+    t.place("o1");
+    t.pump();
+    CHECK(t.record("o1").status == settle::saga_status::running);
+    CHECK(t.sagas.recover() == settle::saga_recover_result{});  // not before the deadline
+    t.clock.advance(30s);
+    CHECK(t.sagas.recover() == settle::saga_recover_result{.picked = 1, .waiting = 1});
+    CHECK(t.record("o1").attempts == 1);
+    CHECK(t.record("o1").next_run_at == settle::to_stored_time(t.clock.now()) + 1s + 30s);
+    t.pump();
+    CHECK(t.requests == std::vector<std::string>{"+0#1", "+1#1", "+1#2", "+2#1"});
+    CHECK(t.record("o1").status == settle::saga_status::completed);
+    CHECK(t.p1.applied == 1);  // the repeat was answered, not applied again
+    CHECK(t.p0.effect("o1") + t.p1.effect("o1") + t.p2.effect("o1") == 3);
+}
+
+TEST_CASE("message saga: duplicate, late and other-step replies change nothing", "[twophase]") {
+    message_shop<> s;
+    s.place("o1");
+    (void)s.relay.run_once();
+    REQUIRE(s.wire.size() == 1);
+    const saga_reply_message first = s.wire.front();
+    s.wire.clear();
+    // the answer of step 0 is late: the request is sent again, and answered
+    s.clock.advance(30s);
+    CHECK(s.sagas.recover().waiting == 1);
+    (void)s.relay.run_once();
+    REQUIRE(s.wire.size() == 1);
+    const saga_reply_message second = s.wire.front();
+    s.wire.clear();
+    s.receive(second);
+    s.receive(second);  // the broker delivers it twice: the inbox drops it
+    s.receive(first);   // the late answer to the first attempt: step 0 is done already
+    CHECK(s.seen ==
+          std::map<std::string, int>{{"accepted", 1}, {"duplicate", 1}, {"not_awaited", 1}});
+    const settle::saga_record before = s.record("o1");
+    CHECK(before.step == 1);
+    s.db.transact([&](auto& tx) {
+        CHECK(s.sagas.reply(tx, "o1", 2, settle::saga_direction::action, settle::saga_answer::done)
+                  .is_not_awaited());
+        CHECK(
+            s.sagas
+                .reply(tx, "o1", 1, settle::saga_direction::compensation, settle::saga_answer::done)
+                .is_not_awaited());
+        CHECK(
+            s.sagas.reply(tx, "nope", 0, settle::saga_direction::action, settle::saga_answer::done)
+                .is_not_awaited());
+    });
+    CHECK(s.record("o1") == before);
+    s.pump();
+    CHECK(s.record("o1").status == settle::saga_status::completed);
+    s.db.transact([&](auto& tx) {
+        CHECK(s.sagas.reply(tx, "o1", 2, settle::saga_direction::action, settle::saga_answer::done)
+                  .is_not_awaited());  // after its end
+    });
+    CHECK(s.p0.applied == 1);
+}
+
+TEST_CASE("message saga: a step never answered turns it back once its attempts are spent",
+          "[twophase]") {
+    message_shop<> s;
+    s.drop["+1"] = 3;  // every attempt of step 1 goes unanswered
+    s.place("o1");
+    s.pump();
+    s.clock.advance(30s);
+    CHECK(s.sagas.recover().waiting == 1);
+    s.pump();
+    s.clock.advance(31s);
+    CHECK(s.sagas.recover().waiting == 1);
+    s.pump();
+    s.clock.advance(40s);
+    CHECK(s.sagas.recover().waiting == 1);  // turned back: the compensation is out
+    s.pump();
+    CHECK(s.requests == std::vector<std::string>{"+0#1", "+1#1", "+1#2", "+1#3", "-1#1", "-0#1"});
+    const settle::saga_record rec = s.record("o1");
+    CHECK(rec.status == settle::saga_status::compensated);
+    CHECK(rec.last_error == "step `charge`: no answer by the deadline");
+    CHECK(s.p0.effect("o1") + s.p1.effect("o1") == 0);  // step 1 had applied: undone
+}
+
+TEST_CASE("message saga: a crash at any write loses nothing; the answer is received again",
+          "[twophase]") {
+    // Writes: the answer of +0, the re-sent +1 (its answer was lost), the
+    // answers of +1, +2 (refused), -2, -1, -0.
+    for (int crash = 0; crash < 7; ++crash) {
+        INFO("crash at write " << crash);
+        message_shop<crashing_store> s;
+        s.store.crash_at = crash;
+        s.p2.refuse = true;
+        s.drop["+1"] = 1;
+        s.place("o1");
+        for (int round = 0; round < 8 && !settle::is_ended(s.record("o1").status); ++round) {
+            s.pump();
+            s.clock.advance(1min);
+            try {
+                (void)s.sagas.recover();
+            } catch (const settle::error&) {
+                ++s.seen["crashed"];
+            }
+        }
+        CHECK(s.seen["crashed"] == 1);
+        CHECK(s.record("o1").status == settle::saga_status::compensated);
+        CHECK(s.requests ==
+              std::vector<std::string>{"+0#1", "+1#1", "+1#2", "+2#1", "-2#1", "-1#1", "-0#1"});
+        CHECK(s.p0.effect("o1") + s.p1.effect("o1") + s.p2.effect("o1") == 0);
+        CHECK(s.p0.applied + s.p1.applied + s.p2.applied == 6);  // each request once
+    }
+}
+
+TEST_CASE("message saga: an answer that meets a concurrent write rolls back, received again",
+          "[twophase]") {
+    message_shop<crashing_store> s;
+    s.store.stale_at = 0;
+    s.place("o1");
+    (void)s.relay.run_once();
+    REQUIRE(s.wire.size() == 1);
+    try {
+        s.receive(s.wire.front());
+        FAIL("a stale write was not reported");
+    } catch (const settle::error& e) {
+        CHECK(e.code() == settle::errc::aborted);
+    }
+    CHECK(s.record("o1").step == 0);
+    s.pump();  // the same answer, received again, is not a duplicate
+    CHECK(s.seen == std::map<std::string, int>{{"accepted", 3}});
+    CHECK(s.record("o1").status == settle::saga_status::completed);
+}
+
+TEST_CASE("message saga: its steps are names only, and each form refuses the other's calls",
+          "[twophase]") {
+    shop<> s;  // calls its steps
+    const auto send = [](memory::transaction&, const settle::saga_request&) {};
+    const auto make = [&](settle::saga_step step) {
+        return settle::saga_coordinator(s.table, {"order", {std::move(step)}}, send,
+                                        settle::persisted_retry{settle::ladder{1s, 10s}, 3},
+                                        s.clock, {});
+    };
+    CHECK_THROWS_AS(make(s.svc.step(0)), settle::error);  // an action the coordinator never calls
+    CHECK_NOTHROW(make({"reserve"}));
+    s.place("o1");
+    s.db.transact([&](auto& tx) {
+        CHECK_THROWS_AS((void)s.sagas.reply(tx, "o1", 0, settle::saga_direction::action,
+                                            settle::saga_answer::done),
+                        settle::error);
+    });
 }

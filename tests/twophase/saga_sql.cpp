@@ -2,13 +2,20 @@
 // PostgreSQL, two recoverers racing on PostgreSQL connections, and SQLite
 // coordinator processes killed with SIGKILL at random points while they start,
 // run and recover sagas; afterwards every saga ends completed with every
-// step in effect, or compensated with none.
+// step in effect, or compensated with none. Then message-driven sagas on
+// SQLite, their requests in an outbox and their answers through an inbox.
 #include <settle/saga.hpp>
 #include <settle/saga_coordinator.hpp>
+
+#include <settle/codec.hpp>
+#include <settle/inbox.hpp>
+#include <settle/outbox.hpp>
+#include <settle/outbox_relay.hpp>
 #include <settle/stores/postgres.hpp>
 #include <settle/stores/sqlite.hpp>
 #include <settle/testing/saga_store_suite.hpp>
 
+#include "outbox/ids.hpp"
 #include "postgres/postgres_test.hpp"
 #include "settle_test.hpp"
 #include "sqlite/temp_database.hpp"
@@ -29,6 +36,7 @@
 #include <string_view>
 #include <thread>
 #include <utility>
+#include <vector>
 
 using namespace std::chrono_literals;
 namespace sqlite = settle::sqlite;
@@ -357,4 +365,192 @@ TEST_CASE("sqlite sagas: coordinators killed at random points leave no saga half
                 "(SELECT 1 FROM effects e WHERE e.saga = s.id)") == 0);
     CHECK(count(conn, "SELECT count(*) FROM effects WHERE saga NOT IN (SELECT id FROM sagas)") ==
           0);
+}
+
+// A message-driven saga on SQLite: the coordinator's saga table, outbox and
+// inbox share one database, so each write and the request it sends commit
+// together; the participants keep their inbox, answers and effects in
+// another.
+namespace {
+
+struct sqlite_message_shop {
+    settle::manual_clock clock{std::chrono::sys_days(std::chrono::year(2024) / 9 / 1)};
+    settle_test::temp_database file;
+    settle_test::temp_database remote_file;
+    sqlite::connection conn{file.path()};
+    sqlite::saga_table table{conn, "sagas"};
+    sqlite::outbox_table outbox_store{conn, "outbox"};
+    sqlite::inbox_table inbox{conn, "inbox"};
+    settle::outbox<sqlite::outbox_table, settle::manual_clock> outbox{outbox_store, clock};
+    settle::idempotent_consumer<sqlite::inbox_table, settle::manual_clock> replies{
+        inbox, clock, {.consumer = "sagas"}};
+    sqlite::connection remote{remote_file.path()};
+    sqlite::inbox_table remote_inbox{remote, "inbox"};
+    settle::idempotent_consumer<sqlite::inbox_table, settle::manual_clock> participants{
+        remote_inbox, clock, {.consumer = "participants"}};
+    std::uint32_t sent = 0;
+    std::map<std::string, int> drop;                           // "o1+1": so many answers lost
+    std::map<std::string, std::vector<std::string>> requests;  // by saga: "+1#2"
+    struct answer {
+        std::string message_id, saga;
+        std::uint32_t step;
+        settle::saga_direction direction;
+        settle::saga_answer answer;
+    };
+    std::vector<answer> wire;
+    std::map<std::string, int> seen;
+
+    settle::saga_coordinator<sqlite::saga_table, settle::ladder<2>, settle::manual_clock> sagas{
+        table,
+        {"order", {{"reserve"}, {"charge"}, {"ship"}}},
+        [this](sqlite::transaction& tx, const settle::saga_request& r) {
+            const std::string text = std::string(r.id) + "|" + std::to_string(r.step) + "|" +
+                                     (r.direction == settle::saga_direction::action ? "+" : "-") +
+                                     "|" + std::to_string(r.attempt);
+            REQUIRE(outbox.append(tx, outbox_test::id_of(++sent), "saga.request", text));
+        },
+        settle::persisted_retry{settle::ladder{1s, 10s}, 3},
+        clock,
+        {.lease = 30s}};
+
+    // Applies a request once per (saga, step, direction): a saga whose id ends
+    // in 2 is refused at step 2. Answers a repeat with the answer it gave.
+    struct network {
+        sqlite_message_shop* shop;
+        settle::publish_result publish(const settle::outbox_record& record) {
+            const auto text = settle::decode<std::string>(record.payload);
+            const auto a = text.find('|');
+            const auto b = text.find('|', a + 1);
+            const auto c = text.find('|', b + 1);
+            const std::string id = text.substr(0, a);
+            const std::string step = text.substr(a + 1, b - a - 1);
+            const std::string sign = text.substr(b + 1, c - b - 1);
+            shop->requests[id].push_back(sign + step + "#" + text.substr(c + 1));
+            const std::string key = id + "/" + step + sign;
+            const bool action = sign == "+";
+            const bool refused = action && step == "2" && id.back() == '2';
+            settle::in_transaction(shop->remote_inbox, [&](auto& tx) {
+                (void)shop->participants.consume(tx, key, [&](auto&) {
+                    exec(shop->remote,
+                         action && !refused
+                             ? "INSERT INTO effects VALUES ('" + id + "', " + step + ")"
+                             : "DELETE FROM effects WHERE saga = '" + id + "' AND step = " + step);
+                    exec(shop->remote, "INSERT INTO answers VALUES ('" + key + "', " +
+                                           (refused ? "0" : "1") + ")");
+                });
+            });
+            const bool done =
+                count(shop->remote, "SELECT ok FROM answers WHERE request = '" + key + "'") == 1;
+            if (shop->drop[id + sign + step] > 0) {
+                --shop->drop[id + sign + step];
+            } else {
+                shop->wire.push_back(
+                    {"reply " + text, id, static_cast<std::uint32_t>(std::stoul(step)),
+                     action ? settle::saga_direction::action : settle::saga_direction::compensation,
+                     done ? settle::saga_answer::done : settle::saga_answer::refused});
+            }
+            return settle::publish_result::delivered();
+        }
+    } net{this};
+    settle::outbox_relay<sqlite::outbox_table, network, settle::ladder<1>, settle::manual_clock>
+        relay{outbox_store,
+              net,
+              settle::persisted_retry{settle::ladder{1s}, 100},
+              clock,
+              {.owner = "relay"}};
+
+    sqlite_message_shop() {
+        settle::in_transaction(table, [&](auto& tx) {
+            table.create_tables(tx);
+            outbox_store.create_tables(tx);
+            inbox.create_tables(tx);
+        });
+        settle::in_transaction(remote_inbox, [&](auto& tx) { remote_inbox.create_tables(tx); });
+        exec(remote, "CREATE TABLE effects (saga TEXT, step INTEGER, PRIMARY KEY (saga, step))");
+        exec(remote, "CREATE TABLE answers (request TEXT PRIMARY KEY, ok INTEGER)");
+    }
+    void receive(const answer& m) {
+        settle::in_transaction(table, [&](auto& tx) {
+            const settle::inbox_result r = replies.consume(tx, m.message_id, [&](auto& t) {
+                ++seen[std::string(settle::to_string(
+                    sagas.reply(t, m.saga, m.step, m.direction, m.answer).outcome()))];
+            });
+            if (r.is_duplicate()) {
+                ++seen["duplicate"];
+            }
+        });
+    }
+    void pump() {
+        for (int round = 0; round < 100; ++round) {
+            const bool idle = relay.run_once().idle();
+            if (idle && wire.empty()) {
+                return;
+            }
+            std::vector<answer> now;
+            now.swap(wire);
+            for (const answer& m : now) {
+                receive(m);
+            }
+        }
+        FAIL("the saga's messages did not settle");
+    }
+    settle::saga_record record(const std::string& id) {
+        return *settle::in_transaction(table, [&](auto& tx) { return table.load(tx, id); });
+    }
+};
+
+}  // namespace
+
+TEST_CASE("sqlite message sagas: requests commit with each write; lost answers are sent again",
+          "[twophase]") {
+    sqlite_message_shop s;
+    s.drop["o1+1"] = 1;  // applied, its answer lost
+    settle::in_transaction(s.table, [&](auto& tx) {
+        REQUIRE(s.sagas.start(tx, "o1", "sku-1"));
+        REQUIRE(s.sagas.start(tx, "o2", "sku-2"));
+        CHECK_FALSE(s.sagas.start(tx, "o1", "sku-1"));  // once per id, and sends nothing
+    });
+    s.pump();
+    CHECK(s.record("o1").step == 1);
+    s.clock.advance(30s);
+    CHECK(s.sagas.recover() == settle::saga_recover_result{.picked = 1, .waiting = 1});
+    s.pump();
+    CHECK(s.requests["o1"] == std::vector<std::string>{"+0#1", "+1#1", "+1#2", "+2#1"});
+    CHECK(s.requests["o2"] ==
+          std::vector<std::string>{"+0#1", "+1#1", "+2#1", "-2#1", "-1#1", "-0#1"});
+    CHECK(s.record("o1").status == settle::saga_status::completed);
+    CHECK(s.record("o2").status == settle::saga_status::compensated);
+    CHECK(count(s.remote, "SELECT count(*) FROM effects WHERE saga = 'o1'") == 3);
+    CHECK(count(s.remote, "SELECT count(*) FROM effects WHERE saga = 'o2'") == 0);
+    CHECK(s.seen == std::map<std::string, int>{{"accepted", 9}});
+    CHECK(count(s.conn, "SELECT count(*) FROM outbox") == 10);  // every request, once
+}
+
+TEST_CASE("sqlite message sagas: an answer whose transaction rolls back sends nothing",
+          "[twophase]") {
+    sqlite_message_shop s;
+    settle::in_transaction(s.table, [&](auto& tx) { REQUIRE(s.sagas.start(tx, "o1", "x")); });
+    (void)s.relay.run_once();
+    REQUIRE(s.wire.size() == 1);
+    const auto m = s.wire.front();
+    CHECK_THROWS_AS(settle::in_transaction(s.table,
+                                           [&](auto& tx) {
+                                               REQUIRE(s.replies
+                                                           .consume(tx, m.message_id,
+                                                                    [&](auto& t) {
+                                                                        REQUIRE(s.sagas.reply(
+                                                                            t, m.saga, m.step,
+                                                                            m.direction, m.answer));
+                                                                    })
+                                                           .is_applied());
+                                               throw std::runtime_error("the consumer died");
+                                           }),
+                    std::runtime_error);
+    CHECK(s.record("o1").step == 0);
+    CHECK(count(s.conn, "SELECT count(*) FROM outbox") == 1);
+    s.receive(m);
+    s.receive(m);
+    CHECK(s.seen == std::map<std::string, int>{{"accepted", 1}, {"duplicate", 1}});
+    CHECK(count(s.conn, "SELECT count(*) FROM outbox") == 2);  // step 1's request
+    CHECK(s.record("o1").step == 1);
 }
