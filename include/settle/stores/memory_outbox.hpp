@@ -156,6 +156,7 @@ public:
         if (limit == 0) {
             return claimed;
         }
+        (void)due_.size(tx);  // refuses a foreign or ended transaction before due_rows_ is touched
         due_rows_.clear();
         due_.for_each(tx, [&](const detail::outbox_due_key& at, const uuid& id) {
             if (at.first > now) {
