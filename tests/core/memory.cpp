@@ -2,6 +2,7 @@
 
 #include "settle_test.hpp"
 
+#include <functional>
 #include <memory>
 #include <random>
 #include <stdexcept>
@@ -174,6 +175,14 @@ TEST_CASE("find and erase take any key the comparison accepts", "[core]") {
     tx.rollback();
     auto read = db.begin();
     CHECK(counts.find(read, key) != nullptr);
+    read.rollback();
+
+    // A comparison that is not transparent takes what converts to the key.
+    memory::table<std::string, int, std::less<std::string>> strict{db};
+    auto write = db.begin();
+    CHECK(strict.insert(write, "order-1", 1));
+    CHECK(strict.find(write, "order-1") != nullptr);
+    CHECK(strict.erase(write, "order-1"));
 }
 
 TEST_CASE("a transaction stays where it was begun", "[core]") {

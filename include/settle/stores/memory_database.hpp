@@ -221,6 +221,9 @@ public:
 
     /// The row at key, or nullptr. The pointer is valid until the row is
     /// erased or the transaction ends.
+    [[nodiscard]] const Value* find(const transaction& tx, const Key& key) const {
+        return find<Key>(tx, key);
+    }
     template <class K = Key>
     requires lookup_key<K>
     [[nodiscard]] const Value* find(const transaction& tx, const K& key) const {
@@ -266,6 +269,7 @@ public:
     }
 
     /// Removes the row at key. Returns whether there was one.
+    bool erase(transaction& tx, const Key& key) { return erase<Key>(tx, key); }
     template <class K = Key>
     requires lookup_key<K>
     bool erase(transaction& tx, const K& key) {
