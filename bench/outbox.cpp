@@ -5,6 +5,10 @@
 // an outcome transaction per batch, per record a claim, a copy for the
 // publisher and an outcome, each undoable.
 //
+// A second baseline, relay_copying, writes the relay's protocol by hand with
+// the copies it cannot avoid: each record copied out of the outbox under the
+// lock, copied again by the publisher, then marked delivered under the lock.
+//
 // Both sides start from a filled outbox (filled, and emptied of delivered
 // records, with the timer paused) and each iteration moves one batch. Also:
 // appending a record in a transaction, against a push_back under a mutex.
@@ -127,6 +131,75 @@ struct moved {
     }
 };
 
+// The same protocol written by hand: a batch is copied out under the lock
+// (the outbox keeps each record until its delivery is recorded), published
+// with the lock released (the publisher keeps a copy, as memory::publisher
+// does), and marked delivered under the lock again.
+struct copied {
+    std::mutex mutex;
+    std::vector<settle::outbox_record> outbox;
+    std::size_t next_due = 0;  // outbox[next_due...] are pending
+    std::vector<settle::outbox_record> batch;
+    std::vector<settle::outbox_record> published;
+    std::uint64_t next = 0;
+
+    void refill() {
+        const std::lock_guard lock(mutex);
+        published.clear();
+        outbox.clear();
+        next_due = 0;
+        for (std::size_t i = 0; i < fill_size; ++i) {
+            settle::outbox_message m = message_of(next++);
+            settle::outbox_record r;
+            r.id = m.id;
+            r.sequence = next;
+            r.topic = std::move(m.topic);
+            r.payload = std::move(m.payload);
+            r.created_at = start_time();
+            r.next_attempt_at = start_time();
+            outbox.push_back(std::move(r));
+        }
+    }
+
+    std::size_t relay_batch(std::size_t size) {
+        batch.clear();
+        std::size_t first = 0;
+        {
+            const std::lock_guard lock(mutex);
+            first = next_due;
+            for (; batch.size() < size && next_due < outbox.size(); ++next_due) {
+                outbox[next_due].status = settle::outbox_status::in_flight;
+                batch.push_back(outbox[next_due]);
+            }
+        }
+        for (const settle::outbox_record& record : batch) {
+            published.push_back(record);
+        }
+        const std::lock_guard lock(mutex);
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+            outbox[first + i].status = settle::outbox_status::delivered;
+        }
+        return batch.size();
+    }
+};
+
+void baseline_copying_relay_throughput(benchmark::State& state) {
+    const auto batch = static_cast<std::size_t>(state.range(0));
+    copied c;
+    std::size_t left = 0;
+    for (auto _ : state) {
+        if (left < batch) {
+            state.PauseTiming();
+            c.refill();
+            left = fill_size;
+            state.ResumeTiming();
+        }
+        benchmark::DoNotOptimize(c.relay_batch(batch));
+        left -= batch;
+    }
+    state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(batch));
+}
+
 void baseline_relay_throughput(benchmark::State& state) {
     const auto batch = static_cast<std::size_t>(state.range(0));
     moved m;
@@ -195,5 +268,10 @@ void baseline_append(benchmark::State& state) {
 
 BENCHMARK(outbox_relay_throughput)->Name("outbox/relay/batch")->Arg(1)->Arg(16)->Arg(256);
 BENCHMARK(baseline_relay_throughput)->Name("baseline/relay/batch")->Arg(1)->Arg(16)->Arg(256);
+BENCHMARK(baseline_copying_relay_throughput)
+    ->Name("baseline/relay_copying/batch")
+    ->Arg(1)
+    ->Arg(16)
+    ->Arg(256);
 BENCHMARK(outbox_append)->Name("outbox/append");
 BENCHMARK(baseline_append)->Name("baseline/append");

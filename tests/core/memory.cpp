@@ -2,10 +2,12 @@
 
 #include "settle_test.hpp"
 
+#include <functional>
 #include <memory>
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <type_traits>
 #include <utility>
@@ -118,6 +120,69 @@ TEST_CASE("tables hold move-only values and roll them back", "[core]") {
     auto tx = db.begin();
     REQUIRE(boxes.find(tx, 1) != nullptr);
     CHECK(**boxes.find(tx, 1) == 7);
+}
+
+TEST_CASE("replace writes the row find returned and rolls back like put", "[core]") {
+    shop s;
+    s.db.transact([&](memory::transaction& tx) { s.orders.put(tx, 1, "created"); });
+    {
+        auto tx = s.db.begin();
+        const std::string* row = s.orders.find(tx, 1);
+        REQUIRE(row != nullptr);
+        s.orders.replace(tx, *row, "paid");
+        CHECK(*s.orders.find(tx, 1) == "paid");
+        CHECK(row == s.orders.find(tx, 1));  // in place: find's pointer stays valid
+        s.orders.replace(tx, *row, "shipped");
+    }
+    s.db.transact([&](memory::transaction& tx) {
+        CHECK(*s.orders.find(tx, 1) == "created");
+        s.orders.replace(tx, *s.orders.find(tx, 1), "paid");
+    });
+    auto tx = s.db.begin();
+    CHECK(*s.orders.find(tx, 1) == "paid");
+}
+
+TEST_CASE("one row written, erased and written again rolls back to where it was", "[core]") {
+    shop s;
+    s.db.transact([&](memory::transaction& tx) { s.orders.put(tx, 1, "created"); });
+    {
+        auto tx = s.db.begin();
+        s.orders.put(tx, 1, "paid");
+        CHECK(s.orders.erase(tx, 1));
+        CHECK(s.orders.insert(tx, 1, "again"));
+        s.orders.put(tx, 1, "again, paid");
+        CHECK(s.orders.erase(tx, 1));
+        s.orders.put(tx, 2, "other");
+        CHECK(s.orders.erase(tx, 2));
+    }
+    auto tx = s.db.begin();
+    CHECK(s.orders.size(tx) == 1);
+    REQUIRE(s.orders.find(tx, 1) != nullptr);
+    CHECK(*s.orders.find(tx, 1) == "created");
+}
+
+TEST_CASE("find and erase take any key the comparison accepts", "[core]") {
+    memory::database db;
+    memory::table<std::string, int> counts{db};
+    db.transact([&](memory::transaction& tx) { CHECK(counts.insert(tx, "order-1", 1)); });
+    auto tx = db.begin();
+    const std::string_view key = "order-1";
+    REQUIRE(counts.find(tx, key) != nullptr);
+    CHECK(*counts.find(tx, key) == 1);
+    CHECK(counts.find(tx, std::string_view("order-2")) == nullptr);
+    CHECK(counts.erase(tx, key));
+    CHECK_FALSE(counts.erase(tx, key));
+    tx.rollback();
+    auto read = db.begin();
+    CHECK(counts.find(read, key) != nullptr);
+    read.rollback();
+
+    // A comparison that is not transparent takes what converts to the key.
+    memory::table<std::string, int, std::less<std::string>> strict{db};
+    auto write = db.begin();
+    CHECK(strict.insert(write, "order-1", 1));
+    CHECK(strict.find(write, "order-1") != nullptr);
+    CHECK(strict.erase(write, "order-1"));
 }
 
 TEST_CASE("a transaction stays where it was begun", "[core]") {

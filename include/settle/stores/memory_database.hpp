@@ -11,12 +11,12 @@
 #include <cstddef>
 #include <functional>
 #include <map>
-#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include <settle/detail/macro_scope.hpp>
@@ -37,16 +37,32 @@ namespace memory {
 class database;
 
 namespace detail {
-struct undo_entry {
-    virtual ~undo_entry() = default;
-    virtual void undo() noexcept = 0;
+// The undo log is split in two: the database lists, in write order, which
+// table wrote, and each table keeps how to undo its own writes, typed, in a
+// vector it reuses from one transaction to the next. A write then allocates
+// nothing for its undo record once the vectors have grown.
+class table_log {
+public:
+    // Undoes this table's newest write that is not yet undone.
+    virtual void undo_last() noexcept = 0;
+    // Drops this table's undo records: the transaction committed.
+    virtual void forget() noexcept = 0;
+
+protected:
+    table_log() = default;
+    table_log(const table_log&) = default;
+    table_log& operator=(const table_log&) = default;
+    ~table_log() = default;
 };
-template <class F>
-struct undo_fn final : undo_entry {
-    explicit undo_fn(F f) : fn(std::move(f)) {}
-    void undo() noexcept override { fn(); }
-    F fn;
-};
+
+// Makes room for one more element, growing geometrically, so that the
+// push_back that follows does not reallocate.
+template <class Vector>
+void make_room(Vector& v) {
+    if (v.size() == v.capacity()) [[unlikely]] {
+        v.reserve(v.empty() ? 16 : v.size() * 2);
+    }
+}
 }  // namespace detail
 
 /// One unit of work on a database. Writes made through it to any table of that
@@ -77,10 +93,11 @@ private:
 
     explicit transaction(database& db) noexcept : db_(&db) {}
     void check(const database& db, const char* operation) const;
-    // Called right after a table changed: remembers how to undo the change,
-    // or undoes it at once and rethrows if even that cannot be remembered.
-    template <class F>
-    void on_rollback(F undo);
+    // Before a table writes: room in the database's log, so that logged()
+    // cannot fail once the write is made.
+    void prepare_write();
+    // Right after a table wrote and kept how to undo it.
+    void logged(detail::table_log& table) noexcept;
 
     database* db_;
 };
@@ -132,34 +149,29 @@ private:
 
     std::mutex mutex_;
     std::atomic<std::thread::id> owner_{};
-    // The open transaction's undo log: one transaction is open at a time, so
-    // they share it, and its storage outlives each of them.
-    std::vector<std::unique_ptr<detail::undo_entry>> undo_;
+    // The open transaction's undo log, the tables that wrote in write order:
+    // one transaction is open at a time, so they share it, and its storage
+    // outlives each of them.
+    std::vector<detail::table_log*> undo_;
 };
 
 inline void transaction::commit() {
     if (!open()) {
         throw settle::error(errc::invalid_argument, "memory::transaction: commit after it ended");
     }
+    for (detail::table_log* table : db_->undo_) {
+        table->forget();
+    }
     db_->undo_.clear();
     std::exchange(db_, nullptr)->release();
 }
 
-template <class F>
-void transaction::on_rollback(F undo) {
-    std::unique_ptr<detail::undo_entry> entry;
-    try {
-        entry = std::make_unique<detail::undo_fn<F>>(std::move(undo));
-    } catch (...) {
-        undo();
-        throw;
-    }
-    try {
-        db_->undo_.push_back(std::move(entry));
-    } catch (...) {
-        entry->undo();
-        throw;
-    }
+inline void transaction::prepare_write() {
+    detail::make_room(db_->undo_);
+}
+
+inline void transaction::logged(detail::table_log& table) noexcept {
+    db_->undo_.push_back(&table);  // cannot reallocate: prepare_write made room
 }
 
 inline void transaction::rollback() noexcept {
@@ -167,8 +179,8 @@ inline void transaction::rollback() noexcept {
         return;
     }
     auto& log = db_->undo_;
-    for (auto undo = log.rbegin(); undo != log.rend(); ++undo) {
-        (*undo)->undo();
+    for (auto table = log.rbegin(); table != log.rend(); ++table) {
+        (*table)->undo_last();
     }
     log.clear();
     std::exchange(db_, nullptr)->release();
@@ -186,19 +198,35 @@ inline void transaction::check(const database& db, const char* operation) const 
 /// Rows of Value keyed by Key, in key order, belonging to one database. Every
 /// access names an open transaction of that database (settle::error with
 /// errc::invalid_argument otherwise), which is what makes reads consistent and
-/// writes undoable. Costs one std::map node per row and one small allocation
-/// per write for its undo entry; rolling back allocates nothing.
+/// writes undoable. Costs one std::map node per row; a write keeps its undo
+/// record in storage the table reuses across transactions (it grows to the
+/// largest transaction's writes), so it allocates nothing more once that
+/// storage has grown. find and erase also take any key the comparison accepts
+/// (with the default std::less<>, a std::string_view for a std::string key),
+/// so a lookup need not build a Key. Rolling back allocates nothing.
 template <class Key, class Value, class Compare = std::less<>>
-class table {
+class table : private detail::table_log {
+    // A key find and erase take: Key, or with a transparent comparison any
+    // type it compares with Key.
+    template <class K>
+    static constexpr bool lookup_key = std::same_as<K, Key> || requires {
+        typename Compare::is_transparent;
+    };
+
 public:
     /// A table in the given database.
     explicit table(database& db) : db_(&db) {}
     table(const table&) = delete;
     table& operator=(const table&) = delete;
 
-    /// The row at key, or nullptr. The pointer is valid until the transaction
-    /// writes to this table again or ends.
+    /// The row at key, or nullptr. The pointer is valid until the row is
+    /// erased or the transaction ends.
     [[nodiscard]] const Value* find(const transaction& tx, const Key& key) const {
+        return find<Key>(tx, key);
+    }
+    template <class K = Key>
+    requires lookup_key<K>
+    [[nodiscard]] const Value* find(const transaction& tx, const K& key) const {
         tx.check(*db_, "find");
         const auto it = rows_.find(key);
         return it == rows_.end() ? nullptr : &it->second;
@@ -207,9 +235,11 @@ public:
     /// Inserts the row if the key is absent. Returns whether it did.
     bool insert(transaction& tx, const Key& key, Value value) {
         tx.check(*db_, "insert");
+        prepare_write(tx);
         const auto [it, inserted] = rows_.try_emplace(key, std::move(value));
         if (inserted) {
-            tx.on_rollback([this, key] { rows_.erase(key); });
+            log_.emplace_back(inserted_row{&it->first});
+            tx.logged(*this);
         }
         return inserted;
     }
@@ -217,27 +247,40 @@ public:
     /// Inserts the row or replaces the one at key.
     void put(transaction& tx, const Key& key, Value value) {
         tx.check(*db_, "put");
-        const auto it = rows_.find(key);
-        if (it == rows_.end()) {
-            rows_.emplace(key, std::move(value));
-            tx.on_rollback([this, key] { rows_.erase(key); });
+        prepare_write(tx);
+        const auto it = rows_.lower_bound(key);
+        if (it == rows_.end() || rows_.key_comp()(key, it->first)) {
+            const auto added = rows_.emplace_hint(it, key, std::move(value));
+            log_.emplace_back(inserted_row{&added->first});
+            tx.logged(*this);
         } else {
-            tx.on_rollback(
-                [this, key, old = std::exchange(it->second, std::move(value))]() mutable {
-                    rows_.find(key)->second = std::move(old);
-                });
+            replace_row(tx, it->second, std::move(value));
         }
     }
 
+    /// Replaces the row `row` with value, as put does, without looking the
+    /// key up again. Precondition: `row` is what find returned for this table
+    /// in this transaction, and the row has not been erased since.
+    void replace(transaction& tx, const Value& row, Value value) {
+        tx.check(*db_, "replace");
+        prepare_write(tx);
+        // The row lives in rows_, which this non-const member may change.
+        replace_row(tx, const_cast<Value&>(row), std::move(value));
+    }
+
     /// Removes the row at key. Returns whether there was one.
-    bool erase(transaction& tx, const Key& key) {
+    bool erase(transaction& tx, const Key& key) { return erase<Key>(tx, key); }
+    template <class K = Key>
+    requires lookup_key<K>
+    bool erase(transaction& tx, const K& key) {
         tx.check(*db_, "erase");
         const auto it = rows_.find(key);
         if (it == rows_.end()) {
             return false;
         }
-        tx.on_rollback(
-            [this, node = rows_.extract(it)]() mutable { rows_.insert(std::move(node)); });
+        prepare_write(tx);
+        log_.emplace_back(erased_row{rows_.extract(it)});
+        tx.logged(*this);
         return true;
     }
 
@@ -262,8 +305,58 @@ public:
     }
 
 private:
+    using rows_type = std::map<Key, Value, Compare>;
+
+    // How to undo one write. A row's node stays where it is while it is in
+    // the table, and an erased row's node is kept here and put back, so the
+    // pointers stay valid until the write is undone or forgotten.
+    struct inserted_row {
+        const Key* key;
+    };
+    struct replaced_row {
+        Value* row;
+        Value old;
+    };
+    struct erased_row {
+        typename rows_type::node_type node;
+    };
+    using undo_record = std::variant<inserted_row, replaced_row, erased_row>;
+
+    // Room for one undo record here and one entry in the database's log.
+    void prepare_write(transaction& tx) {
+        tx.prepare_write();
+        detail::make_room(log_);
+    }
+
+    // Keeps the old value (moved, or copied if moving could throw) before
+    // writing the new one.
+    void replace_row(transaction& tx, Value& row, Value value) {
+        log_.emplace_back(replaced_row{&row, std::move_if_noexcept(row)});
+        tx.logged(*this);
+        row = std::move(value);
+    }
+
+    void undo_last() noexcept override {
+        std::visit(
+            [this](auto& record) {
+                using record_type = std::remove_reference_t<decltype(record)>;
+                if constexpr (std::is_same_v<record_type, inserted_row>) {
+                    rows_.erase(rows_.find(*record.key));
+                } else if constexpr (std::is_same_v<record_type, replaced_row>) {
+                    *record.row = std::move(record.old);
+                } else {
+                    rows_.insert(std::move(record.node));
+                }
+            },
+            log_.back());
+        log_.pop_back();
+    }
+
+    void forget() noexcept override { log_.clear(); }
+
     database* db_;
-    std::map<Key, Value, Compare> rows_;
+    rows_type rows_;
+    std::vector<undo_record> log_;  // this table's writes in the open transaction
 };
 
 }  // namespace memory

@@ -28,18 +28,20 @@ namespace detail {
 // (tenant, operation, key) as three fields, so no two scopes can run together,
 // led by a hash of all three: most comparisons in the table's tree then stop
 // at one integer instead of reading the strings. The order is arbitrary.
-struct idempotency_row_id {
+// A lookup compares a view of the three parts, so it copies no string.
+struct idempotency_row_view {
     std::size_t hash;
-    std::string tenant;
-    std::string operation;
-    std::string key;
+    std::string_view tenant;
+    std::string_view operation;
+    std::string_view key;
 
-    idempotency_row_id(std::string_view t, std::string_view o, std::string_view k)
-        : hash(hash_of(t, o, k)), tenant(t), operation(o), key(k) {}
+    [[nodiscard]] static idempotency_row_view of(std::string_view t, std::string_view o,
+                                                 std::string_view k) {
+        return {hash_of(t, o, k), t, o, k};
+    }
 
-    friend bool operator==(const idempotency_row_id&, const idempotency_row_id&) = default;
-    friend std::strong_ordering operator<=>(const idempotency_row_id& a,
-                                            const idempotency_row_id& b) noexcept {
+    friend std::strong_ordering operator<=>(const idempotency_row_view& a,
+                                            const idempotency_row_view& b) noexcept {
         if (a.hash != b.hash) {
             return a.hash <=> b.hash;
         }
@@ -63,14 +65,46 @@ private:
         return seed;
     }
 };
+
+// The stored key: the three parts owned, and the hash of the view it was made from.
+struct idempotency_row_id {
+    std::size_t hash;
+    std::string tenant;
+    std::string operation;
+    std::string key;
+
+    explicit idempotency_row_id(const idempotency_row_view& v)
+        : hash(v.hash), tenant(v.tenant), operation(v.operation), key(v.key) {}
+
+    [[nodiscard]] idempotency_row_view view() const noexcept {
+        return {hash, tenant, operation, key};
+    }
+};
+
+// Orders stored keys and views alike.
+struct idempotency_row_less {
+    using is_transparent = void;
+
+    [[nodiscard]] static idempotency_row_view view(const idempotency_row_view& v) noexcept {
+        return v;
+    }
+    [[nodiscard]] static idempotency_row_view view(const idempotency_row_id& id) noexcept {
+        return id.view();
+    }
+    template <class A, class B>
+    [[nodiscard]] bool operator()(const A& a, const B& b) const noexcept {
+        return view(a) < view(b);
+    }
+};
 }  // namespace detail
 
 /// settle::idempotency_store in a memory::database: its records are rows of a
 /// memory::table, so a completion commits or rolls back with the caller's own
 /// rows in the same database. Thread-safe the way the database is: its
 /// transactions run one at a time. claim, complete and abandon cost an
-/// O(log n) lookup and one row write (a few small allocations for the row's
-/// key and its undo entry); purge scans every row to remove at most `limit`.
+/// O(log n) lookup that copies no key and one row write; a new key allocates
+/// its row and its copy of the key, and complete copies the record once;
+/// purge scans every row to remove at most `limit`.
 /// Tokens come from one counter per store, so they never repeat, even after
 /// purge. Nothing survives the process.
 class idempotency_table {
@@ -93,7 +127,7 @@ public:
                                        "tenant");
         settle::detail::check_key_size(scope.operation.size(), "memory::idempotency_table::claim",
                                        "operation");
-        const detail::idempotency_row_id id = row_id(scope, key);
+        const detail::idempotency_row_view id = row_id(scope, key);
         const idempotency_record* found = rows_.find(tx, id);
         if (found != nullptr && found->live(now)) {
             return {false, *found};
@@ -105,9 +139,9 @@ public:
                                   lease_end,
                                   {}};
         if (found == nullptr) {
-            (void)rows_.insert(tx, id, record);
+            (void)rows_.insert(tx, detail::idempotency_row_id(id), record);
         } else {
-            rows_.put(tx, id, record);  // takes the expired record over
+            rows_.replace(tx, *found, record);  // takes the expired record over
         }
         return {true, std::move(record)};
     }
@@ -115,8 +149,7 @@ public:
     [[nodiscard]] fenced_write complete(transaction& tx, const idempotency_scope& scope,
                                         const idempotency_key& key, fencing_token token,
                                         idempotency_response response, stored_time retain_until) {
-        const detail::idempotency_row_id id = row_id(scope, key);
-        const idempotency_record* found = rows_.find(tx, id);
+        const idempotency_record* found = rows_.find(tx, row_id(scope, key));
         if (!owned(found, token)) {
             return fenced_write::stale;
         }
@@ -124,13 +157,13 @@ public:
         record.state = idempotency_state::completed;
         record.expires_at = retain_until;
         record.response = std::move(response);
-        rows_.put(tx, id, std::move(record));
+        rows_.replace(tx, *found, std::move(record));
         return fenced_write::applied;
     }
 
     [[nodiscard]] fenced_write abandon(transaction& tx, const idempotency_scope& scope,
                                        const idempotency_key& key, fencing_token token) {
-        const detail::idempotency_row_id id = row_id(scope, key);
+        const detail::idempotency_row_view id = row_id(scope, key);
         if (!owned(rows_.find(tx, id), token)) {
             return fenced_write::stale;
         }
@@ -142,11 +175,12 @@ public:
         if (limit == 0) {
             return 0;
         }
-        std::vector<detail::idempotency_row_id> expired;
+        // Views of the stored keys: erasing one row leaves the others' keys where they are.
+        std::vector<detail::idempotency_row_view> expired;
         rows_.for_each(tx,
                        [&](const detail::idempotency_row_id& id, const idempotency_record& record) {
                            if (!record.live(now)) {
-                               expired.push_back(id);
+                               expired.push_back(id.view());
                            }
                            return expired.size() < limit;
                        });
@@ -170,9 +204,9 @@ public:
     [[nodiscard]] std::size_t size(const transaction& tx) const { return rows_.size(tx); }
 
 private:
-    static detail::idempotency_row_id row_id(const idempotency_scope& scope,
-                                             const idempotency_key& key) {
-        return {scope.tenant, scope.operation, key.value()};
+    static detail::idempotency_row_view row_id(const idempotency_scope& scope,
+                                               const idempotency_key& key) {
+        return detail::idempotency_row_view::of(scope.tenant, scope.operation, key.value());
     }
 
     static bool owned(const idempotency_record* record, fencing_token token) noexcept {
@@ -181,7 +215,7 @@ private:
     }
 
     database* db_;
-    table<detail::idempotency_row_id, idempotency_record> rows_;
+    table<detail::idempotency_row_id, idempotency_record, detail::idempotency_row_less> rows_;
     std::uint64_t last_token_ = 0;  // written only inside this database's transactions
 };
 

@@ -85,11 +85,11 @@ struct outbox_uuid_less {
 /// transactions run one at a time.
 ///
 /// Costs: append, the outcome operations and requeue make O(log n) lookups
-/// and one to four row writes (a small allocation each, for the undo entry),
-/// and share the payload between a row's versions; claim visits the due
-/// records it takes plus the records in flight, O((limit + in flight) log n),
-/// and copies each claimed record out. purge, statistics and dead_letters scan
-/// every row. Sequences come from a counter that rolled-back appends also
+/// and one to four row writes (undo records go to storage the tables reuse;
+/// append allocates its rows and its body), and share the payload between a
+/// row's versions; claim visits the due records it takes plus the records in
+/// flight, O((limit + in flight) log n), and copies each claimed record out. purge, statistics and
+/// dead_letters scan every row. Sequences come from a counter that rolled-back appends also
 /// advance, so they may have gaps, as SQL sequences do. Nothing survives the
 /// process.
 class outbox_table {
@@ -156,20 +156,21 @@ public:
         if (limit == 0) {
             return claimed;
         }
-        std::vector<uuid> due;
+        (void)due_.size(tx);  // refuses a foreign or ended transaction before due_rows_ is touched
+        due_rows_.clear();
         due_.for_each(tx, [&](const detail::outbox_due_key& at, const uuid& id) {
             if (at.first > now) {
                 return false;
             }
             const detail::outbox_row& row = *rows_.find(tx, id);
             if (row.status == outbox_status::pending || row.claim_expires_at <= now) {
-                due.push_back(id);
+                due_rows_.emplace_back(id, &row);
             }
-            return due.size() < limit;
+            return due_rows_.size() < limit;
         });
-        claimed.reserve(due.size());
-        for (const uuid& id : due) {
-            detail::outbox_row row = *rows_.find(tx, id);
+        claimed.reserve(due_rows_.size());
+        for (const auto& [id, found] : due_rows_) {
+            detail::outbox_row row = *found;
             row.status = outbox_status::in_flight;
             if (row.attempts != std::numeric_limits<std::uint32_t>::max()) {
                 ++row.attempts;
@@ -178,7 +179,7 @@ public:
             row.claim_token = row.claim_token.next();
             row.claim_expires_at = lease_until;
             claimed.push_back(record_of(id, row));
-            rows_.put(tx, id, std::move(row));
+            rows_.replace(tx, *found, std::move(row));
         }
         return claimed;
     }
@@ -201,7 +202,7 @@ public:
         row.status = outbox_status::delivered;
         row.finished_at = now;
         clear_claim(row);
-        rows_.put(tx, id, std::move(row));
+        rows_.replace(tx, *found, std::move(row));
         return fenced_write::applied;
     }
 
@@ -218,7 +219,7 @@ public:
         row.next_attempt_at = next_attempt_at;
         row.last_error.assign(reason);
         clear_claim(row);
-        rows_.put(tx, id, std::move(row));
+        rows_.replace(tx, *found, std::move(row));
         return fenced_write::applied;
     }
 
@@ -234,7 +235,8 @@ public:
         row.last_error.assign(reason);
         row.finished_at = now;
         clear_claim(row);
-        rows_.put(tx, id, std::move(row));  // still the head of its chain: the key stays blocked
+        rows_.replace(tx, *found,
+                      std::move(row));  // still the head of its chain: the key stays blocked
         return fenced_write::applied;
     }
 
@@ -249,7 +251,7 @@ public:
             --row.attempts;
         }
         clear_claim(row);
-        rows_.put(tx, id, std::move(row));
+        rows_.replace(tx, *found, std::move(row));
         return fenced_write::applied;
     }
 
@@ -265,7 +267,7 @@ public:
         row.finished_at = {};
         // A dead letter with an ordering key is the head of its chain.
         (void)due_.insert(tx, {now, row.sequence}, id);
-        rows_.put(tx, id, std::move(row));
+        rows_.replace(tx, *found, std::move(row));
         return true;
     }
 
@@ -401,6 +403,9 @@ private:
     table<uuid, uuid, detail::outbox_uuid_less> links_;
     std::uint64_t last_sequence_ = 0;  // written only inside this database's transactions
     outbox_retention retention_;
+    // What claim takes, kept from one claim to the next so that a claim
+    // allocates only the records it returns; used inside transactions only.
+    std::vector<std::pair<uuid, const detail::outbox_row*>> due_rows_;
 };
 
 static_assert(settle::outbox_appender<outbox_table>);
@@ -482,11 +487,17 @@ public:
 
     /// Keeps a copy of the record when the answer is delivered.
     [[nodiscard]] publish_result publish(const outbox_record& record) {
+        if (!answer_) {
+            const std::lock_guard lock(mutex_);
+            ++attempts_;
+            delivered_.push_back(record);
+            return publish_result::delivered();
+        }
         {
             const std::lock_guard lock(mutex_);
             ++attempts_;
         }
-        publish_result result = answer_ ? answer_(record) : publish_result::delivered();
+        publish_result result = answer_(record);
         if (result.is_delivered()) {
             const std::lock_guard lock(mutex_);
             delivered_.push_back(record);

@@ -33,8 +33,9 @@ namespace memory {
 /// never a reused stamp. A conflict returns the current value with the current
 /// stamp (one copy of T).
 ///
-/// Costs: a memory::table lookup per operation, plus one undo entry (a small
-/// allocation) per applied write; load copies the value. Every operation names
+/// Costs: one memory::table lookup per operation, and an undo record per
+/// applied write in storage the table reuses, so a compare-and-set allocates
+/// nothing unless T's move does; load copies the value. Every operation names
 /// an open transaction of the table's database (settle::error with
 /// errc::invalid_argument otherwise). T must be copy constructible.
 template <class Key, class T, class Compare = std::less<>>
@@ -94,7 +95,7 @@ public:
             return write_result<T>::conflict(found->stamp, found->value);
         }
         const version_stamp stamp = take_stamp();
-        rows_.put(tx, key, row{std::move(value), stamp});
+        rows_.replace(tx, *found, row{std::move(value), stamp});
         return write_result<T>::applied(stamp);
     }
 
