@@ -58,9 +58,12 @@ PAIRS = {
          "baseline/unordered_map_mutex/replayed_key/real_time/threads:1"),
     ]),
     "outbox": (None, [
-        ("memory relay, batch of 1", "outbox/relay/batch/1", "baseline/relay/batch/1"),
-        ("memory relay, batch of 16", "outbox/relay/batch/16", "baseline/relay/batch/16"),
-        ("memory relay, batch of 256", "outbox/relay/batch/256", "baseline/relay/batch/256"),
+        ("memory relay, batch of 1", "outbox/relay/batch/1",
+         "baseline/relay_copying/batch/1"),
+        ("memory relay, batch of 16", "outbox/relay/batch/16",
+         "baseline/relay_copying/batch/16"),
+        ("memory relay, batch of 256", "outbox/relay/batch/256",
+         "baseline/relay_copying/batch/256"),
         ("memory append", "outbox/append", "baseline/append"),
     ]),
     "sqlite": (None, [
