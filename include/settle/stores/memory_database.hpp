@@ -224,6 +224,8 @@ public:
     [[nodiscard]] const Value* find(const transaction& tx, const Key& key) const {
         return find<Key>(tx, key);
     }
+    /// find by anything the table's comparison accepts as a key (a
+    /// `std::string_view` for a `std::string` key), without converting it.
     template <class K = Key>
     requires lookup_key<K>
     [[nodiscard]] const Value* find(const transaction& tx, const K& key) const {
@@ -270,6 +272,8 @@ public:
 
     /// Removes the row at key. Returns whether there was one.
     bool erase(transaction& tx, const Key& key) { return erase<Key>(tx, key); }
+    /// erase by anything the table's comparison accepts as a key, without
+    /// converting it.
     template <class K = Key>
     requires lookup_key<K>
     bool erase(transaction& tx, const K& key) {
