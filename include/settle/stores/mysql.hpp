@@ -485,6 +485,15 @@ private:
     return out + ")";
 }
 
+// "((?, ?), ..., (?, ?))" with n pairs of markers.
+[[nodiscard]] inline std::string claim_markers(std::size_t n) {
+    std::string out = "(";
+    for (std::size_t i = 0; i < n; ++i) {
+        out += i == 0 ? "(?, ?)" : ", (?, ?)";
+    }
+    return out + ")";
+}
+
 // The most ids one list statement names.
 inline constexpr std::size_t list_most = 256;
 
@@ -1293,6 +1302,12 @@ public:
                          ? outcome("status = 'delivered', finished_at = ?")
                          : "DELETE FROM " + table_.quoted +
                                " WHERE id = ? AND status = 'in_flight' AND claim_token = ?"),
+          delivered_given_((retention == outbox_retention::keep
+                                ? "UPDATE " + table_.quoted +
+                                      " SET status = 'delivered', finished_at = ?, claim_owner = "
+                                      "'', claim_expires_at = 0"
+                                : "DELETE FROM " + table_.quoted) +
+                           " WHERE status = 'in_flight' AND (id, claim_token) IN "),
           in_flight_("SELECT id, claim_token FROM " + table_.quoted +
                      " WHERE status = 'in_flight' AND id IN "),
           delivered_listed_(retention == outbox_retention::keep
@@ -1483,11 +1498,14 @@ public:
     }
     ///@}
 
-    /// mark_delivered for each of `claims`: one statement locking the records
-    /// in flight among them (FOR UPDATE), one marking (or, with
-    /// outbox_retention::delete_on_delivery, deleting) those whose token is the
-    /// claim's (one statement for a single claim); the answers in their order
-    /// (a claim given twice is applied once, then stale).
+    /// mark_delivered for each of `claims`, the answers in their order (a
+    /// claim given twice is applied once, then stale). One statement for a
+    /// single claim. For up to 256: a savepoint, then one statement marking
+    /// (or, with outbox_retention::delete_on_delivery, deleting) the records
+    /// in flight under a claim given; when it changes fewer records than there
+    /// are distinct claims, back to the savepoint, and on as for more. For
+    /// more, per 256: one statement locking the records in flight among them
+    /// (FOR UPDATE), one marking those whose token is the claim's.
     [[nodiscard]] std::vector<fenced_write> mark_delivered(transaction& tx,
                                                            std::span<const outbox_claim> claims,
                                                            stored_time now) {
@@ -1502,6 +1520,28 @@ public:
             given.emplace_back(claim.id, claim.token.value());
         }
         std::sort(given.begin(), given.end());
+        given.erase(std::unique(given.begin(), given.end()), given.end());
+        if (given.size() <= detail::list_most) {
+            // Each record matches one claim at most, so when every claim
+            // changed a record, each applied; otherwise the answers are not
+            // known, and the savepoint undoes the statement.
+            s.query(who, "SAVEPOINT settle_mark_delivered");
+            const std::size_t size = detail::list_size(given.size());
+            std::vector<detail::param> params;
+            if (retention_ == outbox_retention::keep) {
+                params.push_back(detail::micros(now));
+            }
+            for (std::size_t i = 0; i < size; ++i) {
+                const settle::detail::applied_claim& c = given[std::min(i, given.size() - 1)];
+                params.push_back(detail::uuid_param(c.first));
+                params.push_back(detail::unsigned8(c.second));
+            }
+            if (s.exec(who, delivered_given_ + detail::claim_markers(size), std::move(params))
+                    .affected() == given.size()) {
+                return settle::detail::answer_claims(claims, std::move(given));
+            }
+            s.query(who, "ROLLBACK TO SAVEPOINT settle_mark_delivered");
+        }
         std::vector<settle::detail::applied_claim> applied;
         for (std::size_t from = 0; from < claims.size(); from += detail::list_most) {
             const std::size_t n = std::min(claims.size() - from, detail::list_most);
@@ -1710,6 +1750,7 @@ private:
     std::string claim_;
     std::string mark_claimed_;
     std::string delivered_;
+    std::string delivered_given_;
     std::string in_flight_;
     std::string delivered_listed_;
     std::string reschedule_;

@@ -200,7 +200,7 @@ inline bool outbox_same_set(std::vector<uuid> a, std::vector<uuid> b) {
 
 /// The cases, each with the promise it checks as its name.
 template <class Fixture>
-inline constexpr std::array<test_case<Fixture>, 32> outbox_store_suite{{
+inline constexpr std::array<test_case<Fixture>, 33> outbox_store_suite{{
     {"an appended record is pending and due at once",
      [](Fixture& f) {
          using namespace detail;
@@ -563,6 +563,34 @@ inline constexpr std::array<test_case<Fixture>, 32> outbox_store_suite{{
                        other->claim_token == outbox_token(b, 3));
          SETTLE_EXPECT(outbox_find(f.store, 5)->status == outbox_status::pending);
          SETTLE_EXPECT(!outbox_find(f.store, 9).has_value(), "no record is made up");
+     }},
+    {"a claim delivered before is stale when delivered again among others, at the same time",
+     [](Fixture& f) {
+         using namespace detail;
+         for (unsigned n = 1; n <= 3; ++n) {
+             outbox_append(f.store, n, outbox_t0());
+         }
+         const auto a = outbox_claim(f.store, "relay-a", outbox_t0(), outbox_at(30));
+         SETTLE_EXPECT(outbox_delivered(f.store, 1, outbox_token(a, 1), outbox_at(5)) ==
+                       fenced_write::applied);
+         SETTLE_EXPECT(
+             (outbox_delivered_together(
+                  f.store, {{outbox_id(1), outbox_token(a, 1)}, {outbox_id(2), outbox_token(a, 2)}},
+                  outbox_at(5)) ==
+              std::vector<fenced_write>{fenced_write::stale, fenced_write::applied}),
+             "the record delivered in the first call is left as it was");
+         SETTLE_EXPECT((outbox_delivered_together(f.store,
+                                                  {{outbox_id(3), outbox_token(a, 3)},
+                                                   {outbox_id(2), outbox_token(a, 2)},
+                                                   {outbox_id(1), outbox_token(a, 1)}},
+                                                  outbox_at(5)) ==
+                        std::vector<fenced_write>{fenced_write::applied, fenced_write::stale,
+                                                  fenced_write::stale}));
+         for (const unsigned n : {2U, 3U}) {
+             const auto r = outbox_find(f.store, n);
+             SETTLE_EXPECT(!r.has_value() || (r->status == outbox_status::delivered &&
+                                              r->finished_at == outbox_at(5)));
+         }
      }},
     {"a rescheduled record is pending at the given time with the error",
      [](Fixture& f) {
