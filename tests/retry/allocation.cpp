@@ -1,16 +1,7 @@
 // No allocation: computing delays, and retry() around an operation that succeeds first time.
-// This file replaces the global operator new of the retry test binary to count calls made
-// on the current thread. Clang's sanitizer runtimes define operator new themselves (a
-// replacement would not link), so under them this file is empty; GCC's ASan build and the
-// plain Clang build run it.
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
-    __has_feature(memory_sanitizer)
-#define SETTLE_RETRY_TEST_SKIP_ALLOCATION_COUNT 1
-#endif
-#endif
+#include "counting_new.hpp"
 
-#ifndef SETTLE_RETRY_TEST_SKIP_ALLOCATION_COUNT
+#if SETTLE_TEST_COUNTS_ALLOCATIONS
 
 #include <settle/retry.hpp>
 
@@ -18,65 +9,12 @@
 
 #include <chrono>
 #include <cstdint>
-#include <cstdlib>
-#include <new>
 #include <optional>
 #include <random>
 
 using namespace std::chrono_literals;
 
-namespace {
-thread_local std::uint64_t allocations = 0;
-}  // namespace
-
-// Every replaceable form but the aligned ones (which keep pairing with each other).
-void* operator new(std::size_t size) {
-    ++allocations;
-    if (void* p = std::malloc(size == 0 ? 1 : size)) {
-        return p;
-    }
-    throw std::bad_alloc();
-}
-void* operator new[](std::size_t size) {
-    return ::operator new(size);
-}
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
-    ++allocations;
-    return std::malloc(size == 0 ? 1 : size);
-}
-void* operator new[](std::size_t size, const std::nothrow_t& tag) noexcept {
-    return ::operator new(size, tag);
-}
-void operator delete(void* p) noexcept {
-    std::free(p);
-}
-void operator delete[](void* p) noexcept {
-    std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-    std::free(p);
-}
-void operator delete[](void* p, std::size_t) noexcept {
-    std::free(p);
-}
-void operator delete(void* p, const std::nothrow_t&) noexcept {
-    std::free(p);
-}
-void operator delete[](void* p, const std::nothrow_t&) noexcept {
-    std::free(p);
-}
-
-namespace {
-
-// Allocations made on this thread while f runs.
-template <class F>
-std::uint64_t allocations_during(F&& f) {
-    const std::uint64_t before = allocations;
-    f();
-    return allocations - before;
-}
-
-}  // namespace
+using counting_new::allocations_during;
 
 TEST_CASE("the allocation counter sees allocations", "[retry]") {
     // Guards the tests below against a counter that counts nothing. The
@@ -151,4 +89,4 @@ TEST_CASE("retry around an operation that succeeds first time allocates nothing"
     CHECK(attempts == 4);
 }
 
-#endif  // SETTLE_RETRY_TEST_SKIP_ALLOCATION_COUNT
+#endif  // SETTLE_TEST_COUNTS_ALLOCATIONS
