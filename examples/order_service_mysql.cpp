@@ -87,8 +87,9 @@ public:
             requests_.create_tables(tx);
             outbox_rows_.create_tables(tx);
         });
-        execute(db_.native(), "CREATE TABLE IF NOT EXISTS shop_orders (id CHAR(36) PRIMARY KEY, "
-                              "status VARCHAR(16) NOT NULL) ENGINE=InnoDB");
+        execute(db_.native(),
+                "CREATE TABLE IF NOT EXISTS shop_orders (id CHAR(36) PRIMARY KEY, "
+                "status VARCHAR(16) NOT NULL) ENGINE=InnoDB");
     }
 
     // POST /orders: the answer, and whether it was the stored one.
@@ -149,15 +150,16 @@ bool run(const mysql::connection_options& options) {
     }
     std::printf("relay: %zu delivered\n", delivered);
 
-    return placed.is_executed() && again.is_replayed() &&
-           *again.response() == *placed.response() && other.is_mismatch() && delivered >= 1;
+    return placed.is_executed() && again.is_replayed() && *again.response() == *placed.response() &&
+           other.is_mismatch() && delivered >= 1;
 }
 
 int main() {
     const char* settings = std::getenv("SETTLE_MYSQL");
     if (settings == nullptr) {
-        std::fprintf(stderr, "set SETTLE_MYSQL, for example to "
-                             "\"socket=/run/mysqld/mysqld.sock user=shop database=shop\"\n");
+        std::fprintf(stderr,
+                     "set SETTLE_MYSQL, for example to "
+                     "\"socket=/run/mysqld/mysqld.sock user=shop database=shop\"\n");
         return 2;
     }
     mysql_library_init(0, nullptr, nullptr);  // once, before any thread connects
