@@ -163,15 +163,64 @@ struct param {
     return int8(static_cast<std::int64_t>(value));
 }
 
+// Whether `value` is well-formed UTF-8: no stray or missing continuation
+// bytes, overlong forms, surrogates or code points beyond U+10FFFF.
+[[nodiscard]] constexpr bool valid_utf8(std::string_view value) noexcept {
+    std::size_t i = 0;
+    while (i < value.size()) {
+        const auto lead = static_cast<std::uint32_t>(static_cast<unsigned char>(value[i]));
+        // The sequence's length, the lead byte's bits of the code point, and
+        // the least code point that needs that length.
+        std::size_t length = 1;
+        std::uint32_t code = lead;
+        std::uint32_t least = 0;
+        if (lead >= 0xF0 && lead < 0xF8) {
+            length = 4;
+            code = lead & 0x07U;
+            least = 0x10000;
+        } else if (lead >= 0xE0 && lead < 0xF0) {
+            length = 3;
+            code = lead & 0x0FU;
+            least = 0x800;
+        } else if (lead >= 0xC0 && lead < 0xE0) {
+            length = 2;
+            code = lead & 0x1FU;
+            least = 0x80;
+        } else if (lead >= 0x80) {
+            return false;
+        }
+        if (value.size() - i < length) {
+            return false;
+        }
+        for (std::size_t k = 1; k < length; ++k) {
+            const auto next = static_cast<std::uint32_t>(static_cast<unsigned char>(value[i + k]));
+            if ((next & 0xC0U) != 0x80U) {
+                return false;
+            }
+            code = (code << 6U) | (next & 0x3FU);
+        }
+        if (code < least || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) {
+            return false;
+        }
+        i += length;
+    }
+    return true;
+}
+
 // Text of at most `most` bytes, for a VARCHAR column of `most` characters
-// (kind::text) or a VARBINARY key column of `most` bytes (kind::bytes):
-// longer text is refused here, never cut short by a lenient sql_mode.
+// (kind::text, which must be UTF-8) or a VARBINARY key column of `most` bytes
+// (kind::bytes): longer text, or a VARCHAR's text that is not UTF-8, is
+// refused here, never cut short or altered by a lenient sql_mode.
 [[nodiscard]] inline param text(std::string_view value, std::size_t most, const char* who,
                                 const char* field, param::kind as = param::kind::text) {
     if (value.size() > most) {
         throw settle::error(errc::invalid_argument, std::string(who) + ": the " + field +
                                                         " is longer than " + std::to_string(most) +
                                                         " bytes");
+    }
+    if (as == param::kind::text && !valid_utf8(value)) {
+        throw settle::error(errc::invalid_argument,
+                            std::string(who) + ": the " + field + " is not UTF-8");
     }
     return {as, 0, std::string(value)};
 }
@@ -1395,8 +1444,8 @@ public:
     }
 
     /// Throws settle::error (errc::invalid_argument) for a nil id, a topic
-    /// longer than 255 bytes or an ordering key longer than 512. An id already stored is a
-    /// duplicate; the transaction stays usable.
+    /// longer than 255 bytes or not UTF-8, or an ordering key longer than 512. An id already stored
+    /// is a duplicate; the transaction stays usable.
     outbox_append_result append(transaction& tx, outbox_message message, stored_time now) {
         constexpr const char* who = "mysql::outbox_table::append";
         detail::session& s = tx.joined(table_.conn, who);

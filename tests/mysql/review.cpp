@@ -1,0 +1,231 @@
+// The MySQL backend under what a reviewer throws at it: text that is not
+// UTF-8, batch deliveries racing claims taken over on other connections, and
+// concurrent claims of one idempotency key.
+#include <settle/stores/mysql.hpp>
+
+#include "mysql/mysql_test.hpp"
+#include "outbox/ids.hpp"
+#include "settle_test.hpp"
+
+#include <settle/idempotency.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace std::chrono_literals;
+namespace my = settle::mysql;
+using mysql_test::create_tables;
+using mysql_test::options;
+using mysql_test::raw_connection;
+using mysql_test::run;
+using mysql_test::scalar;
+using mysql_test::scratch_table;
+using outbox_test::id_of;
+using outbox_test::message_of;
+
+namespace {
+
+const settle::stored_time t0 = std::chrono::sys_days(std::chrono::year(2024) / 1 / 1);
+
+template <class F>
+settle::errc thrown(F&& fn) {
+    try {
+        fn();
+    } catch (const settle::error& e) {
+        return static_cast<settle::errc>(e.code().value());
+    }
+    FAIL("expected a settle::error");
+    return {};
+}
+
+}  // namespace
+
+TEST_CASE("mysql: a topic or owner that is not UTF-8 is refused, never stored altered",
+          "[mysql][outbox]") {
+    scratch_table name("outbox");
+    my::connection conn(options());
+    my::outbox_table store(conn, name.name());
+    create_tables(store);
+    for (const char* mode : {"STRICT_TRANS_TABLES", ""}) {
+        CAPTURE(mode);
+        auto tx = store.begin();
+        run(tx.native(), std::string("SET SESSION sql_mode = '") + mode + "'");
+        for (const std::string& bad : {std::string("orders\xff"), std::string("caf\xc3"),
+                                      std::string("\xed\xa0\x80"), std::string("a\xc0\xaf" "b")}) {
+            auto message = message_of(1);
+            message.topic = bad;
+            CHECK(thrown([&] { (void)store.append(tx, message, t0); }) ==
+                  settle::errc::invalid_argument);
+        }
+        CHECK(!store.find(tx, id_of(1)).has_value());
+        auto fine = message_of(2);
+        fine.topic = "z\xc3\xbcrich.\xf0\x9f\x98\x80";  // two- and four-byte sequences
+        REQUIRE(store.append(tx, fine, t0).is_appended());
+        CHECK(store.find(tx, id_of(2))->topic == fine.topic);
+        CHECK(thrown([&] { (void)store.claim(tx, "relay\xfe", t0, t0 + 30s, 1); }) ==
+              settle::errc::invalid_argument);
+        const auto claimed = store.claim(tx, "relay-\xc3\xa9", t0, t0 + 30s, 1);
+        REQUIRE(claimed.size() == 1);
+        CHECK(store.find(tx, id_of(2))->claim_owner == "relay-\xc3\xa9");
+        run(tx.native(), "SET SESSION sql_mode = DEFAULT");
+        // rolled back: the next round starts empty
+    }
+}
+
+namespace {
+
+// One delivery answer: the claim given, the relay that gave it, and the answer.
+struct answer {
+    settle::outbox_claim claim;
+    char relay;
+    settle::fenced_write write;
+};
+
+// Delivers `claims` in one batch and commits; the answers are appended to `out`.
+void deliver(my::outbox_table& store, const std::vector<settle::outbox_claim>& claims,
+             settle::stored_time now, char relay, std::vector<answer>& out) {
+    auto tx = store.begin();
+    const auto writes = store.mark_delivered(tx, claims, now);
+    tx.commit();
+    for (std::size_t i = 0; i < claims.size(); ++i) {
+        out.push_back({claims[i], relay, writes[i]});
+    }
+}
+
+}  // namespace
+
+TEST_CASE("mysql: batch deliveries racing takeovers on another connection answer each claim once",
+          "[mysql][outbox][concurrency]") {
+    constexpr std::uint32_t records = 700;
+    for (const auto retention :
+         {settle::outbox_retention::keep, settle::outbox_retention::delete_on_delivery}) {
+        CAPTURE(retention == settle::outbox_retention::keep);
+        scratch_table name("outbox");
+        my::connection a_conn(options());
+        my::connection b_conn(options());
+        my::outbox_table a(a_conn, name.name(), retention);
+        my::outbox_table b(b_conn, name.name(), retention);
+        create_tables(a);
+        {
+            auto tx = a.begin();
+            for (std::uint32_t n = 0; n < records; ++n) {
+                REQUIRE(a.append(tx, message_of(n), t0).is_appended());
+            }
+            tx.commit();
+        }
+        // Relay A claims everything; its leases end at t0 + 10s, and relay B
+        // takes records over, oldest first, while A delivers them in that order.
+        std::vector<settle::outbox_claim> mine;
+        {
+            auto tx = a.begin();
+            for (;;) {
+                const auto got = a.claim(tx, "relay-a", t0, t0 + 10s, 256);
+                if (got.empty()) {
+                    break;
+                }
+                for (const auto& r : got) {
+                    mine.push_back({r.id, r.claim_token});
+                }
+            }
+            tx.commit();
+        }
+        REQUIRE(mine.size() == records);
+        std::sort(mine.begin(), mine.end(),
+                  [](const auto& x, const auto& y) { return x.id < y.id; });  // oldest first
+        const settle::stored_time a_now = t0 + 12s;
+        const settle::stored_time b_now = t0 + 13s;
+        std::vector<answer> a_answers;
+        std::vector<answer> b_answers;
+        std::string a_error;
+        std::string b_error;
+        std::atomic<bool> b_claimed_once{false};
+        std::thread relay_b([&] {
+            try {
+                for (;;) {
+                    std::vector<settle::outbox_claim> taken;
+                    {
+                        auto tx = b.begin();
+                        for (const auto& r : b.claim(tx, "relay-b", t0 + 11s, t0 + 100s, 37)) {
+                            taken.push_back({r.id, r.claim_token});
+                        }
+                        tx.commit();
+                    }
+                    b_claimed_once = true;
+                    if (taken.empty()) {
+                        return;
+                    }
+                    taken.push_back(taken.front());  // a claim given twice
+                    deliver(b, taken, b_now, 'b', b_answers);
+                }
+            } catch (const std::exception& e) {
+                b_error = e.what();
+            }
+        });
+        while (!b_claimed_once) {
+            std::this_thread::yield();
+        }
+        try {
+            // Batches of 300 (locking read, over 256 with repeats), 170 and 230
+            // (one UPDATE when every claim applies), each with claims repeated.
+            std::size_t from = 0;
+            for (const std::size_t n : {std::size_t{300}, std::size_t{170}, std::size_t{230}}) {
+                std::vector<settle::outbox_claim> batch(
+                    mine.begin() + static_cast<std::ptrdiff_t>(from),
+                    mine.begin() + static_cast<std::ptrdiff_t>(from + n));
+                batch.insert(batch.end(), batch.begin(), batch.begin() + 5);
+                deliver(a, batch, a_now, 'a', a_answers);
+                from += n;
+            }
+        } catch (const std::exception& e) {
+            a_error = e.what();
+        }
+        relay_b.join();
+        CHECK(a_error.empty());
+        CHECK(b_error.empty());
+
+        // Each record: exactly one claim applied, the first time it was given;
+        // a record relay B took over is B's to deliver, and A's claim is stale.
+        std::map<settle::uuid, std::vector<answer>> by_record;
+        for (const auto* list : {&a_answers, &b_answers}) {
+            for (const answer& x : *list) {
+                by_record[x.claim.id].push_back(x);
+            }
+        }
+        REQUIRE(by_record.size() == records);
+        std::size_t taken_over = 0;
+        auto tx = a.begin();
+        for (const auto& [id, answers] : by_record) {
+            const auto applied =
+                std::count_if(answers.begin(), answers.end(), [](const answer& x) {
+                    return x.write == settle::fenced_write::applied;
+                });
+            CHECK(applied == 1);
+            const bool b_claimed = std::any_of(answers.begin(), answers.end(),
+                                               [](const answer& x) { return x.relay == 'b'; });
+            taken_over += b_claimed ? 1 : 0;
+            const auto winner = std::find_if(answers.begin(), answers.end(), [](const answer& x) {
+                return x.write == settle::fenced_write::applied;
+            });
+            if (winner == answers.end()) {
+                continue;
+            }
+            CHECK(winner->relay == (b_claimed ? 'b' : 'a'));
+            const auto stored = a.find(tx, id);
+            if (retention == settle::outbox_retention::keep) {
+                REQUIRE(stored.has_value());
+                CHECK(stored->status == settle::outbox_status::delivered);
+                CHECK(stored->finished_at == (winner->relay == 'a' ? a_now : b_now));
+            } else {
+                CHECK(!stored.has_value());
+            }
+        }
+        tx.commit();
+        CHECK(taken_over > 0);
+        CHECK(taken_over < records);
+    }
+}
