@@ -55,8 +55,10 @@ TEST_CASE("mysql: a topic or owner that is not UTF-8 is refused, never stored al
         CAPTURE(mode);
         auto tx = store.begin();
         run(tx.native(), std::string("SET SESSION sql_mode = '") + mode + "'");
-        for (const std::string& bad : {std::string("orders\xff"), std::string("caf\xc3"),
-                                      std::string("\xed\xa0\x80"), std::string("a\xc0\xaf" "b")}) {
+        for (const std::string& bad :
+             {std::string("orders\xff"), std::string("caf\xc3"), std::string("\xed\xa0\x80"),
+              std::string("a\xc0\xaf"
+                          "b")}) {
             auto message = message_of(1);
             message.topic = bad;
             CHECK(thrown([&] { (void)store.append(tx, message, t0); }) ==
@@ -200,10 +202,9 @@ TEST_CASE("mysql: batch deliveries racing takeovers on another connection answer
         std::size_t taken_over = 0;
         auto tx = a.begin();
         for (const auto& [id, answers] : by_record) {
-            const auto applied =
-                std::count_if(answers.begin(), answers.end(), [](const answer& x) {
-                    return x.write == settle::fenced_write::applied;
-                });
+            const auto applied = std::count_if(answers.begin(), answers.end(), [](const answer& x) {
+                return x.write == settle::fenced_write::applied;
+            });
             CHECK(applied == 1);
             const bool b_claimed = std::any_of(answers.begin(), answers.end(),
                                                [](const answer& x) { return x.relay == 'b'; });
@@ -228,4 +229,60 @@ TEST_CASE("mysql: batch deliveries racing takeovers on another connection answer
         CHECK(taken_over > 0);
         CHECK(taken_over < records);
     }
+}
+
+TEST_CASE("mysql: after a deadlock rolled a transaction back, its next write is refused",
+          "[mysql][concurrency]") {
+    scratch_table name("vs");
+    my::connection first_conn(options());
+    my::connection second_conn(options());
+    my::versioned_table<std::string, std::string> first(first_conn, name.name());
+    my::versioned_table<std::string, std::string> second(second_conn, name.name());
+    create_tables(first);
+    {
+        auto tx = first.begin();
+        REQUIRE(first.insert(tx, "a", "0").is_applied());
+        REQUIRE(first.insert(tx, "b", "0").is_applied());
+        tx.commit();
+    }
+    std::atomic<int> locked{0};
+    std::atomic<int> victims{0};
+    std::atomic<int> refused{0};
+    const auto business = [&](my::versioned_table<std::string, std::string>& store,
+                              const std::string& mine, const std::string& theirs) {
+        auto tx = store.begin();
+        const auto own = store.load(tx, mine);
+        REQUIRE(store.compare_and_set(tx, mine, own->stamp, "x").is_applied());
+        ++locked;
+        while (locked.load() < 2) {
+            std::this_thread::yield();
+        }
+        try {
+            const auto other = store.load(tx, theirs);
+            (void)store.compare_and_set(tx, theirs, other->stamp, "y");
+        } catch (const settle::error& e) {
+            REQUIRE(e.code() == settle::errc::aborted);
+            ++victims;
+            // The server has rolled back and left the transaction: a write now
+            // would commit on its own.
+            try {
+                (void)store.insert(tx, "orphan-" + mine, "z");
+            } catch (const settle::error& again) {
+                if (again.code() == settle::errc::aborted) {
+                    ++refused;
+                }
+            }
+            tx.rollback();
+            return;
+        }
+        tx.commit();
+    };
+    std::thread other([&] { business(second, "b", "a"); });
+    business(first, "a", "b");
+    other.join();
+    REQUIRE(victims == 1);
+    CHECK(refused == 1);
+    raw_connection raw;
+    CHECK(scalar(raw.get(),
+                 "SELECT COUNT(*) FROM `" + name.name() + "` WHERE `key` LIKE '%orphan%'") == "0");
 }

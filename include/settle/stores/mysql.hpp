@@ -340,17 +340,30 @@ struct session {
         prepared.clear();
     }
 
-    // Notes what error `code` says about the session, then throws.
+    // Notes what error `code` says about the session, then throws. An error
+    // packet carries no status flags, so the handle would still say a
+    // transaction is open after a deadlock rolled it back (or a lock wait
+    // timeout did, under innodb_rollback_on_timeout): an empty statement
+    // (DO 0; a ping's answer leaves the flags as they were) brings them up
+    // to date, and the transaction's next statement is refused instead of
+    // committing on its own.
     [[noreturn]] void fail(unsigned code, const char* sqlstate, const char* message,
                            std::string_view what) {
+        const std::string state = sqlstate != nullptr ? sqlstate : "";
+        const std::string text = message;
         if (connection_lost(code)) {
             fault = session_fault::lost;
-        } else if (code == read_only_server && fault == session_fault::none) {
-            fault = session_fault::read_only;
-        } else if (code == unknown_statement && fault == session_fault::none) {
-            fault = session_fault::statements_lost;
+        } else {
+            if (code == read_only_server && fault == session_fault::none) {
+                fault = session_fault::read_only;
+            } else if (code == unknown_statement && fault == session_fault::none) {
+                fault = session_fault::statements_lost;
+            }
+            if (mysql_real_query(conn, "DO 0", 4) != 0 && connection_lost(mysql_errno(conn))) {
+                fault = session_fault::lost;
+            }
         }
-        detail::fail(code, sqlstate, message, what);
+        detail::fail(code, state.c_str(), text.c_str(), what);
     }
 
     // Runs a statement without parameters or results (BEGIN, COMMIT, DDL).
