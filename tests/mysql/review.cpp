@@ -12,7 +12,9 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <map>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -285,4 +287,129 @@ TEST_CASE("mysql: after a deadlock rolled a transaction back, its next write is 
     raw_connection raw;
     CHECK(scalar(raw.get(),
                  "SELECT COUNT(*) FROM `" + name.name() + "` WHERE `key` LIKE '%orphan%'") == "0");
+}
+
+TEST_CASE(
+    "mysql: concurrent claims of one idempotency key on four connections: one wins, "
+    "tokens only grow",
+    "[mysql][concurrency]") {
+    constexpr int clients = 4;
+    constexpr int rounds = 25;
+    scratch_table name("idem");
+    std::vector<std::unique_ptr<my::connection>> conns;
+    std::vector<std::unique_ptr<my::idempotency_table>> stores;
+    for (int i = 0; i < clients; ++i) {
+        conns.push_back(std::make_unique<my::connection>(options()));
+        stores.push_back(std::make_unique<my::idempotency_table>(*conns.back(), name.name()));
+    }
+    create_tables(*stores.front());
+    const settle::idempotency_scope scope{"tenant", "payments.capture"};
+    const auto fingerprint = settle::fingerprint_fields({"payment", "7"});
+    const auto key = settle::idempotency_key::parse("pay-7").value();
+    // Each round, every client claims the key at once; a round's lease ends
+    // before the next round's time, so each round has a winner that takes
+    // the record over (the first round inserts it).
+    std::vector<std::vector<settle::idempotency_store_claim>> seen(
+        clients, std::vector<settle::idempotency_store_claim>(rounds));
+    std::vector<std::string> errors(clients);
+    std::atomic<int> ready{0};
+    std::vector<std::thread> threads;
+    for (int c = 0; c < clients; ++c) {
+        threads.emplace_back([&, c] {
+            for (int round = 0; round < rounds; ++round) {
+                ++ready;
+                while (ready.load() < clients * (round + 1)) {
+                    std::this_thread::yield();
+                }
+                try {
+                    const settle::stored_time now = t0 + std::chrono::seconds(10 * round);
+                    auto tx = stores[static_cast<std::size_t>(c)]->begin();
+                    seen[static_cast<std::size_t>(c)][static_cast<std::size_t>(round)] =
+                        stores[static_cast<std::size_t>(c)]->claim(tx, scope, key, fingerprint, now,
+                                                                   now + 5s);
+                    tx.commit();
+                } catch (const std::exception& e) {
+                    errors[static_cast<std::size_t>(c)] = e.what();
+                }
+            }
+        });
+    }
+    for (auto& t : threads) {
+        t.join();
+    }
+    for (const auto& e : errors) {
+        CHECK(e.empty());
+    }
+    std::uint64_t last = 0;
+    for (std::size_t round = 0; round < rounds; ++round) {
+        CAPTURE(round);
+        int winners = 0;
+        std::uint64_t token = 0;
+        for (std::size_t c = 0; c < clients; ++c) {
+            if (seen[c][round].claimed) {
+                ++winners;
+                token = seen[c][round].record.token.value();
+            }
+        }
+        REQUIRE(winners == 1);
+        CHECK(token > last);
+        for (std::size_t c = 0; c < clients; ++c) {
+            // The losers saw the winner's record, in progress, under its token.
+            CHECK(seen[c][round].record.token.value() == token);
+            CHECK(seen[c][round].record.state == settle::idempotency_state::in_progress);
+        }
+        last = token;
+    }
+}
+
+TEST_CASE("mysql: tokens and stamps keep growing across purge, erase and a server crash",
+          "[mysql]") {
+    const char* script = std::getenv("SETTLE_MYSQL_SCRIPT");
+    const char* dir = std::getenv("SETTLE_MYSQL_DIR");
+    REQUIRE(script != nullptr);
+    REQUIRE(dir != nullptr);
+    scratch_table idem_name("idem");
+    scratch_table vs_name("vs");
+    // Four sessions draw; after the crash, a new session (the server counts
+    // its ids from the start again) draws.
+    std::vector<std::unique_ptr<my::connection>> conns;
+    for (int i = 0; i < 4; ++i) {
+        conns.push_back(std::make_unique<my::connection>(options()));
+    }
+    const settle::idempotency_scope scope{"tenant", "payments.capture"};
+    const auto fingerprint = settle::fingerprint_fields({"payment", "7"});
+    const auto key = settle::idempotency_key::parse("pay-7").value();
+    std::uint64_t token = 0;
+    std::uint64_t stamp = 0;
+    for (const auto& c : conns) {
+        my::idempotency_table idem(*c, idem_name.name());
+        my::versioned_table<std::string, std::string> vs(*c, vs_name.name());
+        auto tx = idem.begin();
+        idem.create_tables(tx);
+        vs.create_tables(tx);
+        const auto claim = idem.claim(tx, scope, key, fingerprint, t0, t0 + 1s);
+        REQUIRE(claim.claimed);
+        CHECK(claim.record.token.value() > token);
+        token = claim.record.token.value();
+        CHECK(idem.purge(tx, t0 + 1s, 10) == 1);
+        const auto written = vs.insert(tx, "balance", "1");
+        REQUIRE(written.is_applied());
+        CHECK(written.stamp().value() > stamp);
+        stamp = written.stamp().value();
+        REQUIRE(vs.erase(tx, "balance", written.stamp()).is_applied());
+        tx.commit();
+    }
+    conns.clear();
+    REQUIRE(std::system((std::string(script) + " restart " + dir).c_str()) == 0);
+    my::connection conn(options());
+    my::idempotency_table idem(conn, idem_name.name());
+    my::versioned_table<std::string, std::string> vs(conn, vs_name.name());
+    auto tx = idem.begin();
+    const auto claim = idem.claim(tx, scope, key, fingerprint, t0, t0 + 1s);
+    REQUIRE(claim.claimed);
+    CHECK(claim.record.token.value() > token);
+    const auto written = vs.insert(tx, "balance", "2");
+    REQUIRE(written.is_applied());
+    CHECK(written.stamp().value() > stamp);
+    tx.commit();
 }
