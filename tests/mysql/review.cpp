@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -412,4 +413,21 @@ TEST_CASE("mysql: tokens and stamps keep growing across purge, erase and a serve
     REQUIRE(written.is_applied());
     CHECK(written.stamp().value() > stamp);
     tx.commit();
+}
+
+TEST_CASE("mysql: delivering an empty batch answers nothing and changes nothing",
+          "[mysql][outbox]") {
+    for (const auto retention :
+         {settle::outbox_retention::keep, settle::outbox_retention::delete_on_delivery}) {
+        scratch_table name("outbox");
+        my::connection conn(options());
+        my::outbox_table store(conn, name.name(), retention);
+        create_tables(store);
+        auto tx = store.begin();
+        REQUIRE(store.append(tx, message_of(1), t0).is_appended());
+        REQUIRE(store.claim(tx, "relay", t0, t0 + 30s, 1).size() == 1);
+        CHECK(store.mark_delivered(tx, std::span<const settle::outbox_claim>(), t0).empty());
+        CHECK(store.find(tx, id_of(1))->status == settle::outbox_status::in_flight);
+        tx.commit();
+    }
 }

@@ -1561,8 +1561,8 @@ public:
     ///@}
 
     /// mark_delivered for each of `claims`, the answers in their order (a
-    /// claim given twice is applied once, then stale). One statement for a
-    /// single claim. For up to 256: a savepoint, then one statement marking
+    /// claim given twice is applied once, then stale). No statement for no
+    /// claims, one for a single claim. For up to 256: a savepoint, then one statement marking
     /// (or, with outbox_retention::delete_on_delivery, deleting) the records
     /// in flight under a claim given; when it changes fewer records than there
     /// are distinct claims, back to the savepoint, and on as for more. For
@@ -1572,6 +1572,9 @@ public:
                                                            std::span<const outbox_claim> claims,
                                                            stored_time now) {
         constexpr const char* who = "mysql::outbox_table::mark_delivered";
+        if (claims.empty()) {
+            return {};
+        }
         if (claims.size() == 1) {
             return {mark_delivered(tx, claims[0].id, claims[0].token, now)};
         }
