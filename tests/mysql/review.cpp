@@ -10,12 +10,15 @@
 #include <settle/idempotency.hpp>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -430,4 +433,140 @@ TEST_CASE("mysql: delivering an empty batch answers nothing and changes nothing"
         CHECK(store.find(tx, id_of(1))->status == settle::outbox_status::in_flight);
         tx.commit();
     }
+}
+
+TEST_CASE(
+    "mysql: relays racing appenders never hand out a record of a key before an older one "
+    "is delivered",
+    "[mysql][outbox][concurrency]") {
+    constexpr std::uint32_t per_appender = 60;
+    const std::array<std::string, 3> keys{"k0", "k1", "k2"};
+    scratch_table name("outbox");
+    std::vector<std::unique_ptr<my::connection>> conns;
+    std::vector<std::unique_ptr<my::outbox_table>> stores;
+    for (int i = 0; i < 4; ++i) {
+        conns.push_back(std::make_unique<my::connection>(options()));
+        stores.push_back(std::make_unique<my::outbox_table>(*conns.back(), name.name()));
+    }
+    create_tables(*stores.front());
+
+    // What has committed, as the threads saw it: appends are logged after
+    // their commit, deliveries before theirs, so a claim that sees a record
+    // delivered finds it logged.
+    std::mutex m;
+    std::map<std::string, std::map<std::uint64_t, bool>> log;  // key -> sequence -> delivered
+    std::vector<std::string> violations;
+    std::atomic<int> appending{2};
+    std::vector<std::string> errors(4);
+
+    std::vector<std::thread> threads;
+    for (std::uint32_t a = 0; a < 2; ++a) {
+        threads.emplace_back([&, a] {
+            try {
+                auto& store = *stores[a];
+                for (std::uint32_t n = 0; n < per_appender; ++n) {
+                    const std::string& key = keys[n % keys.size()];
+                    auto tx = store.begin();
+                    const auto sequence =
+                        store.append(tx, message_of(a * 1000 + 3 * n, key), t0).sequence();
+                    // More of the transaction after the keyed append: an append of
+                    // the key on the other connection must wait for all of it.
+                    for (std::uint32_t j = 1; j < 3; ++j) {
+                        (void)store.append(tx, message_of(a * 1000 + 3 * n + j), t0);
+                    }
+                    tx.commit();
+                    const std::lock_guard<std::mutex> lock(m);
+                    log[key].emplace(sequence, false);  // a relay may have logged it delivered
+                }
+            } catch (const std::exception& e) {
+                errors[a] = e.what();
+            }
+            --appending;
+        });
+    }
+    for (std::uint32_t r = 2; r < 4; ++r) {
+        threads.emplace_back([&, r] {
+            try {
+                auto& store = *stores[r];
+                int idle = 0;
+                for (std::uint32_t pass = 0; idle < 3; ++pass) {
+                    std::vector<settle::outbox_record> claimed;
+                    {
+                        auto tx = store.begin();
+                        claimed = store.claim(tx, "relay-" + std::to_string(r), t0, t0 + 1h, 4);
+                        tx.commit();
+                    }
+                    if (claimed.empty()) {
+                        idle += appending.load() == 0 ? 1 : 0;
+                        std::this_thread::yield();
+                        continue;
+                    }
+                    idle = 0;
+                    {
+                        const std::lock_guard<std::mutex> lock(m);
+                        for (const auto& rec : claimed) {
+                            if (rec.ordering_key.empty()) {
+                                continue;
+                            }
+                            for (const auto& [sequence, delivered] : log[rec.ordering_key]) {
+                                if (sequence < rec.sequence && !delivered) {
+                                    violations.push_back(
+                                        rec.ordering_key + " " + std::to_string(rec.sequence) +
+                                        " claimed before " + std::to_string(sequence));
+                                }
+                            }
+                        }
+                    }
+                    // Every third pass gives its first record back undelivered.
+                    auto tx = store.begin();
+                    std::vector<settle::outbox_claim> batch;
+                    for (std::size_t i = 0; i < claimed.size(); ++i) {
+                        if (i == 0 && pass % 3 == 0) {
+                            if (store.release(tx, claimed[i].id, claimed[i].claim_token) !=
+                                settle::fenced_write::applied) {
+                                throw std::runtime_error("a release was stale");
+                            }
+                        } else {
+                            batch.push_back({claimed[i].id, claimed[i].claim_token});
+                        }
+                    }
+                    const auto writes = store.mark_delivered(tx, batch, t0);
+                    {
+                        const std::lock_guard<std::mutex> lock(m);
+                        for (std::size_t i = 0; i < batch.size(); ++i) {
+                            if (writes[i] != settle::fenced_write::applied) {
+                                throw std::runtime_error("a delivery was stale");
+                            }
+                            const auto& rec =
+                                *std::find_if(claimed.begin(), claimed.end(),
+                                              [&](const auto& x) { return x.id == batch[i].id; });
+                            log[rec.ordering_key][rec.sequence] = true;
+                        }
+                    }
+                    tx.commit();
+                }
+            } catch (const std::exception& e) {
+                errors[r] = e.what();
+            }
+        });
+    }
+    for (auto& t : threads) {
+        t.join();
+    }
+    for (const auto& e : errors) {
+        CHECK(e.empty());
+    }
+    for (const auto& v : violations) {
+        FAIL_CHECK(v);
+    }
+    std::size_t delivered = 0;
+    for (const auto& [key, records] : log) {
+        for (const auto& [sequence, done] : records) {
+            delivered += done ? 1 : 0;
+        }
+    }
+    CHECK(delivered == 2 * 3 * per_appender);
+    auto tx = stores.front()->begin();
+    CHECK(stores.front()->statistics(tx, t0).backlog == 0);
+    tx.commit();
 }
