@@ -570,3 +570,49 @@ TEST_CASE(
     CHECK(stores.front()->statistics(tx, t0).backlog == 0);
     tx.commit();
 }
+
+TEST_CASE("mysql: after a deadlock met on native(), commit is aborted, not a silent no-op",
+          "[mysql][concurrency]") {
+    scratch_table name("vs");
+    my::connection first_conn(options());
+    my::connection second_conn(options());
+    my::versioned_table<std::string, std::string> first(first_conn, name.name());
+    my::versioned_table<std::string, std::string> second(second_conn, name.name());
+    create_tables(first);
+    const std::string table = "`" + name.name() + "`";
+    {
+        auto tx = first.begin();
+        REQUIRE(first.insert(tx, "a", "0").is_applied());
+        REQUIRE(first.insert(tx, "b", "0").is_applied());
+        tx.commit();
+    }
+    std::atomic<int> locked{0};
+    std::atomic<int> victims{0};
+    std::atomic<int> refused{0};
+    const auto business = [&](my::versioned_table<std::string, std::string>& store,
+                              const std::string& mine, const std::string& theirs) {
+        auto tx = store.begin();
+        run(tx.native(), "UPDATE " + table + " SET value = 'x' WHERE `key` = '" + mine + "'");
+        ++locked;
+        while (locked.load() < 2) {
+            std::this_thread::yield();
+        }
+        const std::string sql =
+            "UPDATE " + table + " SET value = 'y' WHERE `key` = '" + theirs + "'";
+        if (mysql_real_query(tx.native(), sql.data(), sql.size()) != 0) {
+            ++victims;  // the user's own statement met the deadlock
+        }
+        try {
+            tx.commit();
+        } catch (const settle::error& e) {
+            if (e.code() == settle::errc::aborted) {
+                ++refused;
+            }
+        }
+    };
+    std::thread other([&] { business(second, "b", "a"); });
+    business(first, "a", "b");
+    other.join();
+    REQUIRE(victims == 1);
+    CHECK(refused == 1);
+}

@@ -340,13 +340,20 @@ struct session {
         prepared.clear();
     }
 
-    // Notes what error `code` says about the session, then throws. An error
-    // packet carries no status flags, so the handle would still say a
-    // transaction is open after a deadlock rolled it back (or a lock wait
-    // timeout did, under innodb_rollback_on_timeout): an empty statement
-    // (DO 0; a ping's answer leaves the flags as they were) brings them up
-    // to date, and the transaction's next statement is refused instead of
-    // committing on its own.
+    // Brings the handle's status flags up to date after a failed statement
+    // (settle's or the user's on native()). An error packet carries no
+    // status flags, so the handle would still say a transaction is open
+    // after a deadlock rolled it back (or a lock wait timeout did, under
+    // innodb_rollback_on_timeout); an empty statement's answer carries them
+    // (a ping's leaves them as they were). Then the transaction's next
+    // statement is refused instead of committing on its own.
+    void refresh_status() noexcept {
+        if (mysql_real_query(conn, "DO 0", 4) != 0 && connection_lost(mysql_errno(conn))) {
+            fault = session_fault::lost;
+        }
+    }
+
+    // Notes what error `code` says about the session, then throws.
     [[noreturn]] void fail(unsigned code, const char* sqlstate, const char* message,
                            std::string_view what) {
         const std::string state = sqlstate != nullptr ? sqlstate : "";
@@ -359,9 +366,7 @@ struct session {
             } else if (code == unknown_statement && fault == session_fault::none) {
                 fault = session_fault::statements_lost;
             }
-            if (mysql_real_query(conn, "DO 0", 4) != 0 && connection_lost(mysql_errno(conn))) {
-                fault = session_fault::lost;
-            }
+            refresh_status();
         }
         detail::fail(code, state.c_str(), text.c_str(), what);
     }
@@ -791,6 +796,9 @@ private:
                                 std::string(who) + ": the transaction is on another connection");
         }
         detail::session& s = conn_->s_;
+        if (s.fault != detail::session_fault::lost && mysql_errno(s.conn) != 0) {
+            s.refresh_status();  // the user's last statement on native() failed
+        }
         if (s.fault == detail::session_fault::lost) {
             throw settle::error(errc::unavailable, std::string(who) + ": the connection was lost");
         }
