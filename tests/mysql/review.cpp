@@ -1,6 +1,8 @@
 // The MySQL backend under what a reviewer throws at it: text that is not
-// UTF-8, batch deliveries racing claims taken over on other connections, and
-// concurrent claims of one idempotency key.
+// UTF-8, an empty batch, batch deliveries racing takeovers on another
+// connection, relays racing appenders of ordering keys, concurrent claims of
+// one idempotency key, tokens across a server crash, and transactions a
+// deadlock rolled back.
 #include <settle/stores/mysql.hpp>
 
 #include "mysql/mysql_test.hpp"
