@@ -163,15 +163,64 @@ struct param {
     return int8(static_cast<std::int64_t>(value));
 }
 
+// Whether `value` is well-formed UTF-8: no stray or missing continuation
+// bytes, overlong forms, surrogates or code points beyond U+10FFFF.
+[[nodiscard]] constexpr bool valid_utf8(std::string_view value) noexcept {
+    std::size_t i = 0;
+    while (i < value.size()) {
+        const auto lead = static_cast<std::uint32_t>(static_cast<unsigned char>(value[i]));
+        // The sequence's length, the lead byte's bits of the code point, and
+        // the least code point that needs that length.
+        std::size_t length = 1;
+        std::uint32_t code = lead;
+        std::uint32_t least = 0;
+        if (lead >= 0xF0 && lead < 0xF8) {
+            length = 4;
+            code = lead & 0x07U;
+            least = 0x10000;
+        } else if (lead >= 0xE0 && lead < 0xF0) {
+            length = 3;
+            code = lead & 0x0FU;
+            least = 0x800;
+        } else if (lead >= 0xC0 && lead < 0xE0) {
+            length = 2;
+            code = lead & 0x1FU;
+            least = 0x80;
+        } else if (lead >= 0x80) {
+            return false;
+        }
+        if (value.size() - i < length) {
+            return false;
+        }
+        for (std::size_t k = 1; k < length; ++k) {
+            const auto next = static_cast<std::uint32_t>(static_cast<unsigned char>(value[i + k]));
+            if ((next & 0xC0U) != 0x80U) {
+                return false;
+            }
+            code = (code << 6U) | (next & 0x3FU);
+        }
+        if (code < least || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) {
+            return false;
+        }
+        i += length;
+    }
+    return true;
+}
+
 // Text of at most `most` bytes, for a VARCHAR column of `most` characters
-// (kind::text) or a VARBINARY key column of `most` bytes (kind::bytes):
-// longer text is refused here, never cut short by a lenient sql_mode.
+// (kind::text, which must be UTF-8) or a VARBINARY key column of `most` bytes
+// (kind::bytes): longer text, or a VARCHAR's text that is not UTF-8, is
+// refused here, never cut short or altered by a lenient sql_mode.
 [[nodiscard]] inline param text(std::string_view value, std::size_t most, const char* who,
                                 const char* field, param::kind as = param::kind::text) {
     if (value.size() > most) {
         throw settle::error(errc::invalid_argument, std::string(who) + ": the " + field +
                                                         " is longer than " + std::to_string(most) +
                                                         " bytes");
+    }
+    if (as == param::kind::text && !valid_utf8(value)) {
+        throw settle::error(errc::invalid_argument,
+                            std::string(who) + ": the " + field + " is not UTF-8");
     }
     return {as, 0, std::string(value)};
 }
@@ -291,17 +340,35 @@ struct session {
         prepared.clear();
     }
 
+    // Brings the handle's status flags up to date after a failed statement
+    // (settle's or the user's on native()). An error packet carries no
+    // status flags, so the handle would still say a transaction is open
+    // after a deadlock rolled it back (or a lock wait timeout did, under
+    // innodb_rollback_on_timeout); an empty statement's answer carries them
+    // (a ping's leaves them as they were). Then the transaction's next
+    // statement is refused instead of committing on its own.
+    void refresh_status() noexcept {
+        if (mysql_real_query(conn, "DO 0", 4) != 0 && connection_lost(mysql_errno(conn))) {
+            fault = session_fault::lost;
+        }
+    }
+
     // Notes what error `code` says about the session, then throws.
     [[noreturn]] void fail(unsigned code, const char* sqlstate, const char* message,
                            std::string_view what) {
+        const std::string state = sqlstate != nullptr ? sqlstate : "";
+        const std::string text = message;
         if (connection_lost(code)) {
             fault = session_fault::lost;
-        } else if (code == read_only_server && fault == session_fault::none) {
-            fault = session_fault::read_only;
-        } else if (code == unknown_statement && fault == session_fault::none) {
-            fault = session_fault::statements_lost;
+        } else {
+            if (code == read_only_server && fault == session_fault::none) {
+                fault = session_fault::read_only;
+            } else if (code == unknown_statement && fault == session_fault::none) {
+                fault = session_fault::statements_lost;
+            }
+            refresh_status();
         }
-        detail::fail(code, sqlstate, message, what);
+        detail::fail(code, state.c_str(), text.c_str(), what);
     }
 
     // Runs a statement without parameters or results (BEGIN, COMMIT, DDL).
@@ -729,6 +796,9 @@ private:
                                 std::string(who) + ": the transaction is on another connection");
         }
         detail::session& s = conn_->s_;
+        if (s.fault != detail::session_fault::lost && mysql_errno(s.conn) != 0) {
+            s.refresh_status();  // the user's last statement on native() failed
+        }
         if (s.fault == detail::session_fault::lost) {
             throw settle::error(errc::unavailable, std::string(who) + ": the connection was lost");
         }
@@ -1395,8 +1465,8 @@ public:
     }
 
     /// Throws settle::error (errc::invalid_argument) for a nil id, a topic
-    /// longer than 255 bytes or an ordering key longer than 512. An id already stored is a
-    /// duplicate; the transaction stays usable.
+    /// longer than 255 bytes or not UTF-8, or an ordering key longer than 512. An id already stored
+    /// is a duplicate; the transaction stays usable.
     outbox_append_result append(transaction& tx, outbox_message message, stored_time now) {
         constexpr const char* who = "mysql::outbox_table::append";
         detail::session& s = tx.joined(table_.conn, who);
@@ -1499,8 +1569,8 @@ public:
     ///@}
 
     /// mark_delivered for each of `claims`, the answers in their order (a
-    /// claim given twice is applied once, then stale). One statement for a
-    /// single claim. For up to 256: a savepoint, then one statement marking
+    /// claim given twice is applied once, then stale). No statement for no
+    /// claims, one for a single claim. For up to 256: a savepoint, then one statement marking
     /// (or, with outbox_retention::delete_on_delivery, deleting) the records
     /// in flight under a claim given; when it changes fewer records than there
     /// are distinct claims, back to the savepoint, and on as for more. For
@@ -1510,6 +1580,9 @@ public:
                                                            std::span<const outbox_claim> claims,
                                                            stored_time now) {
         constexpr const char* who = "mysql::outbox_table::mark_delivered";
+        if (claims.empty()) {
+            return {};
+        }
         if (claims.size() == 1) {
             return {mark_delivered(tx, claims[0].id, claims[0].token, now)};
         }
