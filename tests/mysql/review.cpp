@@ -344,7 +344,7 @@ TEST_CASE(
         t.join();
     }
     for (const auto& e : errors) {
-        CHECK(e.empty());
+        CHECK(e == std::string());
     }
     std::uint64_t last = 0;
     for (std::size_t round = 0; round < rounds; ++round) {
@@ -556,7 +556,7 @@ TEST_CASE(
         t.join();
     }
     for (const auto& e : errors) {
-        CHECK(e.empty());
+        CHECK(e == std::string());
     }
     for (const auto& v : violations) {
         FAIL_CHECK(v);

@@ -806,7 +806,8 @@ private:
             throw settle::error(errc::aborted,
                                 std::string(who) +
                                     ": the server ended the transaction (a deadlock rolled it "
-                                    "back, or a COMMIT or ROLLBACK ran on native()); a write "
+                                    "back, or a COMMIT, ROLLBACK or DDL statement ran on "
+                                    "native()); a write "
                                     "now would commit on its own");
         }
         return s;
@@ -1320,6 +1321,12 @@ static_assert(settle::idempotency_store<idempotency_table>);
 /// the rows of keys with nothing undelivered), whose row an append with that
 /// key locks.
 ///
+/// Every statement over a list of ids names the primary key (FORCE INDEX):
+/// on a young table whose statistics say it is nearly empty, the optimizer
+/// would scan it instead, and a locking scan takes next-key locks on every
+/// row and on the end of the table, where appends insert, which deadlocked a
+/// claim with the appends running beside it.
+///
 /// AUTO_INCREMENT values are not commit order, so an append with an ordering
 /// key first locks the key's row in "<name>_keys" (INSERT ... ON DUPLICATE KEY
 /// UPDATE: insert-first, never a gap lock), held until its transaction ends:
@@ -1363,8 +1370,9 @@ public:
                table_.quoted +
                " o WHERE o.open_key = r.ordering_key AND o.sequence < r.sequence)) ORDER BY "
                "r.due_at, r.sequence LIMIT ?"),
-          claim_("SELECT " + columns("") + " FROM " + table_.quoted + " WHERE id IN "),
-          mark_claimed_("UPDATE " + table_.quoted +
+          claim_("SELECT " + columns("") + " FROM " + table_.quoted +
+                 " FORCE INDEX (PRIMARY) WHERE id IN "),
+          mark_claimed_("UPDATE " + table_.quoted + " FORCE INDEX (PRIMARY)" +
                         " SET status = 'in_flight', attempts = LEAST(attempts + 1, 4294967295), "
                         "claim_owner = ?, claim_token = claim_token + 1, claim_expires_at = ? "
                         "WHERE id IN "),
@@ -1374,17 +1382,18 @@ public:
                                " WHERE id = ? AND status = 'in_flight' AND claim_token = ?"),
           delivered_given_((retention == outbox_retention::keep
                                 ? "UPDATE " + table_.quoted +
-                                      " SET status = 'delivered', finished_at = ?, claim_owner = "
-                                      "'', claim_expires_at = 0"
-                                : "DELETE FROM " + table_.quoted) +
-                           " WHERE status = 'in_flight' AND (id, claim_token) IN "),
+                                      " r FORCE INDEX (PRIMARY) SET status = 'delivered', "
+                                      "finished_at = ?, claim_owner = '', claim_expires_at = 0"
+                                : "DELETE r FROM " + table_.quoted + " r FORCE INDEX (PRIMARY)") +
+                           " WHERE r.status = 'in_flight' AND (r.id, r.claim_token) IN "),
           in_flight_("SELECT id, claim_token FROM " + table_.quoted +
-                     " WHERE status = 'in_flight' AND id IN "),
-          delivered_listed_(retention == outbox_retention::keep
-                                ? "UPDATE " + table_.quoted +
-                                      " SET status = 'delivered', finished_at = ?, claim_owner = "
-                                      "'', claim_expires_at = 0 WHERE id IN "
-                                : "DELETE FROM " + table_.quoted + " WHERE id IN "),
+                     " FORCE INDEX (PRIMARY) WHERE status = 'in_flight' AND id IN "),
+          delivered_listed_((retention == outbox_retention::keep
+                                 ? "UPDATE " + table_.quoted +
+                                       " r FORCE INDEX (PRIMARY) SET status = 'delivered', "
+                                       "finished_at = ?, claim_owner = '', claim_expires_at = 0"
+                                 : "DELETE r FROM " + table_.quoted + " r FORCE INDEX (PRIMARY)") +
+                            " WHERE r.id IN "),
           reschedule_(outcome("status = 'pending', next_attempt_at = ?, last_error = ?")),
           dead_(outcome("status = 'dead', last_error = ?, finished_at = ?")),
           release_(outcome("status = 'pending', attempts = GREATEST(attempts, 1) - 1")),
@@ -1394,10 +1403,11 @@ public:
           purgeable_("SELECT id FROM " + table_.quoted +
                      " WHERE finished_as = 'delivered' AND finished_at < ? ORDER BY finished_at "
                      "LIMIT ? FOR UPDATE SKIP LOCKED"),
-          purge_("DELETE FROM " + table_.quoted + " WHERE id IN "),
+          purge_("DELETE r FROM " + table_.quoted + " r FORCE INDEX (PRIMARY) WHERE r.id IN "),
           idle_keys_("SELECT k.ordering_key FROM " + keys_ + " k WHERE NOT EXISTS (SELECT 1 FROM " +
                      table_.quoted + " o WHERE o.open_key = k.ordering_key) LIMIT ?"),
-          lock_keys_("SELECT ordering_key FROM " + keys_ + " WHERE ordering_key IN "),
+          lock_keys_("SELECT ordering_key FROM " + keys_ +
+                     " FORCE INDEX (PRIMARY) WHERE ordering_key IN "),
           drop_key_("DELETE FROM " + keys_ + " WHERE ordering_key = ?"),
           statistics_(
               "SELECT COUNT(CASE WHEN status IN ('pending', 'in_flight') THEN 1 END), "
@@ -1865,7 +1875,8 @@ public:
           purgeable_("SELECT message_id FROM " + table_.quoted +
                      " WHERE consumer = ? AND applied_at < ? ORDER BY applied_at LIMIT ? FOR "
                      "UPDATE SKIP LOCKED"),
-          purge_("DELETE FROM " + table_.quoted + " WHERE consumer = ? AND message_id IN ") {}
+          purge_("DELETE r FROM " + table_.quoted +
+                 " r FORCE INDEX (PRIMARY) WHERE r.consumer = ? AND r.message_id IN ") {}
 
     /// Begins a transaction on the table's connection.
     [[nodiscard]] transaction begin() { return transaction(*table_.conn); }
@@ -2245,7 +2256,7 @@ public:
                " WHERE type = ? AND due_at <= ? ORDER BY due_at, id LIMIT ?"),
           purgeable_("SELECT id FROM " + table_.quoted +
                      " WHERE ended_at < ? ORDER BY ended_at LIMIT ? FOR UPDATE SKIP LOCKED"),
-          purge_("DELETE FROM " + table_.quoted + " WHERE id IN ") {}
+          purge_("DELETE r FROM " + table_.quoted + " r FORCE INDEX (PRIMARY) WHERE r.id IN ") {}
 
     /// Begins a transaction on the table's connection.
     [[nodiscard]] transaction begin() { return transaction(*table_.conn); }
