@@ -5,10 +5,13 @@
 
 #include <settle/stores/mysql.hpp>
 
+#include "settle_test.hpp"
+
 #include <mysql.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <sstream>
 #include <stdexcept>
@@ -121,6 +124,21 @@ public:
 private:
     std::string name_;
 };
+
+// The instant the MySQL tests start their records at.
+inline const settle::stored_time t0 = std::chrono::sys_days(std::chrono::year(2024) / 1 / 1);
+
+// The settle::errc that fn throws; a failed check if it throws none.
+template <class F>
+settle::errc thrown(F&& fn) {
+    try {
+        fn();
+    } catch (const settle::error& e) {
+        return static_cast<settle::errc>(e.code().value());
+    }
+    FAIL("expected a settle::error");
+    return {};
+}
 
 // Applies a store's schema in a transaction of its own.
 template <class Store>

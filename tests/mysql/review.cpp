@@ -33,25 +33,10 @@ using mysql_test::raw_connection;
 using mysql_test::run;
 using mysql_test::scalar;
 using mysql_test::scratch_table;
+using mysql_test::t0;
+using mysql_test::thrown;
 using outbox_test::id_of;
 using outbox_test::message_of;
-
-namespace {
-
-const settle::stored_time t0 = std::chrono::sys_days(std::chrono::year(2024) / 1 / 1);
-
-template <class F>
-settle::errc thrown(F&& fn) {
-    try {
-        fn();
-    } catch (const settle::error& e) {
-        return static_cast<settle::errc>(e.code().value());
-    }
-    FAIL("expected a settle::error");
-    return {};
-}
-
-}  // namespace
 
 TEST_CASE("mysql: a topic or owner that is not UTF-8 is refused, never stored altered",
           "[mysql][outbox]") {
